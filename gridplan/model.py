@@ -1,0 +1,332 @@
+"""The two values everything else works on: a :class:`Dataset` of layers and an immutable :class:`Plan`.
+
+Conventions (the data contract of SPEC §2, after loading):
+
+* every layer is a GeoDataFrame in the dataset's *metric* CRS (metres), whatever the input CRS was;
+  ``Dataset.source_crs`` remembers the input CRS so outputs go back to it;
+* each layer is indexed by its id as a string (``building_id``, ``compound_id``, ``community_id``,
+  ``station_id``, ``road_id``), and the index is the join key between layers;
+* field names are the canonical English ones of :data:`FIELDS`, whatever the input headers were.
+
+A :class:`Plan` maps every building to one grid. It never changes: an edit returns a new plan whose
+``parent`` is the old one, so undo is free. Derived numbers (households per grid, compliance,
+polygons) are computed from ``(dataset, plan)`` by :mod:`gridplan.metrics` and friends.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Literal, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from ._errors import PlanError, Problem
+
+LAYERS: tuple[str, ...] = ("communities", "compounds", "buildings", "roads", "stations")
+
+ID_FIELD: dict[str, str] = {
+    "communities": "community_id",
+    "compounds": "compound_id",
+    "buildings": "building_id",
+    "roads": "road_id",
+    "stations": "station_id",
+}
+
+#: canonical non-id fields of each layer, with their kind (``str``, ``int``, ``bool``, ``float``)
+FIELDS: dict[str, dict[str, str]] = {
+    "communities": {"name": "str", "street": "str", "street_id": "str"},
+    "compounds": {
+        "name": "str",
+        "community_id": "str",
+        "property_company": "str",
+        "has_property_mgmt": "bool",
+        "has_competent_dept": "bool",
+        "has_owners_committee": "bool",
+        "party_org": "str",
+    },
+    "buildings": {
+        "households": "int",
+        "persons": "int",
+        "party_members": "int",
+        "floors": "int",
+        "units": "int",
+        "compound_id": "str",
+        "community_id": "str",
+        "name": "str",
+    },
+    "roads": {"walkable": "bool", "kind": "str", "name": "str"},
+    "stations": {"name": "str", "kind": "str", "community_id": "str"},
+}
+
+STATION_KINDS: dict[str, str] = {
+    "red_station": "红色驿站",
+    "grid_station": "郁心站",
+    "mobile": "流动郁心站",
+    "service_center": "党群服务中心",
+}
+
+RuleMode = Literal["either", "households", "persons", "both"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The grid size rule: households in ``[min_households, max_households]`` and/or persons in
+    ``[min_persons, max_persons]``, combined by ``mode``.
+
+    ``mode``: ``"either"`` (默认: 户数或人口满足其一), ``"households"``, ``"persons"``, ``"both"``.
+    """
+
+    min_households: int = 300
+    max_households: int = 500
+    min_persons: int = 1000
+    max_persons: int = 1500
+    mode: RuleMode = "either"
+
+    def __post_init__(self):
+        if self.mode not in ("either", "households", "persons", "both"):
+            raise ValueError(f"unknown rule mode {self.mode!r}; use either, households, persons or both")
+        if not (0 <= self.min_households <= self.max_households):
+            raise ValueError("the household bounds must satisfy 0 ≤ min ≤ max")
+        if not (0 <= self.min_persons <= self.max_persons):
+            raise ValueError("the person bounds must satisfy 0 ≤ min ≤ max")
+
+    def households_ok(self, households):
+        h = np.asarray(households)
+        return (h >= self.min_households) & (h <= self.max_households)
+
+    def persons_ok(self, persons):
+        p = np.asarray(persons)
+        return (p >= self.min_persons) & (p <= self.max_persons)
+
+    def meets(self, households, persons):
+        """Whether a grid of these totals complies (vectorised over arrays)."""
+        h_ok = self.households_ok(households)
+        p_ok = self.persons_ok(persons)
+        if self.mode == "households":
+            return h_ok
+        if self.mode == "persons":
+            return p_ok
+        if self.mode == "both":
+            return h_ok & p_ok
+        return h_ok | p_ok
+
+    def as_dict(self) -> dict:
+        return {
+            "min_households": self.min_households,
+            "max_households": self.max_households,
+            "min_persons": self.min_persons,
+            "max_persons": self.max_persons,
+            "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """The layers of one city, in a metric CRS, with ids as index (see module doc)."""
+
+    buildings: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame | None = None
+    compounds: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
+    stations: gpd.GeoDataFrame | None = None
+    source_crs: CRS | None = None
+    name: str = ""
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def crs(self) -> CRS:
+        """The metric CRS every layer is in."""
+        return self.buildings.crs
+
+    def layer(self, name: str) -> gpd.GeoDataFrame | None:
+        if name not in LAYERS:
+            raise KeyError(f"unknown layer {name!r}; layers are {', '.join(LAYERS)}")
+        return getattr(self, name)
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The layers present, by name."""
+        return {n: getattr(self, n) for n in LAYERS if getattr(self, n) is not None}
+
+    def replace(self, **changes) -> "Dataset":
+        """A new dataset with some layers or fields replaced (the original is untouched)."""
+        return replace(self, **changes)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}={len(g)}" for n, g in self.layers().items())
+        return f"Dataset({self.name!r}, {parts}, crs=EPSG:{self.crs.to_epsg()})"
+
+
+def _clean_assignment(values) -> pd.Series:
+    s = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
+    if s.index.has_duplicates:
+        dup = s.index[s.index.duplicated()].unique()[:5].tolist()
+        raise PlanError(f"a building appears more than once in the plan: {dup}")
+    if s.isna().any():
+        missing = s.index[s.isna()][:5].tolist()
+        raise PlanError(f"buildings without a grid: {missing}")
+    out = pd.Series(s.astype(str).to_numpy(dtype=object), index=pd.Index(s.index.astype(str), name="building_id"),
+                    name="grid_id", dtype=object)
+    return out
+
+
+class Plan:
+    """Which grid each building belongs to. Immutable: every edit returns a new Plan.
+
+    Parameters
+    ----------
+    assignment
+        Series (or mapping) from ``building_id`` to ``grid_id``.
+    rule
+        The size rule the plan is judged by.
+    locked
+        Grid ids the planner has locked (re-optimisation keeps them as they are).
+    parent
+        The plan this one was derived from (``None`` for a fresh partition); undo is ``plan.parent``.
+    label
+        A short description of the step that made this plan (shown in the app's history).
+
+    ``plan.assignment`` returns a copy, so changing it never changes the plan.
+    """
+
+    __slots__ = ("_assignment", "rule", "locked", "parent", "label")
+
+    def __init__(self, assignment, rule: Rule | None = None, locked: Iterable[str] = frozenset(),
+                 parent: "Plan | None" = None, label: str = ""):
+        sa = object.__setattr__
+        sa(self, "_assignment", _clean_assignment(assignment))
+        sa(self, "rule", rule or Rule())
+        sa(self, "locked", frozenset(str(g) for g in locked))
+        sa(self, "parent", parent)
+        sa(self, "label", label)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Plan is immutable; use an edit method (move, merge, …) to get a new plan")
+
+    __delattr__ = __setattr__
+
+    @property
+    def assignment(self) -> pd.Series:
+        """building_id → grid_id (a copy)."""
+        return self._assignment.copy()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, str] | pd.Series, *, rule: Rule | None = None,
+                     locked: Iterable[str] = (), label: str = "") -> "Plan":
+        s = mapping if isinstance(mapping, pd.Series) else pd.Series(dict(mapping), dtype=object)
+        return cls(s, rule=rule or Rule(), locked=frozenset(locked), label=label)
+
+    def _derive(self, assignment: pd.Series, label: str, **changes) -> "Plan":
+        return Plan(assignment, rule=changes.get("rule", self.rule),
+                    locked=changes.get("locked", self.locked), parent=self, label=label)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def grid_ids(self) -> list[str]:
+        return sorted(self._assignment.unique().tolist())
+
+    def __len__(self) -> int:
+        return len(self._assignment)
+
+    def grid_of(self, building_id: str) -> str:
+        try:
+            return self._assignment.loc[str(building_id)]
+        except KeyError:
+            raise PlanError(f"building {building_id!r} is not in the plan") from None
+
+    def buildings_of(self, grid_id: str) -> pd.Index:
+        return self._assignment.index[self._assignment.to_numpy() == str(grid_id)]
+
+    def history(self) -> list["Plan"]:
+        """This plan and its ancestors, newest first."""
+        out, p = [], self
+        while p is not None:
+            out.append(p)
+            p = p.parent
+        return out
+
+    def same_assignment(self, other: "Plan") -> bool:
+        a, b = self._assignment, other._assignment
+        return len(a) == len(b) and a.sort_index().equals(b.sort_index())
+
+    def diff(self, other: "Plan") -> pd.DataFrame:
+        """Buildings whose grid differs between ``self`` (``from``) and ``other`` (``to``)."""
+        j = pd.concat([self._assignment.rename("from_grid"), other._assignment.rename("to_grid")], axis=1)
+        moved = j[j["from_grid"].fillna("∅") != j["to_grid"].fillna("∅")]
+        moved.index.name = "building_id"
+        return moved
+
+    def check_against(self, building_ids: Iterable[str]) -> None:
+        """Raise :class:`PlanError` unless the plan covers exactly these buildings."""
+        ids = pd.Index([str(b) for b in building_ids])
+        missing = ids.difference(self._assignment.index)
+        extra = self._assignment.index.difference(ids)
+        if len(missing) or len(extra):
+            raise PlanError(
+                f"the plan does not match the dataset: {len(missing)} building(s) without a grid "
+                f"(e.g. {missing[:3].tolist()}), {len(extra)} unknown building(s) (e.g. {extra[:3].tolist()})"
+            )
+
+    # ------------------------------------------------------------------ edits (each returns a new Plan)
+    def _require_unlocked(self, grid_ids: Iterable[str]) -> None:
+        hit = sorted(set(grid_ids) & self.locked)
+        if hit:
+            raise PlanError(f"grid(s) {', '.join(hit)} are locked; unlock them first")
+
+    def move(self, building_ids: Iterable[str], to_grid: str, *, label: str | None = None) -> "Plan":
+        """Move buildings to ``to_grid`` (an existing grid or a new id)."""
+        ids = pd.Index([str(b) for b in building_ids]).unique()
+        if len(ids) == 0:
+            raise PlanError("no buildings selected to move")
+        unknown = ids.difference(self._assignment.index)
+        if len(unknown):
+            raise PlanError(f"unknown building(s): {unknown[:5].tolist()}")
+        to_grid = str(to_grid)
+        self._require_unlocked(set(self._assignment.loc[ids].tolist()) | {to_grid})
+        a = self._assignment.copy()
+        a.loc[ids] = to_grid
+        return self._derive(a, label or f"move {len(ids)} building(s) to {to_grid}")
+
+    def merge(self, keep: str, absorb: str, *, label: str | None = None) -> "Plan":
+        """Merge grid ``absorb`` into grid ``keep``."""
+        keep, absorb = str(keep), str(absorb)
+        for g in (keep, absorb):
+            if g not in set(self._assignment.unique()):
+                raise PlanError(f"unknown grid {g!r}")
+        if keep == absorb:
+            raise PlanError("cannot merge a grid with itself")
+        self._require_unlocked([keep, absorb])
+        a = self._assignment.copy()
+        a[a.to_numpy() == absorb] = keep
+        return self._derive(a, label or f"merge {absorb} into {keep}")
+
+    def relabel(self, mapping: Mapping[str, str], *, label: str = "renumber") -> "Plan":
+        """Rename grids (e.g. after renumbering); locked ids follow their grids."""
+        a = self._assignment.map(lambda g: mapping.get(g, g))
+        locked = frozenset(mapping.get(g, g) for g in self.locked)
+        return self._derive(a, label, locked=locked)
+
+    def with_assignment(self, assignment: pd.Series | Mapping[str, str], *, label: str) -> "Plan":
+        """A child plan with a whole new assignment (the engine's re-optimisations use this)."""
+        s = assignment if isinstance(assignment, pd.Series) else pd.Series(dict(assignment), dtype=object)
+        return self._derive(s, label)
+
+    def lock(self, grid_ids: Iterable[str]) -> "Plan":
+        g = frozenset(str(x) for x in grid_ids)
+        return self._derive(self._assignment, f"lock {', '.join(sorted(g))}", locked=self.locked | g)
+
+    def unlock(self, grid_ids: Iterable[str]) -> "Plan":
+        g = frozenset(str(x) for x in grid_ids)
+        return self._derive(self._assignment, f"unlock {', '.join(sorted(g))}", locked=self.locked - g)
+
+    def with_rule(self, rule: Rule) -> "Plan":
+        return self._derive(self._assignment, "change rule", rule=rule)
+
+    def __repr__(self) -> str:
+        return f"Plan({len(self._assignment)} buildings, {self._assignment.nunique()} grids, label={self.label!r})"

@@ -1,0 +1,701 @@
+"""Turn raw layers into the canonical data contract, collecting every problem on the way.
+
+:func:`normalise` takes the layers as read from the user's files (any CRS, any headers) and
+returns the canonical layers in a metric CRS plus the list of :class:`~gridplan.Problem` found.
+It never raises for a problem in the data: each one is recorded with the layer, the feature id
+and the fix, so the user sees all of them at once. :func:`gridplan.io.read_dataset` raises one
+:class:`~gridplan.ValidationError` when any of them is an error.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ._errors import Problem
+from .crs import metric_crs_for, normalise_offset_system, to_wgs84
+from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS
+
+log = logging.getLogger(__name__)
+
+#: how many features of one kind of problem are listed one by one before a summary line
+MAX_LISTED = 20
+
+# --------------------------------------------------------------------------- aliases
+#: accepted header aliases per layer (matched case-insensitively after stripping blanks)
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "communities": {
+        "community_id": ("社区编码", "社区代码", "社区编号", "社区id", "统计代码", "区划代码", "统计用区划代码", "code", "id"),
+        "name": ("名称", "社区名称", "社区名", "社区"),
+        "street": ("街道", "所属街道", "街道名称", "街道办"),
+        "street_id": ("街道编码", "街道代码", "街道编号"),
+    },
+    "compounds": {
+        "compound_id": ("小区编号", "小区编码", "小区id", "小区代码", "编号", "id"),
+        "name": ("名称", "小区名称", "小区名", "小区"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "property_company": ("物业公司", "物业", "物业企业", "物业服务企业"),
+        "has_property_mgmt": ("有物业", "有物业管理", "物业管理", "是否有物业"),
+        "has_competent_dept": ("有主管部门", "主管部门", "是否有主管部门"),
+        "has_owners_committee": ("有业委会", "业委会", "业主委员会", "是否有业委会"),
+        "party_org": ("党组织", "党支部", "党组织类型", "党组织形式"),
+    },
+    "buildings": {
+        "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id"),
+        "households": ("户数", "住户数", "住户", "总户数", "户", "hh", "households_count", "n_households"),
+        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "population", "pop"),
+        "party_members": ("党员数", "党员", "党员人数"),
+        "floors": ("楼层", "层数", "楼层数", "storeys", "stories", "levels", "floor"),
+        "units": ("单元", "单元数"),
+        "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "name": ("名称", "楼栋名称", "楼栋", "楼号"),
+    },
+    "roads": {
+        "road_id": ("道路编号", "道路id", "编号", "id", "osmid"),
+        "walkable": ("可步行", "步行", "是否可步行", "foot"),
+        "kind": ("类型", "道路类型", "道路等级", "等级", "highway", "fclass"),
+        "name": ("名称", "道路名称", "路名"),
+    },
+    "stations": {
+        "station_id": ("站点编号", "驿站编号", "站点id", "编号", "id"),
+        "name": ("名称", "站点名称", "驿站名称"),
+        "kind": ("类型", "站点类型", "种类"),
+        "community_id": ("社区", "社区编号", "所属社区"),
+    },
+}
+
+#: layer file-name aliases (a folder may hold 楼栋.geojson instead of buildings.geojson)
+LAYER_ALIASES: dict[str, tuple[str, ...]] = {
+    "communities": ("communities", "community", "社区"),
+    "compounds": ("compounds", "compound", "小区"),
+    "buildings": ("buildings", "building", "楼栋", "建筑"),
+    "roads": ("roads", "road", "道路", "路网"),
+    "stations": ("stations", "station", "站点", "驿站", "红色驿站"),
+}
+
+STATION_KIND_ALIASES: dict[str, str] = {
+    **{k: k for k in STATION_KINDS},
+    **{v: k for k, v in STATION_KINDS.items()},
+    "红色先锋驿站": "red_station", "驿站": "red_station", "red": "red_station",
+    "郁心站": "grid_station", "网格站": "grid_station", "网格服务站": "grid_station",
+    "流动站": "mobile", "流动": "mobile",
+    "党群服务中心": "service_center", "服务中心": "service_center", "center": "service_center",
+}
+
+_TRUE = {"true", "t", "yes", "y", "1", "是", "有", "对", "√", "✓"}
+_FALSE = {"false", "f", "no", "n", "0", "否", "无", "没有", "×", "✗", ""}
+
+_ALLOWED_GEOMS = {
+    "communities": {"Polygon", "MultiPolygon"},
+    "compounds": {"Polygon", "MultiPolygon"},
+    "buildings": {"Polygon", "MultiPolygon", "Point"},
+    "roads": {"LineString", "MultiLineString"},
+    "stations": {"Point"},
+}
+
+_ID_PREFIX = {"communities": "C", "compounds": "Q", "buildings": "B", "roads": "R", "stations": "S"}
+
+
+@dataclass
+class LoadOptions:
+    """Options of the loading pipeline (all keyword arguments of :func:`gridplan.io.read_dataset`)."""
+
+    coord_system: str | None = None          # None/'wgs84' or 'gcj02' / 'bd09' for web-map digitised data
+    column_map: dict | None = None           # {"buildings": {"HH": "households"}} or a flat {"HH": "households"}
+    area_per_household_m2: float = 90.0      # for estimating missing households from footprint × floors
+    persons_per_household: float = 2.7       # for estimating missing persons
+    metric_crs: object = None                # override the automatic metric CRS
+    max_file_mb: float = 1024.0              # a file larger than this is refused
+    name: str = ""
+
+
+@dataclass
+class _Collector:
+    problems: list[Problem] = field(default_factory=list)
+    _counts: dict = field(default_factory=dict)
+
+    def add(self, severity, layer, feature, message, fix, code=""):
+        key = (severity, layer, code or message)
+        n = self._counts.get(key, 0) + 1
+        self._counts[key] = n
+        if feature is None or n <= MAX_LISTED:
+            self.problems.append(Problem(severity, layer, None if feature is None else str(feature), message, fix, code))
+
+    def error(self, layer, feature, message, fix, code=""):
+        self.add("error", layer, feature, message, fix, code)
+
+    def warn(self, layer, feature, message, fix, code=""):
+        self.add("warning", layer, feature, message, fix, code)
+
+    def finish(self) -> list[Problem]:
+        out = list(self.problems)
+        for (severity, layer, code), n in self._counts.items():
+            if n > MAX_LISTED:
+                first = next(p for p in self.problems if p.layer == layer and (p.code or p.message) == code)
+                out.append(Problem(severity, layer, None, f"{n - MAX_LISTED} more feature(s) with the same problem: "
+                                   f"{first.message}", first.fix, code))
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+def _norm_header(h) -> str:
+    return re.sub(r"\s+", "", str(h)).lower()
+
+
+def flat_column_map(column_map, layer):
+    """The hand mapping for one layer, from either a per-layer or a flat dict."""
+    if not column_map:
+        return {}
+    if any(k in LAYERS for k in column_map):
+        return dict(column_map.get(layer, {}) or {})
+    return dict(column_map)
+
+
+def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Rename user headers to canonical names: the hand mapping first, then the aliases.
+
+    Returns the renamed frame and the mapping applied ``{original: canonical}``.
+    """
+    canon = [ID_FIELD[layer], *FIELDS[layer]]
+    geom = gdf.geometry.name
+    applied: dict[str, str] = {}
+    hand = flat_column_map(column_map, layer)
+    cols = [c for c in gdf.columns if c != geom]
+    for src, dst in hand.items():
+        if src in cols and dst not in applied.values():
+            applied[src] = dst
+    taken = set(applied.values()) | {c for c in cols if c in canon and c not in applied}
+    normed = {c: _norm_header(c) for c in cols if c not in applied and c not in canon}
+    for target in canon:
+        if target in taken:
+            continue
+        for alias in ALIASES[layer].get(target, ()):
+            hit = [c for c, n in normed.items() if n == _norm_header(alias) and c not in applied]
+            if hit:
+                applied[hit[0]] = target
+                taken.add(target)
+                break
+    # a canonical column that is also the target of a hand mapping is kept under its own name suffixed
+    clash = {c: f"{c}_original" for c in cols if c in applied.values() and c not in applied}
+    out = gdf.rename(columns={**clash, **applied})
+    return out, applied
+
+
+def _id_string(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if v.is_integer():
+            return str(int(v))
+    if isinstance(v, (np.floating,)):
+        if np.isnan(v):
+            return None
+        if float(v).is_integer():
+            return str(int(v))
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    s = str(v).strip()
+    return s if s and s.lower() not in ("nan", "none", "null") else None
+
+
+def _to_bool(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer, float, np.floating)):
+        return bool(v)
+    s = str(v).strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    return "invalid"
+
+
+def _ids_for(gdf, layer):
+    return gdf[ID_FIELD[layer]].astype(object).tolist() if ID_FIELD[layer] in gdf else list(range(len(gdf)))
+
+
+# --------------------------------------------------------------------------- per-layer steps
+def _check_ids(gdf, layer, col: _Collector):
+    idf = ID_FIELD[layer]
+    if idf not in gdf.columns:
+        gen = [f"{_ID_PREFIX[layer]}{i + 1:06d}" for i in range(len(gdf))]
+        gdf[idf] = gen
+        if layer in ("buildings", "communities", "compounds", "stations"):
+            col.warn(layer, None, f"no `{idf}` column; ids {gen[0]}… were generated from the row order",
+                     f"add a `{idf}` column so that saved plans keep referring to the same features",
+                     "ids_generated")
+        return gdf
+    ids = gdf[idf].map(_id_string)
+    null = ids.isna()
+    for i in np.flatnonzero(null.to_numpy()):
+        col.error(layer, f"row {i + 1}", f"`{idf}` is empty", f"give every feature a unique `{idf}`", "null_id")
+    dup = ids[ids.duplicated(keep=False) & ~null]
+    for v in dup.unique():
+        col.error(layer, v, f"`{idf}` {v!r} is used by {int((ids == v).sum())} features",
+                  f"make `{idf}` unique (each {layer[:-1]} once)", "duplicate_id")
+    gdf[idf] = ids.astype(object)
+    return gdf
+
+
+def _check_geometry(gdf, layer, col: _Collector):
+    idf = ID_FIELD[layer]
+    geoms = gdf.geometry.array
+    ids = gdf[idf].tolist()
+    keep = np.ones(len(gdf), dtype=bool)
+    is_null = shapely.is_missing(np.asarray(geoms)) | shapely.is_empty(np.asarray(geoms))
+    for i in np.flatnonzero(is_null):
+        col.error(layer, ids[i], "has no geometry", "draw the feature or delete it", "null_geometry")
+        keep[i] = False
+    arr = np.asarray(geoms, dtype=object)
+    types = np.array([g.geom_type if g is not None and not g.is_empty else "" for g in arr], dtype=object)
+    allowed = _ALLOWED_GEOMS[layer]
+    # single-part multi-points are points
+    if layer in ("stations",):
+        for i in np.flatnonzero(types == "MultiPoint"):
+            if len(arr[i].geoms) == 1:
+                arr[i] = arr[i].geoms[0]
+                types[i] = "Point"
+    bad = [i for i in range(len(arr)) if keep[i] and types[i] not in allowed]
+    for i in bad:
+        col.error(layer, ids[i], f"has geometry type {types[i]}, expected {' or '.join(sorted(allowed))}",
+                  f"save only {'/'.join(sorted(allowed))} features in the {layer} layer", "geometry_type")
+        keep[i] = False
+    present = {t for t, k in zip(types, keep) if k}
+    if layer == "buildings" and "Point" in present and present & {"Polygon", "MultiPolygon"}:
+        col.warn(layer, None, "mixes footprints (polygons) and points",
+                 "points are treated as small footprints; draw footprints where you can", "mixed_geometry")
+    # invalid geometry: repair where it stays of the same family
+    cand = np.flatnonzero(keep)
+    if len(cand):
+        valid = shapely.is_valid(arr[cand])
+        for j in np.flatnonzero(~valid):
+            i = cand[j]
+            reason = shapely.is_valid_reason(arr[i])
+            fixed = shapely.make_valid(arr[i])
+            if layer in ("communities", "compounds", "buildings") and types[i] in ("Polygon", "MultiPolygon"):
+                polys = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
+                fixed = shapely.union_all(polys) if polys else None
+            if fixed is None or fixed.is_empty or fixed.geom_type not in allowed:
+                col.error(layer, ids[i], f"invalid geometry ({reason}) that cannot be repaired safely",
+                          "redraw the feature in a GIS (e.g. QGIS: Fix geometries)", "invalid_geometry")
+                keep[i] = False
+            else:
+                col.warn(layer, ids[i], f"invalid geometry ({reason}) was repaired",
+                         "check the repaired shape; fix it in the source file to silence this", "repaired_geometry")
+                arr[i] = fixed
+    gdf = gdf.set_geometry(gpd.GeoSeries(arr, index=gdf.index, crs=gdf.crs))
+    return gdf[keep]
+
+
+def _check_crs(gdf, layer, col: _Collector, source_format: str):
+    """Assume EPSG:4326 where none is declared; catch swapped or projected coordinates."""
+    arr = np.asarray(gdf.geometry.array, dtype=object)
+    ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    if not ok.any():
+        return gdf, True
+    xmin, ymin, xmax, ymax = shapely.total_bounds(arr[ok])
+    if gdf.crs is None:
+        if max(abs(xmin), abs(xmax)) > 180 or max(abs(ymin), abs(ymax)) > 90:
+            col.error(layer, None, "has no CRS and its coordinates are not longitude/latitude "
+                      f"(x {xmin:.0f}…{xmax:.0f})", "declare the CRS (a .prj file, or the CRS in the GeoPackage)",
+                      "no_crs_projected")
+            return gdf, False
+        if source_format not in ("geojson", "json", "memory"):
+            col.warn(layer, None, "has no CRS; assumed EPSG:4326 (WGS 84 longitude/latitude)",
+                     "declare the CRS in the file if it is not WGS 84", "crs_assumed")
+        gdf = gdf.set_crs(4326, allow_override=True)
+    crs = CRS.from_user_input(gdf.crs)
+    if crs.is_geographic:
+        if max(abs(xmin), abs(xmax)) > 180 or max(abs(ymin), abs(ymax)) > 90:
+            col.error(layer, None, f"coordinates look projected (x {xmin:.0f}…{xmax:.0f}) but the file declares "
+                      f"{crs.name}", "declare the real projected CRS of the data (e.g. EPSG:4544) instead of WGS 84",
+                      "projected_as_geographic")
+            return gdf, False
+        if 18 <= xmin and xmax <= 54 and 73 <= ymin and ymax <= 136:
+            col.error(layer, None, "coordinates look swapped: x is in 18…54 and y in 73…136 (latitude, longitude)",
+                      "swap the coordinate order to (longitude, latitude)", "swapped_axes")
+            return gdf, False
+    return gdf, True
+
+
+def _coerce_fields(gdf, layer, col: _Collector):
+    idf = ID_FIELD[layer]
+    ids = gdf[idf].tolist()
+    for name, kind in FIELDS[layer].items():
+        if name not in gdf.columns:
+            continue
+        s = gdf[name]
+        if kind == "str":
+            gdf[name] = s.map(_id_string).astype(object)
+        elif kind == "bool":
+            vals = s.map(_to_bool)
+            for i in np.flatnonzero((vals == "invalid").to_numpy()):
+                col.error(layer, ids[i], f"`{name}` = {s.iloc[i]!r} is not yes/no",
+                          f"use true/false, 是/否 or 1/0 in `{name}`", "bad_bool")
+            gdf[name] = vals.where(vals != "invalid", None).astype(object)
+        elif kind == "int":
+            num = pd.to_numeric(s, errors="coerce")
+            text = s.astype(object)
+            not_num = num.isna() & text.map(lambda v: _id_string(v) is not None)
+            for i in np.flatnonzero(not_num.to_numpy()):
+                col.error(layer, ids[i], f"`{name}` = {s.iloc[i]!r} is not a number",
+                          f"write `{name}` as a whole number", "not_a_number")
+            neg = num < 0
+            for i in np.flatnonzero(neg.fillna(False).to_numpy()):
+                col.error(layer, ids[i], f"`{name}` = {num.iloc[i]:g} is negative",
+                          f"counts must be ≥ 0; correct `{name}`", "negative_count")
+            frac = (num.notna()) & (np.abs(num - np.round(num)) > 1e-9)
+            for i in np.flatnonzero(frac.to_numpy()):
+                col.error(layer, ids[i], f"`{name}` = {num.iloc[i]:g} is not a whole number",
+                          f"counts are whole numbers; round `{name}`", "fractional_count")
+            bad = (neg.fillna(False) | frac | not_num).to_numpy()
+            gdf[name] = num.where(~bad).astype("Float64")
+            if bad.any():
+                gdf.attrs.setdefault("invalid", {})[name] = bad
+    return gdf
+
+
+def _estimate_counts(b, col: _Collector, opts: LoadOptions):
+    """Fill missing households/persons, flagged, never mixed silently with counted values."""
+    ids = b["building_id"].tolist()
+    n = len(b)
+    hh = b["households"] if "households" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")
+    pp = b["persons"] if "persons" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")
+    floors = b["floors"] if "floors" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")
+    area = b.geometry.area.to_numpy()
+    is_poly = b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    invalid = b.attrs.get("invalid", {})
+    need_h = hh.isna().to_numpy() & ~invalid.get("households", np.zeros(n, dtype=bool))
+    est_h = np.zeros(n, dtype=bool)
+    h = hh.to_numpy(dtype=float, na_value=np.nan)
+    f = floors.to_numpy(dtype=float, na_value=np.nan)
+    if need_h.any():
+        can = need_h & is_poly & ~np.isnan(f) & (f > 0)
+        h[can] = np.round(area[can] * f[can] / opts.area_per_household_m2)
+        est_h[can] = True
+        cant = need_h & ~can & np.isnan(pp.to_numpy(dtype=float, na_value=np.nan))
+        for i in np.flatnonzero(cant):
+            col.error("buildings", ids[i], "has no households and nothing to estimate them from",
+                      "give `households` (户数), or `floors` (楼层) with a footprint polygon, or `persons`",
+                      "missing_households")
+        only_p = need_h & ~can & ~np.isnan(pp.to_numpy(dtype=float, na_value=np.nan))
+        h[only_p] = np.round(pp.to_numpy(dtype=float, na_value=np.nan)[only_p] / opts.persons_per_household)
+        est_h[only_p] = True
+        if est_h.any():
+            col.warn("buildings", None, f"households estimated for {int(est_h.sum())} building(s) "
+                     f"(footprint × floors ÷ {opts.area_per_household_m2:g} m², or persons ÷ "
+                     f"{opts.persons_per_household:g}); they are flagged `households_estimated`",
+                     "enter counted households where you have them", "households_estimated")
+    p = pp.to_numpy(dtype=float, na_value=np.nan)
+    est_p = np.isnan(p) & ~np.isnan(h) & ~invalid.get("persons", np.zeros(n, dtype=bool))
+    if est_p.any():
+        p[est_p] = np.round(h[est_p] * opts.persons_per_household)
+        col.warn("buildings", None, f"persons estimated for {int(est_p.sum())} building(s) as households × "
+                 f"{opts.persons_per_household:g}; flagged `persons_estimated`",
+                 "enter counted persons (人口) where you have them", "persons_estimated")
+    b["households"] = np.nan_to_num(h, nan=0).astype(np.int64)
+    b["persons"] = np.nan_to_num(p, nan=0).astype(np.int64)
+    b["households_estimated"] = est_h
+    b["persons_estimated"] = est_p
+    if "party_members" in b:
+        b["party_members"] = b["party_members"].fillna(0).astype(np.int64)
+    else:
+        b["party_members"] = np.zeros(n, dtype=np.int64)
+    for c in ("floors", "units"):
+        if c in b:
+            b[c] = b[c].astype("Int64")
+    b.attrs.pop("invalid", None)
+    return b
+
+
+def _rep_points(gdf):
+    return gpd.GeoSeries(shapely.point_on_surface(np.asarray(gdf.geometry.array, dtype=object)),
+                         index=gdf.index, crs=gdf.crs)
+
+
+def _join_by_location(points: gpd.GeoSeries, polys: gpd.GeoDataFrame, id_name: str) -> pd.Series:
+    """The id of the polygon containing each point (the first one when polygons overlap)."""
+    tree = shapely.STRtree(np.asarray(polys.geometry.array, dtype=object))
+    pi, gi = tree.query(np.asarray(points.array, dtype=object), predicate="within")
+    out = pd.Series([None] * len(points), index=points.index, dtype=object)
+    if len(pi):
+        first = pd.Series(gi, index=pi).groupby(level=0).min()
+        out.iloc[first.index.to_numpy()] = polys[id_name].to_numpy()[first.to_numpy()]
+    return out
+
+
+def _resolve_refs(child, parent, child_layer, parent_layer, ref, col: _Collector):
+    """Map a reference column that holds parent *names* to parent ids; report dangling references."""
+    pid = ID_FIELD[parent_layer]
+    ids = set(parent[pid])
+    vals = child[ref]
+    have = vals.notna()
+    unknown = have & ~vals.isin(ids)
+    if unknown.any() and "name" in parent:
+        by_name = parent.drop_duplicates("name").set_index("name")[pid]
+        as_name = vals[unknown].map(by_name)
+        mapped = as_name.notna()
+        if mapped.any():
+            child.loc[as_name[mapped].index, ref] = as_name[mapped]
+            col.warn(child_layer, None, f"`{ref}` held {parent_layer} names for {int(mapped.sum())} feature(s); "
+                     "they were matched to ids by name", f"store {parent_layer} ids in `{ref}`", "ref_by_name")
+        unknown = child[ref].notna() & ~child[ref].isin(ids)
+    cid = ID_FIELD[child_layer]
+    for i in np.flatnonzero(unknown.to_numpy()):
+        col.error(child_layer, child[cid].iloc[i], f"`{ref}` = {child[ref].iloc[i]!r} is not in the {parent_layer} layer",
+                  f"correct `{ref}`, add that feature to {parent_layer}, or leave `{ref}` empty to join by location",
+                  "dangling_ref")
+    return child
+
+
+# --------------------------------------------------------------------------- the pipeline
+def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | None = None,
+              options: LoadOptions | None = None, preproblems: list[Problem] | None = None):
+    """Canonical layers in a metric CRS, and every problem found.
+
+    Parameters
+    ----------
+    raw
+        Layers as read, by canonical layer name.
+    formats
+        The file format each layer came from (``geojson``, ``gpkg``, ``shp``, ``fgb``, ``memory``),
+        used for the CRS default.
+    options
+        :class:`LoadOptions`.
+    preproblems
+        Problems found while reading the files, reported together with these.
+
+    Returns
+    -------
+    layers, problems, source_crs, metric_crs
+        ``layers`` is ``None`` when an error prevents building them.
+    """
+    opts = options or LoadOptions()
+    formats = formats or {}
+    col = _Collector()
+    for p in preproblems or []:
+        col.problems.append(p)
+    offset = None
+    if opts.coord_system and str(opts.coord_system).lower() not in ("wgs84", "epsg:4326", "4326"):
+        try:
+            offset = normalise_offset_system(opts.coord_system)
+        except ValueError as e:
+            col.error("dataset", None, str(e), "use coord_system='gcj02' or 'bd09', or leave it empty for WGS 84")
+
+    if "buildings" not in raw:
+        if not any(p.layer == "buildings" for p in col.problems):
+            col.error("buildings", None, "the required layer is missing",
+                      "add a buildings layer (buildings.geojson / .gpkg layer 'buildings' / 楼栋)", "missing_layer")
+        return None, col.finish(), None, None
+
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    source_crs = None
+    crs_ok = True
+    for name in LAYERS:
+        if name not in raw:
+            continue
+        gdf = raw[name]
+        if len(gdf) == 0:
+            if name == "buildings":
+                col.error(name, None, "the layer is empty", "add building features", "empty_layer")
+            else:
+                col.warn(name, None, "the layer is empty and is ignored", f"add {name} features or remove the layer",
+                         "empty_layer")
+            continue
+        gdf = gdf.copy()
+        if gdf.geometry.name != "geometry":
+            gdf = gdf.rename_geometry("geometry")
+        gdf, _ = rename_columns(gdf, name, opts.column_map)
+        gdf = gdf.reset_index(drop=True)
+        gdf, ok = _check_crs(gdf, name, col, formats.get(name, "memory"))
+        crs_ok &= ok
+        if name == "buildings" and ok:
+            source_crs = CRS.from_user_input(gdf.crs)
+        gdf = _check_ids(gdf, name, col)
+        gdf = _coerce_fields(gdf, name, col)
+        layers[name] = gdf
+    if "buildings" not in layers or not crs_ok:
+        return None, col.finish(), source_crs, None
+
+    # to WGS 84 (from web-map offsets), then to the metric CRS
+    if offset is not None:
+        for name, gdf in layers.items():
+            if not CRS.from_user_input(gdf.crs).is_geographic:
+                col.error(name, None, f"declared as {offset} but its CRS is projected ({gdf.crs.name})",
+                          "GCJ-02/BD-09 data is longitude/latitude; declare coord_system only for such data")
+                continue
+            g = np.asarray(gdf.to_crs(4326).geometry.array, dtype=object)
+            layers[name] = gdf.set_geometry(gpd.GeoSeries(to_wgs84(g, offset), index=gdf.index, crs=4326))
+        source_crs = CRS.from_epsg(4326)
+    if opts.metric_crs is not None:
+        metric = CRS.from_user_input(opts.metric_crs)
+    else:
+        b = layers["buildings"]
+        g = np.asarray(b.geometry.array, dtype=object)
+        g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
+        if len(g) == 0:
+            col.error("buildings", None, "no building has a geometry", "draw the buildings", "no_geometry")
+            return None, col.finish(), source_crs, None
+        bounds = gpd.GeoSeries(g, crs=b.crs).to_crs(4326).total_bounds
+        metric = metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    for name in list(layers):
+        layers[name] = layers[name].to_crs(metric)
+        layers[name] = _check_geometry(layers[name], name, col)
+
+    _finish_layers(layers, col, opts)
+    problems = col.finish()
+    if any(p.severity == "error" for p in problems):
+        return None, problems, source_crs, metric
+    for name, gdf in layers.items():
+        gdf = gdf.set_index(ID_FIELD[name])
+        gdf.index = gdf.index.astype(str)
+        gdf.index.name = ID_FIELD[name]
+        layers[name] = gdf
+    return layers, problems, source_crs, metric
+
+
+def _finish_layers(layers, col: _Collector, opts: LoadOptions):
+    b = layers["buildings"]
+    b = _estimate_counts(b, col, opts)
+
+    comm = layers.get("communities")
+    comp = layers.get("compounds")
+    if comm is not None:
+        for c in ("name", "street", "street_id"):
+            if c not in comm:
+                comm[c] = None
+        if comm["name"].isna().any():
+            comm["name"] = comm["name"].fillna(comm["community_id"])
+        if comm["street"].isna().all() and "street_id" in comm and comm["street_id"].notna().any():
+            comm["street"] = comm["street_id"]
+    if comp is not None:
+        for c in FIELDS["compounds"]:
+            if c not in comp:
+                comp[c] = None
+        comp["name"] = comp["name"].fillna(comp["compound_id"])
+        if comm is not None:
+            comp = _resolve_refs(comp, comm, "compounds", "communities", "community_id", col)
+            miss = comp["community_id"].isna()
+            if miss.any():
+                comp.loc[miss, "community_id"] = _largest_overlap(comp[miss], comm)
+                for i in np.flatnonzero(comp["community_id"].isna().to_numpy()):
+                    col.error("compounds", comp["compound_id"].iloc[i], "lies outside every community",
+                              "move the compound inside a community polygon or fix the communities layer",
+                              "outside_communities")
+        # 三无 (no property management, no competent department, no owners' committee)
+        flags = comp[["has_property_mgmt", "has_competent_dept", "has_owners_committee"]]
+        known = flags.notna().all(axis=1)
+        comp["sanwu"] = known & ~flags.fillna(False).astype(bool).any(axis=1)
+        layers["compounds"] = comp
+
+    for c in ("compound_id", "community_id", "name"):
+        if c not in b:
+            b[c] = None
+    pts = _rep_points(b)
+    if comp is not None:
+        b = _resolve_refs(b, comp, "buildings", "compounds", "compound_id", col)
+        miss = b["compound_id"].isna()
+        if miss.any():
+            b.loc[miss, "compound_id"] = _join_by_location(pts[miss], comp, "compound_id")
+    if comm is not None:
+        b = _resolve_refs(b, comm, "buildings", "communities", "community_id", col)
+        miss = b["community_id"].isna()
+        if miss.any():
+            # a building in a compound inherits the compound's community, else it is joined by location
+            if comp is not None:
+                via = b.loc[miss, "compound_id"].map(comp.set_index("compound_id")["community_id"])
+                b.loc[via.dropna().index, "community_id"] = via.dropna()
+                miss = b["community_id"].isna()
+            if miss.any():
+                b.loc[miss, "community_id"] = _join_by_location(pts[miss], comm, "community_id")
+        for i in np.flatnonzero(b["community_id"].isna().to_numpy()):
+            col.error("buildings", b["building_id"].iloc[i], "lies outside every community",
+                      "move the building inside a community polygon, extend the community, or give `community_id`",
+                      "outside_communities")
+    else:
+        if b["community_id"].isna().all():
+            b["community_id"] = "000000000000"
+            col.warn("communities", None, "no communities layer and no `community_id`: all buildings form one community",
+                     "add a communities layer (社区) to nest grids in communities", "no_communities")
+        else:
+            for i in np.flatnonzero(b["community_id"].isna().to_numpy()):
+                col.error("buildings", b["building_id"].iloc[i], "has no `community_id` and there is no communities layer",
+                          "fill `community_id` or add a communities layer", "missing_community")
+        layers["communities"] = _derive_communities(b, col)
+    layers["buildings"] = b
+
+    r = layers.get("roads")
+    if r is not None:
+        if "walkable" not in r:
+            r["walkable"] = True
+        r["walkable"] = r["walkable"].map(lambda v: True if v is None else bool(v)).astype(bool)
+        for c in ("kind", "name"):
+            if c not in r:
+                r[c] = None
+        layers["roads"] = r
+    s = layers.get("stations")
+    if s is not None:
+        if "kind" not in s:
+            col.error("stations", None, "has no `kind` column",
+                      "add `kind` (类型): red_station 红色驿站, grid_station 郁心站, mobile 流动郁心站, "
+                      "service_center 党群服务中心", "missing_field")
+        else:
+            kinds = s["kind"].map(lambda v: STATION_KIND_ALIASES.get(str(v).strip().lower(),
+                                                                     STATION_KIND_ALIASES.get(str(v).strip())))
+            for i in np.flatnonzero(kinds.isna().to_numpy()):
+                col.error("stations", s["station_id"].iloc[i], f"unknown station kind {s['kind'].iloc[i]!r}",
+                          "use red_station (红色驿站), grid_station (郁心站), mobile (流动郁心站) or "
+                          "service_center (党群服务中心)", "bad_kind")
+            s["kind"] = kinds
+        for c in ("name", "community_id"):
+            if c not in s:
+                s[c] = None
+        s["name"] = s["name"].fillna(s["station_id"])
+        layers["stations"] = s
+
+
+def _largest_overlap(polys: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> list:
+    out = []
+    tree = shapely.STRtree(np.asarray(comm.geometry.array, dtype=object))
+    cg = np.asarray(comm.geometry.array, dtype=object)
+    cids = comm["community_id"].to_numpy()
+    for g in polys.geometry.array:
+        hits = tree.query(g, predicate="intersects")
+        if len(hits) == 0:
+            out.append(None)
+            continue
+        areas = shapely.area(shapely.intersection(cg[hits], g))
+        out.append(cids[hits[int(np.argmax(areas))]] if areas.max() > 0 else None)
+    return out
+
+
+def _derive_communities(b, col: _Collector) -> gpd.GeoDataFrame:
+    """Community polygons drawn around their buildings when no communities layer is given."""
+    rows = []
+    for cid, grp in b.groupby("community_id", sort=True):
+        hull = shapely.concave_hull(shapely.union_all(np.asarray(grp.geometry.buffer(15).array)), ratio=0.3)
+        rows.append({"community_id": cid, "name": cid, "street": None, "street_id": None, "geometry": hull.buffer(30)})
+    g = gpd.GeoDataFrame(rows, geometry="geometry", crs=b.crs)
+    # remove overlaps: earlier communities keep the overlap
+    taken = None
+    geoms = []
+    for geom in g.geometry:
+        geoms.append(geom if taken is None else geom.difference(taken))
+        taken = geom if taken is None else taken.union(geom)
+    g["geometry"] = geoms
+    col.warn("communities", None, f"boundaries of {len(g)} communit(ies) were drawn around their buildings",
+             "add a communities layer with the official boundaries", "communities_derived")
+    return g

@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridplan import Plan, PlanError, Rule
+
+
+def make_plan():
+    return Plan.from_mapping({"b1": "g1", "b2": "g1", "b3": "g2", "b4": "g2"}, label="start")
+
+
+def test_plan_is_immutable():
+    p = make_plan()
+    a = p.assignment
+    a.iloc[0] = "zz"
+    assert p.grid_of("b1") == "g1"
+    with pytest.raises(AttributeError):
+        p.label = "x"
+    with pytest.raises(AttributeError):
+        p.rule = Rule(mode="both")
+
+
+def test_move_returns_child_and_leaves_parent():
+    p = make_plan()
+    q = p.move(["b1"], "g2")
+    assert q.grid_of("b1") == "g2"
+    assert p.grid_of("b1") == "g1"
+    assert q.parent is p
+    assert q.diff(p).index.tolist() == ["b1"]
+    assert p.history() == [p]
+    assert q.history() == [q, p]
+
+
+def test_move_unknown_building_and_locked():
+    p = make_plan()
+    with pytest.raises(PlanError, match="unknown building"):
+        p.move(["nope"], "g1")
+    locked = p.lock(["g2"])
+    with pytest.raises(PlanError, match="locked"):
+        locked.move(["b1"], "g2")
+    assert locked.unlock(["g2"]).move(["b1"], "g2").grid_of("b1") == "g2"
+
+
+def test_merge_and_relabel():
+    p = make_plan()
+    m = p.merge("g1", "g2")
+    assert m.grid_ids == ["g1"]
+    with pytest.raises(PlanError):
+        p.merge("g1", "g1")
+    r = p.relabel({"g1": "510682001001-01"})
+    assert set(r.grid_ids) == {"510682001001-01", "g2"}
+
+
+def test_plan_rejects_duplicates_and_gaps():
+    with pytest.raises(PlanError):
+        Plan(pd.Series(["g1", "g2"], index=["b1", "b1"]))
+    with pytest.raises(PlanError):
+        Plan(pd.Series(["g1", None], index=["b1", "b2"]))
+    p = make_plan()
+    with pytest.raises(PlanError, match="does not match"):
+        p.check_against(["b1", "b2", "b3"])
+    p.check_against(["b4", "b3", "b2", "b1"])
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("either", [True, True, True, False, False]),
+    ("households", [True, True, False, False, False]),
+    ("persons", [True, False, True, False, False]),
+    ("both", [True, False, False, False, False]),
+])
+def test_rule_modes(mode, expected):
+    h = np.array([400, 400, 200, 200, 600])
+    p = np.array([1200, 500, 1200, 500, 2000])
+    assert Rule(mode=mode).meets(h, p).tolist() == expected
+
+
+def test_rule_rejects_bad_bounds():
+    with pytest.raises(ValueError):
+        Rule(min_households=600, max_households=500)
+    with pytest.raises(ValueError):
+        Rule(mode="any")
