@@ -21,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r requirements.txt
-python3 -m pip install -q --disable-pip-version-check --no-deps -e .
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements.txt
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps -e .
 # offline map assets (Leaflet, leaflet.draw, …) from the installed packages into static/vendor
 # (offline map assets are installed here once gridplan.assets lands)
