@@ -1,0 +1,260 @@
+"""Per-grid figures of a plan: the grid ledger, the grid layer and the plan summary.
+
+Everything is derived from ``(dataset, plan)`` with grouped array sums; polygons come from the
+cached building cells (:mod:`gridplan.tessellate`), so an edit re-dissolves only the grids it
+changed. The reason a grid is not compliant is diagnosed from the data, not stored in the plan, so
+hand-edited plans get the same diagnosis as engine plans.
+"""
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .adjacency import building_adjacency, grid_components
+from .model import Dataset, Plan
+from .partition import _context, k_options, over_bound
+from .tessellate import dataset_cache, grid_polygons
+
+#: reason codes and their Chinese text (the app shows ``reason_text``)
+REASONS: dict[str, str] = {
+    "": "",
+    "spans_communities": "网格跨越多个社区",
+    "not_contiguous": "网格不连续（分成多块）",
+    "building_over_bound": "单栋楼超过上限",
+    "community_too_small": "社区总户数不足一个网格",
+    "community_in_gap": "社区总户数无法整分为合规网格（介于上下限之间）",
+    "island_too_small": "社区飞地片区规模不足一个网格",
+    "too_few_households": "户数不足",
+    "too_many_households": "户数超过上限",
+    "too_few_persons": "人口不足",
+    "too_many_persons": "人口超过上限",
+}
+
+#: reasons that come from the data (no plan could make the grid compliant)
+INFEASIBLE_REASONS = frozenset({"building_over_bound", "community_too_small", "community_in_gap",
+                                "island_too_small"})
+
+COLUMNS = ["community_id", "households", "persons", "party_members", "buildings", "compounds_whole",
+           "compounds_split", "polsby_popper", "contiguous", "compliant", "rule_met", "reason",
+           "reason_text"]
+
+
+def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Per community: totals without over-bound buildings and whether k options exist; per
+    building: its community-graph component (without over-bound buildings) and whether that
+    component is feasible."""
+    def compute():
+        from scipy.sparse.csgraph import connected_components
+
+        ctx = _context(dataset)
+        over = over_bound(rule, ctx.h, ctx.p)
+        comm = ctx.comm
+        feas = {}
+        for cid in pd.unique(comm):
+            m = (comm == cid) & ~over
+            H, P = float(ctx.h[m].sum()), float(ctx.p[m].sum())
+            feas[cid] = (H, P, bool(k_options(rule, H, P)))
+        keep = np.flatnonzero(~over)
+        A = ctx.A[keep][:, keep]
+        _, lab = connected_components(A, directed=False)
+        comp = np.full(len(comm), -1)
+        comp[keep] = lab
+        ch = np.bincount(lab, ctx.h[keep]) if len(keep) else np.zeros(0)
+        cp = np.bincount(lab, ctx.p[keep]) if len(keep) else np.zeros(0)
+        comp_ok = np.array([bool(k_options(rule, a, b)) for a, b in zip(ch, cp)], dtype=bool)
+        return feas, comp, comp_ok
+    return dataset_cache(dataset, f"feasibility:{sorted(rule.as_dict().items())}", compute)
+
+
+def _table(dataset: Dataset, plan: Plan, *, polygons: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+    ctx = _context(dataset)
+    rule = plan.rule
+    a = plan.assignment.reindex(ctx.ids)
+    if a.isna().any():
+        plan.check_against(ctx.ids)
+    codes, uniques = pd.factorize(a.to_numpy(), sort=True)
+    ng = len(uniques)
+    b = dataset.buildings
+    pm = (pd.to_numeric(b["party_members"], errors="coerce").fillna(0).to_numpy(dtype=float)
+          if "party_members" in b.columns else np.zeros(len(b)))
+    H = np.bincount(codes, ctx.h, minlength=ng)
+    P = np.bincount(codes, ctx.p, minlength=ng)
+    PM = np.bincount(codes, pm, minlength=ng)
+    NB = np.bincount(codes, minlength=ng)
+    # community of each grid (majority) and whether it spans several
+    cf, cu = pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True)
+    pairs = pd.DataFrame({"g": codes, "c": cf}).value_counts().reset_index(name="n")
+    pairs = pairs.sort_values(["g", "n", "c"], ascending=[True, False, True])
+    ncomm = pairs.groupby("g").size().reindex(range(ng), fill_value=0).to_numpy()
+    main_c = pairs.drop_duplicates("g").set_index("g")["c"].reindex(range(ng)).to_numpy()
+    community = np.asarray(cu, dtype=object)[main_c]
+    # compounds (per community piece) whole or split
+    comp = ctx.compound
+    has = comp >= 0
+    whole = np.zeros(ng, dtype=int)
+    split = np.zeros(ng, dtype=int)
+    if has.any():
+        cg = pd.DataFrame({"c": comp[has], "g": codes[has]}).drop_duplicates()
+        nparts = cg.groupby("c")["g"].transform("size").to_numpy()
+        whole = np.bincount(cg["g"].to_numpy()[nparts == 1], minlength=ng)
+        split = np.bincount(cg["g"].to_numpy()[nparts > 1], minlength=ng)
+    # contiguity on the adjacency graph
+    pieces = grid_components(building_adjacency(dataset), codes) if len(codes) else np.zeros(0, int)
+    contiguous = pieces <= 1
+    # compactness
+    if polygons is None:
+        polygons = grid_polygons(dataset, plan)
+    geom = polygons.geometry.reindex([str(u) for u in uniques]).to_numpy()
+    area = shapely.area(geom)
+    perim = shapely.length(geom)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pp = np.where(perim > 0, 4 * math.pi * area / perim ** 2, 0.0)
+    h_ok = rule.households_ok(H)
+    p_ok = rule.persons_ok(P)
+    meets = rule.meets(H, P)
+    single = ncomm <= 1
+    compliant = meets & contiguous & single
+    rule_met = np.where(h_ok & p_ok, "both", np.where(h_ok, "households", np.where(p_ok, "persons", "")))
+    reason = _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, community)
+    df = pd.DataFrame({
+        "community_id": community,
+        "households": H.round().astype(np.int64),
+        "persons": P.round().astype(np.int64),
+        "party_members": PM.round().astype(np.int64),
+        "buildings": NB.astype(np.int64),
+        "compounds_whole": whole.astype(np.int64),
+        "compounds_split": split.astype(np.int64),
+        "polsby_popper": pp.astype(float),
+        "contiguous": contiguous.astype(bool),
+        "compliant": compliant.astype(bool),
+        "rule_met": rule_met,
+        "reason": reason,
+    }, index=pd.Index([str(u) for u in uniques], name="grid_id"))
+    df["reason_text"] = df["reason"].map(REASONS).fillna("")
+    return df[COLUMNS]
+
+
+def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, community) -> np.ndarray:
+    rule = plan.rule
+    ctx = _context(dataset)
+    out = np.full(ng, "", dtype=object)
+    bad = np.flatnonzero(~compliant)
+    if len(bad) == 0:
+        return out
+    over = over_bound(rule, ctx.h, ctx.p)
+    has_over = np.bincount(codes[over], minlength=ng) > 0
+    feas, comp, comp_ok = _community_feasibility(dataset, rule)
+    # a grid that holds a whole infeasible community (minus over-bound buildings) / a whole component
+    non_over = ~over
+    comm_n = pd.Series(ctx.comm[non_over]).value_counts()
+    grid_comm_n = pd.DataFrame({"g": codes[non_over], "c": ctx.comm[non_over]}).value_counts()
+    comp_sizes = np.bincount(comp[non_over]) if non_over.any() else np.zeros(0, int)
+    gc = pd.DataFrame({"g": codes[non_over], "k": comp[non_over]}).value_counts()
+    for g in bad.tolist():
+        if not single[g]:
+            out[g] = "spans_communities"
+        elif not contiguous[g]:
+            out[g] = "not_contiguous"
+        elif has_over[g]:
+            out[g] = "building_over_bound"
+        else:
+            cid = community[g]
+            H_c, P_c, ok_c = feas.get(cid, (0, 0, True))
+            n_here = int(grid_comm_n.get((g, cid), 0))
+            whole_comm = n_here > 0 and n_here == int(comm_n.get(cid, 0))
+            if not ok_c and whole_comm:
+                lo_h = H_c < rule.min_households if rule.mode != "persons" else True
+                lo_p = P_c < rule.min_persons if rule.mode != "households" else True
+                small = (lo_h and lo_p) if rule.mode == "either" else (lo_h if rule.mode == "households" else (lo_p if rule.mode == "persons" else (lo_h or lo_p)))
+                out[g] = "community_too_small" if small else "community_in_gap"
+                continue
+            # a whole infeasible component (island) of the community
+            ks = gc.loc[g] if g in gc.index.get_level_values(0) else None
+            island = False
+            if ks is not None and len(ks) == 1:
+                kk = int(ks.index[0])
+                island = int(ks.iloc[0]) == int(comp_sizes[kk]) and not comp_ok[kk]
+            if island:
+                out[g] = "island_too_small"
+            else:
+                out[g] = _size_reason(rule, H[g], P[g])
+    return out
+
+
+def _size_reason(rule, h, p) -> str:
+    lo_h, hi_h = h < rule.min_households, h > rule.max_households
+    lo_p, hi_p = p < rule.min_persons, p > rule.max_persons
+    use_h = rule.mode in ("households", "both") or (rule.mode == "either" and h > 0)
+    if rule.mode == "persons":
+        use_h = False
+    if use_h and (lo_h or hi_h):
+        return "too_few_households" if lo_h else "too_many_households"
+    if lo_p:
+        return "too_few_persons"
+    if hi_p:
+        return "too_many_persons"
+    return "too_few_households" if lo_h else "too_many_households"
+
+
+def grid_table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
+    """The grid ledger: one row per grid.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``grid_id``, with ``community_id``, ``households``, ``persons``,
+        ``party_members``, ``buildings``, ``compounds_whole``, ``compounds_split``,
+        ``polsby_popper`` (4πA/P² of the grid polygon), ``contiguous``, ``compliant``,
+        ``rule_met`` (``households``/``persons``/``both``/``''``), ``reason`` (a code, ``''`` when
+        compliant; see :data:`REASONS`) and ``reason_text`` (Chinese).
+    """
+    return _table(dataset, plan)
+
+
+def grids(dataset: Dataset, plan: Plan) -> gpd.GeoDataFrame:
+    """The grid layer: grid polygons joined with :func:`grid_table` (metric CRS).
+
+    Adds ``note`` (the Chinese reason, empty when compliant).
+    """
+    polys = grid_polygons(dataset, plan)
+    table = _table(dataset, plan, polygons=polys)
+    gdf = gpd.GeoDataFrame(table.copy(), geometry=polys.geometry.reindex(table.index).to_numpy(),
+                           crs=dataset.crs)
+    gdf["note"] = gdf["reason_text"]
+    gdf.index.name = "grid_id"
+    return gdf
+
+
+def plan_summary(dataset: Dataset, plan: Plan, *, table: pd.DataFrame | None = None) -> dict:
+    """Headline figures of a plan (the JSON of ``gridplan partition``, without ``seconds``)."""
+    t = grid_table(dataset, plan) if table is None else table
+    reasons = t.loc[t["reason"] != "", "reason"].value_counts().sort_index()
+    ctx = _context(dataset)
+    comp = ctx.compound
+    split_total = int((t["compounds_split"] > 0).sum())
+    n_comp_pieces = int(len(np.unique(comp[comp >= 0]))) if (comp >= 0).any() else 0
+    a = plan.assignment.reindex(ctx.ids).to_numpy()
+    split_compounds = 0
+    if n_comp_pieces:
+        cg = pd.DataFrame({"c": comp[comp >= 0], "g": a[comp >= 0]}).drop_duplicates()
+        split_compounds = int((cg.groupby("c").size() > 1).sum())
+    return {
+        "grids": int(len(t)),
+        "compliant_grids": int(t["compliant"].sum()),
+        "infeasible_grids": int(t["reason"].isin(INFEASIBLE_REASONS).sum()),
+        "noncompliant_grids": int((~t["compliant"]).sum()),
+        "contiguous_grids": int(t["contiguous"].sum()),
+        "households": int(t["households"].sum()),
+        "persons": int(t["persons"].sum()),
+        "buildings": int(t["buildings"].sum()),
+        "compounds": n_comp_pieces,
+        "compounds_split": split_compounds,
+        "grids_with_split_compounds": split_total,
+        "mean_polsby_popper": float(t["polsby_popper"].mean()) if len(t) else 0.0,
+        "reasons": {str(k): int(v) for k, v in reasons.items()},
+        "rule": plan.rule.as_dict(),
+    }

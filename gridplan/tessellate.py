@@ -1,0 +1,294 @@
+"""Building cells and grid polygons.
+
+Every building gets one *cell*: the Voronoi cell of its representative point among the buildings
+of its community, clipped to the community polygon. The cells of a community tile it wall to
+wall (no gaps, no overlaps), so the union of a grid's cells is the grid polygon, and two buildings
+are neighbours (:mod:`gridplan.adjacency`) exactly when their cells share a stretch of boundary.
+A grid that is connected in that graph therefore has a single-polygon outline.
+
+Choices worth knowing:
+
+* identical buildings (same representative point) are spread on a 0.5 m circle so each gets
+  its own wedge-shaped cell;
+* when clipping cuts a cell into several pieces (a concave or multi-part community), the piece
+  holding the building stays with it and every other piece joins the neighbouring cell it shares
+  the longest boundary with (so cells stay single polygons where the community allows);
+* buildings whose community has no polygon are tessellated inside the convex hull of that
+  community's buildings grown by 30 m.
+
+Cells are computed once per :class:`~gridplan.model.Dataset` and cached; grid polygons are cached
+per set of member buildings, so after an edit only the grids that changed are dissolved again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import weakref
+from typing import Any, Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .model import Dataset, Plan
+
+log = logging.getLogger(__name__)
+
+_CACHE: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
+
+#: distance (m) identical building points are nudged apart by
+_NUDGE_M = 0.5
+#: growth (m) of the hull used as the region of a community without a polygon
+_HULL_BUFFER_M = 30.0
+
+
+def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any:
+    """Compute ``compute()`` once per dataset object and key (weakly keyed on the dataset)."""
+    try:
+        store = _CACHE[dataset]
+    except KeyError:
+        store = {}
+        _CACHE[dataset] = store
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# per-building basics shared by the engine modules
+
+
+def community_labels(dataset: Dataset) -> np.ndarray:
+    """The community id of every building as an object array of str ('' when unknown)."""
+    def compute():
+        b = dataset.buildings
+        if "community_id" not in b.columns:
+            return np.full(len(b), "", dtype=object)
+        c = b["community_id"]
+        out = np.where(c.isna().to_numpy(), "", c.astype(str).to_numpy())
+        return out.astype(object)
+    return dataset_cache(dataset, "community_labels", compute)
+
+
+def building_points(dataset: Dataset) -> np.ndarray:
+    """An (n, 2) array of each building's representative point, identical points nudged apart."""
+    def compute():
+        geom = dataset.buildings.geometry.to_numpy()
+        pts = shapely.point_on_surface(geom)
+        xy = shapely.get_coordinates(pts, include_z=False)
+        if len(xy) != len(geom):  # empty geometries have no coordinates
+            xy = np.array([shapely.get_coordinates(p)[0] if not shapely.is_empty(p) else (np.nan, np.nan)
+                           for p in pts])
+        xy = np.asarray(xy, dtype=float).copy()
+        return _nudge_duplicates(xy)
+    return dataset_cache(dataset, "building_points", compute)
+
+
+def _nudge_duplicates(xy: np.ndarray) -> np.ndarray:
+    """Spread identical points on a small circle (radius ``_NUDGE_M``) so each gets a wedge cell."""
+    ok = np.isfinite(xy).all(1)
+    key = np.round(np.where(ok[:, None], xy, 0.0), 3)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    if (counts > 1).any():
+        order = np.argsort(inv, kind="stable")
+        sorted_inv = inv[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_inv)) + 1]
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        r = np.empty(len(order), dtype=int)
+        r[order] = rank
+        c = counts[inv]
+        dup = (c > 1) & ok
+        ang = 2 * np.pi * r[dup] / c[dup] + 0.1
+        rad = _NUDGE_M * (1 + 0.01 * r[dup])
+        xy[dup, 0] += rad * np.cos(ang)
+        xy[dup, 1] += rad * np.sin(ang)
+    return xy
+
+
+def community_regions(dataset: Dataset) -> dict[str, Any]:
+    """The polygon each community's buildings are tessellated in, by community id."""
+    def compute():
+        labels = community_labels(dataset)
+        comms = dataset.communities
+        polys: dict[str, Any] = {}
+        if comms is not None and len(comms):
+            geoms = shapely.make_valid(comms.geometry.to_numpy())
+            for cid, g in zip(comms.index.astype(str), geoms):
+                if g is None or shapely.is_empty(g):
+                    continue
+                g = shapely.get_parts(g) if shapely.get_type_id(g) == 7 else [g]
+                g = shapely.union_all([x for x in g if shapely.get_type_id(x) in (3, 6)])
+                if not shapely.is_empty(g):
+                    polys[cid] = polys[cid].union(g) if cid in polys else g
+        geom = dataset.buildings.geometry.to_numpy()
+        for cid in pd.unique(labels):
+            if cid not in polys:
+                sel = geom[labels == cid]
+                hull = shapely.convex_hull(shapely.union_all(sel))
+                polys[cid] = shapely.buffer(hull, _HULL_BUFFER_M)
+        return polys
+    return dataset_cache(dataset, "community_regions", compute)
+
+
+def building_cells(dataset: Dataset) -> gpd.GeoSeries:
+    """One cell per building, tiling each community wall to wall (clipped to the community).
+
+    Returns
+    -------
+    GeoSeries
+        Indexed like ``dataset.buildings`` (by ``building_id``), in the dataset's metric CRS.
+        A building whose point lies outside its community polygon may get an empty cell.
+    """
+    def compute():
+        cells = _compute_cells(dataset)
+        return gpd.GeoSeries(cells, index=dataset.buildings.index, crs=dataset.crs, name="geometry")
+    return dataset_cache(dataset, "building_cells", compute)
+
+
+def _compute_cells(dataset: Dataset) -> np.ndarray:
+    labels = community_labels(dataset)
+    xy = building_points(dataset)
+    regions = community_regions(dataset)
+    out = np.empty(len(labels), dtype=object)
+    for cid in pd.unique(labels):
+        idx = np.flatnonzero(labels == cid)
+        region = regions[cid]
+        pts = xy[idx]
+        if len(idx) == 1:
+            out[idx[0]] = region
+            continue
+        vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=region, ordered=True)
+        parts = shapely.get_parts(vor)
+        if len(parts) != len(idx):  # pragma: no cover - GEOS merged points: fall back to nearest
+            parts = _assign_cells_by_point(parts, pts)
+        cells = shapely.intersection(parts, region)
+        cells = _tidy_cells(cells, shapely.points(pts))
+        out[idx] = cells
+    return out
+
+
+def _assign_cells_by_point(parts: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    tree = shapely.STRtree(parts)
+    j = tree.query_nearest(shapely.points(pts), return_distance=False, all_matches=False)[1]
+    return parts[j]
+
+
+def _polygonal(g):
+    """Only the polygonal parts of a geometry (intersection may leave lines or points)."""
+    tid = shapely.get_type_id(g)
+    if tid in (3, 6):
+        return g
+    parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
+    if not parts:
+        return shapely.Polygon()
+    return shapely.union_all(parts)
+
+
+def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Keep each cell's piece holding its building; give stray pieces to the neighbour cell
+    sharing the longest boundary with them."""
+    cells = cells.copy()
+    tid = shapely.get_type_id(cells)
+    for i in np.flatnonzero((tid != 3) & (tid != 6)):
+        cells[i] = _polygonal(cells[i])
+    nparts = shapely.get_num_geometries(cells)
+    multi = np.flatnonzero(nparts > 1)
+    if len(multi) == 0:
+        return cells
+    strays: list[tuple[int, Any]] = []
+    for i in multi:
+        parts = shapely.get_parts(cells[i])
+        d = shapely.distance(parts, pts[i])
+        keep = int(np.argmin(d))
+        cells[i] = parts[keep]
+        strays.extend((i, p) for j, p in enumerate(parts) if j != keep)
+    tree = shapely.STRtree(cells)
+    additions: dict[int, list] = {}
+    for owner, piece in strays:
+        cand = tree.query(piece, predicate="intersects")
+        cand = cand[cand != owner]
+        target = owner
+        if len(cand):
+            shared = shapely.length(shapely.intersection(cells[cand], piece))
+            if shared.max() > 1e-6:
+                target = int(cand[int(np.argmax(shared))])
+        additions.setdefault(target, []).append(piece)
+    for t, pieces in additions.items():
+        cells[t] = shapely.union_all([cells[t], *pieces])
+    return cells
+
+
+# ---------------------------------------------------------------------------------------------
+# grid polygons
+
+
+def _key(members: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.sort(members).astype(np.int64).tobytes(), digest_size=16).digest()
+
+
+def _dissolve(cells: np.ndarray, members: np.ndarray):
+    geoms = cells[members]
+    if len(geoms) == 1:
+        g = geoms[0]
+    else:
+        try:
+            g = shapely.coverage_union_all(geoms)
+        except Exception:  # pragma: no cover - not a clean coverage
+            g = shapely.union_all(geoms)
+        if not shapely.is_valid(g) or shapely.get_num_geometries(g) > 1:
+            g2 = shapely.union_all(geoms)
+            if shapely.is_valid(g2):
+                g = g2
+    g = _polygonal(g)
+    if shapely.get_type_id(g) == 6 and shapely.get_num_geometries(g) == 1:
+        g = shapely.get_geometry(g, 0)
+    return g
+
+
+def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
+    """The outline of every grid: the union of its buildings' cells.
+
+    Parameters
+    ----------
+    dataset
+        The dataset the plan belongs to.
+    plan
+        A :class:`~gridplan.model.Plan` or an assignment Series (building_id → grid_id).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``grid_id`` (sorted), with ``community_id`` (the community holding most of the
+        grid's buildings) and ``geometry`` in the dataset's metric CRS. A grid whose buildings are
+        connected is a single Polygon.
+    """
+    assignment = plan.assignment if isinstance(plan, Plan) else plan
+    b = dataset.buildings
+    a = assignment.reindex(b.index.astype(str))
+    if a.isna().any():
+        from ._errors import PlanError
+        raise PlanError(f"{int(a.isna().sum())} building(s) of the dataset have no grid in the plan")
+    codes, uniques = pd.factorize(a.to_numpy(), sort=True)
+    cells = building_cells(dataset).to_numpy()
+    labels = community_labels(dataset)
+    poly_cache: dict = dataset_cache(dataset, "grid_polygon_cache", dict)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    geoms = np.empty(len(uniques), dtype=object)
+    comm = np.empty(len(uniques), dtype=object)
+    for gi in range(len(uniques)):
+        members = order[bounds[gi]:bounds[gi + 1]]
+        k = _key(members)
+        g = poly_cache.get(k)
+        if g is None:
+            g = _dissolve(cells, members)
+            if len(poly_cache) > 20000:
+                poly_cache.clear()
+            poly_cache[k] = g
+        geoms[gi] = g
+        vals, cnt = np.unique(labels[members].astype(str), return_counts=True)
+        comm[gi] = vals[int(np.argmax(cnt))]
+    idx = pd.Index([str(u) for u in uniques], name="grid_id")
+    return gpd.GeoDataFrame({"community_id": comm}, geometry=list(geoms), index=idx, crs=dataset.crs)
