@@ -1,0 +1,673 @@
+"""The 15-minute walking service circle (SPEC §4): exact per-building walk distances, coverage
+tables, isochrone polygons for display, and cheap what-if edits.
+
+Coverage is decided per building by arithmetic on the walking network (see
+:mod:`gridplan.network`): a building's walk is its snap distance, plus the network distance to
+the nearest point of its road reached from a station, plus that station's snap distance. The
+polygons of :func:`isochrones` are for display only.
+
+Typical use::
+
+    cov = Coverage(dataset, plan=plan)          # builds the network and snaps buildings once
+    res = cov.result()                           # CoverageResult: tables per building/grid/…
+    cov2 = cov.with_station((x, y))              # what-if: a new station, milliseconds
+    res2 = cov2.result()
+    gdf = isochrones(res, per_station=True)
+
+Defaults follow GB 50180-2018: 15 minutes at 4 km/h (1,000 m), bands of 5/10/15 minutes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import Problem, ValidationError
+from .model import STATION_KINDS, Dataset, Plan
+from .network import Snapped, WalkNetwork, build_network, _as_points
+
+log = logging.getLogger(__name__)
+
+#: walking speeds (km/h): the GB 50180-2018 default and a preset for elderly residents
+WALK_SPEED_KMH: dict[str, float] = {"default": 4.0, "elderly": 3.2}
+#: default time bands (minutes)
+DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+#: tolerance when comparing a walk with a band limit (metres)
+_EPS_M = 1e-7
+
+
+def minutes_to_m(minutes, speed_kmh: float = 4.0):
+    """Walk distance in metres for ``minutes`` at ``speed_kmh`` (15 min at 4 km/h = 1,000 m)."""
+    return np.asarray(minutes, dtype=float) * float(speed_kmh) * 1000.0 / 60.0
+
+
+def _norm_minutes(minutes) -> tuple[float, ...]:
+    if isinstance(minutes, (int, float)):
+        minutes = (minutes,)
+    m = sorted({float(x) for x in minutes})
+    if not m or any(x <= 0 or not np.isfinite(x) for x in m):
+        raise ValueError(f"minutes must be positive numbers, got {minutes!r}")
+    return tuple(m)
+
+
+def _speed(speed_kmh) -> float:
+    if isinstance(speed_kmh, str):
+        try:
+            return WALK_SPEED_KMH[speed_kmh]
+        except KeyError:
+            raise ValueError(f"unknown speed preset {speed_kmh!r}; use one of {', '.join(WALK_SPEED_KMH)} "
+                             "or a number of km/h") from None
+    s = float(speed_kmh)
+    if not (s > 0 and np.isfinite(s)):
+        raise ValueError(f"speed_kmh must be a positive number, got {speed_kmh!r}")
+    return s
+
+
+def _station_table(stations: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame:
+    cols = ["name", "kind", "active"]
+    if stations is None or len(stations) == 0:
+        g = gpd.GeoDataFrame({c: pd.Series(dtype=object if c != "active" else bool) for c in cols},
+                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+        g.index = pd.Index([], dtype=object, name="station_id")
+        return g
+    if stations.crs is not None and crs is not None and stations.crs != crs:
+        stations = stations.to_crs(crs)
+    g = gpd.GeoDataFrame(index=stations.index.astype(str), geometry=stations.geometry.values, crs=stations.crs or crs)
+    g["name"] = stations["name"].astype(object).to_numpy() if "name" in stations.columns else None
+    if "kind" in stations.columns:
+        g["kind"] = stations["kind"].fillna("red_station").astype(str).to_numpy()
+    else:
+        g["kind"] = "red_station"
+    g["active"] = stations["active"].fillna(True).astype(bool).to_numpy() if "active" in stations.columns else True
+    g.index.name = "station_id"
+    return g
+
+
+@dataclass(frozen=True, eq=False)
+class _Reach:
+    """Node and building distances for one set of sources."""
+
+    node_dist: np.ndarray
+    node_owner: np.ndarray  # index into the station table, -1 = none
+    dist: np.ndarray  # per building, inf = unreachable
+    owner: np.ndarray
+
+
+class Coverage:
+    """A reusable coverage analysis: the network is built and the buildings snapped once; station
+    edits (:meth:`with_station`, :meth:`without_stations`, :meth:`with_active`) return new
+    analyses sharing that work, so a what-if costs one multi-source Dijkstra.
+
+    Parameters
+    ----------
+    dataset
+        The city; needs ``buildings`` and ``roads`` (``stations`` may be empty or missing).
+    plan
+        Optional plan, for coverage per grid.
+    minutes
+        Time bands in minutes (the largest decides ``covered``).
+    speed_kmh
+        Walking speed in km/h, or a preset name of :data:`WALK_SPEED_KMH` (``"elderly"``).
+    kinds
+        Station kinds that count for coverage (default: red stations 红色驿站).
+    stations
+        A station layer replacing ``dataset.stations`` (indexed by station_id, ``kind`` column,
+        optional boolean ``active``).
+    network
+        A prebuilt :class:`~gridplan.network.WalkNetwork` (built from ``dataset.roads`` otherwise).
+    max_snap_m
+        Buildings and stations further than this from the walkable network are unreachable.
+    limit_m
+        Stop the search this far from the stations (``None``: the whole network, so the nearest
+        station of each kind is known however far). Must be at least the largest band.
+    """
+
+    def __init__(self, dataset: Dataset, *, plan: Plan | None = None, minutes: Sequence[float] = DEFAULT_MINUTES,
+                 speed_kmh: float | str = 4.0, kinds: Iterable[str] = ("red_station",),
+                 stations: gpd.GeoDataFrame | None = None, network: WalkNetwork | None = None,
+                 max_snap_m: float = 300.0, limit_m: float | None = None, _shared: dict | None = None):
+        self.dataset = dataset
+        self.plan = plan
+        self.minutes = _norm_minutes(minutes)
+        self.speed_kmh = _speed(speed_kmh)
+        self.kinds = tuple(kinds) if not isinstance(kinds, str) else (kinds,)
+        unknown = [k for k in self.kinds if k not in STATION_KINDS]
+        if unknown:
+            raise ValueError(f"unknown station kind(s) {unknown}; use {', '.join(STATION_KINDS)}")
+        self.max_snap_m = float(max_snap_m)
+        self.band_m = tuple(float(x) for x in minutes_to_m(self.minutes, self.speed_kmh))
+        self.limit_m = np.inf if limit_m is None else max(float(limit_m), self.band_m[-1])
+        if _shared is not None:
+            self.network = _shared["network"]
+            self.building_snap = _shared["building_snap"]
+            self._bdata = _shared["bdata"]
+            self.stations = _shared["stations"]
+            self.station_snap = _shared["station_snap"]
+        else:
+            if plan is not None:
+                plan.check_against(dataset.buildings.index)
+            self.network = network if network is not None else build_network(dataset.roads)
+            self.building_snap = self.network.snap(dataset.buildings.geometry, max_snap_m=self.max_snap_m)
+            self._bdata = _building_frame(dataset, plan)
+            st = dataset.stations if stations is None else stations
+            self.stations = _station_table(st, dataset.crs)
+            self.station_snap = self.network.snap(self.stations.geometry, max_snap_m=self.max_snap_m)
+        self._cache: dict = {}
+
+    # ------------------------------------------------------------------ what-if (each returns a new analysis)
+    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, **opts) -> "Coverage":
+        kw = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
+                  max_snap_m=self.max_snap_m, limit_m=None if not np.isfinite(self.limit_m) else self.limit_m)
+        kw.update(opts)
+        return Coverage(self.dataset, _shared={"network": self.network, "building_snap": self.building_snap,
+                                               "bdata": self._bdata, "stations": stations,
+                                               "station_snap": station_snap}, **kw)
+
+    def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> "Coverage":
+        """The same stations and network with other bands, speed or counted kinds."""
+        opts = {}
+        if minutes is not None:
+            opts["minutes"] = minutes
+        if speed_kmh is not None:
+            opts["speed_kmh"] = speed_kmh
+        if kinds is not None:
+            opts["kinds"] = kinds
+        return self._derive(self.stations, self.station_snap, **opts)
+
+    def with_station(self, point, *, station_id: str | None = None, kind: str = "red_station",
+                     name: str = "") -> "Coverage":
+        """A new analysis with one more (active) station at ``point`` (a shapely Point or ``(x, y)``
+        in the dataset's metric CRS)."""
+        return self.with_stations([point], station_ids=None if station_id is None else [station_id],
+                                  kind=kind, names=[name])
+
+    def with_stations(self, points, *, station_ids: Sequence[str] | None = None, kind: str = "red_station",
+                      names: Sequence[str] | None = None) -> "Coverage":
+        """A new analysis with several more stations."""
+        pts = [p if isinstance(p, shapely.Geometry) else shapely.Point(*p) for p in points]
+        if kind not in STATION_KINDS:
+            raise ValueError(f"unknown station kind {kind!r}; use {', '.join(STATION_KINDS)}")
+        if station_ids is None:
+            existing = set(self.stations.index)
+            station_ids, i = [], 1
+            while len(station_ids) < len(pts):
+                sid = f"new{i}"
+                if sid not in existing:
+                    station_ids.append(sid)
+                i += 1
+        station_ids = [str(s) for s in station_ids]
+        dup = set(station_ids) & set(self.stations.index)
+        if dup or len(set(station_ids)) != len(station_ids):
+            raise ValueError(f"station id(s) already used: {sorted(dup) or station_ids}")
+        names = list(names) if names is not None else [""] * len(pts)
+        new = gpd.GeoDataFrame({"name": names, "kind": kind, "active": True},
+                               index=pd.Index(station_ids, name="station_id"), geometry=pts, crs=self.dataset.crs)
+        snap = self.network.snap(new.geometry, max_snap_m=self.max_snap_m)
+        st = pd.concat([self.stations, new])
+        st.index.name = "station_id"
+        return self._derive(gpd.GeoDataFrame(st, geometry="geometry", crs=self.dataset.crs),
+                            Snapped.concat([self.station_snap, snap]))
+
+    def with_active(self, active: Iterable[str] | dict) -> "Coverage":
+        """A new analysis where exactly the given station ids are active (or ``{id: bool}`` changes)."""
+        st = self.stations.copy()
+        if isinstance(active, dict):
+            self._check_ids(active.keys())
+            for k, v in active.items():
+                st.loc[str(k), "active"] = bool(v)
+        else:
+            ids = [str(a) for a in active]
+            self._check_ids(ids)
+            st["active"] = st.index.isin(ids)
+        return self._derive(st, self.station_snap)
+
+    def without_stations(self, station_ids: Iterable[str]) -> "Coverage":
+        """A new analysis with these stations switched off."""
+        return self.with_active({s: False for s in station_ids})
+
+    def _check_ids(self, ids):
+        unknown = [str(i) for i in ids if str(i) not in self.stations.index]
+        if unknown:
+            raise ValueError(f"unknown station id(s): {unknown[:5]}")
+
+    # ------------------------------------------------------------------ computation
+    def _station_mask(self, kinds) -> np.ndarray:
+        st = self.stations
+        return st["active"].to_numpy(dtype=bool) & st["kind"].isin(list(kinds)).to_numpy()
+
+    def reach(self, kinds: Iterable[str] | None = None) -> _Reach:
+        """Distances from the active stations of ``kinds`` (default: the counted kinds)."""
+        kinds = tuple(self.kinds if kinds is None else kinds)
+        key = ("reach", kinds)
+        if key not in self._cache:
+            mask = self._station_mask(kinds)
+            snap = self.station_snap
+            sel = np.flatnonzero(mask)
+            sub = snap.take(sel)
+            nd, no = self.network.node_distances(sub, limit_m=self.limit_m)
+            bd, bo = self.network.point_distances(nd, no, self.building_snap, sub)
+            if len(sel):
+                no = np.where(no >= 0, sel[np.maximum(no, 0)], -1)
+                bo = np.where(bo >= 0, sel[np.maximum(bo, 0)], -1)
+            self._cache[key] = _Reach(nd, no, bd, bo)
+        return self._cache[key]
+
+    def result(self) -> "CoverageResult":
+        """Every table of the analysis (computed once, then cached)."""
+        if "result" not in self._cache:
+            t0 = time.perf_counter()
+            self._cache["result"] = _make_result(self)
+            log.info("coverage computed in %.3f s", time.perf_counter() - t0)
+        return self._cache["result"]
+
+    def __repr__(self) -> str:
+        return (f"Coverage({int(self._station_mask(self.kinds).sum())} active station(s) of {self.kinds}, "
+                f"{len(self._bdata)} buildings, bands {self.minutes} min at {self.speed_kmh} km/h)")
+
+
+def _building_frame(dataset: Dataset, plan: Plan | None) -> pd.DataFrame:
+    b = dataset.buildings
+    out = pd.DataFrame(index=b.index.astype(str))
+    out.index.name = "building_id"
+    for c in ("households", "persons"):
+        out[c] = pd.to_numeric(b[c], errors="coerce").fillna(0).to_numpy() if c in b.columns else 0
+    for c in ("compound_id", "community_id"):
+        out[c] = b[c].astype(object).to_numpy() if c in b.columns else None
+    if plan is not None:
+        out["grid_id"] = plan.assignment.reindex(out.index).to_numpy()
+    return out
+
+
+# ---------------------------------------------------------------------- results
+
+@dataclass(eq=False)
+class CoverageResult:
+    """Coverage tables. Distances in metres, times in minutes, percentages 0–100.
+
+    Attributes
+    ----------
+    buildings
+        Per building (index ``building_id``): ``station_id`` (nearest counted station), ``walk_m``
+        (snap + network + station snap; NaN when unreachable), ``walk_min``, ``band_min`` (the
+        smallest band reached, NaN if none), ``covered``, ``snap_m``, ``snap_flag`` (``ok`` /
+        ``off_main`` / ``far``), counts and ids, and per station kind ``<kind>_station_id``,
+        ``<kind>_walk_m``, ``<kind>_walk_min``.
+    by_grid, by_compound, by_community, by_station
+        Aggregates (``by_grid`` is ``None`` without a plan).
+    uncovered_buildings
+        The uncovered buildings with their geometry (metric CRS).
+    uncovered_sanwu
+        三无小区 not fully covered, most uncovered households first.
+    stations
+        The station table with snap distance, flags and ``counted`` (active and of a counted kind).
+    bands
+        Cumulative buildings/households/persons per band.
+    """
+
+    buildings: pd.DataFrame
+    by_grid: pd.DataFrame | None
+    by_compound: pd.DataFrame
+    by_community: pd.DataFrame
+    by_station: pd.DataFrame
+    uncovered_buildings: gpd.GeoDataFrame
+    uncovered_sanwu: pd.DataFrame
+    stations: gpd.GeoDataFrame
+    bands: pd.DataFrame
+    minutes: tuple
+    speed_kmh: float
+    band_m: tuple
+    analysis: Coverage = field(repr=False)
+    problems: tuple = ()
+
+    @property
+    def covered_households(self) -> int:
+        b = self.buildings
+        return int(b.loc[b["covered"], "households"].sum())
+
+    def summary(self) -> dict:
+        b = self.buildings
+        hh = float(b["households"].sum())
+        pp = float(b["persons"].sum())
+        ch = float(b.loc[b["covered"], "households"].sum())
+        cp = float(b.loc[b["covered"], "persons"].sum())
+        return {
+            "stations": int(self.stations["counted"].sum()),
+            "stations_total": int(len(self.stations)),
+            "buildings": int(len(b)),
+            "covered_buildings": int(b["covered"].sum()),
+            "households": int(hh),
+            "covered_households": int(ch),
+            "pct_households": round(100.0 * ch / hh, 2) if hh else None,
+            "persons": int(pp),
+            "covered_persons": int(cp),
+            "pct_persons": round(100.0 * cp / pp, 2) if pp else None,
+            "minutes": list(self.minutes),
+            "speed_kmh": self.speed_kmh,
+            "walk_m": [round(x, 3) for x in self.band_m],
+            "unreachable_buildings": int(b["walk_m"].isna().sum()),
+            "far_buildings": int((b["snap_flag"] == "far").sum()),
+            "off_main_buildings": int((b["snap_flag"] == "off_main").sum()),
+            "uncovered_sanwu": int(len(self.uncovered_sanwu)),
+            "bands": self.bands.reset_index().to_dict(orient="records"),
+        }
+
+    def isochrones(self, **kw) -> gpd.GeoDataFrame:
+        """Display polygons; see :func:`isochrones`."""
+        return isochrones(self, **kw)
+
+
+def _is_false(x) -> bool:
+    """Explicitly false (a missing flag is unknown, not false)."""
+    if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
+        return False
+    if isinstance(x, str):
+        return x.strip().lower() in ("false", "0", "no", "否", "无", "f", "n")
+    return not bool(x)
+
+
+def _flag(snap: Snapped) -> np.ndarray:
+    return np.where(snap.far, "far", np.where(snap.off_main, "off_main", "ok")).astype(object)
+
+
+def _agg(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    d = df[df[key].notna()]
+    cov = d["covered"].to_numpy()
+    t = pd.DataFrame({key: d[key].to_numpy(), "buildings": 1, "covered_buildings": cov.astype(int),
+                      "households": d["households"].to_numpy(), "covered_households": d["households"].to_numpy() * cov,
+                      "persons": d["persons"].to_numpy(), "covered_persons": d["persons"].to_numpy() * cov})
+    g = t.groupby(key, sort=True).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["pct_households"] = np.where(g["households"] > 0, 100.0 * g["covered_households"] / g["households"], np.nan)
+        g["pct_persons"] = np.where(g["persons"] > 0, 100.0 * g["covered_persons"] / g["persons"], np.nan)
+    return g
+
+
+def _make_result(cov: Coverage) -> CoverageResult:
+    ds = cov.dataset
+    st = cov.stations
+    sids = st.index.to_numpy()
+    speed_m_min = cov.speed_kmh * 1000.0 / 60.0
+    b = cov._bdata.copy()
+    r = cov.reach()
+    dist = np.where(np.isfinite(r.dist), r.dist, np.nan)
+    b["station_id"] = np.where(r.owner >= 0, sids[np.maximum(r.owner, 0)] if len(sids) else None, None)
+    b["walk_m"] = dist
+    b["walk_min"] = dist / speed_m_min
+    band = np.full(len(b), np.nan)
+    for m, d in zip(cov.minutes[::-1], cov.band_m[::-1]):
+        band = np.where(dist <= d + _EPS_M, m, band)
+    b["band_min"] = band
+    b["covered"] = dist <= cov.band_m[-1] + _EPS_M
+    b["snap_m"] = np.where(np.isfinite(cov.building_snap.snap_m), cov.building_snap.snap_m, np.nan)
+    b["snap_flag"] = _flag(cov.building_snap)
+    kinds_present = [k for k in STATION_KINDS if (st["kind"] == k).any()] if len(st) else []
+    for k in kinds_present:
+        rk = r if (k,) == tuple(cov.kinds) else cov.reach((k,))
+        dk = np.where(np.isfinite(rk.dist), rk.dist, np.nan)
+        b[f"{k}_station_id"] = np.where(rk.owner >= 0, sids[np.maximum(rk.owner, 0)], None)
+        b[f"{k}_walk_m"] = dk
+        b[f"{k}_walk_min"] = dk / speed_m_min
+
+    by_grid = _agg(b, "grid_id") if "grid_id" in b.columns else None
+    by_compound = _agg(b, "compound_id")
+    by_community = _agg(b, "community_id")
+    comps = ds.compounds
+    if comps is not None and len(comps):
+        by_compound = by_compound.reindex(comps.index.astype(str).union(by_compound.index))
+        by_compound.index.name = "compound_id"
+        for c in ("buildings", "covered_buildings", "households", "covered_households", "persons", "covered_persons"):
+            by_compound[c] = by_compound[c].fillna(0).astype(float)
+        for c in ("name", "community_id"):
+            if c in comps.columns:
+                by_compound[c] = comps[c].reindex(by_compound.index).to_numpy()
+        flags = ["has_property_mgmt", "has_competent_dept", "has_owners_committee"]
+        if all(f in comps.columns for f in flags):
+            f = comps[flags].reindex(by_compound.index)
+            sanwu = np.ones(len(f), dtype=bool)
+            for c in flags:
+                sanwu &= f[c].map(_is_false).to_numpy(dtype=bool)
+            by_compound["sanwu"] = sanwu
+        else:
+            by_compound["sanwu"] = False
+    else:
+        by_compound["sanwu"] = False
+    if ds.communities is not None and len(ds.communities) and "name" in ds.communities.columns:
+        by_community["name"] = ds.communities["name"].reindex(by_community.index.astype(str)).to_numpy()
+
+    # per station: households whose nearest counted station it is, within each band
+    counted = cov._station_mask(cov.kinds)
+    bs = pd.DataFrame(index=pd.Index(sids[counted], name="station_id"))
+    bs["kind"] = st["kind"].to_numpy()[counted]
+    bs["name"] = st["name"].to_numpy()[counted]
+    for m, d in zip(cov.minutes, cov.band_m):
+        within = b["walk_m"].to_numpy() <= d + _EPS_M
+        sub = b[within]
+        bs[f"households_{m:g}min"] = sub.groupby("station_id")["households"].sum().reindex(bs.index).fillna(0).to_numpy()
+    sub = b[b["covered"]]
+    grp = sub.groupby("station_id")
+    bs["buildings"] = grp.size().reindex(bs.index).fillna(0).astype(int).to_numpy()
+    bs["households"] = grp["households"].sum().reindex(bs.index).fillna(0).to_numpy()
+    bs["persons"] = grp["persons"].sum().reindex(bs.index).fillna(0).to_numpy()
+    ssnap = cov.station_snap
+    bs["snap_m"] = ssnap.snap_m[counted]
+    bs["snap_flag"] = _flag(ssnap)[counted]
+
+    stt = st.copy()
+    stt["counted"] = counted
+    stt["snap_m"] = np.where(np.isfinite(ssnap.snap_m), ssnap.snap_m, np.nan)
+    stt["snap_flag"] = _flag(ssnap)
+
+    unc = b[~b["covered"]]
+    unc_g = gpd.GeoDataFrame(unc, geometry=ds.buildings.geometry.reindex(unc.index).values, crs=ds.crs)
+
+    sw = by_compound[by_compound["sanwu"] & (by_compound["households"] > by_compound["covered_households"])].copy()
+    sw["uncovered_households"] = sw["households"] - sw["covered_households"]
+    sw = sw.sort_values(["uncovered_households", "pct_households"], ascending=[False, True])
+
+    bands_rows = []
+    hh, pp = float(b["households"].sum()), float(b["persons"].sum())
+    for m, d in zip(cov.minutes, cov.band_m):
+        w = b["walk_m"].to_numpy() <= d + _EPS_M
+        ch, cp = float(b["households"].to_numpy()[w].sum()), float(b["persons"].to_numpy()[w].sum())
+        bands_rows.append({"band_min": m, "walk_m": d, "buildings": int(w.sum()), "households": ch,
+                           "pct_households": 100 * ch / hh if hh else np.nan, "persons": cp,
+                           "pct_persons": 100 * cp / pp if pp else np.nan})
+    bands = pd.DataFrame(bands_rows).set_index("band_min")
+
+    problems = list(cov.network.problems)
+    nfar = int(cov.building_snap.far.sum())
+    if nfar:
+        problems.append(Problem("warning", "buildings", None,
+                                f"{nfar} building(s) are more than {cov.max_snap_m:g} m from the walking network and count as unreachable",
+                                "add the missing roads/paths or check the building positions", "far_from_road"))
+    noff = int(cov.building_snap.off_main.sum())
+    if noff:
+        problems.append(Problem("warning", "buildings", None,
+                                f"{noff} building(s) are nearest to a disconnected piece of road; they were snapped to the main network",
+                                "connect those roads to the network", "off_main"))
+    for sid in sids[(ssnap.far | ssnap.off_main)]:
+        problems.append(Problem("warning", "stations", str(sid),
+                                "the station is far from the walking network or nearest to a disconnected road",
+                                "move the station onto a connected walkable road", "station_snap"))
+    if not counted.any():
+        problems.append(Problem("warning", "stations", None,
+                                f"no active station of kind {', '.join(cov.kinds)}: every building is uncovered",
+                                "add stations or change the counted kinds", "no_stations"))
+    return CoverageResult(buildings=b, by_grid=by_grid, by_compound=by_compound, by_community=by_community,
+                          by_station=bs, uncovered_buildings=unc_g, uncovered_sanwu=sw, stations=stt, bands=bands,
+                          minutes=cov.minutes, speed_kmh=cov.speed_kmh, band_m=cov.band_m, analysis=cov,
+                          problems=tuple(problems))
+
+
+def coverage(dataset: Dataset, *, plan: Plan | None = None, minutes: Sequence[float] = DEFAULT_MINUTES,
+             speed_kmh: float | str = 4.0, kinds: Iterable[str] = ("red_station",),
+             stations: gpd.GeoDataFrame | None = None, network: WalkNetwork | None = None,
+             max_snap_m: float = 300.0) -> CoverageResult:
+    """Walking coverage of a dataset's stations; see :class:`Coverage` for the parameters."""
+    return Coverage(dataset, plan=plan, minutes=minutes, speed_kmh=speed_kmh, kinds=kinds, stations=stations,
+                    network=network, max_snap_m=max_snap_m).result()
+
+
+# ---------------------------------------------------------------------- isochrones
+
+def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False, minutes: Sequence[float] | None = None,
+               buffer_m: float = 40.0, cell_m: float | None = None) -> gpd.GeoDataFrame:
+    """Isochrone polygons for display: the area within ``buffer_m`` of the reached network.
+
+    The reached network is exact (partial edges included, the station's own edge walked from the
+    station's snapped point); it is sampled onto a raster of ``cell_m`` cells holding the walk
+    distance, widened by ``buffer_m`` with a minimum filter and contoured, so the bands of one
+    call are nested by construction. With ``per_station=True`` each band is split into the
+    service areas of the stations (the part where that station is the nearest).
+
+    Returns a GeoDataFrame with ``band_min``, ``walk_m`` (and ``station_id``) in the metric CRS;
+    each geometry is a valid (Multi)Polygon.
+    """
+    cov = source.analysis if isinstance(source, CoverageResult) else source
+    mins = cov.minutes if minutes is None else _norm_minutes(minutes)
+    dists = [float(x) for x in minutes_to_m(mins, cov.speed_kmh)]
+    crs = cov.dataset.crs
+    cols = ["band_min", "walk_m"] + (["station_id"] if per_station else [])
+    empty = gpd.GeoDataFrame({c: [] for c in cols}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    r = cov.reach()
+    dmax = dists[-1]
+    net = cov.network
+    sel = np.flatnonzero(cov._station_mask(cov.kinds) & cov.station_snap.ok)
+    if len(sel) == 0:
+        return empty
+    ssnap = cov.station_snap
+    sp = _as_points(cov.stations.geometry.values[sel])
+    sxy = np.column_stack([shapely.get_x(sp), shapely.get_y(sp)])
+    xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m or 1.0)
+    if len(val) == 0:
+        return empty
+    if cell_m is None:
+        ext = np.ptp(xy, axis=0) + 2 * buffer_m
+        cell_m = max(buffer_m / 4.0, float(np.sqrt(ext[0] * ext[1] / 4e6)), 1.0)
+        xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m)
+    big = 2.0 * dmax + 1.0
+    pad = int(np.ceil(buffer_m / cell_m)) + 2
+    x0 = xy[:, 0].min() - pad * cell_m
+    y0 = xy[:, 1].min() - pad * cell_m
+    ix = np.floor((xy[:, 0] - x0) / cell_m).astype(np.int64)
+    iy = np.floor((xy[:, 1] - y0) / cell_m).astype(np.int64)
+    nx, ny = int(ix.max()) + pad + 1, int(iy.max()) + pad + 1
+    cid = iy * nx + ix
+    order = np.lexsort((val, cid))
+    first = np.r_[True, cid[order][1:] != cid[order][:-1]]
+    o = order[first]
+    field_ = np.full(ny * nx, big)
+    field_[cid[o]] = val[o]
+    owner = np.full(ny * nx, -1, dtype=np.int64)
+    owner[cid[o]] = own[o]
+    field_ = field_.reshape(ny, nx)
+    owner = owner.reshape(ny, nx)
+    rad = buffer_m / cell_m
+    k = int(np.floor(rad))
+    yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
+    foot = (xx ** 2 + yy ** 2) <= rad ** 2 + 1e-9
+    from scipy import ndimage
+    xs = x0 + (np.arange(nx) + 0.5) * cell_m
+    ys = y0 + (np.arange(ny) + 0.5) * cell_m
+    rows = []
+    if not per_station:
+        f = ndimage.minimum_filter(field_, footprint=foot, mode="constant", cval=big)
+        for m, d in zip(mins, dists):
+            rows.append({"band_min": m, "walk_m": d, "geometry": _contour(xs, ys, f, d)})
+    else:
+        sids = cov.stations.index.to_numpy()
+        for s in sel:
+            i, j = np.nonzero(owner == s)
+            if len(i) == 0:
+                continue
+            i0, i1 = max(i.min() - pad, 0), min(i.max() + pad + 1, ny)
+            j0, j1 = max(j.min() - pad, 0), min(j.max() + pad + 1, nx)
+            sub = np.where(owner[i0:i1, j0:j1] == s, field_[i0:i1, j0:j1], big)
+            f = ndimage.minimum_filter(sub, footprint=foot, mode="constant", cval=big)
+            for m, d in zip(mins, dists):
+                g = _contour(xs[j0:j1], ys[i0:i1], f, d)
+                if not g.is_empty:
+                    rows.append({"band_min": m, "walk_m": d, "station_id": sids[s], "geometry": g})
+    if not rows:
+        return empty
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    return out[cols + ["geometry"]]
+
+
+def _sample_reached(net: WalkNetwork, nd, no, ssnap: Snapped, sel, station_xy, dmax: float, cell_m: float):
+    """Points along the reached network with their walk distance and owning station."""
+    u, v, L = net.edge_u, net.edge_v, net.edge_len_m
+    du, dv = nd[u], nd[v]
+    st_edges = ssnap.edge[sel]
+    cand = (net.kept_edge & (np.minimum(du, dv) <= dmax))
+    cand[st_edges] = True
+    ce = np.flatnonzero(cand)
+    geoms = shapely.segmentize(net.edge_geom[ce], max(cell_m / 2.0, 0.05))
+    coords, gi = shapely.get_coordinates(geoms, return_index=True)
+    seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+    newg = np.r_[True, gi[1:] != gi[:-1]]
+    seg[newg] = 0.0
+    cum = np.cumsum(seg)
+    starts = np.flatnonzero(newg)
+    cum -= np.repeat(cum[starts], np.diff(np.r_[starts, len(cum)]))
+    e = ce[gi]
+    t = np.minimum(cum, L[e])
+    vu = du[e] + t
+    vv = dv[e] + (L[e] - t)
+    val = np.minimum(vu, vv)
+    own = np.where(vv < vu, no[v[e]], no[u[e]])
+    # same-edge stations: walk along the edge from the station's snapped point
+    pe = pd.DataFrame({"edge": e, "p": np.arange(len(e))})
+    se = pd.DataFrame({"edge": st_edges, "s": sel})
+    m = pe.merge(se, on="edge")
+    if len(m):
+        pi, si = m["p"].to_numpy(), m["s"].to_numpy()
+        direct = ssnap.snap_m[si] + np.abs(t[pi] - ssnap.pos_m[si])
+        order = np.lexsort((direct, pi))
+        pi, si, direct = pi[order], si[order], direct[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        pi, si, direct = pi[first], si[first], direct[first]
+        better = direct < val[pi]
+        val[pi[better]] = direct[better]
+        own[pi[better]] = si[better]
+    # the station's snap connector (from the station itself to its snapped point)
+    n_seg = np.maximum(np.ceil(np.nan_to_num(ssnap.snap_m[sel], posinf=0.0) / (cell_m / 2.0)).astype(int), 1)
+    ox, oy, cv, co = [], [], [], []
+    for k, s in enumerate(sel):
+        f = np.linspace(0.0, 1.0, n_seg[k] + 1)
+        ox.append(station_xy[k, 0] + f * (ssnap.x[s] - station_xy[k, 0]))
+        oy.append(station_xy[k, 1] + f * (ssnap.y[s] - station_xy[k, 1]))
+        cv.append((1.0 - f) * ssnap.snap_m[s])
+        co.append(np.full(len(f), s))
+    keep = val <= dmax
+    xy = np.column_stack([np.concatenate([coords[keep, 0], *ox]), np.concatenate([coords[keep, 1], *oy])])
+    return xy, np.concatenate([val[keep], *cv]), np.concatenate([own[keep], *co]).astype(np.int64)
+
+
+def _contour(xs, ys, f, level) -> shapely.Geometry:
+    import contourpy
+    if f.shape[0] < 2 or f.shape[1] < 2 or not (f <= level).any():
+        return shapely.Polygon()
+    gen = contourpy.contour_generator(xs, ys, f, fill_type=contourpy.FillType.OuterOffset, name="serial")
+    pts_list, off_list = gen.filled(-1.0, level)
+    polys = []
+    for pts, off in zip(pts_list, off_list):
+        rings = [pts[off[i]:off[i + 1]] for i in range(len(off) - 1)]
+        rings = [r for r in rings if len(r) >= 4]
+        if not rings:
+            continue
+        polys.append(shapely.Polygon(rings[0], rings[1:]))
+    if not polys:
+        return shapely.Polygon()
+    g = shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0]
+    if not g.is_valid:
+        g = shapely.make_valid(g)
+        parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
+        g = shapely.union_all(parts) if parts else shapely.Polygon()
+    return g

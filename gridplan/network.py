@@ -1,0 +1,413 @@
+"""The walking network: roads → an undirected CSR graph with edge geometry, and snapping onto it.
+
+``build_network(roads)`` nodes the walkable lines at their crossings, merges end points closer
+than ``snap_tolerance_m``, and keeps, per segment, its geometry oriented from its ``u`` node to
+its ``v`` node. The graph used for shortest paths collapses parallel segments to the shortest
+one *before* the COO → CSR conversion (which would otherwise sum them) and gives zero-length
+segments a tiny positive weight. Every segment is still kept as a snapping target, so a building
+beside the longer of two parallel roads snaps to that road.
+
+Only the *main* component (the largest by total length, or every component at least
+``min_component_m`` long) is used: points are snapped to the nearest edge of a kept component,
+and a point whose nearest road is a small disconnected piece is flagged ``off_main`` (it is
+snapped to the kept network instead, so its walk includes the longer snap distance). A point
+further than ``max_snap_m`` from any kept road is flagged ``far`` and treated as unreachable.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from ._errors import CRSError, Problem, ValidationError
+
+log = logging.getLogger(__name__)
+
+#: weight given to segments of zero length so that CSR keeps them as edges (metres)
+ZERO_LENGTH_WEIGHT_M = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Snapped:
+    """Points snapped onto a :class:`WalkNetwork`.
+
+    Arrays are aligned with the input points. ``edge`` is an index into the network's edge
+    arrays (``-1`` when the point could not be snapped), ``pos_m`` the distance from the edge's
+    ``u`` end along its geometry, ``snap_m`` the straight distance from the point to the road,
+    ``far`` whether that distance exceeds the cap (such points are unreachable) and
+    ``off_main`` whether the nearest road was a disconnected piece the network does not use.
+    """
+
+    edge: np.ndarray
+    pos_m: np.ndarray
+    snap_m: np.ndarray
+    far: np.ndarray
+    off_main: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Points that are on the usable network (not far, snapped)."""
+        return (self.edge >= 0) & ~self.far
+
+    def take(self, idx) -> "Snapped":
+        idx = np.asarray(idx)
+        return Snapped(*(getattr(self, f)[idx] for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
+
+    @staticmethod
+    def concat(parts: "list[Snapped]") -> "Snapped":
+        return Snapped(*(np.concatenate([getattr(p, f) for p in parts])
+                         for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """An undirected walking network.
+
+    Attributes
+    ----------
+    node_xy
+        ``(n, 2)`` node coordinates (metres).
+    edge_u, edge_v, edge_len_m, edge_geom, edge_road
+        Per segment: end nodes, length, geometry oriented from ``u`` to ``v``, source road id.
+    graph
+        ``(n, n)`` symmetric CSR matrix of the shortest segment between each pair of nodes.
+    component
+        Component label per node; ``kept_edge`` marks edges in the used (main) part.
+    """
+
+    node_xy: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_len_m: np.ndarray
+    edge_geom: np.ndarray
+    edge_road: np.ndarray
+    graph: sparse.csr_matrix
+    component: np.ndarray
+    kept_component: np.ndarray
+    kept_edge: np.ndarray
+    crs: object = None
+    problems: tuple = ()
+
+    def __post_init__(self):
+        kept = np.flatnonzero(self.kept_edge)
+        object.__setattr__(self, "_kept_idx", kept)
+        object.__setattr__(self, "_kept_tree", shapely.STRtree(self.edge_geom[kept]))
+        object.__setattr__(self, "_all_tree", shapely.STRtree(self.edge_geom))
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_xy)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_u)
+
+    @property
+    def kept_node(self) -> np.ndarray:
+        return np.isin(self.component, self.kept_component)
+
+    def __repr__(self) -> str:
+        return (f"WalkNetwork({self.n_nodes} nodes, {self.n_edges} edges, "
+                f"{int(self.kept_edge.sum())} in the main part, {self.edge_len_m.sum() / 1000:.1f} km)")
+
+    # ------------------------------------------------------------------ snapping
+    def snap(self, points, *, max_snap_m: float = 300.0) -> Snapped:
+        """Snap points (a GeoSeries/array of geometries, or an ``(k, 2)`` array) to the nearest
+        point on the nearest edge of the used network.
+
+        Polygons are represented by their representative point. See :class:`Snapped`.
+        """
+        pts = _as_points(points)
+        k = len(pts)
+        edge = np.full(k, -1, dtype=np.int64)
+        pos = np.zeros(k)
+        snap = np.full(k, np.inf)
+        off = np.zeros(k, dtype=bool)
+        sx = np.full(k, np.nan)
+        sy = np.full(k, np.nan)
+        valid = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+        if k == 0 or len(self._kept_idx) == 0 or not valid.any():
+            return Snapped(edge, pos, snap, np.ones(k, dtype=bool) & ~(edge >= 0), off, sx, sy)
+        vi = np.flatnonzero(valid)
+        (pi, ei), dist = self._kept_tree.query_nearest(pts[vi], return_distance=True, all_matches=False)
+        e = self._kept_idx[ei]
+        tgt = vi[pi]
+        edge[tgt] = e
+        snap[tgt] = dist
+        geoms = self.edge_geom[e]
+        p = shapely.line_locate_point(geoms, pts[tgt])
+        p = np.clip(p, 0.0, self.edge_len_m[e])
+        pos[tgt] = p
+        sp = shapely.line_interpolate_point(geoms, p)
+        sx[tgt] = shapely.get_x(sp)
+        sy[tgt] = shapely.get_y(sp)
+        if len(self._kept_idx) < self.n_edges:
+            (pa, _), dall = self._all_tree.query_nearest(pts[vi], return_distance=True, all_matches=False)
+            dmin = np.full(len(vi), np.inf)
+            np.minimum.at(dmin, pa, dall)
+            off[vi] = dmin + 1e-9 < snap[vi]
+        far = ~np.isfinite(snap) | (snap > max_snap_m)
+        return Snapped(edge, pos, snap, far, off, sx, sy)
+
+    def snap_nodes(self, nodes) -> Snapped:
+        """Snapped positions exactly at network nodes (distance 0), e.g. node candidates."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        # an incident edge for each node
+        inc_edge = np.full(self.n_nodes, -1, dtype=np.int64)
+        inc_end = np.zeros(self.n_nodes, dtype=bool)  # True = node is the v end
+        ke = self._kept_idx
+        inc_edge[self.edge_v[ke]] = ke
+        inc_end[self.edge_v[ke]] = True
+        inc_edge[self.edge_u[ke]] = ke
+        inc_end[self.edge_u[ke]] = False
+        e = inc_edge[nodes]
+        pos = np.where(inc_end[nodes], self.edge_len_m[np.maximum(e, 0)], 0.0)
+        k = len(nodes)
+        return Snapped(e, pos, np.zeros(k), e < 0, np.zeros(k, dtype=bool),
+                       self.node_xy[nodes, 0].copy(), self.node_xy[nodes, 1].copy())
+
+    # ------------------------------------------------------------------ distances
+    def node_distances(self, sources: Snapped, *, limit_m: float = np.inf):
+        """Multi-source exact walk distance to every node.
+
+        Each usable source gets a virtual node wired to both ends of its edge (snap + position
+        and snap + length − position). Returns ``(dist, owner)``: per node the distance to the
+        nearest source and the index of that source (``-1`` where none is within ``limit_m``).
+        """
+        n = self.n_nodes
+        ok = np.flatnonzero(sources.ok)
+        if len(ok) == 0:
+            return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        g = self.augmented(sources.take(ok))
+        dist, _, src = csgraph.dijkstra(g, directed=True, indices=np.arange(n, n + len(ok)),
+                                        limit=limit_m, min_only=True, return_predecessors=True)
+        dist = dist[:n]
+        src = src[:n]
+        owner = np.where(src >= n, ok[np.clip(src - n, 0, len(ok) - 1)], -1)
+        owner[~np.isfinite(dist)] = -1
+        return dist, owner
+
+    def augmented(self, sources: Snapped) -> sparse.csr_matrix:
+        """The graph plus one virtual node per source with out-edges to its edge's two ends."""
+        n = self.n_nodes
+        k = len(sources)
+        e = sources.edge
+        vn = n + np.arange(k)
+        wu = sources.snap_m + sources.pos_m
+        wv = sources.snap_m + (self.edge_len_m[e] - sources.pos_m)
+        rows = np.concatenate([vn, vn])
+        cols = np.concatenate([self.edge_u[e], self.edge_v[e]])
+        w = np.maximum(np.concatenate([wu, wv]), ZERO_LENGTH_WEIGHT_M)
+        rows, cols, w = _collapse_min(rows, cols, w)
+        extra = sparse.csr_matrix((w, (rows, cols)), shape=(n + k, n + k))
+        base = self.graph
+        base = sparse.csr_matrix((base.data, base.indices, np.concatenate(
+            [base.indptr, np.full(k, base.indptr[-1])])), shape=(n + k, n + k))
+        return (base + extra).tocsr()
+
+    def point_distances(self, node_dist: np.ndarray, node_owner: np.ndarray, points: Snapped,
+                        sources: Snapped | None = None):
+        """Exact distance from the nearest source to each snapped point.
+
+        ``snap + min(d[u] + pos, d[v] + len − pos)``, and, for a point on the same edge as a
+        source, ``snap + |pos − pos_source| + snap_source`` when that is shorter.
+        Returns ``(dist, owner)``; unreachable points get ``inf`` and ``-1``.
+        """
+        k = len(points)
+        dist = np.full(k, np.inf)
+        owner = np.full(k, -1, dtype=np.int64)
+        ok = np.flatnonzero(points.ok)
+        if len(ok) == 0:
+            return dist, owner
+        e = points.edge[ok]
+        u, v = self.edge_u[e], self.edge_v[e]
+        du = node_dist[u] + points.pos_m[ok]
+        dv = node_dist[v] + (self.edge_len_m[e] - points.pos_m[ok])
+        use_v = dv < du
+        d = np.where(use_v, dv, du)
+        own = np.where(use_v, node_owner[v], node_owner[u])
+        if sources is not None and len(sources):
+            sok = np.flatnonzero(sources.ok)
+            if len(sok):
+                se = pd.DataFrame({"edge": sources.edge[sok], "s": sok})
+                pe = pd.DataFrame({"edge": e, "p": np.arange(len(ok))})
+                m = pe.merge(se, on="edge")
+                if len(m):
+                    pi = m["p"].to_numpy()
+                    si = m["s"].to_numpy()
+                    direct = np.abs(points.pos_m[ok][pi] - sources.pos_m[si]) + sources.snap_m[si]
+                    order = np.lexsort((direct, pi))
+                    pi, si, direct = pi[order], si[order], direct[order]
+                    first = np.r_[True, pi[1:] != pi[:-1]]
+                    pi, si, direct = pi[first], si[first], direct[first]
+                    better = direct < d[pi]
+                    d[pi[better]] = direct[better]
+                    own[pi[better]] = si[better]
+        dist[ok] = d + points.snap_m[ok]
+        owner[ok] = np.where(np.isfinite(dist[ok]), own, -1)
+        return dist, owner
+
+
+# ---------------------------------------------------------------------- building
+
+def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0.5, node: bool = True,
+                  min_component_m: float | None = None) -> WalkNetwork:
+    """Build the walking network from a ``roads`` layer.
+
+    Parameters
+    ----------
+    roads
+        LineStrings in a projected metre CRS, indexed by ``road_id``; an optional boolean
+        ``walkable`` column excludes roads marked false (missing counts as walkable).
+    snap_tolerance_m
+        End points closer than this are merged into one node.
+    node
+        Split lines where they cross (``True``, the default). Pass ``False`` only for input that
+        is already noded (e.g. OSM-derived segments) to save time.
+    min_component_m
+        Keep every connected component at least this long (metres of road); ``None`` keeps only
+        the largest one.
+    """
+    if roads is None or len(roads) == 0:
+        raise ValidationError([Problem(
+            "error", "roads", None, "the dataset has no roads layer (or it is empty), so walking distances cannot be computed",
+            "add a `roads` layer of LineStrings (walkable streets and paths) to the dataset", "no_roads")])
+    crs = roads.crs
+    if crs is None:
+        raise CRSError("the roads layer has no CRS; load it through gridplan.io.read_dataset or set one")
+    if crs.is_geographic:
+        raise CRSError(f"the roads layer is in a geographic CRS ({crs.name}); distances need a projected "
+                       "metre CRS (e.g. EPSG:4544) — load the dataset through gridplan.io.read_dataset")
+    problems: list[Problem] = []
+    geoms = np.asarray(roads.geometry.values, dtype=object)
+    ids = roads.index.astype(str).to_numpy()
+    if "walkable" in roads.columns:
+        w = roads["walkable"]
+        walk = w.map(lambda x: True if x is None or (isinstance(x, float) and np.isnan(x)) else bool(x)).to_numpy(dtype=bool)
+        geoms, ids = geoms[walk], ids[walk]
+    parts, pidx = shapely.get_parts(geoms, return_index=True)
+    keep = shapely.get_type_id(parts) == 1  # LineString
+    keep |= shapely.get_type_id(parts) == 2  # LinearRing
+    parts, pidx = parts[keep], pidx[keep]
+    if keep.size and not keep.all():
+        problems.append(Problem("warning", "roads", None, f"{int((~keep).sum())} non-line part(s) ignored",
+                                "roads must be LineStrings", "road_not_line"))
+    parts = shapely.force_2d(parts)
+    ok = ~shapely.is_empty(parts) & (shapely.get_num_coordinates(parts) >= 2)
+    parts, pidx = parts[ok], pidx[ok]
+    if len(parts) == 0:
+        raise ValidationError([Problem("error", "roads", None, "no walkable road lines",
+                                       "mark some roads walkable=true or add LineString roads", "no_walkable_roads")])
+    road_of = ids[pidx]
+    if node:
+        noded = shapely.get_parts(shapely.union_all(parts))
+        noded = noded[shapely.get_type_id(noded) == 1]
+        # recover the source road of each piece from its midpoint
+        mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
+        tree = shapely.STRtree(parts)
+        (mi, ti) = tree.query_nearest(mids, all_matches=False)
+        src = np.empty(len(noded), dtype=object)
+        src[mi] = road_of[ti]
+        parts, road_of = noded, src
+    lengths = shapely.length(parts)
+    # node end points, merging those within the tolerance
+    coords = shapely.get_coordinates(parts)
+    ncoord = shapely.get_num_coordinates(parts)
+    starts = np.concatenate([[0], np.cumsum(ncoord)[:-1]])
+    ends = starts + ncoord - 1
+    pts = np.concatenate([coords[starts], coords[ends]])
+    node_of, node_xy = _cluster_points(pts, snap_tolerance_m)
+    m = len(parts)
+    u = node_of[:m]
+    v = node_of[m:]
+    # degenerate loops (both ends merged and shorter than the tolerance) are dropped
+    degen = (u == v) & (lengths <= 2 * snap_tolerance_m)
+    if degen.any():
+        parts, road_of, lengths, u, v = parts[~degen], road_of[~degen], lengths[~degen], u[~degen], v[~degen]
+    n = len(node_xy)
+    # graph: collapse parallels to the minimum before COO → CSR (which sums duplicates)
+    loop = u == v
+    a = np.minimum(u, v)[~loop]
+    b = np.maximum(u, v)[~loop]
+    w = np.maximum(lengths[~loop], ZERO_LENGTH_WEIGHT_M)
+    a, b, w = _collapse_min(a, b, w)
+    graph = sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
+    graph.sort_indices()
+    ncomp, comp = csgraph.connected_components(graph, directed=False)
+    comp_len = np.bincount(comp[u], weights=lengths, minlength=ncomp)
+    if min_component_m is None:
+        kept_comp = np.array([int(np.argmax(comp_len))])
+    else:
+        kept_comp = np.flatnonzero(comp_len >= min_component_m)
+        if len(kept_comp) == 0:
+            kept_comp = np.array([int(np.argmax(comp_len))])
+    kept_edge = np.isin(comp[u], kept_comp)
+    if ncomp > len(kept_comp):
+        dropped = ~kept_edge
+        problems.append(Problem(
+            "warning", "roads", None,
+            f"{ncomp - len(kept_comp)} disconnected piece(s) of the walking network ({lengths[dropped].sum():.0f} m of road) "
+            "are not used; points near them are snapped to the main network and flagged off_main",
+            "connect the pieces to the street network (check for gaps at junctions) or ignore if intended",
+            "disconnected_roads"))
+    log.info("walking network: %d nodes, %d segments, %d components", n, len(parts), ncomp)
+    return WalkNetwork(node_xy=node_xy, edge_u=u.astype(np.int64), edge_v=v.astype(np.int64), edge_len_m=lengths,
+                       edge_geom=parts, edge_road=np.asarray(road_of, dtype=object), graph=graph, component=comp,
+                       kept_component=kept_comp, kept_edge=kept_edge, crs=crs, problems=tuple(problems))
+
+
+def _collapse_min(a, b, w):
+    """Collapse duplicate ``(a, b)`` pairs to their minimum weight."""
+    if len(a) == 0:
+        return a, b, w
+    order = np.lexsort((w, b, a))
+    a, b, w = a[order], b[order], w[order]
+    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
+    return a[first], b[first], w[first]
+
+
+def _cluster_points(pts: np.ndarray, tol: float):
+    """Merge points within ``tol`` (transitively). Returns (label per point, coordinates per label)."""
+    # exact duplicates first
+    uniq, inv = np.unique(pts, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    if tol > 0 and len(uniq) > 1:
+        pairs = cKDTree(uniq).query_pairs(tol, output_type="ndarray")
+        if len(pairs):
+            g = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(uniq), len(uniq)))
+            _, lab = csgraph.connected_components(g, directed=False)
+            # representative: first point of each cluster
+            rep = np.full(lab.max() + 1, -1)
+            order = np.arange(len(uniq))[::-1]
+            rep[lab[order]] = order
+            return lab[inv], uniq[rep]
+    return inv, uniq
+
+
+def _as_points(points) -> np.ndarray:
+    if isinstance(points, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        g = np.asarray(points.geometry.values if isinstance(points, gpd.GeoDataFrame) else points.values, dtype=object)
+    elif isinstance(points, np.ndarray) and points.dtype != object:
+        return shapely.points(np.asarray(points, dtype=float).reshape(-1, 2))
+    else:
+        g = np.asarray(list(points), dtype=object) if not isinstance(points, np.ndarray) else points
+    if len(g) == 0:
+        return np.empty(0, dtype=object)
+    t = shapely.get_type_id(g)
+    out = g.copy()
+    nonpt = (t != 0) & (t >= 0)
+    if nonpt.any():
+        out[nonpt] = shapely.point_on_surface(g[nonpt])
+    return out
