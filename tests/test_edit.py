@@ -1,0 +1,190 @@
+"""Editing: edits as library calls on immutable plans, the check report, selections, undo/redo."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+
+from gridplan import PlanError
+from gridplan.edit import (Edit, History, apply, building_at, buildings_within, check, compound_buildings,
+                           compound_of, grid_changes, grids_of_community, new_grid_id, selection_summary)
+from gridplan.io import read_dataset
+from gridplan.model import Plan
+from gridplan.sample import tiny_city
+
+A, B = "510682001001", "510682001002"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return read_dataset(tiny_city(), name="tiny")
+
+
+@pytest.fixture()
+def plan(tiny):
+    # hand-made: A01 = C1 + C3 + B09 (530 hh, too many), A02 = C2 + B10 (370), B01 = all of B (too small)
+    m = {"B01": A + "01", "B02": A + "01", "B03": A + "01", "B06": A + "01", "B07": A + "01", "B08": A + "01",
+         "B09": A + "01", "B04": A + "02", "B05": A + "02", "B10": A + "02",
+         "B11": B + "01", "B12": B + "01", "B13": B + "01"}
+    return Plan.from_mapping(m, label="hand")
+
+
+def test_move_returns_new_plan_and_report(tiny, plan):
+    new = apply(tiny, plan, Edit.move(["B09"], A + "02"))
+    assert new.parent is plan and plan.grid_of("B09") == A + "01"
+    assert new.grid_of("B09") == A + "02"
+    r = check(tiny, new, before=plan)
+    assert set(r.changed) == {A + "01", A + "02"}
+    t = r.table
+    assert t.loc[A + "01", "households"] == 450 and t.loc[A + "02", "households"] == 450
+    assert r.fixed == (A + "01",)                    # 530 → 450 households: now compliant
+    assert r.broken == (B + "01",) and r.ok          # the tiny community stays marked, with a reason
+    assert r.reasons()[B + "01"]
+    assert r.summary()["compliant"] == 2
+
+
+def test_move_that_breaks_size_is_reported(tiny, plan):
+    new = apply(tiny, plan, Edit.move(["B01", "B02", "B03"], A + "02"))
+    r = check(tiny, new, before=plan)
+    assert r.newly_broken == (A + "02",)
+    assert r.table.loc[A + "02", "reason"] == "too_many_households"
+    assert r.table.loc[A + "01", "reason"] == "too_few_households"
+    assert not r.ok
+
+
+def test_move_that_breaks_contiguity_is_reported(tiny, plan):
+    new = apply(tiny, plan, Edit.move(["B01"], A + "02"))     # B01 is cut off from B04/B05 by B02
+    r = check(tiny, new, before=plan)
+    assert not r.table.loc[A + "02", "contiguous"]
+    assert r.table.loc[A + "02", "reason"] == "not_contiguous"
+    assert A + "02" in r.newly_broken
+
+
+def test_move_across_communities_is_flagged(tiny, plan):
+    new = apply(tiny, plan, Edit.move(["B13"], A + "02"))
+    r = check(tiny, new, before=plan)
+    assert r.table.loc[A + "02", "reason"] == "spans_communities"
+    assert not r.table.loc[A + "02", "compliant"]
+
+
+def test_move_compound_and_selection_helpers(tiny, plan):
+    assert list(compound_buildings(tiny, "C3")) == ["B06", "B07", "B08"]
+    assert compound_of(tiny, "B07") == "C3" and compound_of(tiny, "B09") is None
+    new = apply(tiny, plan, Edit.move_compound("C3", A + "02"))
+    assert all(new.grid_of(b) == A + "02" for b in ("B06", "B07", "B08"))
+    s = selection_summary(tiny, plan, ["B06", "B07", "B08"])
+    assert s["households"] == 150 and s["compounds"] == ["C3"] and s["grids"] == [A + "01"]
+    with pytest.raises(PlanError):
+        apply(tiny, plan, Edit.move_compound("nope", A + "01"))
+
+
+def test_failed_edit_leaves_plan_unchanged(tiny, plan):
+    before = plan.assignment
+    with pytest.raises(PlanError):
+        apply(tiny, plan, Edit.move(["B99"], A + "01"))
+    with pytest.raises(PlanError):
+        apply(tiny, plan, Edit.merge(A + "01", A + "01"))
+    locked = apply(tiny, plan, Edit.lock([A + "01"]))
+    with pytest.raises(PlanError, match="locked"):
+        apply(tiny, locked, Edit.move(["B01"], A + "02"))
+    with pytest.raises(PlanError, match="unknown"):
+        apply(tiny, plan, Edit.lock(["nope"]))
+    assert plan.assignment.equals(before)
+
+
+def test_merge_split_lock_reoptimise(tiny, plan):
+    merged = apply(tiny, plan, Edit.merge(A + "01", A + "02"))
+    assert merged.grid_ids == [A + "01", B + "01"]
+    r = check(tiny, merged, before=plan)
+    assert A + "02" in r.removed
+    split = apply(tiny, merged, Edit.split(A + "01"))
+    assert len([g for g in split.grid_ids if g.startswith(A)]) >= 2
+    assert len(split) == 13
+    locked = apply(tiny, plan, Edit.lock([A + "01"]))
+    assert locked.locked == {A + "01"}
+    re = apply(tiny, locked, Edit.reoptimise(A))
+    kept = plan.buildings_of(A + "01")
+    assert all(re.grid_of(b) == A + "01" for b in kept)      # the locked grid is untouched
+    assert apply(tiny, re, Edit.unlock([A + "01"])).locked == frozenset()
+
+
+def test_history_undo_redo(tiny, plan):
+    h = History.start(plan)
+    assert not h.can_undo and not h.can_redo
+    p1 = apply(tiny, plan, Edit.move(["B10"], A + "01"))
+    p2 = apply(tiny, p1, Edit.move(["B09"], A + "02"))
+    h = h.push(p1).push(p2)
+    assert h.current is p2 and len(h) == 3
+    u = h.undo()
+    assert u.current is p1 and h.current is p2          # the history value never changes
+    assert u.undo().current is plan
+    assert u.redo().current is p2
+    branched = u.push(apply(tiny, p1, Edit.move(["B01"], A + "02")))
+    assert not branched.can_redo and len(branched) == 3
+    with pytest.raises(PlanError):
+        History.start(plan).undo()
+    assert h.labels()[0] == "hand"
+
+
+def test_history_is_bounded(tiny, plan):
+    from gridplan import edit
+    h = History.start(plan)
+    p = plan
+    for i in range(edit.HISTORY_LIMIT + 5):
+        p = p.move(["B10"], A + ("01" if i % 2 else "02"))
+        h = h.push(p)
+    assert len(h) == edit.HISTORY_LIMIT and h.current is p
+
+
+def _lonlat(tiny, x, y):
+    return Transformer.from_crs(tiny.crs, 4326, always_xy=True).transform(x, y)
+
+
+def test_buildings_within_drawn_polygon(tiny):
+    b = tiny.buildings
+    x0, y0 = b.total_bounds[:2]
+    # a box around C3 (B06, B07, B08) in metric coordinates, sent as lon/lat GeoJSON
+    ring = [(x0 - 5, y0 + 140), (x0 + 130, y0 + 140), (x0 + 130, y0 + 210), (x0 - 5, y0 + 210)]
+    ll = [_lonlat(tiny, x, y) for x, y in ring]
+    feature = {"type": "Feature", "properties": {},
+               "geometry": {"type": "Polygon", "coordinates": [[*ll, ll[0]]]}}
+    assert list(buildings_within(tiny, feature)) == ["B06", "B07", "B08"]
+    assert list(buildings_within(tiny, feature["geometry"])) == ["B06", "B07", "B08"]
+    pt = {"type": "Point", "coordinates": list(ll[0])}
+    assert len(buildings_within(tiny, pt)) == 0
+    metric = shapely.Polygon(ring)
+    assert list(buildings_within(tiny, metric, crs=None)) == ["B06", "B07", "B08"]
+    with pytest.raises(PlanError):
+        buildings_within(tiny, {"type": "Polygon", "coordinates": "garbage"})
+
+
+def test_building_at_click(tiny):
+    g = tiny.buildings.geometry["B05"].centroid
+    lon, lat = _lonlat(tiny, g.x, g.y)
+    assert building_at(tiny, lon, lat) == "B05"
+    far = _lonlat(tiny, g.x + 5000, g.y)
+    assert building_at(tiny, *far) is None
+
+
+def test_targets_and_new_ids(tiny, plan):
+    assert grids_of_community(tiny, plan, A) == [A + "01", A + "02"]
+    assert new_grid_id(tiny, plan, A) == A + "03"
+    new = apply(tiny, plan, Edit.move(["B10"], new_grid_id(tiny, plan, A)))
+    assert A + "03" in new.grid_ids
+
+
+def test_grid_changes(tiny, plan):
+    new = plan.move(["B10"], A + "01")
+    t = grid_changes(plan, new)
+    assert t.loc[A + "01", "moved_in"] == 1 and t.loc[A + "02", "moved_out"] == 1
+    assert t.loc[B + "01", "status"] == "unchanged" and t.loc[A + "01", "status"] == "changed"
+    merged = plan.merge(A + "01", A + "02")
+    assert grid_changes(plan, merged).loc[A + "02", "status"] == "removed"
+    assert grid_changes(merged, plan).loc[A + "02", "status"] == "added"
+
+
+def test_edit_is_plain_data():
+    e = Edit.move(["B1", "B2"], "G1")
+    assert e == Edit.move(("B1", "B2"), "G1")
+    assert '"move"' in e.to_json()
