@@ -24,4 +24,4 @@ fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements.txt
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps -e .
 # offline map assets (Leaflet, leaflet.draw, …) from the installed packages into static/vendor
-# (offline map assets are installed here once gridplan.assets lands)
+python3 -m gridplan.assets install

@@ -1,0 +1,153 @@
+"""The folium map: layers, click properties, escaping, offline links, speed."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from gridplan import assets, webmap
+from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
+
+
+@pytest.fixture(scope="module")
+def toy():
+    assets.install()
+    ds = toy_dataset()
+    plan = toy_plan(ds)
+    return ds, plan, toy_grids(ds, plan)
+
+
+def _geojson_layers(m):
+    import folium
+    out = {}
+    for el in m._children.values():
+        if isinstance(el, folium.GeoJson):
+            out[el.layer_name] = el.data
+    return out
+
+
+def test_layers_and_click_properties(toy):
+    ds, plan, grids = toy
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, draw_tools=True)
+    layers = _geojson_layers(m)
+    kinds = {f["properties"]["layer"] for fc in layers.values() for f in fc["features"]}
+    assert {"community", "grid", "compound", "building", "station"} <= kinds
+    b = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "building")
+    assert len(b["features"]) == len(ds.buildings)
+    p = b["features"][0]["properties"]
+    assert {"building_id", "grid_id", "compound_id"} <= set(p)
+    a = plan.assignment
+    for f in b["features"]:
+        assert f["properties"]["grid_id"] == a[f["properties"]["building_id"]]
+    c = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "compound")
+    assert {f["properties"]["compound_id"] for f in c["features"]} == set(ds.compounds.index)
+    # 三无 compounds flagged for highlighting
+    assert sum(f["properties"]["sanwu"] for f in c["features"]) == 2
+    # coordinates in EPSG:4326 with at most 6 decimals
+    x, y = b["features"][0]["geometry"]["coordinates"][0][0]
+    assert 104 < x < 105 and 31 < y < 32
+    assert len(repr(x).split(".")[1]) <= 6
+
+
+def test_adjacent_grids_get_distinct_colours(toy):
+    ds, plan, grids = toy
+    col = webmap.grid_colors(grids)
+    assert set(col) == set(grids.index)
+    geoms = grids.geometry
+    for a in grids.index:
+        for b in grids.index:
+            if a < b and geoms[a].distance(geoms[b]) < 1:
+                assert col[a] != col[b], (a, b)
+    # the same from buildings only (no polygons)
+    col2 = webmap.grid_colors(dataset=ds, assignment=plan.assignment)
+    assert len(set(col2.values())) == 4
+
+
+def test_user_text_is_escaped_everywhere(toy):
+    ds, plan, grids = toy
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, lang="zh")
+    html = m.get_root().render()
+    assert EVIL not in html and EVIL_IMG not in html
+    assert "alert(1)</script>" not in html and "<img src=x" not in html
+    html = html.replace("\\u0026", "&")  # JSON in <script> spells & as \u0026
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    # Jinja-looking names are not evaluated by folium's template pass
+    assert "&#123;&#123;7*7&#125;&#125;" in html and "小区49" not in html
+
+
+def test_personal_fields_only_when_asked(toy):
+    ds, plan, grids = toy
+    off = webmap.make_map(ds, grids=grids, assignment=plan.assignment).get_root().render()
+    on = webmap.make_map(ds, grids=grids, assignment=plan.assignment, include_personal=True).get_root().render()
+    assert "党员" not in off
+    assert "党员" in on
+
+
+def test_english_labels(toy):
+    ds, plan, grids = toy
+    html = webmap.make_map(ds, grids=grids, assignment=plan.assignment, lang="en").get_root().render()
+    assert "Households" in html and "Legend" in html
+    with pytest.raises(ValueError):
+        webmap.make_map(ds, lang="fr")
+
+
+def test_no_outside_links_and_no_tiles_by_default(toy):
+    ds, plan, grids = toy
+    html = webmap.make_map(ds, grids=grids, assignment=plan.assignment, draw_tools=True).get_root().render()
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert links and all(u.startswith("/app/static/vendor/") for u in links)
+    assert "tile.openstreetmap" not in html and "L.tileLayer" not in html
+    user = webmap.make_map(ds, tiles="http://intranet.local/tiles/{z}/{x}/{y}.png").get_root().render()
+    assert "L.tileLayer" in user and "intranet.local" in user
+
+
+def test_coverage_isochrones_selection_and_suggestions(toy):
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import Point
+
+    ds, plan, grids = toy
+    b = ds.buildings
+    walk = pd.Series(range(len(b)), index=b.index, dtype=float) / 5.0  # 0 … 25 min
+    cov = pd.DataFrame({"walk_min": walk, "covered": walk <= 15})
+    st = ds.stations
+    iso = gpd.GeoDataFrame({"band_min": [5, 10, 15] * len(st)},
+                           geometry=[p.buffer(r) for p in st.geometry for r in (300, 600, 900)], crs=ds.crs)
+    sug = gpd.GeoDataFrame({"gain_households": [120]}, geometry=[Point(b.geometry.iloc[-1].centroid)], crs=ds.crs)
+    gid = grids.index[0]
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov, isochrones=iso,
+                        suggested=sug, selected_grid=gid, lang="en")
+    layers = _geojson_layers(m)
+    iso_fc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "isochrone")
+    assert sorted(f["properties"]["band_min"] for f in iso_fc["features"]) == [5, 10, 15]  # merged per band
+    unc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "uncovered")
+    assert len(unc["features"]) == int((~cov["covered"]).sum())
+    grid_fc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "grid")
+    assert [f["properties"]["grid_id"] for f in grid_fc["features"] if f["properties"]["sel"]] == [gid]
+    html = m.get_root().render()
+    assert "5-min walk" in html and "Suggested new stations" in html
+
+
+def test_map_without_plan(toy):
+    ds, _, _ = toy
+    m = webmap.make_map(ds)
+    assert "building" in json.dumps(_geojson_layers(m))
+
+
+def test_sample_city_map_is_fast():
+    from gridplan.demo import load_sample
+    from gridplan.partition import partition
+    from gridplan import metrics
+    try:
+        ds = load_sample()
+    except FileNotFoundError as e:  # pragma: no cover - the sample ships with the repo
+        pytest.skip(str(e))
+    plan = partition(ds, seed=0)
+    grids = metrics.grids(ds, plan)
+    t0 = time.perf_counter()
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment)
+    m.get_root().render()
+    assert time.perf_counter() - t0 < 5.0
