@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -30,6 +31,18 @@ FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "
            ".zip": "shp"}
 
 
+#: default size limit of one input file in MB (the environment variable overrides it, e.g. on a server)
+DEFAULT_MAX_FILE_MB = 1024.0
+
+
+def default_max_file_mb() -> float:
+    """The file size limit: ``GRIDPLAN_MAX_FILE_MB`` if set, else :data:`DEFAULT_MAX_FILE_MB`."""
+    try:
+        return float(os.environ.get("GRIDPLAN_MAX_FILE_MB", DEFAULT_MAX_FILE_MB))
+    except ValueError:
+        return DEFAULT_MAX_FILE_MB
+
+
 def _canonical_layer(stem: str) -> str | None:
     s = stem.strip().lower()
     for layer, names in LAYER_ALIASES.items():
@@ -38,14 +51,112 @@ def _canonical_layer(stem: str) -> str | None:
     return None
 
 
-def _read_file(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+def _sidecar(path: Path, ext: str) -> Path | None:
+    """The file beside ``path`` with extension ``ext`` in any letter case (``.dbf`` / ``.DBF``)."""
+    for cand in (path.with_suffix(ext), path.with_suffix(ext.upper())):
+        if cand.exists():
+            return cand
+    stem = path.stem.lower()
+    for cand in path.parent.iterdir():
+        if cand.stem.lower() == stem and cand.suffix.lower() == ext:
+            return cand
+    return None
+
+
+def _dbf_text_sample(dbf: Path, limit: int = 2_000_000) -> bytes:
+    """The field names and the first records of a .dbf file: the bytes that carry text."""
+    with open(dbf, "rb") as f:
+        head = f.read(32)
+        if len(head) < 32:
+            return b""
+        header_len = int.from_bytes(head[8:10], "little")
+        desc = f.read(max(header_len - 32, 0))
+        names = b"".join(desc[i:i + 11].split(b"\x00")[0] for i in range(0, len(desc) - 31, 32))
+        return names + b"\n" + f.read(limit)
+
+
+def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
+    """The encoding to read a Shapefile's attributes with (``None``: let GDAL decide).
+
+    GDAL reads a .dbf without a .cpg as ISO-8859-1, which garbles Chinese text; Chinese desktop GIS
+    often writes GBK without saying so, or a .cpg that claims UTF-8. The bytes decide.
+    """
+    dbf = _sidecar(shp, ".dbf")
+    if dbf is None:
+        return None
+    cpg = _sidecar(shp, ".cpg")
+    declared = ""
+    if cpg is not None:
+        try:
+            declared = cpg.read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            declared = ""
+    sample = _dbf_text_sample(dbf)
+    try:
+        sample.decode("ascii")
+        return None
+    except UnicodeDecodeError:
+        pass
+    detected = None
+    for enc in ("UTF-8", "GB18030"):
+        try:
+            sample.decode(enc)
+            detected = enc
+            break
+        except UnicodeDecodeError as e:
+            # a record cut at the sample limit may end inside a character
+            if enc == "UTF-8" and e.start >= len(sample) - 4 and len(sample) > 1_000_000:
+                detected = enc
+                break
+    if detected is None:
+        return None
+    d = declared.upper().replace("-", "").replace("_", "")
+    declared_is = {"UTF8": "UTF-8", "65001": "UTF-8", "GBK": "GB18030", "GB2312": "GB18030", "GB18030": "GB18030",
+                   "936": "GB18030", "CP936": "GB18030", "ANSI936": "GB18030"}.get(d)
+    if declared_is == detected:
+        return detected
+    if declared:
+        problems.append(Problem("warning", layer, None, f"{cpg.name} declares the encoding {declared!r} but the "
+                                f"attributes are {detected}; they were read as {detected} / 编码声明与内容不符",
+                                f"write {detected} into {cpg.name} (or save the Shapefile as UTF-8)",
+                                "encoding_assumed"))
+    else:
+        problems.append(Problem("warning", layer, None, f"{shp.name} has no .cpg file; its attributes were read as "
+                                f"{detected} / 缺少 .cpg 编码文件", f"add {shp.stem}.cpg containing {detected} "
+                                "(or save the Shapefile as UTF-8)", "encoding_assumed"))
+    return detected
+
+
+def _read_file(path: Path, layer: str | None = None, *, encoding: str | None = None) -> gpd.GeoDataFrame:
     kw = {"layer": layer} if layer else {}
+    if encoding:
+        kw["encoding"] = encoding
     src = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else path
-    return pyogrio.read_dataframe(src, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gdf = pyogrio.read_dataframe(src, **kw)
+    for w in caught:
+        log.info("%s: %s", path.name, w.message)
+    return gdf
 
 
-def read_layers(source, *, max_file_mb: float = 1024.0):
-    """Read the raw layers of a dataset without changing them.
+def _first_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return msg.splitlines()[0][:200] if msg else type(e).__name__
+
+
+def _file_size_mb(p: Path) -> float:
+    size = p.stat().st_size
+    if p.suffix.lower() == ".shp":
+        for ext in (".dbf", ".shx"):
+            side = _sidecar(p, ext)
+            if side is not None:
+                size += side.stat().st_size
+    return size / 1e6
+
+
+def read_layers(source, *, max_file_mb: float | None = None):
+    """Read the raw layers of a dataset without changing them (nor the files).
 
     Returns
     -------
@@ -53,9 +164,18 @@ def read_layers(source, *, max_file_mb: float = 1024.0):
         ``layers`` maps canonical layer names to GeoDataFrames as read; ``formats`` the format of
         each; ``problems`` lists unreadable files, unknown layers and the like.
     """
+    max_file_mb = default_max_file_mb() if max_file_mb is None else float(max_file_mb)
     problems: list[Problem] = []
     layers: dict[str, gpd.GeoDataFrame] = {}
     formats: dict[str, str] = {}
+
+    def add(layer, gdf, fmt, where):
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf._geometry_column_name not in gdf.columns:
+            problems.append(Problem("error", layer, None, f"{where} has no geometry column / 没有几何图形",
+                                    "save the layer with its geometry (a spatial layer, not a plain table)",
+                                    "no_geometry"))
+            return
+        layers[layer], formats[layer] = gdf, fmt
 
     if isinstance(source, Mapping):
         for key, gdf in source.items():
@@ -68,63 +188,94 @@ def read_layers(source, *, max_file_mb: float = 1024.0):
                 problems.append(Problem("error", layer, None, "is not a GeoDataFrame",
                                         "pass geopandas GeoDataFrames", "not_a_layer"))
                 continue
-            layers[layer], formats[layer] = gdf, "memory"
+            add(layer, gdf, "memory", f"layer {key!r}")
         return layers, formats, problems
 
     path = Path(source)
     if not path.exists():
-        problems.append(Problem("error", "dataset", None, f"{path} does not exist",
+        problems.append(Problem("error", "dataset", None, f"{path} does not exist / 路径不存在",
                                 "give a folder of layer files or a GeoPackage (.gpkg)", "no_such_path"))
         return layers, formats, problems
 
-    def too_big(p: Path) -> bool:
-        mb = p.stat().st_size / 1e6
+    def too_big(p: Path, layer: str) -> bool:
+        mb = _file_size_mb(p)
         if mb > max_file_mb:
-            problems.append(Problem("error", p.name, None, f"the file is {mb:.0f} MB, above the {max_file_mb:.0f} MB limit",
-                                    "split the data (e.g. one street at a time) or raise max_file_mb", "file_too_big"))
+            problems.append(Problem("error", layer, None, f"{p.name} is {mb:.2f} MB, above the {max_file_mb:g} MB "
+                                    "limit / 文件过大", "split the data (e.g. one street at a time) or raise the "
+                                    "limit (max_file_mb, GRIDPLAN_MAX_FILE_MB)", "file_too_big"))
             return True
         return False
 
-    if path.is_file():
-        if path.suffix.lower() != ".gpkg":
-            # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
-            layer = _canonical_layer(path.stem) or "buildings"
-            files = [(layer, path)]
+    def read_gpkg(p: Path, *, only: str | None = None):
+        """All layers of a GeoPackage (``only``: the one layer this per-layer file gives)."""
+        where = only or "dataset"
+        if too_big(p, where):
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info = pyogrio.list_layers(p)
+        except Exception as e:  # noqa: BLE001 - any driver failure is reported, not raised
+            problems.append(Problem("error", where, None, f"{p.name} cannot be read as a GeoPackage "
+                                    f"({_first_line(e)}) / 无法读取", "check that the file is a valid GeoPackage "
+                                    "(open it in QGIS and save it again)", "unreadable"))
+            return
+        names = [str(row[0]) for row in info]
+        if only is not None:
+            own = [n for n in names if _canonical_layer(n) == only]
+            pick = own[0] if own else (names[0] if names else None)
+            if pick is None:
+                problems.append(Problem("error", only, None, f"{p.name} holds no layer", "save the layer into the "
+                                        "GeoPackage again", "unreadable"))
+                return
+            if len(names) > 1 and not own:
+                problems.append(Problem("warning", only, None, f"{p.name} holds {len(names)} layers; the first, "
+                                        f"{pick!r}, was read", f"name the layer {only!r} or keep one layer per file",
+                                        "ambiguous_layer"))
+            plan = [(only, pick)]
         else:
-            if too_big(path):
-                return layers, formats, problems
-            try:
-                names = [row[0] for row in pyogrio.list_layers(path)]
-            except Exception as e:  # noqa: BLE001 - any driver failure is reported, not raised
-                problems.append(Problem("error", path.name, None, f"cannot be read as a GeoPackage ({e})",
-                                        "check that the file is a valid GeoPackage (open it in QGIS)", "unreadable"))
-                return layers, formats, problems
+            plan = []
             for n in names:
                 layer = _canonical_layer(n)
                 if layer is None:
                     if n.lower() not in ("layer_styles",):
-                        problems.append(Problem("warning", n, None, "is not a known layer and is ignored",
-                                                f"name layers {', '.join(LAYERS)}", "unknown_layer"))
+                        problems.append(Problem("warning", n, None, f"layer {n!r} of {p.name} is not a known layer "
+                                                "and is ignored", f"name layers {', '.join(LAYERS)}",
+                                                "unknown_layer"))
                     continue
-                try:
-                    layers[layer] = _read_file(path, n)
-                    formats[layer] = "gpkg"
-                except Exception as e:  # noqa: BLE001
-                    problems.append(Problem("error", layer, None, f"layer {n!r} cannot be read ({e})",
-                                            "re-export the layer from your GIS", "unreadable"))
+                if layer in layers or any(lay == layer for lay, _ in plan):
+                    problems.append(Problem("error", layer, None, f"two layers give {layer}, one is {n!r}",
+                                            "keep one layer per kind", "duplicate_layer"))
+                    continue
+                plan.append((layer, n))
+        for layer, n in plan:
+            try:
+                add(layer, _read_file(p, n), "gpkg", f"layer {n!r} of {p.name}")
+            except Exception as e:  # noqa: BLE001
+                problems.append(Problem("error", layer, None, f"layer {n!r} of {p.name} cannot be read "
+                                        f"({_first_line(e)}) / 无法读取", "re-export the layer from your GIS",
+                                        "unreadable"))
+
+    files: list[tuple[str, Path]] = []
+    if path.is_file():
+        ext = path.suffix.lower()
+        if ext not in FORMATS:
+            problems.append(Problem("error", "dataset", None, f"{path.name}: the format {path.suffix or '(none)'} "
+                                    "is not supported / 不支持的格式", "give a folder of .geojson/.gpkg/.shp/.fgb "
+                                    "layer files or one GeoPackage", "unsupported_format"))
             return layers, formats, problems
+        if ext == ".gpkg" and _canonical_layer(path.stem) is None:
+            read_gpkg(path)
+            return layers, formats, problems
+        # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
+        files = [(_canonical_layer(path.stem) or "buildings", path)]
     else:
-        files = []
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
-            if ext not in FORMATS or p.name.startswith("."):
+            if ext not in FORMATS or p.name.startswith(".") or not p.is_file():
                 continue
             if ext == ".gpkg" and _canonical_layer(p.stem) is None:
-                sub, f2, pr2 = read_layers(p, max_file_mb=max_file_mb)
-                for k in sub:
-                    if k not in layers:
-                        layers[k], formats[k] = sub[k], f2[k]
-                problems.extend(pr2)
+                read_gpkg(p)
                 continue
             layer = _canonical_layer(p.stem)
             if layer is None:
@@ -133,25 +284,41 @@ def read_layers(source, *, max_file_mb: float = 1024.0):
                                         "unknown_layer"))
                 continue
             files.append((layer, p))
-        if not files and not layers:
-            problems.append(Problem("error", "dataset", None, f"{path} holds no layer files",
+        if not files and not layers and not problems:
+            problems.append(Problem("error", "dataset", None, f"{path} holds no layer files / 文件夹中没有图层文件",
                                     "add buildings.geojson (or .gpkg/.shp/.fgb) and the other layers",
                                     "no_layers"))
     seen: dict[str, Path] = {}
     for layer, p in files:
-        if layer in seen:
-            problems.append(Problem("error", layer, None, f"two files give this layer: {seen[layer].name} and {p.name}",
+        if layer in seen or layer in layers:
+            other = seen[layer].name if layer in seen else "a GeoPackage layer"
+            problems.append(Problem("error", layer, None, f"two files give this layer: {other} and {p.name}",
                                     "keep one file per layer", "duplicate_layer"))
             continue
         seen[layer] = p
-        if too_big(p):
+        ext = p.suffix.lower()
+        if ext == ".gpkg":
+            read_gpkg(p, only=layer)
             continue
+        if too_big(p, layer):
+            continue
+        encoding = None
+        if ext == ".shp":
+            missing = [e for e in (".shx", ".dbf") if _sidecar(p, e) is None]
+            if missing:
+                problems.append(Problem("error", layer, None, f"{p.name} comes without its {' and '.join(missing)} "
+                                        "file(s) / Shapefile 缺少配套文件", f"copy {', '.join(p.stem + e for e in missing)} "
+                                        "next to it (a Shapefile is several files), or save the layer as GeoPackage",
+                                        "missing_sidecar"))
+                continue
+            try:
+                encoding = _shapefile_encoding(p, problems, layer)
+            except OSError:
+                encoding = None
         try:
-            layers[layer] = _read_file(p)
-            formats[layer] = FORMATS.get(p.suffix.lower(), "file")
+            add(layer, _read_file(p, encoding=encoding), FORMATS.get(ext, "file"), p.name)
         except Exception as e:  # noqa: BLE001
-            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            problems.append(Problem("error", layer, None, f"{p.name} cannot be read ({msg})",
+            problems.append(Problem("error", layer, None, f"{p.name} cannot be read ({_first_line(e)}) / 无法读取",
                                     "check the file: re-export it from your GIS as GeoJSON or GeoPackage",
                                     "unreadable"))
     return layers, formats, problems
@@ -159,7 +326,7 @@ def read_layers(source, *, max_file_mb: float = 1024.0):
 
 def read_dataset(source, *, coord_system: str | None = None, column_map: dict | None = None,
                  area_per_household_m2: float = 90.0, persons_per_household: float = 2.7,
-                 metric_crs=None, max_file_mb: float = 1024.0, name: str | None = None) -> Dataset:
+                 metric_crs=None, max_file_mb: float | None = None, name: str | None = None) -> Dataset:
     """Load, check and normalise a dataset.
 
     Parameters
@@ -176,17 +343,32 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
         Used to estimate missing counts (estimated values are flagged).
     metric_crs
         Force the CRS to compute in; by default chosen from the data's location.
+    max_file_mb
+        Refuse files larger than this (default :func:`default_max_file_mb`: 1024 MB, or
+        ``GRIDPLAN_MAX_FILE_MB``).
 
     Raises
     ------
     ValidationError
-        listing every problem (layer, feature, fix) when any is an error.
+        listing every problem (layer, feature, fix) when any is an error. The input files are
+        only read, never written.
     """
     opts = LoadOptions(coord_system=coord_system, column_map=column_map,
                        area_per_household_m2=area_per_household_m2, persons_per_household=persons_per_household,
-                       metric_crs=metric_crs, max_file_mb=max_file_mb)
-    raw, formats, pre = read_layers(source, max_file_mb=max_file_mb)
-    layers, problems, source_crs, _ = normalise(raw, formats=formats, options=opts, preproblems=pre)
+                       metric_crs=metric_crs, max_file_mb=default_max_file_mb() if max_file_mb is None else max_file_mb)
+    problems: list[Problem] = []
+    try:
+        raw, formats, pre = read_layers(source, max_file_mb=opts.max_file_mb)
+        layers, problems, source_crs, _ = normalise(raw, formats=formats, options=opts, preproblems=pre)
+    except ValidationError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the last safety net: a bug in gridplan must not become a traceback
+        log.exception("unexpected failure while loading %s", source)
+        problems = [*problems, Problem("error", "dataset", None, f"gridplan could not check this dataset "
+                                       f"({type(e).__name__}: {_first_line(e)})",
+                                       "please report this with the files; meanwhile re-export the data from your "
+                                       "GIS as GeoPackage", "internal")]
+        raise ValidationError(problems) from e
     if layers is None or any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     for p in problems:

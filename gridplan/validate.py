@@ -20,7 +20,7 @@ import shapely
 from pyproj import CRS
 
 from ._errors import Problem
-from .crs import metric_crs_for, normalise_offset_system, to_wgs84
+from .crs import metric_crs_for, normalise_offset_system, require_metric, to_wgs84
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS
 
 log = logging.getLogger(__name__)
@@ -151,18 +151,32 @@ def _norm_header(h) -> str:
 
 
 def flat_column_map(column_map, layer):
-    """The hand mapping for one layer, from either a per-layer or a flat dict."""
+    """The hand mapping for one layer, from either a per-layer or a flat dict.
+
+    A flat mapping applies to every layer, but only its entries whose target is a field of that
+    layer (so ``{"编号": "building_id"}`` does not rename the compounds' 编号).
+    """
     if not column_map:
         return {}
     if any(k in LAYERS for k in column_map):
-        return dict(column_map.get(layer, {}) or {})
-    return dict(column_map)
+        return {str(k): str(v) for k, v in dict(column_map.get(layer, {}) or {}).items()}
+    canon = {ID_FIELD[layer], *FIELDS[layer]}
+    return {str(k): str(v) for k, v in column_map.items() if v in canon}
 
 
-def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None) -> tuple[gpd.GeoDataFrame, dict]:
-    """Rename user headers to canonical names: the hand mapping first, then the aliases.
+def _canonical_variants(target: str) -> tuple[str, ...]:
+    """The canonical name itself and its Shapefile (DBF, 10-character) truncation."""
+    return (target, target[:10]) if len(target) > 10 else (target,)
 
-    Returns the renamed frame and the mapping applied ``{original: canonical}``.
+
+def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None, *,
+                   shadowed: list | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Rename user headers to canonical names: the hand mapping first, then canonical names in any
+    case (and their 10-character Shapefile truncations, ``building_i``), then the aliases.
+
+    Returns the renamed frame and the mapping applied ``{original: canonical}``. When ``shadowed``
+    is a list, ``(column, canonical)`` pairs of columns that would also map to an already taken
+    field are appended to it (they are kept under their own name).
     """
     canon = [ID_FIELD[layer], *FIELDS[layer]]
     geom = gdf.geometry.name
@@ -170,19 +184,22 @@ def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None) -> tuple[
     hand = flat_column_map(column_map, layer)
     cols = [c for c in gdf.columns if c != geom]
     for src, dst in hand.items():
-        if src in cols and dst not in applied.values():
+        if src in cols and dst in canon and dst not in applied.values():
             applied[src] = dst
     taken = set(applied.values()) | {c for c in cols if c in canon and c not in applied}
     normed = {c: _norm_header(c) for c in cols if c not in applied and c not in canon}
     for target in canon:
-        if target in taken:
-            continue
-        for alias in ALIASES[layer].get(target, ()):
-            hit = [c for c, n in normed.items() if n == _norm_header(alias) and c not in applied]
-            if hit:
-                applied[hit[0]] = target
-                taken.add(target)
-                break
+        names = [*_canonical_variants(target), *ALIASES[layer].get(target, ())]
+        for alias in names:
+            key = _norm_header(alias)
+            hit = [c for c, n in normed.items() if n == key and c not in applied]
+            for c in hit:
+                if target in taken:
+                    if shadowed is not None and (c, target) not in shadowed:
+                        shadowed.append((c, target))
+                else:
+                    applied[c] = target
+                    taken.add(target)
     # a canonical column that is also the target of a hand mapping is kept under its own name suffixed
     clash = {c: f"{c}_original" for c in cols if c in applied.values() and c not in applied}
     out = gdf.rename(columns={**clash, **applied})
@@ -319,14 +336,28 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str):
         gdf = gdf.set_crs(4326, allow_override=True)
     crs = CRS.from_user_input(gdf.crs)
     if crs.is_geographic:
-        if max(abs(xmin), abs(xmax)) > 180 or max(abs(ymin), abs(ymax)) > 90:
-            col.error(layer, None, f"coordinates look projected (x {xmin:.0f}…{xmax:.0f}) but the file declares "
-                      f"{crs.name}", "declare the real projected CRS of the data (e.g. EPSG:4544) instead of WGS 84",
-                      "projected_as_geographic")
+        lonlat = max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90
+        swapped = max(abs(xmin), abs(xmax)) <= 90 and max(abs(ymin), abs(ymax)) <= 180
+        china_swapped = 18 <= xmin and xmax <= 54 and 73 <= ymin and ymax <= 136
+        if (swapped and not lonlat) or china_swapped:
+            col.error(layer, None, f"coordinates look swapped: x is {xmin:.2f}…{xmax:.2f} and y {ymin:.2f}…{ymax:.2f} "
+                      "(latitude, longitude) / 经纬度顺序颠倒",
+                      "swap the coordinate order to (longitude, latitude), e.g. QGIS: Swap X and Y coordinates",
+                      "swapped_axes")
             return gdf, False
-        if 18 <= xmin and xmax <= 54 and 73 <= ymin and ymax <= 136:
-            col.error(layer, None, "coordinates look swapped: x is in 18…54 and y in 73…136 (latitude, longitude)",
-                      "swap the coordinate order to (longitude, latitude)", "swapped_axes")
+        if not lonlat:
+            col.error(layer, None, f"coordinates look projected (x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) "
+                      f"but the file declares {crs.name} (EPSG:{crs.to_epsg()}) / 投影坐标被声明为经纬度",
+                      "declare the real projected CRS of the data (e.g. EPSG:4544 for CGCS2000 3° GK CM 105°E) "
+                      "instead of longitude/latitude", "projected_as_geographic")
+            return gdf, False
+    elif crs.is_projected:
+        if (max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90
+                and xmax - xmin < 5 and ymax - ymin < 5):
+            col.error(layer, None, f"coordinates look like longitude/latitude (x {xmin:.4f}…{xmax:.4f}) but the file "
+                      f"declares the projected {crs.name} / 经纬度被声明为投影坐标",
+                      "declare EPSG:4326 (or EPSG:4490 for CGCS2000 longitude/latitude) instead",
+                      "geographic_as_projected")
             return gdf, False
     return gdf, True
 
@@ -347,25 +378,39 @@ def _coerce_fields(gdf, layer, col: _Collector):
                           f"use true/false, 是/否 or 1/0 in `{name}`", "bad_bool")
             gdf[name] = vals.where(vals != "invalid", None).astype(object)
         elif kind == "int":
-            num = pd.to_numeric(s, errors="coerce")
             text = s.astype(object)
+            num = pd.to_numeric(text.map(_clean_number), errors="coerce")
             not_num = num.isna() & text.map(lambda v: _id_string(v) is not None)
             for i in np.flatnonzero(not_num.to_numpy()):
                 col.error(layer, ids[i], f"`{name}` = {s.iloc[i]!r} is not a number",
-                          f"write `{name}` as a whole number", "not_a_number")
-            neg = num < 0
-            for i in np.flatnonzero(neg.fillna(False).to_numpy()):
+                          f"write `{name}` as a whole number (e.g. 48)", "not_a_number")
+            neg = (num < 0).fillna(False)
+            for i in np.flatnonzero(neg.to_numpy()):
                 col.error(layer, ids[i], f"`{name}` = {num.iloc[i]:g} is negative",
                           f"counts must be ≥ 0; correct `{name}`", "negative_count")
             frac = (num.notna()) & (np.abs(num - np.round(num)) > 1e-9)
-            for i in np.flatnonzero(frac.to_numpy()):
+            for i in np.flatnonzero(frac.fillna(False).to_numpy()):
                 col.error(layer, ids[i], f"`{name}` = {num.iloc[i]:g} is not a whole number",
                           f"counts are whole numbers; round `{name}`", "fractional_count")
-            bad = (neg.fillna(False) | frac | not_num).to_numpy()
+            bad = (neg | frac.fillna(False) | not_num).to_numpy(dtype=bool)
             gdf[name] = num.where(~bad).astype("Float64")
             if bad.any():
-                gdf.attrs.setdefault("invalid", {})[name] = bad
+                gdf[_BAD + name] = bad
     return gdf
+
+
+#: prefix of the temporary columns flagging values that failed coercion (dropped before returning)
+_BAD = "__bad__"
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+
+
+def _clean_number(v):
+    """Numbers as people type them: blanks, thousands separators, full-width digits."""
+    if isinstance(v, str):
+        t = v.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "").replace(" ", "")
+        return t if t else None
+    return v
 
 
 def _estimate_counts(b, col: _Collector, opts: LoadOptions):
@@ -377,7 +422,7 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
     floors = b["floors"] if "floors" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")
     area = b.geometry.area.to_numpy()
     is_poly = b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-    invalid = b.attrs.get("invalid", {})
+    invalid = {c[len(_BAD):]: b[c].fillna(False).to_numpy(dtype=bool) for c in b.columns if str(c).startswith(_BAD)}
     need_h = hh.isna().to_numpy() & ~invalid.get("households", np.zeros(n, dtype=bool))
     est_h = np.zeros(n, dtype=bool)
     h = hh.to_numpy(dtype=float, na_value=np.nan)
@@ -417,8 +462,7 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
     for c in ("floors", "units"):
         if c in b:
             b[c] = b[c].astype("Int64")
-    b.attrs.pop("invalid", None)
-    return b
+    return b.drop(columns=[c for c in b.columns if str(c).startswith(_BAD)])
 
 
 def _rep_points(gdf):
@@ -427,25 +471,33 @@ def _rep_points(gdf):
 
 
 def _join_by_location(points: gpd.GeoSeries, polys: gpd.GeoDataFrame, id_name: str) -> pd.Series:
-    """The id of the polygon containing each point (the first one when polygons overlap)."""
-    tree = shapely.STRtree(np.asarray(polys.geometry.array, dtype=object))
-    pi, gi = tree.query(np.asarray(points.array, dtype=object), predicate="within")
+    """The id of the polygon containing each point (boundary included; the first polygon when they overlap)."""
     out = pd.Series([None] * len(points), index=points.index, dtype=object)
+    if len(points) == 0 or len(polys) == 0:
+        return out
+    tree = shapely.STRtree(np.asarray(polys.geometry.array, dtype=object))
+    pi, gi = tree.query(np.asarray(points.array, dtype=object), predicate="intersects")
     if len(pi):
         first = pd.Series(gi, index=pi).groupby(level=0).min()
         out.iloc[first.index.to_numpy()] = polys[id_name].to_numpy()[first.to_numpy()]
     return out
 
 
-def _resolve_refs(child, parent, child_layer, parent_layer, ref, col: _Collector):
+def _lookup(frame, key: str, value: str) -> pd.Series:
+    """``frame[value]`` indexed by ``frame[key]`` (the first row of a duplicated key wins)."""
+    f = frame[frame[key].notna()].drop_duplicates(key)
+    return pd.Series(f[value].to_numpy(), index=f[key].to_numpy())
+
+
+def _resolve_refs(child, parent, child_layer, parent_layer, ref, col: _Collector, *, severity="error"):
     """Map a reference column that holds parent *names* to parent ids; report dangling references."""
     pid = ID_FIELD[parent_layer]
-    ids = set(parent[pid])
+    ids = set(parent[pid].dropna())
     vals = child[ref]
     have = vals.notna()
     unknown = have & ~vals.isin(ids)
     if unknown.any() and "name" in parent:
-        by_name = parent.drop_duplicates("name").set_index("name")[pid]
+        by_name = _lookup(parent, "name", pid)
         as_name = vals[unknown].map(by_name)
         mapped = as_name.notna()
         if mapped.any():
@@ -455,10 +507,71 @@ def _resolve_refs(child, parent, child_layer, parent_layer, ref, col: _Collector
         unknown = child[ref].notna() & ~child[ref].isin(ids)
     cid = ID_FIELD[child_layer]
     for i in np.flatnonzero(unknown.to_numpy()):
-        col.error(child_layer, child[cid].iloc[i], f"`{ref}` = {child[ref].iloc[i]!r} is not in the {parent_layer} layer",
-                  f"correct `{ref}`, add that feature to {parent_layer}, or leave `{ref}` empty to join by location",
-                  "dangling_ref")
+        col.add(severity, child_layer, child[cid].iloc[i],
+                f"`{ref}` = {child[ref].iloc[i]!r} is not in the {parent_layer} layer (指向不存在的要素)",
+                f"correct `{ref}`, add that feature to {parent_layer}, or leave `{ref}` empty to join by location",
+                "dangling_ref")
+    if severity == "warning" and unknown.any():
+        child.loc[unknown, ref] = None
     return child
+
+
+def _check_layers_apart(layers, col: _Collector, *, margin_m: float = 2000.0) -> bool:
+    """Layers that lie far from the buildings have a wrong CRS. Returns True when all are together."""
+    b = layers["buildings"]
+    if len(b) == 0:
+        return True
+    bb = shapely.box(*b.total_bounds).buffer(margin_m)
+    apart = []
+    others = [n for n in layers if n != "buildings" and len(layers[n])]
+    for name in others:
+        box = shapely.box(*layers[name].total_bounds)
+        if not bb.intersects(box):
+            apart.append((name, bb.distance(box) + margin_m))
+    if not apart:
+        return True
+    if len(others) >= 2 and len(apart) == len(others):
+        km = min(d for _, d in apart) / 1000
+        col.error("buildings", None, f"lies {km:.0f} km away from every other layer "
+                  f"({', '.join(n for n, _ in apart)}): its CRS is probably wrong / 坐标系可能有误",
+                  "declare the CRS the buildings were really saved in (.prj / GeoPackage CRS), "
+                  "the same data as the other layers", "layers_apart")
+    else:
+        for name, d in apart:
+            col.error(name, None, f"lies {d / 1000:.0f} km away from the buildings: one of the two has a wrong CRS "
+                      "/ 图层相距过远，坐标系可能有误",
+                      f"declare the CRS {name} was really saved in (.prj / GeoPackage CRS)", "layers_apart")
+    return False
+
+
+def _check_column_map(raw_columns: dict[str, list], column_map, col: _Collector):
+    """Hand mappings that point at unknown fields or at columns no layer has."""
+    if not column_map:
+        return
+    per_layer = any(k in LAYERS for k in column_map)
+    if per_layer:
+        for layer, m in column_map.items():
+            if layer not in LAYERS:
+                col.error("dataset", None, f"column_map names an unknown layer {layer!r}",
+                          f"use the layer names {', '.join(LAYERS)}", "bad_column_map")
+                continue
+            canon = [ID_FIELD[layer], *FIELDS[layer]]
+            for src, dst in (m or {}).items():
+                if dst not in canon:
+                    col.error(layer, None, f"column_map maps {src!r} to {dst!r}, which is not a {layer} field",
+                              f"map to one of {', '.join(canon)}", "bad_column_map")
+                elif layer in raw_columns and src not in raw_columns[layer]:
+                    col.warn(layer, None, f"column_map names a column {src!r} the layer does not have",
+                             f"the columns are {', '.join(map(str, raw_columns[layer][:30]))}", "column_map_unused")
+    else:
+        every = {f for lay in LAYERS for f in (ID_FIELD[lay], *FIELDS[lay])}
+        for src, dst in column_map.items():
+            if dst not in every:
+                col.error("dataset", None, f"column_map maps {src!r} to {dst!r}, which is not a field of any layer",
+                          f"map to one of {', '.join(sorted(every))}", "bad_column_map")
+            elif raw_columns and not any(src in c for c in raw_columns.values()):
+                col.warn("dataset", None, f"column_map names a column {src!r} that no layer has",
+                         "check the spelling of the column header", "column_map_unused")
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -493,11 +606,24 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
         try:
             offset = normalise_offset_system(opts.coord_system)
         except ValueError as e:
-            col.error("dataset", None, str(e), "use coord_system='gcj02' or 'bd09', or leave it empty for WGS 84")
+            col.error("dataset", None, str(e), "use coord_system='gcj02' or 'bd09', or leave it empty for WGS 84",
+                      "bad_coord_system")
+    metric = None
+    if opts.metric_crs is not None:
+        try:
+            metric = require_metric(opts.metric_crs, "metric_crs")
+        except Exception as e:  # noqa: BLE001 - pyproj raises its own errors for unknown CRSs
+            col.error("dataset", None, f"metric_crs {opts.metric_crs!r} cannot be used ({e})",
+                      "give a projected metre CRS such as EPSG:4544, or leave metric_crs empty", "bad_metric_crs")
+
+    raw_columns = {n: [c for c in g.columns if c != g.geometry.name] for n, g in raw.items()
+                   if isinstance(g, gpd.GeoDataFrame) and g._geometry_column_name in g.columns}
+    _check_column_map(raw_columns, opts.column_map, col)
 
     if "buildings" not in raw:
-        if not any(p.layer == "buildings" for p in col.problems):
-            col.error("buildings", None, "the required layer is missing",
+        fatal = {"unreadable", "no_such_path", "no_layers", "file_too_big", "missing_sidecar", "unsupported_format"}
+        if not any(p.layer == "buildings" or (p.layer == "dataset" and p.code in fatal) for p in col.problems):
+            col.error("buildings", None, "the required layer is missing / 缺少楼栋图层",
                       "add a buildings layer (buildings.geojson / .gpkg layer 'buildings' / 楼栋)", "missing_layer")
         return None, col.finish(), None, None
 
@@ -510,7 +636,7 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
         gdf = raw[name]
         if len(gdf) == 0:
             if name == "buildings":
-                col.error(name, None, "the layer is empty", "add building features", "empty_layer")
+                col.error(name, None, "the layer is empty / 图层为空", "add building features", "empty_layer")
             else:
                 col.warn(name, None, "the layer is empty and is ignored", f"add {name} features or remove the layer",
                          "empty_layer")
@@ -518,7 +644,12 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
         gdf = gdf.copy()
         if gdf.geometry.name != "geometry":
             gdf = gdf.rename_geometry("geometry")
-        gdf, _ = rename_columns(gdf, name, opts.column_map)
+        shadowed: list = []
+        gdf, applied = rename_columns(gdf, name, opts.column_map, shadowed=shadowed)
+        for c, target in shadowed:
+            if c not in applied:
+                col.warn(name, None, f"columns `{target}` and `{c}` both give {target}; `{c}` is ignored",
+                         f"delete or rename one of them, or map the one to use with column_map", "ambiguous_field")
         gdf = gdf.reset_index(drop=True)
         gdf, ok = _check_crs(gdf, name, col, formats.get(name, "memory"))
         crs_ok &= ok
@@ -532,17 +663,20 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
 
     # to WGS 84 (from web-map offsets), then to the metric CRS
     if offset is not None:
+        projected = [n for n, g in layers.items() if not CRS.from_user_input(g.crs).is_geographic]
+        for name in projected:
+            col.error(name, None, f"declared as {offset.upper()} but its CRS is projected ({layers[name].crs.name})",
+                      "GCJ-02/BD-09 data is longitude/latitude; declare coord_system only for such data",
+                      "offset_on_projected")
+        if projected:
+            return None, col.finish(), source_crs, None
         for name, gdf in layers.items():
-            if not CRS.from_user_input(gdf.crs).is_geographic:
-                col.error(name, None, f"declared as {offset} but its CRS is projected ({gdf.crs.name})",
-                          "GCJ-02/BD-09 data is longitude/latitude; declare coord_system only for such data")
-                continue
             g = np.asarray(gdf.to_crs(4326).geometry.array, dtype=object)
             layers[name] = gdf.set_geometry(gpd.GeoSeries(to_wgs84(g, offset), index=gdf.index, crs=4326))
         source_crs = CRS.from_epsg(4326)
-    if opts.metric_crs is not None:
-        metric = CRS.from_user_input(opts.metric_crs)
-    else:
+    if metric is None:
+        if opts.metric_crs is not None:
+            return None, col.finish(), source_crs, None
         b = layers["buildings"]
         g = np.asarray(b.geometry.array, dtype=object)
         g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
@@ -552,9 +686,16 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
         bounds = gpd.GeoSeries(g, crs=b.crs).to_crs(4326).total_bounds
         metric = metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     for name in list(layers):
-        layers[name] = layers[name].to_crs(metric)
-        layers[name] = _check_geometry(layers[name], name, col)
+        projected = layers[name].to_crs(metric)
+        xy = shapely.get_coordinates(np.asarray(projected.geometry.array, dtype=object))
+        if len(xy) and not np.isfinite(xy).all():
+            col.error(name, None, f"some coordinates cannot be projected to {metric.name} (EPSG:{metric.to_epsg()})",
+                      "check the coordinates and the declared CRS of the layer", "unprojectable")
+            return None, col.finish(), source_crs, metric
+        layers[name] = _check_geometry(projected, name, col)
 
+    if not _check_layers_apart(layers, col):
+        return None, col.finish(), source_crs, metric
     _finish_layers(layers, col, opts)
     problems = col.finish()
     if any(p.severity == "error" for p in problems):
@@ -579,7 +720,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
                 comm[c] = None
         if comm["name"].isna().any():
             comm["name"] = comm["name"].fillna(comm["community_id"])
-        if comm["street"].isna().all() and "street_id" in comm and comm["street_id"].notna().any():
+        if comm["street"].isna().all() and comm["street_id"].notna().any():
             comm["street"] = comm["street_id"]
     if comp is not None:
         for c in FIELDS["compounds"]:
@@ -592,13 +733,13 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
             if miss.any():
                 comp.loc[miss, "community_id"] = _largest_overlap(comp[miss], comm)
                 for i in np.flatnonzero(comp["community_id"].isna().to_numpy()):
-                    col.error("compounds", comp["compound_id"].iloc[i], "lies outside every community",
+                    col.error("compounds", comp["compound_id"].iloc[i], "lies outside every community / 不在任何社区内",
                               "move the compound inside a community polygon or fix the communities layer",
                               "outside_communities")
         # 三无 (no property management, no competent department, no owners' committee)
         flags = comp[["has_property_mgmt", "has_competent_dept", "has_owners_committee"]]
         known = flags.notna().all(axis=1)
-        comp["sanwu"] = known & ~flags.fillna(False).astype(bool).any(axis=1)
+        comp["sanwu"] = (known & ~flags.fillna(False).astype(bool).any(axis=1)).astype(bool)
         layers["compounds"] = comp
 
     for c in ("compound_id", "community_id", "name"):
@@ -616,14 +757,24 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
         if miss.any():
             # a building in a compound inherits the compound's community, else it is joined by location
             if comp is not None:
-                via = b.loc[miss, "compound_id"].map(comp.set_index("compound_id")["community_id"])
+                via = b.loc[miss, "compound_id"].map(_lookup(comp, "compound_id", "community_id"))
                 b.loc[via.dropna().index, "community_id"] = via.dropna()
                 miss = b["community_id"].isna()
             if miss.any():
                 b.loc[miss, "community_id"] = _join_by_location(pts[miss], comm, "community_id")
-        for i in np.flatnonzero(b["community_id"].isna().to_numpy()):
-            col.error("buildings", b["building_id"].iloc[i], "lies outside every community",
-                      "move the building inside a community polygon, extend the community, or give `community_id`",
+                miss = b["community_id"].isna()
+                if miss.any():  # a footprint straddling a boundary: the community it overlaps most
+                    b.loc[miss, "community_id"] = _largest_overlap(b[miss], comm)
+        # a building must touch a community polygon, whatever its community_id says
+        geoms = np.asarray(b.geometry.array, dtype=object)
+        inside = np.zeros(len(b), dtype=bool)
+        if len(comm):
+            tree = shapely.STRtree(np.asarray(comm.geometry.array, dtype=object))
+            hit, _ = tree.query(geoms, predicate="intersects")
+            inside[np.unique(hit)] = True
+        for i in np.flatnonzero(~inside | b["community_id"].isna().to_numpy()):
+            col.error("buildings", b["building_id"].iloc[i], "lies outside every community / 不在任何社区内",
+                      "move the building inside a community polygon, extend the community, or delete the building",
                       "outside_communities")
     else:
         if b["community_id"].isna().all():
@@ -653,8 +804,8 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
                       "add `kind` (类型): red_station 红色驿站, grid_station 郁心站, mobile 流动郁心站, "
                       "service_center 党群服务中心", "missing_field")
         else:
-            kinds = s["kind"].map(lambda v: STATION_KIND_ALIASES.get(str(v).strip().lower(),
-                                                                     STATION_KIND_ALIASES.get(str(v).strip())))
+            kinds = s["kind"].map(lambda v: None if v is None else STATION_KIND_ALIASES.get(
+                str(v).strip().lower(), STATION_KIND_ALIASES.get(str(v).strip())))
             for i in np.flatnonzero(kinds.isna().to_numpy()):
                 col.error("stations", s["station_id"].iloc[i], f"unknown station kind {s['kind'].iloc[i]!r}",
                           "use red_station (红色驿站), grid_station (郁心站), mobile (流动郁心站) or "
@@ -664,10 +815,13 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
             if c not in s:
                 s[c] = None
         s["name"] = s["name"].fillna(s["station_id"])
+        if layers.get("communities") is not None and s["community_id"].notna().any():
+            s = _resolve_refs(s, layers["communities"], "stations", "communities", "community_id", col)
         layers["stations"] = s
 
 
 def _largest_overlap(polys: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> list:
+    """The ``community_id`` of the community each polygon overlaps most (``None`` when it touches none)."""
     out = []
     tree = shapely.STRtree(np.asarray(comm.geometry.array, dtype=object))
     cg = np.asarray(comm.geometry.array, dtype=object)
@@ -678,7 +832,7 @@ def _largest_overlap(polys: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> list:
             out.append(None)
             continue
         areas = shapely.area(shapely.intersection(cg[hits], g))
-        out.append(cids[hits[int(np.argmax(areas))]] if areas.max() > 0 else None)
+        out.append(cids[hits[int(np.argmax(areas))]] if areas.max() > 0 else cids[hits.min()])
     return out
 
 

@@ -1,0 +1,246 @@
+"""Validation: the malformed corpus (tests/malformed.py) and the checks of gridplan.validate one by one.
+
+For every malformed dataset: ``read_dataset`` raises ValidationError (or loads with the expected
+warning), each problem names its layer and has a fix, ``gridplan validate`` exits 1 (0 when only
+warnings) with no traceback, and the input files are byte-for-byte and mtime unchanged.
+"""
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import Point, box
+
+from gridplan import ValidationError
+from gridplan.cli import main
+from gridplan.io import read_dataset, validate
+from gridplan.validate import ALIASES, LoadOptions, normalise, rename_columns
+
+import malformed as M
+
+CASE_IDS = [c.name for c in M.CASES]
+
+
+def test_corpus_is_large_and_varied():
+    assert len(M.CASES) >= 40
+    assert len(set(CASE_IDS)) == len(CASE_IDS)
+    codes = {code for c in M.CASES for _, _, code in c.expect}
+    assert len(codes) >= 30
+
+
+def _matches(problem, layer, feature, code):
+    if problem.layer != layer or problem.code != code:
+        return False
+    return feature == "*" or problem.feature == feature
+
+
+def cli_args(case, path):
+    args = ["validate", str(path)]
+    cs = case.kwargs.get("coord_system")
+    if cs:
+        args += ["--coord-system", cs]
+    cmap = case.kwargs.get("column_map") or {}
+    flat = {}
+    for k, v in cmap.items():
+        if isinstance(v, dict):
+            flat.update(v)
+        else:
+            flat[k] = v
+    for k, v in flat.items():
+        args += ["--map", f"{k}={v}"]
+    return args
+
+
+def run_cli(args):
+    out, err = _io.StringIO(), _io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("case", M.CASES, ids=CASE_IDS)
+def test_malformed_dataset(case, tmp_path, monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GDAL's notes while *building* the corpus
+        path = case.build(tmp_path / case.name)
+    before = M.snapshot(tmp_path)
+
+    if case.ok:
+        ds = read_dataset(path, **case.kwargs)
+        problems = list(ds.problems)
+        assert not [p for p in problems if p.severity == "error"]
+    else:
+        with pytest.raises(ValidationError) as ei:
+            read_dataset(path, **case.kwargs)
+        problems = list(ei.value.problems)
+        assert any(p.severity == "error" for p in problems)
+        assert str(ei.value)  # the message renders
+    for layer, feature, code in case.expect:
+        assert any(_matches(p, layer, feature, code) for p in problems), (
+            f"expected {layer}/{feature}/{code}, got {[(p.layer, p.feature, p.code) for p in problems]}")
+    for p in problems:
+        assert p.layer and p.fix.strip() and p.message.strip(), p
+        assert p.code != "internal", p
+        assert str(p)
+    assert validate(path, **case.kwargs) == problems
+
+    if "max_file_mb" in case.kwargs:
+        monkeypatch.setenv("GRIDPLAN_MAX_FILE_MB", str(case.kwargs["max_file_mb"]))
+    for json_flag in ([], ["--json"]):
+        code, out, err = run_cli(cli_args(case, path) + json_flag)
+        assert "Traceback" not in out + err
+        expected_exit = case.cli_exit if case.cli_exit is not None else (0 if case.ok else 1)
+        assert code == expected_exit, out + err
+        if not json_flag and expected_exit != 2 and "column_map" not in case.kwargs:
+            expected_layer = case.expect[0][0]
+            assert expected_layer in out
+
+    after = M.snapshot(tmp_path)
+    assert after == before, "loading changed, added or removed input files"
+
+
+# --------------------------------------------------------------------------- checks one by one
+def base():
+    return M.base_layers()
+
+
+def load(layers, **kw):
+    return read_dataset(layers, **kw)
+
+
+def errors_of(layers, **kw):
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(layers, **kw)
+    return ei.value.problems
+
+
+def test_base_loads_clean_in_memory():
+    ds = load(base())
+    assert ds.problems == ()
+    assert ds.crs.to_epsg() == 4544
+    assert ds.source_crs.to_epsg() == 4326
+    assert len(ds.buildings) == 14 and ds.buildings.index.name == "building_id"
+    assert ds.buildings.index.is_unique
+
+
+def test_every_problem_is_reported_at_once():
+    layers = base()
+    b = layers["buildings"].copy()
+    b["households"] = b["households"].astype(object)
+    b.loc[b.index[0], "households"] = -1
+    b.loc[b.index[1], "households"] = 1.5
+    b.loc[b.index[2], "households"] = "many"
+    b.loc[b.index[3], "building_id"] = "B005"
+    layers["buildings"] = b
+    codes = {(p.feature, p.code) for p in errors_of(layers)}
+    assert {("B001", "negative_count"), ("B002", "fractional_count"), ("B003", "not_a_number"),
+            ("B005", "duplicate_id")} <= codes
+
+
+def test_problem_list_is_capped_with_a_summary():
+    layers = base()
+    b = pd.concat([layers["buildings"]] * 3, ignore_index=True)
+    b["building_id"] = [f"X{i}" for i in range(len(b))]
+    b["households"] = -1
+    layers["buildings"] = b
+    probs = [p for p in errors_of(layers) if p.code == "negative_count"]
+    assert len([p for p in probs if p.feature is not None]) == 20
+    summary = [p for p in probs if p.feature is None]
+    assert len(summary) == 1 and "22 more" in summary[0].message
+
+
+def test_numbers_as_people_type_them():
+    layers = base()
+    b = layers["buildings"].copy()
+    b["households"] = b["households"].astype(str)
+    b.loc[b.index[0], "households"] = " 1,204 "
+    b.loc[b.index[1], "households"] = "４８"
+    layers["buildings"] = b
+    ds = load(layers)
+    assert ds.buildings.loc["B001", "households"] == 1204
+    assert ds.buildings.loc["B002", "households"] == 48
+
+
+def test_bool_words():
+    layers = base()
+    q = layers["compounds"].copy()
+    q["has_property_mgmt"] = ["是", "否", "无"]
+    q["has_competent_dept"] = ["有", "no", "0"]
+    q["has_owners_committee"] = ["否", "false", "N"]
+    layers["compounds"] = q
+    ds = load(layers)
+    assert ds.compounds["sanwu"].tolist() == [False, True, True]
+
+
+def test_sanwu_flag():
+    ds = load(base())
+    # Q2 has no property management, no competent department and no owners' committee
+    assert ds.compounds["sanwu"].to_dict() == {"Q1": False, "Q2": True, "Q3": False}
+
+
+def test_repaired_bow_tie_keeps_polygon_and_warns():
+    layers = base()
+    b = layers["buildings"].copy()
+    x0, y0, x1, y1 = b.geometry.iloc[0].bounds
+    b.loc[b.index[0], "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    layers["buildings"] = b
+    ds = load(layers)
+    g = ds.buildings.geometry.loc["B001"]
+    assert g.is_valid and g.geom_type in ("Polygon", "MultiPolygon") and g.area > 0
+    assert any(p.code == "repaired_geometry" and p.feature == "B001" for p in ds.problems)
+
+
+def test_station_kind_aliases():
+    layers = base()
+    s = layers["stations"].copy()
+    s["kind"] = ["红色驿站", "郁心站", "党群服务中心"]
+    layers["stations"] = s
+    ds = load(layers)
+    assert ds.stations["kind"].tolist() == ["red_station", "grid_station", "service_center"]
+
+
+def test_outside_building_with_explicit_community_id_is_caught():
+    layers = base()
+    b = layers["buildings"].to_crs(4544)
+    b.loc[b.index[12], "geometry"] = shapely.affinity.translate(b.geometry.iloc[12], 0, 2000)
+    layers["buildings"] = b.to_crs(4326)
+    probs = errors_of(layers)
+    assert any(p.code == "outside_communities" and p.feature == "B013" for p in probs)
+
+
+def test_straddling_building_takes_the_community_it_overlaps_most():
+    layers = base()
+    b = layers["buildings"].to_crs(4544)
+    x0, y0 = M.ORIGIN_4544
+    # 30 m in community 1, 10 m in community 2; its representative point may fall on either side
+    b.loc[b.index[12], "geometry"] = box(x0 + 470, y0 + 250, x0 + 510, y0 + 270)
+    b.loc[b.index[12], "community_id"] = None
+    layers["buildings"] = b.to_crs(4326)
+    ds = load(layers)
+    assert ds.buildings.loc["B013", "community_id"] == "510682001001"
+
+
+def test_internal_failure_becomes_a_problem_not_a_traceback(monkeypatch):
+    import gridplan.io as gio
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(gio, "normalise", boom)
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(base())
+    assert ei.value.problems[-1].code == "internal"
+    assert "simulated bug" in ei.value.problems[-1].message
+
+
+def test_normalise_does_not_mutate_its_input():
+    layers = base()
+    copies = {k: v.copy() for k, v in layers.items()}
+    normalise(layers, options=LoadOptions())
+    for k in layers:
+        pd.testing.assert_frame_equal(pd.DataFrame(layers[k]), pd.DataFrame(copies[k]))
