@@ -110,20 +110,27 @@ class _Names:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
         self.used: set[str] = set()
+        self.phase: dict[str, int] = {}
 
     def draw(self, prefixes: list[str], suffixes: list[str]) -> str:
-        for _ in range(30):
-            name = str(self.rng.choice(prefixes)) + str(self.rng.choice(suffixes))
+        for _ in range(8):
+            name = _pick(self.rng, prefixes) + _pick(self.rng, suffixes)
             if name not in self.used:
                 self.used.add(name)
                 return name
-        base = str(self.rng.choice(prefixes)) + str(self.rng.choice(suffixes))
-        k = 2
+        base = _pick(self.rng, prefixes) + _pick(self.rng, suffixes)
+        k = self.phase.get(base, 1) + 1
         while f"{base}{k}期" in self.used:
             k += 1
+        self.phase[base] = k
         name = f"{base}{k}期"
         self.used.add(name)
         return name
+
+
+def _pick(rng: np.random.Generator, seq):
+    """One element of a sequence (cheaper than ``rng.choice`` on a list)."""
+    return seq[int(rng.integers(len(seq)))]
 
 
 # ------------------------------------------------------------------------------------------ geometry helpers
@@ -424,7 +431,7 @@ def _fill_compound(ctx: _Ctx, lot: Polygon, strip: Polygon, centre, u, v, ltype:
             if second:
                 _gate(ctx, lot, strip, start, v, f"{cname}侧门", walkable=rng.random() > 0.4)
     ctx.acc.compounds.append({"compound_id": cid, "name": cname, "community": community, "ctype": ltype,
-                              "geometry": strip})
+                              "geometry": strip, "lot": lot})
     ctx.acc.buildings.append(_buildings_block(rect, kind_l, fl_l, un_l, hh_l, cid, community, ltype))
     return int(hh_l.sum())
 
@@ -438,7 +445,7 @@ def _fill_village(ctx: _Ctx, lot: Polygon, inner: Polygon, centre, u, v, box, co
     a = _ray_exit(start, -v, lot)
     b = _ray_exit(start, v, lot)
     if a is not None and b is not None:
-        lane = str(rng.choice(_LANE_PREFIX)) + "巷"
+        lane = _pick(rng, _LANE_PREFIX) + "巷"
         ctx.acc.roads.append((LineString([a - v * 0.5, b + v * 0.5]), "path", lane, True, False))
     w, d = rng.uniform(9, 13), rng.uniform(8, 12)
     gu, gv = rng.uniform(2.5, 5), rng.uniform(2.5, 5)
@@ -488,7 +495,7 @@ def _bsp(quad: np.ndarray, rng: np.random.Generator, max_lot: tuple[float, float
             q2 = np.array([b, a, qd[2], qd[3]])
         d = (b - a) / np.hypot(*(b - a))
         roads.append((LineString([a - d * 0.5, b + d * 0.5]), "local",
-                      str(rng.choice(lane_names)) + str(rng.choice(_LANE_SUFFIX)), True, False))
+                      _pick(rng, lane_names) + _pick(rng, _LANE_SUFFIX), True, False))
         stack.extend([q2, q1])
     return out
 
@@ -829,7 +836,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     has_owner = (rng.random(ncp) < p_owner) & ~sanwu
     fix = ~sanwu & ~has_mgmt & ~has_dept & ~has_owner
     has_dept |= fix
-    company = np.array([str(rng.choice(_PROPERTY_COMPANIES)) if m else None for m in has_mgmt], dtype=object)
+    company = np.array([_pick(rng, _PROPERTY_COMPANIES) if m else None for m in has_mgmt], dtype=object)
     n_party = int(round(ncp / 3))
     w_party = np.sqrt(comp_hh + 1) * np.where(np.isin(ctype, ("modern", "resettle")), 2.0, 1.0)
     party_org = np.full(ncp, None, dtype=object)
@@ -982,30 +989,22 @@ def _lot_side_point(poly: Polygon, toward: np.ndarray) -> np.ndarray:
 
 def _place_stations(rng, comm_polys, comm_name, street_of, n_streets, scale, n_communities, acc, city_c):
     """Station tuples (name, kind, community index, xy) near roads, outside buildings."""
-    comps_by_comm: dict[int, list[Polygon]] = {}
+    lots_by_comm: dict[int, list[Polygon]] = {}
     for cp in acc.compounds:
-        comps_by_comm.setdefault(cp["community"], []).append(cp["geometry"])
+        lots_by_comm.setdefault(cp["community"], []).append(cp["lot"])
     n_comm = len(comm_polys)
     out = []
 
     def site(c, toward=None):
-        polys = comps_by_comm.get(c)
+        """Beside the road in front of the compound nearest ``toward``: 4.5 m inside its lot, where
+        there are no buildings (they keep 9 m from the lot's edge)."""
+        polys = lots_by_comm.get(c)
         if not polys:
             return np.asarray(comm_polys[c].representative_point().coords[0])
         cen = np.array([p.centroid.coords[0] for p in polys])
         aim = np.asarray(comm_polys[c].centroid.coords[0]) if toward is None else toward
         k = int(np.argmin(np.hypot(*(cen - aim).T)))
-        poly = polys[k]
-        # on the compound's edge facing ``aim``, moved 4.5 m outwards (outside the wall, off the road)
-        ring = poly.exterior
-        p = np.asarray(ring.interpolate(ring.project(shapely.Point(aim))).coords[0])
-        c0 = np.asarray(poly.centroid.coords[0])
-        d = p - c0
-        n = np.hypot(*d)
-        q = p + d / n * 4.5 if n > 0 else p
-        if not comm_polys[c].contains(shapely.Point(q)):
-            q = p
-        return q
+        return _lot_side_point(polys[k], aim)
 
     # one 郁心站 per community
     for c in range(n_comm):
@@ -1046,6 +1045,8 @@ def _to_lonlat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Convert to EPSG:4326 with coordinates rounded to 6 decimals (about 0.1 m)."""
     out = gdf.to_crs(4326)
     geoms = shapely.transform(out.geometry.array, lambda xy: np.round(xy, 6))
+    # RFC 7946 winding (exterior counter-clockwise), as the GeoJSON files are written
+    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=4326))
 
 
