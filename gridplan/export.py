@@ -1,0 +1,524 @@
+"""Exports of a plan (SPEC §6): data files, the grid ledger (网格台账), interactive HTML, posters.
+
+* :func:`export_data` — the grid layer and the assignment as GeoJSON (EPSG:4326), GeoPackage (input
+  CRS, with a QGIS ``layer_styles`` table so the grids open coloured and labelled) and zipped
+  Shapefiles (with a ``.cpg`` so Chinese attributes survive);
+* :func:`export_ledger` — the ledger as Excel with Chinese headers (grids, the party hierarchy
+  街道 → 社区 → 网格 → 小区 → 楼栋, notes) and as CSV (UTF-8 with BOM, so Excel reads Chinese);
+* :func:`export_html` — one self-contained interactive map that works from ``file://``;
+* :func:`export_poster` — see :mod:`gridplan.poster`.
+
+Personal data (party-member counts per building) stays out unless ``include_personal=True``.
+Everything is written under ``maps/`` by default, atomically (a temporary file moved into place).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Iterable
+from xml.sax.saxutils import escape as _xml
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .io import _atomic_target, to_output_crs, write_layers, write_zip_shapefile
+from .model import Dataset, Plan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DIR = Path("maps")
+DATA_FORMATS = ("geojson", "gpkg", "shp")
+
+#: grid-layer columns written to data files (English names; Shapefile gets ≤10-character names)
+GRID_COLUMNS = ["grid_id", "code", "community_id", "community", "street", "households", "persons",
+                "party_members", "buildings", "compounds", "compliant", "note"]
+SHP_NAMES = {"community_id": "comm_id", "community": "comm_name", "party_members": "party_mem",
+             "compound_id": "comp_id", "building_id": "bldg_id"}
+
+LEDGER_HEADERS = {
+    "grid_id": "网格编码", "code": "网格序号", "street": "街道", "community": "社区", "community_id": "社区编码",
+    "households": "户数", "persons": "人口", "party_members": "党员数", "buildings": "楼栋数",
+    "compounds": "小区数", "compound_names": "包含小区", "sanwu": "三无小区数", "sanwu_names": "三无小区",
+    "covered_households": "15分钟服务圈覆盖户数", "coverage_pct": "覆盖率(%)", "compliant": "是否合规",
+    "note": "说明",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+def _out_dir(folder) -> Path:
+    p = Path(folder) if folder is not None else DEFAULT_DIR
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _assignment_of(plan) -> pd.Series:
+    a = plan.assignment if isinstance(plan, Plan) else pd.Series(plan)
+    return pd.Series(a.astype(str).to_numpy(), index=pd.Index(a.index.astype(str), name="building_id"), name="grid_id")
+
+
+def _names(layer: gpd.GeoDataFrame | None, col: str) -> dict:
+    if layer is None or col not in layer.columns:
+        return {}
+    return {str(k): v for k, v in layer[col].items() if v is not None and v == v}
+
+
+def _compliant(grids: pd.DataFrame) -> np.ndarray:
+    from .webmap import _compliant as c
+    return c(grids)
+
+
+def grid_attributes(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, include_personal: bool = True) -> gpd.GeoDataFrame:
+    """The grid layer for export: :data:`GRID_COLUMNS` (community name and street joined) and polygons."""
+    from .webmap import short_code
+
+    a = _assignment_of(plan)
+    g = grids.copy()
+    g.index = g.index.astype(str)
+    comm_name = _names(dataset.communities, "name")
+    comm_street = _names(dataset.communities, "street")
+    b = dataset.buildings
+    bb = pd.DataFrame({"grid_id": a.reindex(b.index.astype(str)).to_numpy(),
+                       "compound_id": b["compound_id"].to_numpy() if "compound_id" in b.columns else None})
+    n_comp = bb.dropna().groupby("grid_id")["compound_id"].nunique() if "compound_id" in b.columns else pd.Series(dtype=int)
+    cid = g["community_id"].astype(object) if "community_id" in g.columns else pd.Series(None, index=g.index)
+    out = pd.DataFrame(index=g.index)
+    out["grid_id"] = g.index
+    out["code"] = [short_code(i, c) for i, c in zip(g.index, cid)]
+    out["community_id"] = cid.to_numpy()
+    out["community"] = [comm_name.get(str(c)) for c in cid]
+    out["street"] = [comm_street.get(str(c)) for c in cid]
+    for c in ("households", "persons", "party_members", "buildings"):
+        if c in g.columns:
+            out[c] = pd.to_numeric(g[c], errors="coerce").fillna(0).astype("int64").to_numpy()
+        elif c in b.columns or c == "buildings":
+            vals = b[c] if c in b.columns else pd.Series(1, index=b.index)
+            out[c] = pd.Series(pd.to_numeric(vals, errors="coerce").fillna(0).to_numpy(), index=b.index.astype(str)) \
+                .groupby(a.reindex(b.index.astype(str)).to_numpy()).sum().reindex(g.index).fillna(0).astype("int64").to_numpy()
+    out["compounds"] = n_comp.reindex(g.index).fillna(0).astype("int64").to_numpy()
+    out["compliant"] = _compliant(g)
+    note = g["note"] if "note" in g.columns else (g["reason_text"] if "reason_text" in g.columns else "")
+    out["note"] = pd.Series(note, index=g.index).fillna("").astype(str).to_numpy()
+    if not include_personal and "party_members" in out.columns:
+        pass  # per-grid totals are aggregates, not personal data; per-building counts are left out elsewhere
+    out = out[[c for c in GRID_COLUMNS if c in out.columns]]
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=g.geometry.to_numpy(), crs=grids.crs)
+
+
+def assignment_layer(dataset: Dataset, plan, *, include_personal: bool = False) -> gpd.GeoDataFrame:
+    """One row per building: ``building_id``, ``grid_id``, ``compound_id``, ``community_id``, counts, geometry.
+
+    ``party_members`` (personal) only with ``include_personal``.
+    """
+    a = _assignment_of(plan)
+    b = dataset.buildings
+    out = pd.DataFrame({"building_id": b.index.astype(str), "grid_id": a.reindex(b.index.astype(str)).to_numpy()})
+    for c in ("compound_id", "community_id", "name", "households", "persons"):
+        if c in b.columns:
+            out[c] = b[c].to_numpy()
+    if include_personal and "party_members" in b.columns:
+        out["party_members"] = b["party_members"].to_numpy()
+    return gpd.GeoDataFrame(out, geometry=b.geometry.to_numpy(), crs=b.crs)
+
+
+# --------------------------------------------------------------------------- QGIS style
+def _rgb(hex_color: str, alpha: int = 255) -> str:
+    h = hex_color.lstrip("#")
+    return f"{int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha}"
+
+
+def _qml_fill(name: str, fill: str, outline: str = "#333333", width: float = 0.4, alpha: int = 150) -> str:
+    opts = {"color": _rgb(fill, alpha), "outline_color": _rgb(outline), "outline_style": "solid",
+            "outline_width": str(width), "outline_width_unit": "MM", "style": "solid", "joinstyle": "bevel"}
+    o = "".join(f'<Option type="QString" name="{k}" value="{_xml(v)}"/>' for k, v in opts.items())
+    p = "".join(f'<prop k="{k}" v="{_xml(v)}"/>' for k, v in opts.items())
+    return (f'<symbol type="fill" name="{_xml(name)}" alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleFill" enabled="1" locked="0" pass="0"><Option type="Map">{o}</Option>{p}</layer></symbol>')
+
+
+def grid_qml(grids: gpd.GeoDataFrame, colors: dict[str, str], *, font: str = "Noto Sans CJK SC") -> str:
+    """A QGIS style: grids categorised by ``grid_id`` in ``colors``, red outline when not compliant,
+    labelled with the grid code and household count."""
+    cats, syms = [], []
+    ok = dict(zip(grids["grid_id"], _compliant(grids)))
+    for i, gid in enumerate(grids["grid_id"]):
+        label = f"{gid}"
+        cats.append(f'<category render="true" symbol="{i}" value="{_xml(str(gid))}" label="{_xml(label)}" type="string"/>')
+        syms.append(_qml_fill(str(i), colors.get(gid, "#cccccc"), "#333333" if ok[gid] else "#d7191c",
+                              0.4 if ok[gid] else 0.9))
+    expr = "\"code\" || '\\n' || to_string(\"households\") || '户'"
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28.0" styleCategories="Symbology|Labeling" labelsEnabled="1">'
+        '<renderer-v2 type="categorizedSymbol" attr="grid_id" forceraster="0" symbollevels="0" enableorderby="0">'
+        f'<categories>{"".join(cats)}</categories><symbols>{"".join(syms)}</symbols>'
+        f'<source-symbol>{_qml_fill("0", "#cccccc")}</source-symbol>'
+        '</renderer-v2>'
+        '<labeling type="simple"><settings calloutType="simple">'
+        f'<text-style fieldName="{_xml(expr, {chr(34): "&quot;"})}" isExpression="1" fontFamily="{_xml(font)}" '
+        'fontSize="9" fontSizeUnit="Point" fontWeight="75" textColor="20,20,20,255" textOpacity="1" '
+        'multilineHeight="1" namedStyle="Bold">'
+        '<text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" '
+        'bufferOpacity="0.9" bufferJoinStyle="128"/></text-style>'
+        '<text-format multilineAlign="1" wrapChar="" autoWrapLength="0"/>'
+        '<placement placement="1" offsetType="0" centroidWhole="0" centroidInside="1" fitInPolygonOnly="0" '
+        'priority="5" overrunDistance="0"/>'
+        '<rendering obstacle="1" displayAll="0" upsidedownLabels="0" labelPerPart="0" mergeLines="0" '
+        'minFeatureSize="0" limitNumLabels="0" maxNumLabels="2000" drawLabels="1" scaleVisibility="0"/>'
+        '</settings></labeling>'
+        '</qgis>'
+    )
+
+
+def grid_sld(grids: gpd.GeoDataFrame, colors: dict[str, str], *, layer: str = "grids") -> str:
+    """The same style as OGC SLD 1.1 (for GeoServer and friends): one rule per colour, labels."""
+    by_color: dict[str, list[str]] = {}
+    for gid in grids["grid_id"]:
+        by_color.setdefault(colors.get(gid, "#cccccc"), []).append(str(gid))
+    rules = []
+    for col, ids in by_color.items():
+        eq = "".join(f"<ogc:PropertyIsEqualTo><ogc:PropertyName>grid_id</ogc:PropertyName>"
+                     f"<ogc:Literal>{_xml(i)}</ogc:Literal></ogc:PropertyIsEqualTo>" for i in ids)
+        flt = f"<ogc:Or>{eq}</ogc:Or>" if len(ids) > 1 else eq
+        rules.append(
+            f"<se:Rule><se:Name>{_xml(col)}</se:Name><ogc:Filter>{flt}</ogc:Filter><se:PolygonSymbolizer>"
+            f'<se:Fill><se:SvgParameter name="fill">{col}</se:SvgParameter>'
+            f'<se:SvgParameter name="fill-opacity">0.6</se:SvgParameter></se:Fill>'
+            f'<se:Stroke><se:SvgParameter name="stroke">#333333</se:SvgParameter>'
+            f'<se:SvgParameter name="stroke-width">1</se:SvgParameter></se:Stroke></se:PolygonSymbolizer></se:Rule>')
+    rules.append(
+        "<se:Rule><se:Name>labels</se:Name><se:TextSymbolizer><se:Label><ogc:PropertyName>code</ogc:PropertyName>"
+        "</se:Label><se:Font><se:SvgParameter name=\"font-family\">Noto Sans CJK SC</se:SvgParameter>"
+        "<se:SvgParameter name=\"font-size\">11</se:SvgParameter></se:Font><se:Halo><se:Radius>1</se:Radius>"
+        "<se:Fill><se:SvgParameter name=\"fill\">#ffffff</se:SvgParameter></se:Fill></se:Halo>"
+        "</se:TextSymbolizer></se:Rule>")
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<StyledLayerDescriptor xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc" '
+            'xmlns:se="http://www.opengis.net/se" version="1.1.0">'
+            f"<NamedLayer><se:Name>{_xml(layer)}</se:Name><UserStyle><se:Name>{_xml(layer)}</se:Name>"
+            f"<se:FeatureTypeStyle>{''.join(rules)}</se:FeatureTypeStyle></UserStyle></NamedLayer>"
+            "</StyledLayerDescriptor>")
+
+
+def add_layer_styles(gpkg: Path, table: str, qml: str, sld: str, *, style_name: str | None = None,
+                     description: str = "gridplan") -> None:
+    """Add (or replace) the default QGIS style of ``table`` in the GeoPackage's ``layer_styles`` table,
+    registering the table in ``gpkg_contents`` as attributes like QGIS does."""
+    con = sqlite3.connect(gpkg)
+    try:
+        geom_col = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)).fetchone()
+        geom_col = geom_col[0] if geom_col else "geom"
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), "
+            "f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), "
+            "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
+            "update_time DATETIME DEFAULT CURRENT_TIMESTAMP)")
+        con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                    "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', '', "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
+        con.execute("DELETE FROM layer_styles WHERE f_table_name = ?", (table,))
+        con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                    "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
+                    "VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, '', NULL)",
+                    (table, geom_col, style_name or table, qml, sld, description))
+        con.commit()
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- data
+def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame, folder=None, *,
+                formats: Iterable[str] = DATA_FORMATS, include_personal: bool = False,
+                stem: str = "grids", colors: dict[str, str] | None = None) -> dict[str, Path]:
+    """Write the grid layer and the assignment.
+
+    Parameters
+    ----------
+    folder
+        Output folder (default ``maps/``), or a file path whose suffix picks one format
+        (``.geojson``, ``.gpkg``, ``.zip``).
+    formats
+        Any of ``"geojson"`` (``grids.geojson`` + ``assignment.geojson``, EPSG:4326), ``"gpkg"``
+        (``grids.gpkg`` with layers ``grids``, ``assignment`` and QGIS ``layer_styles``, input CRS),
+        ``"shp"`` (``grids_shp.zip`` and ``assignment_shp.zip``, input CRS, UTF-8 ``.cpg``).
+
+    Returns
+    -------
+    dict
+        format → written path (for geojson and shp, the grid file; the assignment sits beside it).
+    """
+    from .webmap import grid_colors
+
+    single = None
+    if folder is not None and Path(folder).suffix.lower() in (".geojson", ".json", ".gpkg", ".zip"):
+        single = Path(folder)
+        formats = [{".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shp"}[single.suffix.lower()]]
+        out_dir = _out_dir(single.parent)
+        stem = single.stem
+    else:
+        out_dir = _out_dir(folder)
+    formats = [f.lower() for f in formats]
+    bad = [f for f in formats if f not in DATA_FORMATS]
+    if bad:
+        raise ValueError(f"unknown export format(s) {bad}; use {', '.join(DATA_FORMATS)}")
+    g = grid_attributes(dataset, plan, grids, include_personal=include_personal)
+    asg = assignment_layer(dataset, plan, include_personal=include_personal)
+    written: dict[str, Path] = {}
+    if "geojson" in formats:
+        p = single or out_dir / f"{stem}.geojson"
+        write_layers({"grids": g}, p, dataset=dataset, driver="GeoJSON")
+        write_layers({"assignment": asg}, p.with_name(f"{p.stem}_assignment.geojson") if single
+                     else out_dir / "assignment.geojson", dataset=dataset, driver="GeoJSON")
+        written["geojson"] = p
+    if "gpkg" in formats:
+        p = single or out_dir / f"{stem}.gpkg"
+        colors = colors or grid_colors(grids)
+        tmp = _atomic_target(p).with_suffix(".gpkg")
+        try:
+            write_layers({"grids": g, "assignment": asg}, tmp, dataset=dataset, driver="GPKG")
+            add_layer_styles(tmp, "grids", grid_qml(g, colors), grid_sld(g, colors), style_name="网格 grids")
+            os.replace(tmp, p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written["gpkg"] = p
+    if "shp" in formats:
+        p = single or out_dir / f"{stem}_shp.zip"
+        write_zip_shapefile(g.rename(columns=SHP_NAMES), p, dataset=dataset)
+        write_zip_shapefile(asg.rename(columns=SHP_NAMES),
+                            p.with_name(f"{p.stem}_assignment.zip") if single else out_dir / "assignment_shp.zip",
+                            dataset=dataset)
+        written["shp"] = p
+    log.info("data written: %s", {k: str(v) for k, v in written.items()})
+    return written
+
+
+# --------------------------------------------------------------------------- ledger
+def _coverage_by_building(coverage, minutes: float = 15.0) -> pd.Series | None:
+    if coverage is None:
+        return None
+    cov = coverage.buildings if hasattr(coverage, "buildings") else coverage
+    cov = pd.DataFrame(cov)
+    if "building_id" in cov.columns:
+        cov = cov.set_index("building_id")
+    cov.index = cov.index.astype(str)
+    if "covered" in cov.columns:
+        from .webmap import _truthy
+        return pd.Series(_truthy(cov["covered"]), index=cov.index)
+    if "walk_min" in cov.columns:
+        return cov["walk_min"].astype(float) <= minutes
+    raise ValueError("coverage needs a 'covered' or 'walk_min' column per building")
+
+
+def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=None,
+                  include_personal: bool = False) -> dict[str, pd.DataFrame]:
+    """The ledger as DataFrames with Chinese headers: ``网格台账`` (one row per grid), ``党建层级``
+    (街道 → 社区 → 网格 → 小区 → 楼栋, one row per building) and ``说明`` (notes)."""
+    from .webmap import sanwu_mask
+
+    a = _assignment_of(plan)
+    b = dataset.buildings
+    bid = pd.Index(b.index.astype(str).to_numpy())
+    attrs = grid_attributes(dataset, plan, grids)
+    attrs = pd.DataFrame(attrs.drop(columns="geometry"))
+    attrs.index = pd.Index(attrs["grid_id"].to_numpy())
+    comp = dataset.compounds
+    comp_name = _names(comp, "name")
+    sw = sanwu_mask(comp) if comp is not None else pd.Series(dtype=bool)
+    sw.index = sw.index.astype(str)
+    bt = pd.DataFrame({"grid_id": a.reindex(bid).to_numpy(),
+                       "compound_id": b["compound_id"].astype(object).to_numpy() if "compound_id" in b.columns else None,
+                       "households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy()},
+                      index=bid)
+    comp_of_grid = bt.dropna(subset=["compound_id"]).groupby("grid_id")["compound_id"].agg(lambda s: sorted(set(s)))
+    t = attrs.copy()
+    t["compound_names"] = ["、".join(str(comp_name.get(c, c)) for c in comp_of_grid.get(g, [])) for g in t.index]
+    sanwu_lists = [[c for c in comp_of_grid.get(g, []) if bool(sw.get(c, False))] for g in t.index]
+    t["sanwu"] = [len(x) for x in sanwu_lists]
+    t["sanwu_names"] = ["、".join(str(comp_name.get(c, c)) for c in x) for x in sanwu_lists]
+    cov = _coverage_by_building(coverage)
+    cols = ["grid_id", "code", "street", "community", "community_id", "households", "persons", "party_members",
+            "buildings", "compounds", "compound_names", "sanwu", "sanwu_names"]
+    if cov is not None:
+        covered = bt["households"] * cov.reindex(bid).fillna(False).astype(bool).to_numpy()
+        ch = covered.groupby(bt["grid_id"].to_numpy()).sum()
+        t["covered_households"] = ch.reindex(t.index).fillna(0).astype("int64").to_numpy()
+        t["coverage_pct"] = np.where(t["households"] > 0, (100.0 * t["covered_households"] / t["households"].where(
+            t["households"] > 0, 1)).round(1), np.nan)
+        cols += ["covered_households", "coverage_pct"]
+    t["compliant"] = np.where(t["compliant"].to_numpy(dtype=bool), "是", "否")
+    cols += ["compliant", "note"]
+    t = t.sort_values(["street", "community_id", "grid_id"], na_position="last", kind="stable")
+    ledger = t[[c for c in cols if c in t.columns]].rename(columns=LEDGER_HEADERS).reset_index(drop=True)
+    ledger.insert(0, "序号", np.arange(1, len(ledger) + 1))
+
+    # party hierarchy: one row per building
+    comm = dataset.communities
+    cname, cstreet = _names(comm, "name"), _names(comm, "street")
+    party = _names(comp, "party_org")
+    g_comm = attrs["community_id"].to_dict()
+    h = pd.DataFrame(index=bid)
+    h["grid_id"] = bt["grid_id"].to_numpy()
+    bcomm = (b["community_id"].astype(object).to_numpy() if "community_id" in b.columns
+             else h["grid_id"].map(g_comm).to_numpy())
+    h["street"] = [cstreet.get(str(c), "") for c in bcomm]
+    h["community"] = [cname.get(str(c), str(c)) for c in bcomm]
+    h["community_party"] = [f"{cname.get(str(c), str(c))}党组织" for c in bcomm]
+    h["code"] = h["grid_id"].map(attrs["code"].to_dict())
+    h["compound"] = [comp_name.get(str(c), "") if c is not None and c == c else "" for c in bt["compound_id"]]
+    h["compound_party"] = [party.get(str(c), "") if c is not None and c == c else "" for c in bt["compound_id"]]
+    h["sanwu"] = ["是" if c is not None and c == c and bool(sw.get(str(c), False)) else "" for c in bt["compound_id"]]
+    h["building_id"] = bid
+    h["building"] = b["name"].astype(object).where(b["name"].notna(), "").to_numpy() if "name" in b.columns else ""
+    h["households"] = pd.to_numeric(b["households"], errors="coerce").fillna(0).astype("int64").to_numpy()
+    h["persons"] = pd.to_numeric(b["persons"], errors="coerce").fillna(0).astype("int64").to_numpy() \
+        if "persons" in b.columns else 0
+    hcols = {"street": "街道", "community": "社区", "community_party": "社区党组织", "grid_id": "网格编码",
+             "code": "网格序号", "compound": "小区", "compound_party": "小区党组织", "sanwu": "三无小区",
+             "building_id": "楼栋编号", "building": "楼栋名称", "households": "户数", "persons": "人口"}
+    if include_personal and "party_members" in b.columns:
+        h["party_members"] = pd.to_numeric(b["party_members"], errors="coerce").fillna(0).astype("int64").to_numpy()
+        hcols["party_members"] = "党员数"
+    h = h.sort_values(["street", "community", "grid_id", "compound", "building_id"], kind="stable")
+    hierarchy = h[list(hcols)].rename(columns=hcols).reset_index(drop=True)
+
+    rule = plan.rule if isinstance(plan, Plan) else None
+    notes = [("数据", dataset.name or ""), ("导出日期", _dt.date.today().isoformat()),
+             ("网格数", len(ledger)), ("楼栋数", len(b)),
+             ("总户数", int(ledger["户数"].sum())), ("总人口", int(ledger["人口"].sum()) if "人口" in ledger else ""),
+             ("合规网格数", int((ledger["是否合规"] == "是").sum()))]
+    if rule is not None:
+        notes.append(("网格规模规则", f"户数 {rule.min_households}–{rule.max_households} 或/且 人口 "
+                                      f"{rule.min_persons}–{rule.max_persons}（模式 {rule.mode}）"))
+    notes.append(("个人信息", "包含楼栋党员数（内部使用，请勿公开）" if include_personal
+                  else "不含楼栋党员数等个人信息（网格党员数为汇总）"))
+    notes.append(("层级", "街道党工委 → 社区党组织 → 网格（党支部/党小组）→ 小区党支部 → 楼栋党小组 → 党员中心户"))
+    return {"网格台账": ledger, "党建层级": hierarchy,
+            "说明": pd.DataFrame(notes, columns=["项目", "内容"])}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _no_formula(v):
+    """Text from user files never becomes a spreadsheet formula (CSV/formula injection)."""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
+def _plain_text(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(_no_formula)
+    return out
+
+
+def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    head_font, head_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="B22222")
+    for name, df in tables.items():
+        ws = wb.create_sheet(name)
+        ws.append(list(df.columns))
+        for row in _plain_text(df).itertuples(index=False):
+            ws.append([None if (isinstance(v, float) and v != v) else (v.item() if hasattr(v, "item") else v)
+                       for v in row])
+        for c in ws[1]:
+            c.font, c.fill = head_font, head_fill
+            c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        ws.freeze_panes = "A2"
+        if len(df) and name != "说明":
+            ws.auto_filter.ref = f"A1:{get_column_letter(len(df.columns))}{len(df) + 1}"
+        for j, col in enumerate(df.columns, start=1):
+            sample = [len(str(col)) * 2] + [len(str(v)) * (2 if any(ord(ch) > 255 for ch in str(v)) else 1)
+                                           for v in df.iloc[:200, j - 1].tolist()]
+            ws.column_dimensions[get_column_letter(j)].width = min(max(sample) + 2, 60)
+    if "网格台账" in tables:
+        df = tables["网格台账"]
+        ws = wb["网格台账"]
+        total = ["合计"] + [None] * (len(df.columns) - 1)
+        for j, col in enumerate(df.columns):
+            if col in ("户数", "人口", "党员数", "楼栋数", "小区数", "三无小区数", "15分钟服务圈覆盖户数"):
+                total[j] = int(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
+        ws.append(total)
+        for c in ws[ws.max_row]:
+            c.font = Font(bold=True)
+    wb.properties.title = title
+    wb.save(path)
+
+
+def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame, path=None, *, coverage=None,
+                  include_personal: bool = False, csv: bool = True) -> dict[str, Path]:
+    """Write the grid ledger (网格台账) as Excel (sheets 网格台账, 党建层级, 说明; the ledger ends with a
+    合计 row) and, with ``csv``, as CSV files (UTF-8 with BOM) beside it.
+
+    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs.
+    Returns kind → path (``xlsx``, ``csv``, ``hierarchy_csv``).
+    """
+    path = Path(path) if path is not None else DEFAULT_DIR / "网格台账.xlsx"
+    _out_dir(path.parent)
+    tables = ledger_tables(dataset, plan, grids, coverage=coverage, include_personal=include_personal)
+    written: dict[str, Path] = {}
+    if path.suffix.lower() != ".csv":
+        if path.suffix.lower() != ".xlsx":
+            raise ValueError(f"the ledger is written as .xlsx or .csv, not {path.suffix}")
+        tmp = _atomic_target(path)
+        try:
+            _write_xlsx(tables, tmp, title=f"{dataset.name} 网格台账")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written["xlsx"] = path
+    if csv or path.suffix.lower() == ".csv":
+        for key, name, suffix in (("csv", "网格台账", ""), ("hierarchy_csv", "党建层级", "_党建层级")):
+            p = path.with_suffix(".csv") if not suffix else path.with_name(f"{path.stem}{suffix}.csv")
+            tmp = _atomic_target(p)
+            try:
+                _plain_text(tables[name]).to_csv(tmp, index=False, encoding="utf-8-sig")
+                os.replace(tmp, p)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            written[key] = p
+    return written
+
+
+# --------------------------------------------------------------------------- HTML and poster
+def export_html(dataset: Dataset, path=None, *, grids: gpd.GeoDataFrame | None = None, plan=None,
+                coverage=None, isochrones=None, stations=None, suggested=None, lang: str = "zh",
+                title: str | None = None, include_personal: bool = False) -> Path:
+    """One self-contained interactive HTML map (scripts, styles, icons inlined; no network needed)."""
+    from .webmap import make_map, to_html
+
+    path = Path(path) if path is not None else DEFAULT_DIR / "网格地图.html"
+    _out_dir(path.parent)
+    assignment = _assignment_of(plan) if plan is not None else None
+    m = make_map(dataset, grids=grids, assignment=assignment, coverage=coverage, isochrones=isochrones,
+                 stations=stations, suggested=suggested, lang=lang, asset_base="inline",
+                 include_personal=include_personal)
+    page = to_html(m, title=title or (f"{dataset.name} 网格划分图" if lang == "zh" else f"{dataset.name} grids"))
+    tmp = _atomic_target(path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, **kwargs) -> list[Path]:
+    """A wall poster (PDF and/or PNG); see :func:`gridplan.poster.export_poster`."""
+    from .poster import export_poster as _poster
+    return _poster(dataset, grids, path, **kwargs)

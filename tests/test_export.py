@@ -1,0 +1,139 @@
+"""Data exports and the grid ledger: round-trips with Chinese text, QGIS styles, sums, personal fields."""
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+
+from gridplan import export
+from _toy import EVIL, toy_dataset, toy_grids, toy_plan
+
+
+@pytest.fixture(scope="module")
+def toy():
+    ds = toy_dataset()
+    plan = toy_plan(ds)
+    return ds, plan, toy_grids(ds, plan)
+
+
+def test_data_formats_round_trip_with_chinese(toy, tmp_path):
+    ds, plan, grids = toy
+    w = export.export_data(ds, plan, grids, tmp_path)
+    assert set(w) == {"geojson", "gpkg", "shp"}
+    a = plan.assignment
+    for src, layer in ((w["gpkg"], "grids"), (w["geojson"], None), (f"/vsizip/{w['shp']}", None)):
+        g = pyogrio.read_dataframe(src, layer=layer) if layer else pyogrio.read_dataframe(src)
+        assert sorted(g["grid_id"]) == sorted(grids.index)
+        name_col = "community" if "community" in g.columns else "comm_name"
+        assert set(g[name_col]) == {"方亭社区", "皂角社区"}
+        assert int(g["households"].sum()) == int(ds.buildings["households"].sum())
+    # assignment in every format, every building once
+    for src in (w["gpkg"], tmp_path / "assignment.geojson", f"/vsizip/{tmp_path / 'assignment_shp.zip'}"):
+        kw = {"layer": "assignment"} if str(src).endswith(".gpkg") else {}
+        t = pyogrio.read_dataframe(src, read_geometry=False, **kw)
+        bid = "building_id" if "building_id" in t.columns else "bldg_id"
+        assert dict(zip(t[bid], t["grid_id"])) == a.to_dict()
+        assert "party_members" not in t.columns and "party_mem" not in t.columns  # personal: left out
+    comp_col = pyogrio.read_dataframe(w["gpkg"], layer="assignment", read_geometry=False)
+    assert "compound_id" in comp_col.columns
+
+
+def test_crs_of_outputs(toy, tmp_path):
+    ds, plan, grids = toy
+    w = export.export_data(ds, plan, grids, tmp_path)
+    assert pyogrio.read_info(w["geojson"])["crs"] == "EPSG:4326"
+    assert pyogrio.read_info(w["gpkg"], layer="grids")["crs"] == f"EPSG:{ds.source_crs.to_epsg()}"
+
+
+def test_shapefile_zip_has_utf8_cpg(toy, tmp_path):
+    ds, plan, grids = toy
+    p = export.export_data(ds, plan, grids, tmp_path / "g.zip")["shp"]
+    with zipfile.ZipFile(p) as z:
+        names = z.namelist()
+        cpg = next(n for n in names if n.endswith(".cpg"))
+        assert z.read(cpg).decode().strip().upper().replace("-", "") == "UTF8"
+    g = pyogrio.read_dataframe(f"/vsizip/{p}")
+    assert "方亭街道" in set(g["street"])
+
+
+def test_gpkg_has_qgis_layer_style(toy, tmp_path):
+    ds, plan, grids = toy
+    p = export.export_data(ds, plan, grids, tmp_path / "plan.gpkg")["gpkg"]
+    con = sqlite3.connect(p)
+    rows = con.execute("SELECT f_table_name, f_geometry_column, styleQML, styleSLD, useAsDefault FROM layer_styles").fetchall()
+    contents = {r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM gpkg_contents")}
+    con.close()
+    assert contents.get("layer_styles") == "attributes"
+    (table, geom, qml, sld, default), = rows
+    assert table == "grids" and geom == "geom" and default == 1
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(qml.split("\n", 1)[1])
+    assert root.find("renderer-v2").get("type") == "categorizedSymbol"
+    cats = root.findall("renderer-v2/categories/category")
+    assert {c.get("value") for c in cats} == set(grids.index)
+    assert root.get("labelsEnabled") == "1" and root.find("labeling/settings/text-style") is not None
+    ET.fromstring(sld)  # well-formed
+    # QGIS's own reader goes through OGR: the style table is readable as a layer
+    assert "layer_styles" in [r[0] for r in pyogrio.list_layers(p)]
+
+
+def test_ledger_excel_and_csv(toy, tmp_path):
+    ds, plan, grids = toy
+    b = ds.buildings
+    cov = pd.DataFrame({"covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
+    w = export.export_ledger(ds, plan, grids, tmp_path / "台账.xlsx", coverage=cov)
+    wb = openpyxl.load_workbook(w["xlsx"])
+    assert wb.sheetnames == ["网格台账", "党建层级", "说明"]
+    rows = list(wb["网格台账"].iter_rows(values_only=True))
+    head, body, total = rows[0], rows[1:-1], rows[-1]
+    for col in ("网格编码", "社区", "街道", "户数", "人口", "党员数", "小区数", "楼栋数", "三无小区数",
+                "15分钟服务圈覆盖户数", "覆盖率(%)"):
+        assert col in head, col
+    idx = {c: i for i, c in enumerate(head)}
+    assert len(body) == len(grids) and total[0] == "合计"
+    assert sum(r[idx["户数"]] for r in body) == int(b["households"].sum()) == total[idx["户数"]]
+    assert sum(r[idx["人口"]] for r in body) == int(b["persons"].sum())
+    assert sum(r[idx["党员数"]] for r in body) == int(b["party_members"].sum())
+    assert sum(r[idx["楼栋数"]] for r in body) == len(b)
+    assert sum(r[idx["三无小区数"]] for r in body) == 2
+    assert sum(r[idx["15分钟服务圈覆盖户数"]] for r in body) == int(b["households"][cov["covered"]].sum())
+    # the hierarchy: one row per building, 街道 → 社区 → 网格 → 小区 → 楼栋, no personal counts
+    hier = list(wb["党建层级"].iter_rows(values_only=True))
+    assert hier[0][:1] == ("街道",) and "党员数" not in hier[0]
+    assert len(hier) - 1 == len(b)
+    assert EVIL in {r[hier[0].index("小区")] for r in hier[1:]}  # text stays text
+    # CSV: UTF-8 with BOM, Chinese headers
+    raw = w["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "网格编码".encode() in raw
+    df = pd.read_csv(w["csv"], encoding="utf-8-sig", dtype={"网格编码": str})
+    assert df["户数"].sum() == int(b["households"].sum())
+
+
+def test_ledger_personal_fields_on_request(toy, tmp_path):
+    ds, plan, grids = toy
+    w = export.export_ledger(ds, plan, grids, tmp_path / "l.xlsx", include_personal=True, csv=False)
+    hier = list(openpyxl.load_workbook(w["xlsx"])["党建层级"].iter_rows(values_only=True))
+    i = hier[0].index("党员数")
+    assert sum(r[i] for r in hier[1:]) == int(ds.buildings["party_members"].sum())
+    assert set(w) == {"xlsx"}
+
+
+def test_formula_injection_is_neutralised(toy, tmp_path):
+    ds, plan, grids = toy
+    comp = ds.compounds.copy()
+    comp.loc[comp.index[0], "name"] = "=HYPERLINK(\"http://x\",\"y\")"
+    ds2 = ds.replace(compounds=comp)
+    w = export.export_ledger(ds2, plan, grids, tmp_path / "f.xlsx")
+    ws = openpyxl.load_workbook(w["xlsx"])["党建层级"]
+    cells = [c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert cells and all(c.data_type == "s" and c.value.startswith("'=") for c in cells)
+
+
+def test_bad_format_is_refused(toy, tmp_path):
+    ds, plan, grids = toy
+    with pytest.raises(ValueError, match="format"):
+        export.export_data(ds, plan, grids, tmp_path, formats=("kml",))
