@@ -812,6 +812,11 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         idx = np.flatnonzero(comm == c)
         persons[idx] = hh[idx] + _calibrate(persons[idx] - hh[idx], hh[idx] > 0,
                                             tiny_persons[t] - hh[idx].sum(), rng)
+    # at least half of the very large towers exceed the person bound too (1,500), so that they are
+    # "larger than a grid" under every rule mode
+    sup = np.flatnonzero(b["kind"] == "supertower")
+    sup = sup[np.argsort(-hh[sup], kind="stable")][:max(1, (len(sup) + 1) // 2)] if len(sup) else sup
+    persons[sup] = np.maximum(persons[sup], np.maximum(1520, np.round(hh[sup] * rng.uniform(2.85, 3.1, len(sup)))))
     p_party = np.where(b["ctype"] == "old", 0.075, 0.045)
     party = rng.binomial(persons, p_party)
 

@@ -132,6 +132,7 @@ def test_household_distribution_exercises_the_grid_rule(layers):
     assert len(gap) >= 1, "a community in the 500–600 household gap"
     assert ((gap.persons > 1500) & (gap.persons < 2000)).any(), "…and in the 1,500–2,000 person gap"
     assert 3 <= (b.households > 500).sum() <= 10, "a handful of towers over 500 households"
+    assert ((b.households > 500) & (b.persons > 1500)).sum() >= 2, "…some over the person bound as well"
     apartments = b.households[b.households >= 12]
     assert apartments.between(12, 150).mean() > 0.9, "typical apartment buildings hold 12–150 households"
     assert (b.households <= 600).all()
