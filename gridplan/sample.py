@@ -94,9 +94,6 @@ _RIVER_NAME = "石亭江"
 _BRIDGES = ["亭江大桥", "雍城桥", "北京大道桥", "洛水桥", "蓥华桥", "金河桥", "方亭桥", "回澜桥"]
 _EXPRESSWAY = "成什绵快速通道"
 
-_ROAD_KINDS = ("arterial", "secondary", "local", "path", "gate")
-
-
 def _nth(pool: list[str], k: int) -> str:
     """The k-th name of a pool, with 二/三/… appended once the pool is used up."""
     base = pool[k % len(pool)]
@@ -1050,6 +1047,8 @@ def _to_lonlat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Convert to EPSG:4326 with coordinates rounded to 6 decimals (about 0.1 m)."""
     out = gdf.to_crs(4326)
     geoms = shapely.transform(out.geometry.array, lambda xy: np.round(xy, 6))
+    poly = shapely.get_type_id(geoms) == 3
+    geoms[poly] = shapely.remove_repeated_points(geoms[poly])
     # RFC 7946 winding (exterior counter-clockwise), as the GeoJSON files are written
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=4326))
@@ -1076,7 +1075,9 @@ def generate_city(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: f
         Multiplies the size of every regular community (blocks, compounds, buildings, households);
         ``scale=3`` gives about 27,000 buildings. The city grows in area, not in density.
     households_per_community
-        Average households per community before ``scale``; the default city has exactly 60,000.
+        Average households per community before ``scale``; the default city has exactly 60,000
+        (very small cities, e.g. ``scale=0.1``, may end above the target: every dwelling keeps at
+        least one household).
     block_m
         Typical spacing of the arterial/secondary grid in metres.
     tiny_households, tiny_persons
