@@ -46,7 +46,13 @@ def building_adjacency(dataset: Dataset) -> sp.csr_matrix:
         ``A[i, j] > 0`` when buildings ``i`` and ``j`` are neighbours; the value is the cut cost
         (shared boundary in metres, weighted for compounds and roads). Cached per dataset.
     """
-    return dataset_cache(dataset, "building_adjacency", lambda: _compute(dataset))
+    return dataset_cache(dataset, "building_adjacency", lambda: _compute(dataset))[0]
+
+
+def shared_lengths(dataset: Dataset) -> sp.csr_matrix:
+    """Like :func:`building_adjacency` (same sparsity), but the plain length in metres of the
+    boundary two neighbouring cells share (what a grid's perimeter is made of)."""
+    return dataset_cache(dataset, "building_adjacency", lambda: _compute(dataset))[1]
 
 
 def _candidate_pairs(pts: np.ndarray) -> np.ndarray:
@@ -83,6 +89,10 @@ def _compute(dataset: Dataset) -> sp.csr_matrix:
         if len(idx) < 2:
             continue
         pairs = _candidate_pairs(xy[idx])
+        tree = shapely.STRtree(cells[idx])
+        touch = tree.query(cells[idx], predicate="intersects").T
+        touch = touch[touch[:, 0] < touch[:, 1]]
+        pairs = np.unique(np.vstack([pairs, touch]), axis=0) if len(pairs) else touch
         if len(pairs) == 0:
             continue
         i, j = idx[pairs[:, 0]], idx[pairs[:, 1]]
@@ -103,15 +113,18 @@ def _compute(dataset: Dataset) -> sp.csr_matrix:
         cols.append(j[ok])
         wts.append(shared[ok])
     if not rows:
-        return sp.csr_matrix((n, n))
+        return sp.csr_matrix((n, n)), sp.csr_matrix((n, n))
     i = np.concatenate(rows)
     j = np.concatenate(cols)
-    w = np.concatenate(wts).astype(float)
-    w = w * _factors(dataset, i, j, xy)
-    w = np.maximum(w, 1e-3)
+    length = np.maximum(np.concatenate(wts).astype(float), 1e-3)
+    w = length * _factors(dataset, i, j, xy)
     A = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
     A.sum_duplicates()
-    return A
+    A.sort_indices()
+    L = sp.coo_matrix((np.r_[length, length], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+    L.sum_duplicates()
+    L.sort_indices()
+    return A, L
 
 
 def _factors(dataset: Dataset, i: np.ndarray, j: np.ndarray, xy: np.ndarray) -> np.ndarray:

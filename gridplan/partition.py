@@ -32,7 +32,6 @@ construction always completes, so a plan is always returned (every building in o
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import time
@@ -41,18 +40,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ._errors import PlanError
-from .adjacency import building_adjacency
+from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
 from .model import Dataset, Plan, Rule
-from .tessellate import building_points, community_labels, dataset_cache
+from .tessellate import building_cells, building_points, community_labels, dataset_cache
 
 log = logging.getLogger(__name__)
 
 #: penalty per household of bound violation (dominates every soft term)
 BIG = 1e6
+#: schedule of the bound-violation weight in the local search (per household)
+PENALTIES = (3.0, 30.0, BIG)
+#: constructions tried per component (different seeds); the best shape wins
+RESTARTS = 3
+#: weight of the inertia (compactness) term relative to the cut length
+INERTIA_WEIGHT = 12.0
+#: weight of the shape term Σ P²/A (Polsby-Popper) relative to the cut length
+SHAPE_WEIGHT = 2.0
 
 __all__ = ["partition", "reoptimise", "split_grid", "over_bound", "k_options", "violation"]
 
@@ -86,23 +94,29 @@ def violation(rule: Rule, households, persons) -> np.ndarray:
 
 
 def _viol_fn(rule: Rule):
-    lh, uh, lp, up = rule.min_households, rule.max_households, rule.min_persons, rule.max_persons
+    """The scalar :func:`violation` (fast path for the local search)."""
+    lh, uh, lp, up = (float(rule.min_households), float(rule.max_households), float(rule.min_persons),
+                      float(rule.max_persons))
     s = _persons_scale(rule)
     mode = rule.mode
-
-    def vh(h):
-        return lh - h if h < lh else (h - uh if h > uh else 0.0)
-
-    def vp(p):
-        return (lp - p if p < lp else (p - up if p > up else 0.0)) * s
-
     if mode == "households":
-        return lambda h, p: vh(h)
-    if mode == "persons":
-        return lambda h, p: vp(p)
-    if mode == "both":
-        return lambda h, p: vh(h) + vp(p)
-    return lambda h, p: min(vh(h), vp(p))
+        def f(h, p):
+            return lh - h if h < lh else (h - uh if h > uh else 0.0)
+    elif mode == "persons":
+        def f(h, p):
+            return (lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)
+    elif mode == "both":
+        def f(h, p):
+            return ((lh - h if h < lh else (h - uh if h > uh else 0.0))
+                    + ((lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)))
+    else:
+        def f(h, p):
+            vh = lh - h if h < lh else (h - uh if h > uh else 0.0)
+            if vh == 0.0:
+                return 0.0
+            vp = (lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)
+            return vp if vp < vh else vh
+    return f
 
 
 def over_bound(rule: Rule, households, persons) -> np.ndarray:
@@ -177,14 +191,93 @@ def _primary(rule: Rule, households: float, persons: float, k: int) -> str:
 
 
 @dataclass
-class _Ctx:
-    ids: pd.Index
+class _Graph:
+    """A graph of units (buildings, or groups of them) with what the search needs per unit.
+
+    ``A`` holds cut costs and ``L`` the plain shared boundary lengths, with the same sparsity;
+    ``area``/``perim`` are the area and perimeter of each unit's cells (so a grid's perimeter is
+    the sum of its units' perimeters minus twice the boundary they share).
+    """
+
+    A: sp.csr_matrix
+    L: sp.csr_matrix
     h: np.ndarray
     p: np.ndarray
+    xy: np.ndarray
+    area: np.ndarray
+    perim: np.ndarray
+    mass: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+    def sub(self, idx: np.ndarray) -> "_Graph":
+        return _Graph(A=self.A[idx][:, idx].tocsr(), L=self.L[idx][:, idx].tocsr(), h=self.h[idx],
+                      p=self.p[idx], xy=self.xy[idx], area=self.area[idx], perim=self.perim[idx],
+                      mass=None if self.mass is None else self.mass[idx])
+
+    def with_mass(self, mass: np.ndarray) -> "_Graph":
+        return _Graph(self.A, self.L, self.h, self.p, self.xy, self.area, self.perim, mass)
+
+    def contract(self, unit_of: np.ndarray) -> "_Graph":
+        n = len(self.h)
+        nu = int(unit_of.max()) + 1
+        P = sp.csr_matrix((np.ones(n), (np.arange(n), unit_of)), shape=(n, nu))
+        PT = P.T.tocsr()
+        UA = (PT @ self.A @ P).tocsr()
+        UL = (PT @ self.L @ P).tocsr()
+        inner = UL.diagonal()
+        UA.setdiag(0)
+        UA.eliminate_zeros()
+        UA.sort_indices()
+        UL.setdiag(0)
+        UL.eliminate_zeros()
+        UL.sort_indices()
+        if not (np.array_equal(UA.indptr, UL.indptr) and np.array_equal(UA.indices, UL.indices)):
+            UL = _align(UA, UL)
+        m = self.mass if self.mass is not None else np.ones(n)
+        um = np.bincount(unit_of, m, minlength=nu)
+        safe = np.where(um > 0, um, 1.0)
+        uxy = np.column_stack([np.bincount(unit_of, m * self.xy[:, 0], minlength=nu),
+                               np.bincount(unit_of, m * self.xy[:, 1], minlength=nu)]) / safe[:, None]
+        return _Graph(A=UA, L=UL, h=np.bincount(unit_of, self.h, minlength=nu),
+                      p=np.bincount(unit_of, self.p, minlength=nu), xy=uxy,
+                      area=np.bincount(unit_of, self.area, minlength=nu),
+                      perim=np.maximum(np.bincount(unit_of, self.perim, minlength=nu) - inner, 0.0),
+                      mass=um if self.mass is not None else None)
+
+
+def _align(A: sp.csr_matrix, L: sp.csr_matrix) -> sp.csr_matrix:
+    """L's values on A's sparsity (missing entries 0)."""
+    r, c = A.nonzero()
+    vals = np.asarray(L[r, c]).ravel()
+    out = sp.csr_matrix((vals, (r, c)), shape=A.shape)
+    out.sort_indices()
+    return out
+
+
+@dataclass
+class _Ctx:
+    ids: pd.Index
     comm: np.ndarray
     compound: np.ndarray
-    xy: np.ndarray
-    A: sp.csr_matrix
+    graph: _Graph
+
+    @property
+    def h(self):
+        return self.graph.h
+
+    @property
+    def p(self):
+        return self.graph.p
+
+    @property
+    def xy(self):
+        return self.graph.xy
+
+    @property
+    def A(self):
+        return self.graph.A
 
 
 def _context(dataset: Dataset) -> _Ctx:
@@ -205,9 +298,12 @@ def _context(dataset: Dataset) -> _Ctx:
             codes, _ = pd.factorize(pd.Series(key, dtype=object), use_na_sentinel=True)
         else:
             codes = np.full(n, -1)
-        return _Ctx(ids=b.index.astype(str), h=num("households"), p=num("persons"), comm=comm,
-                    compound=np.asarray(codes, dtype=np.int64), xy=building_points(dataset),
-                    A=building_adjacency(dataset))
+        cells = building_cells(dataset).to_numpy()
+        A = building_adjacency(dataset)
+        L = shared_lengths(dataset)
+        g = _Graph(A=A, L=L, h=num("households"), p=num("persons"), xy=building_points(dataset),
+                   area=shapely.area(cells).astype(float), perim=shapely.length(cells).astype(float))
+        return _Ctx(ids=b.index.astype(str), comm=comm, compound=np.asarray(codes, dtype=np.int64), graph=g)
     return dataset_cache(dataset, "partition_context", compute)
 
 
@@ -216,38 +312,55 @@ def _context(dataset: Dataset) -> _Ctx:
 
 
 class _Search:
-    """Boundary-move local search over a graph of units with fixed grid count."""
+    """Boundary-move local search over a graph of units with a fixed number of grids.
 
-    def __init__(self, indptr, indices, weights, h, p, xy, mass, labels, k, rule, lam_in):
-        self.n = len(h)
-        self.nb = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(self.n)]
-        self.nw = [weights[indptr[i]:indptr[i + 1]].tolist() for i in range(self.n)]
-        self.h = h.tolist()
-        self.p = p.tolist()
+    Cost = penalty × bound violation + cut cost + ``lam_in`` × inertia + ``lam_pp`` × Σ P²/A
+    (P, A: grid perimeter and area; 4π/(P²/A) is the Polsby-Popper score).
+    """
+
+    def __init__(self, G: _Graph, labels, k, rule, lam_in, lam_pp):
+        self.n = n = len(G)
+        A, L = G.A, G.L
+        indptr, indices = A.indptr, A.indices
+        self.nb = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+        self.nw = [A.data[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+        self.nl = [L.data[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+        mass = G.mass
+        xy = G.xy
+        self.h = G.h.tolist()
+        self.p = G.p.tolist()
         self.x = xy[:, 0].tolist()
         self.y = xy[:, 1].tolist()
         self.m = mass.tolist()
-        self.q2 = (mass * (xy[:, 0] ** 2 + xy[:, 1] ** 2)).tolist()
-        self.lab = [int(v) for v in labels]
+        self.ar = G.area.tolist()
+        self.pe = G.perim.tolist()
+        q2 = mass * (xy[:, 0] ** 2 + xy[:, 1] ** 2)
+        self.q2 = q2.tolist()
+        labels = np.asarray(labels, dtype=np.int64)
+        self.lab = labels.tolist()
         self.k = k
         self.viol = _viol_fn(rule)
         self.lam_in = lam_in
-        H = np.bincount(labels, h, minlength=k)
-        P = np.bincount(labels, p, minlength=k)
-        M = np.bincount(labels, mass, minlength=k)
-        SX = np.bincount(labels, mass * xy[:, 0], minlength=k)
-        SY = np.bincount(labels, mass * xy[:, 1], minlength=k)
-        S2 = np.bincount(labels, np.asarray(self.q2), minlength=k)
-        self.H, self.P, self.M = H.tolist(), P.tolist(), M.tolist()
-        self.SX, self.SY, self.S2 = SX.tolist(), SY.tolist(), S2.tolist()
+        self.lam_pp = lam_pp
+        bc = lambda v: np.bincount(labels, v, minlength=k).tolist()  # noqa: E731
+        self.H, self.P, self.M = bc(G.h), bc(G.p), bc(mass)
+        self.SX, self.SY, self.S2 = bc(mass * xy[:, 0]), bc(mass * xy[:, 1]), bc(q2)
+        self.AR = bc(G.area)
+        # grid perimeter = Σ unit perimeters − 2 × shared length inside the grid
+        Lc = L.tocoo()
+        same = labels[Lc.row] == labels[Lc.col]
+        inner = np.bincount(labels[Lc.row[same]], Lc.data[same], minlength=k)
+        self.PE = (np.bincount(labels, G.perim, minlength=k) - inner).tolist()
         self.size = np.bincount(labels, minlength=k).tolist()
         self.V = [self.viol(self.H[g], self.P[g]) for g in range(k)]
 
-    def total_violation(self) -> float:
-        return float(sum(self.V))
-
-    def _inertia(self, s2, sx, sy, m):
+    @staticmethod
+    def _inertia(s2, sx, sy, m):
         return s2 - (sx * sx + sy * sy) / m if m > 0 else 0.0
+
+    @staticmethod
+    def _shape(pe, ar):
+        return pe * pe / ar if ar > 1.0 else pe * pe
 
     def _connected_without(self, u: int, g: int) -> bool:
         lab = self.lab
@@ -272,118 +385,213 @@ class _Search:
                     stack.append(v)
         return False
 
-    def _move(self, u, a, b):
+    def _move(self, u, a, b, la, lb):
         h, p, m, x, y, q2 = self.h[u], self.p[u], self.m[u], self.x[u], self.y[u], self.q2[u]
-        self.H[a] -= h; self.P[a] -= p; self.M[a] -= m
-        self.SX[a] -= m * x; self.SY[a] -= m * y; self.S2[a] -= q2
-        self.H[b] += h; self.P[b] += p; self.M[b] += m
-        self.SX[b] += m * x; self.SY[b] += m * y; self.S2[b] += q2
+        self.H[a] -= h; self.P[a] -= p; self.M[a] -= m  # noqa: E702
+        self.SX[a] -= m * x; self.SY[a] -= m * y; self.S2[a] -= q2  # noqa: E702
+        self.H[b] += h; self.P[b] += p; self.M[b] += m  # noqa: E702
+        self.SX[b] += m * x; self.SY[b] += m * y; self.S2[b] += q2  # noqa: E702
+        self.AR[a] -= self.ar[u]
+        self.AR[b] += self.ar[u]
+        self.PE[a] += -self.pe[u] + 2 * la
+        self.PE[b] += self.pe[u] - 2 * lb
         self.size[a] -= 1
         self.size[b] += 1
         self.V[a] = self.viol(self.H[a], self.P[a])
         self.V[b] = self.viol(self.H[b], self.P[b])
         self.lab[u] = b
 
-    def run(self, deadline: float, rng: np.random.Generator, max_rounds: int = 60,
-            frozen: set | None = None) -> None:
-        lab, nb, nw = self.lab, self.nb, self.nw
+    def run(self, deadline: float, rng: np.random.Generator, max_rounds: int = 40,
+            penalties: tuple[float, ...] = (BIG,)) -> None:
+        """Improve until no move helps. ``penalties`` is the schedule of the weight of bound
+        violations: small weights first let shape decide which units move to fix the bounds."""
+        order = rng.permutation(self.n).tolist()
+        pos = {u: i for i, u in enumerate(order)}
+        nb = self.nb
+        for i, pen in enumerate(penalties):
+            last = i == len(penalties) - 1
+            # early (shape-led) stages get half the remaining time and few passes, so the final
+            # stage always has time to restore the bounds
+            stop = deadline if last else time.monotonic() + 0.5 * max(deadline - time.monotonic(), 0.0)
+            queue, full = order, True
+            for _ in range(max_rounds * 4 if last else 24):
+                moved = self._sweep(queue, pen, stop)
+                if moved is None:
+                    break
+                if not moved:
+                    if full:
+                        break
+                    queue, full = order, True  # a full pass confirms the local optimum
+                    continue
+                dirty = set(moved)
+                for u in moved:
+                    dirty.update(nb[u])
+                queue, full = sorted(dirty, key=pos.__getitem__), False
+
+    def _sweep(self, order, pen, deadline) -> list | None:
+        """One pass over ``order``; the units moved (None when the deadline passed)."""
+        lab, nb, nw, nl = self.lab, self.nb, self.nw, self.nl
         viol = self.viol
-        lam = self.lam_in
-        frozen = frozen or set()
-        active = [u for u in rng.permutation(self.n).tolist() if u not in frozen]
-        for _ in range(max_rounds):
-            moved = 0
-            for u in active:
-                a = lab[u]
-                if self.size[a] <= 1:
+        lam, lpp = self.lam_in, self.lam_pp
+        H, P, V, AR, PE = self.H, self.P, self.V, self.AR, self.PE
+        S2, SX, SY, M = self.S2, self.SX, self.SY, self.M
+        moved = []
+        for u in order:
+            a = lab[u]
+            nbu = nb[u]
+            for v in nbu:
+                if lab[v] != a:
+                    break
+            else:
+                continue  # interior unit
+            if self.size[a] <= 1:
+                continue
+            wg = {}
+            lg = {}
+            for v, w, ln in zip(nbu, nw[u], nl[u]):
+                g = lab[v]
+                if g in wg:
+                    wg[g] += w
+                    lg[g] += ln
+                else:
+                    wg[g] = w
+                    lg[g] = ln
+            hu, pu, mu, xu, yu, q2u = self.h[u], self.p[u], self.m[u], self.x[u], self.y[u], self.q2[u]
+            aru, peu = self.ar[u], self.pe[u]
+            mx, my = mu * xu, mu * yu
+            # source grid a after losing u
+            Ma2 = M[a] - mu
+            ia = (S2[a] - q2u - ((SX[a] - mx) ** 2 + (SY[a] - my) ** 2) / Ma2 if Ma2 > 0 else 0.0) \
+                - (S2[a] - (SX[a] ** 2 + SY[a] ** 2) / M[a])
+            pa2 = PE[a] - peu + 2 * lg.get(a, 0.0)
+            ara2 = AR[a] - aru
+            sa = (pa2 * pa2 / ara2 if ara2 > 1.0 else pa2 * pa2) - (PE[a] * PE[a] / AR[a] if AR[a] > 1.0 else PE[a] * PE[a])
+            base_a = lam * ia + lpp * sa + pen * (viol(H[a] - hu, P[a] - pu) - V[a]) + wg.get(a, 0.0)
+            best, best_d = -1, -1e-9
+            for b, w_b in wg.items():
+                if b == a:
                     continue
-                # cut weight to each neighbouring grid
-                wg = {}
-                for v, w in zip(nb[u], nw[u]):
-                    g = lab[v]
-                    wg[g] = wg.get(g, 0.0) + w
-                if len(wg) == 1 and a in wg:
-                    continue
-                hu, pu, mu, xu, yu, q2u = self.h[u], self.p[u], self.m[u], self.x[u], self.y[u], self.q2[u]
-                Ha, Pa, Va = self.H[a], self.P[a], self.V[a]
-                va_new = viol(Ha - hu, Pa - pu)
-                ia_old = self._inertia(self.S2[a], self.SX[a], self.SY[a], self.M[a])
-                ia_new = self._inertia(self.S2[a] - q2u, self.SX[a] - mu * xu, self.SY[a] - mu * yu,
-                                       self.M[a] - mu)
-                w_a = wg.get(a, 0.0)
-                best, best_d = -1, -1e-9
-                for b, w_b in wg.items():
-                    if b == a:
-                        continue
-                    vb_new = viol(self.H[b] + hu, self.P[b] + pu)
-                    d = BIG * (va_new + vb_new - Va - self.V[b]) + (w_a - w_b)
-                    ib_old = self._inertia(self.S2[b], self.SX[b], self.SY[b], self.M[b])
-                    ib_new = self._inertia(self.S2[b] + q2u, self.SX[b] + mu * xu, self.SY[b] + mu * yu,
-                                           self.M[b] + mu)
-                    d += lam * (ia_new + ib_new - ia_old - ib_old)
-                    if d < best_d:
-                        best, best_d = b, d
-                if best >= 0 and self._connected_without(u, a):
-                    self._move(u, a, best)
-                    moved += 1
-                if time.monotonic() > deadline:
-                    return
-            if moved == 0:
-                return
+                Mb2 = M[b] + mu
+                ib = (S2[b] + q2u - ((SX[b] + mx) ** 2 + (SY[b] + my) ** 2) / Mb2) \
+                    - (S2[b] - (SX[b] ** 2 + SY[b] ** 2) / M[b] if M[b] > 0 else S2[b])
+                pb2 = PE[b] + peu - 2 * lg[b]
+                arb2 = AR[b] + aru
+                sb = (pb2 * pb2 / arb2 if arb2 > 1.0 else pb2 * pb2) - (PE[b] * PE[b] / AR[b] if AR[b] > 1.0 else PE[b] * PE[b])
+                d = base_a - w_b + pen * (viol(H[b] + hu, P[b] + pu) - V[b]) + lam * ib + lpp * sb
+                if d < best_d:
+                    best, best_d = b, d
+            if best >= 0 and self._connected_without(u, a):
+                self._move(u, a, best, lg.get(a, 0.0), lg[best])
+                moved.append(u)
+            if time.monotonic() > deadline:
+                return None
+        return moved
 
 
-def _grow(indptr, indices, h_prim, xy, mass, k, cap, seed) -> np.ndarray:
-    """Capacity-aware region growing from weighted k-means centres."""
-    n = len(h_prim)
+def _construct(G: _Graph, w: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Balanced weighted k-means (a power diagram whose loads are near ``sum(w)/k``), then every
+    grid keeps its heaviest connected piece and the other pieces join a neighbouring grid."""
+    n = len(w)
     if k >= n:
         return np.arange(n) % max(k, 1)
-    centers = _kmeans_centers(xy, mass, k, seed)
-    lab = np.full(n, -1, dtype=np.int64)
-    load = np.zeros(k)
-    # seeds: the unit nearest each centre, distinct
-    d2 = ((xy[:, None, :] - centers[None, :, :]) ** 2).sum(-1) if n * k <= 4_000_000 else None
-    heap = []
-    for g in range(k):
-        dist = d2[:, g] if d2 is not None else ((xy - centers[g]) ** 2).sum(1)
-        order = np.argsort(dist, kind="stable")
-        for u in order[:64].tolist() + order[64:].tolist():
-            if lab[u] < 0:
-                lab[u] = g
-                load[g] += h_prim[u]
+    lab = _balanced_kmeans(G.xy, G.mass, w, k, seed)
+    return _make_connected(G.A, lab, w, k)
+
+
+def _balanced_kmeans(xy, mass, w, k, seed, outer: int = 6, inner: int = 20) -> np.ndarray:
+    X = xy - xy.mean(0)
+    C = _kmeans_pp(X, mass, k, np.random.default_rng(seed))
+    span = np.ptp(X, axis=0)
+    s2 = max(float(span[0] * span[1]), float(span.max()) ** 2 * 0.01, 1.0) / k
+    T = max(float(w.sum()) / k, 1e-9)
+    b = np.zeros(k)
+    x2 = (X ** 2).sum(1)
+    lab = np.zeros(len(X), dtype=np.int64)
+    for _ in range(outer):
+        for _ in range(inner):
+            D = x2[:, None] - 2 * X @ C.T + (C ** 2).sum(1)[None, :] - b[None, :]
+            lab = D.argmin(1)
+            dev = (T - np.bincount(lab, w, minlength=k)) / T
+            if np.abs(dev).max() < 0.05:
                 break
-    cx, cy = centers[:, 0].tolist(), centers[:, 1].tolist()
-    X, Y = xy[:, 0].tolist(), xy[:, 1].tolist()
-    hp = h_prim.tolist()
+            b += 0.3 * s2 * dev
+        M = np.bincount(lab, mass, minlength=k)
+        ok = M > 0
+        C[ok] = np.column_stack([np.bincount(lab, mass * X[:, 0], minlength=k),
+                                 np.bincount(lab, mass * X[:, 1], minlength=k)])[ok] / M[ok, None]
+    # every grid must hold at least one unit
+    for g in np.flatnonzero(np.bincount(lab, minlength=k) == 0).tolist():
+        counts = np.bincount(lab, minlength=k)
+        donor = int(np.argmax(counts))
+        members = np.flatnonzero(lab == donor)
+        d = ((X[members] - C[g]) ** 2).sum(1)
+        lab[members[int(np.argmin(d))]] = g
+    return lab.astype(np.int64)
+
+
+def _kmeans_pp(X: np.ndarray, mass: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Weighted k-means++ seeding followed by a few Lloyd iterations (numpy only)."""
+    n = len(X)
+    w = np.maximum(mass, 1e-12)
+    C = np.empty((k, 2))
+    C[0] = X[int(rng.choice(n, p=w / w.sum()))]
+    d2 = ((X - C[0]) ** 2).sum(1)
+    for j in range(1, k):
+        p = w * d2
+        tot = p.sum()
+        idx = int(rng.choice(n, p=p / tot)) if tot > 0 else int(rng.integers(n))
+        C[j] = X[idx]
+        d2 = np.minimum(d2, ((X - C[j]) ** 2).sum(1))
+    x2 = (X ** 2).sum(1)
+    for _ in range(10):
+        lab = (x2[:, None] - 2 * X @ C.T + (C ** 2).sum(1)[None, :]).argmin(1)
+        M = np.bincount(lab, w, minlength=k)
+        ok = M > 0
+        newC = C.copy()
+        newC[ok] = np.column_stack([np.bincount(lab, w * X[:, 0], minlength=k),
+                                    np.bincount(lab, w * X[:, 1], minlength=k)])[ok] / M[ok, None]
+        if np.allclose(newC, C):
+            break
+        C = newC
+    return C
+
+
+def _make_connected(A: sp.csr_matrix, lab: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """Each grid keeps its heaviest connected piece; the other pieces join a neighbouring grid."""
+    n = len(lab)
+    Ac = A.tocoo()
+    keep = lab[Ac.row] == lab[Ac.col]
+    Gm = sp.coo_matrix((np.ones(int(keep.sum())), (Ac.row[keep], Ac.col[keep])), shape=(n, n))
+    _, comp = connected_components(Gm, directed=False)
+    cw = np.bincount(comp, w + 1e-6)
+    first = np.full(int(comp.max()) + 1, -1)
+    first[comp[::-1]] = np.arange(n)[::-1]
+    best: dict[int, int] = {}
+    for c in range(len(first)):
+        g = int(lab[first[c]])
+        if g not in best or cw[c] > cw[best[g]]:
+            best[g] = c
+    keepc = np.zeros(len(first), dtype=bool)
+    keepc[list(best.values())] = True
     labl = lab.tolist()
-    loadl = load.tolist()
-    for u in range(n):
-        g = labl[u]
-        if g >= 0:
-            for v in indices[indptr[u]:indptr[u + 1]].tolist():
-                if labl[v] < 0:
-                    heapq.heappush(heap, ((X[v] - cx[g]) ** 2 + (Y[v] - cy[g]) ** 2, v, g))
-    while heap:
-        _, u, g = heapq.heappop(heap)
-        if labl[u] >= 0 or loadl[g] + hp[u] > cap:
-            continue
-        labl[u] = g
-        loadl[g] += hp[u]
-        for v in indices[indptr[u]:indptr[u + 1]].tolist():
-            if labl[v] < 0:
-                heapq.heappush(heap, ((X[v] - cx[g]) ** 2 + (Y[v] - cy[g]) ** 2, v, g))
-    # leftovers: join the lightest neighbouring grid, spreading outwards
-    pending = [u for u in range(n) if labl[u] < 0]
+    stray = ~keepc[comp]
+    for u in np.flatnonzero(stray).tolist():
+        labl[u] = -1
+    indptr, indices = A.indptr, A.indices
+    lab_arr = np.asarray(labl)
+    load = np.bincount(lab_arr[lab_arr >= 0], w[lab_arr >= 0], minlength=k).tolist()
+    pending = np.flatnonzero(stray).tolist()
     while pending:
         rest = []
         for u in pending:
             nbg = [labl[v] for v in indices[indptr[u]:indptr[u + 1]].tolist() if labl[v] >= 0]
             if nbg:
-                g = min(nbg, key=lambda gg: (loadl[gg], gg))
+                g = min(nbg, key=lambda gg: (load[gg], gg))
                 labl[u] = g
-                loadl[g] += hp[u]
+                load[g] += w[u]
             else:
                 rest.append(u)
-        if len(rest) == len(pending):  # disconnected remainder (should not happen): own grid 0
+        if len(rest) == len(pending):  # pragma: no cover - graph not connected
             for u in rest:
                 labl[u] = 0
             break
@@ -391,109 +599,78 @@ def _grow(indptr, indices, h_prim, xy, mass, k, cap, seed) -> np.ndarray:
     return np.asarray(labl, dtype=np.int64)
 
 
-def _kmeans_centers(xy, mass, k, seed) -> np.ndarray:
-    from sklearn.cluster import KMeans
-
-    w = np.maximum(mass, 1e-9)
-    km = KMeans(n_clusters=k, n_init=1, random_state=int(seed) % (2 ** 31), max_iter=50)
-    km.fit(xy - xy.mean(0), sample_weight=w)
-    return km.cluster_centers_ + xy.mean(0)
-
-
 # ---------------------------------------------------------------------------------------------
 # one connected component of one community
 
 
-def _contract(A: sp.csr_matrix, unit_of: np.ndarray, nu: int) -> sp.csr_matrix:
-    n = A.shape[0]
-    P = sp.csr_matrix((np.ones(n), (np.arange(n), unit_of)), shape=(n, nu))
-    U = (P.T @ A @ P).tocsr()
-    U.setdiag(0)
-    U.eliminate_zeros()
-    U.sort_indices()
-    return U
+def _weights(G: _Graph, prim: str) -> np.ndarray:
+    w = G.h if prim == "h" else G.p
+    mean = float(w.mean()) if len(w) else 0.0
+    return w + 0.05 * (mean if mean > 0 else 1.0)
 
 
-class _Component:
-    """Arrays of one connected component (local indices 0..n-1)."""
-
-    def __init__(self, ctx: _Ctx, nodes: np.ndarray, rule: Rule):
-        self.nodes = nodes
-        self.rule = rule
-        self.A = ctx.A[nodes][:, nodes].tocsr()
-        self.h = ctx.h[nodes]
-        self.p = ctx.p[nodes]
-        self.xy = ctx.xy[nodes]
-        self.compound = ctx.compound[nodes]
-        self.H = float(self.h.sum())
-        self.P = float(self.p.sum())
-
-    def weights(self, prim: str) -> np.ndarray:
-        w = self.h if prim == "h" else self.p
-        eps = 0.05 * (w.mean() if len(w) and w.mean() > 0 else 1.0)
-        return w + eps
-
-    # -- units
-    def units(self, prim: str, rule: Rule, seed: int, deadline: float) -> np.ndarray:
-        """unit_of: compound pieces that fit are one unit; big ones cut into fewest pieces."""
-        n = len(self.h)
-        A = self.A.tocoo()
-        c = self.compound
-        same = (c[A.row] == c[A.col]) & (c[A.row] >= 0)
-        G = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
-        _, piece = connected_components(G, directed=False)
-        # singletons for buildings outside compounds are already their own component
-        ph = np.bincount(piece, self.h)
-        pp = np.bincount(piece, self.p)
-        big = np.flatnonzero(over_bound(rule, ph, pp) & (np.bincount(piece) > 1))
-        unit_of = piece.copy()
-        nxt = int(piece.max()) + 1 if n else 0
-        for pc in big.tolist():
-            members = np.flatnonzero(piece == pc)
-            tot = ph[pc] if prim == "h" else pp[pc]
-            hi = rule.max_households if prim == "h" else rule.max_persons
-            lo = rule.min_households if prim == "h" else rule.min_persons
-            m = max(2, math.ceil(tot / max(hi, 1)))
-            m = min(m, len(members))
-            sub_rule = Rule(min_households=int(min(lo, tot // m)) if prim == "h" else 0, max_households=hi if prim == "h" else 10 ** 12,
-                            min_persons=int(min(lo, tot // m)) if prim == "p" else 0, max_persons=hi if prim == "p" else 10 ** 12,
-                            mode="households" if prim == "h" else "persons")
-            sub = self.A[members][:, members].tocsr()
-            lab = _solve_graph(sub, self.h[members], self.p[members], self.xy[members],
-                               self.weights(prim)[members], m, sub_rule, prim, seed, deadline)
-            unit_of[members] = nxt + lab
-            nxt += m
-        _, unit_of = np.unique(unit_of, return_inverse=True)
-        return unit_of.ravel()
+def _units(G: _Graph, compound: np.ndarray, prim: str, rule: Rule, seed: int, deadline: float) -> np.ndarray:
+    """unit_of: compound pieces that fit are one unit; bigger ones are cut into the fewest pieces
+    that fit (``ceil(total / upper)``); buildings outside compounds are units of their own."""
+    n = len(G)
+    A = G.A.tocoo()
+    c = compound
+    same = (c[A.row] == c[A.col]) & (c[A.row] >= 0)
+    Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
+    _, piece = connected_components(Gm, directed=False)
+    ph = np.bincount(piece, G.h)
+    pp = np.bincount(piece, G.p)
+    big = np.flatnonzero(over_bound(rule, ph, pp) & (np.bincount(piece) > 1))
+    unit_of = piece.copy()
+    nxt = int(piece.max()) + 1 if n else 0
+    for pc in big.tolist():
+        members = np.flatnonzero(piece == pc)
+        tot = ph[pc] if prim == "h" else pp[pc]
+        hi = rule.max_households if prim == "h" else rule.max_persons
+        lo = rule.min_households if prim == "h" else rule.min_persons
+        m = min(max(2, math.ceil(tot / max(hi, 1))), len(members))
+        lo_c = int(min(lo, tot // m))
+        if prim == "h":
+            sub_rule = Rule(min_households=lo_c, max_households=hi, min_persons=0, max_persons=10 ** 12,
+                            mode="households")
+        else:
+            sub_rule = Rule(min_households=0, max_households=10 ** 12, min_persons=lo_c, max_persons=hi,
+                            mode="persons")
+        sub = G.sub(members)
+        lab = _solve_graph(sub, m, sub_rule, prim, seed, deadline)
+        unit_of[members] = nxt + lab
+        nxt += m
+    _, unit_of = np.unique(unit_of, return_inverse=True)
+    return unit_of.ravel()
 
 
-def _lam_inertia(xy: np.ndarray, mass: np.ndarray, k: int) -> float:
-    if len(xy) < 2:
-        return 0.0
-    span = np.ptp(xy, axis=0)
-    area = max(float(span[0] * span[1]), float(max(span.max(), 1.0)) ** 2 / max(k, 1) * 0.1, 1.0)
+def _lams(G: _Graph, k: int) -> tuple[float, float]:
+    """Weights of the inertia and shape terms, scaled to the size of an average grid."""
+    if len(G) < 2:
+        return 0.0, 0.0
+    area = float(G.area.sum())
+    if area <= 0:
+        span = np.ptp(G.xy, axis=0)
+        area = max(float(span[0] * span[1]), 1.0)
     s = math.sqrt(area / k)
-    m_avg = float(mass.sum()) / k
-    return 12.0 / max(m_avg * s, 1e-9)
+    m_avg = float(G.mass.sum()) / k
+    return INERTIA_WEIGHT / max(m_avg * s, 1e-9), SHAPE_WEIGHT * s / 8.0
 
 
-def _solve_graph(A: sp.csr_matrix, h, p, xy, mass, k, rule: Rule, prim: str, seed: int, deadline: float,
-                 init: np.ndarray | None = None, lam_in: float | None = None) -> np.ndarray:
+def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: float,
+                 init: np.ndarray | None = None, lams: tuple[float, float] | None = None) -> np.ndarray:
     """Partition a connected graph of units into k connected grids (labels 0..k-1)."""
-    n = len(h)
+    n = len(G)
     k = max(1, min(k, n))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
-    wprim = h if prim == "h" else p
-    cap = rule.max_households if prim == "h" else rule.max_persons
-    if init is None:
-        labels = _grow(A.indptr, A.indices, wprim, xy, mass, k, cap, seed)
-    else:
-        labels = np.asarray(init, dtype=np.int64)
-    if lam_in is None:
-        lam_in = _lam_inertia(xy, mass, k)
-    s = _Search(A.indptr, A.indices, A.data, h, p, xy, mass, labels, k, rule, lam_in)
-    s.run(deadline, np.random.default_rng(seed))
+    if G.mass is None:
+        G = G.with_mass(_weights(G, prim))
+    wprim = G.h if prim == "h" else G.p
+    labels = _construct(G, wprim, k, seed) if init is None else np.asarray(init, dtype=np.int64)
+    lam_in, lam_pp = lams if lams is not None else _lams(G, k)
+    s = _Search(G, labels, k, rule, lam_in, lam_pp)
+    s.run(deadline, np.random.default_rng(seed), penalties=PENALTIES)
     return np.asarray(s.lab, dtype=np.int64)
 
 
@@ -501,87 +678,92 @@ def _violations(rule: Rule, labels: np.ndarray, h, p, k) -> np.ndarray:
     return violation(rule, np.bincount(labels, h, minlength=k), np.bincount(labels, p, minlength=k))
 
 
+class _Component:
+    """One connected component of buildings (local indices 0..n-1)."""
+
+    def __init__(self, ctx: _Ctx, nodes: np.ndarray, rule: Rule):
+        self.nodes = nodes
+        self.G = ctx.graph.sub(nodes)
+        self.compound = ctx.compound[nodes]
+        self.H = float(self.G.h.sum())
+        self.P = float(self.G.p.sum())
+
+
 def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, deadline: float) -> np.ndarray:
     """Labels (0..k-1) of the buildings of one feasible component."""
-    n = len(comp.h)
+    n = len(comp.G)
     best = None
     for attempt, k in enumerate(ks[:3]):
         if attempt and time.monotonic() > deadline:
             break
         k = min(k, n)
         prim = _primary(rule, comp.H, comp.P, k)
-        mass = comp.weights(prim)
-        lam_in = _lam_inertia(comp.xy, mass, k)
-        unit_of = comp.units(prim, rule, seed, deadline)
-        nu = int(unit_of.max()) + 1
-        for trial in range(2):
+        G = comp.G.with_mass(_weights(comp.G, prim))
+        lams = _lams(G, k)
+        unit_of = _units(G, comp.compound, prim, rule, seed, deadline)
+        U = G.contract(unit_of)
+        for trial in range(RESTARTS):
+            if trial and time.monotonic() > deadline:
+                break
             s = seed + 7919 * trial + 104729 * attempt
-            if nu >= k:
-                U = _contract(comp.A, unit_of, nu)
-                uh = np.bincount(unit_of, comp.h, minlength=nu)
-                up = np.bincount(unit_of, comp.p, minlength=nu)
-                um = np.bincount(unit_of, mass, minlength=nu)
-                uxy = np.column_stack([np.bincount(unit_of, mass * comp.xy[:, 0], minlength=nu),
-                                       np.bincount(unit_of, mass * comp.xy[:, 1], minlength=nu)]) / um[:, None]
-                ulab = _solve_graph(U, uh, up, uxy, um, k, rule, prim, s, deadline, lam_in=lam_in)
-                labels = ulab[unit_of]
+            if len(U) >= k:
+                labels = _solve_graph(U, k, rule, prim, s, deadline, lams=lams)[unit_of]
             else:
-                labels = _solve_graph(comp.A, comp.h, comp.p, comp.xy, mass, k, rule, prim, s, deadline,
-                                      lam_in=lam_in)
-            v = _violations(rule, labels, comp.h, comp.p, k)
+                labels = _solve_graph(G, k, rule, prim, s, deadline, lams=lams)
+            v = _violations(rule, labels, G.h, G.p, k)
             if v.sum() > 0:
-                labels = _repair(comp, labels, unit_of, k, rule, prim, mass, lam_in, s, deadline)
-                v = _violations(rule, labels, comp.h, comp.p, k)
-            score = float(v.sum())
+                labels = _repair(G, labels, unit_of, k, rule, prim, lams, s, deadline)
+                v = _violations(rule, labels, G.h, G.p, k)
+            score = (float(v.sum()), _shape_cost(G, labels, k))
             if best is None or score < best[0]:
                 best = (score, labels)
-            if score == 0 or time.monotonic() > deadline:
+            if score[0] > 0 and trial >= 1:
                 break
-        if best[0] == 0:
+        if best[0][0] == 0:
             break
     return best[1]
 
 
-def _repair(comp: _Component, labels, unit_of, k, rule, prim, mass, lam_in, seed, deadline) -> np.ndarray:
+def _shape_cost(G: _Graph, labels: np.ndarray, k: int) -> float:
+    """Σ P²/A over the grids (4π / Polsby-Popper summed)."""
+    Lc = G.L.tocoo()
+    same = labels[Lc.row] == labels[Lc.col]
+    inner = np.bincount(labels[Lc.row[same]], Lc.data[same], minlength=k)
+    pe = np.bincount(labels, G.perim, minlength=k) - inner
+    ar = np.maximum(np.bincount(labels, G.area, minlength=k), 1.0)
+    return float((pe ** 2 / ar).sum())
+
+
+def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> np.ndarray:
     """Shatter the units of failing grids (and their neighbours) into buildings and improve again;
     then, if needed, the whole component."""
-    A = comp.A
     for stage in range(2):
         if time.monotonic() > deadline:
             break
-        v = _violations(rule, labels, comp.h, comp.p, k)
+        v = _violations(rule, labels, G.h, G.p, k)
         bad = np.flatnonzero(v > 0)
         if len(bad) == 0:
             break
         if stage == 0:
-            Ac = A.tocoo()
+            Ac = G.A.tocoo()
             cross = labels[Ac.row] != labels[Ac.col]
-            gpairs = np.column_stack([labels[Ac.row][cross], labels[Ac.col][cross]])
             near = set(bad.tolist())
-            for a, b in gpairs.tolist():
+            for a, b in np.column_stack([labels[Ac.row][cross], labels[Ac.col][cross]]).tolist():
                 if a in near or b in near:
                     near.add(a)
                     near.add(b)
             hit = np.isin(labels, list(near))
         else:
             hit = np.ones(len(labels), dtype=bool)
-        # buildings of hit grids become their own units
         new_unit = unit_of.copy()
-        nxt = int(unit_of.max()) + 1
         hb = np.flatnonzero(hit)
-        new_unit[hb] = nxt + np.arange(len(hb))
+        new_unit[hb] = int(unit_of.max()) + 1 + np.arange(len(hb))
         _, new_unit = np.unique(new_unit, return_inverse=True)
         new_unit = new_unit.ravel()
-        nu = int(new_unit.max()) + 1
-        U = _contract(A, new_unit, nu)
-        uh = np.bincount(new_unit, comp.h, minlength=nu)
-        up = np.bincount(new_unit, comp.p, minlength=nu)
-        um = np.bincount(new_unit, mass, minlength=nu)
-        uxy = np.column_stack([np.bincount(new_unit, mass * comp.xy[:, 0], minlength=nu),
-                               np.bincount(new_unit, mass * comp.xy[:, 1], minlength=nu)]) / um[:, None]
-        ulab = np.zeros(nu, dtype=np.int64)
+        U = G.contract(new_unit)
+        ulab = np.zeros(len(U), dtype=np.int64)
         ulab[new_unit] = labels
-        ulab = _solve_graph(U, uh, up, uxy, um, k, rule, prim, seed, deadline, init=ulab, lam_in=lam_in)
+        ulab = _solve_graph(U, k, rule, prim, seed, deadline, init=ulab, lams=lams)
         labels = ulab[new_unit]
         unit_of = new_unit
     return labels
@@ -683,7 +865,8 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
             labels[nodes] = f"{cid}#0"
             continue
         now = time.monotonic()
-        budget = max(t0 + time_limit_s - now, 0.0) * weight[cid] / max(remaining, 1)
+        left = max(t0 + time_limit_s - now, 0.0)
+        budget = left * min(1.0, 3.0 * weight[cid] / max(remaining, 1))
         remaining -= weight[cid]
         groups = _partition_nodes(ctx, nodes, rule, seed, now + budget)
         for i, g in enumerate(groups):

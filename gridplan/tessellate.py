@@ -147,6 +147,17 @@ def building_cells(dataset: Dataset) -> gpd.GeoSeries:
     return dataset_cache(dataset, "building_cells", compute)
 
 
+def _voronoi_in(pts: np.ndarray, region) -> np.ndarray:
+    """Voronoi cells of ``pts`` (in order) clipped to ``region``."""
+    if len(pts) == 1:
+        return np.array([region], dtype=object)
+    vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=region, ordered=True)
+    parts = shapely.get_parts(vor)
+    if len(parts) != len(pts):  # pragma: no cover - GEOS merged points: fall back to nearest
+        parts = _assign_cells_by_point(parts, pts)
+    return shapely.intersection(parts, region)
+
+
 def _compute_cells(dataset: Dataset) -> np.ndarray:
     labels = community_labels(dataset)
     xy = building_points(dataset)
@@ -159,13 +170,8 @@ def _compute_cells(dataset: Dataset) -> np.ndarray:
         if len(idx) == 1:
             out[idx[0]] = region
             continue
-        vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=region, ordered=True)
-        parts = shapely.get_parts(vor)
-        if len(parts) != len(idx):  # pragma: no cover - GEOS merged points: fall back to nearest
-            parts = _assign_cells_by_point(parts, pts)
-        cells = shapely.intersection(parts, region)
-        cells = _tidy_cells(cells, shapely.points(pts))
-        out[idx] = cells
+        cells = _voronoi_in(pts, region)
+        out[idx] = _tidy_cells(cells, shapely.points(pts))
     return out
 
 
