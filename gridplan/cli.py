@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
+    from ._cli_partition import add_partition_parser
+    add_partition_parser(sub)
     return parser
 
 

@@ -1,0 +1,48 @@
+"""The command line as a user runs it: exit codes, human and JSON output, the demo's files."""
+import json
+import subprocess
+import sys
+
+import pyogrio
+import pytest
+
+from gridplan.cli import main
+
+
+def test_no_command_is_usage_error(capsys):
+    assert main([]) == 2
+    assert main(["partition"]) == 2          # missing dataset
+    assert main(["no-such-command"]) == 2
+
+
+def test_help_exits_zero(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("demo", "validate", "partition"):
+        assert cmd in out
+
+
+def test_bad_dataset_is_exit_1_with_message(tmp_path, capsys):
+    assert main(["partition", str(tmp_path / "missing"), "--out", str(tmp_path / "p.gpkg")]) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "p.gpkg").exists()
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gridplan.cli", "demo", "--out", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    s = json.loads(proc.stdout)
+    assert s["buildings"] > 8000 and s["communities"] == 18
+    p = s["partition"]
+    assert p["grids"] == p["compliant_grids"] + p["infeasible_grids"]
+    assert p["contiguous_grids"] == p["grids"]
+    assert 0 < s["coverage"]["covered_households"] < s["households"]
+    names = {f.split("/")[-1] for f in s["files"]}
+    for expected in ("plan.gpkg", "网格台账.xlsx", "网格地图.html", "网格划分图.pdf", "网格划分图.png"):
+        assert expected in names
+    layers = {row[0] for row in pyogrio.list_layers(tmp_path / "plan.gpkg")}
+    assert {"assignment", "grids"} <= layers
+    a = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer="assignment", read_geometry=False)
+    assert len(a) == s["buildings"] and a["building_id"].is_unique
