@@ -160,6 +160,21 @@ def test_buildings_lie_in_their_community_and_compound(layers):
     assert len(i) == 0
 
 
+def test_compounds_do_not_overlap(metric):
+    g = metric["compounds"].geometry.array
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    m = i < j
+    shared = shapely.area(shapely.intersection(g[i[m]], g[j[m]]))
+    assert (shared < 1e-6).all()
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="n_communities"):
+        sample.generate_city(n_communities=0)
+    with pytest.raises(ValueError, match="scale"):
+        sample.generate_city(scale=0)
+
+
 def test_communities_tile_the_city(metric):
     cm = metric["communities"]
     union = shapely.union_all(cm.geometry.array)
@@ -240,9 +255,9 @@ def test_stations_sit_in_their_community_and_off_buildings(layers):
 
 # --------------------------------------------------------------------------------------------- determinism
 def test_same_seed_same_city_other_seed_other_city():
-    a = sample.generate_city(seed=7, n_communities=6, scale=0.4)
-    b = sample.generate_city(seed=7, n_communities=6, scale=0.4)
-    c = sample.generate_city(seed=8, n_communities=6, scale=0.4)
+    a = sample.generate_city(seed=7, n_communities=6, scale=0.25)
+    b = sample.generate_city(seed=7, n_communities=6, scale=0.25)
+    c = sample.generate_city(seed=8, n_communities=6, scale=0.25)
     for name in LAYERS:
         pd.testing.assert_frame_equal(pd.DataFrame(a[name].drop(columns="geometry")),
                                       pd.DataFrame(b[name].drop(columns="geometry")))
@@ -260,11 +275,11 @@ def test_generate_does_not_touch_global_random_state():
 
 
 def test_scale_and_communities_grow_the_city():
-    half = sample.generate_city(seed=5, n_communities=8, scale=0.4)
-    full = sample.generate_city(seed=5, n_communities=8, scale=0.8)
+    half = sample.generate_city(seed=5, n_communities=8, scale=0.3)
+    full = sample.generate_city(seed=5, n_communities=8, scale=0.6)
     assert 1.5 < len(full["buildings"]) / len(half["buildings"]) < 4
-    assert full["buildings"].households.sum() == round(60000 / 18 * 8 * 0.8)
-    many = sample.generate_city(seed=5, n_communities=22, scale=0.25)
+    assert full["buildings"].households.sum() == round(60000 / 18 * 8 * 0.6)
+    many = sample.generate_city(seed=5, n_communities=22, scale=0.12)
     assert len(many["communities"]) == 22 and many["communities"].community_id.is_unique
     assert len(sample.generate_city(seed=5, n_communities=3, scale=0.3)["communities"]) == 3
 
@@ -332,7 +347,7 @@ def test_write_city_geopackage(tmp_path):
 
 def test_cli_writes_and_refuses(tmp_path):
     out = tmp_path / "city"
-    args = ["--out", str(out), "--communities", "6", "--scale", "0.3", "--seed", "9"]
+    args = ["--out", str(out), "--communities", "6", "--scale", "0.15", "--seed", "9"]
     assert sample.main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.geojson" for n in LAYERS)
     assert sample.main(args) == 1
