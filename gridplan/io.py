@@ -63,23 +63,49 @@ def _sidecar(path: Path, ext: str) -> Path | None:
     return None
 
 
-def _dbf_text_sample(dbf: Path, limit: int = 2_000_000) -> bytes:
+def _dbf_text_sample(dbf: Path, limit: int = 2_000_000) -> tuple[list[bytes], bytes]:
     """The field names and the first records of a .dbf file: the bytes that carry text."""
     with open(dbf, "rb") as f:
         head = f.read(32)
         if len(head) < 32:
-            return b""
+            return [], b""
         header_len = int.from_bytes(head[8:10], "little")
         desc = f.read(max(header_len - 32, 0))
-        names = b"".join(desc[i:i + 11].split(b"\x00")[0] for i in range(0, len(desc) - 31, 32))
-        return names + b"\n" + f.read(limit)
+        names = [desc[i:i + 11].split(b"\x00")[0] for i in range(0, len(desc) - 31, 32) if desc[i] != 0x0D]
+        return names, f.read(limit)
+
+
+def _decode(raw: bytes, encoding: str, errors: str = "strict") -> str:
+    """Decode, forgiving a multi-byte character cut at the end (DBF field names are cut at 10 bytes)."""
+    for cut in range(4):
+        try:
+            return (raw[:-cut] if cut else raw).decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode(encoding, errors=errors)
+
+
+def _detect_encoding(names: list[bytes], records: bytes) -> str | None:
+    """``None`` for pure ASCII, else the first of UTF-8 and GB18030 that decodes the text."""
+    if all(b < 0x80 for n in names for b in n) and records.isascii():
+        return None
+    for enc in ("UTF-8", "GB18030"):
+        try:
+            for n in names:
+                _decode(n, enc)
+            _decode(records, enc)  # a record cut at the sample limit may end inside a character
+            return enc
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
-    """The encoding to read a Shapefile's attributes with (``None``: let GDAL decide).
+    """The encoding of a Shapefile's attributes (``None``: plain ASCII, let GDAL decide).
 
     GDAL reads a .dbf without a .cpg as ISO-8859-1, which garbles Chinese text; Chinese desktop GIS
-    often writes GBK without saying so, or a .cpg that claims UTF-8. The bytes decide.
+    often writes GBK without saying so, or a .cpg that claims UTF-8. The bytes decide; a mismatch
+    with the .cpg is reported as a warning.
     """
     dbf = _sidecar(shp, ".dbf")
     if dbf is None:
@@ -87,27 +113,8 @@ def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
     cpg = _sidecar(shp, ".cpg")
     declared = ""
     if cpg is not None:
-        try:
-            declared = cpg.read_text(encoding="ascii", errors="replace").strip()
-        except OSError:
-            declared = ""
-    sample = _dbf_text_sample(dbf)
-    try:
-        sample.decode("ascii")
-        return None
-    except UnicodeDecodeError:
-        pass
-    detected = None
-    for enc in ("UTF-8", "GB18030"):
-        try:
-            sample.decode(enc)
-            detected = enc
-            break
-        except UnicodeDecodeError as e:
-            # a record cut at the sample limit may end inside a character
-            if enc == "UTF-8" and e.start >= len(sample) - 4 and len(sample) > 1_000_000:
-                detected = enc
-                break
+        declared = cpg.read_bytes()[:64].decode("ascii", errors="replace").strip()
+    detected = _detect_encoding(*_dbf_text_sample(dbf))
     if detected is None:
         return None
     d = declared.upper().replace("-", "").replace("_", "")
@@ -127,17 +134,36 @@ def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
     return detected
 
 
+def _recode(gdf: gpd.GeoDataFrame, encoding: str) -> gpd.GeoDataFrame:
+    """Text read as Latin-1 (byte for byte) decoded with the real encoding, names and values."""
+    def fix(v):
+        if isinstance(v, str):
+            try:
+                return _decode(v.encode("latin-1"), encoding, errors="replace")
+            except UnicodeEncodeError:
+                return v
+        return v
+    geom = gdf.geometry.name
+    out = gdf.rename(columns={c: fix(c) for c in gdf.columns if c != geom})
+    for c in out.columns:
+        if c != geom and (out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype)):
+            out[c] = out[c].map(fix).astype(object)
+    return out
+
+
 def _read_file(path: Path, layer: str | None = None, *, encoding: str | None = None) -> gpd.GeoDataFrame:
     kw = {"layer": layer} if layer else {}
     if encoding:
-        kw["encoding"] = encoding
+        # read the bytes as Latin-1 (never fails) and decode them here, so that a field name cut inside a
+        # character by the 10-byte DBF limit does not make the whole file unreadable
+        kw["encoding"] = "ISO-8859-1"
     src = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else path
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gdf = pyogrio.read_dataframe(src, **kw)
     for w in caught:
         log.info("%s: %s", path.name, w.message)
-    return gdf
+    return _recode(gdf, encoding) if encoding else gdf
 
 
 def _first_line(e: BaseException) -> str:

@@ -101,6 +101,9 @@ _ALLOWED_GEOMS = {
     "stations": {"Point"},
 }
 
+#: columns gridplan adds to a layer, placed right after the canonical fields
+_DERIVED = {"buildings": ("households_estimated", "persons_estimated"), "compounds": ("sanwu",)}
+
 _ID_PREFIX = {"communities": "C", "compounds": "Q", "buildings": "B", "roads": "R", "stations": "S"}
 
 
@@ -169,6 +172,14 @@ def _canonical_variants(target: str) -> tuple[str, ...]:
     return (target, target[:10]) if len(target) > 10 else (target,)
 
 
+def _looks_truncated(header: str) -> bool:
+    """Whether a header may have been cut at the 10 bytes of a DBF field name (UTF-8 or GBK)."""
+    try:
+        return len(header.encode("utf-8")) >= 9 or len(header.encode("gb18030")) >= 9
+    except UnicodeEncodeError:
+        return False
+
+
 def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None, *,
                    shadowed: list | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """Rename user headers to canonical names: the hand mapping first, then canonical names in any
@@ -200,6 +211,20 @@ def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None, *,
                 else:
                     applied[c] = target
                     taken.add(target)
+    # headers cut by the 10-byte DBF limit of Shapefiles (所属社区 → 所属社): a unique alias they start
+    for c, n in normed.items():
+        if c in applied or not _looks_truncated(n):
+            continue
+        targets = {t for t in canon for a in (*_canonical_variants(t), *ALIASES[layer].get(t, ()))
+                   if _norm_header(a).startswith(n) and _norm_header(a) != n}
+        if len(targets) == 1:
+            (t,) = targets
+            if t in taken:
+                if shadowed is not None:
+                    shadowed.append((c, t))
+            else:
+                applied[c] = t
+                taken.add(t)
     # a canonical column that is also the target of a hand mapping is kept under its own name suffixed
     clash = {c: f"{c}_original" for c in cols if c in applied.values() and c not in applied}
     out = gdf.rename(columns={**clash, **applied})
@@ -701,6 +726,9 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
     if any(p.severity == "error" for p in problems):
         return None, problems, source_crs, metric
     for name, gdf in layers.items():
+        first = [c for c in (*FIELDS[name], *_DERIVED.get(name, ())) if c in gdf.columns]
+        rest = [c for c in gdf.columns if c not in first and c not in (ID_FIELD[name], "geometry")]
+        gdf = gdf[[ID_FIELD[name], *first, *rest, "geometry"]]
         gdf = gdf.set_index(ID_FIELD[name])
         gdf.index = gdf.index.astype(str)
         gdf.index.name = ID_FIELD[name]
@@ -777,6 +805,10 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
                       "move the building inside a community polygon, extend the community, or delete the building",
                       "outside_communities")
     else:
+        if comp is not None and b["community_id"].isna().any():
+            miss = b["community_id"].isna()
+            via = b.loc[miss, "compound_id"].map(_lookup(comp, "compound_id", "community_id")).dropna()
+            b.loc[via.index, "community_id"] = via
         if b["community_id"].isna().all():
             b["community_id"] = "000000000000"
             col.warn("communities", None, "no communities layer and no `community_id`: all buildings form one community",

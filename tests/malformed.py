@@ -86,6 +86,17 @@ def base_layers(crs=4326) -> dict[str, gpd.GeoDataFrame]:
     return {k: v.to_crs(crs) for k, v in base_layers_metric().items()}
 
 
+def base_layers_at(epsg: int, origin: tuple[float, float]) -> dict[str, gpd.GeoDataFrame]:
+    """The same local layout placed at ``origin`` of another projected CRS (e.g. Helsinki in UTM 35N)."""
+    dx, dy = origin[0] - ORIGIN_4544[0], origin[1] - ORIGIN_4544[1]
+    out = {}
+    for k, v in base_layers_metric().items():
+        g = v.copy()
+        g["geometry"] = g.geometry.translate(dx, dy)
+        out[k] = g.set_crs(epsg, allow_override=True)
+    return out
+
+
 # --------------------------------------------------------------------------- writers
 def write_layer(gdf: gpd.GeoDataFrame, path: Path, **kw) -> Path:
     path = Path(path)
