@@ -1,0 +1,58 @@
+"""Benchmark: an A1 landscape poster of the whole sample city at 200 dpi (target: under 15 s),
+plus the web map build and the standalone HTML size.
+
+    python benchmarks/bench_poster.py [--formats png,pdf] [--repeat 1]
+
+Prints one JSON line with the timings. Partitioning the sample is not timed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--formats", default="png,pdf")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--paper", default="A1")
+    p.add_argument("--dpi", type=int, default=200)
+    args = p.parse_args()
+
+    from gridplan import metrics, poster, webmap
+    from gridplan.demo import load_sample
+    from gridplan.export import export_html
+    from gridplan.partition import partition
+
+    ds = load_sample()
+    plan = partition(ds, seed=0)
+    grids = metrics.grids(ds, plan)
+    poster.cjk_font()
+    out: dict = {"buildings": len(ds.buildings), "grids": len(grids), "paper": args.paper, "dpi": args.dpi}
+    with tempfile.TemporaryDirectory() as d:
+        for fmt in args.formats.split(","):
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                f = poster.export_poster(ds, grids, Path(d) / f"poster.{fmt}", paper=args.paper, dpi=args.dpi,
+                                         assignment=plan.assignment)
+                times.append(time.perf_counter() - t0)
+            out[f"poster_{fmt}_s"] = round(min(times), 2)
+            out[f"poster_{fmt}_mb"] = round(f[0].stat().st_size / 1e6, 1)
+        t0 = time.perf_counter()
+        m = webmap.make_map(ds, grids=grids, assignment=plan.assignment)
+        out["map_build_s"] = round(time.perf_counter() - t0, 2)
+        m.get_root().render()
+        out["map_build_render_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        h = export_html(ds, Path(d) / "map.html", grids=grids, plan=plan)
+        out["html_s"] = round(time.perf_counter() - t0, 2)
+        out["html_mb"] = round(h.stat().st_size / 1e6, 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
