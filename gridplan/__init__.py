@@ -18,13 +18,14 @@ from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan, Rule
 
 __version__ = "0.1.0"
 
-# These two functions share their module's name, so they are bound eagerly: a lazy binding would
+# These functions share their module's name, so they are bound eagerly: a lazy binding would
 # be shadowed by the submodule the first time anything imports it.
 from .coverage import coverage  # noqa: E402
+from .io import validate  # noqa: E402
 from .partition import partition  # noqa: E402
 
 _LAZY = {
-    "read_dataset": "io", "validate": "io", "write_layers": "io",
+    "read_dataset": "io", "write_layers": "io",
     "load_sample": "demo", "sample_path": "demo",
     "reoptimise": "partition", "split_grid": "partition",
     "grid_table": "metrics", "grids": "metrics", "plan_summary": "metrics",
@@ -52,5 +53,5 @@ def __dir__():
 
 __all__ = [
     "CRSError", "GridplanError", "PlanError", "Problem", "ValidationError",
-    "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", "coverage", "partition", *_LAZY,
+    "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", "coverage", "partition", "validate", *_LAZY,
 ]

@@ -26,23 +26,46 @@ _CGCS2000_GK3_LAST_CM = 135
 OFFSET_SYSTEMS = ("gcj02", "bd09")
 
 
+#: the box inside which GCJ-02 offsets apply (the bounds used by the published reference implementations,
+#: which include the South China Sea islands)
+_GCJ_BOX = (72.004, 0.8293, 137.8347, 55.8271)
+
+
 def in_china(lon: float, lat: float) -> bool:
-    """Rough bounding box of China, used to choose the CRS family and the GCJ-02 offset."""
-    return 73.5 <= lon <= 135.1 and 18.0 <= lat <= 53.6
+    """Rough bounding box of China (its land and near seas)."""
+    return 73.5 <= lon <= 135.1 and 3.8 <= lat <= 53.6
+
+
+def _cgcs2000_zone(lon: float, lat: float) -> CRS | None:
+    """The CGCS2000 3° GK zone of (lon, lat) when the point lies within the zone's area of use (±0.5°)."""
+    if not in_china(lon, lat):
+        return None
+    cm = int(math.floor(lon / 3.0 + 0.5)) * 3
+    cm = min(max(cm, _CGCS2000_GK3_FIRST_CM), _CGCS2000_GK3_LAST_CM)
+    crs = CRS.from_epsg(_CGCS2000_GK3_FIRST_EPSG + (cm - _CGCS2000_GK3_FIRST_CM) // 3)
+    area = crs.area_of_use
+    if area is not None:
+        w, s, e, n = area.bounds
+        if not (w - 0.5 <= lon <= e + 0.5 and s - 0.5 <= lat <= n + 0.5):
+            return None
+    return crs
 
 
 def metric_crs_for(lon: float, lat: float) -> CRS:
     """The projected metre CRS to compute in for data centred at (lon, lat) in degrees.
 
+    Inside China the CGCS2000 3-degree Gauss-Kruger zone whose central meridian is nearest
+    (EPSG:4544, CM 105°E, around Shifang); elsewhere (including neighbours inside the rough China box
+    but outside the zones' areas of use, e.g. Seoul or Hanoi) WGS 84 / UTM.
+
     >>> metric_crs_for(104.17, 31.13).to_epsg()
     4544
     """
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not (math.isfinite(lon) and math.isfinite(lat)):
         raise CRSError(f"({lon}, {lat}) is not a longitude/latitude in degrees")
-    if in_china(lon, lat):
-        cm = int(round(lon / 3.0)) * 3
-        cm = min(max(cm, _CGCS2000_GK3_FIRST_CM), _CGCS2000_GK3_LAST_CM)
-        return CRS.from_epsg(_CGCS2000_GK3_FIRST_EPSG + (cm - _CGCS2000_GK3_FIRST_CM) // 3)
+    zone_crs = _cgcs2000_zone(lon, lat)
+    if zone_crs is not None:
+        return zone_crs
     zone = int((lon + 180) // 6) + 1
     zone = min(zone, 60)
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
@@ -100,7 +123,8 @@ def _gcj_offset(lon, lat):
     sqrtmagic = np.sqrt(magic)
     dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrtmagic) * np.pi)
     dlon = (dlon * 180.0) / (_A / sqrtmagic * np.cos(radlat) * np.pi)
-    inside = (lon >= 73.5) & (lon <= 135.1) & (lat >= 18.0) & (lat <= 53.6)
+    w, s_, e, n = _GCJ_BOX
+    inside = (lon >= w) & (lon <= e) & (lat >= s_) & (lat <= n)
     return np.where(inside, dlon, 0.0), np.where(inside, dlat, 0.0)
 
 

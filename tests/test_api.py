@@ -14,6 +14,8 @@ def test_every_public_name_resolves():
 def test_functions_are_not_shadowed_by_their_modules():
     importlib.import_module("gridplan.partition")
     importlib.import_module("gridplan.coverage")
+    importlib.import_module("gridplan.validate")
+    assert callable(gridplan.validate) and gridplan.validate.__module__ == "gridplan.io"
     assert callable(gridplan.partition) and gridplan.partition.__module__ == "gridplan.partition"
     assert callable(gridplan.coverage) and gridplan.coverage.__module__ == "gridplan.coverage"
 

@@ -73,3 +73,77 @@ def test_to_wgs84_on_geometries():
     assert back.bounds[0] == pytest.approx(104.17, abs=1e-6)
     with pytest.raises(CRSError):
         to_wgs84(np.array([g], dtype=object), "mars")
+
+
+# --------------------------------------------------------------------------- added with the loading work
+from gridplan.crs import bd09_to_gcj02, from_wgs84, gcj02_to_bd09, in_china, normalise_offset_system
+
+
+@pytest.mark.parametrize("epsg", range(4534, 4555))
+def test_every_cgcs2000_gk3_zone_is_pinned(epsg):
+    crs = CRS.from_epsg(epsg)
+    cm = 75 + 3 * (epsg - 4534)
+    assert central_meridian(crs) == cm
+    assert "CGCS2000" in crs.name and f"CM {cm}E" in crs.name
+    # a point on the zone's central meridian inside its area of use selects the zone
+    w, s, e, n = crs.area_of_use.bounds
+    assert metric_crs_for(cm if w <= cm <= e else (w + e) / 2, (s + n) / 2).to_epsg() == epsg
+
+
+@pytest.mark.parametrize("lon,lat,epsg", [
+    (126.98, 37.57, 32652),  # Seoul: inside the rough China box, outside every CGCS2000 zone → UTM 52N
+    (105.85, 21.03, 32648),  # Hanoi → UTM 48N
+    (114.17, 22.32, 4547),   # Hong Kong → CM 114E
+    (109.40, 18.30, 4545),   # west of Sanya (the zone boundary is 109.5°E)
+])
+def test_metric_crs_near_the_borders(lon, lat, epsg):
+    assert metric_crs_for(lon, lat).to_epsg() == epsg
+
+
+def test_metric_crs_rejects_non_degrees():
+    with pytest.raises(CRSError):
+        metric_crs_for(416000.0, 3444700.0)
+    with pytest.raises(CRSError):
+        metric_crs_for(float("nan"), 30.0)
+
+
+def test_published_pairs_wandergis_coordtransform():
+    # https://github.com/wandergis/coordtransform (README): the reference values most ports test against
+    lon, lat = wgs84_to_gcj02(116.404, 39.915)
+    assert (lon, lat) == pytest.approx((116.41024449916938, 39.91640428150164), abs=1e-12)
+    lon, lat = gcj02_to_bd09(116.404, 39.915)
+    assert (lon, lat) == pytest.approx((116.41036949371029, 39.92133699351021), abs=1e-12)
+    # the published inverses are one-step approximations (≈ 1 m off); ours are exact round trips
+    lon, lat = bd09_to_gcj02(116.404, 39.915)
+    assert (lon, lat) == pytest.approx((116.39762729119315, 39.90865673957631), abs=2e-5)
+    assert gcj02_to_bd09(lon, lat) == pytest.approx((116.404, 39.915), abs=1e-9)
+    lon, lat = gcj02_to_wgs84(116.404, 39.915)
+    assert (lon, lat) == pytest.approx((116.39775550083061, 39.91359571849836), abs=2e-5)
+    assert wgs84_to_gcj02(lon, lat) == pytest.approx((116.404, 39.915), abs=1e-9)
+
+
+def test_beijing_railway_station_gcj02_bd09():
+    # Beijing railway station, GCJ-02 (116.42703, 39.90245) is BD-09 (116.43351, 39.90851) (5 decimals)
+    assert gcj02_to_bd09(116.42703, 39.90245) == pytest.approx((116.43351, 39.90851), abs=1e-5)
+
+
+def test_gcj02_applies_in_the_south_china_sea_and_not_abroad():
+    lon, lat = wgs84_to_gcj02(112.33, 16.83)   # 永兴岛 (Woody Island)
+    assert abs(lon - 112.33) > 1e-4
+    assert wgs84_to_gcj02(139.69, 35.69) == (139.69, 35.69)  # Tokyo
+    assert in_china(104.17, 31.13) and not in_china(2.35, 48.85)
+
+
+def test_shifang_round_trip_geometries_all_systems():
+    g = shapely.Polygon([(104.16, 31.12), (104.18, 31.12), (104.18, 31.14), (104.16, 31.14)])
+    for system in ("gcj02", "bd09"):
+        shifted = from_wgs84(np.array([g], dtype=object), system)[0]
+        assert shapely.hausdorff_distance(shifted, g) > 1e-4
+        back = to_wgs84(np.array([shifted], dtype=object), system)[0]
+        assert np.abs(shapely.get_coordinates(back) - shapely.get_coordinates(g)).max() < 1e-9
+
+
+@pytest.mark.parametrize("name,expected", [("GCJ-02", "gcj02"), ("amap", "gcj02"), ("高德", "gcj02"),
+                                           ("BD09", "bd09"), ("百度", "bd09"), ("bd09ll", "bd09")])
+def test_offset_system_names(name, expected):
+    assert normalise_offset_system(name) == expected
