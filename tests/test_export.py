@@ -137,3 +137,75 @@ def test_bad_format_is_refused(toy, tmp_path):
     ds, plan, grids = toy
     with pytest.raises(ValueError, match="format"):
         export.export_data(ds, plan, grids, tmp_path, formats=("kml",))
+
+
+# --------------------------------------------------------------------------- command line
+def _parser():
+    import argparse
+
+    from gridplan import cli
+    from gridplan._cli_export import add_export_parser
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "export" not in sub.choices:  # until cli.py wires it
+        add_export_parser(sub)
+    return parser
+
+
+def _run(argv, capsys):
+    import json
+
+    args = _parser().parse_args(argv)
+    rc = args.func(args)
+    out = capsys.readouterr()
+    return rc, (json.loads(out.out) if "--json" in argv and rc == 0 else out)
+
+
+@pytest.fixture(scope="module")
+def toy_folder(tmp_path_factory):
+    from _toy import toy_layers
+    d = tmp_path_factory.mktemp("toyds")
+    for k, g in toy_layers().items():
+        g.to_file(d / f"{k}.geojson")
+    return d
+
+
+def test_cli_export_all_kinds(toy_folder, tmp_path, capsys):
+    from gridplan.io import read_dataset
+
+    ds = read_dataset(toy_folder)  # no --plan: the CLI partitions with the engine
+    rc, js = _run(["export", "data", str(toy_folder), "--out", str(tmp_path / "d"), "--formats", "gpkg", "--json"],
+                  capsys)
+    assert rc == 0 and js["files"][0].endswith("grids.gpkg")
+    g = pyogrio.read_dataframe(js["files"][0], layer="grids")
+    assert int(g["households"].sum()) == int(ds.buildings["households"].sum())
+    rc, js = _run(["export", "ledger", str(toy_folder), "--out", str(tmp_path / "l"), "--coverage", "--json"], capsys)
+    assert rc == 0 and any(f.endswith(".xlsx") for f in js["files"]) and "covered_households" in js
+    rc, js = _run(["export", "poster", str(toy_folder), "--out", str(tmp_path / "p.png"), "--paper", "A4",
+                   "--dpi", "30", "--json"], capsys)
+    assert rc == 0 and js["files"] == [str(tmp_path / "p.png")]
+    rc, js = _run(["export", "html", str(toy_folder), "--out", str(tmp_path / "m.html"), "--json"], capsys)
+    assert rc == 0 and (tmp_path / "m.html").stat().st_size > 100_000
+
+
+def test_cli_export_with_saved_plan_and_errors(toy_folder, tmp_path, capsys):
+    import pandas as pd
+    import pyogrio as po
+
+    from gridplan.io import read_dataset
+
+    ds = read_dataset(toy_folder)
+    a = toy_plan(ds).assignment
+    po.write_dataframe(pd.DataFrame({"building_id": a.index, "grid_id": a.to_numpy()}), tmp_path / "plan.gpkg",
+                       layer="assignment", driver="GPKG")
+    rc, js = _run(["export", "data", str(toy_folder), "--plan", str(tmp_path / "plan.gpkg"), "--out",
+                   str(tmp_path / "x.geojson"), "--json"], capsys)
+    assert rc == 0
+    g = pyogrio.read_dataframe(js["files"][0])
+    assert sorted(g["grid_id"]) == sorted(a.unique())
+    rc, out = _run(["export", "poster", str(toy_folder), "--plan", str(tmp_path / "plan.gpkg"), "--scope", "火星",
+                    "--out", str(tmp_path / "p.pdf")], capsys)
+    assert rc == 1 and "unknown scope" in out.err
+    with pytest.raises(FileNotFoundError, match="gridplan partition"):
+        _run(["export", "html", str(toy_folder), "--plan", str(tmp_path / "none.gpkg")], capsys)

@@ -1,0 +1,181 @@
+"""``gridplan export poster|html|ledger|data DATASET [--plan PLAN.gpkg] [--out PATH] …`` (SPEC §6, §7).
+
+Without ``--plan`` the dataset is partitioned first (default rule, ``--seed``). ``--coverage``
+computes the 15-minute walking coverage of the red stations (needs roads and stations) and adds
+it to the poster, map and ledger.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+def add_export_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``export`` with its four kinds."""
+    from .cli import add_dataset_options
+
+    p = subparsers.add_parser("export", help="posters, interactive HTML, the grid ledger and data files")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND")
+    kinds.required = True
+
+    def common(sp):
+        add_dataset_options(sp)
+        sp.add_argument("--plan", default=None, help="a plan GeoPackage (from `gridplan partition`); "
+                        "default: partition the dataset now")
+        sp.add_argument("--seed", type=int, default=0, help="seed of the partition when no --plan is given")
+        sp.add_argument("--out", default=None, help="output file or folder (default: under maps/)")
+        sp.add_argument("--lang", choices=["zh", "en"], default="zh")
+
+    def cov(sp, bands=True):
+        sp.add_argument("--coverage", action="store_true", help="compute the 15-minute walking coverage "
+                        "(needs roads and stations)")
+        sp.add_argument("--minutes", default="5,10,15", help="walking bands in minutes (default 5,10,15)")
+        sp.add_argument("--speed-kmh", type=float, default=4.0)
+        sp.add_argument("--kinds", default="red_station", help="station kinds that serve (comma-separated)")
+        if bands:
+            sp.add_argument("--no-bands", action="store_true", help="do not draw the walking bands")
+
+    sp = kinds.add_parser("poster", help="wall poster as PDF and PNG")
+    common(sp)
+    cov(sp)
+    sp.add_argument("--paper", default="A1", choices=["A0", "A1", "A2", "A3", "A4"])
+    sp.add_argument("--orientation", default="landscape", choices=["landscape", "portrait"])
+    sp.add_argument("--scope", default=None, help="a community id or name, or a street name (default: the whole city)")
+    sp.add_argument("--title", default=None)
+    sp.add_argument("--dpi", type=int, default=200)
+    sp.add_argument("--format", default="pdf,png", help="pdf, png or both (default pdf,png)")
+    sp.add_argument("--no-stations", action="store_true")
+    sp.set_defaults(func=cmd_export)
+
+    sp = kinds.add_parser("html", help="one self-contained interactive HTML map (works offline)")
+    common(sp)
+    cov(sp)
+    sp.add_argument("--title", default=None)
+    sp.add_argument("--include-personal", action="store_true", help="show party-member counts (internal use)")
+    sp.set_defaults(func=cmd_export)
+
+    sp = kinds.add_parser("ledger", help="the grid ledger (网格台账) as Excel and CSV")
+    common(sp)
+    cov(sp, bands=False)
+    sp.add_argument("--include-personal", action="store_true", help="party members per building (internal use)")
+    sp.add_argument("--no-csv", action="store_true", help="write only the Excel file")
+    sp.set_defaults(func=cmd_export)
+
+    sp = kinds.add_parser("data", help="grid layer and assignment as GeoJSON, GeoPackage, Shapefile")
+    common(sp)
+    sp.add_argument("--formats", default="geojson,gpkg,shp", help="comma-separated: geojson, gpkg, shp")
+    sp.add_argument("--include-personal", action="store_true", help="party members per building (internal use)")
+    sp.set_defaults(func=cmd_export)
+    return p
+
+
+def _load_plan(dataset, path):
+    import pandas as pd
+
+    from .io import read_table_layer
+    from .model import Plan
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"plan {p} does not exist; write one with `gridplan partition DATASET --out {p.name}`")
+    try:
+        t = read_table_layer(p, "assignment")
+    except Exception as e:  # noqa: BLE001 - any driver failure becomes a message
+        raise ValueError(f"{p} has no readable 'assignment' layer ({str(e).splitlines()[0][:120]}); "
+                         f"use a plan written by `gridplan partition`") from None
+    missing = {"building_id", "grid_id"} - set(t.columns)
+    if missing:
+        raise ValueError(f"the assignment layer of {p} lacks {sorted(missing)}")
+    plan = Plan(pd.Series(t["grid_id"].astype(str).to_numpy(), index=t["building_id"].astype(str).to_numpy()),
+                label=f"loaded from {p.name}")
+    plan.check_against(dataset.buildings.index)
+    return plan
+
+
+def _minutes(text: str) -> list[float]:
+    try:
+        vals = sorted({float(x) for x in str(text).split(",") if x.strip()})
+    except ValueError:
+        raise ValueError(f"--minutes takes numbers like 5,10,15, not {text!r}") from None
+    if not vals or vals[0] <= 0:
+        raise ValueError("--minutes must be positive")
+    return vals
+
+
+def cmd_export(args) -> int:
+    """Run one export; prints the files written (or JSON with ``--json``)."""
+    import sys
+
+    from .cli import load
+
+    t0 = time.perf_counter()
+    try:
+        minutes = _minutes(getattr(args, "minutes", "15"))
+    except ValueError as e:
+        print(f"错误 / error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    dataset = load(args)
+    try:
+        return _run(args, dataset, minutes, t0)
+    except ValueError as e:  # unknown scope, bad format, a plan that does not fit the dataset …
+        print(f"错误 / error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args, dataset, minutes, t0) -> int:
+    import sys
+
+    from . import export
+    from .cli import emit
+    from .metrics import grids as grid_layer
+
+    if args.plan:
+        plan = _load_plan(dataset, args.plan)
+    else:
+        from .partition import partition
+        plan = partition(dataset, seed=args.seed)
+    grids = grid_layer(dataset, plan)
+
+    cov = iso = None
+    if getattr(args, "coverage", False):
+        if dataset.roads is None or dataset.stations is None:
+            print("错误 / error: --coverage needs the roads and stations layers in the dataset", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from .coverage import coverage, isochrones
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        cov = coverage(dataset, plan=plan, minutes=minutes, speed_kmh=args.speed_kmh, kinds=kinds)
+        if not getattr(args, "no_bands", True):
+            iso = isochrones(cov)
+
+    out = Path(args.out) if args.out else None
+    kind = args.kind
+    if kind == "poster":
+        formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+        files = export.export_poster(dataset, grids, out, paper=args.paper, orientation=args.orientation,
+                                     scope=args.scope, title=args.title, dpi=args.dpi, coverage=cov, isochrones=iso,
+                                     stations=not args.no_stations, assignment=plan.assignment, lang=args.lang,
+                                     formats=formats if out is None or out.suffix.lower() not in (".pdf", ".png")
+                                     else None)
+    elif kind == "html":
+        files = [export.export_html(dataset, out, grids=grids, plan=plan, coverage=cov, isochrones=iso,
+                                    lang=args.lang, title=args.title, include_personal=args.include_personal)]
+    elif kind == "ledger":
+        if out is not None and out.suffix == "":
+            out = out / "网格台账.xlsx"
+        files = list(export.export_ledger(dataset, plan, grids, out, coverage=cov,
+                                          include_personal=args.include_personal, csv=not args.no_csv).values())
+    else:
+        formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+        files = list(export.export_data(dataset, plan, grids, out, formats=formats,
+                                        include_personal=args.include_personal).values())
+    secs = round(time.perf_counter() - t0, 3)
+    payload = {"kind": kind, "files": [str(f) for f in files], "grids": len(grids), "seconds": secs}
+    if cov is not None:
+        payload["covered_households"] = int(cov.covered_households)
+    human = "\n".join([f"✓ 导出 / exported {kind}: {len(grids)} 个网格 / grids, {secs:.1f} s"]
+                      + [f"  → {f}" for f in files])
+    emit(args, payload, human)
+    return EXIT_OK
