@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
 from .model import Dataset
-from .tessellate import building_cells, building_points, community_labels, dataset_cache
+from .tessellate import building_cells, building_points, community_labels, dataset_cache, glued_cells
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +78,74 @@ def _candidate_pairs(pts: np.ndarray) -> np.ndarray:
     return np.unique(e, axis=0)
 
 
-def _compute(dataset: Dataset) -> sp.csr_matrix:
+def _segment_pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of polygons sharing identical edges, with the shared length (Voronoi cells of one
+    diagram share their edges exactly, so matching edges is exact and needs no overlay)."""
+    rings, owner = shapely.get_rings(geoms, return_index=True)
+    if len(rings) == 0:
+        return np.empty(0, int), np.empty(0, int), np.empty(0)
+    xy, ridx = shapely.get_coordinates(rings, return_index=True)
+    same = ridx[1:] == ridx[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    own = owner[ridx[:-1][same]]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo = np.where(swap[:, None], b, a)
+    hi = np.where(swap[:, None], a, b)
+    key = np.round(np.column_stack([lo, hi]), 4)
+    length = np.hypot(*(hi - lo).T)
+    order = np.lexsort(key.T[::-1])
+    ks = key[order]
+    dup = np.flatnonzero((ks[1:] == ks[:-1]).all(1))
+    i = own[order[dup]]
+    j = own[order[dup + 1]]
+    ln = length[order[dup]]
+    keep = i != j
+    i, j, ln = i[keep], j[keep], ln[keep]
+    lo_, hi_ = np.minimum(i, j), np.maximum(i, j)
+    if len(lo_) == 0:
+        return lo_, hi_, ln
+    pair = lo_.astype(np.int64) * len(geoms) + hi_
+    uniq, inv = np.unique(pair, return_inverse=True)
+    total = np.bincount(inv.ravel(), ln)
+    return uniq // len(geoms), uniq % len(geoms), total
+
+
+def _compute(dataset: Dataset):
     labels = community_labels(dataset)
     xy = building_points(dataset)
     cells = building_cells(dataset).to_numpy()
+    glued = glued_cells(dataset)
     n = len(labels)
     rows, cols, wts = [], [], []
     for cid in pd.unique(labels):
         idx = np.flatnonzero(labels == cid)
         if len(idx) < 2:
             continue
-        pairs = _candidate_pairs(xy[idx])
-        tree = shapely.STRtree(cells[idx])
-        touch = tree.query(cells[idx], predicate="intersects").T
-        touch = touch[touch[:, 0] < touch[:, 1]]
-        pairs = np.unique(np.vstack([pairs, touch]), axis=0) if len(pairs) else touch
-        if len(pairs) == 0:
-            continue
-        i, j = idx[pairs[:, 0]], idx[pairs[:, 1]]
-        shared = shapely.length(shapely.intersection(cells[i], cells[j]))
+        pi, pj, plen = _segment_pairs(cells[idx])
+        g = glued[idx]
+        plain = ~(g[pi] | g[pj])
+        pi, pj, plen = pi[plain], pj[plain], plen[plain]
+        # pairs involving glued cells: measured by overlay; Delaunay pairs catch anything else
+        extra = _candidate_pairs(xy[idx])
+        if g.any():
+            tree = shapely.STRtree(cells[idx])
+            touch = tree.query(cells[idx[g]], predicate="intersects")
+            touch = np.column_stack([np.flatnonzero(g)[touch[0]], touch[1]])
+            extra = np.vstack([extra, np.sort(touch, axis=1)])
+        if len(pi):
+            known = set((pi.astype(np.int64) * len(idx) + pj).tolist())
+            code = extra[:, 0].astype(np.int64) * len(idx) + extra[:, 1]
+            extra = extra[~np.isin(code, list(known))]
+        extra = np.unique(extra[extra[:, 0] != extra[:, 1]], axis=0) if len(extra) else extra
+        if len(extra):
+            ei, ej = idx[extra[:, 0]], idx[extra[:, 1]]
+            elen = shapely.length(shapely.intersection(cells[ei], cells[ej]))
+        else:
+            ei = ej = np.empty(0, int)
+            elen = np.empty(0)
+        i = np.r_[idx[pi], ei]
+        j = np.r_[idx[pj], ej]
+        shared = np.r_[plen, elen]
         ok = shared > MIN_SHARED_M
         # buildings left without a neighbour (empty cell): link to the nearest candidate
         deg = np.bincount(np.r_[i[ok], j[ok]], minlength=n)[idx]

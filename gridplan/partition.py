@@ -689,7 +689,8 @@ class _Component:
         self.P = float(self.G.p.sum())
 
 
-def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, deadline: float) -> np.ndarray:
+def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, deadline: float,
+                     restarts: int | None = None) -> np.ndarray:
     """Labels (0..k-1) of the buildings of one feasible component."""
     n = len(comp.G)
     best = None
@@ -702,7 +703,7 @@ def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, dea
         lams = _lams(G, k)
         unit_of = _units(G, comp.compound, prim, rule, seed, deadline)
         U = G.contract(unit_of)
-        for trial in range(RESTARTS):
+        for trial in range(RESTARTS if restarts is None else max(1, restarts)):
             if trial and time.monotonic() > deadline:
                 break
             s = seed + 7919 * trial + 104729 * attempt
@@ -774,13 +775,13 @@ def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> 
 
 
 def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadline: float,
-                     k_override: int | None = None) -> list[np.ndarray]:
+                     restarts: int | None = None) -> list[np.ndarray]:
     """Groups of building indices (each a grid) covering ``nodes`` exactly."""
     nodes = np.sort(np.asarray(nodes, dtype=np.int64))
     if len(nodes) == 0:
         return []
     h, p = ctx.h[nodes], ctx.p[nodes]
-    over = over_bound(rule, h, p) & (k_override is None)
+    over = over_bound(rule, h, p)
     groups: list[list[int]] = [[int(b)] for b in nodes[over]]
     group_of_over = {int(b): i for i, b in enumerate(nodes[over])}
     rest = nodes[~over]
@@ -792,11 +793,7 @@ def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadli
     comps.sort(key=lambda c: int(c[0]))
     for cn in comps:
         H, P = float(ctx.h[cn].sum()), float(ctx.p[cn].sum())
-        if k_override is not None:
-            share = (H if H > 0 else P) / max(float(ctx.h[rest].sum()) if H > 0 else float(ctx.p[rest].sum()), 1e-9)
-            ks = [max(1, min(len(cn), round(k_override * share)))]
-        else:
-            ks = k_options(rule, H, P)
+        ks = k_options(rule, H, P)
         if not ks:
             touch = []
             if group_of_over:
@@ -807,11 +804,11 @@ def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadli
             else:
                 groups.append(cn.tolist())
             continue
-        if ks[0] == 1 and k_override is None:
+        if ks[0] == 1:
             groups.append(cn.tolist())
             continue
         comp = _Component(ctx, cn, rule)
-        labels = _solve_component(comp, ks, rule, seed, deadline)
+        labels = _solve_component(comp, ks, rule, seed, deadline, restarts)
         for g in np.unique(labels):
             groups.append(cn[labels == g].tolist())
     return [np.asarray(sorted(g), dtype=np.int64) for g in groups]
@@ -904,7 +901,7 @@ def _place_groups(dataset: Dataset, plan: Plan, groups: list[np.ndarray], commun
 
 
 def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, seed: int = 0,
-               time_limit_s: float = 5.0) -> Plan:
+               time_limit_s: float = 2.0, restarts: int = 1) -> Plan:
     """Re-partition one community around the grids kept as they are.
 
     Parameters
@@ -919,6 +916,9 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
         Seed of the random choices.
     time_limit_s
         Time budget of the improvement.
+    restarts
+        Constructions tried per piece (1 is fast enough for interactive use; more may give
+        slightly more compact grids).
 
     Returns
     -------
@@ -942,7 +942,7 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
     # replaced grid ids can be reused only if no building outside the re-optimised set keeps them
     outside = set(a.to_numpy()[~(in_comm & ~kept)].tolist())
     reuse = [g for g in old if g not in outside and g not in keep]
-    groups = _partition_nodes(ctx, nodes, plan.rule, seed, time.monotonic() + time_limit_s)
+    groups = _partition_nodes(ctx, nodes, plan.rule, seed, time.monotonic() + time_limit_s, restarts=restarts)
     new = _place_groups(dataset, plan, groups, community_id, ctx, reuse=reuse)
     return plan.with_assignment(new, label=f"re-optimise {community_id}")
 
@@ -1008,6 +1008,6 @@ def _split_nodes(ctx: _Ctx, nodes: np.ndarray, parts: int, rule: Rule, seed: int
             groups.append(cn)
             continue
         comp = _Component(ctx, cn, rule)
-        labels = _solve_component(comp, [k], rule, seed, deadline)
+        labels = _solve_component(comp, [k], rule, seed, deadline, restarts=1)
         groups.extend(cn[labels == g] for g in np.unique(labels))
     return groups

@@ -141,10 +141,17 @@ def building_cells(dataset: Dataset) -> gpd.GeoSeries:
         Indexed like ``dataset.buildings`` (by ``building_id``), in the dataset's metric CRS.
         A building whose point lies outside its community polygon may get an empty cell.
     """
-    def compute():
-        cells = _compute_cells(dataset)
-        return gpd.GeoSeries(cells, index=dataset.buildings.index, crs=dataset.crs, name="geometry")
-    return dataset_cache(dataset, "building_cells", compute)
+    return dataset_cache(dataset, "building_cells", lambda: _cells_and_glued(dataset))[0]
+
+
+def glued_cells(dataset: Dataset) -> np.ndarray:
+    """Which cells received stray pieces of other cells (their edges are not plain Voronoi edges)."""
+    return dataset_cache(dataset, "building_cells", lambda: _cells_and_glued(dataset))[1]
+
+
+def _cells_and_glued(dataset: Dataset):
+    cells, glued = _compute_cells(dataset)
+    return gpd.GeoSeries(cells, index=dataset.buildings.index, crs=dataset.crs, name="geometry"), glued
 
 
 def _voronoi_in(pts: np.ndarray, region) -> np.ndarray:
@@ -158,11 +165,12 @@ def _voronoi_in(pts: np.ndarray, region) -> np.ndarray:
     return shapely.intersection(parts, region)
 
 
-def _compute_cells(dataset: Dataset) -> np.ndarray:
+def _compute_cells(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     labels = community_labels(dataset)
     xy = building_points(dataset)
     regions = community_regions(dataset)
     out = np.empty(len(labels), dtype=object)
+    glued = np.zeros(len(labels), dtype=bool)
     for cid in pd.unique(labels):
         idx = np.flatnonzero(labels == cid)
         region = regions[cid]
@@ -171,8 +179,8 @@ def _compute_cells(dataset: Dataset) -> np.ndarray:
             out[idx[0]] = region
             continue
         cells = _voronoi_in(pts, region)
-        out[idx] = _tidy_cells(cells, shapely.points(pts))
-    return out
+        out[idx], glued[idx] = _tidy_cells(cells, shapely.points(pts))
+    return out, glued
 
 
 def _assign_cells_by_point(parts: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -192,17 +200,18 @@ def _polygonal(g):
     return shapely.union_all(parts)
 
 
-def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Keep each cell's piece holding its building; give stray pieces to the neighbour cell
-    sharing the longest boundary with them."""
+    sharing the longest boundary with them. Also returns which cells received pieces."""
     cells = cells.copy()
+    glued = np.zeros(len(cells), dtype=bool)
     tid = shapely.get_type_id(cells)
     for i in np.flatnonzero((tid != 3) & (tid != 6)):
         cells[i] = _polygonal(cells[i])
     nparts = shapely.get_num_geometries(cells)
     multi = np.flatnonzero(nparts > 1)
     if len(multi) == 0:
-        return cells
+        return cells, glued
     strays: list[tuple[int, Any]] = []
     for i in multi:
         parts = shapely.get_parts(cells[i])
@@ -223,7 +232,8 @@ def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> np.ndarray:
         additions.setdefault(target, []).append(piece)
     for t, pieces in additions.items():
         cells[t] = shapely.union_all([cells[t], *pieces])
-    return cells
+        glued[t] = True
+    return cells, glued
 
 
 # ---------------------------------------------------------------------------------------------
