@@ -161,13 +161,20 @@ class Coverage:
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ what-if (each returns a new analysis)
-    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, **opts) -> "Coverage":
+    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> "Coverage":
         kw = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
                   max_snap_m=self.max_snap_m, limit_m=None if not np.isfinite(self.limit_m) else self.limit_m)
         kw.update(opts)
-        return Coverage(self.dataset, _shared={"network": self.network, "building_snap": self.building_snap,
+        new = Coverage(self.dataset, _shared={"network": self.network, "building_snap": self.building_snap,
                                                "bdata": self._bdata, "stations": stations,
                                                "station_snap": station_snap}, **kw)
+        if changed_kinds is not None and not opts:
+            # distances from stations of kinds that did not change stay valid (station rows are
+            # only ever appended, so owner indices keep their meaning)
+            for key, val in self._cache.items():
+                if key[0] == "reach" and not set(key[1]) & set(changed_kinds):
+                    new._cache[key] = val
+        return new
 
     def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> "Coverage":
         """The same stations and network with other bands, speed or counted kinds."""
@@ -212,7 +219,7 @@ class Coverage:
         st = pd.concat([self.stations, new])
         st.index.name = "station_id"
         return self._derive(gpd.GeoDataFrame(st, geometry="geometry", crs=self.dataset.crs),
-                            Snapped.concat([self.station_snap, snap]))
+                            Snapped.concat([self.station_snap, snap]), changed_kinds={kind})
 
     def with_active(self, active: Iterable[str] | dict) -> "Coverage":
         """A new analysis where exactly the given station ids are active (or ``{id: bool}`` changes)."""
@@ -225,7 +232,8 @@ class Coverage:
             ids = [str(a) for a in active]
             self._check_ids(ids)
             st["active"] = st.index.isin(ids)
-        return self._derive(st, self.station_snap)
+        changed = st["active"].to_numpy(dtype=bool) != self.stations["active"].to_numpy(dtype=bool)
+        return self._derive(st, self.station_snap, changed_kinds=set(st["kind"].to_numpy()[changed]))
 
     def without_stations(self, station_ids: Iterable[str]) -> "Coverage":
         """A new analysis with these stations switched off."""

@@ -225,3 +225,98 @@ def test_network_can_be_shared(city):
     a = coverage(city, network=net)
     b = coverage(city)
     np.testing.assert_allclose(a.buildings["walk_m"], b.buildings["walk_m"])
+
+
+# ---------------------------------------------------------------------- the bundled sample and the CLI
+SAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    if not (SAMPLE / "roads.geojson").exists():
+        pytest.skip("bundled sample not present")
+    from gridplan.io import read_dataset
+    return read_dataset(SAMPLE)
+
+
+def test_sample_city_end_to_end(sample):
+    import time
+    cov = Coverage(sample)
+    res = cov.result()
+    s = res.summary()
+    assert s["buildings"] == len(sample.buildings)
+    assert 0 < s["covered_households"] < s["households"]
+    assert s["stations"] == int((sample.stations["kind"] == "red_station").sum())
+    b = res.buildings
+    # the river has 3 bridges: walks are never shorter than the straight line between the snapped points
+    st = sample.stations
+    xy = np.column_stack([cov.building_snap.x, cov.building_snap.y])
+    own = b["station_id"].to_numpy()
+    ok = b["covered"].to_numpy()
+    sxy = np.column_stack([cov.station_snap.x, cov.station_snap.y])
+    pos = st.index.get_indexer(own[ok])
+    straight = np.hypot(*(xy[ok] - sxy[pos]).T)
+    assert (b["walk_m"].to_numpy()[ok] + 1e-6 >= straight + b["snap_m"].to_numpy()[ok]).all()
+    # what-if on the pre-snapped city is interactive
+    t = time.perf_counter()
+    p = sample.buildings.geometry[b["covered"].to_numpy() == False].iloc[0].representative_point()  # noqa: E712
+    r2 = cov.with_station(p).result()
+    assert time.perf_counter() - t < 1.0
+    assert r2.covered_households > res.covered_households
+    iso = isochrones(res)
+    assert shapely.is_valid(iso.geometry.to_numpy()).all() and len(iso) == 3
+
+
+def _run(argv):
+    import argparse
+
+    from gridplan import GridplanError
+    from gridplan._cli_coverage import add_coverage_parser, add_suggest_parser
+    parser = argparse.ArgumentParser(prog="gridplan")
+    sub = parser.add_subparsers()
+    add_coverage_parser(sub)
+    add_suggest_parser(sub)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return args.func(args)
+    except (GridplanError, FileNotFoundError) as e:
+        print(e)
+        return 1
+
+
+def test_cli_coverage_and_suggest(sample, tmp_path, capsys):
+    import json
+
+    import pyogrio
+    out = tmp_path / "cov.gpkg"
+    assert _run(["coverage", str(SAMPLE), "--minutes", "5,10,15", "--speed-kmh", "4", "--out", str(out), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    for k in ("stations", "buildings", "covered_households", "households", "seconds"):
+        assert k in payload
+    layers = dict(pyogrio.list_layers(out))
+    assert {"building_coverage", "isochrones"} <= set(layers)
+    bc = gpd.read_file(out, layer="building_coverage")
+    assert {"building_id", "station_id", "walk_m", "walk_min"} <= set(bc.columns)
+    assert bc.crs == sample.source_crs
+    assert len(bc) == len(sample.buildings)
+    assert _run(["suggest-stations", str(SAMPLE), "--count", "2", "--json"]) == 0
+    sj = json.loads(capsys.readouterr().out)
+    assert sj["count"] == 2 and sj["sites"][0]["gain_households"] >= sj["sites"][1]["gain_households"] > 0
+    # bad usage → 2; bad input → 1
+    assert _run(["coverage", str(SAMPLE), "--minutes", "five", "--out", str(out)]) == 2
+    assert _run(["coverage", str(SAMPLE), "--out", str(tmp_path / "x.txt")]) == 2
+    assert _run(["suggest-stations", str(SAMPLE)]) == 2
+    assert _run(["coverage", str(tmp_path / "missing"), "--out", str(out)]) == 1
+
+
+def test_cli_no_roads_is_bad_input(tmp_path, capsys):
+    ds = grid_city(n=4, n_buildings=10)
+    folder = tmp_path / "city"
+    folder.mkdir()
+    ds.buildings.reset_index().to_file(folder / "buildings.geojson")
+    ds.stations.reset_index().to_file(folder / "stations.geojson")
+    assert _run(["coverage", str(folder), "--out", str(tmp_path / "o.gpkg")]) == 1
+    assert "roads" in capsys.readouterr().out

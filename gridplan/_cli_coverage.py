@@ -1,0 +1,249 @@
+"""``gridplan coverage`` and ``gridplan suggest-stations`` (SPEC §7).
+
+``gridplan coverage DATASET [--plan PLAN.gpkg] [--minutes 5,10,15] [--speed-kmh 4|elderly]
+--out FILE.gpkg [--json]`` writes layers ``building_coverage``, ``isochrones``, ``stations`` and
+the attribute tables ``coverage_by_grid`` (with a plan), ``coverage_by_compound``,
+``coverage_by_community``, ``coverage_by_station``, ``uncovered_sanwu`` — in the dataset's source CRS.
+
+``gridplan suggest-stations DATASET --count K [--exact] [--candidates buildings|nodes|FILE]
+[--out SITES.gpkg] [--json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+def _usage(msg: str) -> int:
+    print(f"用法错误 / usage error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _parse_minutes(text: str) -> tuple[float, ...]:
+    try:
+        m = tuple(float(x) for x in str(text).replace("，", ",").split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--minutes takes numbers separated by commas (e.g. 5,10,15), got {text!r}") from None
+    if not m or any(not (x > 0) for x in m):
+        raise ValueError(f"--minutes must be positive numbers, got {text!r}")
+    return m
+
+
+def _parse_speed(text: str):
+    from .coverage import WALK_SPEED_KMH
+    if text in WALK_SPEED_KMH:
+        return text
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"--speed-kmh takes a number of km/h or a preset ({', '.join(WALK_SPEED_KMH)}), got {text!r}") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError("--speed-kmh must be positive")
+    return v
+
+
+def _parse_kinds(text: str) -> tuple[str, ...]:
+    from .model import STATION_KINDS
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in STATION_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"--kinds takes station kinds among {', '.join(STATION_KINDS)}, got {text!r}")
+    return kinds
+
+
+def _common(p: argparse.ArgumentParser, *, minutes_default: str) -> None:
+    p.add_argument("--minutes", default=minutes_default, help=f"time bands in minutes (default {minutes_default})")
+    p.add_argument("--speed-kmh", default="4", help="walking speed in km/h, or 'elderly' (3.2 km/h); default 4")
+    p.add_argument("--kinds", default="red_station",
+                   help="station kinds that count, comma-separated (default red_station)")
+    p.add_argument("--max-snap-m", type=float, default=300.0,
+                   help="buildings/stations further than this from a walkable road are unreachable (default 300)")
+
+
+def add_coverage_parser(sub) -> argparse.ArgumentParser:
+    from .cli import add_dataset_options
+    p = sub.add_parser("coverage", help="15-minute walking coverage of the stations, per building/grid/compound")
+    add_dataset_options(p)
+    p.add_argument("--plan", default=None, help="a plan GeoPackage (layer assignment) for coverage per grid")
+    _common(p, minutes_default="5,10,15")
+    p.add_argument("--out", required=True, help="GeoPackage to write (layers building_coverage, isochrones, …)")
+    p.add_argument("--per-station", action="store_true", help="isochrones per station (service areas)")
+    p.add_argument("--no-isochrones", action="store_true", help="skip the display polygons")
+    p.set_defaults(func=cmd_coverage)
+    return p
+
+
+def add_suggest_parser(sub) -> argparse.ArgumentParser:
+    from .cli import add_dataset_options
+    p = sub.add_parser("suggest-stations", help="K new station sites covering the most uncovered households")
+    add_dataset_options(p)
+    p.add_argument("--count", "-k", type=int, required=True, help="number of new stations")
+    p.add_argument("--exact", action="store_true", help="solve exactly (MILP) instead of greedy + swap")
+    p.add_argument("--candidates", default="buildings",
+                   help="candidate sites: buildings (default), nodes (street corners) or a point layer file")
+    _common(p, minutes_default="15")
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds for the exact solver (default 60)")
+    p.add_argument("--out", default=None, help="write the sites to this file (.gpkg/.geojson)")
+    p.set_defaults(func=cmd_suggest_stations)
+    return p
+
+
+def _read_plan(path, dataset):
+    from .io import read_table_layer
+    from .model import Plan
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"plan file {p} not found")
+    a = read_table_layer(p, "assignment")
+    if not {"building_id", "grid_id"} <= set(a.columns):
+        from ._errors import PlanError
+        raise PlanError(f"{p.name}: layer assignment needs columns building_id and grid_id")
+    plan = Plan.from_mapping(pd.Series(a["grid_id"].astype(str).to_numpy(), index=a["building_id"].astype(str).to_numpy()))
+    plan.check_against(dataset.buildings.index)
+    return plan
+
+
+def _write_gpkg(path: Path, spatial: dict, tables: dict, source_crs) -> None:
+    import pyogrio
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        for name, g in spatial.items():
+            out = g.to_crs(source_crs) if source_crs is not None and g.crs is not None else g
+            out.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        for name, t in tables.items():
+            pyogrio.write_dataframe(pd.DataFrame(t), tmp, layer=name, driver="GPKG", append=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cmd_coverage(args) -> int:
+    """Compute coverage and write the GeoPackage; returns the exit status."""
+    import geopandas as gpd
+
+    from .cli import emit, load
+    from .coverage import Coverage, isochrones
+    t0 = time.perf_counter()
+    try:
+        minutes = _parse_minutes(args.minutes)
+        speed = _parse_speed(args.speed_kmh)
+        kinds = _parse_kinds(args.kinds)
+    except ValueError as e:
+        return _usage(str(e))
+    out = Path(args.out)
+    if out.suffix.lower() != ".gpkg":
+        return _usage(f"--out must be a .gpkg file, got {out.name}")
+    ds = load(args)
+    plan = _read_plan(args.plan, ds) if args.plan else None
+    cov = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
+    res = cov.result()
+    b = res.buildings.copy()
+    bc = gpd.GeoDataFrame(b.reset_index(), geometry=ds.buildings.geometry.reindex(b.index).values, crs=ds.crs)
+    layers = {"building_coverage": bc}
+    if not args.no_isochrones:
+        iso = isochrones(res, per_station=args.per_station)
+        layers["isochrones"] = iso
+    st = res.stations.reset_index()
+    if len(st):
+        layers["stations"] = gpd.GeoDataFrame(st, geometry="geometry", crs=ds.crs)
+    tables = {}
+    if res.by_grid is not None:
+        tables["coverage_by_grid"] = res.by_grid.reset_index()
+    tables["coverage_by_compound"] = res.by_compound.reset_index()
+    tables["coverage_by_community"] = res.by_community.reset_index()
+    tables["coverage_by_station"] = res.by_station.reset_index()
+    if len(res.uncovered_sanwu):
+        tables["uncovered_sanwu"] = res.uncovered_sanwu.reset_index()
+    _write_gpkg(out, layers, tables, ds.source_crs)
+    s = res.summary()
+    s["seconds"] = round(time.perf_counter() - t0, 3)
+    s["out"] = str(out)
+    s["problems"] = [p.as_dict() for p in res.problems]
+    pct = f"{s['pct_households']:.1f}%" if s["pct_households"] is not None else "—"
+    lines = [f"覆盖 / coverage: {s['covered_households']} / {s['households']} 户 households ({pct}) within "
+             f"{res.minutes[-1]:g} min at {res.speed_kmh:g} km/h; {s['stations']} station(s), {s['buildings']} buildings",
+             *[f"  {r['band_min']:g} min ({r['walk_m']:.0f} m): {int(r['households'])} 户, {r['buildings']} buildings"
+               for r in s["bands"]],
+             f"  未覆盖三无小区 / uncovered 三无 compounds: {s['uncovered_sanwu']}",
+             *[f"  ! {p}" for p in res.problems],
+             f"→ {out} ({s['seconds']} s)"]
+    emit(args, s, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_suggest_stations(args) -> int:
+    """Suggest new station sites; returns the exit status."""
+    import geopandas as gpd
+
+    from .cli import emit, load
+    from .coverage import Coverage
+    from .stations import suggest_stations
+    t0 = time.perf_counter()
+    try:
+        minutes = _parse_minutes(args.minutes)
+        speed = _parse_speed(args.speed_kmh)
+        kinds = _parse_kinds(args.kinds)
+    except ValueError as e:
+        return _usage(str(e))
+    if args.count < 1:
+        return _usage("--count must be at least 1")
+    if args.out and Path(args.out).suffix.lower() not in (".gpkg", ".geojson", ".json"):
+        return _usage("--out must be a .gpkg or .geojson file")
+    ds = load(args)
+    cand = args.candidates
+    if cand not in ("buildings", "nodes"):
+        p = Path(cand)
+        if not p.exists():
+            return _usage(f"--candidates is buildings, nodes or an existing point file; {cand!r} is none of them")
+        import pyogrio
+        layer = pyogrio.read_dataframe(p)
+        if layer.crs is None:
+            layer = layer.set_crs(4326)
+        if layer.crs.is_geographic or layer.crs != ds.crs:
+            layer = layer.to_crs(ds.crs)
+        idc = next((c for c in ("site_id", "candidate_id", "id", "name") if c in layer.columns), None)
+        if idc:
+            layer.index = layer[idc].astype(str)
+        else:
+            layer.index = [f"site{i + 1}" for i in range(len(layer))]
+        cand = layer
+    cov = Coverage(ds, minutes=(max(minutes),), speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
+    sites = suggest_stations(cov, args.count, method="exact" if args.exact else "greedy", candidates=cand,
+                             time_limit_s=args.time_limit)
+    a = dict(sites.attrs)
+    out_sites = sites.to_crs(ds.source_crs) if ds.source_crs is not None and len(sites) else sites
+    if args.out:
+        from .io import write_layers
+        write_layers({"suggested_stations": sites}, args.out, dataset=ds)
+    recs = []
+    for (_, r), g in zip(sites.iterrows(), out_sites.geometry):
+        recs.append({"rank": int(r["rank"]), "candidate_id": str(r["candidate_id"]),
+                     "gain_households": float(r["gain_households"]), "gain_persons": float(r["gain_persons"]),
+                     "cum_households": float(r["cum_households"]), "x": float(g.x), "y": float(g.y)})
+    payload = {"sites": recs, "count": len(recs), "method": a["method"], "total_gain_households": sum(r["gain_households"] for r in recs),
+               "total_gain": a["total_gain"], "bound": a["bound"], "optimal": a["optimal"], "gap_pct": a["gap_pct"],
+               "status": a["status"], "uncovered_households": a["uncovered_households"],
+               "coverable_households": a["coverable_households"], "candidates": a["n_candidates"],
+               "seconds": round(time.perf_counter() - t0, 3)}
+    quality = "最优 / optimal" if a["optimal"] else f"gap ≤ {a['gap_pct']:.2f}%"
+    lines = [f"建议新站点 / suggested sites ({a['method']}, {quality}):"]
+    for r in recs:
+        lines.append(f"  {r['rank']}. {r['candidate_id']}: +{r['gain_households']:.0f} 户 (累计 {r['cum_households']:.0f})")
+    if not recs:
+        lines.append("  — nothing left to gain: every reachable household is covered")
+    lines.append(f"未覆盖 / uncovered before: {a['uncovered_households']:.0f} 户; {payload['seconds']} s")
+    emit(args, payload, "\n".join(lines))
+    return EXIT_OK
