@@ -5,27 +5,34 @@ How it works, per community:
 
 1. **Exceptions first.** A building too large for any grid (:func:`over_bound`) becomes a grid of
    its own. The rest of the community splits into the connected components of the adjacency graph
-   (:mod:`gridplan.adjacency`); a component is normally the whole community, but islands of a
+   (:mod:`gridplan.adjacency`); a component is normally the whole community, but the islands of a
    multi-part community, or pieces cut off by a huge building, are components too. Each component
-   is partitioned on its own, so every grid is contiguous by construction. A component whose totals
-   admit no compliant partition (:func:`k_options` is empty: fewer than 300 households, or a total
-   in the 500–600 gap) becomes one grid; if it touches a too-large building it joins that
-   building's grid (already non-compliant) instead.
+   is partitioned on its own, so every grid is contiguous by construction and no grid ever jumps
+   across water. A component whose totals admit no compliant partition (:func:`k_options` is
+   empty: fewer than 300 households, or a total in the 500–600 gap) becomes one grid, flagged by
+   :mod:`gridplan.metrics` (``community_too_small``, ``community_in_gap``, ``island_too_small``);
+   if it touches a too-large building it joins that building's grid (already non-compliant)
+   instead of adding a second failing grid.
 2. **Units.** Each compound piece that fits under the upper bound is contracted into one unit; a
    larger compound is first cut into the fewest pieces that fit (``ceil(total / upper)``), along
    building lines. Buildings outside compounds are units of their own.
 3. **Number of grids.** ``k`` is chosen among the feasible counts ``[ceil(H/500), floor(H/300)]``
    (or the persons range, by mode) with the average grid closest to the middle of the bounds.
-4. **Construction.** Weighted k-means centres seed ``k`` regions that grow over the unit graph in
-   order of distance, each up to the upper bound.
+4. **Construction.** Weighted k-means++ centres, then a balanced k-means (a power diagram whose
+   additive weights are tuned until every grid's load is within 5 % of ``H/k``); each grid keeps its
+   heaviest connected piece and stray pieces join a neighbouring grid.
 5. **Improvement.** Boundary moves of single units between neighbouring grids, accepted when they
-   lower ``1e6 × bound violation + cut length + inertia`` (the cut counts shared cell boundary in
-   metres, four times inside a compound, a quarter along roads) and keep the source grid connected
-   (a local search from the unit's neighbours: if they all meet again, the grid stays connected).
+   lower ``penalty × bound violation + cut cost + inertia + Σ P²/A`` (the cut counts shared cell
+   boundary in metres, four times inside a compound, a quarter along roads; P and A are the grid
+   perimeter and area, so Σ P²/A is 4π/Polsby-Popper summed) and keep the source grid connected
+   (a search from the unit's neighbours inside the grid: if they all meet again without it, the
+   grid stays connected). The penalty grows 3 → 30 → 10⁶ per household, so shape decides which
+   units move to fix the bounds. Passes after the first only revisit units next to a move.
 6. **Repair.** If a grid still breaks the bounds, the units of the failing grids and their
    neighbours are shattered into buildings and improved again, then (if needed) the whole
-   component; another seed and the next ``k`` are tried while time remains. So compounds are split
-   only where the rule cannot be met otherwise.
+   component; the next ``k`` is tried while time remains. So compounds are split only where the
+   rule cannot be met otherwise. :data:`RESTARTS` constructions (seeds) are tried per component
+   and the most compact compliant one wins.
 
 Everything is deterministic for a seed. ``time_limit_s`` bounds the improvement phases; the
 construction always completes, so a plan is always returned (every building in one grid).
@@ -56,11 +63,11 @@ BIG = 1e6
 #: schedule of the bound-violation weight in the local search (per household)
 PENALTIES = (3.0, 30.0, BIG)
 #: constructions tried per component (different seeds); the best shape wins
-RESTARTS = 3
+RESTARTS = 5
 #: weight of the inertia (compactness) term relative to the cut length
 INERTIA_WEIGHT = 12.0
 #: weight of the shape term Σ P²/A (Polsby-Popper) relative to the cut length
-SHAPE_WEIGHT = 2.0
+SHAPE_WEIGHT = 3.0
 
 __all__ = ["partition", "reoptimise", "split_grid", "over_bound", "k_options", "violation"]
 
