@@ -61,6 +61,18 @@ def _assignment_of(plan) -> pd.Series:
     return pd.Series(a.astype(str).to_numpy(), index=pd.Index(a.index.astype(str), name="building_id"), name="grid_id")
 
 
+def _grids_and_target(dataset, plan, grids, target):
+    """Allow ``f(dataset, plan, path)``: a path in the grids slot moves over; missing grids are derived."""
+    if isinstance(grids, (str, os.PathLike)):
+        grids, target = None, grids
+    if grids is None:
+        if not isinstance(plan, Plan):
+            raise ValueError("give the grid layer, or a Plan to derive it from")
+        from .metrics import grids as grid_layer
+        grids = grid_layer(dataset, plan)
+    return grids, target
+
+
 def _names(layer: gpd.GeoDataFrame | None, col: str) -> dict:
     if layer is None or col not in layer.columns:
         return {}
@@ -231,13 +243,16 @@ def add_layer_styles(gpkg: Path, table: str, qml: str, sld: str, *, style_name: 
 
 
 # --------------------------------------------------------------------------- data
-def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame, folder=None, *,
+def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, folder=None, *,
                 formats: Iterable[str] = DATA_FORMATS, include_personal: bool = False,
                 stem: str = "grids", colors: dict[str, str] | None = None) -> dict[str, Path]:
     """Write the grid layer and the assignment.
 
     Parameters
     ----------
+    grids
+        The grid layer (:func:`gridplan.metrics.grids`); derived from ``plan`` when omitted
+        (``export_data(dataset, plan, "maps/grids.gpkg")`` works).
     folder
         Output folder (default ``maps/``), or a file path whose suffix picks one format
         (``.geojson``, ``.gpkg``, ``.zip``).
@@ -253,6 +268,7 @@ def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame, folder=None, *,
     """
     from .webmap import grid_colors
 
+    grids, folder = _grids_and_target(dataset, plan, grids, folder)
     single = None
     if folder is not None and Path(folder).suffix.lower() in (".geojson", ".json", ".gpkg", ".zip"):
         single = Path(folder)
@@ -457,14 +473,16 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None
     wb.save(path)
 
 
-def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame, path=None, *, coverage=None,
+def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, path=None, *, coverage=None,
                   include_personal: bool = False, csv: bool = True) -> dict[str, Path]:
     """Write the grid ledger (网格台账) as Excel (sheets 网格台账, 党建层级, 说明; the ledger ends with a
     合计 row) and, with ``csv``, as CSV files (UTF-8 with BOM) beside it.
 
-    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs.
+    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs. ``grids`` is
+    derived from ``plan`` when omitted (``export_ledger(dataset, plan, "maps/台账.xlsx")`` works).
     Returns kind → path (``xlsx``, ``csv``, ``hierarchy_csv``).
     """
+    grids, path = _grids_and_target(dataset, plan, grids, path)
     path = Path(path) if path is not None else DEFAULT_DIR / "网格台账.xlsx"
     _out_dir(path.parent)
     tables = ledger_tables(dataset, plan, grids, coverage=coverage, include_personal=include_personal)
@@ -492,6 +510,28 @@ def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame, path=None, *,
                     tmp.unlink()
             written[key] = p
     return written
+
+
+def export_hierarchy(dataset: Dataset, plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
+                     include_personal: bool = False) -> Path:
+    """Only the party hierarchy (街道 → 社区 → 网格 → 小区 → 楼栋), as CSV (UTF-8 with BOM) or .xlsx."""
+    grids, path = _grids_and_target(dataset, plan, grids, path)
+    path = Path(path) if path is not None else DEFAULT_DIR / "党建层级.csv"
+    _out_dir(path.parent)
+    table = ledger_tables(dataset, plan, grids, include_personal=include_personal)["党建层级"]
+    tmp = _atomic_target(path)
+    try:
+        if path.suffix.lower() == ".xlsx":
+            _write_xlsx({"党建层级": table}, tmp, title=f"{dataset.name} 党建层级")
+        elif path.suffix.lower() == ".csv":
+            _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix}")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 # --------------------------------------------------------------------------- HTML and poster

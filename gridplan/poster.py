@@ -609,3 +609,12 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
     log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(g), n_lab,
              t_draw, time.perf_counter() - t0)
     return written
+
+
+def make_poster(dataset: Dataset, plan, path=None, **kwargs) -> Path:
+    """Convenience: the poster of a :class:`~gridplan.Plan` (grid layer derived with
+    :func:`gridplan.metrics.grids`); returns the first file written. Options as :func:`export_poster`."""
+    from .metrics import grids as grid_layer
+
+    kwargs.setdefault("assignment", plan.assignment)
+    return export_poster(dataset, grid_layer(dataset, plan), path, **kwargs)[0]

@@ -382,15 +382,34 @@ def _label_layer(points: list, *, name: str, show: bool = True):
         _template = Template("""
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.layerGroup();
-            (function(){
-              var pts = {{ this.points_js }};
+            (function(lg){
+              var pts = {{ this.points_js }}, marks = [];
               for (var i = 0; i < pts.length; i++) {
                 var p = pts[i];
-                L.marker([p[0], p[1]], {interactive: false, keyboard: false,
-                  icon: L.divIcon({className: 'gp-grid-label', iconSize: null, html: p[2]})
-                }).addTo({{ this.get_name() }});
+                var mk = L.marker([p[0], p[1]], {interactive: false, keyboard: false,
+                  icon: L.divIcon({className: 'gp-grid-label', iconSize: null, html: p[2]})});
+                mk._gpW = p[3]; mk._gpH = p[4];
+                marks.push(mk); mk.addTo(lg);
               }
-            })();
+              // hide labels that would overlap a larger grid's label (points come largest grid first)
+              function declutter() {
+                var map = lg._map; if (!map) return;
+                var placed = [];
+                for (var i = 0; i < marks.length; i++) {
+                  var el = marks[i].getElement(); if (!el) continue;
+                  var q = map.latLngToLayerPoint(marks[i].getLatLng());
+                  var b = [q.x - marks[i]._gpW / 2, q.y - marks[i]._gpH / 2, q.x + marks[i]._gpW / 2, q.y + marks[i]._gpH / 2];
+                  var hit = false;
+                  for (var j = 0; j < placed.length && !hit; j++) {
+                    var c = placed[j]; hit = b[0] < c[2] && b[2] > c[0] && b[1] < c[3] && b[3] > c[1];
+                  }
+                  el.style.display = hit ? 'none' : '';
+                  if (!hit) placed.push(b);
+                }
+              }
+              lg.on('add', function () { lg._map.on('zoomend', declutter); declutter(); });
+              lg.on('remove', function () { if (lg._map) lg._map.off('zoomend', declutter); });
+            })({{ this.get_name() }});
             {% endmacro %}
         """)
 
@@ -686,16 +705,20 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         pts = gpd.GeoSeries(grids.geometry.representative_point(), crs=grids.crs).to_crs(4326)
         ok = _compliant(grids)
         data = []
-        for gi, c, h, p, good in zip(grids.index.astype(str), _native(_col(grids, "community_id")),
-                                     _native(_col(grids, "households")), pts, ok):
+        order = np.argsort(-grids.geometry.area.to_numpy(), kind="stable")  # largest grids keep their labels
+        rows = list(zip(grids.index.astype(str), _native(_col(grids, "community_id")),
+                        _native(_col(grids, "households")), pts, ok))
+        for gi, c, h, p, good in (rows[i] for i in order):
             if p is None or p.is_empty:
                 continue
+            code = short_code(gi, c)
+            w_px = 7 * max(len(code), len(f"{'' if h is None else int(h)}") + 2) + 8
             color = "#111" if good else NONCOMPLIANT_COLOR
             text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;text-align:center;"
                     f"font:bold 11px/1.15 sans-serif;color:{color};text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff'>"
-                    f"{_safe(short_code(gi, c))}<br><span style='font-weight:normal'>"
+                    f"{_safe(code)}<br><span style='font-weight:normal'>"
                     f"{'' if h is None else int(h)}{_safe(T['hh'])}</span></div>")
-            data.append([round(p.y, 6), round(p.x, 6), text])
+            data.append([round(p.y, 6), round(p.x, 6), text, w_px, 30])
         _label_layer(data, name=T["grid_labels"]).add_to(m)
 
     # --- stations, one layer per kind

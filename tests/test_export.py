@@ -209,3 +209,15 @@ def test_cli_export_with_saved_plan_and_errors(toy_folder, tmp_path, capsys):
     assert rc == 1 and "unknown scope" in out.err
     with pytest.raises(FileNotFoundError, match="gridplan partition"):
         _run(["export", "html", str(toy_folder), "--plan", str(tmp_path / "none.gpkg")], capsys)
+
+
+def test_grid_layer_derived_from_plan_when_omitted(toy, tmp_path):
+    ds, plan, _ = toy
+    w = export.export_data(ds, plan, tmp_path / "g.gpkg")
+    g = pyogrio.read_dataframe(w["gpkg"], layer="grids")
+    assert sorted(g["grid_id"]) == sorted(plan.assignment.unique())
+    led = export.export_ledger(ds, plan, tmp_path / "l.xlsx", csv=False)
+    assert led["xlsx"].exists()
+    h = export.export_hierarchy(ds, plan, tmp_path / "h.csv")
+    df = pd.read_csv(h, encoding="utf-8-sig", dtype=str)
+    assert list(df.columns[:5]) == ["街道", "社区", "社区党组织", "网格编码", "网格序号"] and len(df) == len(ds.buildings)
