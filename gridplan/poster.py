@@ -483,6 +483,12 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         if cm_all is not None:
             handles.insert(1, Line2D([], [], color="#111111", lw=2, linestyle=(0, (6, 2)), label=T["community"]))
 
+        # outside the scope: veiled, so the scope stands out while its surroundings stay legible
+        if scope is not None and comm_s is not None and len(comm_s):
+            veil = view.difference(shapely.union_all(comm_s.geometry.to_numpy()))
+            if not veil.is_empty:
+                ax.add_collection(_poly_collection([veil], (1, 1, 1, 0.6), "none", 0, zorder=6.8))
+
         # stations
         st = dataset.stations if stations is True else (stations if stations is not False else None)
         if st is not None and len(st):
@@ -524,7 +530,9 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 items.append({"x": p.x, "y": p.y - (y1 - y0) * 0.0, "text": str(nm), "size": base * 1.5,
                               "priority": 1e12, "color": "#333333", "alpha": 0.75, "zorder": 11})
         if scope is not None and comp is not None and len(comp) and "name" in comp.columns:
-            for nm, geom in zip(comp["name"], comp.geometry):
+            inside = (comp["community_id"].astype(str).isin(comm_ids) if "community_id" in comp.columns
+                      else np.ones(len(comp), dtype=bool))
+            for nm, geom in zip(comp["name"][inside], comp.geometry[inside]):
                 if nm is None or nm != nm:
                     continue
                 p = geom.representative_point()
@@ -540,9 +548,11 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         n_lab = place_labels(ax, grid_items + other, fig_dpi=fig.dpi, min_size=max(4.0, base * 0.45))
 
         # scale bar and north arrow
-        ax.add_artist(ScaleBar(1.0, "m", location="lower left", length_fraction=0.2, box_alpha=0.8,
-                               font_properties={"size": 9 * k, "family": family}, width_fraction=0.006,
-                               scale_loc="top", border_pad=0.8))
+        sb = ScaleBar(1.0, "m", location="lower left", length_fraction=0.2, box_alpha=0.8,
+                      font_properties={"size": 9 * k, "family": family}, width_fraction=0.006,
+                      scale_loc="top", border_pad=0.8)
+        sb.set_zorder(40)
+        ax.add_artist(sb)
         _north_arrow(ax, T["north"], family, 14 * k)
 
         # title and footer
