@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 import geopandas as gpd
@@ -171,6 +172,10 @@ def _first_line(e: BaseException) -> str:
     return msg.splitlines()[0][:200] if msg else type(e).__name__
 
 
+def _size(mb: float) -> str:
+    return f"{mb * 1000:.1f} KB" if mb < 1 else f"{mb:,.0f} MB"
+
+
 def _file_size_mb(p: Path) -> float:
     size = p.stat().st_size
     if p.suffix.lower() == ".shp":
@@ -179,6 +184,69 @@ def _file_size_mb(p: Path) -> float:
             if side is not None:
                 size += side.stat().st_size
     return size / 1e6
+
+
+def _read_zip(path: Path, *, as_layer: str | None, max_file_mb: float, single: bool = False):
+    """The layers of a .zip archive: one layer (``buildings.zip`` holding a Shapefile) or a whole dataset.
+
+    The members are extracted into a private temporary folder (flattened, hidden files and
+    ``__MACOSX`` skipped, the total uncompressed size checked against the limit first) and read from
+    there; the archive itself is only read.
+    """
+    where = as_layer or "dataset"
+    problems: list[Problem] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            members = [i for i in infos
+                       if not any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(i.filename).parts)]
+            total_mb = sum(i.file_size for i in members) / 1e6
+            if total_mb > max_file_mb:
+                problems.append(Problem("error", where, None, f"{path.name} unpacks to {_size(total_mb)}, above the "
+                                        f"{_size(max_file_mb)} limit / 文件过大", "split the data or raise the limit "
+                                        "(max_file_mb, GRIDPLAN_MAX_FILE_MB)", "file_too_big"))
+                return {}, {}, problems
+            with tempfile.TemporaryDirectory(prefix="gridplan-zip-") as tmp:
+                d = Path(tmp)
+                for i in members:
+                    name = PurePosixPath(i.filename).name
+                    if not name or name in (".", ".."):
+                        continue
+                    target = d / name
+                    if target.exists():
+                        problems.append(Problem("error", where, None, f"{path.name} holds two files named {name!r}",
+                                                "keep one file of each name in the archive", "duplicate_layer"))
+                        continue
+                    with zf.open(i) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                known = [f for f in d.iterdir() if f.suffix.lower() in FORMATS and f.suffix.lower() != ".zip"]
+                rename_to = None
+                if len(known) == 1 and known[0].suffix.lower() != ".gpkg":
+                    if as_layer is not None:
+                        rename_to = as_layer
+                    elif single and _canonical_layer(known[0].stem) is None:
+                        rename_to = "buildings"
+                if rename_to and known[0].stem != rename_to:
+                    stem = known[0].stem
+                    for f in list(d.iterdir()):
+                        if f.stem == stem:
+                            f.rename(d / f"{rename_to}{f.suffix}")
+                if not known:
+                    problems.append(Problem("error", where, None, f"{path.name} holds no layer file",
+                                            "zip the layer files (.shp with .shx/.dbf/.prj/.cpg, .geojson, .gpkg, "
+                                            ".fgb)", "no_layers"))
+                    return {}, {}, problems
+                sub_layers, sub_formats, sub_problems = read_layers(d, max_file_mb=max_file_mb)
+                for p in sub_problems:
+                    problems.append(Problem(p.severity, p.layer, p.feature,
+                                            p.message.replace(str(d), path.name).replace(f"{d.name}", path.name),
+                                            p.fix, p.code))
+                return sub_layers, sub_formats, problems
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
+        problems.append(Problem("error", where, None, f"{path.name} cannot be read as a zip archive "
+                                f"({_first_line(e)}) / 无法读取", "zip the layer files again (a plain .zip, "
+                                "no password)", "unreadable"))
+        return {}, {}, problems
 
 
 def read_layers(source, *, max_file_mb: float | None = None):
@@ -226,7 +294,7 @@ def read_layers(source, *, max_file_mb: float | None = None):
     def too_big(p: Path, layer: str) -> bool:
         mb = _file_size_mb(p)
         if mb > max_file_mb:
-            problems.append(Problem("error", layer, None, f"{p.name} is {mb:.2f} MB, above the {max_file_mb:g} MB "
+            problems.append(Problem("error", layer, None, f"{p.name} is {_size(mb)}, above the {_size(max_file_mb)} "
                                     "limit / 文件过大", "split the data (e.g. one street at a time) or raise the "
                                     "limit (max_file_mb, GRIDPLAN_MAX_FILE_MB)", "file_too_big"))
             return True
@@ -282,16 +350,28 @@ def read_layers(source, *, max_file_mb: float | None = None):
                                         f"({_first_line(e)}) / 无法读取", "re-export the layer from your GIS",
                                         "unreadable"))
 
+    def merge(sub_layers, sub_formats, sub_problems):
+        for k, g in sub_layers.items():
+            if k in layers:
+                problems.append(Problem("error", k, None, "two files give this layer (one inside a zip archive)",
+                                        "keep one file per layer", "duplicate_layer"))
+                continue
+            layers[k], formats[k] = g, sub_formats[k]
+        problems.extend(sub_problems)
+
     files: list[tuple[str, Path]] = []
     if path.is_file():
         ext = path.suffix.lower()
         if ext not in FORMATS:
             problems.append(Problem("error", "dataset", None, f"{path.name}: the format {path.suffix or '(none)'} "
                                     "is not supported / 不支持的格式", "give a folder of .geojson/.gpkg/.shp/.fgb "
-                                    "layer files or one GeoPackage", "unsupported_format"))
+                                    "layer files, a .zip of them, or one GeoPackage", "unsupported_format"))
             return layers, formats, problems
         if ext == ".gpkg" and _canonical_layer(path.stem) is None:
             read_gpkg(path)
+            return layers, formats, problems
+        if ext == ".zip":
+            merge(*_read_zip(path, as_layer=_canonical_layer(path.stem), max_file_mb=max_file_mb, single=True))
             return layers, formats, problems
         # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
         files = [(_canonical_layer(path.stem) or "buildings", path)]
@@ -302,6 +382,9 @@ def read_layers(source, *, max_file_mb: float | None = None):
                 continue
             if ext == ".gpkg" and _canonical_layer(p.stem) is None:
                 read_gpkg(p)
+                continue
+            if ext == ".zip":
+                merge(*_read_zip(p, as_layer=_canonical_layer(p.stem), max_file_mb=max_file_mb))
                 continue
             layer = _canonical_layer(p.stem)
             if layer is None:
@@ -398,7 +481,10 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
     if layers is None or any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     for p in problems:
-        log.warning("%s", p)
+        log.info("%s", p)
+    if problems:
+        log.warning("%d warning(s) while loading %s (see Dataset.warnings), e.g. %s", len(problems),
+                    "the layers" if isinstance(source, Mapping) else source, problems[0])
     if name is None:
         name = Path(source).stem if not isinstance(source, Mapping) else "dataset"
     return Dataset(**layers, source_crs=source_crs or CRS.from_epsg(4326), name=name, problems=tuple(problems))

@@ -265,8 +265,12 @@ def _to_bool(v):
     return "invalid"
 
 
-def _ids_for(gdf, layer):
-    return gdf[ID_FIELD[layer]].astype(object).tolist() if ID_FIELD[layer] in gdf else list(range(len(gdf)))
+def _labels(gdf, layer) -> list[str]:
+    """How each feature is named in messages: its id, or ``row N`` (1-based, in the file) when it has none."""
+    idf = ID_FIELD[layer]
+    ids = gdf[idf].tolist() if idf in gdf else [None] * len(gdf)
+    return [v if v is not None and not (isinstance(v, float) and math.isnan(v)) else f"row {int(r) + 1}"
+            for v, r in zip(ids, gdf.index)]
 
 
 # --------------------------------------------------------------------------- per-layer steps
@@ -293,15 +297,16 @@ def _check_ids(gdf, layer, col: _Collector):
 
 
 def _check_geometry(gdf, layer, col: _Collector):
-    idf = ID_FIELD[layer]
     geoms = gdf.geometry.array
-    ids = gdf[idf].tolist()
+    ids = _labels(gdf, layer)
     keep = np.ones(len(gdf), dtype=bool)
     is_null = shapely.is_missing(np.asarray(geoms)) | shapely.is_empty(np.asarray(geoms))
     for i in np.flatnonzero(is_null):
         col.error(layer, ids[i], "has no geometry", "draw the feature or delete it", "null_geometry")
         keep[i] = False
     arr = np.asarray(geoms, dtype=object)
+    if shapely.has_z(arr).any():  # heights are not used; 2D keeps every later operation simple
+        arr = shapely.force_2d(arr)
     types = np.array([g.geom_type if g is not None and not g.is_empty else "" for g in arr], dtype=object)
     allowed = _ALLOWED_GEOMS[layer]
     # single-part multi-points are points
@@ -388,8 +393,7 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str):
 
 
 def _coerce_fields(gdf, layer, col: _Collector):
-    idf = ID_FIELD[layer]
-    ids = gdf[idf].tolist()
+    ids = _labels(gdf, layer)
     for name, kind in FIELDS[layer].items():
         if name not in gdf.columns:
             continue
@@ -440,7 +444,7 @@ def _clean_number(v):
 
 def _estimate_counts(b, col: _Collector, opts: LoadOptions):
     """Fill missing households/persons, flagged, never mixed silently with counted values."""
-    ids = b["building_id"].tolist()
+    ids = _labels(b, "buildings")
     n = len(b)
     hh = b["households"] if "households" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")
     pp = b["persons"] if "persons" in b else pd.Series([pd.NA] * n, index=b.index, dtype="Float64")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -667,7 +668,7 @@ def _(d):
 @case("broken_zip_shapefile", [("buildings", None, "unreadable")])
 def _(d):
     _with(d, buildings=None)
-    (d / "buildings.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    (d / "buildings.zip").write_bytes(b"PK\x03\x04" + bytes(range(200)))
     return d
 
 
@@ -713,3 +714,55 @@ def _(d):
           compounds=_set(layers["compounds"], 2, "community_id", "nowhere"))
     write_layer(layers["communities"], d / "parks.geojson")
     return d
+
+
+
+def _zip_folder(folder: Path, target: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(folder.iterdir()):
+            z.write(f, prefix + f.name)
+    return target
+
+
+@case("zip_dataset_with_errors", [("buildings", "B004", "negative_count"), ("stations", "S1", "duplicate_id")])
+def _(d):
+    src = d / "src"
+    layers = base_layers()
+    write_dataset({**layers, "buildings": _set(layers["buildings"], 3, "households", -9),
+                   "stations": _set(layers["stations"], 1, "station_id", "S1")}, src, "shp")
+    d.mkdir(parents=True, exist_ok=True)
+    out = _zip_folder(src, d / "什邡数据.zip", prefix="什邡数据/")
+    shutil.rmtree(src)
+    return out
+
+
+@case("zip_over_the_limit", [("dataset", None, "file_too_big")], kwargs={"max_file_mb": 0.01})
+def _(d):
+    src = d / "src"
+    write_dataset(base_layers(), src, "geojson")
+    d.mkdir(parents=True, exist_ok=True)
+    out = _zip_folder(src, d / "data.zip")
+    shutil.rmtree(src)
+    return out
+
+
+@case("zip_without_layers", [("dataset", None, "no_layers")])
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(d / "data.zip", "w") as z:
+        z.writestr("readme.txt", "no layers here")
+    return d / "data.zip"
+
+
+@case("nan_coordinates", [("buildings", None, "unprojectable")])
+def _(d):
+    _with(d)
+    fc = _geojson_text(_b())
+    fc["features"][4]["geometry"]["coordinates"][0][1] = [float("nan"), 31.13]
+    (d / "buildings.geojson").write_text(json.dumps(fc, ensure_ascii=False, allow_nan=True), encoding="utf-8")
+    return d
+
+
+@case("null_id_and_negative_count", [("buildings", "row 3", "null_id"), ("buildings", "row 3", "negative_count")])
+def _(d):
+    return _with(d, buildings=_set(_set(_b(), 2, "building_id", None), 2, "households", -1))

@@ -456,3 +456,45 @@ def test_canonical_contract(reference):
             assert f in g.columns, (name, f)
     assert reference.roads["walkable"].dtype == bool
     assert reference.compounds["sanwu"].dtype == bool
+
+
+# --------------------------------------------------------------------------- archives, names, mixed inputs
+@pytest.mark.parametrize("fmt", ["shp", "geojson", "gpkg"])
+def test_zip_of_a_whole_dataset(fmt, tmp_path, reference):
+    src = M.write_dataset(M.base_layers(), tmp_path / "src", fmt)
+    src = src if src.is_dir() else src.parent
+    z = M._zip_folder(src, tmp_path / "upload.zip", prefix="我的数据/")
+    before = M.snapshot(z)
+    same_layers(reference, read_dataset(z))
+    assert M.snapshot(z) == before
+    # the same archive inside an upload folder (how the app stores uploads)
+    up = tmp_path / "uploads"
+    up.mkdir()
+    (up / "upload.zip").write_bytes(z.read_bytes())
+    same_layers(reference, read_dataset(up))
+
+
+def test_upper_case_file_names(tmp_path, reference):
+    d = M.write_dataset(M.base_layers(), tmp_path, "shp")
+    for f in list(d.iterdir()):
+        f.rename(d / f"{f.stem.upper()}{f.suffix.upper()}")
+    same_layers(reference, read_dataset(d))
+
+
+def test_layers_in_different_crs(tmp_path, reference):
+    layers = M.base_layers()
+    layers["communities"] = layers["communities"].to_crs(4544)
+    layers["roads"] = layers["roads"].to_crs(3857)
+    layers["stations"] = layers["stations"].to_crs(4490)
+    ds = read_dataset(M.write_dataset(layers, tmp_path, "gpkg"))
+    assert ds.source_crs.to_epsg() == 4326  # the buildings' CRS
+    same_layers(reference, ds)
+
+
+def test_z_coordinates_are_dropped(reference):
+    layers = M.base_layers()
+    b = layers["buildings"]
+    b["geometry"] = shapely.force_3d(b.geometry.array, 12.0)
+    ds = read_dataset(layers)
+    assert not shapely.has_z(ds.buildings.geometry.array).any()
+    same_layers(reference, ds)
