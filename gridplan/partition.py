@@ -34,8 +34,9 @@ How it works, per community:
    rule cannot be met otherwise. :data:`RESTARTS` constructions (seeds) are tried per component
    and the most compact compliant one wins.
 
-Everything is deterministic for a seed. ``time_limit_s`` bounds the improvement phases; the
-construction always completes, so a plan is always returned (every building in one grid).
+Everything is deterministic for a seed. ``time_limit_s`` (CPU seconds) bounds the improvement
+phases; the construction always completes, so a plan is always returned (every building in one
+grid), and a search cut short never returns something worse than its starting point.
 """
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ from .model import Dataset, Plan, Rule
 from .tessellate import building_cells, building_points, community_labels, dataset_cache
 
 log = logging.getLogger(__name__)
+
+def _clock() -> float:
+    """The clock time limits are measured on: CPU seconds of this process, so a busy machine
+    does not cut the search short (and results stay reproducible) while runs still end."""
+    return time.process_time()
+
 
 #: penalty per household of bound violation (dominates every soft term)
 BIG = 1e6
@@ -419,7 +426,7 @@ class _Search:
             last = i == len(penalties) - 1
             # early (shape-led) stages get half the remaining time and few passes, so the final
             # stage always has time to restore the bounds
-            stop = deadline if last else time.monotonic() + 0.5 * max(deadline - time.monotonic(), 0.0)
+            stop = deadline if last else _clock() + 0.5 * max(deadline - _clock(), 0.0)
             queue, full = order, True
             for _ in range(max_rounds * 4 if last else 24):
                 moved = self._sweep(queue, pen, stop)
@@ -490,7 +497,7 @@ class _Search:
             if best >= 0 and self._connected_without(u, a):
                 self._move(u, a, best, lg.get(a, 0.0), lg[best])
                 moved.append(u)
-            if time.monotonic() > deadline:
+            if _clock() > deadline:
                 return None
         return moved
 
@@ -678,7 +685,13 @@ def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: 
     lam_in, lam_pp = lams if lams is not None else _lams(G, k)
     s = _Search(G, labels, k, rule, lam_in, lam_pp)
     s.run(deadline, np.random.default_rng(seed), penalties=PENALTIES)
-    return np.asarray(s.lab, dtype=np.int64)
+    out = np.asarray(s.lab, dtype=np.int64)
+    if _clock() > deadline:  # cut short: keep whichever of start and result is better
+        before = (_violations(rule, labels, G.h, G.p, k).sum(), _shape_cost(G, labels, k))
+        after = (_violations(rule, out, G.h, G.p, k).sum(), _shape_cost(G, out, k))
+        if before < after:
+            return labels
+    return out
 
 
 def _violations(rule: Rule, labels: np.ndarray, h, p, k) -> np.ndarray:
@@ -702,7 +715,7 @@ def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, dea
     n = len(comp.G)
     best = None
     for attempt, k in enumerate(ks[:3]):
-        if attempt and time.monotonic() > deadline:
+        if attempt and _clock() > deadline:
             break
         k = min(k, n)
         prim = _primary(rule, comp.H, comp.P, k)
@@ -711,7 +724,7 @@ def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, dea
         unit_of = _units(G, comp.compound, prim, rule, seed, deadline)
         U = G.contract(unit_of)
         for trial in range(RESTARTS if restarts is None else max(1, restarts)):
-            if trial and time.monotonic() > deadline:
+            if trial and _clock() > deadline:
                 break
             s = seed + 7919 * trial + 104729 * attempt
             if len(U) >= k:
@@ -746,7 +759,7 @@ def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> 
     """Shatter the units of failing grids (and their neighbours) into buildings and improve again;
     then, if needed, the whole component."""
     for stage in range(2):
-        if time.monotonic() > deadline:
+        if _clock() > deadline:
             break
         v = _violations(rule, labels, G.h, G.p, k)
         bad = np.flatnonzero(v > 0)
@@ -840,7 +853,9 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     code_width
         Digits of the grid serial after the community code (2 or 3).
     time_limit_s
-        Time budget of the improvement phases (the best plan found so far is returned).
+        Budget of the improvement phases in CPU seconds of this process (so a busy machine does
+        not change the result); when it runs out, the best plan found so far is returned. The
+        per-dataset cells and adjacency graph are built before and not counted.
     communities
         Only partition these community ids; the buildings of every other community form one grid
         per community.
@@ -851,7 +866,7 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
         Every building in exactly one grid; grid ids are community code + serial.
     """
     rule = rule or Rule()
-    t0 = time.monotonic()
+    t0 = _clock()
     ctx = _context(dataset)
     comm = ctx.comm
     uniq = sorted(pd.unique(comm).tolist())
@@ -868,9 +883,10 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
         if cid not in wanted:
             labels[nodes] = f"{cid}#0"
             continue
-        now = time.monotonic()
+        now = _clock()
         left = max(t0 + time_limit_s - now, 0.0)
-        budget = left * min(1.0, 3.0 * weight[cid] / max(remaining, 1))
+        # a community may use a quarter of what is left (more if it is large); unused time carries on
+        budget = left * min(1.0, max(3.0 * weight[cid] / max(remaining, 1), 0.25))
         remaining -= weight[cid]
         groups = _partition_nodes(ctx, nodes, rule, seed, now + budget)
         for i, g in enumerate(groups):
@@ -878,7 +894,7 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     a = pd.Series(labels, index=ctx.ids, dtype=object)
     mapping = number_grids(dataset, a, width=code_width)
     plan = Plan(apply_codes(a, mapping), rule=rule, label=f"partition (seed {seed})")
-    log.info("partitioned %d buildings into %d grids in %.2f s", len(a), len(mapping), time.monotonic() - t0)
+    log.info("partitioned %d buildings into %d grids in %.2f CPU s", len(a), len(mapping), _clock() - t0)
     return plan
 
 
@@ -922,7 +938,7 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
     seed
         Seed of the random choices.
     time_limit_s
-        Time budget of the improvement.
+        Budget of the improvement in CPU seconds.
     restarts
         Constructions tried per piece (1 is fast enough for interactive use; more may give
         slightly more compact grids).
@@ -949,7 +965,7 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
     # replaced grid ids can be reused only if no building outside the re-optimised set keeps them
     outside = set(a.to_numpy()[~(in_comm & ~kept)].tolist())
     reuse = [g for g in old if g not in outside and g not in keep]
-    groups = _partition_nodes(ctx, nodes, plan.rule, seed, time.monotonic() + time_limit_s, restarts=restarts)
+    groups = _partition_nodes(ctx, nodes, plan.rule, seed, _clock() + time_limit_s, restarts=restarts)
     new = _place_groups(dataset, plan, groups, community_id, ctx, reuse=reuse)
     return plan.with_assignment(new, label=f"re-optimise {community_id}")
 
@@ -964,6 +980,10 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
         The grid to split (must not be locked).
     parts
         Number of parts; default: the best feasible count of at least 2 (2 if none is feasible).
+    seed
+        Seed of the random choices.
+    time_limit_s
+        Budget of the improvement in CPU seconds.
 
     Returns
     -------
@@ -991,7 +1011,7 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
     parts = min(parts, len(nodes))
     vals, cnt = np.unique(ctx.comm[nodes].astype(str), return_counts=True)
     cid = vals[int(np.argmax(cnt))]
-    groups = _split_nodes(ctx, nodes, parts, rule, seed, time.monotonic() + time_limit_s)
+    groups = _split_nodes(ctx, nodes, parts, rule, seed, _clock() + time_limit_s)
     new = _place_groups(dataset, plan, groups, cid, ctx, reuse=[grid_id])
     return plan.with_assignment(new, label=f"split {grid_id} into {len(groups)}")
 
