@@ -165,12 +165,39 @@ _NUM = re.compile(r"(-?\d+\.\d{6})\d+")
 
 
 def _geojson_geoms(geoms) -> list:
-    """GeoJSON geometry dicts with coordinates rounded to 6 decimals (~0.1 m)."""
+    """GeoJSON geometry dicts with coordinates rounded to 6 decimals (~0.1 m).
+
+    Built from shapely's ragged arrays (no JSON round trip); mixed geometry kinds fall back to
+    ``shapely.to_geojson``.
+    """
     arr = np.asarray(geoms, dtype=object)
     if len(arr) == 0:
         return []
-    s = ",".join(shapely.to_geojson(arr).tolist())
-    return json.loads("[" + _NUM.sub(r"\1", s) + "]")
+    try:
+        gtype, coords, offsets = shapely.to_ragged_array(arr, include_z=False)
+    except (ValueError, NotImplementedError):
+        s = ",".join(shapely.to_geojson(arr).tolist())
+        return json.loads("[" + _NUM.sub(r"\1", s) + "]")
+    c = np.round(coords, 6).tolist()
+    o = [x.tolist() for x in offsets]
+
+    def split(items, offs):
+        return [items[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
+
+    T = shapely.GeometryType
+    if gtype == T.POINT:
+        return [{"type": "Point", "coordinates": p} for p in c]
+    if gtype == T.LINESTRING:
+        return [{"type": "LineString", "coordinates": x} for x in split(c, o[0])]
+    if gtype == T.POLYGON:
+        return [{"type": "Polygon", "coordinates": x} for x in split(split(c, o[0]), o[1])]
+    if gtype == T.MULTILINESTRING:
+        return [{"type": "MultiLineString", "coordinates": x} for x in split(split(c, o[0]), o[1])]
+    if gtype == T.MULTIPOLYGON:
+        return [{"type": "MultiPolygon", "coordinates": x} for x in split(split(split(c, o[0]), o[1]), o[2])]
+    if gtype == T.MULTIPOINT:
+        return [{"type": "MultiPoint", "coordinates": x} for x in split(c, o[0])]
+    raise ValueError(f"unexpected geometry type {gtype}")
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
