@@ -173,3 +173,88 @@ def test_sample_city_html_offline(browser, tmp_path):
         assert seen["outside"] == [] and seen["errors"] == []
     finally:
         ctx.close()
+
+
+STAPP = '''
+import json, sys
+sys.path[:0] = [{tests!r}, {root!r}]
+import streamlit as st
+from streamlit_folium import st_folium
+from _toy import toy_dataset, toy_grids, toy_plan
+from gridplan import webmap
+
+@st.cache_resource
+def data():
+    ds = toy_dataset(); plan = toy_plan(ds)
+    return ds, plan, toy_grids(ds, plan)
+
+ds, plan, grids = data()
+m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, draw_tools=True)
+out = st_folium(m, height=600, use_container_width=True, key="m",
+                returned_objects=["last_active_drawing", "all_drawings"])
+d = (out or {{}}).get("last_active_drawing")
+st.code("CLICKED " + json.dumps((d or {{}}).get("properties", {{}}), ensure_ascii=False, sort_keys=True))
+'''
+
+
+def test_streamlit_folium_serves_local_assets_and_returns_clicks(toy, browser, tmp_path):
+    """The real app path: Streamlit static serving + st_folium, no outside request, a building click
+    comes back with its ids."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("streamlit_folium")
+    root = Path(__file__).resolve().parent.parent
+    app = tmp_path / "app"
+    (app / ".streamlit").mkdir(parents=True)
+    shutil.copytree(assets.VENDOR_DIR, app / "static" / "vendor")
+    shutil.copy(root / ".streamlit" / "config.toml", app / ".streamlit" / "config.toml")
+    (app / "app.py").write_text(STAPP.format(tests=str(root / "tests"), root=str(root)), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=app,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(base + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.25)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+        page = ctx.new_page()
+        outside, failed = [], []
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((base, "data:", "about:", "blob:"))
+                   else (outside.append(r.request.url), r.abort()))
+        page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+        page.goto(base + "/")
+        frame = page.frame_locator("iframe[title*=folium]")
+        frame.locator("path.leaflet-interactive").first.wait_for(timeout=30000)
+        # click a building (its own SVG path) the way a planner would
+        f = next(fr for fr in page.frames if fr.url.startswith(base + "/component/"))
+        bid = f.evaluate("""() => { let id = null; window.map.eachLayer(l => {
+            if (!id && l.feature && l.feature.properties.layer === 'building') { id = l.feature.properties.building_id;
+              l._path.setAttribute('data-test', 'target'); } }); return id; }""")
+        frame.locator("path[data-test=target]").click(force=True)
+        page.get_by_text(f'"building_id": "{bid}"', exact=False).wait_for(timeout=20000)
+        text = page.locator("code", has_text="CLICKED").inner_text()
+        props = __import__("json").loads(text.split("CLICKED ", 1)[1])
+        assert props["building_id"] == bid and props["grid_id"] == plan_grid(toy, bid)
+        assert props["compound_id"] and props["layer"] == "building"
+        assert outside == [] and failed == [], (outside, failed)
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def plan_grid(toy, bid):
+    return toy[1].assignment[bid]
