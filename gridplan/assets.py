@@ -34,8 +34,10 @@ from ._errors import GridplanError
 
 log = logging.getLogger(__name__)
 
-#: where ``install`` puts the files by default (served by Streamlit at ``/app/static/vendor``)
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor"
+#: where ``install`` puts the files by default (served by Streamlit at ``/app/static/vendor``);
+#: ``GRIDPLAN_VENDOR_DIR`` overrides it (e.g. when gridplan is installed outside the repository)
+VENDOR_DIR = Path(os.environ.get("GRIDPLAN_VENDOR_DIR") or
+                  Path(__file__).resolve().parent.parent / "static" / "vendor")
 
 #: the URL base Streamlit serves ``static/vendor`` at (absolute path: the st_folium iframe lives
 #: under ``/component/...``, so a relative URL would resolve inside the component's folder)
@@ -137,8 +139,14 @@ def install(dest: str | os.PathLike | None = None, *, force: bool = False, npm: 
     dest = Path(dest) if dest is not None else VENDOR_DIR
     manifest_path = dest / "manifest.json"
     if not force and manifest_path.exists() and all((dest / f).exists() for f in FILES.values()):
-        log.info("map assets already installed in %s", dest)
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        have = manifest.get("versions", {})
+        want = {"leaflet": _xstatic_dir("leaflet")[1], "jquery": _xstatic_dir("jquery")[1],
+                "leaflet-draw": LEAFLET_DRAW_VERSION}
+        if all(have.get(k) == v for k, v in want.items()):
+            log.info("map assets already installed in %s", dest)
+            return manifest
+        log.info("map asset versions changed (%s → %s): installing again", have, want)
     dest.mkdir(parents=True, exist_ok=True)
     versions = {}
 

@@ -84,3 +84,14 @@ def test_streamlit_serves_static():
 def test_cli_check(vendor, capsys):
     assert assets.main(["check"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(__import__("shutil").which("npm") is None, reason="npm is not installed")
+def test_install_into_a_fresh_folder(tmp_path):
+    man = assets.install(tmp_path / "vendor")
+    assert man["versions"] == {"leaflet": "1.9.3", "jquery": "3.7.1", "leaflet-draw": "1.0.2"}
+    assets.check_installed(tmp_path / "vendor")
+    # a second run is a no-op
+    before = (tmp_path / "vendor" / "manifest.json").stat().st_mtime_ns
+    assets.install(tmp_path / "vendor")
+    assert (tmp_path / "vendor" / "manifest.json").stat().st_mtime_ns == before
