@@ -14,6 +14,7 @@ in one community, and which grids the edit broke or fixed (from :func:`gridplan.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -389,4 +390,34 @@ def grid_changes(a: Plan, b: Plan) -> pd.DataFrame:
                       np.where(t["buildings_b"] == 0, "removed",
                                np.where((t["moved_out"] + t["moved_in"]) > 0, "changed", "unchanged")))
     t["status"] = status
+    return t
+
+
+# --------------------------------------------------------------------------- keys and per-grid coverage
+def fingerprint(plan: Plan) -> str:
+    """A short content hash of a plan (assignment, rule, locked grids): equal plans, equal keys.
+
+    Used as a cache key for figures derived from ``(dataset, plan)``.
+    """
+    a = plan.assignment.sort_index()
+    h = hashlib.sha1(pd.util.hash_pandas_object(a, index=True).to_numpy().tobytes())
+    h.update(json.dumps(plan.rule.as_dict(), sort_keys=True).encode())
+    h.update("|".join(sorted(plan.locked)).encode())
+    return h.hexdigest()[:16]
+
+
+def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
+    """Households covered per grid of ``plan`` from a per-building coverage table
+    (index ``building_id``, ``households``, ``covered``), e.g. ``CoverageResult.buildings``.
+
+    Returns ``households``, ``covered_households`` and ``pct_covered`` (0–100) indexed by grid_id.
+    """
+    b = buildings[["households", "covered"]].copy()
+    b.index = b.index.astype(str)
+    g = plan.assignment.reindex(b.index)
+    b["grid_id"] = g.to_numpy()
+    b["covered_households"] = b["households"].where(b["covered"].astype(bool), 0)
+    t = b.groupby("grid_id")[["households", "covered_households"]].sum()
+    t["pct_covered"] = np.where(t["households"] > 0, 100.0 * t["covered_households"] / t["households"].clip(lower=1),
+                                np.nan)
     return t

@@ -1,0 +1,68 @@
+"""Walking coverage: stations on/off, what-if stations, suggested sites, coverage tables."""
+import pandas as pd
+import streamlit as st
+
+from app_pages import common as c
+
+T = c.T
+r = st.session_state
+ds = c.dataset()
+if ds is None:
+    st.warning(T("no_dataset"))
+    st.stop()
+st.header(T("page_coverage"))
+c.show_flash()
+if not c.coverage_available(ds):
+    st.info(T("coverage_none"))
+    st.stop()
+p = c.plan()
+
+from gridplan.webmap import station_kind_label  # noqa: E402
+
+kinds_all = ["red_station", "grid_station", "mobile", "service_center"]
+a, b, d = st.columns([2, 1, 1])
+r["_cov_kinds"] = list(r["cov_kinds"])
+a.multiselect(T("counted_kinds"), kinds_all, key="_cov_kinds", on_change=c.cb_cov_options,
+              format_func=lambda k: station_kind_label(k, c.lang()))
+r["_cov_minutes"] = ",".join(f"{m:g}" for m in r["cov_minutes"])
+b.text_input(T("minutes"), key="_cov_minutes", on_change=c.cb_cov_options)
+r["_cov_speed"] = float(r["cov_speed"])
+d.number_input(T("speed"), 1.0, 8.0, step=0.1, key="_cov_speed", on_change=c.cb_cov_options)
+
+st_ids = [str(s) for s in ds.stations.index]
+st_names = ds.stations["name"].astype(str).to_dict() if "name" in ds.stations.columns else {}
+active = r.get("active_stations")
+r["_active"] = st_ids if active is None else list(active)
+st.multiselect(T("stations_on"), st_ids, key="_active", on_change=c.cb_active,
+               format_func=lambda s: f"{st_names.get(s, s)} ({s})")
+
+res = c.coverage_result(ds)
+base = c.coverage_result(ds, what_if=False)
+s = res.summary()
+st.markdown("**" + T("coverage_summary", ch=f"{s['covered_households']:,}", hh=f"{s['households']:,}",
+                     pct=s["pct_households"], ub=len(res.uncovered_buildings), sw=s["uncovered_sanwu"]) + "**")
+delta = s["covered_households"] - base.summary()["covered_households"]
+if delta:
+    st.caption(T("coverage_delta", sign="+" if delta > 0 else "", d=f"{delta:,}"))
+
+if r.get("added_stations"):
+    st.markdown(f"**{T('added_stations')}**: " + ", ".join(sid for *_, sid in r["added_stations"]))
+    st.button(T("clear_added"), on_click=c.cb_clear_added, key="clear_added_btn")
+st.caption(T("tool_station") + ": " + T("page_map") + " → " + T("tool") + " → " + T("tool_station"))
+
+st.subheader(T("suggest"))
+k1, k2 = st.columns([1, 3])
+k1.number_input(T("suggest_k"), 1, 20, 3, key="_suggest_k")
+k2.button(T("suggest_button"), on_click=c.cb_suggest, key="suggest_btn")
+if r.get("suggested"):
+    sg = pd.DataFrame(r["suggested"])
+    st.dataframe(sg.drop(columns=["x", "y"]), hide_index=True)
+    st.button(T("suggest_add"), on_click=c.cb_adopt_suggested, key="adopt_btn")
+
+t1, t2, t3, t4 = st.tabs([T("by_community"), T("by_grid"), T("by_station"), T("uncovered_sanwu")])
+t1.dataframe(res.by_community, use_container_width=True)
+if p is not None:
+    from gridplan.edit import grid_coverage
+    t2.dataframe(grid_coverage(p, res.buildings), use_container_width=True)
+t3.dataframe(res.by_station, use_container_width=True)
+t4.dataframe(res.uncovered_sanwu, use_container_width=True)

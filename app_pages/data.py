@@ -1,0 +1,70 @@
+"""Load a dataset (the sample, uploaded files or a path) and show the validation report."""
+import pandas as pd
+import streamlit as st
+
+from app_pages import common as c
+
+T = c.T
+r = st.session_state
+
+st.header(T("load_title"))
+c.show_flash()
+
+
+def _load():
+    kind = r["_src_kind"]
+    cs = r.get("_coord_system") or None
+    cmap = c.parse_column_map(r.get("_column_map", ""))
+    if kind == "sample":
+        c.load_source({"kind": "sample"})
+        return
+    if kind == "upload":
+        folder, errors = c.save_uploads(r.get("_uploads"))
+        if errors:
+            r["load_problems"] = [{"severity": "error", "layer": "upload", "feature": None, "message": e,
+                                   "fix": T("upload_help", mb=c.UPLOAD_LIMIT_MB)} for e in errors]
+            return
+        names = [f.name for f in r.get("_uploads") or []]
+        name = next((n.rsplit(".", 1)[0] for n in names if n.lower().endswith(".gpkg")), None) or "upload"
+        c.load_source({"kind": "upload", "path": str(folder), "name": name, "coord_system": cs, "column_map": cmap})
+        return
+    path = (r.get("_path") or "").strip()
+    if not path:
+        r["load_problems"] = [{"severity": "error", "layer": "dataset", "feature": None,
+                               "message": T("path_label") + " ?", "fix": T("src_path")}]
+        return
+    from pathlib import Path
+    p = Path(path).expanduser()
+    c.load_source({"kind": "path", "path": str(p.resolve()), "name": p.stem, "coord_system": cs, "column_map": cmap})
+
+
+kinds = ["sample", "upload", "path"]
+st.radio(T("source"), kinds, key="_src_kind", horizontal=True, format_func=lambda k: T("src_" + k))
+kind = r.get("_src_kind", "sample")
+if kind == "upload":
+    st.file_uploader(T("upload_help", mb=c.UPLOAD_LIMIT_MB), type=c.UPLOAD_TYPES, accept_multiple_files=True,
+                     key="_uploads")
+elif kind == "path":
+    st.text_input(T("path_label"), key="_path", placeholder="/data/shifang  或  /data/shifang.gpkg")
+if kind != "sample":
+    cs_opts = ["", "gcj02", "bd09"]
+    st.selectbox(T("coord_system"), cs_opts, key="_coord_system",
+                 format_func=lambda k: {"": T("cs_wgs84"), "gcj02": T("cs_gcj02"), "bd09": T("cs_bd09")}[k])
+    st.text_area(T("column_map"), key="_column_map", height=80)
+st.button(T("load_button"), on_click=_load, type="primary", key="load_btn")
+
+problems = r.get("load_problems")
+if problems:
+    errs = [p for p in problems if p.get("severity") == "error"]
+    st.error(T("load_failed", n=len(errs)))
+    st.dataframe(c.problems_frame(problems), hide_index=True, use_container_width=True)
+
+ds = c.dataset()
+if ds is not None:
+    st.subheader(T("layers_overview") + f" · {ds.name}")
+    rows = [{T("col_layer"): name, T("features"): len(gdf)} for name, gdf in ds.layers().items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} (metric) · source: {ds.source_crs.name if ds.source_crs else '—'}")
+    if ds.warnings:
+        st.markdown(T("load_warnings"))
+        st.dataframe(c.problems_frame([p.as_dict() for p in ds.warnings]), hide_index=True, use_container_width=True)

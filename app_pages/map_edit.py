@@ -1,0 +1,167 @@
+"""The planner's main page: the map, the editing tools and the grid table."""
+import streamlit as st
+
+from app_pages import common as c
+from gridplan import edit as ed
+
+T = c.T
+r = st.session_state
+ds = c.dataset()
+if ds is None:
+    st.warning(T("no_dataset"))
+    st.page_link("app_pages/data.py", label=T("page_data"), icon=":material/folder_open:")
+    st.stop()
+h = c.history()
+if h is None:  # the first partition is still running: show the city now, the grids when ready
+    c.show_flash()
+    c.wait_for_partition()
+    c.render_map(ds, None)
+    st.stop()
+p = h.current
+tb = c.grid_table(ds, p)
+res = c.coverage_result(ds) if c.coverage_available(ds) else None
+
+c.show_flash()
+
+# --- headline figures
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric(T("summary_grids"), len(tb))
+m2.metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
+m3.metric(T("summary_contiguous"), f"{int(tb['contiguous'].sum())} / {len(tb)}")
+m4.metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
+if res is not None:
+    s = res.summary()
+    base = c.coverage_result(ds, what_if=False).summary()
+    d = s["covered_households"] - base["covered_households"]
+    m5.metric(T("summary_coverage"), f"{s['covered_households']:,} ({s['pct_households']}%)",
+              delta=f"{d:+,}" if d else None)
+
+# --- rule and partition
+with st.expander(T("rule") + f" — {p.rule.min_households}–{p.rule.max_households} / "
+                 f"{p.rule.min_persons}–{p.rule.max_persons} · {T('mode_' + p.rule.mode)}"):
+    rule = r["rule"]
+    a, b, cc, d, e, f, g = st.columns([1, 1, 1, 1, 1.6, 0.8, 0.8])
+    a.number_input(T("min_hh"), 0, 100000, rule.min_households, 10, key="_min_hh")
+    b.number_input(T("max_hh"), 0, 100000, rule.max_households, 10, key="_max_hh")
+    cc.number_input(T("min_pp"), 0, 300000, rule.min_persons, 50, key="_min_pp")
+    d.number_input(T("max_pp"), 0, 300000, rule.max_persons, 50, key="_max_pp")
+    modes = ["either", "households", "persons", "both"]
+    e.selectbox(T("mode"), modes, index=modes.index(rule.mode), format_func=lambda k: T("mode_" + k), key="_mode")
+    f.number_input(T("seed"), 0, 10**6, int(r["seed"]), key="_seed")
+    g.selectbox(T("code_width"), [2, 3], index=[2, 3].index(int(r["code_width"])), key="_code_width")
+    st.button(T("partition"), on_click=c.cb_partition, type="primary", key="partition_btn")
+
+left, right = st.columns([3, 1.3], gap="medium")
+
+# --- tool panel (right)
+with right:
+    focus = c.current_focus(ds)
+    comm_ids = [] if ds.communities is None else [str(x) for x in ds.communities.index]
+    names = {} if ds.communities is None else ds.communities["name"].astype(str).to_dict()
+    r["_focus"] = focus
+    st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=c.cb_focus,
+                 format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
+    r["_tool"] = r["tool"]
+    st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=c.cb_tool, horizontal=True,
+             format_func=lambda k: T("tool_" + k))
+    r["_unit"] = r["unit"]
+    st.radio(T("unit"), ["building", "compound"], key="_unit", on_change=c.cb_unit, horizontal=True,
+             format_func=lambda k: T("unit_" + k))
+    # move targets: the grids of the community in view (or of the selection), plus a new grid
+    sel = tuple(r.get("selection") or ())
+    ssum = ed.selection_summary(ds, p, sel) if sel else None
+    tcomm = (ssum["communities"][0] if ssum and len(ssum["communities"]) == 1 else
+             (ed.community_of_grid(ds, p, r["selected_grid"]) if r.get("selected_grid") else None) or
+             (focus if focus != c.ALL else None))
+    options = ed.grids_of_community(ds, p, tcomm) if tcomm else p.grid_ids
+    new_code = ed.new_grid_id(ds, p, tcomm) if tcomm else None
+    if new_code:
+        options = options + [new_code]
+    if r.get("target") not in options:
+        r["target"] = options[0] if options else None
+    r["_target"] = r["target"]
+    st.selectbox(T("target_grid"), options, key="_target", on_change=c.cb_target,
+                 format_func=lambda k: T("new_grid", code=k) if k == new_code else
+                 f"{k} · {int(tb.at[k, 'households']) if k in tb.index else 0}{'户' if c.lang() == 'zh' else ' hh'}"
+                 + (f" · {T('locked')}" if k in p.locked else ""))
+    st.markdown(f"**{T('selection')}**")
+    if ssum:
+        st.write(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
+                   grids=", ".join(ssum["grids"])))
+        b1, b2 = st.columns(2)
+        b1.button(T("move_to"), on_click=c.cb_move_selection, type="primary", key="move_btn",
+                  use_container_width=True)
+        b2.button(T("clear_selection"), on_click=c.cb_clear_selection, key="clear_btn", use_container_width=True)
+    else:
+        st.caption(T("selection_none"))
+
+    # the check after the last edit
+    rep = r.get("report")
+    if rep:
+        st.markdown(f"**{T('history')}**: {rep['label']}")
+        if rep["newly_broken"]:
+            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{g}**: {why}" for g, why in rep["newly_broken"]))
+        else:
+            st.success(T("check_ok"))
+        if rep["fixed"]:
+            st.info(T("check_fixed", grids=", ".join(rep["fixed"])))
+
+    with st.expander(T("grid_ops"), expanded=bool(r.get("selected_grid"))):
+        sg = r.get("selected_grid")
+        if sg and sg in tb.index:
+            ok = bool(tb.at[sg, "compliant"])
+            why = c.reason_text(tb.at[sg, "reason"])
+            st.markdown(f"**{T('selected_grid')}**: `{sg}` · {int(tb.at[sg, 'households'])} / "
+                        f"{int(tb.at[sg, 'persons'])} · {T('ok') if ok else T('not_ok')}"
+                        + ("" if ok else f" — {why}") + (f" · {T('locked')}" if sg in p.locked else ""))
+            same = [x for x in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, sg)) if x != sg]
+            r["_merge_keep"] = sg
+            st.selectbox(T("merge_absorb"), same, key="_merge_absorb")
+            st.button(T("merge") + f" → {sg}", on_click=c.cb_merge, key="merge_btn", disabled=not same)
+            s1, s2 = st.columns([1, 1])
+            s1.number_input(T("split_parts"), 0, 20, 0, key="_split_parts")
+            s2.button(T("split"), on_click=c.cb_split, key="split_btn")
+            l1, l2 = st.columns(2)
+            if sg in p.locked:
+                l1.button(T("unlock"), on_click=c.cb_lock, args=(False,), key="unlock_btn", icon=":material/lock_open:")
+            else:
+                l1.button(T("lock"), on_click=c.cb_lock, args=(True,), key="lock_btn", icon=":material/lock:")
+        else:
+            st.caption(T("grid_table"))
+        st.button(T("reoptimise"), on_click=c.cb_reoptimise, key="reopt_btn",
+                  disabled=not (sg or focus != c.ALL))
+
+    if c.coverage_available(ds):
+        r["_show_coverage"], r["_show_isochrones"] = r["show_coverage"], r["show_isochrones"]
+        st.toggle(T("show_coverage"), key="_show_coverage", on_change=c.cb_copy, args=("_show_coverage", "show_coverage"))
+        st.toggle(T("show_isochrones"), key="_show_isochrones", on_change=c.cb_copy,
+                  args=("_show_isochrones", "show_isochrones"))
+
+    with st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
+        for i, lab in enumerate(h.labels()):
+            st.caption(("▶ " if i == h.index else "  ") + lab)
+
+# --- the map (left)
+with left:
+    c.render_map(ds, p)
+    st.caption(T("map_legend_hint"))
+
+# --- the grid table
+st.markdown(f"#### {T('grid_table')}")
+frame = c.grid_frame(ds, p, res)
+if focus != c.ALL:
+    keep = (tb["community_id"].astype(str) == focus).to_numpy()
+    frame = frame[keep]
+r["_grid_table_ids"] = frame[T("col_grid")].tolist()
+ids = r["_grid_table_ids"]
+
+
+def _style(row):
+    colour = "#fde0dd" if row[T("col_status")] == T("not_ok") else "#e5f5e0"
+    return [f"background-color: {colour}" if col == T("col_status") else "" for col in row.index]
+
+
+st.dataframe(frame.style.apply(_style, axis=1), key="grid_table", on_select=c.cb_select_grid_row,
+             selection_mode="single-row", hide_index=True, use_container_width=True, height=360,
+             column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
+                            T("col_pp"): st.column_config.NumberColumn(format="%.2f")})

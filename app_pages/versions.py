@@ -1,0 +1,60 @@
+"""Plan versions: save, list, reopen and compare (stored in the project GeoPackage)."""
+import streamlit as st
+
+from app_pages import common as c
+from gridplan import edit as ed
+
+T = c.T
+r = st.session_state
+ds = c.dataset()
+if ds is None:
+    st.warning(T("no_dataset"))
+    st.stop()
+p = c.plan()
+st.header(T("page_versions"))
+c.show_flash()
+store = c.project_store()
+
+st.subheader(T("save_version"))
+a, b, d = st.columns([2, 3, 1])
+a.text_input(T("version_name"), key="_version_name", max_chars=200)
+b.text_input(T("version_note"), key="_version_note")
+d.button(T("save"), on_click=c.cb_save_version, type="primary", key="save_version_btn")
+
+st.subheader(T("versions"))
+st.caption(T("project_file", path=store.path))
+versions = store.list()
+if not len(versions):
+    st.info(T("no_versions"))
+    st.stop()
+st.dataframe(versions.drop(columns=["rule", "locked"]), use_container_width=True)
+
+
+def _label(v):
+    if v == "current":
+        return T("compare_current")
+    return f"{v} · {versions.at[v, 'name']}"
+
+
+ids = list(versions.index)
+o1, o2 = st.columns([3, 1])
+o1.selectbox(T("open_version"), ids, index=len(ids) - 1, format_func=_label, key="_open_vid")
+o2.button(T("open"), on_click=c.cb_open_version, key="open_version_btn")
+
+st.subheader(T("compare"))
+choices = ids + ["current"]
+x, y = st.columns(2)
+va = x.selectbox(T("compare_a"), choices, index=max(len(ids) - 1, 0), format_func=_label, key="_cmp_a")
+vb = y.selectbox(T("compare_b"), choices, index=len(choices) - 1, format_func=_label, key="_cmp_b")
+pa = p if va == "current" else c.load_version(int(va))
+pb = p if vb == "current" else c.load_version(int(vb))
+if pa is not None and pb is not None:
+    moved = pa.diff(pb)
+    changes = ed.grid_changes(pa, pb)
+    changed = changes[changes["status"] != "unchanged"]
+    st.markdown("**" + T("compare_moved", n=len(moved), g=len(changed)) + "**")
+    m1, m2 = st.columns(2)
+    m1.markdown(T("moved_buildings"))
+    m1.dataframe(moved, use_container_width=True, height=300)
+    m2.markdown(T("changed_grids"))
+    m2.dataframe(changed, use_container_width=True, height=300)

@@ -1,0 +1,151 @@
+"""Shared fixtures of the app tests: a running ``streamlit run app.py`` and a headless Chromium
+that fails on any request leaving the machine."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """``streamlit run app.py`` on a free port; ``stop()`` ends it by its PID."""
+
+    def __init__(self, projects_dir: Path, log_path: Path):
+        self.projects_dir = projects_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout_s: float = 90.0) -> "AppServer":
+        port = _free_port()
+        env = dict(os.environ, GRIDPLAN_PROJECTS_DIR=str(self.projects_dir), GRIDPLAN_APP_TIMINGS="1",
+                   PYTHONUNBUFFERED="1")
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"streamlit did not become healthy in {timeout_s} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
+
+
+def _browser_ready() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (bash scripts/setup.sh --tests)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed"
+    try:
+        from gridplan import assets
+        assets.check_installed()
+    except Exception as e:  # noqa: BLE001
+        return f"offline map assets are missing: {e}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def projects_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("projects")
+
+
+@pytest.fixture(scope="session")
+def app_server(projects_dir, tmp_path_factory):
+    """The app, started once per test session (its caches warm up across tests)."""
+    why = _browser_ready()
+    if why:
+        pytest.skip(why)
+    server = AppServer(projects_dir, tmp_path_factory.mktemp("logs") / "streamlit.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    why = _browser_ready()
+    if why:
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture()
+def browser_context(playwright_instance, tmp_path):
+    """A fresh Chromium profile; every request to a host other than 127.0.0.1/localhost is
+    aborted and recorded in ``context.outside_requests`` (tests assert it stays empty)."""
+    user_data = tmp_path / "chromium-profile"
+    ctx = playwright_instance.chromium.launch_persistent_context(
+        str(user_data), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1500, "height": 1100}, accept_downloads=True, locale="zh-CN")
+    outside: list[str] = []
+
+    def route(r):
+        url = r.request.url
+        host = urlparse(url).hostname
+        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    ctx.route("**/*", route)
+
+    def on_ws(ws):
+        host = urlparse(ws.url).hostname
+        if host not in LOCAL_HOSTS:
+            outside.append(ws.url)
+
+    ctx.on("page", lambda page: page.on("websocket", on_ws))
+    ctx.outside_requests = outside
+    yield ctx
+    ctx.unroute_all(behavior="ignoreErrors")
+    ctx.close()
+    shutil.rmtree(user_data, ignore_errors=True)
