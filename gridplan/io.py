@@ -2,8 +2,13 @@
 
 A dataset (SPEC §2) is a folder of layer files — ``communities``, ``compounds``, ``buildings``,
 ``roads``, ``stations``, each ``.geojson``, ``.gpkg``, ``.shp`` or ``.fgb`` (Chinese file names
-such as ``楼栋.geojson`` are accepted) — or one GeoPackage holding those layer names, or a dict
-of GeoDataFrames (for notebooks and tests).
+such as ``楼栋.geojson`` are accepted) — or one GeoPackage holding those layer names, or a .zip of
+such files (an upload), or a dict of GeoDataFrames (for notebooks and tests).
+
+Reading never writes: the user's files keep their bytes and modification times (archives are
+unpacked into a private temporary folder). Every problem becomes a :class:`~gridplan.Problem`;
+:func:`read_dataset` raises one :class:`~gridplan.ValidationError` listing all of them, and even an
+unexpected failure inside gridplan is reported that way rather than as a traceback.
 """
 from __future__ import annotations
 

@@ -232,7 +232,7 @@ def rename_columns(gdf: gpd.GeoDataFrame, layer: str, column_map=None, *,
 
 
 def _id_string(v) -> str | None:
-    if v is None:
+    if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, float):
         if math.isnan(v):
@@ -248,6 +248,34 @@ def _id_string(v) -> str | None:
         return str(int(v))
     s = str(v).strip()
     return s if s and s.lower() not in ("nan", "none", "null") else None
+
+
+_NULL_WORDS = {"", "nan", "none", "null", "<na>"}
+
+
+def _id_strings(s: pd.Series) -> pd.Series:
+    """:func:`_id_string` over a column, vectorised for the common dtypes (object dtype, ``None`` for missing)."""
+    def build(values, null):
+        return pd.Series(np.where(np.asarray(null, dtype=bool), None, np.asarray(values, dtype=object)),
+                         index=s.index, dtype=object)
+    if len(s) == 0:
+        return s.astype(object)
+    dt = s.dtype
+    if pd.api.types.is_integer_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
+        null = s.isna().to_numpy()
+        return build(s.astype("Int64").astype(str).to_numpy(dtype=object), null)
+    if pd.api.types.is_float_dtype(dt):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(v)
+        if np.all(np.floor(v[finite]) == v[finite]) and (np.abs(v[finite]) < 2 ** 53).all():
+            return build(np.where(finite, v, 0).astype(np.int64).astype(str).astype(object), ~finite)
+    elif isinstance(dt, pd.StringDtype) or (dt == object and all(isinstance(v, str) for v in s.dropna())):
+        txt = s.to_numpy(dtype=object, na_value=None)
+        strs = np.array([v.strip() if isinstance(v, str) else None for v in txt], dtype=object)
+        null = np.array([v is None or v.lower() in _NULL_WORDS for v in strs], dtype=bool)
+        return build(strs, null)
+    out = s.map(_id_string)
+    return build(out.to_numpy(dtype=object), out.isna().to_numpy())
 
 
 def _to_bool(v):
@@ -284,7 +312,7 @@ def _check_ids(gdf, layer, col: _Collector):
                      f"add a `{idf}` column so that saved plans keep referring to the same features",
                      "ids_generated")
         return gdf
-    ids = gdf[idf].map(_id_string)
+    ids = _id_strings(gdf[idf])
     null = ids.isna()
     for i in np.flatnonzero(null.to_numpy()):
         col.error(layer, f"row {i + 1}", f"`{idf}` is empty", f"give every feature a unique `{idf}`", "null_id")
@@ -399,7 +427,7 @@ def _coerce_fields(gdf, layer, col: _Collector):
             continue
         s = gdf[name]
         if kind == "str":
-            gdf[name] = s.map(_id_string).astype(object)
+            gdf[name] = _id_strings(s)
         elif kind == "bool":
             vals = s.map(_to_bool)
             for i in np.flatnonzero((vals == "invalid").to_numpy()):
@@ -407,9 +435,13 @@ def _coerce_fields(gdf, layer, col: _Collector):
                           f"use true/false, 是/否 or 1/0 in `{name}`", "bad_bool")
             gdf[name] = vals.where(vals != "invalid", None).astype(object)
         elif kind == "int":
-            text = s.astype(object)
-            num = pd.to_numeric(text.map(_clean_number), errors="coerce")
-            not_num = num.isna() & text.map(lambda v: _id_string(v) is not None)
+            if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+                num = pd.to_numeric(s, errors="coerce").astype(float)
+                not_num = pd.Series(False, index=s.index)
+            else:
+                text = s.astype(object)
+                num = pd.to_numeric(text.map(_clean_number), errors="coerce").astype(float)
+                not_num = num.isna() & _id_strings(text).notna()
             for i in np.flatnonzero(not_num.to_numpy()):
                 col.error(layer, ids[i], f"`{name}` = {s.iloc[i]!r} is not a number",
                           f"write `{name}` as a whole number (e.g. 48)", "not_a_number")

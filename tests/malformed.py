@@ -766,3 +766,21 @@ def _(d):
 @case("null_id_and_negative_count", [("buildings", "row 3", "null_id"), ("buildings", "row 3", "negative_count")])
 def _(d):
     return _with(d, buildings=_set(_set(_b(), 2, "building_id", None), 2, "households", -1))
+
+
+@case("points_and_lines_in_buildings_fgb", [("buildings", "B002", "geometry_type"),
+                                            ("buildings", None, "mixed_geometry")])
+def _(d):
+    b = _b()
+    p = b.geometry.iloc[0].centroid
+    b.loc[b.index[0], "geometry"] = p
+    b.loc[b.index[1], "geometry"] = LineString([(p.x, p.y), (p.x + 1e-3, p.y + 1e-3)])
+    return _with(d, "fgb", buildings=b)
+
+
+@case("chinese_headers_shp_with_duplicate_ids", [("buildings", "B005", "duplicate_id")])
+def _(d):
+    b = _set(_b(), 5, "building_id", "B005").rename(columns={
+        "building_id": "楼栋编号", "households": "户数", "persons": "常住人口", "party_members": "党员人数",
+        "floors": "层数", "compound_id": "所属小区", "community_id": "所属社区"})
+    return _with(d, "shp", buildings=b)
