@@ -450,6 +450,7 @@ class _Search:
         H, P, V, AR, PE = self.H, self.P, self.V, self.AR, self.PE
         S2, SX, SY, M = self.S2, self.SX, self.SY, self.M
         moved = []
+        tick = 0
         for u in order:
             a = lab[u]
             nbu = nb[u]
@@ -497,9 +498,10 @@ class _Search:
             if best >= 0 and self._connected_without(u, a):
                 self._move(u, a, best, lg.get(a, 0.0), lg[best])
                 moved.append(u)
-            if _clock() > deadline:
+            tick += 1
+            if tick & 255 == 0 and _clock() > deadline:
                 return None
-        return moved
+        return moved if _clock() <= deadline or moved else None
 
 
 def _construct(G: _Graph, w: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -756,24 +758,26 @@ def _shape_cost(G: _Graph, labels: np.ndarray, k: int) -> float:
 
 
 def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> np.ndarray:
-    """Shatter the units of failing grids (and their neighbours) into buildings and improve again;
-    then, if needed, the whole component."""
-    for stage in range(2):
+    """Shatter units into buildings where the bounds fail and improve again: first the units on
+    the borders of failing grids, then the failing grids and their neighbours, then everything."""
+    for stage in range(3):
         if _clock() > deadline:
             break
         v = _violations(rule, labels, G.h, G.p, k)
-        bad = np.flatnonzero(v > 0)
-        if len(bad) == 0:
+        bad = v > 0
+        if not bad.any():
             break
+        Ac = G.A.tocoo()
+        cross = labels[Ac.row] != labels[Ac.col]
         if stage == 0:
-            Ac = G.A.tocoo()
-            cross = labels[Ac.row] != labels[Ac.col]
-            near = set(bad.tolist())
-            for a, b in np.column_stack([labels[Ac.row][cross], labels[Ac.col][cross]]).tolist():
-                if a in near or b in near:
-                    near.add(a)
-                    near.add(b)
-            hit = np.isin(labels, list(near))
+            touch = cross & (bad[labels[Ac.row]] | bad[labels[Ac.col]])
+            units = np.unique(np.r_[unit_of[Ac.row[touch]], unit_of[Ac.col[touch]]])
+            hit = np.isin(unit_of, units)
+        elif stage == 1:
+            near = bad.copy()
+            gr, gc = labels[Ac.row[cross]], labels[Ac.col[cross]]
+            near[gc[bad[gr]]] = True
+            hit = near[labels]
         else:
             hit = np.ones(len(labels), dtype=bool)
         new_unit = unit_of.copy()
