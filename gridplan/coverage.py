@@ -552,13 +552,14 @@ def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False
     ssnap = cov.station_snap
     sp = _as_points(cov.stations.geometry.values[sel])
     sxy = np.column_stack([shapely.get_x(sp), shapely.get_y(sp)])
-    xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m or 1.0)
+    if cell_m is None:
+        near = net.node_xy[r.node_dist <= dmax]
+        box = np.vstack([near, sxy]) if len(near) else sxy
+        ext = np.ptp(box, axis=0) + 2 * buffer_m
+        cell_m = max(buffer_m / 4.0, float(np.sqrt(ext[0] * ext[1] / 4e6)), 1.0)
+    xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m)
     if len(val) == 0:
         return empty
-    if cell_m is None:
-        ext = np.ptp(xy, axis=0) + 2 * buffer_m
-        cell_m = max(buffer_m / 4.0, float(np.sqrt(ext[0] * ext[1] / 4e6)), 1.0)
-        xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m)
     big = 2.0 * dmax + 1.0
     pad = int(np.ceil(buffer_m / cell_m)) + 2
     x0 = xy[:, 0].min() - pad * cell_m

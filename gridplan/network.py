@@ -104,7 +104,7 @@ class WalkNetwork:
         kept = np.flatnonzero(self.kept_edge)
         object.__setattr__(self, "_kept_idx", kept)
         object.__setattr__(self, "_kept_tree", shapely.STRtree(self.edge_geom[kept]))
-        object.__setattr__(self, "_all_tree", shapely.STRtree(self.edge_geom))
+        object.__setattr__(self, "_off_tree", shapely.STRtree(self.edge_geom[~self.kept_edge]))
 
     @property
     def n_nodes(self) -> int:
@@ -141,7 +141,8 @@ class WalkNetwork:
         if k == 0 or len(self._kept_idx) == 0 or not valid.any():
             return Snapped(edge, pos, snap, np.ones(k, dtype=bool) & ~(edge >= 0), off, sx, sy)
         vi = np.flatnonzero(valid)
-        (pi, ei), dist = self._kept_tree.query_nearest(pts[vi], return_distance=True, all_matches=False)
+        (pi, ei), dist = self._kept_tree.query_nearest(pts[vi], max_distance=max_snap_m if np.isfinite(max_snap_m) else None,
+                                                       return_distance=True, all_matches=False)
         e = self._kept_idx[ei]
         tgt = vi[pi]
         edge[tgt] = e
@@ -153,8 +154,11 @@ class WalkNetwork:
         sp = shapely.line_interpolate_point(geoms, p)
         sx[tgt] = shapely.get_x(sp)
         sy[tgt] = shapely.get_y(sp)
-        if len(self._kept_idx) < self.n_edges:
-            (pa, _), dall = self._all_tree.query_nearest(pts[vi], return_distance=True, all_matches=False)
+        if len(self._kept_idx) < self.n_edges:  # is a road of a dropped piece nearer?
+            lim = snap[vi]
+            lim = float(np.max(np.where(np.isfinite(lim), lim, max_snap_m if np.isfinite(max_snap_m) else 0.0)))
+            (pa, _), dall = self._off_tree.query_nearest(pts[vi], max_distance=lim if lim > 0 else None,
+                                                         return_distance=True, all_matches=False)
             dmin = np.full(len(vi), np.inf)
             np.minimum.at(dmin, pa, dall)
             off[vi] = dmin + 1e-9 < snap[vi]
@@ -312,7 +316,7 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
                                        "mark some roads walkable=true or add LineString roads", "no_walkable_roads")])
     road_of = ids[pidx]
     if node:
-        noded = shapely.get_parts(shapely.union_all(parts))
+        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(parts)))
         noded = noded[shapely.get_type_id(noded) == 1]
         # recover the source road of each piece from its midpoint
         mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
