@@ -440,7 +440,8 @@ def read_layers(source, *, max_file_mb: float | None = None):
 
 def read_dataset(source, *, coord_system: str | None = None, column_map: dict | None = None,
                  area_per_household_m2: float = 90.0, persons_per_household: float = 2.7,
-                 metric_crs=None, max_file_mb: float | None = None, name: str | None = None) -> Dataset:
+                 metric_crs=None, max_file_mb: float | None = None, name: str | None = None,
+                 assume_crs=None) -> Dataset:
     """Load, check and normalise a dataset.
 
     Parameters
@@ -457,6 +458,9 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
         Used to estimate missing counts (estimated values are flagged).
     metric_crs
         Force the CRS to compute in; by default chosen from the data's location.
+    assume_crs
+        The CRS of layers whose file declares none (a Shapefile without .prj); by default EPSG:4326.
+        A declared CRS always wins.
     max_file_mb
         Refuse files larger than this (default :func:`default_max_file_mb`: 1024 MB, or
         ``GRIDPLAN_MAX_FILE_MB``).
@@ -469,7 +473,8 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
     """
     opts = LoadOptions(coord_system=coord_system, column_map=column_map,
                        area_per_household_m2=area_per_household_m2, persons_per_household=persons_per_household,
-                       metric_crs=metric_crs, max_file_mb=default_max_file_mb() if max_file_mb is None else max_file_mb)
+                       metric_crs=metric_crs, max_file_mb=default_max_file_mb() if max_file_mb is None else max_file_mb,
+                       assume_crs=assume_crs)
     problems: list[Problem] = []
     try:
         raw, formats, pre = read_layers(source, max_file_mb=opts.max_file_mb)

@@ -118,6 +118,7 @@ class LoadOptions:
     metric_crs: object = None                # override the automatic metric CRS
     max_file_mb: float = 1024.0              # a file larger than this is refused
     name: str = ""
+    assume_crs: object = None                # the CRS of layers that declare none (default: EPSG:4326)
 
 
 @dataclass
@@ -375,18 +376,44 @@ def _check_geometry(gdf, layer, col: _Collector):
     return gdf[keep]
 
 
-def _check_crs(gdf, layer, col: _Collector, source_format: str):
-    """Assume EPSG:4326 where none is declared; catch swapped or projected coordinates."""
+def _guess_projected(xmin, ymin, xmax, ymax) -> str:
+    """A hint at the projected CRS metre coordinates may be in (Chinese survey data first)."""
+    if 1.3e6 <= ymin and ymax <= 6.1e6:
+        zone = int(xmin // 1e6)
+        if xmax // 1e6 == zone and 25 <= zone <= 45 and 1e5 <= xmin - zone * 1e6 <= 9e5:
+            return (f"x starts with the zone number {zone}: probably CGCS2000 3° Gauss-Kruger zone {zone} "
+                    f"(EPSG:{4513 + zone - 25}, central meridian {3 * zone}°E)")
+        if 13 <= zone <= 23 and xmax // 1e6 == zone:
+            return (f"x starts with the zone number {zone}: probably CGCS2000 6° Gauss-Kruger zone {zone} "
+                    f"(EPSG:{4491 + zone - 13})")
+        if 1e5 <= xmin and xmax <= 9e5:
+            return ("probably a CGCS2000 3° Gauss-Kruger zone without zone number (EPSG:4534–4554, e.g. "
+                    "EPSG:4544 for central meridian 105°E around 什邡) or UTM")
+    if max(abs(xmin), abs(xmax)) <= 2.0038e7 and max(abs(ymin), abs(ymax)) <= 2.0038e7:
+        return "perhaps Web Mercator (EPSG:3857) or UTM"
+    return "check which projection the data was saved in"
+
+
+def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
+    """Assume EPSG:4326 (or ``assume``) where none is declared; catch swapped or projected coordinates."""
     arr = np.asarray(gdf.geometry.array, dtype=object)
     ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
     if not ok.any():
-        return gdf, True
+        return (gdf if gdf.crs is not None else gdf.set_crs(assume or 4326, allow_override=True)), True
     xmin, ymin, xmax, ymax = shapely.total_bounds(arr[ok])
+    lonlat_range = max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90
+    if assume is not None and source_format == "geojson" and gdf.crs is not None and not lonlat_range \
+            and CRS.from_user_input(gdf.crs).is_geographic:
+        gdf = gdf.set_crs(None, allow_override=True)  # GDAL reads every GeoJSON as EPSG:4326 (RFC 7946)
+    if gdf.crs is None and assume is not None:
+        gdf = gdf.set_crs(assume, allow_override=True)
     if gdf.crs is None:
         if max(abs(xmin), abs(xmax)) > 180 or max(abs(ymin), abs(ymax)) > 90:
             col.error(layer, None, "has no CRS and its coordinates are not longitude/latitude "
-                      f"(x {xmin:.0f}…{xmax:.0f})", "declare the CRS (a .prj file, or the CRS in the GeoPackage)",
-                      "no_crs_projected")
+                      f"(x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) / 缺少坐标系; "
+                      + _guess_projected(xmin, ymin, xmax, ymax),
+                      "declare the CRS (a .prj file, or the CRS in the GeoPackage), or load with "
+                      "assume_crs='EPSG:…'", "no_crs_projected")
             return gdf, False
         if source_format not in ("geojson", "json", "memory"):
             col.warn(layer, None, "has no CRS; assumed EPSG:4326 (WGS 84 longitude/latitude)",
@@ -405,7 +432,8 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str):
             return gdf, False
         if not lonlat:
             col.error(layer, None, f"coordinates look projected (x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) "
-                      f"but the file declares {crs.name} (EPSG:{crs.to_epsg()}) / 投影坐标被声明为经纬度",
+                      f"but the file declares {crs.name} (EPSG:{crs.to_epsg()}) / 投影坐标被声明为经纬度; "
+                      + _guess_projected(xmin, ymin, xmax, ymax),
                       "declare the real projected CRS of the data (e.g. EPSG:4544 for CGCS2000 3° GK CM 105°E) "
                       "instead of longitude/latitude", "projected_as_geographic")
             return gdf, False
@@ -677,6 +705,15 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
             col.error("dataset", None, f"metric_crs {opts.metric_crs!r} cannot be used ({e})",
                       "give a projected metre CRS such as EPSG:4544, or leave metric_crs empty", "bad_metric_crs")
 
+    assume_crs = None
+    if opts.assume_crs is not None:
+        try:
+            assume_crs = CRS.from_user_input(opts.assume_crs)
+        except Exception as e:  # noqa: BLE001 - pyproj's own error types
+            col.error("dataset", None, f"assume_crs {opts.assume_crs!r} is not a CRS ({e})",
+                      "give an EPSG code such as 'EPSG:4544'", "bad_assume_crs")
+            return None, col.finish(), None, None
+
     raw_columns = {n: [c for c in g.columns if c != g.geometry.name] for n, g in raw.items()
                    if isinstance(g, gpd.GeoDataFrame) and g._geometry_column_name in g.columns}
     _check_column_map(raw_columns, opts.column_map, col)
@@ -712,7 +749,7 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
                 col.warn(name, None, f"columns `{target}` and `{c}` both give {target}; `{c}` is ignored",
                          f"delete or rename one of them, or map the one to use with column_map", "ambiguous_field")
         gdf = gdf.reset_index(drop=True)
-        gdf, ok = _check_crs(gdf, name, col, formats.get(name, "memory"))
+        gdf, ok = _check_crs(gdf, name, col, formats.get(name, "memory"), assume_crs)
         crs_ok &= ok
         if name == "buildings" and ok:
             source_crs = CRS.from_user_input(gdf.crs)

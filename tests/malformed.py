@@ -784,3 +784,13 @@ def _(d):
         "building_id": "楼栋编号", "households": "户数", "persons": "常住人口", "party_members": "党员人数",
         "floors": "层数", "compound_id": "所属小区", "community_id": "所属社区"})
     return _with(d, "shp", buildings=b)
+
+
+@case("gk_zone_prefix_without_prj", [("buildings", None, "no_crs_projected")])
+def _(d):
+    # survey data in CGCS2000 3° GK zone 35 (x = 35 416 000 …) saved without its .prj
+    layers = {k: v.set_geometry(v.geometry.translate(35_000_000, 0)) for k, v in base_layers(4544).items()}
+    path = write_dataset({k: v.set_crs(4523, allow_override=True) for k, v in layers.items()}, d, "shp")
+    for f in path.glob("*.prj"):
+        f.unlink()
+    return path

@@ -498,3 +498,40 @@ def test_z_coordinates_are_dropped(reference):
     ds = read_dataset(layers)
     assert not shapely.has_z(ds.buildings.geometry.array).any()
     same_layers(reference, ds)
+
+
+def test_assume_crs_for_files_without_one(tmp_path, reference):
+    d = M.write_dataset(M.base_layers(4544), tmp_path / "shp", "shp")
+    for f in d.glob("*.prj"):
+        f.unlink()
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(d)
+    p = next(p for p in ei.value.problems if p.code == "no_crs_projected")
+    assert "EPSG:4544" in p.message and "assume_crs" in p.fix
+    ds = read_dataset(d, assume_crs="EPSG:4544")
+    assert ds.source_crs.to_epsg() == 4544
+    same_layers(reference, ds)
+    # an old GeoJSON in metres without a crs member (GDAL reads every GeoJSON as EPSG:4326)
+    g = tmp_path / "gj"
+    g.mkdir()
+    for name, layer in M.base_layers(4544).items():
+        fc = json.loads(layer.to_json(drop_id=True))
+        fc.pop("crs", None)
+        (g / f"{name}.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValidationError):
+        read_dataset(g)
+    same_layers(reference, read_dataset(g, assume_crs=4544))
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(g, assume_crs="EPSG:nonsense")
+    assert ei.value.problems[0].code == "bad_assume_crs"
+
+
+def test_zone_prefixed_coordinates_get_a_hint(tmp_path):
+    layers = {k: v.set_geometry(v.geometry.translate(35_000_000, 0)).set_crs(None, allow_override=True)
+              for k, v in M.base_layers(4544).items()}
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(layers)
+    msg = next(p.message for p in ei.value.problems if p.code == "no_crs_projected")
+    assert "zone 35" in msg and "EPSG:4523" in msg
+    ds = read_dataset(layers, assume_crs=4523)
+    assert ds.crs.to_epsg() == 4544 and ds.source_crs.to_epsg() == 4523
