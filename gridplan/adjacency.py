@@ -1,9 +1,10 @@
 """Which buildings are neighbours: the graph every grid must be connected in.
 
 Two buildings of the same community are neighbours when their cells
-(:func:`gridplan.tessellate.building_cells`) share a stretch of boundary. Candidate pairs come from
-the Delaunay triangulation of the building points (the dual of the Voronoi cells), so the graph is
-planar and sparse (about three edges per building) and is built with array operations only.
+(:func:`gridplan.tessellate.building_cells`) share a stretch of boundary. Voronoi cells of one
+diagram share their edges vertex for vertex, so shared edges are found by matching edge
+coordinates (array operations, no overlay); only cells clipped by the community boundary or glued
+together are checked by overlay. The graph is planar and sparse (about three edges per building).
 
 The edge weight is the cost of cutting between the two buildings: the length (m) of their shared
 boundary, times 4 when both lie in the same compound (cut compounds last) and times 0.25 when a
@@ -22,7 +23,6 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import Delaunay, QhullError
 
 from .model import Dataset
 from .tessellate import building_cells, building_points, community_labels, dataset_cache, glued_cells
@@ -53,29 +53,6 @@ def shared_lengths(dataset: Dataset) -> sp.csr_matrix:
     """Like :func:`building_adjacency` (same sparsity), but the plain length in metres of the
     boundary two neighbouring cells share (what a grid's perimeter is made of)."""
     return dataset_cache(dataset, "building_adjacency", lambda: _compute(dataset))[1]
-
-
-def _candidate_pairs(pts: np.ndarray) -> np.ndarray:
-    n = len(pts)
-    if n < 2:
-        return np.empty((0, 2), dtype=np.int64)
-    if n == 2:
-        return np.array([[0, 1]])
-    try:
-        tri = Delaunay(pts)
-        s = tri.simplices
-        e = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
-        if len(tri.coplanar):
-            # points qhull left out (nearly coincident): pair them with their simplex's corners
-            cp = tri.coplanar
-            extra = [np.column_stack([cp[:, 0], s[cp[:, 1], c]]) for c in range(3)]
-            e = np.vstack([e, *extra])
-    except (QhullError, ValueError):
-        # collinear points: chain them along the line
-        order = np.lexsort((pts[:, 1], pts[:, 0]))
-        e = np.column_stack([order[:-1], order[1:]])
-    e = np.sort(e, axis=1)
-    return np.unique(e, axis=0)
 
 
 def _segment_pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,18 +102,19 @@ def _compute(dataset: Dataset):
         g = glued[idx]
         plain = ~(g[pi] | g[pj])
         pi, pj, plen = pi[plain], pj[plain], plen[plain]
-        # pairs involving glued cells: measured by overlay; Delaunay pairs catch anything else
-        extra = _candidate_pairs(xy[idx])
+        # pairs involving clipped or glued cells are measured by overlay (their edges may not
+        # match vertex for vertex)
+        m = len(idx)
+        extra = np.empty((0, 2), dtype=np.int64)
         if g.any():
             tree = shapely.STRtree(cells[idx])
             touch = tree.query(cells[idx[g]], predicate="intersects")
-            touch = np.column_stack([np.flatnonzero(g)[touch[0]], touch[1]])
-            extra = np.vstack([extra, np.sort(touch, axis=1)])
-        if len(pi):
-            known = set((pi.astype(np.int64) * len(idx) + pj).tolist())
-            code = extra[:, 0].astype(np.int64) * len(idx) + extra[:, 1]
-            extra = extra[~np.isin(code, list(known))]
-        extra = np.unique(extra[extra[:, 0] != extra[:, 1]], axis=0) if len(extra) else extra
+            extra = np.sort(np.column_stack([np.flatnonzero(g)[touch[0]], touch[1]]), axis=1).astype(np.int64)
+            extra = extra[extra[:, 0] != extra[:, 1]]
+            code = np.unique(extra[:, 0] * m + extra[:, 1])
+            if len(pi):
+                code = np.setdiff1d(code, pi.astype(np.int64) * m + pj)
+            extra = np.column_stack([code // m, code % m])
         if len(extra):
             ei, ej = idx[extra[:, 0]], idx[extra[:, 1]]
             elen = shapely.length(shapely.intersection(cells[ei], cells[ej]))
@@ -147,17 +125,17 @@ def _compute(dataset: Dataset):
         j = np.r_[idx[pj], ej]
         shared = np.r_[plen, elen]
         ok = shared > MIN_SHARED_M
-        # buildings left without a neighbour (empty cell): link to the nearest candidate
+        # buildings left without a neighbour (empty cell): link to the nearest building
         deg = np.bincount(np.r_[i[ok], j[ok]], minlength=n)[idx]
-        lonely = idx[deg == 0]
+        lonely = np.flatnonzero(deg == 0)
         if len(lonely):
-            d = np.hypot(*(xy[i] - xy[j]).T)
-            for b in lonely:
-                m = np.flatnonzero((i == b) | (j == b))
-                if len(m):
-                    best = m[np.argmin(d[m])]
-                    ok[best] = True
-                    shared[best] = max(shared[best], 1.0)
+            from scipy.spatial import cKDTree
+
+            _, nn = cKDTree(xy[idx]).query(xy[idx[lonely]], k=2)
+            li, lj = idx[lonely], idx[nn[:, 1]]
+            i, j = np.r_[i, li], np.r_[j, lj]
+            shared = np.r_[shared, np.ones(len(li))]
+            ok = np.r_[ok, np.ones(len(li), dtype=bool)]
         rows.append(i[ok])
         cols.append(j[ok])
         wts.append(shared[ok])

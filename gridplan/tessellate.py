@@ -145,7 +145,8 @@ def building_cells(dataset: Dataset) -> gpd.GeoSeries:
 
 
 def glued_cells(dataset: Dataset) -> np.ndarray:
-    """Which cells received stray pieces of other cells (their edges are not plain Voronoi edges)."""
+    """Which cells were clipped by the community boundary or received stray pieces of other
+    cells (their edges may not match their neighbours' vertex for vertex)."""
     return dataset_cache(dataset, "building_cells", lambda: _cells_and_glued(dataset))[1]
 
 
@@ -154,15 +155,21 @@ def _cells_and_glued(dataset: Dataset):
     return gpd.GeoSeries(cells, index=dataset.buildings.index, crs=dataset.crs, name="geometry"), glued
 
 
-def _voronoi_in(pts: np.ndarray, region) -> np.ndarray:
-    """Voronoi cells of ``pts`` (in order) clipped to ``region``."""
+def _voronoi_in(pts: np.ndarray, region) -> tuple[np.ndarray, np.ndarray]:
+    """Voronoi cells of ``pts`` (in order) clipped to ``region``, and which ones were clipped."""
     if len(pts) == 1:
-        return np.array([region], dtype=object)
+        return np.array([region], dtype=object), np.ones(1, dtype=bool)
     vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=region, ordered=True)
     parts = shapely.get_parts(vor)
     if len(parts) != len(pts):  # pragma: no cover - GEOS merged points: fall back to nearest
         parts = _assign_cells_by_point(parts, pts)
-    return shapely.intersection(parts, region)
+    # only cells reaching the community boundary need clipping
+    shapely.prepare(region)
+    inside = shapely.contains_properly(region, parts)
+    out = parts.copy()
+    cut = ~inside
+    out[cut] = shapely.intersection(parts[cut], region)
+    return out, cut
 
 
 def _compute_cells(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +185,9 @@ def _compute_cells(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         if len(idx) == 1:
             out[idx[0]] = region
             continue
-        cells = _voronoi_in(pts, region)
-        out[idx], glued[idx] = _tidy_cells(cells, shapely.points(pts))
+        cells, cut = _voronoi_in(pts, region)
+        out[idx], g = _tidy_cells(cells, shapely.points(pts))
+        glued[idx] = g | cut
     return out, glued
 
 
