@@ -546,7 +546,8 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
         for lname, gdf in layers.items():
             out = to_output_crs(gdf, dataset, driver=driver) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
-            kw = {"layer": lname} if driver == "GPKG" else {}
+            # the layer name (GeoJSON's "name", FlatGeobuf's header) would otherwise be the temporary file's
+            kw = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
             if driver == "GeoJSON":
                 kw["layer_options"] = {"COORDINATE_PRECISION": 7}
             if driver == "ESRI Shapefile":

@@ -304,6 +304,10 @@ def test_geojson_is_always_written_in_4326(tmp_path):
     orig = M.base_layers()["buildings"]
     assert np.abs(shapely.get_coordinates(back.geometry.array) - shapely.get_coordinates(orig.geometry.array)).max() < 2e-7
     assert to_output_crs(ds.buildings, ds, driver="GPKG").crs.to_epsg() == 4544
+    assert json.loads(out.read_text())["name"] == "buildings"  # not the temporary file's name
+    fgb = write_layers({"buildings": ds.buildings}, tmp_path / "b.fgb", dataset=ds)
+    assert [r[0] for r in pyogrio.list_layers(fgb)] == ["buildings"]
+    assert CRS.from_user_input(pyogrio.read_info(fgb)["crs"]).to_epsg() == 4544
 
 
 def test_gpkg_holds_several_layers_in_the_input_crs(tmp_path):
