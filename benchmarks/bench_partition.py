@@ -36,7 +36,7 @@ SIZES = {
     # name: (n_communities, scale) — households ≈ 3,333 × n × scale (the sample city is s)
     "s": (18, 1.0),
     "m": (20, 2.39),
-    "l": (60, 5.0),
+    "l": (300, 1.0),
 }
 
 
