@@ -94,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
+    from ._cli_coverage import add_coverage_parser, add_suggest_parser
+    from ._cli_export import add_export_parser
     from ._cli_partition import add_partition_parser
     add_partition_parser(sub)
+    add_coverage_parser(sub)
+    add_suggest_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

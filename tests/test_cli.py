@@ -18,7 +18,7 @@ def test_no_command_is_usage_error(capsys):
 def test_help_exits_zero(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("demo", "validate", "partition"):
+    for cmd in ("demo", "validate", "partition", "coverage", "suggest-stations", "export"):
         assert cmd in out
 
 
