@@ -249,3 +249,73 @@ def test_normalise_does_not_mutate_its_input():
     normalise(layers, options=LoadOptions())
     for k in layers:
         pd.testing.assert_frame_equal(pd.DataFrame(layers[k]), pd.DataFrame(copies[k]))
+
+
+# --------------------------------------------------------------------------- fuzzing (fixed seeds)
+_VALUES = [None, np.nan, "", " ", "abc", "户", -1, 0, 1.5, 10 ** 15, "12", "１２", True, "是", "Q1", "B001",
+           "510682001001", "红色驿站", float("inf"), pd.NA, "方亭社区"]
+
+
+def _mutate(layers, rng):
+    for _ in range(int(rng.integers(1, 12))):
+        name = list(layers)[int(rng.integers(0, len(layers)))]
+        g = layers[name]
+        if len(g) == 0:
+            continue
+        cols = [c for c in g.columns if c != "geometry"]
+        op = int(rng.integers(0, 5))
+        if op == 0 and cols:
+            col = cols[int(rng.integers(0, len(cols)))]
+            v, row = _VALUES[int(rng.integers(0, len(_VALUES)))], int(rng.integers(0, len(g)))
+            g[col] = [v if j == row else x for j, x in enumerate(g[col])]
+        elif op == 1 and cols:
+            g = g.drop(columns=[cols[int(rng.integers(0, len(cols)))]])
+        elif op == 2:
+            geoms = list(g.geometry)
+            i = int(rng.integers(0, len(g)))
+            x, y = 104.17, 31.13
+            geoms[i] = [None, Point(x, y), shapely.LineString([(x, y), (x + 1e-4, y)]), shapely.Polygon(),
+                        shapely.Polygon([(x, y), (x + 1e-4, y + 1e-4), (x + 1e-4, y), (x, y + 1e-4)]),
+                        shapely.MultiPoint([(x, y), (x + 1e-4, y)]), Point(y, x)][int(rng.integers(0, 7))]
+            g = g.set_geometry(gpd.GeoSeries(geoms, index=g.index, crs=g.crs))
+        elif op == 3:
+            g = g.iloc[: int(rng.integers(0, len(g) + 1))]
+        elif op == 4 and name != "buildings":
+            layers.pop(name)
+            continue
+        layers[name] = g
+    return layers
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_damage_never_escapes_as_a_traceback(seed):
+    rng = np.random.default_rng(seed)
+    layers = _mutate({k: v.copy() for k, v in M.base_layers().items()}, rng)
+    try:
+        ds = read_dataset(layers)
+    except ValidationError as e:
+        assert e.problems and not any(p.code == "internal" for p in e.problems)
+        assert all(p.fix and p.layer for p in e.problems)
+    else:
+        assert ds.buildings.index.is_unique and (ds.buildings["households"] >= 0).all()
+
+
+@pytest.mark.parametrize("fmt", M.ALL_FORMATS)
+def test_random_byte_damage_in_every_format(fmt, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = M.write_dataset(M.base_layers(), tmp_path / "src", fmt)
+    files = sorted(src.iterdir()) if src.is_dir() else [src]
+    original = {f: f.read_bytes() for f in files}
+    rng = np.random.default_rng(len(fmt))
+    for _ in range(6):
+        f = files[int(rng.integers(0, len(files)))]
+        data = bytearray(original[f])
+        a = int(rng.integers(0, len(data)))
+        data[a:a + 64] = bytes(rng.integers(0, 256, 64).astype(np.uint8))
+        f.write_bytes(bytes(data[: int(rng.integers(a, len(data) + 1))]))
+        try:
+            read_dataset(src)
+        except ValidationError as e:
+            assert not any(p.code == "internal" for p in e.problems), e.problems
+        f.write_bytes(original[f])
