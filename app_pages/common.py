@@ -684,7 +684,11 @@ def _focus_dataset(_ds, dkey: str, focus: str):
     if focus == ALL:
         return _ds
     b = _ds.buildings
-    return _ds.replace(buildings=b[b["community_id"].astype(str).to_numpy() == focus])
+    changes = {"buildings": b[b["community_id"].astype(str).to_numpy() == focus]}
+    cp = _ds.compounds
+    if cp is not None and "community_id" in cp.columns:
+        changes["compounds"] = cp[cp["community_id"].astype(str).to_numpy() == focus]
+    return _ds.replace(**changes)
 
 
 def render_map(ds, p, *, key: str = "map"):
@@ -699,6 +703,8 @@ def render_map(ds, p, *, key: str = "map"):
     focus = current_focus(ds)
     fds = _focus_dataset(ds, dkey, focus)
     g = grids(ds, p) if p is not None else None
+    if g is not None and focus != ALL:
+        g = g[g["community_id"].astype(str).to_numpy() == focus]
     colors = _colors(ds, dkey, p, ed.fingerprint(p)) if p is not None else None
     t1 = time.perf_counter()
     res = coverage_result(ds) if (p is not None and r.get("show_coverage") and coverage_available(ds)) else None

@@ -136,17 +136,22 @@ def test_click_moves_building_and_table_updates(app_server, browser_context):
     target = buildings.nth(n // 2)
     t0 = time.perf_counter()
     target.click(force=True)
+    # the round trip: click → rerun → the history counter and the figures on the page are updated
+    page.get_by_text(f"操作记录 ({step0[0] + 1}/").first.wait_for(timeout=60_000)
+    _record("edit_round_trip_s", time.perf_counter() - t0)
     page.get_by_text(re.compile(r"已将 1 栋楼移到")).first.wait_for(timeout=60_000)
     _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids_before + 1)
-    _record("edit_round_trip_s", time.perf_counter() - t0)
-    assert _history_step(page)[0] == step0[0] + 1
     # the check ran: the report says what the edit did
     assert page.get_by_text(re.compile("检查通过|此次修改使以下网格不合规")).first.is_visible()
-    # a second click (another building into the same, now existing grid) is the warm round trip
-    t1 = time.perf_counter()
-    buildings.nth(n // 2 + 1).click(force=True)
-    _wait_until(lambda: _history_step(page)[0] == step0[0] + 2, timeout_s=60)
-    _record("edit_round_trip_warm_s", time.perf_counter() - t1)
+    # more clicks (other buildings into the same, now existing grid): the warm round trips
+    trips = []
+    for k in range(1, 4):
+        t1 = time.perf_counter()
+        buildings.nth(n // 2 + k).click(force=True)
+        page.get_by_text(f"操作记录 ({step0[0] + 1 + k}/").first.wait_for(timeout=60_000)
+        trips.append(time.perf_counter() - t1)
+        time.sleep(0.3)
+    _record("edit_round_trip_warm_s", sorted(trips)[len(trips) // 2])
     _assert_offline(browser_context)
     if STRICT:
         assert TIMINGS["edit_round_trip_warm_s"] < 1.0
@@ -173,11 +178,11 @@ def test_drawn_polygon_moves_a_group_and_undo_restores(app_server, browser_conte
     moved = int(re.search(r"已将 (\d+) 栋楼", msg.inner_text()).group(1))
     assert moved > 1
     _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids_before + 1)
-    assert _history_step(page)[0] == step0[0] + 1
+    _wait_until(lambda: _history_step(page)[0] == step0[0] + 1)
     # undo restores the plan as it was; redo brings the edit back
     page.get_by_role("button", name=re.compile("撤销")).click()
     _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids_before)
-    assert _history_step(page)[0] == step0[0]
+    _wait_until(lambda: _history_step(page)[0] == step0[0])
     page.get_by_role("button", name=re.compile("重做")).click()
     _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids_before + 1)
     _assert_offline(browser_context)
@@ -200,9 +205,8 @@ def test_saved_version_survives_an_app_restart(tmp_path, browser_context):
     server = AppServer(projects, tmp_path / "streamlit2.log").start()
     try:
         page, _ = _open(browser_context, server.url, "/versions")
-        box = page.get_by_test_id("stSelectbox").filter(has_text="打开版本").first
-        box.wait_for(timeout=180_000)
-        assert "第一稿 <b>x</b>" in box.inner_text()       # shown as text, not as HTML
+        page.get_by_test_id("stSelectbox").filter(has_text="打开版本").first.wait_for(timeout=180_000)
+        assert "第一稿 <b>x</b>" in _selected(page, "打开版本")       # shown as text, not as HTML
         page.get_by_role("button", name="打开", exact=True).click()
         page.get_by_text(re.compile("已打开版本")).wait_for(timeout=60_000)
     finally:
