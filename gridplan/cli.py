@@ -33,6 +33,8 @@ def add_dataset_options(p: argparse.ArgumentParser) -> None:
                    help="the data was digitised on Amap/Tencent (gcj02) or Baidu (bd09) maps")
     p.add_argument("--map", dest="column_map", action="append", default=[], metavar="SRC=FIELD",
                    help="map a column by hand, e.g. --map 住户=households (repeatable)")
+    p.add_argument("--assume-crs", default=None, metavar="CRS",
+                   help="CRS of layer files that declare none, e.g. EPSG:4544 (a Shapefile without .prj)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a human summary")
 
 
@@ -45,7 +47,8 @@ def load(args):
             raise SystemExit(f"--map needs SRC=FIELD, got {item!r}")
         k, v = item.split("=", 1)
         cmap[k] = v
-    return read_dataset(args.dataset, coord_system=args.coord_system, column_map=cmap or None)
+    return read_dataset(args.dataset, coord_system=args.coord_system, column_map=cmap or None,
+                        assume_crs=getattr(args, "assume_crs", None))
 
 
 # --------------------------------------------------------------------------- validate
@@ -53,7 +56,8 @@ def cmd_validate(args) -> int:
     from .io import validate
     t0 = time.perf_counter()
     cmap = dict(item.split("=", 1) for item in args.column_map if "=" in item) or None
-    problems = validate(args.dataset, coord_system=args.coord_system, column_map=cmap)
+    problems = validate(args.dataset, coord_system=args.coord_system, column_map=cmap,
+                        assume_crs=getattr(args, "assume_crs", None))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     payload = {"valid": not errors, "errors": len(errors), "warnings": len(warnings),

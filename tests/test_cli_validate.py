@@ -142,3 +142,13 @@ def test_bundled_sample_is_valid():
     payload = json.loads(out)
     assert payload["errors"] == 0
     assert M.snapshot(SAMPLE) == before
+
+
+def test_assume_crs_option(tmp_path):
+    d = M.write_dataset(M.base_layers(4544), tmp_path / "shp", "shp")
+    for f in d.glob("*.prj"):
+        f.unlink()
+    code, out, _ = run(["validate", str(d)])
+    assert code == 1 and "EPSG:4544" in out
+    code, out, _ = run(["validate", str(d), "--assume-crs", "EPSG:4544", "--json"])
+    assert code == 0, out
