@@ -53,3 +53,17 @@ def test_reading_order_rows():
     x = [0, 100, 200, 0, 100, 200]
     y = [0, 5, -5, 100, 95, 105]
     assert reading_order(x, y).tolist() == [3, 4, 5, 0, 1, 2]
+
+
+def test_width_grows_when_a_community_has_too_many_grids():
+    bl, a = [], {}
+    for i in range(120):
+        bl.append({"building_id": f"b{i}", "households": 1, "persons": 1, "party_members": 0,
+                   "compound_id": None, "community_id": "C",
+                   "geometry": shapely.box(X0 + 10 * i, Y0, X0 + 10 * i + 5, Y0 + 5)})
+        a[f"b{i}"] = f"g{i}"
+    ds = dataset_from(bl, {"C": shapely.box(X0 - 5, Y0 - 5, X0 + 1300, Y0 + 10)})
+    m = number_grids(ds, pd.Series(a), width=2)
+    assert len(set(m.values())) == 120
+    assert all(len(v) == 4 for v in m.values())  # "C" + 3 digits
+    assert m["g0"] == "C001" and m["g119"] == "C120"

@@ -331,3 +331,27 @@ def test_cli_partition_writes_plan(tmp_path, capsys):
         assert col in g.columns
     assert g.crs.to_epsg() == 4544
     assert len(g) == payload["grids"]
+
+
+def test_edits_refuse_locked_or_unknown():
+    from gridplan import PlanError
+
+    ds = make_city(10, (1, 1), blocks=3)
+    plan = partition(ds)
+    g = plan.grid_ids[0]
+    with pytest.raises(PlanError):
+        split_grid(ds, plan.lock([g]), g)
+    with pytest.raises(PlanError):
+        split_grid(ds, plan, "nope")
+    with pytest.raises(PlanError):
+        reoptimise(ds, plan, "999999999999")
+    with pytest.raises(PlanError):
+        partition(ds, communities=["999999999999"])
+
+
+def test_only_some_communities():
+    ds = make_city(11, (2, 1), blocks=3)
+    plan = partition(ds, communities=["510682001000"])
+    t = grid_table(ds, plan)
+    assert (t["community_id"] == "510682001010").sum() == 1
+    assert (t["community_id"] == "510682001000").sum() > 1
