@@ -49,10 +49,11 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "buildings": {
         "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id"),
-        "households": ("户数", "住户数", "住户", "总户数", "户", "hh", "households_count", "n_households"),
-        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "population", "pop"),
-        "party_members": ("党员数", "党员", "党员人数"),
-        "floors": ("楼层", "层数", "楼层数", "storeys", "stories", "levels", "floor"),
+        "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "hh", "households_count",
+                       "n_households"),
+        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "population", "pop"),
+        "party_members": ("党员数", "党员", "党员人数", "党员数量"),
+        "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
         "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
         "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
@@ -150,8 +151,15 @@ class _Collector:
 
 
 # --------------------------------------------------------------------------- helpers
+_UNIT_BRACKETS = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]")
+
+
 def _norm_header(h) -> str:
-    return re.sub(r"\s+", "", str(h)).lower()
+    """Headers compared without blanks, ``_``/``-``, case, or a bracketed unit: ``户数（户）`` is ``户数``,
+    ``Building ID`` is ``building_id``."""
+    t = re.sub(r"[\s_\-]+", "", str(h)).lower()
+    bare = _UNIT_BRACKETS.sub("", t)
+    return bare or t
 
 
 def flat_column_map(column_map, layer):

@@ -539,3 +539,11 @@ def test_zone_prefixed_coordinates_get_a_hint(tmp_path):
     assert "zone 35" in msg and "EPSG:4523" in msg
     ds = read_dataset(layers, assume_crs=4523)
     assert ds.crs.to_epsg() == 4544 and ds.source_crs.to_epsg() == 4523
+
+
+def test_headers_with_units_in_brackets():
+    gdf = gpd.GeoDataFrame({"户数（户）": [1], "人口(人)": [3], "楼层 (层)": [6], "Building ID": ["a"]},
+                           geometry=[shapely.Point(0, 0)])
+    _, applied = rename_columns(gdf, "buildings")
+    assert applied == {"户数（户）": "households", "人口(人)": "persons", "楼层 (层)": "floors",
+                       "Building ID": "building_id"}
