@@ -58,12 +58,11 @@ def toy():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+def browser(playwright_instance):
+    # one Playwright per session (conftest.py): a second sync_playwright() in the same thread fails
+    b = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    yield b
+    b.close()
 
 
 def _open(browser, url: str, allowed=("file:", "data:", "about:", "blob:")):
