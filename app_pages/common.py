@@ -380,7 +380,6 @@ def cb_partition():
     r["rule"], r["seed"], r["code_width"] = rule, int(r["_seed"]), int(r["_code_width"])
     ds = dataset()
     key = dataset_key(r["source"])
-    t0 = time.perf_counter()
     new = _initial_plan(ds, key, _rule_tuple(rule), r["seed"], r["code_width"])
     if r.get("history") is None:
         r["history"] = ed.History.start(new)
@@ -895,17 +894,26 @@ def export_basename() -> str:
     return safe[:60]
 
 
+def export_key(kind: str, *args) -> str:
+    """What a prepared download depends on: a file made for another plan or option is not offered."""
+    p = plan()
+    return json.dumps([kind, list(map(str, args)), ed.fingerprint(p) if p is not None else "", lang(),
+                       bool(st.session_state.get("_include_personal"))])
+
+
 def cb_prepare_export(kind: str, *args):
     """Build one export into memory (bytes, file name, MIME type) for the download button."""
     from app_pages import exports
     ds, p = dataset(), plan()
     t0 = time.perf_counter()
     try:
+        res = coverage_result(ds) if coverage_available(ds) else None
         data, fname, mime = exports.build(kind, ds, p, grids(ds, p), *args, base=export_basename(), lang=lang(),
-                                          include_personal=bool(st.session_state.get("_include_personal")))
+                                          include_personal=bool(st.session_state.get("_include_personal")),
+                                          coverage=res)
     except Exception as e:  # noqa: BLE001 - an export failure is a message, never a traceback
         log.exception("export %s failed", kind)
         flash("error", T("export_failed", msg=f"{type(e).__name__}: {e}"))
         return
-    st.session_state.setdefault("exports", {})[kind] = (data, fname, mime)
+    st.session_state.setdefault("exports", {})[kind] = (data, fname, mime, export_key(kind, *args))
     st.session_state["timings"][f"export_{kind}_s"] = round(time.perf_counter() - t0, 3)

@@ -16,12 +16,12 @@ st.checkbox(T("include_personal"), key="_include_personal")
 ready = r.get("exports", {})
 
 
-def row(kind, title, *args, extra=None):
+def row(kind, title, *args):
     st.markdown(f"**{title}**")
     a, b = st.columns([1, 3])
     a.button(T("export_prepare"), key=f"prep_{kind}", on_click=c.cb_prepare_export, args=(kind, *args))
-    if kind in ready:
-        data, fname, mime = ready[kind]
+    if kind in ready and ready[kind][3] == c.export_key(kind, *args):
+        data, fname, mime, _ = ready[kind]
         b.download_button(f"{T('export_download')} {fname} ({len(data) / 1024:,.0f} kB)", data=data, file_name=fname,
                           mime=mime, key=f"dl_{kind}")
 
@@ -40,7 +40,7 @@ if exports.available("export", "export_ledger"):
     row("ledger", T("export_ledger"), lf)
 if exports.available("export", "export_hierarchy"):
     row("hierarchy", T("export_hierarchy"))
-if exports.available("poster", "make_poster"):
+if exports.available("poster", "export_poster"):
     x, y, z = st.columns(3)
     paper = x.selectbox(T("paper"), ["A3", "A2", "A1", "A0"], key="_paper")
     orient = y.selectbox(T("orientation"), ["landscape", "portrait"], format_func=lambda k: T(k), key="_orient")

@@ -1,12 +1,14 @@
 """Glue between the export page and the library's writers: each returns (bytes, file name, MIME type).
 
-Files are written by the library into a fresh temporary folder and read back, so nothing under
-``maps/`` or anywhere else is overwritten by a download.
+The library writes into a fresh temporary folder and the bytes are read back, so a download never
+overwrites anything under ``maps/`` or elsewhere.
 """
 from __future__ import annotations
 
 import importlib
+import io
 import tempfile
+import zipfile
 from pathlib import Path
 
 MIME = {
@@ -20,6 +22,15 @@ def _read(path: Path) -> tuple[bytes, str, str]:
     return path.read_bytes(), path.name, MIME.get(path.suffix.lower(), "application/octet-stream")
 
 
+def _zip_folder(folder: Path, name: str) -> tuple[bytes, str, str]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(folder).as_posix())
+    return buf.getvalue(), name, MIME[".zip"]
+
+
 def available(module: str, name: str) -> bool:
     try:
         return hasattr(importlib.import_module(f"gridplan.{module}"), name)
@@ -27,37 +38,40 @@ def available(module: str, name: str) -> bool:
         return False
 
 
-def build(kind: str, ds, plan, grids, *args, base: str, lang: str = "zh", include_personal: bool = False):
+def build(kind: str, ds, plan, grids, *args, base: str, lang: str = "zh", include_personal: bool = False,
+          coverage=None):
     with tempfile.TemporaryDirectory(prefix="gridplan-export-") as d:
         d = Path(d)
         if kind == "assignment":
             a = plan.assignment.rename("grid_id").reset_index()
-            data = a.to_csv(index=False).encode("utf-8-sig")
-            return data, f"{base}_assignment.csv", MIME[".csv"]
+            return a.to_csv(index=False).encode("utf-8-sig"), f"{base}_assignment.csv", MIME[".csv"]
+        from gridplan import export
         if kind == "html":
-            from gridplan import webmap
-            m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, lang=lang, asset_base="inline",
-                                include_personal=include_personal)
-            html = webmap.to_html(m, title=f"{ds.name} 网格")
-            return html.encode("utf-8"), f"{base}_map.html", MIME[".html"]
+            path = export.export_html(ds, d / f"{base}_map.html", grids=grids, plan=plan, coverage=coverage,
+                                      lang=lang, include_personal=include_personal)
+            return _read(Path(path))
         if kind == "data":
             fmt = args[0] if args else "gpkg"
-            from gridplan import export
-            path = export.export_data(ds, plan, d / f"{base}_grids.{ 'zip' if fmt == 'shp' else fmt}",
-                                      include_personal=include_personal)
-            return _read(Path(path))
+            out = d / "out"
+            written = export.export_data(ds, plan, grids, out, formats=[fmt], include_personal=include_personal,
+                                         stem=f"{base}_grids")
+            if fmt == "gpkg":
+                return _read(Path(written["gpkg"]))
+            return _zip_folder(out, f"{base}_grids_{fmt}.zip")
         if kind == "ledger":
             fmt = args[0] if args else "xlsx"
-            from gridplan import export
-            path = export.export_ledger(ds, plan, d / f"{base}_ledger.{fmt}", include_personal=include_personal)
-            return _read(Path(path))
+            written = export.export_ledger(ds, plan, grids, d / f"{base}_网格台账.{fmt}", coverage=coverage,
+                                           include_personal=include_personal, csv=(fmt == "csv"))
+            return _read(Path(written["xlsx" if fmt == "xlsx" else "csv"]))
         if kind == "hierarchy":
-            from gridplan import export
-            path = export.export_hierarchy(ds, plan, d / f"{base}_hierarchy.csv", include_personal=include_personal)
+            path = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", grids=grids,
+                                           include_personal=include_personal)
             return _read(Path(path))
         if kind == "poster":
             paper, orientation, fmt = tuple(args) + ("A3", "landscape", "pdf")[len(args):]
             from gridplan import poster
-            path = poster.make_poster(ds, plan, d / f"{base}_poster.{fmt}", paper=paper, orientation=orientation)
-            return _read(Path(path))
+            paths = poster.export_poster(ds, grids, d / f"{base}_poster_{paper}.{fmt}", paper=paper,
+                                         orientation=orientation, assignment=plan.assignment, lang=lang,
+                                         coverage=coverage, dpi=150)
+            return _read(Path(paths[0]))
         raise ValueError(f"unknown export {kind!r}")

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -82,7 +81,7 @@ def _browser_ready() -> str | None:
     if not Path(CHROMIUM).exists():
         return f"{CHROMIUM} is missing (bash scripts/setup.sh --tests)"
     try:
-        import playwright  # noqa: F401
+        import playwright  # noqa: F401  (is it installed?)
     except ImportError:
         return "playwright is not installed"
     try:

@@ -1,7 +1,6 @@
 """Editing: edits as library calls on immutable plans, the check report, selections, undo/redo."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import shapely
 from pyproj import Transformer

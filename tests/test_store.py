@@ -9,7 +9,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from gridplan.model import Plan, Rule

@@ -1,0 +1,397 @@
+"""The app's pages and state transitions, headless with ``streamlit.testing.v1.AppTest``.
+
+st_folium shows up as a ``component_instance``; its ``json_args`` hold the map script, the plan
+layers (feature groups) and the asset links, so the offline promise is checked on them.
+Real clicks on the map are covered by ``test_app_browser.py``; here map events are fed to the
+same handler the component's ``on_change`` calls.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 180
+
+
+@pytest.fixture(autouse=True)
+def _projects(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDPLAN_PROJECTS_DIR", str(tmp_path / "projects"))
+
+
+def ready(at: AppTest, timeout_s: float = 300) -> AppTest:
+    """Run until the first partition (running in the background) is on the page."""
+    at.run(timeout=TIMEOUT)
+    deadline = time.monotonic() + timeout_s
+    while not at.metric and time.monotonic() < deadline:
+        assert not at.exception, [e.message for e in at.exception]
+        time.sleep(0.3)
+        at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.metric, "the plan never appeared"
+    return at
+
+
+def app() -> AppTest:
+    return ready(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def map_args(at: AppTest) -> dict:
+    comps = at.get("component_instance")
+    assert comps, "no map component on the page"
+    return json.loads(comps[-1].proto.json_args)
+
+
+def _new_code(at: AppTest, building_id: str) -> str:
+    from gridplan import edit as ed
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    p = at.session_state["history"].current
+    return ed.new_grid_id(ds, p, ds.buildings.at[building_id, "community_id"])
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def selectbox(at: AppTest, label: str):
+    return next(s for s in at.selectbox if s.label == label)
+
+
+# ----------------------------------------------------------------------------- opening
+def test_opens_on_the_sample_in_chinese_with_a_local_map():
+    at = app()
+    assert [m.label for m in at.metric][:4] == ["网格", "合规", "连续", "户数"]
+    assert int(metric(at, "网格")) > 100
+    args = map_args(at)
+    links = args["js_links"] + args["css_links"]
+    assert links and all(u.startswith("/app/static/vendor/") for u in links), links
+    everything = "".join(str(args.get(k) or "") for k in ("script", "feature_group", "header", "html", "layer_control"))
+    assert not re.findall(r"https?://", everything), "the map must not reference outside hosts"
+    # the plan layers travel as feature groups (swapped in place on edits); base layers in the script
+    assert '"layer": "building"' in args["feature_group"] and '"layer": "grid"' in args["feature_group"]
+    assert '"layer": "community"' in args["script"]
+    assert "L.Control.Draw" in args["script"] or "Draw" in args["script"]
+    assert args["returned_objects"] == ["last_active_drawing", "all_drawings", "last_clicked"]
+
+
+def test_language_switch_to_english():
+    at = app()
+    at.radio(key="_lang_radio").set_value("en").run(timeout=TIMEOUT)
+    assert not at.exception
+    assert [m.label for m in at.metric][:2] == ["Grids", "Compliant"]
+    assert any(b.label == "Undo" for b in at.button)
+
+
+# ----------------------------------------------------------------------------- editing
+def test_move_selection_to_a_new_grid_then_undo_redo():
+    at = app()
+    grids0 = int(metric(at, "网格"))
+    p = at.session_state["history"].current
+    bid = p.assignment.index[0]
+    at.session_state["selection"] = (bid,)
+    at.run(timeout=TIMEOUT)
+    target = selectbox(at, "目标网格")
+    assert "新网格" in target.options[-1]
+    target.set_value(_new_code(at, bid)).run(timeout=TIMEOUT)
+    button(at, "移到目标网格").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert int(metric(at, "网格")) == grids0 + 1
+    h = at.session_state["history"]
+    assert len(h) == 2 and h.current.grid_of(bid) != p.grid_of(bid)
+    assert at.session_state["report"]["changed"]
+    assert any("已将 1 栋楼移到" in s.value for s in at.success)
+    button(at, "撤销").click().run(timeout=TIMEOUT)
+    assert int(metric(at, "网格")) == grids0
+    assert at.session_state["history"].current.grid_of(bid) == p.grid_of(bid)
+    button(at, "重做").click().run(timeout=TIMEOUT)
+    assert int(metric(at, "网格")) == grids0 + 1
+
+
+def test_grid_operations_merge_split_lock_reoptimise():
+    at = app()
+    p = at.session_state["history"].current
+    g0 = p.grid_ids[0]
+    at.session_state["selected_grid"] = g0
+    at.run(timeout=TIMEOUT)
+    n0 = int(metric(at, "网格"))
+    absorb = selectbox(at, "并入的网格")
+    absorb.select(absorb.options[0]).run(timeout=TIMEOUT)
+    button(at, f"合并网格 → {g0}").click().run(timeout=TIMEOUT)
+    assert int(metric(at, "网格")) == n0 - 1
+    # the report says what broke (a merged grid of two compliant grids is too large)
+    rep = at.session_state["report"]
+    assert rep["newly_broken"] and rep["newly_broken"][0][1]
+    button(at, "拆分网格").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert int(metric(at, "网格")) >= n0
+    button(at, "锁定").click().run(timeout=TIMEOUT)
+    assert g0 in at.session_state["history"].current.locked
+    locked_buildings = set(at.session_state["history"].current.buildings_of(g0))
+    button(at, "重新优化社区（保留锁定网格）").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    cur = at.session_state["history"].current
+    assert set(cur.buildings_of(g0)) == locked_buildings
+    button(at, "解锁").click().run(timeout=TIMEOUT)
+    assert g0 not in at.session_state["history"].current.locked
+    assert len(at.session_state["history"]) == 6
+
+
+def test_a_failing_edit_leaves_the_plan_and_says_why():
+    at = app()
+    p = at.session_state["history"].current
+    g0 = p.grid_ids[0]
+    at.session_state["selected_grid"] = g0
+    at.run(timeout=TIMEOUT)
+    button(at, "锁定").click().run(timeout=TIMEOUT)
+    # move a building of the locked grid: refused with a message, the plan stays as it was
+    at.session_state["selection"] = (p.buildings_of(g0)[0],)
+    at.run(timeout=TIMEOUT)
+    before = at.session_state["history"].current
+    button(at, "移到目标网格").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.session_state["history"].current is before
+    assert any("locked" in e.value or "锁定" in e.value for e in at.error)
+
+
+def test_grid_table_row_selects_the_grid_on_the_map():
+    at = app()
+    ids = at.session_state["_grid_table_ids"]
+    assert len(ids) >= 2 and at.dataframe
+    code = f"""
+import streamlit as st
+from app_pages import common as c
+c.init_state()
+c.history(wait=True)
+st.session_state["_grid_table_ids"] = {ids!r}
+st.session_state["grid_table"] = type("S", (), {{"selection": type("R", (), {{"rows": [1]}})()}})()
+c.cb_select_grid_row()
+"""
+    t = AppTest.from_string(code, default_timeout=TIMEOUT)
+    t.run(timeout=TIMEOUT)
+    assert not t.exception, [e.message for e in t.exception]
+    assert t.session_state["selected_grid"] == ids[1] and t.session_state["target"] == ids[1]
+    lat, lon = t.session_state["map_center"]
+    assert 30 < lat < 32 and 103 < lon < 105 and t.session_state["map_zoom"] == 17
+
+
+def test_rule_change_repartitions():
+    at = app()
+    at.number_input(key="_min_hh").set_value(250)
+    at.number_input(key="_max_hh").set_value(450)
+    button(at, "重新划分网格").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    rule = at.session_state["history"].current.rule
+    assert (rule.min_households, rule.max_households) == (250, 450)
+    assert len(at.session_state["history"]) == 2          # undoable like any edit
+
+
+# ----------------------------------------------------------------------------- map events
+def _run_event(ev: dict, tool: str, unit: str = "building"):
+    code = f"""
+import json as _json
+import streamlit as st
+from app_pages import common as c
+c.init_state()
+h = c.history(wait=True)
+st.session_state["tool"] = {tool!r}
+st.session_state["unit"] = {unit!r}
+if "done" not in st.session_state:
+    st.session_state["done"] = True
+    if {tool!r} == "paint":
+        st.session_state["target"] = "5106820010019X"
+    c.handle_map_event(_json.loads({json.dumps(ev)!r}))
+"""
+    at = AppTest.from_string(code, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_click_on_a_building_selects_it_or_its_compound():
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    b = ds.buildings
+    bid = b.index[b["compound_id"].notna()][0]
+    ev = {"last_active_drawing": {"type": "Feature", "properties": {"layer": "building", "building_id": bid},
+                                  "geometry": None}, "last_clicked": {"lat": 31.1, "lng": 104.1}}
+    at = _run_event(ev, "select")
+    assert at.session_state["selection"] == (bid,)
+    at = _run_event(ev, "select", unit="compound")
+    comp = b.at[bid, "compound_id"]
+    assert set(at.session_state["selection"]) == set(b.index[b["compound_id"] == comp])
+
+
+def test_paint_click_and_drawn_polygon_move_buildings():
+    from pyproj import Transformer
+
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    bid = ds.buildings.index[5]
+    ev = {"last_active_drawing": {"type": "Feature", "properties": {"layer": "building", "building_id": bid},
+                                  "geometry": None}, "last_clicked": {"lat": 31.1, "lng": 104.1}}
+    at = _run_event(ev, "paint")
+    h = at.session_state["history"]
+    assert len(h) == 2 and h.current.grid_of(bid) == "5106820010019X"
+    # a rectangle drawn around a few buildings (lon/lat, as leaflet.draw sends it)
+    x0, y0, x1, y1 = ds.buildings.loc[[bid]].total_bounds
+    tr = Transformer.from_crs(ds.crs, 4326, always_xy=True)
+    (a, b_), (c_, d) = tr.transform(x0 - 60, y0 - 60), tr.transform(x1 + 60, y1 + 60)
+    poly = {"type": "Feature", "properties": {},
+            "geometry": {"type": "Polygon", "coordinates": [[[a, b_], [c_, b_], [c_, d], [a, d], [a, b_]]]}}
+    at = _run_event({"last_active_drawing": poly, "all_drawings": [poly], "last_clicked": None}, "paint")
+    h = at.session_state["history"]
+    moved = h.current.buildings_of("5106820010019X")
+    assert bid in moved and len(moved) >= 1
+
+
+def test_add_station_by_click_changes_coverage():
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    from pyproj import Transformer
+    ev_pt = ds.buildings.geometry.iloc[len(ds.buildings) // 3].representative_point()
+    lon, lat = Transformer.from_crs(ds.crs, 4326, always_xy=True).transform(ev_pt.x, ev_pt.y)
+    at = _run_event({"last_active_drawing": None, "last_clicked": {"lat": lat, "lng": lon}}, "station")
+    added = at.session_state["added_stations"]
+    assert len(added) == 1 and added[0][2].startswith("new")
+
+
+# ----------------------------------------------------------------------------- other pages
+def test_versions_save_list_open_compare(tmp_path):
+    at = app()
+    at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
+    assert not at.exception
+    at.text_input(key="_version_name").input("初稿")
+    at.text_input(key="_version_note").input("note")
+    button(at, "保存").click().run(timeout=TIMEOUT)
+    assert any("已保存版本 1" in s.value for s in at.success)
+    files = list((tmp_path / "projects").glob("*.gpkg"))
+    assert len(files) == 1
+    # edit, save again, compare the two versions
+    at.switch_page("app_pages/map_edit.py").run(timeout=TIMEOUT)
+    p = at.session_state["history"].current
+    at.session_state["selection"] = tuple(p.buildings_of(p.grid_ids[0])[:2])
+    at.run(timeout=TIMEOUT)
+    selectbox(at, "目标网格").set_value(_new_code(at, p.buildings_of(p.grid_ids[0])[0])).run(timeout=TIMEOUT)
+    button(at, "移到目标网格").click().run(timeout=TIMEOUT)
+    at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
+    at.text_input(key="_version_name").input("二稿")
+    button(at, "保存").click().run(timeout=TIMEOUT)
+    at.selectbox(key="_cmp_a").select(1).run(timeout=TIMEOUT)
+    at.selectbox(key="_cmp_b").select(2).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert any("2 栋楼换了网格" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    # reopen the first version: it becomes the current plan (and is undoable)
+    at.selectbox(key="_open_vid").select(1).run(timeout=TIMEOUT)
+    button(at, "打开").click().run(timeout=TIMEOUT)
+    assert at.session_state["history"].current.same_assignment(p)
+
+
+def test_export_page_prepares_downloads():
+    at = app()
+    at.switch_page("app_pages/export.py").run(timeout=TIMEOUT)
+    assert not at.exception
+    buttons = [b for b in at.button if b.label == "生成"]
+    assert len(buttons) >= 2
+    buttons[1].click().run(timeout=TIMEOUT)           # the building → grid table
+    assert not at.exception
+    ready = at.session_state["exports"]["assignment"]
+    data, name, mime = ready[:3]
+    assert name.endswith(".csv") and data.decode("utf-8-sig").startswith("building_id,grid_id")
+
+
+def test_data_page_shows_problems_as_a_table(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    gpd.GeoDataFrame({"building_id": ["a", "a"], "households": [-5, 10]},
+                     geometry=[Point(104.17, 31.13), Point(104.171, 31.131)], crs=4326).to_file(
+        bad / "buildings.geojson")
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    at.radio(key="_src_kind").set_value("path").run(timeout=TIMEOUT)
+    at.text_input(key="_path").input(str(bad))
+    button(at, "载入").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.error and "个问题" in at.error[0].value
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["级别", "图层", "要素", "问题", "修正方法"]
+    assert (table["图层"] == "buildings").any()
+    # the sample is still the loaded dataset
+    assert at.session_state["source"] == {"kind": "sample"}
+
+
+def test_data_page_loads_a_folder_and_escapes_user_names(tmp_path):
+    from gridplan.sample import tiny_city, write_city
+    layers = tiny_city()
+    layers["communities"].loc[0, "name"] = "<script>alert('x')</script>社区"
+    layers["compounds"].loc[0, "name"] = '<img src=x onerror="alert(1)">'
+    write_city(layers, tmp_path / "city")
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    at.radio(key="_src_kind").set_value("path").run(timeout=TIMEOUT)
+    at.text_input(key="_path").input(str(tmp_path / "city"))
+    button(at, "载入").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["source"]["kind"] == "path"
+    at.switch_page("app_pages/map_edit.py")
+    ready(at)
+    args = map_args(at)
+    everything = "".join(str(args.get(k) or "") for k in ("script", "feature_group", "html", "header"))
+    assert "<script>alert" not in everything and "<img src=x" not in everything
+    assert int(metric(at, "网格")) >= 2
+
+
+def test_uploads_land_in_a_fresh_temp_folder_with_a_size_limit():
+    from app_pages import common as c
+
+    class F:
+        def __init__(self, name, data):
+            self.name, self._d, self.size = name, data, len(data)
+
+        def getvalue(self):
+            return self._d
+
+    class Big(F):
+        def __init__(self, name, data):
+            super().__init__(name, data)
+            self.size = (c.UPLOAD_LIMIT_MB + 1) * 1_000_000
+
+    folder, errors = c.save_uploads([F("../../etc/buildings.geojson", b"{}"), F("x.exe", b"MZ"),
+                                     Big("roads.geojson", b"{}")])
+    assert folder is not None and folder.name.startswith("gridplan-upload-")
+    assert [p.name for p in folder.iterdir()] == ["buildings.geojson"]
+    assert len(errors) == 2
+    folder2, _ = c.save_uploads([F("buildings.geojson", b"{}")])
+    assert folder2 != folder
+
+
+def test_coverage_page_and_suggestions():
+    at = app()
+    at.switch_page("app_pages/coverage.py").run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("户" in m.value for m in at.markdown)
+    button(at, "计算建议站址").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    sug = at.session_state["suggested"]
+    assert sug and sug[0]["gain_households"] > 0
+    base = at.session_state["added_stations"]
+    button(at, "采纳建议站址").click().run(timeout=TIMEOUT)
+    assert len(at.session_state["added_stations"]) == len(base) + len(sug)
+    assert any("较原有站点 +" in c.value for c in at.caption), [c.value for c in at.caption]
