@@ -546,7 +546,8 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         ``"zh"`` (default) or ``"en"`` for tooltips, layer names and legend.
     asset_base
         URL base of the local assets (``/app/static/vendor``, what Streamlit serves), or ``"inline"``
-        for a map meant for :func:`to_html` (marker icons as data URIs).
+        for a map shown in Jupyter or saved with :func:`to_html` (scripts, styles and marker icons
+        inlined, so it renders with no server and no network).
     selected_grid
         A grid to emphasise (thick outline, its buildings outlined) and zoom to.
     draw_tools
@@ -803,6 +804,10 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
     assets.localize_map(m, base, check=check_assets)
     if inline:
         assets._add_icon_fix(m, None, data_uris=assets.marker_icon_data_uris())
+        # notebooks show the map through Figure.render() in an iframe: inline the assets there too
+        fig = m.get_root()
+        plain_render = fig.render
+        fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))
     m._gridplan_inline = inline
     log.info("map built in %.2f s", time.perf_counter() - t0)
     return m

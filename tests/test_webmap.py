@@ -151,3 +151,13 @@ def test_sample_city_map_is_fast():
     m = webmap.make_map(ds, grids=grids, assignment=plan.assignment)
     m.get_root().render()
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_inline_map_is_self_contained_in_notebooks(toy):
+    ds, plan, grids = toy
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, asset_base="inline")
+    nb = m._repr_html_()  # what Jupyter shows (an iframe with srcdoc)
+    assert "/app/static" not in nb and "leaflet/leaflet.js (inlined)" in nb
+    page = webmap.to_html(m, title="<b>标题</b>")
+    assert page.count("leaflet/leaflet.js (inlined)") == 1
+    assert "<title>&lt;b&gt;标题&lt;/b&gt;</title>" in page
