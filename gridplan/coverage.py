@@ -556,7 +556,7 @@ def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False
         near = net.node_xy[r.node_dist <= dmax]
         box = np.vstack([near, sxy]) if len(near) else sxy
         ext = np.ptp(box, axis=0) + 2 * buffer_m
-        cell_m = max(buffer_m / 4.0, float(np.sqrt(ext[0] * ext[1] / 4e6)), 1.0)
+        cell_m = max(buffer_m / 4.0, float(np.sqrt(ext[0] * ext[1] / 3e6)), 1.0)
     xy, val, own = _sample_reached(net, r.node_dist, r.node_owner, ssnap, sel, sxy, dmax, cell_m)
     if len(val) == 0:
         return empty
@@ -578,29 +578,36 @@ def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False
     field_ = field_.reshape(ny, nx)
     owner = owner.reshape(ny, nx)
     rad = buffer_m / cell_m
-    k = int(np.floor(rad))
-    yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
-    foot = (xx ** 2 + yy ** 2) <= rad ** 2 + 1e-9
-    from scipy import ndimage
+    hole = 4.0 * cell_m * cell_m
     xs = x0 + (np.arange(nx) + 0.5) * cell_m
     ys = y0 + (np.arange(ny) + 0.5) * cell_m
     rows = []
     if not per_station:
-        f = ndimage.minimum_filter(field_, footprint=foot, mode="constant", cval=big)
+        f = _min_filter_disk(field_, rad, big)
         for m, d in zip(mins, dists):
-            rows.append({"band_min": m, "walk_m": d, "geometry": _contour(xs, ys, f, d)})
+            rows.append({"band_min": m, "walk_m": d, "geometry": _contour(xs, ys, f, d, min_hole_area=hole)})
     else:
         sids = cov.stations.index.to_numpy()
+        oi, oj = np.nonzero(owner >= 0)
+        ov = owner[oi, oj]
+        nst = len(cov.stations)
+        bi0 = np.full(nst, ny)
+        bi1 = np.full(nst, -1)
+        bj0 = np.full(nst, nx)
+        bj1 = np.full(nst, -1)
+        np.minimum.at(bi0, ov, oi)
+        np.maximum.at(bi1, ov, oi)
+        np.minimum.at(bj0, ov, oj)
+        np.maximum.at(bj1, ov, oj)
         for s in sel:
-            i, j = np.nonzero(owner == s)
-            if len(i) == 0:
+            if bi1[s] < 0:
                 continue
-            i0, i1 = max(i.min() - pad, 0), min(i.max() + pad + 1, ny)
-            j0, j1 = max(j.min() - pad, 0), min(j.max() + pad + 1, nx)
+            i0, i1 = max(bi0[s] - pad, 0), min(bi1[s] + pad + 1, ny)
+            j0, j1 = max(bj0[s] - pad, 0), min(bj1[s] + pad + 1, nx)
             sub = np.where(owner[i0:i1, j0:j1] == s, field_[i0:i1, j0:j1], big)
-            f = ndimage.minimum_filter(sub, footprint=foot, mode="constant", cval=big)
+            f = _min_filter_disk(sub, rad, big)
             for m, d in zip(mins, dists):
-                g = _contour(xs[j0:j1], ys[i0:i1], f, d)
+                g = _contour(xs[j0:j1], ys[i0:i1], f, d, min_hole_area=hole)
                 if not g.is_empty:
                     rows.append({"band_min": m, "walk_m": d, "station_id": sids[s], "geometry": g})
     if not rows:
@@ -659,24 +666,63 @@ def _sample_reached(net: WalkNetwork, nd, no, ssnap: Snapped, sel, station_xy, d
     return xy, np.concatenate([val[keep], *cv]), np.concatenate([own[keep], *co]).astype(np.int64)
 
 
-def _contour(xs, ys, f, level) -> shapely.Geometry:
+def _contour(xs, ys, f, level, *, min_hole_area: float = 0.0) -> shapely.Geometry:
+    """The region ``f <= level`` as a valid (Multi)Polygon (marching squares, holes with shells)."""
     import contourpy
     if f.shape[0] < 2 or f.shape[1] < 2 or not (f <= level).any():
         return shapely.Polygon()
     gen = contourpy.contour_generator(xs, ys, f, fill_type=contourpy.FillType.OuterOffset, name="serial")
     pts_list, off_list = gen.filled(-1.0, level)
-    polys = []
-    for pts, off in zip(pts_list, off_list):
-        rings = [pts[off[i]:off[i + 1]] for i in range(len(off) - 1)]
-        rings = [r for r in rings if len(r) >= 4]
-        if not rings:
-            continue
-        polys.append(shapely.Polygon(rings[0], rings[1:]))
-    if not polys:
+    coords, ring_id, poly_id, is_shell = [], [], [], []
+    r = 0
+    for p, (pts, off) in enumerate(zip(pts_list, off_list)):
+        n = np.diff(off)
+        coords.append(pts)
+        ring_id.append(np.repeat(np.arange(r, r + len(n)), n))
+        poly_id.append(np.full(len(n), p))
+        is_shell.append(np.arange(len(n)) == 0)
+        r += len(n)
+    if r == 0:
         return shapely.Polygon()
-    g = shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0]
-    if not g.is_valid:
-        g = shapely.make_valid(g)
-        parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
-        g = shapely.union_all(parts) if parts else shapely.Polygon()
-    return g
+    coords = np.concatenate(coords)
+    ring_id = np.concatenate(ring_id)
+    poly_id = np.concatenate(poly_id)
+    is_shell = np.concatenate(is_shell)
+    rings = shapely.linearrings(coords, indices=ring_id)
+    keep = shapely.get_num_coordinates(rings) >= 4
+    if min_hole_area > 0:  # drop specks of holes (display only)
+        keep &= is_shell | (shapely.area(shapely.polygons(rings)) >= min_hole_area)
+    keep &= np.isin(poly_id, poly_id[is_shell & keep])
+    rings, poly_id = rings[keep], poly_id[keep]
+    _, pid = np.unique(poly_id, return_inverse=True)
+    polys = shapely.polygons(rings, indices=pid)
+    bad = ~shapely.is_valid(polys)
+    if bad.any():  # marching squares output is valid in practice; repair if ever not
+        fixed = [shapely.union_all([q for q in shapely.get_parts(shapely.make_valid(g))
+                                    if shapely.get_type_id(q) in (3, 6)]) for g in polys[bad]]
+        polys = np.concatenate([polys[~bad], shapely.get_parts(np.asarray(fixed, dtype=object))])
+        polys = polys[shapely.get_type_id(polys) == 3]
+    polys = polys[~shapely.is_empty(polys)]
+    if len(polys) == 0:
+        return shapely.Polygon()
+    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
+
+
+def _min_filter_disk(f: np.ndarray, rad: float, cval: float) -> np.ndarray:
+    """Minimum over a disk of radius ``rad`` cells, as the minimum over a few separable rectangles
+    whose union is the disk's lattice (exact for the lattice disk, O(cells × rectangles))."""
+    from scipy import ndimage
+    k = int(np.floor(rad))
+    if k <= 0:
+        return f.copy()
+    out = None
+    seen = set()
+    for dy in range(0, k + 1):
+        dx = int(np.floor(np.sqrt(max(rad * rad - dy * dy, 0.0)) + 1e-9))
+        if (dx, dy) in seen:
+            continue
+        seen.add((dx, dy))
+        g = ndimage.minimum_filter1d(f, size=2 * dy + 1, axis=0, mode="constant", cval=cval)
+        g = ndimage.minimum_filter1d(g, size=2 * dx + 1, axis=1, mode="constant", cval=cval)
+        out = g if out is None else np.minimum(out, g)
+    return out

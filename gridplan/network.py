@@ -298,17 +298,21 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
     geoms = np.asarray(roads.geometry.values, dtype=object)
     ids = roads.index.astype(str).to_numpy()
     if "walkable" in roads.columns:
-        w = roads["walkable"]
-        walk = w.map(lambda x: True if x is None or (isinstance(x, float) and np.isnan(x)) else bool(x)).to_numpy(dtype=bool)
+        walk = _walkable(roads["walkable"])
         geoms, ids = geoms[walk], ids[walk]
-    parts, pidx = shapely.get_parts(geoms, return_index=True)
-    keep = shapely.get_type_id(parts) == 1  # LineString
-    keep |= shapely.get_type_id(parts) == 2  # LinearRing
+    tid = shapely.get_type_id(geoms)
+    if (tid == 1).all():
+        parts, pidx = geoms, np.arange(len(geoms))
+    else:
+        parts, pidx = shapely.get_parts(geoms, return_index=True)
+    tid = shapely.get_type_id(parts)
+    keep = (tid == 1) | (tid == 2)  # LineString, LinearRing
     parts, pidx = parts[keep], pidx[keep]
     if keep.size and not keep.all():
         problems.append(Problem("warning", "roads", None, f"{int((~keep).sum())} non-line part(s) ignored",
                                 "roads must be LineStrings", "road_not_line"))
-    parts = shapely.force_2d(parts)
+    if shapely.has_z(parts).any():
+        parts = shapely.force_2d(parts)
     ok = ~shapely.is_empty(parts) & (shapely.get_num_coordinates(parts) >= 2)
     parts, pidx = parts[ok], pidx[ok]
     if len(parts) == 0:
@@ -318,12 +322,32 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
     if node:
         noded = shapely.get_parts(shapely.node(shapely.multilinestrings(parts)))
         noded = noded[shapely.get_type_id(noded) == 1]
-        # recover the source road of each piece from its midpoint
-        mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
-        tree = shapely.STRtree(parts)
-        (mi, ti) = tree.query_nearest(mids, all_matches=False)
+        # recover the source road of each piece: pieces identical to an input line (same end
+        # points, same length) by a join, the split pieces from their midpoint
+        def ends_key(g):
+            c = shapely.get_coordinates(g)
+            nc = shapely.get_num_coordinates(g)
+            st = np.r_[0, np.cumsum(nc)[:-1]]
+            a, b = c[st], c[st + nc - 1]
+            swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+            a2 = np.where(swap[:, None], b, a)
+            b2 = np.where(swap[:, None], a, b)
+            return pd.DataFrame({"ax": a2[:, 0], "ay": a2[:, 1], "bx": b2[:, 0], "by": b2[:, 1],
+                                 "len": np.round(shapely.length(g), 6)})
+        kin = ends_key(parts)
+        kin["src"] = np.arange(len(parts))
+        kin = kin.drop_duplicates(["ax", "ay", "bx", "by", "len"])
+        kout = ends_key(noded)
+        kout["piece"] = np.arange(len(noded))
+        m = kout.merge(kin, on=["ax", "ay", "bx", "by", "len"], how="left")
         src = np.empty(len(noded), dtype=object)
-        src[mi] = road_of[ti]
+        hit = m["src"].notna().to_numpy()
+        src[m["piece"].to_numpy()[hit]] = road_of[m["src"].to_numpy()[hit].astype(np.int64)]
+        miss = m["piece"].to_numpy()[~hit]
+        if len(miss):
+            mids = shapely.line_interpolate_point(noded[miss], 0.5, normalized=True)
+            (mi, ti) = shapely.STRtree(parts).query_nearest(mids, all_matches=False)
+            src[miss[mi]] = road_of[ti]
         parts, road_of = noded, src
     lengths = shapely.length(parts)
     # node end points, merging those within the tolerance
@@ -384,9 +408,11 @@ def _collapse_min(a, b, w):
 
 def _cluster_points(pts: np.ndarray, tol: float):
     """Merge points within ``tol`` (transitively). Returns (label per point, coordinates per label)."""
-    # exact duplicates first
-    uniq, inv = np.unique(pts, axis=0, return_inverse=True)
+    # exact duplicates first (as complex numbers: a fast 1-D sort)
+    z = np.ascontiguousarray(pts, dtype=np.float64).view(np.complex128).ravel() + 0.0
+    uz, inv = np.unique(z, return_inverse=True)
     inv = inv.ravel()
+    uniq = np.column_stack([uz.real, uz.imag])
     if tol > 0 and len(uniq) > 1:
         pairs = cKDTree(uniq).query_pairs(tol, output_type="ndarray")
         if len(pairs):
@@ -398,6 +424,17 @@ def _cluster_points(pts: np.ndarray, tol: float):
             rep[lab[order]] = order
             return lab[inv], uniq[rep]
     return inv, uniq
+
+
+def _walkable(w: pd.Series) -> np.ndarray:
+    """The ``walkable`` flags as booleans; missing values count as walkable."""
+    if w.dtype == bool:
+        return w.to_numpy()
+    o = w.astype(object)
+    miss = o.isna().to_numpy()
+    txt = o.astype(str).str.strip().str.lower()
+    false = txt.isin(["false", "0", "no", "n", "f", "否", "0.0"]).to_numpy()
+    return miss | ~false
 
 
 def _as_points(points) -> np.ndarray:
