@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,9 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, **kw) -> Path:
         kw.setdefault("encoding", "UTF-8")
     if ext == ".gpkg":
         kw.setdefault("layer", path.stem)
-    gdf.to_file(path, driver=driver, engine="pyogrio", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "field names truncated" is what a Shapefile does, expected here
+        gdf.to_file(path, driver=driver, engine="pyogrio", **kw)
     return path
 
 
