@@ -582,10 +582,14 @@ def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None 
         if not cpg.exists():
             cpg.write_text("UTF-8")
         tmp = _atomic_target(path)
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in sorted(Path(d).iterdir()):
-                z.write(f, f.name)
-        os.replace(tmp, path)
+        try:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(Path(d).iterdir()):
+                    z.write(f, f.name)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return path
 
 
