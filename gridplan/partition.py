@@ -907,8 +907,59 @@ def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadli
 # public API
 
 
+#: with ``n_jobs=None``, datasets with at least this many buildings are partitioned by one worker
+#: process per core (smaller ones, such as everything the app edits, stay in this process)
+PARALLEL_MIN_BUILDINGS = 20_000
+
+_FORK_CTX: "_Ctx | None" = None
+
+
+def _community_task(task):
+    nodes, rule, seed, budget = task
+    return _partition_nodes(_FORK_CTX, nodes, rule, seed, _clock() + budget)
+
+
+def _workers(n_jobs: int | None, n_buildings: int, n_tasks: int) -> int:
+    import multiprocessing as mp
+    import os
+
+    if "fork" not in mp.get_all_start_methods():
+        return 1
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = cores if n_buildings >= PARALLEL_MIN_BUILDINGS else 1
+    return max(1, min(int(n_jobs), n_tasks, cores))
+
+
+def _run_parallel(ctx: _Ctx, tasks: list, workers: int, wall_limit_s: float) -> list | None:
+    """Run community tasks in forked worker processes; None if that fails (the caller then runs
+    them here). Results do not depend on which worker ran what."""
+    import multiprocessing as mp
+
+    global _FORK_CTX
+    _FORK_CTX = ctx
+    pool = None
+    try:
+        pool = mp.get_context("fork").Pool(workers)
+        order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][0]))  # largest first
+        res = pool.map_async(_community_task, [tasks[i] for i in order], chunksize=1)
+        out = res.get(timeout=wall_limit_s)
+        results = [None] * len(tasks)
+        for i, r in zip(order, out):
+            results[i] = r
+        return results
+    except Exception as e:  # pragma: no cover - environment without working fork
+        log.warning("parallel partition failed (%s); running in one process", e)
+        return None
+    finally:
+        _FORK_CTX = None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
 def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
-              time_limit_s: float = 30.0, communities=None) -> Plan:
+              time_limit_s: float = 30.0, communities=None, n_jobs: int | None = None) -> Plan:
     """Partition every community into grids that meet the size rule.
 
     Parameters
@@ -928,6 +979,9 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     communities
         Only partition these community ids; the buildings of every other community form one grid
         per community.
+    n_jobs
+        Worker processes (communities are independent). Default: one per core for datasets of
+        at least :data:`PARALLEL_MIN_BUILDINGS` buildings, else 1. The plan is the same either way.
 
     Returns
     -------
@@ -947,10 +1001,29 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     todo = [c for c in uniq if c in wanted]
     weight = {c: int((comm == c).sum()) for c in todo}
     remaining = sum(weight.values())
+    workers = _workers(n_jobs, len(comm), len(todo))
+    if workers > 1:
+        # each community gets its share of the budget (times the workers), at least a second
+        total = max(remaining, 1)
+        tasks = [(np.flatnonzero(comm == c), rule, seed,
+                  min(time_limit_s, max(min(1.0, time_limit_s), time_limit_s * workers * weight[c] / total)))
+                 for c in todo]
+        results = _run_parallel(ctx, tasks, workers, wall_limit_s=4 * time_limit_s + 60)
+        if results is not None:
+            for c, groups in zip(todo, results):
+                for i, g in enumerate(groups):
+                    labels[g] = f"{c}#{i}"
+            wanted_done = set(todo)
+        else:
+            wanted_done = set()
+    else:
+        wanted_done = set()
     for cid in uniq:
         nodes = np.flatnonzero(comm == cid)
         if cid not in wanted:
             labels[nodes] = f"{cid}#0"
+            continue
+        if cid in wanted_done:
             continue
         now = _clock()
         left = max(t0 + time_limit_s - now, 0.0)

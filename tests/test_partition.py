@@ -355,3 +355,10 @@ def test_only_some_communities():
     t = grid_table(ds, plan)
     assert (t["community_id"] == "510682001010").sum() == 1
     assert (t["community_id"] == "510682001000").sum() > 1
+
+
+def test_parallel_workers_give_the_same_plan():
+    ds = make_city(12, (2, 2), blocks=3)
+    serial = partition(ds, seed=2, n_jobs=1)
+    parallel = partition(ds, seed=2, n_jobs=2)
+    assert serial.same_assignment(parallel)
