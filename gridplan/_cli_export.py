@@ -132,6 +132,9 @@ def _run(args, dataset, minutes, t0) -> int:
     from .cli import emit
     from .metrics import grids as grid_layer
 
+    if args.kind == "poster" and args.scope:
+        from .poster import resolve_scope
+        resolve_scope(dataset, args.scope)  # a wrong scope fails before the partition runs
     if args.plan:
         plan = _load_plan(dataset, args.plan)
     else:
