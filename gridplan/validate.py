@@ -91,8 +91,10 @@ STATION_KIND_ALIASES: dict[str, str] = {
     "党群服务中心": "service_center", "服务中心": "service_center", "center": "service_center",
 }
 
-_TRUE = {"true", "t", "yes", "y", "1", "是", "有", "对", "√", "✓"}
-_FALSE = {"false", "f", "no", "n", "0", "否", "无", "没有", "×", "✗", ""}
+_TRUE = {"true", "t", "yes", "y", "1", "是", "有", "对", "√", "✓", "可以", "能",
+         "designated", "permissive", "destination", "official"}  # the last four: OSM foot=* values
+_FALSE = {"false", "f", "no", "n", "0", "否", "无", "没有", "×", "✗", "", "不能", "不可",
+          "private", "use_sidepath", "discouraged"}
 
 _ALLOWED_GEOMS = {
     "communities": {"Polygon", "MultiPolygon"},
@@ -885,6 +887,15 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
             col.error("buildings", b["building_id"].iloc[i], "lies outside every community / 不在任何社区内",
                       "move the building inside a community polygon, extend the community, or delete the building",
                       "outside_communities")
+        # a building whose community_id names another community than the one it stands in
+        where = _join_by_location(pts, comm, "community_id")
+        other = (inside & where.notna().to_numpy() & b["community_id"].notna().to_numpy()
+                 & (where.to_numpy() != b["community_id"].to_numpy()))
+        for i in np.flatnonzero(other):
+            col.warn("buildings", b["building_id"].iloc[i], f"has `community_id` {b['community_id'].iloc[i]!r} "
+                     f"(given, or from its compound) but stands in community {where.iloc[i]!r} / 社区归属与位置不符",
+                     "check `community_id` of the building or its compound; grids follow the id, their polygons the "
+                     "community boundary", "community_mismatch")
     else:
         if comp is not None and b["community_id"].isna().any():
             miss = b["community_id"].isna()
@@ -923,7 +934,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
                 col.error("stations", s["station_id"].iloc[i], f"unknown station kind {s['kind'].iloc[i]!r}",
                           "use red_station (红色驿站), grid_station (郁心站), mobile (流动郁心站) or "
                           "service_center (党群服务中心)", "bad_kind")
-            s["kind"] = kinds
+            s["kind"] = kinds.astype(object)
         for c in ("name", "community_id"):
             if c not in s:
                 s[c] = None

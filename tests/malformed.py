@@ -797,3 +797,8 @@ def _(d):
     for f in path.glob("*.prj"):
         f.unlink()
     return path
+
+
+@case("building_community_id_names_another_community", [("buildings", "B013", "community_mismatch")], ok=True)
+def _(d):
+    return _with(d, buildings=_set(_b(), 12, "community_id", "510682001002"))

@@ -426,6 +426,7 @@ def test_building_community_comes_from_its_compound():
     layers["compounds"] = q
     ds = read_dataset(layers)
     assert (ds.buildings.loc[["B009", "B010", "B011", "B012"], "community_id"] == "510682001001").all()
+    assert {p.feature for p in ds.problems if p.code == "community_mismatch"} == {"B009", "B010", "B011", "B012"}
 
 
 def test_compound_community_by_largest_overlap():
@@ -547,3 +548,10 @@ def test_headers_with_units_in_brackets():
     _, applied = rename_columns(gdf, "buildings")
     assert applied == {"户数（户）": "households", "人口(人)": "persons", "楼层 (层)": "floors",
                        "Building ID": "building_id"}
+
+
+def test_osm_foot_values_for_walkable():
+    layers = M.base_layers()
+    layers["roads"] = layers["roads"].drop(columns=["walkable"]).assign(foot=["designated", "yes", "private", None])
+    ds = read_dataset(layers)
+    assert ds.roads["walkable"].tolist() == [True, True, False, True]
