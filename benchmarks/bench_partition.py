@@ -153,7 +153,6 @@ def peer_gerrychain(xy, h, p, k, nodes, A):
 
 
 def peer_spopt(xy, h, p, k, nodes, A):
-    import geopandas as gpd
     import libpysal
     from spopt.region import RegionKMeansHeuristic
 

@@ -68,7 +68,7 @@ def write_plan(dataset, plan, path, *, grid_layer=None) -> Path:
 def cmd_partition(args) -> int:
     """Run the partition and write the plan; returns the exit status."""
     from .cli import emit, load
-    from .metrics import grid_table, grids, plan_summary
+    from .metrics import grids, plan_summary
     from .model import Rule
     from .partition import partition
 

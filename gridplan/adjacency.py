@@ -27,6 +27,8 @@ from scipy.sparse.csgraph import connected_components
 from .model import Dataset
 from .tessellate import building_cells, building_points, community_labels, dataset_cache, glued_cells
 
+__all__ = ["building_adjacency", "shared_lengths", "grid_components"]
+
 log = logging.getLogger(__name__)
 
 #: weight factor of an edge inside one compound

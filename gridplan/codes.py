@@ -16,6 +16,8 @@ import pandas as pd
 from .model import Dataset, Plan
 from .tessellate import building_points, community_labels
 
+__all__ = ["number_grids", "grid_code", "next_codes", "reading_order", "apply_codes"]
+
 log = logging.getLogger(__name__)
 
 #: prefix used for grids of buildings without a community

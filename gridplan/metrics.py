@@ -19,6 +19,8 @@ from .model import Dataset, Plan
 from .partition import _context, k_options, over_bound
 from .tessellate import dataset_cache, grid_polygons
 
+__all__ = ["grid_table", "grids", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
+
 #: reason codes and their Chinese text (the app shows ``reason_text``)
 REASONS: dict[str, str] = {
     "": "",

@@ -33,6 +33,9 @@ import shapely
 
 from .model import Dataset, Plan
 
+__all__ = ["building_cells", "grid_polygons", "building_points", "community_labels", "community_regions",
+           "glued_cells", "dataset_cache"]
+
 log = logging.getLogger(__name__)
 
 _CACHE: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import shapely
 
 try:
     from test_partition import make_city
