@@ -19,7 +19,7 @@ from shapely.geometry import box
 from gridplan import ValidationError
 from gridplan.crs import from_wgs84
 from gridplan.io import read_dataset, read_layers, to_output_crs, write_layers, write_zip_shapefile
-from gridplan.validate import ALIASES, FIELDS, ID_FIELD, rename_columns
+from gridplan.validate import ALIASES, FIELDS, ID_FIELD, LAYER_ALIASES, rename_columns
 
 import malformed as M
 
@@ -555,3 +555,11 @@ def test_osm_foot_values_for_walkable():
     layers["roads"] = layers["roads"].drop(columns=["walkable"]).assign(foot=["designated", "yes", "private", None])
     ds = read_dataset(layers)
     assert ds.roads["walkable"].tolist() == [True, True, False, True]
+
+
+@pytest.mark.parametrize("layer,alias", [(k, a) for k, names in LAYER_ALIASES.items() for a in names])
+def test_every_layer_file_name_alias(layer, alias, tmp_path):
+    g = M.base_layers()[layer]
+    M.write_layer(g, tmp_path / f"{alias}.geojson")
+    layers, formats, problems = read_layers(tmp_path)
+    assert list(layers) == [layer] and formats == {layer: "geojson"} and problems == []
