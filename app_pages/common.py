@@ -120,15 +120,8 @@ def dataset_key(source: dict) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load(key: str):
-    source = json.loads(key) if key != "sample" else {"kind": "sample"}
-    if source["kind"] == "sample":
-        from gridplan.demo import load_sample
-        return load_sample()
-    from gridplan.io import read_dataset
-    path = Path(source["path"])
-    name = source.get("name") or path.stem
-    return read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
-                        name=name)
+    from app_pages._worker import load_by_key
+    return load_by_key(key)
 
 
 def dataset():
@@ -210,33 +203,46 @@ def parse_column_map(text: str) -> dict | None:
 # --------------------------------------------------------------------------- plans
 @st.cache_resource(show_spinner=False)
 def _executor():
-    from concurrent.futures import ThreadPoolExecutor
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-partition")
+    """One worker process for partitions (a thread if processes are not available)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    try:
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ValueError, NotImplementedError):  # pragma: no cover - restricted platforms
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-partition")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _partition_job(_ds, key: str, rule: tuple, seed: int, code_width: int):
     """The first partition of a dataset runs in the background (shared by every session), so the
     map shows at once and the grids appear when the engine is done."""
-    from gridplan.partition import partition
-
-    def run():
-        t0 = time.perf_counter()
-        plan = partition(_ds, rule=Rule(*rule), seed=seed, code_width=code_width)
-        log.info("partitioned %s in %.2f s", key, time.perf_counter() - t0)
-        return plan, time.perf_counter() - t0
-    return _executor().submit(run)
+    from app_pages._worker import partition_dataset
+    try:
+        return _executor().submit(partition_dataset, _ds, rule, seed, code_width)
+    except Exception:  # noqa: BLE001 - a broken pool: compute here instead
+        from concurrent.futures import Future
+        fut = Future()
+        fut.set_result(partition_dataset(_ds, rule, seed, code_width))
+        return fut
 
 
 def _initial_plan(ds, key: str, rule: tuple, seed: int, code_width: int, *, wait: bool = True):
-    import os
-    if os.environ.get("GRIDPLAN_EXPERIMENT_NO_PARTITION") and not wait:
-        return None
+    """The engine's partition (``None`` while it runs and ``wait`` is false); one shared Plan per job."""
     fut = _partition_job(ds, key, rule, seed, code_width)
     if not wait and not fut.done():
         return None
-    plan, secs = fut.result()
-    st.session_state["timings"]["partition_s"] = round(secs, 3)
+    plan = getattr(fut, "gridplan_plan", None)
+    if plan is None:
+        from gridplan.model import Plan
+        try:
+            assignment, label, secs = fut.result()
+        except Exception:  # noqa: BLE001 - the worker process died: partition here
+            from app_pages._worker import partition_dataset
+            log.exception("background partition failed; partitioning in the app process")
+            assignment, label, secs = partition_dataset(ds, rule, seed, code_width)
+        plan = Plan(assignment, rule=Rule(*rule), label=label)
+        fut.gridplan_plan, fut.gridplan_seconds = plan, secs
+    st.session_state["timings"]["partition_s"] = round(fut.gridplan_seconds, 3)
     return plan
 
 
