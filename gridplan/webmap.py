@@ -56,6 +56,7 @@ BAND_COLORS: tuple[str, ...] = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fd
 SANWU_COLOR = "#d95f0e"
 NONCOMPLIANT_COLOR = "#d7191c"
 UNCOVERED_COLOR = "#e31a1c"
+PARTY_COLOR = "#b2182b"
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
@@ -69,7 +70,7 @@ TEXT: dict[str, dict[str, str]] = {
         "legend": "图例", "hh": "户", "band": "{m}分钟步行圈", "uncovered_b": "未覆盖楼栋",
         "grid_outline": "网格边界", "grid_bad": "不合规网格", "community_outline": "社区边界",
         "compound_outline": "小区", "sanwu_fill": "三无小区", "nearest": "最近站点", "id": "编号",
-        "buildings_n": "楼栋数", "none": "无", "basemap": "底图",
+        "buildings_n": "楼栋数", "none": "无", "basemap": "底图", "party_compound": "设有党组织的小区",
     },
     "en": {
         "communities": "Communities", "compounds": "Compounds", "buildings": "Buildings (by grid)",
@@ -85,6 +86,7 @@ TEXT: dict[str, dict[str, str]] = {
         "grid_bad": "Non-compliant grid", "community_outline": "Community boundary",
         "compound_outline": "Compound", "sanwu_fill": "'Three-none' compound", "nearest": "Nearest station",
         "id": "ID", "buildings_n": "Buildings", "none": "none", "basemap": "Basemap",
+        "party_compound": "Compound with a party organisation",
     },
 }
 
@@ -654,9 +656,12 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         _geojson(_feature_collection(g, props), name=T["compounds"], show=show_compounds,
                  tip_js=_tip_js("compound", [T["community"], T["property"], T["party_org"], T["sanwu"], T["id"]]),
                  style_js=("function(f){var p=f.properties; return p.sanwu ? {color:'" + SANWU_COLOR + "', weight:2, "
-                           "dashArray:'4 3', fillColor:'" + SANWU_COLOR + "', fillOpacity:0.22} : {color:'#636363', "
-                           "weight:1, fillColor:'#ffffff', fillOpacity:0.05};}")).add_to(m)
+                           "dashArray:'4 3', fillColor:'" + SANWU_COLOR + "', fillOpacity:0.22} : {color: p.party ? '"
+                           + PARTY_COLOR + "' : '#636363', weight: p.party ? 1.6 : 1, fillColor:'#ffffff', "
+                           "fillOpacity:0.05};}")).add_to(m)
         legend.append((_swatch("#ffffff", "#636363", opacity=1), T["compound_outline"]))
+        if any(props["party"]):
+            legend.append((_swatch("#ffffff", PARTY_COLOR, opacity=1), T["party_compound"]))
         if sw.any():
             legend.append((_swatch(SANWU_COLOR, SANWU_COLOR, dash=True, opacity=0.5), T["sanwu_fill"]))
 
