@@ -1,5 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom (issue 7) and carries no bulky outputs."""
+import html as html_mod
 import json
+import re
 import os
 import time
 from pathlib import Path
@@ -36,3 +38,14 @@ def test_notebook_runs(path, tmp_path):
     assert seconds < 120, f"{path.name} took {seconds:.0f} s (limit 120 s)"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # inline maps must render offline in Jupyter: no links to the app's static files or to any host
+    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.output_type in ("execute_result", "display_data") and "text/html" in o.get("data", {})]
+    maps = [h for h in html if "leaflet" in h.lower()]
+    if "make_map" in "".join(c.source for c in nb.cells):
+        assert maps, f"{path.name}: a map cell produced no map"
+    for h in maps:
+        assert "/app/static" not in h
+        page = html_mod.unescape(h)
+        assert not re.search(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//", page), \
+            "a map loads something from a host"
