@@ -313,9 +313,8 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         the files written.
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False) if matplotlib.get_backend().lower() != "agg" else None
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
     from matplotlib_scalebar.scalebar import ScaleBar
@@ -379,8 +378,10 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         wmm, hmm = hmm, wmm
     W, H = wmm / 25.4, hmm / 25.4
     k = (min(W, H) / (420 / 25.4)) ** 0.85 if min(W, H) > 0 else 1.0  # text scale (A2 ≈ 1)
-    with plt.rc_context(_rc(family)):
-        fig = plt.figure(figsize=(W, H), dpi=dpi)
+    with matplotlib.rc_context(_rc(family)):
+        # a bare Figure on an Agg canvas: no pyplot state, no backend switch (safe in notebooks and threads)
+        fig = Figure(figsize=(W, H), dpi=dpi)
+        FigureCanvasAgg(fig)
         if orientation == "landscape":
             map_rect = [0.025, 0.075, 0.73, 0.83]
             side = [0.775, 0.075, 0.20, 0.83]
@@ -504,7 +505,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                                       markeredgecolor=sty["color"], label=station_kind_label(kind, lang)))
 
         # labels: grids (priority by area), then community names, then compounds (scoped posters)
-        fig.canvas.draw_idle()
+        ax.apply_aspect()  # final axes box (no full draw needed to place labels)
         items = []
         area_scale = max((x1 - x0) * (y1 - y0), 1.0)
         rp = g.geometry.representative_point()
@@ -615,7 +616,6 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 if tmp.exists():
                     tmp.unlink()
             written.append(out)
-        plt.close(fig)
     log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(g), n_lab,
              t_draw, time.perf_counter() - t0)
     return written
