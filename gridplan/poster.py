@@ -96,6 +96,11 @@ def cjk_font() -> str:
     return family
 
 
+def _plain(text) -> str:
+    """User text as literal text: matplotlib would read ``$…$`` as mathematics (and fail on bad TeX)."""
+    return str(text).replace("$", r"\$")
+
+
 def _rc(family: str) -> dict:
     return {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"], "pdf.fonttype": 3,
             "ps.fonttype": 3, "axes.unicode_minus": False, "svg.fonttype": "path", "path.simplify": True}
@@ -502,7 +507,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 ax.scatter(xy[:, 0], xy[:, 1], s=(sty["radius"] * 2.2 * k) ** 2, c=sty["fillColor"],
                            edgecolors=sty["color"], linewidths=1.2 * k, zorder=9)
                 handles.append(Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=sty["fillColor"],
-                                      markeredgecolor=sty["color"], label=station_kind_label(kind, lang)))
+                                      markeredgecolor=sty["color"], label=_plain(station_kind_label(kind, lang))))
 
         # labels: grids (priority by area), then community names, then compounds (scoped posters)
         ax.apply_aspect()  # final axes box (no full draw needed to place labels)
@@ -528,7 +533,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 if nm is None or nm != nm:
                     continue
                 p = geom.representative_point()
-                items.append({"x": p.x, "y": p.y - (y1 - y0) * 0.0, "text": str(nm), "size": base * 1.5,
+                items.append({"x": p.x, "y": p.y - (y1 - y0) * 0.0, "text": _plain(nm), "size": base * 1.5,
                               "priority": 1e12, "color": "#333333", "alpha": 0.75, "zorder": 11})
         if scope is not None and comp is not None and len(comp) and "name" in comp.columns:
             inside = (comp["community_id"].astype(str).isin(comm_ids) if "community_id" in comp.columns
@@ -537,7 +542,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 if nm is None or nm != nm:
                     continue
                 p = geom.representative_point()
-                items.append({"x": p.x, "y": p.y, "text": str(nm), "size": base * 0.7, "priority": geom.area,
+                items.append({"x": p.x, "y": p.y, "text": _plain(nm), "size": base * 0.7, "priority": geom.area,
                               "color": "#555555", "zorder": 10})
         # community names go first but sit offset below the grid labels: give them top priority only
         # when they do not cover a grid label (place grids first, then communities, then compounds)
@@ -559,7 +564,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         # title and footer
         name = dataset.name or ""
         title = title or (T["title_scope"].format(scope=scope_name) if scope_name else T["title_city"].format(name=name))
-        fig.text(0.5, 0.955, title, ha="center", va="center", fontsize=30 * k, fontweight="bold")
+        fig.text(0.5, 0.955, _plain(title), ha="center", va="center", fontsize=30 * k, fontweight="bold")
         today = date or _dt.date.today().isoformat()
         crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name
         note = data_note or T["note"].format(name=name, crs=crs_name, n=len(g),
@@ -567,7 +572,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                                                                   errors="coerce").fillna(0).sum()),
                                              pp=int(pd.to_numeric(g.get("persons", pd.Series(dtype=float)),
                                                                   errors="coerce").fillna(0).sum()), date=today)
-        fig.text(map_rect[0], 0.03, note, ha="left", va="center", fontsize=9 * k, color="#444444")
+        fig.text(map_rect[0], 0.03, _plain(note), ha="left", va="center", fontsize=9 * k, color="#444444")
 
         # side panel: overview inset and legend
         if orientation == "landscape":

@@ -136,3 +136,17 @@ def test_missing_font_names_the_fix(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(poster.FontMissingError, match="fonts-noto-cjk"):
         poster.cjk_font()
+
+
+def test_dollar_signs_in_names_stay_text(toy, tmp_path):
+    ds, plan, grids = toy
+    comp = ds.compounds.copy()
+    comp["name"] = ["$\\frac{1}{$ 小区", "a$b", "$x^2$"] + comp["name"].tolist()[3:]
+    comm = ds.communities.copy()
+    comm["name"] = ["$社区$", comm["name"].iloc[1]]
+    ds2 = ds.replace(compounds=comp, communities=comm)
+    files = poster.export_poster(ds2, grids, tmp_path / "d.pdf", paper="A4", scope="510682001001",
+                                 title="$标题 {x}$")
+    txt = subprocess.run(["pdftotext", str(files[0]), "-"], capture_output=True, text=True).stdout \
+        if shutil.which("pdftotext") else "$标题"
+    assert "$标题" in txt
