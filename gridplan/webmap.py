@@ -614,6 +614,12 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         ok = _compliant(g)
         cid = _native(_col(g, "community_id"))
         reason = _col(g, "reason_text") if "reason_text" in g.columns else _col(g, "note")
+        if lang != "zh" and "reason" in g.columns:
+            try:
+                from .i18n import reason as reason_in
+                reason = pd.Series([reason_in(str(r), lang) if _py(r) else "" for r in g["reason"]], index=g.index)
+            except (ImportError, KeyError):
+                pass
         cols = [[comm_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
                 _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
         labels = [T["community"], T["households"], T["persons"]]
