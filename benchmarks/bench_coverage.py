@@ -234,7 +234,7 @@ def fmt(t):
     return ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items())
 
 
-def bench_size(name: str, side: int, *, with_reference=True):
+def bench_size(name: str, side: int, *, with_reference=True, with_pandana=True):
     ds = make_city(side)
     print(f"\n=== {name}: {len(ds.roads):,} edges, {len(ds.buildings):,} buildings, {len(ds.stations)} stations ===")
     cov, res, tg = gridplan_way(ds)
@@ -267,7 +267,7 @@ def bench_size(name: str, side: int, *, with_reference=True):
         print(f"OSMnx way vs exact: {100 * (~wrong).mean():.2f}% same class; misclassified {wrong.sum()} buildings "
               f"({100 * wrong[ref_cov].mean():.1f}% of covered ones wrong, {100 * wrong[~ref_cov].mean():.1f}% of uncovered)")
         out.update(agree_osmnx=100 * (~wrong).mean())
-    pw = pandana_way(ds)
+    pw = pandana_way(ds) if with_pandana else None
     if pw is not None:
         p_cov, tp = pw
         print(f"pandana 0.8            : {sum(tp.values()):.3f} s  [{fmt(tp)}]")
@@ -343,9 +343,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-reference", action="store_true", help="skip the slow networkx exact reference")
     ap.add_argument("--no-suggest", action="store_true")
+    ap.add_argument("--no-pandana", action="store_true", help="skip pandana (its precompute takes minutes on the large size)")
     a = ap.parse_args(argv)
     sizes = ["small"] if a.quick else [s.strip() for s in a.sizes.split(",")]
-    res = [bench_size(s, SIZES[s], with_reference=not a.no_reference) for s in sizes]
+    res = [bench_size(s, SIZES[s], with_reference=not a.no_reference, with_pandana=not a.no_pandana) for s in sizes]
     if not a.no_suggest:
         bench_suggest()
     print("\nsummary:")

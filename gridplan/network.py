@@ -278,8 +278,9 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
     snap_tolerance_m
         End points closer than this are merged into one node.
     node
-        Split lines where they cross (``True``, the default). Pass ``False`` only for input that
-        is already noded (e.g. OSM-derived segments) to save time.
+        Split lines where they cross or where one ends on another (``True``, the default: only
+        the lines that need it are noded, found by an exact pairwise check). ``False`` trusts the
+        input to be noded already.
     min_component_m
         Keep every connected component at least this long (metres of road); ``None`` keeps only
         the largest one.
@@ -320,8 +321,12 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
                                        "mark some roads walkable=true or add LineString roads", "no_walkable_roads")])
     road_of = ids[pidx]
     if node:
-        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(parts)))
+        need = _needs_noding(parts)
+    if node and need.any():
+        rest = np.flatnonzero(~need)
+        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(parts[need])))
         noded = noded[shapely.get_type_id(noded) == 1]
+        log.info("noding %d of %d road lines into %d pieces", int(need.sum()), len(parts), len(noded))
         # recover the source road of each piece: pieces identical to an input line (same end
         # points, same length) by a join, the split pieces from their midpoint
         def ends_key(g):
@@ -334,21 +339,23 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
             b2 = np.where(swap[:, None], a, b)
             return pd.DataFrame({"ax": a2[:, 0], "ay": a2[:, 1], "bx": b2[:, 0], "by": b2[:, 1],
                                  "len": np.round(shapely.length(g), 6)})
-        kin = ends_key(parts)
-        kin["src"] = np.arange(len(parts))
+        sub, sub_road = parts[need], road_of[need]
+        kin = ends_key(sub)
+        kin["src"] = np.arange(len(sub))
         kin = kin.drop_duplicates(["ax", "ay", "bx", "by", "len"])
         kout = ends_key(noded)
         kout["piece"] = np.arange(len(noded))
         m = kout.merge(kin, on=["ax", "ay", "bx", "by", "len"], how="left")
         src = np.empty(len(noded), dtype=object)
         hit = m["src"].notna().to_numpy()
-        src[m["piece"].to_numpy()[hit]] = road_of[m["src"].to_numpy()[hit].astype(np.int64)]
+        src[m["piece"].to_numpy()[hit]] = sub_road[m["src"].to_numpy()[hit].astype(np.int64)]
         miss = m["piece"].to_numpy()[~hit]
         if len(miss):
             mids = shapely.line_interpolate_point(noded[miss], 0.5, normalized=True)
-            (mi, ti) = shapely.STRtree(parts).query_nearest(mids, all_matches=False)
-            src[miss[mi]] = road_of[ti]
-        parts, road_of = noded, src
+            (mi, ti) = shapely.STRtree(sub).query_nearest(mids, all_matches=False)
+            src[miss[mi]] = sub_road[ti]
+        parts = np.concatenate([parts[rest], noded])
+        road_of = np.concatenate([road_of[rest], src])
     lengths = shapely.length(parts)
     # node end points, merging those within the tolerance
     coords = shapely.get_coordinates(parts)
@@ -394,6 +401,79 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
     return WalkNetwork(node_xy=node_xy, edge_u=u.astype(np.int64), edge_v=v.astype(np.int64), edge_len_m=lengths,
                        edge_geom=parts, edge_road=np.asarray(road_of, dtype=object), graph=graph, component=comp,
                        kept_component=kept_comp, kept_edge=kept_edge, crs=crs, problems=tuple(problems))
+
+
+def _orient(ax, ay, bx, by, cx, cy):
+    return np.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
+
+
+def _needs_noding(lines: np.ndarray) -> np.ndarray:
+    """Lines that cross, overlap or touch a line anywhere but at end points both lines share (or
+    touch themselves). Exact, on the straight pieces: candidate pairs by bounding box, then
+    orientation tests in numpy; only the few pairs that touch are looked at more closely."""
+    n = len(lines)
+    need = np.zeros(n, dtype=bool)
+    if n < 2:
+        return need
+    coords, lid = shapely.get_coordinates(lines, return_index=True)
+    last = np.r_[lid[1:] != lid[:-1], True]
+    first = np.r_[True, lid[1:] != lid[:-1]]
+    k = np.flatnonzero(~last)  # segment k runs from vertex k to k + 1
+    sl = lid[k]
+    P, Q = coords[k], coords[k + 1]
+    p_end, q_end = first[k], last[k + 1]  # is the segment's start/end point an end of its line?
+    seg = shapely.linestrings(np.stack([P, Q], axis=1))
+    i, j = shapely.STRtree(seg).query(seg)
+    m = i < j
+    i, j = i[m], j[m]
+    same_line = sl[i] == sl[j]
+    adjacent = same_line & (j == i + 1)
+    if adjacent.any():  # a line folding back on itself (consecutive pieces overlapping)
+        a, b = i[adjacent], j[adjacent]
+        d1, d2 = Q[a] - P[a], Q[b] - P[b]
+        fold = (d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] == 0) & ((d1 * d2).sum(axis=1) < 0)
+        need[sl[a[fold]]] = True
+    keep = ~adjacent
+    i, j, same_line = i[keep], j[keep], same_line[keep]
+    if len(i) == 0:
+        return need
+    px, py, qx, qy = P[i, 0], P[i, 1], Q[i, 0], Q[i, 1]
+    rx, ry, tx, ty = P[j, 0], P[j, 1], Q[j, 0], Q[j, 1]
+    o1, o2 = _orient(px, py, qx, qy, rx, ry), _orient(px, py, qx, qy, tx, ty)
+    o3, o4 = _orient(rx, ry, tx, ty, px, py), _orient(rx, ry, tx, ty, qx, qy)
+    colin = (o1 == 0) & (o2 == 0)
+
+    def within(a, b, c):  # c within the closed box of a..b (per coordinate)
+        return (np.minimum(a, b) <= c) & (c <= np.maximum(a, b))
+
+    def on_seg(ax, ay, bx, by, cx, cy):
+        return within(ax, bx, cx) & within(ay, by, cy)
+
+    touch = ((o1 * o2 <= 0) & (o3 * o4 <= 0)) & ~colin
+    touch |= colin & (on_seg(px, py, qx, qy, rx, ry) | on_seg(px, py, qx, qy, tx, ty)
+                      | on_seg(rx, ry, tx, ty, px, py) | on_seg(rx, ry, tx, ty, qx, qy))
+    eq_pr = (px == rx) & (py == ry)
+    eq_pt = (px == tx) & (py == ty)
+    eq_qr = (qx == rx) & (qy == ry)
+    eq_qt = (qx == tx) & (qy == ty)
+    nshared = eq_pr.astype(int) + eq_pt + eq_qr + eq_qt
+    # a contact is harmless only when it is one shared point that ends both lines and the
+    # segments are not collinear and overlapping; two identical whole-line segments are parallels
+    end_i = np.where(eq_pr | eq_pt, p_end[i], q_end[i])
+    end_j = np.where(eq_pr | eq_qr, p_end[j], q_end[j])
+    one_ok = (nshared == 1) & end_i & end_j & ~same_line
+    # for one shared point, collinear segments must point away from each other
+    sx = np.where(eq_pr | eq_pt, px, qx)
+    sy = np.where(eq_pr | eq_pt, py, qy)
+    oix, oiy = np.where(eq_pr | eq_pt, qx, px) - sx, np.where(eq_pr | eq_pt, qy, py) - sy
+    ojx, ojy = np.where(eq_pr | eq_qr, tx, rx) - sx, np.where(eq_pr | eq_qr, ty, ry) - sy
+    overlap = colin & ((oix * ojx + oiy * ojy) > 0)
+    one_ok &= ~overlap
+    twin = (nshared == 2) & p_end[i] & q_end[i] & p_end[j] & q_end[j] & ~same_line
+    bad = touch & ~(one_ok | twin)
+    need[sl[i[bad]]] = True
+    need[sl[j[bad]]] = True
+    return need
 
 
 def _collapse_min(a, b, w):

@@ -248,3 +248,56 @@ def test_missing_roads_and_bad_crs_have_clear_errors():
     g = roads_gdf([shapely.LineString([(104.1, 31.1), (104.2, 31.1)])]).set_crs(4326, allow_override=True)
     with pytest.raises(CRSError, match="projected"):
         build_network(g)
+
+
+def test_noding_check_finds_every_kind_of_contact():
+    from gridplan.network import _needs_noding
+    L = shapely.LineString
+    lines = np.array([
+        L([(0, 0), (10, 0)]), L([(10, 0), (20, 0)]),          # 0,1: meet end to end (clean)
+        L([(10, 0), (10, 10)]),                                # 2: shares the end (clean)
+        L([(30, -5), (30, 5)]), L([(25, 0), (35, 0)]),         # 3,4: cross
+        L([(50, 0), (60, 0)]), L([(55, 0), (55, 9)]),          # 5,6: T (end on interior)
+        L([(70, 0), (80, 0)]), L([(70, 0), (75, 0)]),          # 7,8: collinear overlap from a shared end
+        L([(90, 0), (100, 0)]), L([(90, 0), (95, 5), (100, 0)]),  # 9,10: polylines sharing both ends only (clean)
+        L([(110, 0), (115, 5), (120, 0), (112, 3)]),           # 11: self-crossing
+        L([(130, 0), (140, 0)]), L([(140, 0), (130, 0)]),      # 12,13: the same segment twice (parallel, clean)
+        L([(150, 0), (160, 0)]), L([(150, 0), (155, 1), (155, -1), (160, 0)]),  # 14,15: share ends and cross
+    ], dtype=object)
+    need = _needs_noding(lines)
+    assert np.flatnonzero(need).tolist() == [3, 4, 5, 6, 7, 8, 11, 14, 15]
+    net = build_network(roads_gdf(list(lines)), snap_tolerance_m=0.0)
+    # untouched lines keep their road id; split ones name their source road
+    assert set(net.edge_road) == {f"r{i}" for i in range(len(lines))}
+    assert net.edge_road.tolist().count("r3") == 2 and net.edge_road.tolist().count("r4") == 2
+
+
+def test_noding_check_never_misses_a_contact():
+    """Random polylines on a coarse lattice (many collinear and touching cases): every line whose
+    contact with another is not a shared end point, or that is not simple, is flagged."""
+    from gridplan.network import _needs_noding
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        lines = []
+        for _ in range(int(rng.integers(2, 8))):
+            pts = rng.integers(0, 4, (int(rng.integers(2, 4)), 2)).astype(float)
+            if len(np.unique(pts, axis=0)) == len(pts):
+                lines.append(shapely.LineString(pts))
+        if len(lines) < 2:
+            continue
+        lines = np.array(lines, dtype=object)
+        got = _needs_noding(lines)
+        exp = ~shapely.is_simple(lines)
+        for a in range(len(lines)):
+            ea = {tuple(c) for c in shapely.get_coordinates(lines[a])[[0, -1]]}
+            for b in range(a + 1, len(lines)):
+                inter = lines[a].intersection(lines[b])
+                if inter.is_empty:
+                    continue
+                eb = {tuple(c) for c in shapely.get_coordinates(lines[b])[[0, -1]]}
+                ok = shapely.get_type_id(inter) in (0, 4) and all(
+                    tuple(c) in ea and tuple(c) in eb for c in shapely.get_coordinates(inter))
+                ok |= bool(lines[a].equals(lines[b])) and len(shapely.get_coordinates(lines[a])) == 2
+                if not ok:
+                    exp[a] = exp[b] = True
+        assert not (exp & ~got).any(), [g.wkt for g in lines]
