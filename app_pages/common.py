@@ -663,7 +663,7 @@ def _split_map(m):
             child._parent = None
             fg.add_child(child)
             groups.append(fg)
-    for name in fits[1:]:  # keep the overall view; a selected grid is shown with center/zoom instead
+    for name in fits:  # the view is set once per community (below); a selected grid uses center/zoom
         del m._children[name]
     return m, groups, control
 
@@ -694,6 +694,19 @@ def _focus_dataset(_ds, dkey: str, focus: str):
     if cp is not None and "community_id" in cp.columns:
         changes["compounds"] = cp[cp["community_id"].astype(str).to_numpy() == focus]
     return _ds.replace(**changes)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _focus_bounds(_ds, dkey: str, focus: str):
+    """[[south, west], [north, east]] of the buildings in view (lon/lat)."""
+    import numpy as np
+    b = _focus_dataset(_ds, dkey, focus).buildings
+    if not len(b):
+        return None
+    x0, y0, x1, y1 = b.to_crs(4326).total_bounds
+    if not np.all(np.isfinite([x0, y0, x1, y1])):
+        return None
+    return [[float(y0), float(x0)], [float(y1), float(x1)]]
 
 
 def render_map(ds, p, *, key: str = "map"):
@@ -728,6 +741,10 @@ def render_map(ds, p, *, key: str = "map"):
                         colors=colors, height=MAP_HEIGHT)
     mark("map_make", t1)
     m, groups, control = _split_map(m)
+    bounds = _focus_bounds(ds, dkey, focus)
+    if bounds is not None:
+        import folium
+        folium.FitBounds(bounds).add_to(m)
     if control is not None:
         control.options["collapsed"] = True
     sel = _selection_layer(ds, r.get("selection"))
@@ -774,10 +791,20 @@ def reason_text(code) -> str:
     return reason(str(code or ""), lang())
 
 
+def localized(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with localized column headers (and index name)."""
+    from gridplan.i18n import column
+    out = df.rename(columns=lambda c: column(c, lang()))
+    if out.index.name:
+        out.index.name = column(out.index.name, lang())
+    return out
+
+
 def problems_frame(problems: list[dict]) -> pd.DataFrame:
+    from gridplan.i18n import layer_name
     return pd.DataFrame({
         T("col_severity"): [T("sev_error") if p.get("severity") == "error" else T("sev_warning") for p in problems],
-        T("col_layer"): [str(p.get("layer") or "") for p in problems],
+        T("col_layer"): [layer_name(str(p.get("layer") or ""), lang()) for p in problems],
         T("col_feature"): [str(p.get("feature") or "—") for p in problems],
         T("col_problem"): [str(p.get("message") or "") for p in problems],
         T("col_fix"): [str(p.get("fix") or "") for p in problems],

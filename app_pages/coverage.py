@@ -33,8 +33,9 @@ st_ids = [str(s) for s in ds.stations.index]
 st_names = ds.stations["name"].astype(str).to_dict() if "name" in ds.stations.columns else {}
 active = r.get("active_stations")
 r["_active"] = st_ids if active is None else list(active)
-st.multiselect(T("stations_on"), st_ids, key="_active", on_change=c.cb_active,
-               format_func=lambda s: f"{st_names.get(s, s)} ({s})")
+with st.expander(T("stations_on") + f" ({len(r['_active'])}/{len(st_ids)})"):
+    st.multiselect(T("stations_on"), st_ids, key="_active", on_change=c.cb_active, label_visibility="collapsed",
+                   format_func=lambda s: f"{st_names.get(s, s)} ({s})")
 
 res = c.coverage_result(ds)
 base = c.coverage_result(ds, what_if=False)
@@ -56,13 +57,13 @@ k1.number_input(T("suggest_k"), 1, 20, 3, key="_suggest_k")
 k2.button(T("suggest_button"), on_click=c.cb_suggest, key="suggest_btn")
 if r.get("suggested"):
     sg = pd.DataFrame(r["suggested"])
-    st.dataframe(sg.drop(columns=["x", "y"]), hide_index=True)
+    st.dataframe(c.localized(sg.drop(columns=["x", "y"])), hide_index=True)
     st.button(T("suggest_add"), on_click=c.cb_adopt_suggested, key="adopt_btn")
 
 t1, t2, t3, t4 = st.tabs([T("by_community"), T("by_grid"), T("by_station"), T("uncovered_sanwu")])
-t1.dataframe(res.by_community, use_container_width=True)
+t1.dataframe(c.localized(res.by_community), use_container_width=True)
 if p is not None:
     from gridplan.edit import grid_coverage
-    t2.dataframe(grid_coverage(p, res.buildings), use_container_width=True)
-t3.dataframe(res.by_station, use_container_width=True)
-t4.dataframe(res.uncovered_sanwu, use_container_width=True)
+    t2.dataframe(c.localized(grid_coverage(p, res.buildings)), use_container_width=True)
+t3.dataframe(c.localized(res.by_station), use_container_width=True)
+t4.dataframe(c.localized(res.uncovered_sanwu), use_container_width=True)

@@ -62,7 +62,8 @@ if problems:
 ds = c.dataset()
 if ds is not None:
     st.subheader(T("layers_overview") + f" · {ds.name}")
-    rows = [{T("col_layer"): name, T("features"): len(gdf)} for name, gdf in ds.layers().items()]
+    from gridplan.i18n import layer_name
+    rows = [{T("col_layer"): layer_name(name, c.lang()), T("features"): len(gdf)} for name, gdf in ds.layers().items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} (metric) · source: {ds.source_crs.name if ds.source_crs else '—'}")
     if ds.warnings:

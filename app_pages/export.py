@@ -16,35 +16,46 @@ st.checkbox(T("include_personal"), key="_include_personal")
 ready = r.get("exports", {})
 
 
-def row(kind, title, *args):
-    st.markdown(f"**{title}**")
-    a, b = st.columns([1, 3])
-    a.button(T("export_prepare"), key=f"prep_{kind}", on_click=c.cb_prepare_export, args=(kind, *args))
-    if kind in ready and ready[kind][3] == c.export_key(kind, *args):
-        data, fname, mime, _ = ready[kind]
-        b.download_button(f"{T('export_download')} {fname} ({len(data) / 1024:,.0f} kB)", data=data, file_name=fname,
-                          mime=mime, key=f"dl_{kind}")
+def row(kind, title, options=None):
+    """One export: its options (widgets returning the arguments), a prepare button and the download."""
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        cols = st.columns([3, 1, 3])
+        args = tuple(options(cols[0]) if options else ())
+        cols[1].button(T("export_prepare"), key=f"prep_{kind}", on_click=c.cb_prepare_export, args=(kind, *args))
+        if kind in ready and ready[kind][3] == c.export_key(kind, *args):
+            data, fname, mime, _ = ready[kind]
+            cols[2].download_button(f"{T('export_download')} {fname} ({len(data) / 1024:,.0f} kB)", data=data,
+                                    file_name=fname, mime=mime, key=f"dl_{kind}")
 
+
+def _data_opts(col):
+    return [col.selectbox(T("format"), ["gpkg", "geojson", "shp"], key="_data_fmt",
+                          format_func=lambda k: {"gpkg": "GeoPackage", "geojson": "GeoJSON (zip)",
+                                                 "shp": "Shapefile (zip)"}[k])]
+
+
+def _ledger_opts(col):
+    return [col.selectbox(T("format"), ["xlsx", "csv"], key="_ledger_fmt",
+                          format_func=lambda k: {"xlsx": "Excel", "csv": "CSV"}[k])]
+
+
+def _poster_opts(col):
+    x, y, z = col.columns(3)
+    return [x.selectbox(T("paper"), ["A3", "A2", "A1", "A0"], key="_paper"),
+            y.selectbox(T("orientation"), ["landscape", "portrait"], format_func=lambda k: T(k), key="_orient"),
+            z.selectbox(T("format"), ["pdf", "png"], key="_poster_fmt")]
+
+
+from app_pages import exports  # noqa: E402
 
 row("html", T("export_html"))
 row("assignment", T("export_assignment"))
-from app_pages import exports  # noqa: E402
-
 if exports.available("export", "export_data"):
-    fmt = st.selectbox(T("format"), ["gpkg", "geojson", "shp"], key="_data_fmt")
-    row("data", T("export_data"), fmt)
-else:
-    st.caption(T("export_unavailable", what="gridplan.export"))
+    row("data", T("export_data"), _data_opts)
 if exports.available("export", "export_ledger"):
-    lf = st.selectbox(T("format") + " ", ["xlsx", "csv"], key="_ledger_fmt")
-    row("ledger", T("export_ledger"), lf)
+    row("ledger", T("export_ledger"), _ledger_opts)
 if exports.available("export", "export_hierarchy"):
     row("hierarchy", T("export_hierarchy"))
 if exports.available("poster", "export_poster"):
-    x, y, z = st.columns(3)
-    paper = x.selectbox(T("paper"), ["A3", "A2", "A1", "A0"], key="_paper")
-    orient = y.selectbox(T("orientation"), ["landscape", "portrait"], format_func=lambda k: T(k), key="_orient")
-    pf = z.selectbox(T("format") + "  ", ["pdf", "png"], key="_poster_fmt")
-    row("poster", T("export_poster"), paper, orient, pf)
-else:
-    st.caption(T("export_unavailable", what="gridplan.poster"))
+    row("poster", T("export_poster"), _poster_opts)

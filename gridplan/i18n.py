@@ -214,6 +214,69 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
+#: column headers of the tables the app shows (coverage tables, version lists, comparisons)
+COLUMNS: dict[str, dict[str, str]] = {
+    "community_id": {"zh": "社区编码", "en": "Community id"},
+    "compound_id": {"zh": "小区编码", "en": "Compound id"},
+    "station_id": {"zh": "站点编码", "en": "Station id"},
+    "building_id": {"zh": "楼栋编码", "en": "Building id"},
+    "grid_id": {"zh": "网格编码", "en": "Grid"},
+    "name": {"zh": "名称", "en": "Name"},
+    "kind": {"zh": "类型", "en": "Kind"},
+    "buildings": {"zh": "楼栋数", "en": "Buildings"},
+    "covered_buildings": {"zh": "覆盖楼栋", "en": "Covered buildings"},
+    "households": {"zh": "户数", "en": "Households"},
+    "covered_households": {"zh": "覆盖户数", "en": "Covered households"},
+    "uncovered_households": {"zh": "未覆盖户数", "en": "Uncovered households"},
+    "persons": {"zh": "人口", "en": "Persons"},
+    "covered_persons": {"zh": "覆盖人口", "en": "Covered persons"},
+    "pct_households": {"zh": "户数覆盖率%", "en": "Households covered %"},
+    "pct_persons": {"zh": "人口覆盖率%", "en": "Persons covered %"},
+    "pct_covered": {"zh": "覆盖率%", "en": "Covered %"},
+    "sanwu": {"zh": "三无小区", "en": "三无"},
+    "rank": {"zh": "顺序", "en": "Rank"},
+    "gain_households": {"zh": "新增覆盖户数", "en": "Households gained"},
+    "cum_households": {"zh": "累计新增户数", "en": "Cumulative gain"},
+    "from_grid": {"zh": "原网格", "en": "From grid"},
+    "to_grid": {"zh": "新网格", "en": "To grid"},
+    "buildings_a": {"zh": "A 楼栋数", "en": "Buildings in A"},
+    "buildings_b": {"zh": "B 楼栋数", "en": "Buildings in B"},
+    "moved_out": {"zh": "移出", "en": "Moved out"},
+    "moved_in": {"zh": "移入", "en": "Moved in"},
+    "status": {"zh": "状态", "en": "Status"},
+    "note": {"zh": "备注", "en": "Note"},
+    "created": {"zh": "保存时间 (UTC)", "en": "Saved (UTC)"},
+    "label": {"zh": "来源操作", "en": "From step"},
+    "grids": {"zh": "网格数", "en": "Grids"},
+    "dataset": {"zh": "数据集", "en": "Dataset"},
+    "version_id": {"zh": "版本号", "en": "Version"},
+    "walk_m": {"zh": "步行距离 m", "en": "Walk (m)"},
+    "walk_min": {"zh": "步行时间 min", "en": "Walk (min)"},
+}
+
+#: layer names
+LAYER_NAMES: dict[str, dict[str, str]] = {
+    "communities": {"zh": "社区", "en": "communities"},
+    "compounds": {"zh": "小区", "en": "compounds"},
+    "buildings": {"zh": "楼栋", "en": "buildings"},
+    "roads": {"zh": "道路", "en": "roads"},
+    "stations": {"zh": "站点", "en": "stations"},
+}
+
+
+def column(name: str, lang: str = DEFAULT_LANG) -> str:
+    """A table header in ``lang`` (the field name itself when unknown)."""
+    entry = COLUMNS.get(str(name))
+    return entry.get(lang, entry["zh"]) if entry else str(name)
+
+
+def layer_name(name: str, lang: str = DEFAULT_LANG) -> str:
+    entry = LAYER_NAMES.get(str(name))
+    if entry is None:
+        return str(name)
+    return entry[lang] if lang == "en" else f"{entry['zh']} ({name})"
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **fmt) -> str:
     """The string ``key`` in ``lang`` (Chinese when missing), formatted with ``fmt``."""
     entry = STRINGS.get(key)
