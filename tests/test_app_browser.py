@@ -229,3 +229,18 @@ def test_export_downloads_a_real_file(app_server, browser_context, tmp_path):
     assert "<html" in text.lower() and "L.map" in text
     assert "cdn.jsdelivr" not in text and "unpkg.com" not in text   # standalone: no CDN links
     _assert_offline(browser_context)
+
+
+def test_add_a_station_by_clicking_changes_coverage(app_server, browser_context):
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    before = _metric(page, "15分钟覆盖户数")
+    page.get_by_text("添加驿站").click()
+    page.get_by_test_id("stRadio").filter(has_text="地图点击").locator("input:checked").wait_for()
+    time.sleep(0.5)
+    box = page.locator(MAP_IFRAME).last.bounding_box()
+    # a click on the map (anywhere: a new red station goes where the planner clicks)
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+    page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
+    _wait_until(lambda: _metric(page, "15分钟覆盖户数") != before)
+    _assert_offline(browser_context)
