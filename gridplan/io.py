@@ -191,6 +191,18 @@ def _file_size_mb(p: Path) -> float:
     return size / 1e6
 
 
+def _zip_member_name(info: zipfile.ZipInfo) -> str:
+    """The member's name, also when a Chinese Windows zip tool stored it in GBK without the UTF-8 flag
+    (Python then decodes it as CP437: ``楼栋.shp`` would read as ``┬Ñ╢░.shp``)."""
+    name = info.filename
+    if info.flag_bits & 0x800 or name.isascii():
+        return name
+    try:
+        return name.encode("cp437").decode("gb18030")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return name
+
+
 def _read_zip(path: Path, *, as_layer: str | None, max_file_mb: float, single: bool = False):
     """The layers of a .zip archive: one layer (``buildings.zip`` holding a Shapefile) or a whole dataset.
 
@@ -214,7 +226,7 @@ def _read_zip(path: Path, *, as_layer: str | None, max_file_mb: float, single: b
             with tempfile.TemporaryDirectory(prefix="gridplan-zip-") as tmp:
                 d = Path(tmp)
                 for i in members:
-                    name = PurePosixPath(i.filename).name
+                    name = PurePosixPath(_zip_member_name(i)).name
                     if not name or name in (".", ".."):
                         continue
                     target = d / name

@@ -563,3 +563,23 @@ def test_every_layer_file_name_alias(layer, alias, tmp_path):
     M.write_layer(g, tmp_path / f"{alias}.geojson")
     layers, formats, problems = read_layers(tmp_path)
     assert list(layers) == [layer] and formats == {layer: "geojson"} and problems == []
+
+
+class _GBKZipInfo(zipfile.ZipInfo):
+    """A member name stored as GBK bytes without the UTF-8 flag, as Windows' own zip tool does in China."""
+
+    def _encodeFilenameFlags(self):
+        return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+
+def test_zip_with_gbk_member_names(tmp_path, reference):
+    src = M.write_dataset(M.base_layers(), tmp_path / "src", "shp",
+                          names={"buildings": "楼栋", "communities": "社区", "compounds": "小区", "roads": "道路",
+                                 "stations": "驿站"})
+    z = tmp_path / "数据.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted(src.iterdir()):
+            zf.writestr(_GBKZipInfo(f.name), f.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        assert not any(n.endswith("楼栋.shp") for n in zf.namelist())  # Python alone misreads the names
+    same_layers(reference, read_dataset(z))
