@@ -442,7 +442,17 @@ def read_layers(source, *, max_file_mb: float | None = None):
             except OSError:
                 encoding = None
         try:
-            add(layer, _read_file(p, encoding=encoding), FORMATS.get(ext, "file"), p.name)
+            try:
+                gdf = _read_file(p, encoding=encoding)
+            except UnicodeDecodeError:
+                if ext == ".shp":
+                    raise
+                # a GeoJSON saved in GBK by a Chinese tool (GeoJSON must be UTF-8): read it as GB18030 and say so
+                gdf = pyogrio.read_dataframe(p, encoding="GB18030")
+                problems.append(Problem("warning", layer, None, f"{p.name} is not UTF-8; it was read as GBK "
+                                        "(GB18030) / 文件编码不是 UTF-8", f"save {p.name} as UTF-8",
+                                        "encoding_assumed"))
+            add(layer, gdf, FORMATS.get(ext, "file"), p.name)
         except Exception as e:  # noqa: BLE001
             problems.append(Problem("error", layer, None, f"{p.name} cannot be read ({_first_line(e)}) / 无法读取",
                                     "check the file: re-export it from your GIS as GeoJSON or GeoPackage",

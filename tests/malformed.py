@@ -802,3 +802,11 @@ def _(d):
 @case("building_community_id_names_another_community", [("buildings", "B013", "community_mismatch")], ok=True)
 def _(d):
     return _with(d, buildings=_set(_b(), 12, "community_id", "510682001002"))
+
+
+@case("gbk_geojson", [("buildings", None, "encoding_assumed")], ok=True)
+def _(d):
+    _with(d)
+    b = _b().rename(columns={"households": "户数", "name": "名称"})
+    (d / "buildings.geojson").write_bytes(b.to_json(drop_id=True, ensure_ascii=False).encode("gbk"))
+    return d
