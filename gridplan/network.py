@@ -422,7 +422,11 @@ def _needs_noding(lines: np.ndarray) -> np.ndarray:
     sl = lid[k]
     P, Q = coords[k], coords[k + 1]
     p_end, q_end = first[k], last[k + 1]  # is the segment's start/end point an end of its line?
-    seg = shapely.linestrings(np.stack([P, Q], axis=1))
+    seg = np.empty(len(k), dtype=object)
+    two = (first[k] & last[k + 1])  # the piece is the whole line: reuse its geometry
+    seg[two] = lines[sl[two]]
+    if (~two).any():
+        seg[~two] = shapely.linestrings(np.stack([P[~two], Q[~two]], axis=1))
     i, j = shapely.STRtree(seg).query(seg)
     m = i < j
     i, j = i[m], j[m]

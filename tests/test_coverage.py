@@ -302,7 +302,7 @@ def test_cli_coverage_and_suggest(sample, tmp_path, capsys):
     assert {"building_id", "station_id", "walk_m", "walk_min"} <= set(bc.columns)
     assert bc.crs == sample.source_crs
     assert len(bc) == len(sample.buildings)
-    assert _run(["suggest-stations", str(SAMPLE), "--count", "2", "--json"]) == 0
+    assert _run(["suggest-stations", str(SAMPLE), "--count", "2", "--candidates", "nodes", "--json"]) == 0
     sj = json.loads(capsys.readouterr().out)
     assert sj["count"] == 2 and sj["sites"][0]["gain_households"] >= sj["sites"][1]["gain_households"] > 0
     # bad usage → 2; bad input → 1
