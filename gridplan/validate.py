@@ -757,7 +757,7 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
         for c, target in shadowed:
             if c not in applied:
                 col.warn(name, None, f"columns `{target}` and `{c}` both give {target}; `{c}` is ignored",
-                         f"delete or rename one of them, or map the one to use with column_map", "ambiguous_field")
+                         "delete or rename one of them, or map the one to use with column_map", "ambiguous_field")
         gdf = gdf.reset_index(drop=True)
         gdf, ok = _check_crs(gdf, name, col, formats.get(name, "memory"), assume_crs)
         crs_ok &= ok

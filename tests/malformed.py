@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import warnings
 import zipfile
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, MultiPoint, Point, Polygon, box

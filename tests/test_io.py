@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np

@@ -20,8 +20,8 @@ from shapely.geometry import Point, box
 
 from gridplan import Problem, ValidationError
 from gridplan.cli import main
-from gridplan.io import read_dataset, validate
-from gridplan.validate import ALIASES, LoadOptions, normalise, rename_columns
+from gridplan.io import read_dataset
+from gridplan.validate import LoadOptions, normalise
 
 import malformed as M
 
