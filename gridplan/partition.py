@@ -69,6 +69,8 @@ def _clock() -> float:
 BIG = 1e6
 #: schedule of the bound-violation weight in the local search (per household)
 PENALTIES = (3.0, 30.0, BIG)
+#: the same for the repair passes (which start from an already shaped plan)
+REPAIR_PENALTIES = (3.0, 30.0, BIG)
 #: constructions tried per component (different seeds); the best shape wins
 RESTARTS = 5
 #: weight of the inertia (compactness) term relative to the cut length
@@ -735,7 +737,8 @@ def _lams(G: _Graph, k: int) -> tuple[float, float]:
 
 
 def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: float,
-                 init: np.ndarray | None = None, lams: tuple[float, float] | None = None) -> np.ndarray:
+                 init: np.ndarray | None = None, lams: tuple[float, float] | None = None,
+                 penalties: tuple[float, ...] | None = None) -> np.ndarray:
     """Partition a connected graph of units into k connected grids (labels 0..k-1)."""
     n = len(G)
     k = max(1, min(k, n))
@@ -747,7 +750,7 @@ def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: 
     labels = _construct(G, wprim, k, seed) if init is None else np.asarray(init, dtype=np.int64)
     lam_in, lam_pp = lams if lams is not None else _lams(G, k)
     s = _Search(G, labels, k, rule, lam_in, lam_pp)
-    s.run(deadline, np.random.default_rng(seed), penalties=PENALTIES)
+    s.run(deadline, np.random.default_rng(seed), penalties=PENALTIES if penalties is None else penalties)
     for _ in range(3):
         if sum(s.V) <= 0 or not s.swap_pass(deadline):
             break
@@ -853,7 +856,7 @@ def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> 
         U = G.contract(new_unit)
         ulab = np.zeros(len(U), dtype=np.int64)
         ulab[new_unit] = labels
-        ulab = _solve_graph(U, k, rule, prim, seed, deadline, init=ulab, lams=lams)
+        ulab = _solve_graph(U, k, rule, prim, seed, deadline, init=ulab, lams=lams, penalties=REPAIR_PENALTIES)
         labels = ulab[new_unit]
         unit_of = new_unit
     return labels
