@@ -17,7 +17,6 @@ import datetime as _dt
 import logging
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape as _xml
@@ -26,7 +25,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .io import _atomic_target, to_output_crs, write_layers, write_zip_shapefile
+from ._atomic import atomic_path
+from .io import write_layers, write_zip_shapefile
 from .model import Dataset, Plan
 
 log = logging.getLogger(__name__)
@@ -293,14 +293,9 @@ def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, f
     if "gpkg" in formats:
         p = single or out_dir / f"{stem}.gpkg"
         colors = colors or grid_colors(grids)
-        tmp = _atomic_target(p).with_suffix(".gpkg")
-        try:
+        with atomic_path(p) as tmp:
             write_layers({"grids": g, "assignment": asg}, tmp, dataset=dataset, driver="GPKG")
             add_layer_styles(tmp, "grids", grid_qml(g, colors), grid_sld(g, colors), style_name="网格 grids")
-            os.replace(tmp, p)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         written["gpkg"] = p
     if "shp" in formats:
         p = single or out_dir / f"{stem}_shp.zip"
@@ -490,24 +485,14 @@ def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None,
     if path.suffix.lower() != ".csv":
         if path.suffix.lower() != ".xlsx":
             raise ValueError(f"the ledger is written as .xlsx or .csv, not {path.suffix}")
-        tmp = _atomic_target(path)
-        try:
+        with atomic_path(path) as tmp:
             _write_xlsx(tables, tmp, title=f"{dataset.name} 网格台账")
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         written["xlsx"] = path
     if csv or path.suffix.lower() == ".csv":
         for key, name, suffix in (("csv", "网格台账", ""), ("hierarchy_csv", "党建层级", "_党建层级")):
             p = path.with_suffix(".csv") if not suffix else path.with_name(f"{path.stem}{suffix}.csv")
-            tmp = _atomic_target(p)
-            try:
+            with atomic_path(p) as tmp:
                 _plain_text(tables[name]).to_csv(tmp, index=False, encoding="utf-8-sig")
-                os.replace(tmp, p)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
             written[key] = p
     return written
 
@@ -519,18 +504,13 @@ def export_hierarchy(dataset: Dataset, plan, path=None, *, grids: gpd.GeoDataFra
     path = Path(path) if path is not None else DEFAULT_DIR / "党建层级.csv"
     _out_dir(path.parent)
     table = ledger_tables(dataset, plan, grids, include_personal=include_personal)["党建层级"]
-    tmp = _atomic_target(path)
-    try:
+    if path.suffix.lower() not in (".xlsx", ".csv"):
+        raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix}")
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".xlsx":
             _write_xlsx({"党建层级": table}, tmp, title=f"{dataset.name} 党建层级")
-        elif path.suffix.lower() == ".csv":
-            _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
-            raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
     return path
 
 
@@ -548,13 +528,8 @@ def export_html(dataset: Dataset, path=None, *, grids: gpd.GeoDataFrame | None =
                  stations=stations, suggested=suggested, lang=lang, asset_base="inline",
                  include_personal=include_personal)
     page = to_html(m, title=title or (f"{dataset.name} 网格划分图" if lang == "zh" else f"{dataset.name} grids"))
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from ._atomic import atomic_path
 from ._errors import Problem, ValidationError
 from .model import ID_FIELD, LAYERS, Dataset
 from .validate import LAYER_ALIASES, LoadOptions, normalise
@@ -538,14 +539,6 @@ def to_output_crs(gdf: gpd.GeoDataFrame, dataset: Dataset, *, driver: str) -> gp
     return gdf.to_crs(target) if gdf.crs is not None else gdf
 
 
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
-
-
 def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Dataset | None = None,
                  driver: str | None = None, overwrite: bool = True) -> Path:
     """Write named layers to one file atomically: a GeoPackage takes all layers; GeoJSON/FlatGeobuf one.
@@ -563,8 +556,8 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
         raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
     if driver != "GPKG" and len(layers) != 1:
         raise ValueError(f"{driver} holds one layer; write {len(layers)} layers to a .gpkg")
-    tmp = _atomic_target(path)
-    try:
+    sidecars = (".shx", ".dbf", ".prj", ".cpg") if driver == "ESRI Shapefile" else ()
+    with atomic_path(path, sidecars=sidecars) as tmp:
         for lname, gdf in layers.items():
             out = to_output_crs(gdf, dataset, driver=driver) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
@@ -575,17 +568,6 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
             if driver == "ESRI Shapefile":
                 kw["encoding"] = "UTF-8"
             out.to_file(tmp, driver=driver, engine="pyogrio", **kw)
-        os.replace(tmp, path)
-        if driver == "ESRI Shapefile":
-            for ext in (".shx", ".dbf", ".prj", ".cpg"):
-                side = tmp.with_suffix(ext)
-                if side.exists():
-                    os.replace(side, path.with_suffix(ext))
-    finally:
-        for ext in ("", ".shx", ".dbf", ".prj", ".cpg"):
-            p = tmp.with_suffix(ext) if ext else tmp
-            if p.exists():
-                p.unlink()
     return path
 
 
@@ -603,15 +585,9 @@ def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None 
         cpg = shp.with_suffix(".cpg")
         if not cpg.exists():
             cpg.write_text("UTF-8")
-        tmp = _atomic_target(path)
-        try:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-                for f in sorted(Path(d).iterdir()):
-                    z.write(f, f.name)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(Path(d).iterdir()):
+                z.write(f, f.name)
     return path
 
 

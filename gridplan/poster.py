@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Iterable
@@ -21,8 +20,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._atomic import atomic_path
 from ._errors import GridplanError
-from .model import STATION_KINDS, Dataset
+from .model import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -604,8 +604,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         written = []
         for fmt in formats:
             out = stem.with_suffix(f".{fmt}")
-            tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.{fmt}")
-            try:
+            with atomic_path(out) as tmp:
                 if fmt == "png":
                     # RGB (no alpha) at zlib level 1: encoding at level 6 took half the time of an A1 poster
                     from PIL import Image
@@ -616,10 +615,6 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                         tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
                 else:
                     fig.savefig(tmp, format="pdf", dpi=dpi, metadata={"Title": title, "Creator": "gridplan"})
-                os.replace(tmp, out)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
             written.append(out)
     log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(g), n_lab,
              t_draw, time.perf_counter() - t0)

@@ -26,7 +26,6 @@ import argparse
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 
+from ._atomic import atomic_path
 from .model import LAYERS
 
 log = logging.getLogger(__name__)
@@ -1140,29 +1140,15 @@ def write_city(layers: dict[str, gpd.GeoDataFrame], folder: str | os.PathLike, *
     targets[0].parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if driver == "GPKG":
-        fd, tmp = tempfile.mkstemp(suffix=".gpkg", dir=targets[0].parent)
-        os.close(fd)
-        os.unlink(tmp)
-        try:
+        with atomic_path(targets[0]) as tmp:
             for name, gdf in layers.items():
                 gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-            os.replace(tmp, targets[0])
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return [targets[0]]
     for (name, gdf), target in zip(layers.items(), targets):
-        fd, tmp = tempfile.mkstemp(suffix=_DRIVERS[driver], dir=target.parent)
-        os.close(fd)
-        os.unlink(tmp)
-        try:
+        with atomic_path(target) as tmp:
             opts = {"layer_options": {"COORDINATE_PRECISION": 6, "RFC7946": "YES"}} if driver == "GeoJSON" else {}
             out = gdf.to_crs(4326) if driver == "GeoJSON" else gdf
             out.to_file(tmp, driver=driver, engine="pyogrio", layer=name, **opts)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         written.append(target)
     return written
 
