@@ -403,6 +403,54 @@ def build_network(roads: gpd.GeoDataFrame | None, *, snap_tolerance_m: float = 0
                        kept_component=kept_comp, kept_edge=kept_edge, crs=crs, problems=tuple(problems))
 
 
+def _box_pairs(lo: np.ndarray, hi: np.ndarray):
+    """All pairs ``i < j`` of boxes that intersect (closed), by hashing boxes to a uniform grid."""
+    n = len(lo)
+    if n < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    size = hi - lo
+    c = float(max(np.median(size.max(axis=1)), 1e-6))
+    g0 = np.floor(lo / c).astype(np.int64)
+    g1 = np.floor(hi / c).astype(np.int64)
+    nx_ = g1[:, 0] - g0[:, 0] + 1
+    ny_ = g1[:, 1] - g0[:, 1] + 1
+    cnt = nx_ * ny_
+    huge = np.flatnonzero(cnt > 4096)  # very long pieces: checked against every box directly
+    extra_i, extra_j = [], []
+    for h in huge:
+        hit = np.flatnonzero(((lo <= hi[h]) & (lo[h] <= hi)).all(axis=1))
+        hit = hit[hit != h]
+        extra_i.append(np.full(len(hit), h))
+        extra_j.append(hit)
+    cnt[huge] = 0
+    box = np.repeat(np.arange(n), cnt)
+    r = np.arange(len(box)) - np.repeat(np.r_[0, np.cumsum(cnt)[:-1]], cnt)
+    cx = g0[box, 0] + r % nx_[box]
+    cy = g0[box, 1] + r // nx_[box]
+    cell = (cx - cx.min()) * (cy.max() - cy.min() + 1) + (cy - cy.min())
+    order = np.lexsort((box, cell))
+    box, cell = box[order], cell[order]
+    start = np.r_[0, np.flatnonzero(cell[1:] != cell[:-1]) + 1]
+    end = np.r_[start[1:], len(cell)]
+    gend = np.repeat(end, end - start)
+    pos = np.arange(len(box))
+    npart = gend - pos - 1  # partners after this entry in its cell
+    a = np.repeat(pos, npart)
+    b = a + 1 + (np.arange(len(a)) - np.repeat(np.r_[0, np.cumsum(npart)[:-1]], npart))
+    i, j = box[a], box[b]
+    ok = ((lo[i] <= hi[j]) & (lo[j] <= hi[i])).all(axis=1) & (i != j)
+    # report each pair once: in the cell holding the lower-left corner of the boxes' overlap
+    corner = np.floor(np.maximum(lo[i], lo[j]) / c).astype(np.int64)
+    ok &= (corner[:, 0] == cx[order][a]) & (corner[:, 1] == cy[order][a])
+    i, j = np.concatenate([i[ok], *extra_i]).astype(np.int64), np.concatenate([j[ok], *extra_j]).astype(np.int64)
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    if extra_i:  # pairs with a huge box may also have been found in the grid
+        key = np.unique(i * np.int64(n) + j)
+        return key // n, key % n
+    order2 = np.lexsort((j, i))
+    return i[order2], j[order2]
+
+
 def _orient(ax, ay, bx, by, cx, cy):
     return np.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
 
@@ -422,14 +470,7 @@ def _needs_noding(lines: np.ndarray) -> np.ndarray:
     sl = lid[k]
     P, Q = coords[k], coords[k + 1]
     p_end, q_end = first[k], last[k + 1]  # is the segment's start/end point an end of its line?
-    seg = np.empty(len(k), dtype=object)
-    two = (first[k] & last[k + 1])  # the piece is the whole line: reuse its geometry
-    seg[two] = lines[sl[two]]
-    if (~two).any():
-        seg[~two] = shapely.linestrings(np.stack([P[~two], Q[~two]], axis=1))
-    i, j = shapely.STRtree(seg).query(seg)
-    m = i < j
-    i, j = i[m], j[m]
+    i, j = _box_pairs(np.minimum(P, Q), np.maximum(P, Q))
     same_line = sl[i] == sl[j]
     adjacent = same_line & (j == i + 1)
     if adjacent.any():  # a line folding back on itself (consecutive pieces overlapping)

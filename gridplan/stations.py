@@ -287,8 +287,8 @@ def _drop_dominated(C: sparse.csc_matrix, *, max_pairs: float = 3e7) -> np.ndarr
 def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, method: str = "greedy",
                      candidates: "str | gpd.GeoDataFrame" = "buildings", minutes: float | None = None,
                      speed_kmh: float | str | None = None, kinds: Iterable[str] | None = None,
-                     weight: str = "households", time_limit_s: float = 60.0, max_snap_m: float = 300.0
-                     ) -> gpd.GeoDataFrame:
+                     weight: str = "households", time_limit_s: float = 60.0, max_snap_m: float = 300.0,
+                     seed: int = 0, time_budget_s: float = 2.0) -> gpd.GeoDataFrame:
     """Suggest ``k`` new station sites covering the most households the current stations miss.
 
     Parameters
@@ -308,6 +308,10 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
         4 km/h for a dataset).
     weight
         ``"households"`` or ``"persons"``: what to maximise.
+    time_limit_s
+        Time limit of the exact solver (the best solution found and the bound are returned).
+    seed, time_budget_s
+        Seed and time budget of the restarts/perturbations of the heuristic.
 
     Returns
     -------
@@ -391,7 +395,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     # a cheap valid upper bound: the k largest single-site gains (submodularity), capped by all coverable
     single = np.sort(np.asarray(Aagg.T @ wagg).ravel())[::-1]
     ub = min(float(single[:k].sum()), float(wagg.sum()))
-    sel_local = greedy_swap(Aagg, wagg, k)
+    sel_local = greedy_swap(Aagg, wagg, k, seed=seed, time_budget_s=time_budget_s)
     total = _objective(Aagg, wagg, sel_local)
     optimal, bound, status = total >= ub - 1e-6, ub, "greedy + 1-swap"
     if optimal:

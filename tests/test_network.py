@@ -301,3 +301,17 @@ def test_noding_check_never_misses_a_contact():
                 if not ok:
                     exp[a] = exp[b] = True
         assert not (exp & ~got).any(), [g.wkt for g in lines]
+
+
+def test_box_pairs_match_brute_force():
+    from gridplan.network import _box_pairs
+    rng = np.random.default_rng(5)
+    lo = rng.uniform(0, 100, (300, 2))
+    hi = lo + rng.exponential(4, (300, 2))
+    hi[0] = lo[0] + [5000, 3000]  # one very long piece
+    lo[1], hi[1] = [10, 10], [10, 10]  # a degenerate box
+    i, j = _box_pairs(lo, hi)
+    got = set(zip(i.tolist(), j.tolist()))
+    ov = ((lo[:, None] <= hi[None]) & (lo[None] <= hi[:, None])).all(axis=2)
+    exp = {(a, b) for a, b in zip(*np.nonzero(np.triu(ov, 1)))}
+    assert got == exp
