@@ -525,14 +525,17 @@ def coverage(dataset: Dataset, *, plan: Plan | None = None, minutes: Sequence[fl
 # ---------------------------------------------------------------------- isochrones
 
 def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False, minutes: Sequence[float] | None = None,
-               buffer_m: float = 40.0, cell_m: float | None = None) -> gpd.GeoDataFrame:
+               buffer_m: float = 40.0, cell_m: float | None = None,
+               min_hole_m2: float | None = None) -> gpd.GeoDataFrame:
     """Isochrone polygons for display: the area within ``buffer_m`` of the reached network.
 
     The reached network is exact (partial edges included, the station's own edge walked from the
     station's snapped point); it is sampled onto a raster of ``cell_m`` cells holding the walk
     distance, widened by ``buffer_m`` with a minimum filter and contoured, so the bands of one
     call are nested by construction. With ``per_station=True`` each band is split into the
-    service areas of the stations (the part where that station is the nearest).
+    service areas of the stations (the part where that station is the nearest). Holes smaller
+    than ``min_hole_m2`` (default: a square of twice the buffer) are filled: at display scale
+    they are only the insides of street blocks.
 
     Returns a GeoDataFrame with ``band_min``, ``walk_m`` (and ``station_id``) in the metric CRS;
     each geometry is a valid (Multi)Polygon.
@@ -578,7 +581,7 @@ def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False
     field_ = field_.reshape(ny, nx)
     owner = owner.reshape(ny, nx)
     rad = buffer_m / cell_m
-    hole = 4.0 * cell_m * cell_m
+    hole = (2.0 * buffer_m) ** 2 if min_hole_m2 is None else float(min_hole_m2)
     xs = x0 + (np.arange(nx) + 0.5) * cell_m
     ys = y0 + (np.arange(ny) + 0.5) * cell_m
     rows = []
