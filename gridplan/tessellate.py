@@ -274,6 +274,49 @@ def _dissolve(cells: np.ndarray, members: np.ndarray):
     return g
 
 
+def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Where a building's footprint pokes out of its grid's outline (cells are built from points),
+    move that part of the footprint from the neighbouring grid to the building's grid, so outlines
+    never cut through a building. Area only moves between grids (the tiling stays); a move that
+    would break a grid into pieces is skipped."""
+    fp = dataset.buildings.geometry.to_numpy()
+    tid = shapely.get_type_id(fp)
+    cand = np.flatnonzero((tid == 3) | (tid == 6))
+    if len(cand) == 0:
+        return geoms
+    own = geoms[codes[cand]]
+    cand = cand[~shapely.covers(own, fp[cand])]
+    if len(cand) == 0:
+        return geoms
+    cand = cand[shapely.area(shapely.difference(fp[cand], geoms[codes[cand]])) > 0.01]
+    if len(cand) == 0:
+        return geoms
+    geoms = geoms.copy()
+    regions = community_regions(dataset)
+    tree = shapely.STRtree(geoms)
+    for b in cand.tolist():
+        g = int(codes[b])
+        piece = _polygonal(shapely.intersection(shapely.make_valid(fp[b]), regions[labels[b]]))
+        if shapely.is_empty(piece):
+            continue
+        others = tree.query(piece, predicate="intersects")
+        others = others[others != g]
+        new = {int(h): _polygonal(shapely.difference(geoms[h], piece)) for h in others}
+        if any(shapely.get_num_geometries(geoms[h]) == 1 and shapely.get_num_geometries(v) > 1
+               for h, v in new.items()):
+            continue
+        for h, v in new.items():
+            geoms[h] = _single(v)
+        geoms[g] = _single(_polygonal(shapely.union(geoms[g], piece)))
+    return geoms
+
+
+def _single(g):
+    if shapely.get_type_id(g) == 6 and shapely.get_num_geometries(g) == 1:
+        return shapely.get_geometry(g, 0)
+    return g
+
+
 def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     """The outline of every grid: the union of its buildings' cells.
 
@@ -289,7 +332,8 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     GeoDataFrame
         Indexed by ``grid_id`` (sorted), with ``community_id`` (the community holding most of the
         grid's buildings) and ``geometry`` in the dataset's metric CRS. A grid whose buildings are
-        connected is a single Polygon.
+        connected is a single Polygon. Footprints that reach over a cell edge into another grid
+        are given to their own grid, so outlines do not cut through buildings.
     """
     assignment = plan.assignment if isinstance(plan, Plan) else plan
     b = dataset.buildings
@@ -317,5 +361,7 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
         geoms[gi] = g
         vals, cnt = np.unique(labels[members].astype(str), return_counts=True)
         comm[gi] = vals[int(np.argmax(cnt))]
+    if len(geoms):
+        geoms = _claim_footprints(dataset, geoms, codes, labels)
     idx = pd.Index([str(u) for u in uniques], name="grid_id")
     return gpd.GeoDataFrame({"community_id": comm}, geometry=list(geoms), index=idx, crs=dataset.crs)

@@ -64,3 +64,23 @@ def test_grid_polygons_cache_follows_edits():
     assert len(b) == len(a) - 1
     assert abs(b.loc[g[0]].geometry.area - (a.loc[g[0]].geometry.area + a.loc[g[1]].geometry.area)) < 1e-3
     assert np.isclose(b.area.sum(), a.area.sum())
+
+
+def test_grid_outlines_do_not_cut_buildings():
+    # long row houses whose footprints reach over the Voronoi edge of their small neighbours
+    bl = []
+    for i in range(12):
+        x = X0 + 40 * i
+        bl.append({"building_id": f"long{i}", "households": 40, "persons": 120, "party_members": 0,
+                   "compound_id": None, "community_id": "C",
+                   "geometry": shapely.box(x, Y0, x + 38, Y0 + 8)})
+        bl.append({"building_id": f"small{i}", "households": 10, "persons": 30, "party_members": 0,
+                   "compound_id": None, "community_id": "C",
+                   "geometry": shapely.box(x + 30, Y0 + 10, x + 34, Y0 + 14)})
+    ds = dataset_from(bl, {"C": shapely.box(X0 - 10, Y0 - 20, X0 + 500, Y0 + 40)})
+    plan = partition(ds)
+    polys = grid_polygons(ds, plan)
+    own = polys.geometry.reindex(plan.assignment.reindex(ds.buildings.index).to_numpy()).to_numpy()
+    fp = ds.buildings.geometry.to_numpy()
+    assert (shapely.area(shapely.intersection(fp, own)) / shapely.area(fp) > 0.999).all()
+    assert abs(polys.area.sum() - ds.communities.geometry.iloc[0].area) < 1e-3
