@@ -5,46 +5,50 @@ plan status, undo/redo) and the pages. Everything else lives in :mod:`gridplan` 
 """
 import time
 
-_t0 = time.perf_counter()
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+from app_pages import common as c
 
-from app_pages import common as c  # noqa: E402
 
-st.set_page_config(page_title="网格规划 · gridplan", page_icon=c.favicon(), layout="wide")
-c.init_state()
-
-pages = [
-    st.Page("app_pages/map_edit.py", title=c.T("page_map"), icon=":material/map:", default=True, url_path="map"),
-    st.Page("app_pages/coverage.py", title=c.T("page_coverage"), icon=":material/directions_walk:", url_path="coverage"),
-    st.Page("app_pages/versions.py", title=c.T("page_versions"), icon=":material/history:", url_path="versions"),
-    st.Page("app_pages/export.py", title=c.T("page_export"), icon=":material/download:", url_path="export"),
-    st.Page("app_pages/data.py", title=c.T("page_data"), icon=":material/folder_open:", url_path="data"),
-]
-nav = st.navigation(pages)
-
-with st.sidebar:
-    st.markdown(f"### {c.T('app_title')}")
-    st.caption(c.T("app_caption"))
-    st.radio(c.T("language"), ["zh", "en"], index=["zh", "en"].index(c.lang()), horizontal=True,
-             format_func=lambda k: {"zh": "中文", "en": "English"}[k], key="_lang_radio", on_change=c.cb_lang)
-    ds = c.dataset()
-    if ds is not None:
-        st.markdown(f"**{c.T('dataset')}**: {ds.name}")
-        h = c.history()
-        if h is None:
-            st.caption(c.T("partitioning"))
+def main() -> None:
+    t0 = time.perf_counter()
+    st.set_page_config(page_title="网格规划 · gridplan", page_icon=c.favicon(), layout="wide")
+    c.init_state()
+    nav = st.navigation([
+        st.Page("app_pages/map_edit.py", title=c.T("page_map"), icon=":material/map:", default=True, url_path="map"),
+        st.Page("app_pages/coverage.py", title=c.T("page_coverage"), icon=":material/directions_walk:",
+                url_path="coverage"),
+        st.Page("app_pages/versions.py", title=c.T("page_versions"), icon=":material/history:", url_path="versions"),
+        st.Page("app_pages/export.py", title=c.T("page_export"), icon=":material/download:", url_path="export"),
+        st.Page("app_pages/data.py", title=c.T("page_data"), icon=":material/folder_open:", url_path="data"),
+    ])
+    with st.sidebar:
+        st.markdown(f"### {c.T('app_title')}")
+        st.caption(c.T("app_caption"))
+        st.radio(c.T("language"), ["zh", "en"], index=["zh", "en"].index(c.lang()), horizontal=True,
+                 format_func=lambda k: {"zh": "中文", "en": "English"}[k], key="_lang_radio", on_change=c.cb_lang)
+        ds = c.dataset()
+        if ds is None:
+            st.warning(c.T("no_dataset"))
         else:
-            tb = c.grid_table(ds, h.current)
-            st.markdown(f"**{c.T('plan')}**: {len(tb)} {c.T('summary_grids')} · "
-                        f"{int(tb['compliant'].sum())} {c.T('summary_compliant')}")
-            u, r = st.columns(2)
-            u.button(c.T("undo"), on_click=c.cb_undo, disabled=not h.can_undo, use_container_width=True,
-                     key="undo_btn", icon=":material/undo:")
-            r.button(c.T("redo"), on_click=c.cb_redo, disabled=not h.can_redo, use_container_width=True,
-                     key="redo_btn", icon=":material/redo:")
-    else:
-        st.warning(c.T("no_dataset"))
+            st.markdown(f"**{c.T('dataset')}**: {c.md(ds.name)}")
+            h = c.history()
+            if h is None:
+                st.caption(c.T("partitioning"))
+            else:
+                tb = c.grid_table(ds, h.current)
+                st.markdown(f"**{c.T('plan')}**: {len(tb)} {c.T('summary_grids')} · "
+                            f"{int(tb['compliant'].sum())} {c.T('summary_compliant')}")
+                u, r = st.columns(2)
+                u.button(c.T("undo"), on_click=c.cb_undo, disabled=not h.can_undo, use_container_width=True,
+                         key="undo_btn", icon=":material/undo:")
+                r.button(c.T("redo"), on_click=c.cb_redo, disabled=not h.can_redo, use_container_width=True,
+                         key="redo_btn", icon=":material/redo:")
+    nav.run()
+    c.mark("script", t0)
 
-nav.run()
-c.mark("script", _t0)
+
+# The partition worker is a spawned process, which imports the entry file as ``__mp_main__``:
+# it must not run the app there.
+if __name__ != "__mp_main__":
+    main()

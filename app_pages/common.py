@@ -100,6 +100,17 @@ def T(key: str, **fmt) -> str:
     return _t(key, lang(), **fmt)
 
 
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=\"'&^%@")
+
+
+def md(value) -> str:
+    """Text from user files made inert for Streamlit markdown: every markdown/HTML/LaTeX character is
+    backslash-escaped (so a name like ``![x](http://host/x.png)`` is shown, never fetched)."""
+    s = "" if value is None else str(value)
+    s = s.replace("\r", " ").replace("\n", " ")
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+
+
 def flash(kind: str, text: str) -> None:
     st.session_state["flash"] = list(st.session_state.get("flash", [])) + [(kind, text)]
 
@@ -153,7 +164,7 @@ def load_source(source: dict) -> bool:
     st.session_state["source"] = source
     st.session_state["load_problems"] = None
     reset_plan_state()
-    flash("success", T("loaded", name=ds.name))
+    flash("success", T("loaded", name=md(ds.name)))
     return True
 
 
@@ -344,7 +355,7 @@ def do_edit(edit: ed.Edit, *, message: str | None = None) -> bool:
     try:
         new = ed.apply(ds, p, edit)
     except PlanError as e:
-        flash("error", T("edit_failed", msg=str(e)))
+        flash("error", T("edit_failed", msg=md(e)))
         return False
     push_plan(new, message=message)
     st.session_state["timings"]["edit_s"] = round(time.perf_counter() - t0, 3)
@@ -381,7 +392,7 @@ def cb_partition():
     try:
         rule = Rule(int(r["_min_hh"]), int(r["_max_hh"]), int(r["_min_pp"]), int(r["_max_pp"]), r["_mode"])
     except ValueError as e:
-        flash("error", T("edit_failed", msg=str(e)))
+        flash("error", T("edit_failed", msg=md(e)))
         return
     r["rule"], r["seed"], r["code_width"] = rule, int(r["_seed"]), int(r["_code_width"])
     ds = dataset()
@@ -402,7 +413,7 @@ def cb_move_selection():
     target = st.session_state.get("target")
     if not sel or not target:
         return
-    if do_edit(ed.Edit.move(sel, target), message=T("moved_n", n=len(sel), grid=target)):
+    if do_edit(ed.Edit.move(sel, target), message=T("moved_n", n=len(sel), grid=md(target))):
         st.session_state["selection"] = ()
 
 
@@ -505,7 +516,7 @@ def cb_map():
     try:
         handle_map_event(ev)
     except PlanError as e:
-        flash("error", T("edit_failed", msg=str(e)))
+        flash("error", T("edit_failed", msg=md(e)))
     st.session_state["timings"]["map_event_s"] = round(time.perf_counter() - t0, 3)
 
 
@@ -550,7 +561,7 @@ def handle_map_event(ev: dict) -> None:
         return
     if tool == "paint" and r.get("target"):
         target = r["target"]
-        do_edit(ed.Edit.move(ids, target), message=T("moved_n", n=len(ids), grid=target))
+        do_edit(ed.Edit.move(ids, target), message=T("moved_n", n=len(ids), grid=md(target)))
         r["selection"] = ()
     else:
         r["selection"] = tuple(ids)
@@ -845,7 +856,7 @@ def cb_suggest():
     try:
         sg = suggest_stations(res, k)
     except Exception as e:  # noqa: BLE001 - a failed suggestion is a message, not a traceback
-        flash("error", T("edit_failed", msg=str(e)))
+        flash("error", T("edit_failed", msg=md(e)))
         return
     pts = sg.geometry
     st.session_state["suggested"] = [
@@ -888,9 +899,9 @@ def cb_save_version():
     try:
         vid = project_store().save(name, p, note=note, dataset_name=dataset().name)
     except (StoreError, OSError) as e:
-        flash("error", T("edit_failed", msg=str(e)))
+        flash("error", T("edit_failed", msg=md(e)))
         return
-    flash("success", T("saved", vid=vid, name=name))
+    flash("success", T("saved", vid=vid, name=md(name)))
     st.session_state["_version_name"] = ""
     st.session_state["_version_note"] = ""
 
@@ -903,7 +914,7 @@ def load_version(vid):
         p = project_store().load(vid)
         p.check_against(ds.buildings.index)
     except (StoreError, PlanError) as e:
-        flash("error", T("version_mismatch", msg=str(e)))
+        flash("error", T("version_mismatch", msg=md(e)))
         return None
     return p
 
@@ -915,7 +926,7 @@ def cb_open_version():
     p = load_version(int(vid))
     if p is None:
         return
-    push_plan(p, message=T("opened", name=p.label))
+    push_plan(p, message=T("opened", name=md(p.label)))
     st.session_state["selection"] = ()
     st.session_state["selected_grid"] = None
 
@@ -946,7 +957,7 @@ def cb_prepare_export(kind: str, *args):
                                           coverage=res)
     except Exception as e:  # noqa: BLE001 - an export failure is a message, never a traceback
         log.exception("export %s failed", kind)
-        flash("error", T("export_failed", msg=f"{type(e).__name__}: {e}"))
+        flash("error", T("export_failed", msg=md(f"{type(e).__name__}: {e}")))
         return
     st.session_state.setdefault("exports", {})[kind] = (data, fname, mime, export_key(kind, *args))
     st.session_state["timings"][f"export_{kind}_s"] = round(time.perf_counter() - t0, 3)

@@ -47,7 +47,7 @@ if delta:
     st.caption(T("coverage_delta", sign="+" if delta > 0 else "", d=f"{delta:,}"))
 
 if r.get("added_stations"):
-    st.markdown(f"**{T('added_stations')}**: " + ", ".join(sid for *_, sid in r["added_stations"]))
+    st.markdown(f"**{T('added_stations')}**: " + ", ".join(c.md(sid) for *_, sid in r["added_stations"]))
     st.button(T("clear_added"), on_click=c.cb_clear_added, key="clear_added_btn")
 st.caption(T("tool_station") + ": " + T("page_map") + " → " + T("tool") + " → " + T("tool_station"))
 

@@ -61,11 +61,11 @@ if problems:
 
 ds = c.dataset()
 if ds is not None:
-    st.subheader(T("layers_overview") + f" · {ds.name}")
+    st.subheader(T("layers_overview") + f" · {c.md(ds.name)}")
     from gridplan.i18n import layer_name
     rows = [{T("col_layer"): layer_name(name, c.lang()), T("features"): len(gdf)} for name, gdf in ds.layers().items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} (metric) · source: {ds.source_crs.name if ds.source_crs else '—'}")
+    st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} (metric) · source: {c.md(ds.source_crs.name) if ds.source_crs else '—'}")
     if ds.warnings:
         st.markdown(T("load_warnings"))
         st.dataframe(c.problems_frame([p.as_dict() for p in ds.warnings]), hide_index=True, use_container_width=True)

@@ -87,7 +87,7 @@ with right:
     st.markdown(f"**{T('selection')}**")
     if ssum:
         st.write(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
-                   grids=", ".join(ssum["grids"])))
+                   grids=", ".join(c.md(g) for g in ssum["grids"])))
         b1, b2 = st.columns(2)
         b1.button(T("move_to"), on_click=c.cb_move_selection, type="primary", key="move_btn",
                   use_container_width=True)
@@ -98,22 +98,22 @@ with right:
     # the check after the last edit
     rep = r.get("report")
     if rep:
-        st.markdown(f"**{T('history')}**: {rep['label']}")
+        st.markdown(f"**{T('history')}**: {c.md(rep['label'])}")
         if rep["newly_broken"]:
-            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{g}**: {why}" for g, why in rep["newly_broken"]))
+            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{c.md(g)}**: {c.md(why)}" for g, why in rep["newly_broken"]))
         else:
             st.success(T("check_ok"))
         if rep["fixed"]:
-            st.info(T("check_fixed", grids=", ".join(rep["fixed"])))
+            st.info(T("check_fixed", grids=", ".join(c.md(g) for g in rep["fixed"])))
 
     with st.expander(T("grid_ops"), expanded=bool(r.get("selected_grid"))):
         sg = r.get("selected_grid")
         if sg and sg in tb.index:
             ok = bool(tb.at[sg, "compliant"])
             why = c.reason_text(tb.at[sg, "reason"])
-            st.markdown(f"**{T('selected_grid')}**: `{sg}` · {int(tb.at[sg, 'households'])} / "
+            st.markdown(f"**{T('selected_grid')}**: {c.md(sg)} · {int(tb.at[sg, 'households'])} / "
                         f"{int(tb.at[sg, 'persons'])} · {T('ok') if ok else T('not_ok')}"
-                        + ("" if ok else f" — {why}") + (f" · {T('locked')}" if sg in p.locked else ""))
+                        + ("" if ok else f" — {c.md(why)}") + (f" · {T('locked')}" if sg in p.locked else ""))
             same = [x for x in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, sg)) if x != sg]
             r["_merge_keep"] = sg
             st.selectbox(T("merge_absorb"), same, key="_merge_absorb")
@@ -139,7 +139,7 @@ with right:
 
     with st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
         for i, lab in enumerate(h.labels()):
-            st.caption(("▶ " if i == h.index else "  ") + lab)
+            st.caption(("▶ " if i == h.index else "  ") + c.md(lab))
 
 # --- the map (left)
 with left:

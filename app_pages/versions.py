@@ -22,7 +22,7 @@ b.text_input(T("version_note"), key="_version_note")
 d.button(T("save"), on_click=c.cb_save_version, type="primary", key="save_version_btn")
 
 st.subheader(T("versions"))
-st.caption(T("project_file", path=store.path))
+st.caption(T("project_file", path=c.md(store.path)))
 versions = store.list()
 if not len(versions):
     st.info(T("no_versions"))

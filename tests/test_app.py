@@ -411,3 +411,26 @@ def test_every_export_prepares_a_real_file():
         assert len(data) > 500
     # each prepared file is offered as a download button
     assert any(d.label.startswith("下载") for d in at.get("download_button"))
+
+
+def test_user_text_is_inert_in_markdown(tmp_path):
+    """A dataset named like a markdown image must be shown as text, never fetched."""
+    from gridplan.sample import tiny_city, write_city
+    folder = tmp_path / "[x](http:__evil.example_x.png) *b*"   # GDAL cannot write to a '!' folder
+    write_city(tiny_city(), folder)
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    at.radio(key="_src_kind").set_value("path").run(timeout=TIMEOUT)
+    at.text_input(key="_path").input(str(folder))
+    button(at, "载入").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    shown = [m.value for m in at.markdown] + [s.value for s in at.success] + [h.value for h in at.subheader]
+    assert any("evil" in v for v in shown)
+    for v in shown:
+        assert "](http" not in v and " *b*" not in v, v
+
+
+def test_entry_file_does_nothing_in_a_worker_process():
+    import runpy
+    ns = runpy.run_path(APP, run_name="__mp_main__")
+    assert "main" in ns          # defined, not run (running it outside streamlit would warn and render)
