@@ -409,6 +409,9 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
             sel_local, total = sel_x, tot_x
         bound = min(bound, bound_x)
         status = f"MILP: {status}"
+    bound = max(bound, total)
+    if optimal:
+        bound = total
     sel = [int(colmap[j]) for j in sel_local]
 
     # order by marginal gain (greedy order within the chosen set) and report marginal figures
@@ -444,7 +447,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     out.attrs.update({
         "method": method, "k": k, "weight": weight, "minutes": float(D / (cov.speed_kmh * 1000 / 60)),
         "walk_m": D, "total_gain": float(total), "bound": float(bound), "optimal": bool(optimal),
-        "gap_pct": float(100.0 * (bound - total) / bound) if bound > 0 else 0.0, "status": str(status),
+        "gap_pct": max(0.0, float(100.0 * (bound - total) / bound)) if bound > 0 else 0.0, "status": str(status),
         "uncovered_households": float(hh[demand].sum()),
         "coverable_households": float(hh[demand][np.asarray(A_raw.sum(axis=1)).ravel() > 0].sum()),
         "n_candidates": int(len(cids)), "n_demand": int(len(demand)), "n_demand_rows": int(Aagg.shape[0]),
