@@ -40,9 +40,9 @@ def main() -> None:
                 st.markdown(f"**{c.T('plan')}**: {len(tb)} {c.T('summary_grids')} · "
                             f"{int(tb['compliant'].sum())} {c.T('summary_compliant')}")
                 u, r = st.columns(2)
-                u.button(c.T("undo"), on_click=c.cb_undo, disabled=not h.can_undo, use_container_width=True,
+                u.button(c.T("undo"), on_click=c.cb_undo, disabled=not h.can_undo, width="stretch",
                          key="undo_btn", icon=":material/undo:")
-                r.button(c.T("redo"), on_click=c.cb_redo, disabled=not h.can_redo, use_container_width=True,
+                r.button(c.T("redo"), on_click=c.cb_redo, disabled=not h.can_redo, width="stretch",
                          key="redo_btn", icon=":material/redo:")
     nav.run()
     c.mark("script", t0)

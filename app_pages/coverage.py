@@ -61,9 +61,9 @@ if r.get("suggested"):
     st.button(T("suggest_add"), on_click=c.cb_adopt_suggested, key="adopt_btn")
 
 t1, t2, t3, t4 = st.tabs([T("by_community"), T("by_grid"), T("by_station"), T("uncovered_sanwu")])
-t1.dataframe(c.localized(res.by_community), use_container_width=True)
+t1.dataframe(c.localized(res.by_community), width="stretch")
 if p is not None:
     from gridplan.edit import grid_coverage
-    t2.dataframe(c.localized(grid_coverage(p, res.buildings)), use_container_width=True)
-t3.dataframe(c.localized(res.by_station), use_container_width=True)
-t4.dataframe(c.localized(res.uncovered_sanwu), use_container_width=True)
+    t2.dataframe(c.localized(grid_coverage(p, res.buildings)), width="stretch")
+t3.dataframe(c.localized(res.by_station), width="stretch")
+t4.dataframe(c.localized(res.uncovered_sanwu), width="stretch")

@@ -57,7 +57,7 @@ problems = r.get("load_problems")
 if problems:
     errs = [p for p in problems if p.get("severity") == "error"]
     st.error(T("load_failed", n=len(errs)))
-    st.dataframe(c.problems_frame(problems), hide_index=True, use_container_width=True)
+    st.dataframe(c.problems_frame(problems), hide_index=True, width="stretch")
 
 ds = c.dataset()
 if ds is not None:
@@ -68,4 +68,4 @@ if ds is not None:
     st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} (metric) · source: {c.md(ds.source_crs.name) if ds.source_crs else '—'}")
     if ds.warnings:
         st.markdown(T("load_warnings"))
-        st.dataframe(c.problems_frame([p.as_dict() for p in ds.warnings]), hide_index=True, use_container_width=True)
+        st.dataframe(c.problems_frame([p.as_dict() for p in ds.warnings]), hide_index=True, width="stretch")

@@ -90,8 +90,8 @@ with right:
                    grids=", ".join(c.md(g) for g in ssum["grids"])))
         b1, b2 = st.columns(2)
         b1.button(T("move_to"), on_click=c.cb_move_selection, type="primary", key="move_btn",
-                  use_container_width=True)
-        b2.button(T("clear_selection"), on_click=c.cb_clear_selection, key="clear_btn", use_container_width=True)
+                  width="stretch")
+        b2.button(T("clear_selection"), on_click=c.cb_clear_selection, key="clear_btn", width="stretch")
     else:
         st.caption(T("selection_none"))
 
@@ -162,6 +162,6 @@ def _style(row):
 
 
 st.dataframe(frame.style.apply(_style, axis=1), key="grid_table", on_select=c.cb_select_grid_row,
-             selection_mode="single-row", hide_index=True, use_container_width=True, height=360,
+             selection_mode="single-row", hide_index=True, width="stretch", height=360,
              column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
                             T("col_pp"): st.column_config.NumberColumn(format="%.2f")})

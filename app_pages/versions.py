@@ -27,7 +27,7 @@ versions = store.list()
 if not len(versions):
     st.info(T("no_versions"))
     st.stop()
-st.dataframe(c.localized(versions.drop(columns=["rule", "locked"])), use_container_width=True)
+st.dataframe(c.localized(versions.drop(columns=["rule", "locked"])), width="stretch")
 
 
 def _label(v):
@@ -55,6 +55,6 @@ if pa is not None and pb is not None:
     st.markdown("**" + T("compare_moved", n=len(moved), g=len(changed)) + "**")
     m1, m2 = st.columns(2)
     m1.markdown(T("moved_buildings"))
-    m1.dataframe(c.localized(moved), use_container_width=True, height=300)
+    m1.dataframe(c.localized(moved), width="stretch", height=300)
     m2.markdown(T("changed_grids"))
-    m2.dataframe(c.localized(changed), use_container_width=True, height=300)
+    m2.dataframe(c.localized(changed), width="stretch", height=300)

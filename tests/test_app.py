@@ -434,3 +434,15 @@ def test_entry_file_does_nothing_in_a_worker_process():
     import runpy
     ns = runpy.run_path(APP, run_name="__mp_main__")
     assert "main" in ns          # defined, not run (running it outside streamlit would warn and render)
+
+
+def test_all_communities_view_and_english_map():
+    at = app()
+    at.selectbox(key="_focus").set_value("__all__").run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    args = map_args(at)
+    n_all = args["feature_group"].count('"layer": "building"')
+    assert n_all == len(at.session_state["history"].current)          # every building is drawn
+    at.radio(key="_lang_radio").set_value("en").run(timeout=TIMEOUT)
+    args = map_args(at)
+    assert "Buildings" in args["feature_group"] or "Buildings" in (args["layer_control"] or "")
