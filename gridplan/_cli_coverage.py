@@ -11,14 +11,11 @@ the attribute tables ``coverage_by_grid`` (with a plan), ``coverage_by_compound`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -97,45 +94,13 @@ def add_suggest_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _read_plan(path, dataset):
-    from .io import read_table_layer
-    from .model import Plan
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"plan file {p} not found")
-    a = read_table_layer(p, "assignment")
-    if not {"building_id", "grid_id"} <= set(a.columns):
-        from ._errors import PlanError
-        raise PlanError(f"{p.name}: layer assignment needs columns building_id and grid_id")
-    plan = Plan.from_mapping(pd.Series(a["grid_id"].astype(str).to_numpy(), index=a["building_id"].astype(str).to_numpy()))
-    plan.check_against(dataset.buildings.index)
-    return plan
-
-
-def _write_gpkg(path: Path, spatial: dict, tables: dict, source_crs) -> None:
-    import pyogrio
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        for name, g in spatial.items():
-            out = g.to_crs(source_crs) if source_crs is not None and g.crs is not None else g
-            out.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-        for name, t in tables.items():
-            pyogrio.write_dataframe(pd.DataFrame(t), tmp, layer=name, driver="GPKG", append=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def cmd_coverage(args) -> int:
     """Compute coverage and write the GeoPackage; returns the exit status."""
     import geopandas as gpd
 
     from .cli import emit, load
     from .coverage import Coverage, isochrones
+    from .io import read_plan, write_layers
     t0 = time.perf_counter()
     try:
         minutes = _parse_minutes(args.minutes)
@@ -147,7 +112,7 @@ def cmd_coverage(args) -> int:
     if out.suffix.lower() != ".gpkg":
         return _usage(f"--out must be a .gpkg file, got {out.name}")
     ds = load(args)
-    plan = _read_plan(args.plan, ds) if args.plan else None
+    plan = read_plan(args.plan, ds) if args.plan else None
     cov = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
     res = cov.result()
     b = res.buildings.copy()
@@ -167,7 +132,7 @@ def cmd_coverage(args) -> int:
     tables["coverage_by_station"] = res.by_station.reset_index()
     if len(res.uncovered_sanwu):
         tables["uncovered_sanwu"] = res.uncovered_sanwu.reset_index()
-    _write_gpkg(out, layers, tables, ds.source_crs)
+    write_layers({**layers, **tables}, out, dataset=ds)
     s = res.summary()
     s["seconds"] = round(time.perf_counter() - t0, 3)
     s["out"] = str(out)
@@ -186,7 +151,6 @@ def cmd_coverage(args) -> int:
 
 def cmd_suggest_stations(args) -> int:
     """Suggest new station sites; returns the exit status."""
-    import geopandas as gpd
 
     from .cli import emit, load
     from .coverage import Coverage

@@ -72,29 +72,6 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_plan(dataset, path):
-    import pandas as pd
-
-    from .io import read_table_layer
-    from .model import Plan
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"plan {p} does not exist; write one with `gridplan partition DATASET --out {p.name}`")
-    try:
-        t = read_table_layer(p, "assignment")
-    except Exception as e:  # noqa: BLE001 - any driver failure becomes a message
-        raise ValueError(f"{p} has no readable 'assignment' layer ({str(e).splitlines()[0][:120]}); "
-                         f"use a plan written by `gridplan partition`") from None
-    missing = {"building_id", "grid_id"} - set(t.columns)
-    if missing:
-        raise ValueError(f"the assignment layer of {p} lacks {sorted(missing)}")
-    plan = Plan(pd.Series(t["grid_id"].astype(str).to_numpy(), index=t["building_id"].astype(str).to_numpy()),
-                label=f"loaded from {p.name}")
-    plan.check_against(dataset.buildings.index)
-    return plan
-
-
 def _minutes(text: str) -> list[float]:
     try:
         vals = sorted({float(x) for x in str(text).split(",") if x.strip()})
@@ -130,13 +107,14 @@ def _run(args, dataset, minutes, t0) -> int:
 
     from . import export
     from .cli import emit
+    from .io import read_plan
     from .metrics import grids as grid_layer
 
     if args.kind == "poster" and args.scope:
         from .poster import resolve_scope
         resolve_scope(dataset, args.scope)  # a wrong scope fails before the partition runs
     if args.plan:
-        plan = _load_plan(dataset, args.plan)
+        plan = read_plan(args.plan, dataset)
     else:
         from .partition import partition
         plan = partition(dataset, seed=args.seed)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import Problem, ValidationError
+from ._errors import Problem
 from .model import STATION_KINDS, Dataset, Plan
 from .network import Snapped, WalkNetwork, build_network, _as_points
 

@@ -5,7 +5,7 @@ import logging
 import time
 from pathlib import Path
 
-from .io import read_dataset
+from .io import read_dataset, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
     from tqdm import tqdm
 
     from . import export, metrics
-    from ._cli_partition import write_plan
     from .coverage import Coverage, isochrones
     from .partition import partition
     from .stations import suggest_stations

@@ -545,7 +545,8 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
 
     The file is written beside the target and moved into place, so a crash never leaves a
     half-written file where the previous one was. Layers are reprojected to the output CRS of
-    ``dataset`` (see :func:`to_output_crs`) when it is given.
+    ``dataset`` (see :func:`to_output_crs`) when it is given. In a GeoPackage a plain DataFrame
+    (no geometry) is written as an attribute table.
     """
     path = Path(path)
     driver = driver or {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf",
@@ -559,6 +560,13 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
     sidecars = (".shx", ".dbf", ".prj", ".cpg") if driver == "ESRI Shapefile" else ()
     with atomic_path(path, sidecars=sidecars) as tmp:
         for lname, gdf in layers.items():
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                if driver != "GPKG":
+                    raise ValueError(f"layer {lname!r} has no geometry; attribute tables go into a .gpkg")
+                table = gdf.reset_index() if gdf.index.name and gdf.index.name not in gdf.columns else gdf
+                pyogrio.write_dataframe(pd.DataFrame(table), tmp, layer=str(lname), driver="GPKG",
+                                        append=tmp.exists())
+                continue
             out = to_output_crs(gdf, dataset, driver=driver) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
             # the layer name (GeoJSON's "name", FlatGeobuf's header) would otherwise be the temporary file's
@@ -574,6 +582,70 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
 def read_table_layer(path, layer: str) -> pd.DataFrame:
     """One layer of a file as a plain DataFrame (no geometry needed), e.g. a plan's assignment."""
     return pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+
+
+#: the columns of a plan file's ``grids`` layer (SPEC §7), in order
+PLAN_GRID_COLUMNS = ("community_id", "households", "persons", "party_members", "buildings", "compliant", "rule_met",
+                     "reason", "note", "polsby_popper", "contiguous", "compounds_whole", "compounds_split")
+
+
+def write_plan(dataset: Dataset, plan, path, *, grid_layer: gpd.GeoDataFrame | None = None) -> Path:
+    """Write a plan as a GeoPackage (atomically, in the dataset's input CRS).
+
+    Layers: ``assignment`` (building_id, grid_id), ``grids`` (grid_id, :data:`PLAN_GRID_COLUMNS`,
+    polygon) and ``plan_info`` (the rule, locked grids and label, so :func:`read_plan` restores them).
+    """
+    from .metrics import grids as grid_layer_of
+
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise ValueError(f"a plan is written as a GeoPackage: use a .gpkg name, not {path.name}")
+    g = grid_layer_of(dataset, plan) if grid_layer is None else grid_layer
+    g = g[[c for c in PLAN_GRID_COLUMNS if c in g.columns] + ["geometry"]]
+    info = {**{f"rule.{k}": str(v) for k, v in plan.rule.as_dict().items()},
+            "locked": ",".join(sorted(plan.locked)), "label": plan.label}
+    info_table = pd.DataFrame({"key": list(info), "value": list(info.values())})
+    assignment = plan.assignment.rename("grid_id").rename_axis("building_id").reset_index()
+    return write_layers({"grids": g, "assignment": assignment, "plan_info": info_table}, path, dataset=dataset)
+
+
+def read_plan(path, dataset: Dataset | None = None):
+    """Read a plan file written by :func:`write_plan` (or any GeoPackage with an ``assignment`` layer
+    of ``building_id``, ``grid_id``); checked against ``dataset`` when given.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, PlanError
+        with a message naming the file and the fix.
+    """
+    from .model import Plan, Rule
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"plan {p} does not exist; write one with `gridplan partition DATASET --out {p.name}`")
+    try:
+        t = read_table_layer(p, "assignment")
+    except Exception as e:  # noqa: BLE001 - any driver failure becomes a message
+        raise ValueError(f"{p} has no readable 'assignment' layer ({str(e).splitlines()[0][:120]}); "
+                         "use a plan written by `gridplan partition`") from None
+    missing = {"building_id", "grid_id"} - set(t.columns)
+    if missing:
+        raise ValueError(f"the assignment layer of {p} lacks {sorted(missing)}; it needs building_id and grid_id")
+    rule, locked, label = Rule(), (), f"loaded from {p.name}"
+    try:
+        info = dict(read_table_layer(p, "plan_info")[["key", "value"]].itertuples(index=False))
+    except Exception:  # noqa: BLE001 - plan_info is optional (plans from other tools)
+        info = {}
+    if info:
+        fields = {k[5:]: v for k, v in info.items() if k.startswith("rule.")}
+        rule = Rule(**{k: (v if k == "mode" else int(v)) for k, v in fields.items()})
+        locked = [g for g in str(info.get("locked") or "").split(",") if g]
+        label = info.get("label") or label
+    plan = Plan(pd.Series(t["grid_id"].astype(str).to_numpy(), index=t["building_id"].astype(str).to_numpy()),
+                rule=rule, locked=locked, label=label)
+    if dataset is not None:
+        plan.check_against(dataset.buildings.index)
+    return plan
 
 
 def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None = None) -> Path:

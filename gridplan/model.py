@@ -206,7 +206,7 @@ class Plan:
         sa(self, "label", label)
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"Plan is immutable; use an edit method (move, merge, …) to get a new plan")
+        raise AttributeError("Plan is immutable; use an edit method (move, merge, …) to get a new plan")
 
     __delattr__ = __setattr__
 
