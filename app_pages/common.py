@@ -237,8 +237,23 @@ def _partition_job(_ds, key: str, rule: tuple, seed: int, code_width: int):
         return fut
 
 
-def _initial_plan(ds, key: str, rule: tuple, seed: int, code_width: int, *, wait: bool = True):
-    """The engine's partition (``None`` while it runs and ``wait`` is false); one shared Plan per job."""
+@st.cache_resource(show_spinner=False)
+def _started() -> set:
+    """Partition jobs submitted so far in this server (shared by every session)."""
+    return set()
+
+
+def _initial_plan(ds, key: str, rule: tuple, seed: int, code_width: int, *, wait: bool = True,
+                  start: bool = True):
+    """The engine's partition (``None`` while it runs and ``wait`` is false); one shared Plan per job.
+
+    ``start=False`` does not submit a job that is not running yet: the very first map of a fresh
+    server is sent before the worker process starts competing for the CPU.
+    """
+    job = (key, rule, seed, code_width)
+    if not start and not wait and job not in _started():
+        return None
+    _started().add(job)
     fut = _partition_job(ds, key, rule, seed, code_width)
     if not wait and not fut.done():
         return None
@@ -261,8 +276,9 @@ def _rule_tuple(rule: Rule) -> tuple:
     return (rule.min_households, rule.max_households, rule.min_persons, rule.max_persons, rule.mode)
 
 
-def history(*, wait: bool = False):
-    """The undo history of the current plan; ``None`` while the first partition is still running."""
+def history(*, wait: bool = False, start: bool = False):
+    """The undo history of the current plan; ``None`` while the first partition is still running
+    (or, with ``start`` false, not started yet: :func:`wait_for_partition` starts it)."""
     ds = dataset()
     if ds is None:
         return None
@@ -270,7 +286,7 @@ def history(*, wait: bool = False):
     h = st.session_state.get("history")
     if h is None or st.session_state.get("history_key") != key:
         plan = _initial_plan(ds, key, _rule_tuple(st.session_state["rule"]), int(st.session_state["seed"]),
-                             int(st.session_state["code_width"]), wait=wait)
+                             int(st.session_state["code_width"]), wait=wait, start=start)
         if plan is None:
             return None
         h = ed.History.start(plan)
@@ -285,17 +301,17 @@ def wait_for_partition() -> None:
 
     @st.fragment(run_every=0.5)
     def _poll():
-        ds = dataset()
-        key = dataset_key(st.session_state["source"])
-        fut = _partition_job(ds, key, _rule_tuple(st.session_state["rule"]), int(st.session_state["seed"]),
-                             int(st.session_state["code_width"]))
-        if fut.done():
+        # the first call runs inline, while the page (and the map) is still being sent: start the
+        # engine from the next poll on
+        r = st.session_state
+        r["_polls"] = r.get("_polls", 0) + 1
+        if r["_polls"] >= 2 and history(start=True) is not None:
             st.rerun(scope="app")
     _poll()
 
 
 def plan():
-    h = history(wait=True)
+    h = history(wait=True, start=True)
     return None if h is None else h.current
 
 
