@@ -192,6 +192,7 @@ class ProjectStore:
             raise StoreError("the version name is too long (200 characters at most)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path):
+            self._remove_stale_temps()
             versions = self.list()
             vid = int(versions.index.max()) + 1 if len(versions) else 1
             a = plan.assignment
@@ -229,6 +230,14 @@ class ProjectStore:
                         side.unlink()
         log.info("saved version %d %r (%d buildings) to %s", vid, name, len(a), self.path)
         return vid
+
+    def _remove_stale_temps(self) -> None:
+        """Temp copies left by a saver that was killed (under the lock no other save is running)."""
+        for p in self.path.parent.glob(f".{self.path.stem}.*.tmp.gpkg*"):
+            try:
+                p.unlink()
+            except OSError:  # pragma: no cover - e.g. removed meanwhile
+                pass
 
     @staticmethod
     def _replace(src: Path, dst: Path) -> None:

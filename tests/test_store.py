@@ -147,3 +147,30 @@ def test_kill_mid_save_leaves_a_readable_project(tmp_path):
                 assert len(plan) == 20000
                 survivors += 1
     assert survivors >= 1
+    # the next save clears the temp copies the killed savers left behind
+    ProjectStore(path).save("after", Plan.from_mapping({"B1": "G1"}))
+    assert not list(tmp_path.glob(".p.*.tmp.gpkg*"))
+
+
+def test_concurrent_saves_get_distinct_versions(tmp_path):
+    """Two sessions (threads) saving at once: the lock serialises them, nothing is lost."""
+    import threading
+    store = ProjectStore(tmp_path / "p.gpkg")
+    errors = []
+
+    def worker(k):
+        try:
+            for i in range(3):
+                ProjectStore(store.path).save(f"t{k}-{i}", _plan())
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    versions = store.list()
+    assert sorted(versions.index) == list(range(1, 10))
+    assert len(set(versions["name"])) == 9
