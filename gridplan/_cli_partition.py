@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
-from pathlib import Path
 
-import pandas as pd
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -34,40 +30,10 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def write_plan(dataset, plan, path, *, grid_layer=None) -> Path:
-    """Write ``assignment`` (building_id, grid_id) and ``grids`` (polygons with figures) to a
-    GeoPackage atomically, in the dataset's source CRS."""
-    import pyogrio
-
-    from .metrics import grids as grid_layer_of
-
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg":
-        raise ValueError(f"the plan is written as a GeoPackage: use a .gpkg name, not {path.name}")
-    g = grid_layer_of(dataset, plan) if grid_layer is None else grid_layer
-    if dataset.source_crs is not None:
-        g = g.to_crs(dataset.source_crs)
-    cols = ["community_id", "households", "persons", "party_members", "buildings", "compliant",
-            "rule_met", "reason", "note", "polsby_popper", "contiguous", "compounds_whole", "compounds_split"]
-    g = g[cols + ["geometry"]].reset_index()
-    a = plan.assignment.rename("grid_id").rename_axis("building_id").reset_index()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        g.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
-        pyogrio.write_dataframe(pd.DataFrame(a), tmp, layer="assignment", driver="GPKG", append=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def cmd_partition(args) -> int:
     """Run the partition and write the plan; returns the exit status."""
     from .cli import emit, load
+    from .io import write_plan
     from .metrics import grids, plan_summary
     from .model import Rule
     from .partition import partition
