@@ -935,6 +935,33 @@ def load_version(vid):
     return p
 
 
+def cb_import_assignment():
+    """A building → grid CSV (e.g. exported earlier or edited in a spreadsheet) becomes the current plan."""
+    import io
+    f = st.session_state.get("_import_csv")
+    ds, p = dataset(), plan()
+    if f is None or ds is None or p is None:
+        return
+    try:
+        if f.size > UPLOAD_LIMIT_MB * 1e6:
+            raise ValueError(T("too_big", name=f.name, mb=f.size / 1e6, limit=UPLOAD_LIMIT_MB))
+        df = pd.read_csv(io.BytesIO(f.getvalue()), dtype=str, encoding="utf-8-sig")
+        cols = {c.strip().lower(): c for c in df.columns}
+        bcol = cols.get("building_id") or cols.get("楼栋编码") or cols.get("楼栋")
+        gcol = cols.get("grid_id") or cols.get("网格编码") or cols.get("网格")
+        if bcol is None or gcol is None:
+            raise ValueError("the CSV needs the columns building_id and grid_id")
+        s = pd.Series(df[gcol].str.strip().to_numpy(), index=df[bcol].str.strip().to_numpy())
+        new = p.with_assignment(s, label=f"import {Path(f.name).name}")
+        new.check_against(ds.buildings.index)
+    except (ValueError, PlanError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        flash("error", T("import_bad", msg=md(e)))
+        return
+    push_plan(new, message=T("imported", n=len(new)))
+    st.session_state["selection"] = ()
+    st.session_state["selected_grid"] = None
+
+
 def cb_open_version():
     vid = st.session_state.get("_open_vid")
     if vid is None:

@@ -21,6 +21,10 @@ a.text_input(T("version_name"), key="_version_name", max_chars=200)
 b.text_input(T("version_note"), key="_version_note")
 d.button(T("save"), on_click=c.cb_save_version, type="primary", key="save_version_btn")
 
+with st.expander(T("import_assignment")):
+    st.file_uploader(T("import_assignment"), type=["csv"], key="_import_csv", label_visibility="collapsed")
+    st.button(T("import_button"), on_click=c.cb_import_assignment, key="import_btn")
+
 st.subheader(T("versions"))
 st.caption(T("project_file", path=c.md(store.path)))
 versions = store.list()

@@ -178,6 +178,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "compare_moved": {"zh": "{n} 栋楼换了网格；{g} 个网格有变化", "en": "{n} building(s) changed grid; {g} grid(s) changed"},
     "moved_buildings": {"zh": "换网格的楼栋", "en": "Buildings that moved"},
     "changed_grids": {"zh": "变化的网格", "en": "Grids that changed"},
+    "import_assignment": {"zh": "导入楼栋-网格对照表（CSV：building_id, grid_id）",
+                          "en": "Import a building → grid table (CSV: building_id, grid_id)"},
+    "import_button": {"zh": "导入为当前方案", "en": "Make it the current plan"},
+    "imported": {"zh": "已导入 {n} 栋楼的网格划分", "en": "Imported the grids of {n} buildings"},
+    "import_bad": {"zh": "对照表无法使用：{msg}", "en": "The table cannot be used: {msg}"},
     "version_mismatch": {"zh": "该版本与当前数据不一致：{msg}", "en": "This version does not match the dataset: {msg}"},
     # --- export
     "export_title": {"zh": "导出当前方案", "en": "Export the current plan"},

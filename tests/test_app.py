@@ -446,3 +446,37 @@ def test_all_communities_view_and_english_map():
     at.radio(key="_lang_radio").set_value("en").run(timeout=TIMEOUT)
     args = map_args(at)
     assert "Buildings" in args["feature_group"] or "Buildings" in (args["layer_control"] or "")
+
+
+def test_import_an_assignment_csv():
+    """The building → grid CSV the export page writes can be brought back as the current plan."""
+    code = f"""
+import io
+import streamlit as st
+from app_pages import common as c
+c.init_state()
+h = c.history(wait=True, start=True)
+p = h.current
+a = p.assignment.copy()
+a.iloc[:3] = "IMPORTED01"
+class F:
+    name = "plan.csv"
+    def __init__(self, data):
+        self._d = data
+        self.size = len(data)
+    def getvalue(self):
+        return self._d
+if "done" not in st.session_state:
+    st.session_state["done"] = True
+    st.session_state["_import_csv"] = F(a.rename("grid_id").reset_index().to_csv(index=False).encode("utf-8-sig"))
+    c.cb_import_assignment()
+    st.session_state["_import_csv"] = F(b"building_id,grid_id\\nnope,G1\\n")
+    c.cb_import_assignment()
+"""
+    at = AppTest.from_string(code, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    h = at.session_state["history"]
+    assert len(h) == 2 and len(h.current.buildings_of("IMPORTED01")) == 3
+    msgs = [m for _, m in at.session_state["flash"]]
+    assert any("已导入" in m for m in msgs) and any("无法使用" in m for m in msgs)
