@@ -450,7 +450,7 @@ def test_all_communities_view_and_english_map():
 
 def test_import_an_assignment_csv():
     """The building → grid CSV the export page writes can be brought back as the current plan."""
-    code = f"""
+    code = """
 import io
 import streamlit as st
 from app_pages import common as c
