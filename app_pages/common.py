@@ -485,10 +485,9 @@ def select_grid(grid_id: str) -> None:
     cid = ed.community_of_grid(ds, p, grid_id)
     if cid and r.get("focus") != ALL:
         r["focus"] = cid
-    g = grids(ds, p)
-    if grid_id in g.index:
-        c = g.loc[[grid_id]].to_crs(4326).geometry.iloc[0].representative_point()
-        r["map_center"] = (round(c.y, 6), round(c.x, 6))
+    center = ed.grid_center(grids(ds, p), grid_id)
+    if center is not None:
+        r["map_center"] = center
         r["map_zoom"] = 17
 
 
@@ -634,8 +633,7 @@ def isochrones(ds, res):
 
 
 def add_station(ds, lon: float, lat: float) -> None:
-    from pyproj import Transformer
-    x, y = Transformer.from_crs(4326, ds.crs, always_xy=True).transform(lon, lat)
+    x, y = ed.to_metric(ds, lon, lat)
     added = tuple(st.session_state.get("added_stations") or ())
     existing = set(ds.stations.index.astype(str)) if ds.stations is not None else set()
     i = len(added) + 1
@@ -699,12 +697,9 @@ def _selection_layer(ds, ids):
     import folium
     if not ids:
         return None
-    b = ds.buildings.loc[ds.buildings.index.intersection(list(ids))]
-    if not len(b):
+    fc = ed.buildings_geojson(ds, ids, layer="selection")
+    if fc is None:
         return None
-    fc = json.loads(b[[b.geometry.name]].to_crs(4326).to_json(drop_id=True))
-    for f in fc["features"]:
-        f["properties"] = {"layer": "selection"}
     fg = folium.FeatureGroup(name="已选楼栋" if lang() == "zh" else "Selected buildings")
     folium.GeoJson(fc, style_function=lambda f: {"color": "#00e5ff", "weight": 3, "fill": False},
                    interactive=False).add_to(fg)
@@ -726,14 +721,7 @@ def _focus_dataset(_ds, dkey: str, focus: str):
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _focus_bounds(_ds, dkey: str, focus: str):
     """[[south, west], [north, east]] of the buildings in view (lon/lat)."""
-    import numpy as np
-    b = _focus_dataset(_ds, dkey, focus).buildings
-    if not len(b):
-        return None
-    x0, y0, x1, y1 = b.to_crs(4326).total_bounds
-    if not np.all(np.isfinite([x0, y0, x1, y1])):
-        return None
-    return [[float(y0), float(x0)], [float(y1), float(x1)]]
+    return ed.view_bounds(_focus_dataset(_ds, dkey, focus).buildings)
 
 
 def render_map(ds, p, *, key: str = "map"):

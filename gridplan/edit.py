@@ -421,3 +421,40 @@ def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
     t["pct_covered"] = np.where(t["households"] > 0, 100.0 * t["covered_households"] / t["households"].clip(lower=1),
                                 np.nan)
     return t
+
+
+# --------------------------------------------------------------------------- map helpers (lon/lat for web maps)
+def to_metric(dataset: Dataset, lon: float, lat: float, *, crs="EPSG:4326") -> tuple[float, float]:
+    """A clicked point (lon/lat) in the dataset's metric CRS (e.g. where to add a station)."""
+    x, y = _to_metric(dataset, crs).transform(lon, lat)
+    return float(x), float(y)
+
+
+def view_bounds(gdf) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` (lon/lat) of a layer, for fitting a web map; None if empty."""
+    if gdf is None or not len(gdf):
+        return None
+    x0, y0, x1, y1 = gdf.to_crs(4326).total_bounds
+    if not np.all(np.isfinite([x0, y0, x1, y1])):
+        return None
+    return [[float(y0), float(x0)], [float(y1), float(x1)]]
+
+
+def grid_center(grids, grid_id: str) -> tuple[float, float] | None:
+    """(lat, lon) of a point inside a grid polygon (``grids`` as :func:`gridplan.metrics.grids`)."""
+    if grids is None or grid_id not in grids.index:
+        return None
+    p = grids.loc[[grid_id]].to_crs(4326).geometry.iloc[0].representative_point()
+    return round(p.y, 6), round(p.x, 6)
+
+
+def buildings_geojson(dataset: Dataset, building_ids: Iterable[str], **properties) -> dict | None:
+    """The footprints of some buildings as a lon/lat GeoJSON FeatureCollection (e.g. the selection)."""
+    b = dataset.buildings
+    b = b.loc[b.index.intersection([str(i) for i in building_ids])]
+    if not len(b):
+        return None
+    fc = json.loads(b[[b.geometry.name]].to_crs(4326).to_json(drop_id=True))
+    for f in fc["features"]:
+        f["properties"] = dict(properties)
+    return fc

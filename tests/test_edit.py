@@ -187,3 +187,20 @@ def test_edit_is_plain_data():
     e = Edit.move(["B1", "B2"], "G1")
     assert e == Edit.move(("B1", "B2"), "G1")
     assert '"move"' in e.to_json()
+
+
+def test_map_helpers(tiny, plan):
+    from gridplan.edit import buildings_geojson, grid_center, to_metric, view_bounds
+    from gridplan.metrics import grids
+    (s, w), (n, e) = view_bounds(tiny.buildings)
+    assert 31 < s < n < 31.2 and 104.1 < w < e < 104.3
+    assert view_bounds(tiny.buildings.iloc[:0]) is None
+    g = grids(tiny, plan)
+    lat, lon = grid_center(g, A + "01")
+    assert s - 0.01 < lat < n + 0.01 and w - 0.01 < lon < e + 0.01
+    assert grid_center(g, "nope") is None
+    x, y = to_metric(tiny, lon, lat)
+    assert g.loc[A + "01"].geometry.buffer(1).contains(shapely.Point(x, y))
+    fc = buildings_geojson(tiny, ["B01", "B02", "zz"], layer="selection")
+    assert len(fc["features"]) == 2 and fc["features"][0]["properties"] == {"layer": "selection"}
+    assert buildings_geojson(tiny, ["zz"]) is None
