@@ -10,7 +10,7 @@ A project file (by default ``projects/<dataset>.gpkg``) holds two attribute tabl
 
 Saving never edits the project file in place: the current file is copied beside it, the new
 version is appended to the copy, the copy is flushed to disk (``fsync``) and moved over the
-original with :func:`os.replace`. A crash or a kill at any moment therefore leaves either the old
+original with :func:`os.replace` (:func:`gridplan._atomic.atomic_path`). A crash or a kill at any moment therefore leaves either the old
 file or the new one, both complete. A lock file serialises concurrent savers (two browser tabs).
 
 >>> store = ProjectStore("projects/sample.gpkg")          # doctest: +SKIP
@@ -28,12 +28,12 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyogrio
 
+from ._atomic import atomic_path
 from ._errors import GridplanError
 from .model import Plan, Rule
 
@@ -54,14 +54,6 @@ def default_project_path(dataset_name: str, *, folder: str | os.PathLike = PROJE
     """``projects/<dataset>.gpkg`` with the dataset name made safe as a file name."""
     safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", str(dataset_name)).strip(" .") or "project"
     return Path(folder) / f"{safe[:80]}.gpkg"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -206,28 +198,20 @@ class ProjectStore:
             }])
             rows = pd.DataFrame({"version_id": vid, "building_id": a.index.to_numpy(dtype=object),
                                  "grid_id": a.to_numpy(dtype=object)})
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tmp.gpkg", dir=self.path.parent)
-            os.close(fd)
-            tmp = Path(tmp_name)
+            tmp = None
             try:
-                if self.path.exists():
-                    shutil.copyfile(self.path, tmp)
-                    append = True
-                else:
-                    tmp.unlink()
-                    append = False
-                pyogrio.write_dataframe(row, tmp, layer="versions", driver="GPKG", append=append)
-                pyogrio.write_dataframe(rows, tmp, layer="assignments", driver="GPKG", append=append)
-                _fsync_file(tmp)
-                self._replace(tmp, self.path)
+                with atomic_path(self.path) as tmp:
+                    append = self.path.exists()
+                    if append:
+                        shutil.copyfile(self.path, tmp)
+                    pyogrio.write_dataframe(row, tmp, layer="versions", driver="GPKG", append=append)
+                    pyogrio.write_dataframe(rows, tmp, layer="assignments", driver="GPKG", append=append)
                 _fsync_dir(self.path.parent)
             finally:
-                if tmp.exists():
-                    tmp.unlink()
-                for side in (tmp.with_name(tmp.name + "-journal"), tmp.with_name(tmp.name + "-wal"),
-                             tmp.with_name(tmp.name + "-shm")):
-                    if side.exists():
-                        side.unlink()
+                if tmp is not None:
+                    for side in ("-journal", "-wal", "-shm"):
+                        with contextlib.suppress(FileNotFoundError):
+                            tmp.with_name(tmp.name + side).unlink()
         log.info("saved version %d %r (%d buildings) to %s", vid, name, len(a), self.path)
         return vid
 
@@ -238,8 +222,3 @@ class ProjectStore:
                 p.unlink()
             except OSError:  # pragma: no cover - e.g. removed meanwhile
                 pass
-
-    @staticmethod
-    def _replace(src: Path, dst: Path) -> None:
-        """The one step that makes a save visible (a seam for tests that simulate a crash)."""
-        os.replace(src, dst)
