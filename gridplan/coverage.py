@@ -30,7 +30,7 @@ import shapely
 
 from ._errors import Problem
 from .model import STATION_KINDS, Dataset, Plan
-from .network import Snapped, WalkNetwork, build_network, _as_points
+from .network import Snapped, WalkNetwork, _as_points, build_network, same_edge_improve
 
 log = logging.getLogger(__name__)
 
@@ -642,19 +642,7 @@ def _sample_reached(net: WalkNetwork, nd, no, ssnap: Snapped, sel, station_xy, d
     val = np.minimum(vu, vv)
     own = np.where(vv < vu, no[v[e]], no[u[e]])
     # same-edge stations: walk along the edge from the station's snapped point
-    pe = pd.DataFrame({"edge": e, "p": np.arange(len(e))})
-    se = pd.DataFrame({"edge": st_edges, "s": sel})
-    m = pe.merge(se, on="edge")
-    if len(m):
-        pi, si = m["p"].to_numpy(), m["s"].to_numpy()
-        direct = ssnap.snap_m[si] + np.abs(t[pi] - ssnap.pos_m[si])
-        order = np.lexsort((direct, pi))
-        pi, si, direct = pi[order], si[order], direct[order]
-        first = np.r_[True, pi[1:] != pi[:-1]]
-        pi, si, direct = pi[first], si[first], direct[first]
-        better = direct < val[pi]
-        val[pi[better]] = direct[better]
-        own[pi[better]] = si[better]
+    same_edge_improve(e, t, st_edges, sel, ssnap, val, own)
     # the station's snap connector (from the station itself to its snapped point)
     n_seg = np.maximum(np.ceil(np.nan_to_num(ssnap.snap_m[sel], posinf=0.0) / (cell_m / 2.0)).astype(int), 1)
     ox, oy, cv, co = [], [], [], []

@@ -310,19 +310,9 @@ def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, f
 
 # --------------------------------------------------------------------------- ledger
 def _coverage_by_building(coverage, minutes: float = 15.0) -> pd.Series | None:
-    if coverage is None:
-        return None
-    cov = coverage.buildings if hasattr(coverage, "buildings") else coverage
-    cov = pd.DataFrame(cov)
-    if "building_id" in cov.columns:
-        cov = cov.set_index("building_id")
-    cov.index = cov.index.astype(str)
-    if "covered" in cov.columns:
-        from .webmap import _truthy
-        return pd.Series(_truthy(cov["covered"]), index=cov.index)
-    if "walk_min" in cov.columns:
-        return cov["walk_min"].astype(float) <= minutes
-    raise ValueError("coverage needs a 'covered' or 'walk_min' column per building")
+    from .webmap import coverage_table
+    cov = coverage_table(coverage, minutes=minutes)
+    return None if cov is None else cov["covered"]
 
 
 def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=None,

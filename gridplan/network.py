@@ -245,23 +245,34 @@ class WalkNetwork:
         if sources is not None and len(sources):
             sok = np.flatnonzero(sources.ok)
             if len(sok):
-                se = pd.DataFrame({"edge": sources.edge[sok], "s": sok})
-                pe = pd.DataFrame({"edge": e, "p": np.arange(len(ok))})
-                m = pe.merge(se, on="edge")
-                if len(m):
-                    pi = m["p"].to_numpy()
-                    si = m["s"].to_numpy()
-                    direct = np.abs(points.pos_m[ok][pi] - sources.pos_m[si]) + sources.snap_m[si]
-                    order = np.lexsort((direct, pi))
-                    pi, si, direct = pi[order], si[order], direct[order]
-                    first = np.r_[True, pi[1:] != pi[:-1]]
-                    pi, si, direct = pi[first], si[first], direct[first]
-                    better = direct < d[pi]
-                    d[pi[better]] = direct[better]
-                    own[pi[better]] = si[better]
+                same_edge_improve(e, points.pos_m[ok], sources.edge[sok], sok, sources, d, own)
         dist[ok] = d + points.snap_m[ok]
         owner[ok] = np.where(np.isfinite(dist[ok]), own, -1)
         return dist, owner
+
+
+def same_edge_improve(edges, pos_m, source_edges, source_idx, sources: "Snapped", best, owner) -> None:
+    """Shorten walks of points lying on the same edge as a source, in place.
+
+    For point ``i`` on edge ``edges[i]`` at ``pos_m[i]`` and source ``s`` (index into
+    ``sources``) on the same edge, the direct walk along the edge is
+    ``|pos_m[i] − sources.pos_m[s]| + sources.snap_m[s]``; where it beats ``best[i]`` it replaces it
+    and ``owner[i]`` becomes ``s``.
+    """
+    pe = pd.DataFrame({"edge": edges, "p": np.arange(len(edges))})
+    se = pd.DataFrame({"edge": source_edges, "s": source_idx})
+    m = pe.merge(se, on="edge")
+    if not len(m):
+        return
+    pi, si = m["p"].to_numpy(), m["s"].to_numpy()
+    direct = np.abs(pos_m[pi] - sources.pos_m[si]) + sources.snap_m[si]
+    order = np.lexsort((direct, pi))
+    pi, si, direct = pi[order], si[order], direct[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    pi, si, direct = pi[first], si[first], direct[first]
+    better = direct < best[pi]
+    best[pi[better]] = direct[better]
+    owner[pi[better]] = si[better]
 
 
 # ---------------------------------------------------------------------- building

@@ -325,7 +325,7 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
     from matplotlib_scalebar.scalebar import ScaleBar
 
     from .webmap import (BAND_COLORS, NONCOMPLIANT_COLOR, OTHER_STATION, SANWU_COLOR, STATION_STYLE,
-                         UNCOVERED_COLOR, _compliant, _truthy, grid_colors, sanwu_mask, short_code,
+                         UNCOVERED_COLOR, _compliant, coverage_table, grid_colors, sanwu_mask, short_code,
                          station_kind_label)
 
     t0 = time.perf_counter()
@@ -459,18 +459,12 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                 ax.scatter(xy[:, 0], xy[:, 1], s=6 * k, c=list(np.asarray(fc, dtype=object)[~polys]),
                            edgecolors="#555555", linewidths=0.2, zorder=4)
             if coverage is not None:
-                cov = coverage.buildings if hasattr(coverage, "buildings") else coverage
-                cov = pd.DataFrame(cov)
-                if "building_id" in cov.columns:
-                    cov = cov.set_index("building_id")
-                cov.index = cov.index.astype(str)
-                if "covered" in cov.columns:
-                    unc = ~_truthy(cov["covered"].reindex(b.index.astype(str)).tolist())
-                    unc &= cov["covered"].reindex(b.index.astype(str)).notna().to_numpy()
-                    if unc.any():
-                        ax.add_collection(_poly_collection(b.geometry.to_numpy()[unc & polys] if polys.any() else [],
-                                                           "none", UNCOVERED_COLOR, 0.8 * k, zorder=5))
-                        handles.append(Patch(facecolor="none", edgecolor=UNCOVERED_COLOR, label=T["uncovered"]))
+                covered = coverage_table(coverage)["covered"].reindex(b.index.astype(str))
+                unc = covered.eq(False).to_numpy()
+                if unc.any():
+                    ax.add_collection(_poly_collection(b.geometry.to_numpy()[unc & polys] if polys.any() else [],
+                                                       "none", UNCOVERED_COLOR, 0.8 * k, zorder=5))
+                    handles.append(Patch(facecolor="none", edgecolor=UNCOVERED_COLOR, label=T["uncovered"]))
 
         # grid outlines, community boundaries
         ax.add_collection(_poly_collection(g.geometry.to_numpy()[ok], "none", "#2b2b2b", 1.1 * k, zorder=6))

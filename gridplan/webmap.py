@@ -284,6 +284,28 @@ def _truthy(values) -> np.ndarray:
     return np.array([(_py(v) is not None) and not _is_false(v) for v in values], dtype=bool)
 
 
+def coverage_table(coverage, *, minutes: float | None = None) -> pd.DataFrame | None:
+    """Per-building coverage as a DataFrame indexed by ``building_id`` (str) with a boolean ``covered``.
+
+    ``coverage`` is a :class:`~gridplan.coverage.CoverageResult` or any table with ``covered`` or
+    ``walk_min`` per building (then covered means ``walk_min <= minutes``, default 15).
+    """
+    if coverage is None:
+        return None
+    cov = coverage.buildings if hasattr(coverage, "buildings") else coverage
+    cov = pd.DataFrame(cov).copy()
+    if "building_id" in cov.columns:
+        cov = cov.set_index("building_id")
+    cov.index = cov.index.astype(str)
+    if "covered" in cov.columns:
+        cov["covered"] = _truthy(cov["covered"])
+    elif "walk_min" in cov.columns:
+        cov["covered"] = cov["walk_min"].astype(float) <= (minutes or 15)
+    else:
+        raise ValueError("coverage needs a 'covered' or 'walk_min' column per building")
+    return cov
+
+
 def sanwu_mask(compounds: gpd.GeoDataFrame | None) -> pd.Series:
     """三无小区: no property management, no competent department and no owners' committee."""
     flags = ["has_property_mgmt", "has_competent_dept", "has_owners_committee"]
@@ -690,15 +712,7 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
             minutes = max(bands)
 
     # --- buildings
-    cov = None
-    if coverage is not None:
-        cov = coverage.buildings if hasattr(coverage, "buildings") else coverage
-        cov = pd.DataFrame(cov).copy()
-        if "building_id" in cov.columns:
-            cov = cov.set_index("building_id")
-        cov.index = cov.index.astype(str)
-        if "covered" not in cov.columns and "walk_min" in cov.columns:
-            cov["covered"] = cov["walk_min"] <= (minutes or 15)
+    cov = coverage_table(coverage, minutes=minutes)
     if len(b):
         g = _to_wgs84(b, 0.3)
         bid = g.index.astype(str).tolist()
