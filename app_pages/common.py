@@ -786,6 +786,9 @@ def grid_frame(ds, p, res=None) -> pd.DataFrame:
         T("col_community"): [cname.get(c, c) for c in tb["community_id"]],
         T("col_status"): [T("ok") if ok else T("not_ok") for ok in tb["compliant"]],
         T("col_households"): tb["households"].astype(int).to_numpy(),
+        # balance: households above (+) or below (−) the middle of the rule's range
+        T("col_deviation"): (tb["households"] - (p.rule.min_households + p.rule.max_households) / 2).round().astype(int)
+        .to_numpy(),
         T("col_persons"): tb["persons"].astype(int).to_numpy(),
         T("col_party"): tb["party_members"].astype(int).to_numpy() if "party_members" in tb.columns else 0,
         T("col_buildings"): tb["buildings"].astype(int).to_numpy(),

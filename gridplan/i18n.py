@@ -124,6 +124,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "col_community": {"zh": "社区", "en": "Community"},
     "col_households": {"zh": "户数", "en": "Households"},
     "col_persons": {"zh": "人口", "en": "Persons"},
+    "col_deviation": {"zh": "户数偏差", "en": "Households vs. target"},
     "col_party": {"zh": "党员", "en": "Party members"},
     "col_buildings": {"zh": "楼栋", "en": "Buildings"},
     "col_compounds_split": {"zh": "拆分小区", "en": "Split compounds"},
