@@ -15,26 +15,19 @@ import pandas as pd
 import shapely
 
 from .adjacency import building_adjacency, grid_components
+from .i18n import reason as reason_text
 from .model import Dataset, Plan
 from .partition import _context, k_options, over_bound
 from .tessellate import dataset_cache, grid_polygons
 
 __all__ = ["grid_table", "grids", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
 
-#: reason codes and their Chinese text (the app shows ``reason_text``)
-REASONS: dict[str, str] = {
-    "": "",
-    "spans_communities": "网格跨越多个社区",
-    "not_contiguous": "网格不连续（分成多块）",
-    "building_over_bound": "单栋楼超过上限",
-    "community_too_small": "社区总户数不足一个网格",
-    "community_in_gap": "社区总户数无法整分为合规网格（介于上下限之间）",
-    "island_too_small": "社区飞地片区规模不足一个网格",
-    "too_few_households": "户数不足",
-    "too_many_households": "户数超过上限",
-    "too_few_persons": "人口不足",
-    "too_many_persons": "人口超过上限",
-}
+#: reason codes and their Chinese text (the app shows ``reason_text``); the texts in every language
+#: live in :mod:`gridplan.i18n`
+_REASON_CODES = ("spans_communities", "not_contiguous", "building_over_bound", "community_too_small",
+                 "community_in_gap", "island_too_small", "too_few_households", "too_many_households",
+                 "too_few_persons", "too_many_persons")
+REASONS: dict[str, str] = {"": "", **{code: reason_text(code, "zh") for code in _REASON_CODES}}
 
 #: reasons that come from the data (no plan could make the grid compliant)
 INFEASIBLE_REASONS = frozenset({"building_over_bound", "community_too_small", "community_in_gap",

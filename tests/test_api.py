@@ -26,3 +26,12 @@ def test_library_does_not_import_streamlit():
     for f in root.glob("*.py"):
         text = f.read_text(encoding="utf-8")
         assert "import streamlit" not in text and "from streamlit" not in text, f.name
+
+
+def test_every_reason_code_has_both_languages():
+    from gridplan.i18n import reason
+    from gridplan.metrics import REASONS
+    for code in REASONS:
+        if code:
+            zh, en = reason(code, "zh"), reason(code, "en")
+            assert zh != code and en != code and zh != en, code
