@@ -148,6 +148,16 @@ def dataset():
         return None
 
 
+def require_dataset():
+    """The loaded dataset; a page without one shows a notice and stops there."""
+    ds = dataset()
+    if ds is None:
+        st.warning(T("no_dataset"))
+        st.page_link("app_pages/data.py", label=T("page_data"), icon=":material/folder_open:")
+        st.stop()
+    return ds
+
+
 def load_source(source: dict) -> bool:
     """Try a new source; keep it (and reset the plan) only when it loads. Called from callbacks."""
     key = dataset_key(source)

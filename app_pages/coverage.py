@@ -6,10 +6,7 @@ from app_pages import common as c
 
 T = c.T
 r = st.session_state
-ds = c.dataset()
-if ds is None:
-    st.warning(T("no_dataset"))
-    st.stop()
+ds = c.require_dataset()
 st.header(T("page_coverage"))
 c.show_flash()
 if not c.coverage_available(ds):

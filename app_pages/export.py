@@ -5,10 +5,7 @@ from app_pages import common as c
 
 T = c.T
 r = st.session_state
-ds = c.dataset()
-if ds is None:
-    st.warning(T("no_dataset"))
-    st.stop()
+ds = c.require_dataset()
 p = c.plan()
 st.header(T("export_title"))
 c.show_flash()

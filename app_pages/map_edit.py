@@ -6,11 +6,7 @@ from gridplan import edit as ed
 
 T = c.T
 r = st.session_state
-ds = c.dataset()
-if ds is None:
-    st.warning(T("no_dataset"))
-    st.page_link("app_pages/data.py", label=T("page_data"), icon=":material/folder_open:")
-    st.stop()
+ds = c.require_dataset()
 h = c.history()
 if h is None:  # the first partition is still running: show the city now, the grids when ready
     c.show_flash()

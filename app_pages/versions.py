@@ -6,10 +6,7 @@ from gridplan import edit as ed
 
 T = c.T
 r = st.session_state
-ds = c.dataset()
-if ds is None:
-    st.warning(T("no_dataset"))
-    st.stop()
+ds = c.require_dataset()
 p = c.plan()
 st.header(T("page_versions"))
 c.show_flash()

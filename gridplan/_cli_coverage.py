@@ -57,6 +57,11 @@ def _parse_kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
+def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
+    """Minutes, speed and counted station kinds from the command line (ValueError on bad values)."""
+    return _parse_minutes(args.minutes), _parse_speed(args.speed_kmh), _parse_kinds(args.kinds)
+
+
 def _common(p: argparse.ArgumentParser, *, minutes_default: str) -> None:
     p.add_argument("--minutes", default=minutes_default, help=f"time bands in minutes (default {minutes_default})")
     p.add_argument("--speed-kmh", default="4", help="walking speed in km/h, or 'elderly' (3.2 km/h); default 4")
@@ -103,9 +108,7 @@ def cmd_coverage(args) -> int:
     from .io import read_plan, write_layers
     t0 = time.perf_counter()
     try:
-        minutes = _parse_minutes(args.minutes)
-        speed = _parse_speed(args.speed_kmh)
-        kinds = _parse_kinds(args.kinds)
+        minutes, speed, kinds = _walk_options(args)
     except ValueError as e:
         return _usage(str(e))
     out = Path(args.out)
@@ -157,9 +160,7 @@ def cmd_suggest_stations(args) -> int:
     from .stations import suggest_stations
     t0 = time.perf_counter()
     try:
-        minutes = _parse_minutes(args.minutes)
-        speed = _parse_speed(args.speed_kmh)
-        kinds = _parse_kinds(args.kinds)
+        minutes, speed, kinds = _walk_options(args)
     except ValueError as e:
         return _usage(str(e))
     if args.count < 1:
