@@ -585,6 +585,8 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
             bx = comm.total_bounds
         else:
             bx = dataset.buildings.total_bounds
+        # the overview shows the whole city and, in red, the extent of the main map
+        bx = (min(bx[0], x0), min(bx[1], y0), max(bx[2], x1), max(bx[3], y1))
         ox0, ox1, oy0, oy1 = _fit_limits(bx, 1, 1, margin=0.05)
         ov.set_xlim(ox0, ox1)
         ov.set_ylim(oy0, oy1)
