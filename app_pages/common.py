@@ -664,45 +664,6 @@ def stations_layer(ds, res):
 
 
 # --------------------------------------------------------------------------- map
-def _split_map(m):
-    """Split a webmap into the base map and the layers that change with every edit.
-
-    The base (communities, compounds, draw tools, legend) keeps its script from one run to the
-    next, so streamlit-folium keeps the same Leaflet map; the plan layers (grids, buildings, labels,
-    coverage, stations) go to ``feature_group_to_add`` and are swapped in place: an edit redraws
-    them without reloading the map.
-    """
-    import folium
-
-    dynamic = {"grid", "building", "uncovered", "isochrone", "station", "suggested", "selection"}
-    groups, control = [], None
-    fits = []
-    for name, child in list(m._children.items()):
-        kind = type(child).__name__
-        layer = None
-        data = getattr(child, "data", None)
-        if isinstance(data, dict) and "features" in data:
-            feats = data.get("features") or []
-            layer = (feats[0].get("properties") or {}).get("layer") if feats else None
-        elif "Label" in kind:
-            layer = "grid"
-        elif kind == "LayerControl":
-            del m._children[name]
-            control = child
-            continue
-        elif kind == "FitBounds":
-            fits.append(name)
-        if layer in dynamic:
-            del m._children[name]
-            fg = folium.FeatureGroup(name=getattr(child, "layer_name", None) or layer, show=getattr(child, "show", True))
-            child._parent = None
-            fg.add_child(child)
-            groups.append(fg)
-    for name in fits:  # the view is set once per community (below); a selected grid uses center/zoom
-        del m._children[name]
-    return m, groups, control
-
-
 def _selection_layer(ds, ids):
     import folium
     if not ids:
@@ -760,12 +721,16 @@ def render_map(ds, p, *, key: str = "map"):
         sg = pd.DataFrame(r["suggested"])
         suggested = gpd.GeoDataFrame(sg.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sg["x"], sg["y"]),
                                      crs=ds.crs)
-    m = webmap.make_map(fds, grids=g, assignment=None if p is None else p.assignment, coverage=cov_b,
-                        isochrones=iso, stations=stations_layer(ds, res), suggested=suggested, lang=lang(),
-                        selected_grid=r.get("selected_grid") if p is not None else None, draw_tools=True,
-                        colors=colors, height=MAP_HEIGHT)
+    # the base map keeps its script from one run to the next, so streamlit-folium keeps the same
+    # Leaflet map; the plan layers go to feature_group_to_add and are swapped in place: an edit
+    # redraws them without reloading the map. The view is set once per community (below); a
+    # selected grid uses center/zoom.
+    mp = webmap.make_map(fds, grids=g, assignment=None if p is None else p.assignment, coverage=cov_b,
+                         isochrones=iso, stations=stations_layer(ds, res), suggested=suggested, lang=lang(),
+                         selected_grid=r.get("selected_grid") if p is not None else None, draw_tools=True,
+                         colors=colors, height=MAP_HEIGHT, parts=True, fit=False)
     mark("map_make", t1)
-    m, groups, control = _split_map(m)
+    m, groups, control = mp.base, list(mp.layers), mp.control
     bounds = _focus_bounds(ds, dkey, focus)
     if bounds is not None:
         import folium

@@ -210,13 +210,14 @@ def _walk(element):
         yield from _walk(child)
 
 
-def localize_map(m, base: str = DEFAULT_BASE, *, check: bool = True, vendor_dir=None):
+def localize_map(m, base: str = DEFAULT_BASE, *, check: bool = True, vendor_dir=None, icon_fix: bool = True):
     """Point every ``default_js`` / ``default_css`` of a folium map and its elements at local files.
 
     Bootstrap, Font Awesome and awesome-markers are dropped (gridplan's maps use CircleMarker and
     DivIcon); an element needing a resource gridplan does not ship raises
     :class:`AssetsMissingError`. Also fixes ``L.Icon.Default.imagePath``. Changes ``m`` in place and
-    returns it. ``check`` verifies the files are installed in ``vendor_dir``.
+    returns it. ``check`` verifies the files are installed in ``vendor_dir``. ``icon_fix=False``
+    leaves out the image-path fix (for layers rendered apart from their map).
     """
     from folium.elements import JSCSSMixin
 
@@ -244,7 +245,8 @@ def localize_map(m, base: str = DEFAULT_BASE, *, check: bool = True, vendor_dir=
     if unknown:
         raise AssetsMissingError("these map resources are not available offline: " + "; ".join(unknown)
                                  + " — gridplan only ships Leaflet, jQuery and leaflet.draw")
-    _add_icon_fix(m, f"{_norm_base(base)}/leaflet/images/")
+    if icon_fix:
+        _add_icon_fix(m, f"{_norm_base(base)}/leaflet/images/")
     return m
 
 

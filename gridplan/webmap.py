@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import geopandas as gpd
@@ -539,13 +540,31 @@ def _walk_text(values, unit: str) -> list:
 
 
 # --------------------------------------------------------------------------- the map
+@dataclass
+class MapParts:
+    """A map split for redrawing in place (``make_map(..., parts=True)``).
+
+    ``base`` holds what only depends on the dataset (communities, compounds, draw tools, scale,
+    legend): its script stays the same when the plan, the coverage or the selection changes, so
+    ``st_folium`` keeps the same Leaflet map. ``layers`` are the plan-dependent layers (grids,
+    buildings, isochrones, uncovered buildings, grid labels, stations, suggested sites), each a
+    ``folium.FeatureGroup`` named as in the layer control, in drawing order — pass them as
+    ``st_folium(base, feature_group_to_add=layers, layer_control=control)``. ``control`` is the
+    layer control, not added to ``base``.
+    """
+
+    base: Any
+    layers: list = field(default_factory=list)
+    control: Any = None
+
+
 def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignment: pd.Series | None = None,
              coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: gpd.GeoDataFrame | None = None,
              suggested: gpd.GeoDataFrame | None = None, lang: str = "zh", asset_base: str = assets.DEFAULT_BASE,
              selected_grid: str | None = None, draw_tools: bool = False, tiles: str | None = None,
              tiles_attribution: str | None = None, height: int | str = "100%", include_personal: bool = False,
              colors: dict[str, str] | None = None, minutes: float | None = None, check_assets: bool = True,
-             show_compounds: bool = True, show_isochrones: bool = True):
+             show_compounds: bool = True, show_isochrones: bool = True, parts: bool = False, fit: bool = True):
     """The interactive map of a dataset and (optionally) a plan and its coverage.
 
     Parameters
@@ -585,10 +604,19 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
     minutes
         The coverage threshold when ``coverage`` has no ``covered`` column (default: the largest
         isochrone band, else 15).
+    parts
+        Return a :class:`MapParts` (base map, plan-dependent layers, layer control) instead of one
+        map, for redrawing the plan layers without reloading the map (``st_folium``'s
+        ``feature_group_to_add``). The legend then lists every entry the given layers could need
+        (e.g. the non-compliant grid entry even when all grids comply), so the base stays the same
+        from one edit to the next.
+    fit
+        Zoom the map to the buildings (or the selected grid). ``False`` leaves the view to the
+        caller.
 
     Returns
     -------
-    folium.Map
+    folium.Map or MapParts
         Features carry ``layer`` (``building``/``compound``/``grid``/``community``/``station``/
         ``suggested``) and their ids, for click handling (``st_folium``'s ``last_active_drawing``).
     """
@@ -604,6 +632,16 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         folium.TileLayer(tiles=tiles, attr=_safe(tiles_attribution or "user-configured tiles"),
                          name=_safe(T.get("basemap", "basemap")), overlay=False, control=False).add_to(m)
     legend: list[tuple[str, str]] = []
+    layers: list = []
+
+    def dynamic(el) -> None:
+        """A plan-dependent layer: on the map, or (parts mode) in its own named FeatureGroup."""
+        if not parts:
+            el.add_to(m)
+            return
+        fg = folium.FeatureGroup(name=el.layer_name, show=el.show)
+        fg.add_child(el)
+        layers.append(fg)
 
     b = dataset.buildings
     if assignment is not None:
@@ -656,12 +694,12 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
                  "fill": [colors.get(x, "#cccccc") for x in gid], "ok": ok.tolist(),
                  "sel": [x == selected_grid for x in gid],
                  "t": _tips([f"{_safe(T['grid'])} {_safe(x)}" for x in gid], cols)}
-        _geojson(_feature_collection(g, props), name=T["grids"], tip_js=_tip_js("grid", labels), style_js=(
+        dynamic(_geojson(_feature_collection(g, props), name=T["grids"], tip_js=_tip_js("grid", labels), style_js=(
             "function(f){var p=f.properties; return {color: p.sel ? '#000000' : (p.ok ? '#2b2b2b' : '"
             + NONCOMPLIANT_COLOR + "'), weight: p.sel ? 5 : (p.ok ? 2 : 3), fillColor: p.fill, "
-            "fillOpacity: p.sel ? 0.18 : 0.08, dashArray: p.ok ? null : '6 3'};}")).add_to(m)
+            "fillOpacity: p.sel ? 0.18 : 0.08, dashArray: p.ok ? null : '6 3'};}")))
         legend.append((_swatch("none", "#2b2b2b"), T["grid_outline"]))
-        if (~ok).any():
+        if parts or (~ok).any():
             legend.append((_swatch("none", NONCOMPLIANT_COLOR, dash=True), T["grid_bad"]))
 
     # --- compounds
@@ -703,9 +741,9 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         col = {bm: BAND_COLORS[min(i, len(BAND_COLORS) - 1)] for i, bm in enumerate(order)}
         props = {"layer": ["isochrone"] * len(ig), "band_min": _native(ig["band_min"]),
                  "fill": [col[x] for x in ig["band_min"]]}
-        _geojson(_feature_collection(ig, props), name=T["isochrones"], interactive=False, show=show_isochrones,
+        dynamic(_geojson(_feature_collection(ig, props), name=T["isochrones"], interactive=False, show=show_isochrones,
                  style_js="function(f){return {color: f.properties.fill, weight:1, fillColor: f.properties.fill, "
-                          "fillOpacity:0.25};}").add_to(m)
+                          "fillOpacity:0.25};}"))
         for bm in order:
             legend.append((_swatch(col[bm], col[bm], opacity=0.5), T["band"].format(m=f"{bm:g}")))
         if minutes is None:
@@ -737,10 +775,10 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
                  "fill": [colors.get(x, "#9e9e9e") if x is not None else "#9e9e9e" for x in gr],
                  "sel": [selected_grid is not None and x == selected_grid for x in gr],
                  "t": _tips(title, cols)}
-        _geojson(_feature_collection(g, props), name=T["buildings"], highlight=True,
-                 tip_js=_tip_js("building", labels), style_js=(
-                     "function(f){var p=f.properties; return {color: p.sel ? '#000000' : '#4d4d4d', "
-                     "weight: p.sel ? 1.6 : 0.5, fillColor: p.fill, fillOpacity: 0.85};}")).add_to(m)
+        dynamic(_geojson(_feature_collection(g, props), name=T["buildings"], highlight=True,
+                         tip_js=_tip_js("building", labels), style_js=(
+                             "function(f){var p=f.properties; return {color: p.sel ? '#000000' : '#4d4d4d', "
+                             "weight: p.sel ? 1.6 : 0.5, fillColor: p.fill, fillOpacity: 0.85};}")))
 
     # --- uncovered buildings
     if cov is not None and len(b):
@@ -749,8 +787,9 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         if len(ub):
             g = _to_wgs84(ub, 0.3)
             props = {"layer": ["uncovered"] * len(g), "building_id": g.index.astype(str).tolist()}
-            _geojson(_feature_collection(g, props), name=T["uncovered"], interactive=False,
-                     style_js="function(f){return {color:'" + UNCOVERED_COLOR + "', weight:2.2, fill:false};}").add_to(m)
+            dynamic(_geojson(_feature_collection(g, props), name=T["uncovered"], interactive=False,
+                             style_js="function(f){return {color:'" + UNCOVERED_COLOR + "', weight:2.2, fill:false};}"))
+        if len(ub) or parts:
             legend.append((_swatch("none", UNCOVERED_COLOR), T["uncovered_b"]))
 
     # --- grid labels (code and households)
@@ -772,16 +811,23 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
                     f"{_safe(code)}<br><span style='font-weight:normal'>"
                     f"{'' if h is None else int(h)}{_safe(T['hh'])}</span></div>")
             data.append([round(p.y, 6), round(p.x, 6), text, w_px, 30])
-        _label_layer(data, name=T["grid_labels"]).add_to(m)
+        dynamic(_label_layer(data, name=T["grid_labels"]))
 
     # --- stations, one layer per kind
     st = dataset.stations if stations is None else stations
+    known = list(STATION_STYLE)
+
+    def kind_order(k):
+        return (known.index(k) if k in known else 99, k)
+
+    def point_kinds(frame) -> np.ndarray:
+        return _col(frame, "kind", "other").fillna("other").astype(str).to_numpy()
+
     if st is not None and len(st):
         g = _to_wgs84(st)
         g = g[g.geom_type == "Point"]
-        kinds = _col(g, "kind", "other").fillna("other").astype(str).to_numpy()
-        known = list(STATION_STYLE)
-        for kind in sorted(set(kinds.tolist()), key=lambda k: (known.index(k) if k in known else 99, k)):
+        kinds = point_kinds(g)
+        for kind in sorted(set(kinds.tolist()), key=kind_order):
             sg = g[kinds == kind]
             sty = STATION_STYLE.get(kind, OTHER_STATION)
             label = station_kind_label(kind, lang)
@@ -790,11 +836,25 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
             props = {"layer": ["station"] * len(sg), "station_id": ids, "kind": [kind] * len(sg),
                      "t": _tips([n if n != "—" else _safe(i) for n, i in zip(names, ids)],
                                 [[_safe(label)] * len(sg), [_safe(i) for i in ids]])}
-            _geojson(_feature_collection(sg, props), name=f"{T['station']}: {label}",
-                     marker=folium.CircleMarker(radius=sty["radius"]), tip_js=_tip_js("station", [T["kind"], T["id"]]),
-                     style_js=("function(f){return {color:'" + sty["color"] + "', weight:2, fill:true, fillColor:'"
-                               + sty["fillColor"] + "', fillOpacity:0.95, radius:" + str(sty["radius"]) + "};}")).add_to(m)
-            legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1), label))
+            dynamic(_geojson(_feature_collection(sg, props), name=f"{T['station']}: {label}",
+                             marker=folium.CircleMarker(radius=sty["radius"]),
+                             tip_js=_tip_js("station", [T["kind"], T["id"]]),
+                             style_js=("function(f){return {color:'" + sty["color"] + "', weight:2, fill:true, "
+                                       "fillColor:'" + sty["fillColor"] + "', fillOpacity:0.95, radius:"
+                                       + str(sty["radius"]) + "};}")))
+            if not parts:
+                legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1), label))
+    if parts:
+        # the stations shown may change (what-if stations, the kinds counted for coverage): list the
+        # dataset's kinds and the given ones, so the legend (in the base) stays the same
+        seen: set[str] = set()
+        for frame in (dataset.stations, stations):
+            if frame is not None and len(frame):
+                seen.update(point_kinds(frame[frame.geom_type == "Point"]).tolist())
+        for kind in sorted(seen, key=kind_order):
+            sty = STATION_STYLE.get(kind, OTHER_STATION)
+            legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1),
+                           station_kind_label(kind, lang)))
 
     # --- suggested sites
     if suggested is not None and len(suggested):
@@ -803,10 +863,10 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
         props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
                  "t": _tips([f"{_safe(T['suggested'])} {i + 1}" for i in range(len(g))], [gain])}
-        _geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
-                 tip_js=_tip_js("suggested", [T["gain"]]), style_js=(
-                     "function(f){return {color:'#e41a1c', weight:3, dashArray:'3 3', fill:true, fillColor:'#ffff33', "
-                     "fillOpacity:0.9, radius:9};}")).add_to(m)
+        dynamic(_geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
+                         tip_js=_tip_js("suggested", [T["gain"]]), style_js=(
+                             "function(f){return {color:'#e41a1c', weight:3, dashArray:'3 3', fill:true, "
+                             "fillColor:'#ffff33', fillOpacity:0.9, radius:9};}")))
         legend.append((_swatch("#ffff33", "#e41a1c", circle=True, dash=True, opacity=1), T["suggested"]))
 
     if draw_tools:
@@ -819,14 +879,18 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
     _metric_scale().add_to(m)
     if legend:
         _legend(legend, T["legend"]).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    bounds = b.to_crs(4326).total_bounds if len(b) else None
-    if selected_grid is not None and grids is not None and selected_grid in set(grids.index.astype(str)):
+    control = folium.LayerControl(collapsed=False, position="topright")
+    if not parts:
+        control.add_to(m)
+    bounds = b.to_crs(4326).total_bounds if (fit and len(b)) else None
+    if fit and selected_grid is not None and grids is not None and selected_grid in set(grids.index.astype(str)):
         bounds = grids.loc[grids.index.astype(str) == selected_grid].to_crs(4326).total_bounds
     if bounds is not None and np.all(np.isfinite(bounds)):
         m.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
 
     assets.localize_map(m, base, check=check_assets)
+    for fg in layers:  # the layers are rendered apart from the map: point their resources at local copies too
+        assets.localize_map(fg, base, check=False, icon_fix=False)
     if inline:
         assets._add_icon_fix(m, None, data_uris=assets.marker_icon_data_uris())
         # notebooks show the map through Figure.render() in an iframe: inline the assets there too
@@ -835,6 +899,8 @@ def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignm
         fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))
     m._gridplan_inline = inline
     log.info("map built in %.2f s", time.perf_counter() - t0)
+    if parts:
+        return MapParts(base=m, layers=layers, control=control)
     return m
 
 

@@ -161,3 +161,91 @@ def test_inline_map_is_self_contained_in_notebooks(toy):
     page = webmap.to_html(m, title="<b>标题</b>")
     assert page.count("leaflet/leaflet.js (inlined)") == 1
     assert "<title>&lt;b&gt;标题&lt;/b&gt;</title>" in page
+
+
+def _script(m) -> str:
+    """The rendered page with folium's random element ids taken out (as streamlit-folium compares maps)."""
+    return re.sub(r"_[0-9a-f]{32}", "", m.get_root().render())
+
+
+def _layer_features(parts) -> dict[str, list]:
+    """Layer name → features of the GeoJson layers inside the dynamic FeatureGroups."""
+    import folium
+    out = {}
+    for fg in parts.layers:
+        assert isinstance(fg, folium.FeatureGroup)
+        for el in fg._children.values():
+            if isinstance(el, folium.GeoJson):
+                out[fg.layer_name] = el.data["features"]
+    return out
+
+
+def test_parts_base_is_the_same_for_every_plan(toy):
+    import folium
+    import pandas as pd
+
+    from gridplan.model import Plan
+
+    ds, plan, grids = toy
+    b = ds.buildings
+    cov = pd.DataFrame({"covered": [True] * len(b)}, index=b.index)
+    # another plan: a community's two grids merged (its grid then fails the rule), some buildings uncovered
+    a2 = plan.assignment.copy()
+    first = min(a2.unique())
+    a2[a2.str[:-2] == first[:-2]] = first
+    plan2 = Plan(a2)
+    grids2 = toy_grids(ds, plan2)
+    cov2 = cov.copy()
+    cov2.iloc[:5, 0] = False
+    assert not grids2["compliant"].equals(grids["compliant"].reindex(grids2.index))
+    p1 = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov, draw_tools=True,
+                         parts=True, fit=False)
+    p2 = webmap.make_map(ds, grids=grids2, assignment=plan2.assignment, coverage=cov2, draw_tools=True,
+                         parts=True, fit=False, selected_grid=first)
+    assert isinstance(p1, webmap.MapParts) and isinstance(p1.base, folium.Map)
+    assert isinstance(p1.control, folium.LayerControl)
+    s1, s2 = _script(p1.base), _script(p2.base)
+    assert s1 == s2
+    # the legend lists the entries an edit could bring (non-compliant grids, uncovered buildings)
+    assert "不合规网格" in s1 and "未覆盖楼栋" in s1
+    # the base keeps the dataset's layers; the plan's layers and the layer control are apart
+    assert "LayerControl" not in " ".join(type(c).__name__ for c in p1.base._children.values())
+    base_kinds = {el.data["features"][0]["properties"]["layer"] for el in p1.base._children.values()
+                  if isinstance(el, folium.GeoJson)}
+    assert base_kinds == {"community", "compound"}
+
+
+def test_parts_layers_hold_the_plan(toy):
+    import pandas as pd
+
+    ds, plan, grids = toy
+    b = ds.buildings
+    cov = pd.DataFrame({"covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
+    parts = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov, parts=True, fit=False)
+    names = [fg.layer_name for fg in parts.layers]
+    T = webmap.TEXT["zh"]
+    assert names[:4] == [T["grids"], T["buildings"], T["uncovered"], T["grid_labels"]]
+    assert any(n.startswith(T["station"]) for n in names[4:])
+    feats = _layer_features(parts)
+    assert {f["properties"]["grid_id"] for f in feats[T["grids"]]} == set(grids.index)
+    bf = feats[T["buildings"]]
+    assert len(bf) == len(b)
+    assert all(f["properties"]["grid_id"] == plan.assignment[f["properties"]["building_id"]] for f in bf)
+    assert len(feats[T["uncovered"]]) == int((~cov["covered"]).sum())
+    # the same layers as the one-piece map
+    whole = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov)
+    assert set(_geojson_layers(whole)) == set(feats) | {T["communities"], T["compounds"]}
+
+
+def test_no_fit_bounds_when_fit_is_false(toy):
+    ds, plan, grids = toy
+
+    def fits(m):
+        return [c for c in m._children.values() if type(c).__name__ == "FitBounds"]
+
+    assert fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment))
+    assert not fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment, fit=False))
+    parts = webmap.make_map(ds, grids=grids, assignment=plan.assignment, parts=True, fit=False,
+                            selected_grid=grids.index[0])
+    assert not fits(parts.base) and "fitBounds" not in parts.base.get_root().render()
+    assert fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment, parts=True).base)
