@@ -217,9 +217,18 @@ def test_saved_version_survives_an_app_restart(tmp_path, browser_context):
 def test_export_downloads_a_real_file(app_server, browser_context, tmp_path):
     page, _ = _open(browser_context, app_server.url, "/export")
     page.get_by_text("离线交互地图（HTML）").wait_for(timeout=180_000)
-    page.get_by_role("button", name="生成").first.click()
     dl_button = page.get_by_role("button", name=re.compile(r"下载 .*\.html"))
-    dl_button.wait_for(timeout=120_000)
+    # a click that lands while the page is rerunning (e.g. when the background partition finishes)
+    # is dropped by Streamlit, so press again until the download appears
+    deadline = time.monotonic() + 180
+    while True:
+        page.get_by_role("button", name="生成").first.click()
+        try:
+            dl_button.wait_for(timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if time.monotonic() > deadline:
+                raise
     with page.expect_download(timeout=60_000) as info:
         dl_button.click()
     path = tmp_path / info.value.suggested_filename
