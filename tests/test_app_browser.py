@@ -228,6 +228,7 @@ def test_export_downloads_a_real_file(app_server, browser_context, tmp_path):
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError
             if time.monotonic() > deadline:
+                page.screenshot(path=str(tmp_path / "export_page.png"), full_page=True)  # kept for diagnosis
                 raise
     with page.expect_download(timeout=60_000) as info:
         dl_button.click()
