@@ -679,14 +679,7 @@ def _selection_layer(ds, ids):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _focus_dataset(_ds, dkey: str, focus: str):
-    if focus == ALL:
-        return _ds
-    b = _ds.buildings
-    changes = {"buildings": b[b["community_id"].astype(str).to_numpy() == focus]}
-    cp = _ds.compounds
-    if cp is not None and "community_id" in cp.columns:
-        changes["compounds"] = cp[cp["community_id"].astype(str).to_numpy() == focus]
-    return _ds.replace(**changes)
+    return _ds if focus == ALL else _ds.for_communities(focus)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -44,15 +44,9 @@ def _poster_opts(col):
             z.selectbox(T("format"), ["pdf", "png"], key="_poster_fmt")]
 
 
-from app_pages import exports  # noqa: E402
-
 row("html", T("export_html"))
 row("assignment", T("export_assignment"))
-if exports.available("export", "export_data"):
-    row("data", T("export_data"), _data_opts)
-if exports.available("export", "export_ledger"):
-    row("ledger", T("export_ledger"), _ledger_opts)
-if exports.available("export", "export_hierarchy"):
-    row("hierarchy", T("export_hierarchy"))
-if exports.available("poster", "export_poster"):
-    row("poster", T("export_poster"), _poster_opts)
+row("data", T("export_data"), _data_opts)
+row("ledger", T("export_ledger"), _ledger_opts)
+row("hierarchy", T("export_hierarchy"))
+row("poster", T("export_poster"), _poster_opts)

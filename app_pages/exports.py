@@ -5,7 +5,6 @@ overwrites anything under ``maps/`` or elsewhere.
 """
 from __future__ import annotations
 
-import importlib
 import io
 import tempfile
 import zipfile
@@ -29,13 +28,6 @@ def _zip_folder(folder: Path, name: str) -> tuple[bytes, str, str]:
             if f.is_file():
                 z.write(f, f.relative_to(folder).as_posix())
     return buf.getvalue(), name, MIME[".zip"]
-
-
-def available(module: str, name: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(f"gridplan.{module}"), name)
-    except ImportError:
-        return False
 
 
 def build(kind: str, ds, plan, grids, *args, base: str, lang: str = "zh", include_personal: bool = False,

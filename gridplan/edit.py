@@ -25,6 +25,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from . import metrics
 from ._errors import PlanError
 from .model import Dataset, Plan
 from .tessellate import dataset_cache
@@ -163,24 +164,18 @@ class CheckReport:
                 "fixed": list(self.fixed), "removed": list(self.removed), "added": list(self.added)}
 
 
-def grid_table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
-    """The per-grid table of :mod:`gridplan.metrics` (a thin indirection so tests can count calls)."""
-    from . import metrics
-    return metrics.grid_table(dataset, plan)
-
-
 def check(dataset: Dataset, plan: Plan, *, before: Plan | None = None, table: pd.DataFrame | None = None,
           before_table: pd.DataFrame | None = None) -> CheckReport:
     """Re-check the rule and contiguity of every grid of ``plan`` and compare with ``before``.
 
     ``table`` / ``before_table`` may be given when already computed (the app caches them).
     """
-    t = grid_table(dataset, plan) if table is None else table
+    t = metrics.grid_table(dataset, plan) if table is None else table
     compliant = t["compliant"].astype(bool)
     broken = tuple(t.index[~compliant].astype(str))
     if before is None:
         return CheckReport(table=t, broken=broken)
-    bt = grid_table(dataset, before) if before_table is None else before_table
+    bt = metrics.grid_table(dataset, before) if before_table is None else before_table
     moved = before.diff(plan)
     changed = sorted(set(moved["from_grid"].dropna().astype(str)) | set(moved["to_grid"].dropna().astype(str)))
     if before.locked != plan.locked:

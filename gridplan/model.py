@@ -153,6 +153,17 @@ class Dataset:
         """A new dataset with some layers or fields replaced (the original is untouched)."""
         return replace(self, **changes)
 
+    def for_communities(self, community_ids) -> "Dataset":
+        """The buildings and compounds of some communities (the other layers kept whole), e.g. to
+        draw one community in detail."""
+        ids = {str(c) for c in ([community_ids] if isinstance(community_ids, str) else community_ids)}
+        b = self.buildings
+        changes = {"buildings": b[b["community_id"].astype(str).isin(ids).to_numpy()]}
+        cp = self.compounds
+        if cp is not None and "community_id" in cp.columns:
+            changes["compounds"] = cp[cp["community_id"].astype(str).isin(ids).to_numpy()]
+        return self.replace(**changes)
+
     @property
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "warning")

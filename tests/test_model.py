@@ -79,3 +79,16 @@ def test_rule_rejects_bad_bounds():
         Rule(min_households=600, max_households=500)
     with pytest.raises(ValueError):
         Rule(mode="any")
+
+
+def test_for_communities_keeps_only_their_buildings_and_compounds():
+    import gridplan as gp
+    from gridplan.sample import tiny_city
+    ds = gp.read_dataset(tiny_city())
+    cid = ds.communities.index[0]
+    sub = ds.for_communities(cid)
+    assert len(sub.buildings) and (sub.buildings["community_id"] == cid).all()
+    assert len(sub.buildings) < len(ds.buildings)
+    assert (sub.compounds["community_id"] == cid).all()
+    assert len(sub.communities) == len(ds.communities)          # other layers whole
+    assert len(ds.for_communities(list(ds.communities.index)).buildings) == len(ds.buildings)
