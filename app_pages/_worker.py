@@ -26,7 +26,7 @@ def load_by_key(key: str):
 def partition_dataset(ds, rule: tuple, seed: int, code_width: int):
     """Partition a dataset (sent pickled: ~0.1 s for the sample); returns (assignment, label, seconds)."""
     from gridplan.model import Rule
-    from gridplan.partition import partition
+    from gridplan.engine import partition
     t0 = time.perf_counter()
     plan = partition(ds, rule=Rule(*rule), seed=seed, code_width=code_width)
     return plan.assignment, plan.label, time.perf_counter() - t0

@@ -602,7 +602,7 @@ def coverage_available(ds) -> bool:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _coverage_base(_ds, dkey: str, minutes: tuple, speed: float, kinds: tuple):
-    from gridplan.coverage import Coverage
+    from gridplan.reach import Coverage
     return Coverage(_ds, minutes=minutes, speed_kmh=speed, kinds=kinds)
 
 
@@ -631,7 +631,7 @@ def coverage_result(ds, *, what_if: bool = True):
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _isochrones(_res, key: str):
-    from gridplan.coverage import isochrones
+    from gridplan.reach import isochrones
     return isochrones(_res)
 
 
@@ -718,10 +718,10 @@ def render_map(ds, p, *, key: str = "map"):
     # Leaflet map; the plan layers go to feature_group_to_add and are swapped in place: an edit
     # redraws them without reloading the map. The view is set once per community (below); a
     # selected grid uses center/zoom.
-    mp = webmap.make_map(fds, grids=g, assignment=None if p is None else p.assignment, coverage=cov_b,
+    mp = webmap.make_map_parts(fds, grids=g, assignment=None if p is None else p.assignment, coverage=cov_b,
                          isochrones=iso, stations=stations_layer(ds, res), suggested=suggested, lang=lang(),
                          selected_grid=r.get("selected_grid") if p is not None else None, draw_tools=True,
-                         colors=colors, height=MAP_HEIGHT, parts=True, fit=False)
+                         colors=colors, height=MAP_HEIGHT)
     mark("map_make", t1)
     m, groups, control = mp.base, list(mp.layers), mp.control
     bounds = _focus_bounds(ds, dkey, focus)

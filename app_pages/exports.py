@@ -39,31 +39,29 @@ def build(kind: str, ds, plan, grids, *args, base: str, lang: str = "zh", includ
             return a.to_csv(index=False).encode("utf-8-sig"), f"{base}_assignment.csv", MIME[".csv"]
         from gridplan import export
         if kind == "html":
-            path = export.export_html(ds, d / f"{base}_map.html", grids=grids, plan=plan, coverage=coverage,
-                                      lang=lang, include_personal=include_personal)
-            return _read(Path(path))
+            path, = export.export_html(ds, plan, d / f"{base}_map.html", grids=grids, coverage=coverage,
+                                       lang=lang, include_personal=include_personal)
+            return _read(path)
         if kind == "data":
             fmt = args[0] if args else "gpkg"
             out = d / "out"
-            written = export.export_data(ds, plan, grids, out, formats=[fmt], include_personal=include_personal,
+            written = export.export_data(ds, plan, out, grids=grids, formats=[fmt], include_personal=include_personal,
                                          stem=f"{base}_grids")
             if fmt == "gpkg":
-                return _read(Path(written["gpkg"]))
+                return _read(written[0])
             return _zip_folder(out, f"{base}_grids_{fmt}.zip")
         if kind == "ledger":
             fmt = args[0] if args else "xlsx"
-            written = export.export_ledger(ds, plan, grids, d / f"{base}_网格台账.{fmt}", coverage=coverage,
+            written = export.export_ledger(ds, plan, d / f"{base}_网格台账.{fmt}", grids=grids, coverage=coverage,
                                            include_personal=include_personal, csv=(fmt == "csv"))
-            return _read(Path(written["xlsx" if fmt == "xlsx" else "csv"]))
+            return _read(written[0])
         if kind == "hierarchy":
-            path = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", grids=grids,
-                                           include_personal=include_personal)
-            return _read(Path(path))
+            path, = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", grids=grids,
+                                            include_personal=include_personal)
+            return _read(path)
         if kind == "poster":
             paper, orientation, fmt = tuple(args) + ("A3", "landscape", "pdf")[len(args):]
-            from gridplan import poster
-            paths = poster.export_poster(ds, grids, d / f"{base}_poster_{paper}.{fmt}", paper=paper,
-                                         orientation=orientation, assignment=plan.assignment, lang=lang,
-                                         coverage=coverage, dpi=150)
+            paths = export.export_poster(ds, plan, d / f"{base}_poster_{paper}.{fmt}", grids=grids, paper=paper,
+                                         orientation=orientation, lang=lang, coverage=coverage, dpi=150)
             return _read(Path(paths[0]))
         raise ValueError(f"unknown export {kind!r}")

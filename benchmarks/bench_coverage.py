@@ -33,7 +33,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridplan.coverage import Coverage, isochrones  # noqa: E402
+from gridplan.reach import Coverage, isochrones  # noqa: E402
 from gridplan.model import Dataset  # noqa: E402
 from gridplan.network import build_network  # noqa: E402
 from gridplan.stations import suggest_stations  # noqa: E402

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gridplan.io import read_dataset  # noqa: E402
 from gridplan.metrics import grid_table  # noqa: E402
 from gridplan.model import Plan, Rule  # noqa: E402
-from gridplan.partition import _context, k_options, over_bound, partition, reoptimise  # noqa: E402
+from gridplan.engine import _context, partition, reoptimise  # noqa: E402
 
 def cpu_now() -> float:
     """CPU seconds of this process and its finished children (gridplan's worker processes)."""
@@ -70,7 +70,7 @@ def judge(ds, plan: Plan, seconds: float, name: str) -> dict:
     df = pd.DataFrame({"c": comp[has], "g": a[has], "h": ctx.h[has], "p": ctx.p[has]})
     tot = df.groupby("c")[["h", "p"]].sum()
     parts = df.groupby("c")["g"].nunique()
-    fits = ~over_bound(rule, tot["h"].to_numpy(), tot["p"].to_numpy())
+    fits = ~rule.over_bound(tot["h"].to_numpy(), tot["p"].to_numpy())
     fit_split = int(((parts.to_numpy() > 1) & fits).sum())
     big = ~fits
     extra_pieces = int((parts.to_numpy()[big] - np.ceil(tot["h"].to_numpy()[big] / rule.max_households)).sum()) if big.any() else 0
@@ -78,7 +78,7 @@ def judge(ds, plan: Plan, seconds: float, name: str) -> dict:
     feas = {}
     for cid in np.unique(ctx.comm):
         m = ctx.comm == cid
-        feas[cid] = bool(k_options(rule, ctx.h[m].sum(), ctx.p[m].sum())) and not over_bound(rule, ctx.h[m], ctx.p[m]).any()
+        feas[cid] = bool(rule.k_options(ctx.h[m].sum(), ctx.p[m].sum())) and not rule.over_bound(ctx.h[m], ctx.p[m]).any()
     tf = t[t["community_id"].map(feas).fillna(False).astype(bool)]
     return {
         "method": name,
@@ -107,7 +107,7 @@ def _per_community(ds, rule, fn, name, time_cap_s=600.0):
     failures = 0
     for cid in sorted(np.unique(ctx.comm)):
         nodes = np.flatnonzero(ctx.comm == cid)
-        ks = k_options(rule, ctx.h[nodes].sum(), ctx.p[nodes].sum())
+        ks = rule.k_options(ctx.h[nodes].sum(), ctx.p[nodes].sum())
         k = min(ks[0] if ks else 1, len(nodes))
         lab = np.zeros(len(nodes), dtype=int)
         if k > 1 and time.perf_counter() - t0 < time_cap_s:

@@ -27,7 +27,7 @@ def main() -> None:
     from gridplan import metrics, poster, webmap
     from gridplan.demo import load_sample
     from gridplan.export import export_html
-    from gridplan.partition import partition
+    from gridplan.engine import partition
 
     ds = load_sample()
     plan = partition(ds, seed=0)
@@ -39,7 +39,7 @@ def main() -> None:
             times, cpu = [], []
             for _ in range(args.repeat):
                 t0, c0 = time.perf_counter(), time.process_time()
-                f = poster.export_poster(ds, grids, Path(d) / f"poster.{fmt}", paper=args.paper, dpi=args.dpi,
+                f = poster.render_poster(ds, grids, Path(d) / f"poster.{fmt}", paper=args.paper, dpi=args.dpi,
                                          assignment=plan.assignment)
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
@@ -53,7 +53,7 @@ def main() -> None:
         out["map_build_render_s"] = round(time.perf_counter() - t0, 2)
         out["map_build_render_cpu_s"] = round(time.process_time() - c0, 2)
         t0 = time.perf_counter()
-        h = export_html(ds, Path(d) / "map.html", grids=grids, plan=plan)
+        h = export_html(ds, plan, Path(d) / "map.html", grids=grids)[0]
         out["html_s"] = round(time.perf_counter() - t0, 2)
         out["html_mb"] = round(h.stat().st_size / 1e6, 2)
     out["load_avg_1min"] = round(os.getloadavg()[0], 1)

@@ -7,32 +7,40 @@ light)::
     ds = gp.load_sample()                      # or gp.read_dataset("my/folder", coord_system="gcj02")
     plan = gp.partition(ds, rule=gp.Rule(), seed=0)
     table = gp.grid_table(ds, plan)
-    cov = gp.coverage(ds, plan=plan)
+    cov = gp.Coverage(ds, plan=plan)
     sites = gp.suggest_stations(cov, 3)
     m = gp.make_map(ds, grids=gp.grids(ds, plan), assignment=plan.assignment)
+
+Where things live (floors from the ground up; imports only point down):
+
+1. ``_errors`` (exceptions), ``rule`` (the size rule and its arithmetic), ``model`` (Dataset, Plan)
+2. ``crs``, ``checks`` (collecting validation), ``io`` (read and write every format)
+3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
+   ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``
+4. presentation: ``webmap``, ``poster``, ``export``
+5. entry points: ``cli``, ``demo``, ``sample``; the app (``app.py``) lives outside the package.
+
+No module is named like a function of this namespace, so ``import gridplan.engine`` always gives
+the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
 from ._errors import CRSError, GridplanError, PlanError, Problem, ValidationError
-from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan, Rule
+from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
+from .rule import Rule
 
-__version__ = "0.1.0"
-
-# These functions share their module's name, so they are bound eagerly: a lazy binding would
-# be shadowed by the submodule the first time anything imports it.
-from .coverage import coverage  # noqa: E402
-from .io import validate  # noqa: E402
-from .partition import partition  # noqa: E402
+__version__ = "0.2.0"
 
 _LAZY = {
-    "read_dataset": "io", "write_layers": "io",
+    "read_dataset": "io", "write_layers": "io", "validate": "io",
     "load_sample": "demo", "sample_path": "demo",
-    "reoptimise": "partition", "split_grid": "partition",
+    "partition": "engine", "reoptimise": "engine", "split_grid": "engine",
     "grid_table": "metrics", "grids": "metrics", "plan_summary": "metrics",
-    "Coverage": "coverage", "isochrones": "coverage", "WALK_SPEED_KMH": "coverage",
+    "Coverage": "reach", "coverage": "reach", "isochrones": "reach", "WALK_SPEED_KMH": "reach",
     "suggest_stations": "stations",
     "make_map": "webmap",
-    "export_data": "export", "export_ledger": "export", "export_html": "export", "export_poster": "export",
+    "export_data": "export", "export_ledger": "export", "export_hierarchy": "export", "export_html": "export",
+    "export_poster": "export",
     "ProjectStore": "store",
     "grid_changes": "edit",
 }
@@ -53,5 +61,5 @@ def __dir__():
 
 __all__ = [
     "CRSError", "GridplanError", "PlanError", "Problem", "ValidationError",
-    "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", "coverage", "partition", "validate", *_LAZY,
+    "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

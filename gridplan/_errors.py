@@ -61,3 +61,15 @@ class PlanError(GridplanError, ValueError):
 
 class CRSError(GridplanError, ValueError):
     """A coordinate reference system is missing, unknown or not suitable."""
+
+
+class StoreError(GridplanError):
+    """A version is missing, the store cannot be used, or a save conflicts with a newer one."""
+
+
+class AssetsMissingError(GridplanError, FileNotFoundError):
+    """The offline map assets are not installed (or a map needs one gridplan does not ship)."""
+
+
+class FontMissingError(GridplanError, FileNotFoundError):
+    """No CJK font is installed (Chinese text would render as boxes)."""

@@ -25,7 +25,8 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .model import Dataset
-from .tessellate import building_cells, building_points, community_labels, dataset_cache, glued_cells
+from .model import dataset_cache
+from .tessellate import building_cells, building_points, community_labels, glued_cells
 
 __all__ = ["building_adjacency", "shared_lengths", "grid_components"]
 

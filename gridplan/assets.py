@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ._errors import GridplanError
+from ._errors import AssetsMissingError
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,6 @@ _BASENAME_TO_KEY: dict[str, str] = {
 }
 
 SETUP_HINT = "run `bash scripts/setup.sh` (or `python -m gridplan.assets install`)"
-
-
-class AssetsMissingError(GridplanError, FileNotFoundError):
-    """The offline map assets are not installed (or a map needs one gridplan does not ship)."""
 
 
 # --------------------------------------------------------------------------- install

@@ -37,8 +37,8 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
     from tqdm import tqdm
 
     from . import export, metrics
-    from .coverage import Coverage, isochrones
-    from .partition import partition
+    from .reach import Coverage, isochrones
+    from .engine import partition
     from .stations import suggest_stations
 
     out_dir = Path(out_dir)
@@ -86,16 +86,15 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
             lines.append(f"建议新增驿站 / suggested sites: 3 处, 新增覆盖 / gain "
                          f"{int(sites['gain_households'].sum())} 户")
         elif key == "data":
-            written = export.export_data(ds, plan, layer, out_dir)
-            written.update(export.export_ledger(ds, plan, layer, out_dir / "网格台账.xlsx", coverage=res))
-            s["files"] += [str(p) for p in written.values()]
+            written = export.export_data(ds, plan, out_dir, grids=layer)
+            written += export.export_ledger(ds, plan, out_dir / "网格台账.xlsx", grids=layer, coverage=res)
+            s["files"] += [str(p) for p in written]
         elif key == "html":
-            p = export.export_html(ds, out_dir / "网格地图.html", grids=layer, plan=plan, coverage=res,
-                                   isochrones=iso, suggested=sites)
-            s["files"].append(str(p))
+            s["files"] += [str(p) for p in export.export_html(ds, plan, out_dir / "网格地图.html", grids=layer,
+                                                               coverage=res, isochrones=iso, suggested=sites)]
         elif key == "poster":
-            paths = export.export_poster(ds, layer, out_dir / "网格划分图", paper=poster_paper, dpi=poster_dpi,
-                                         isochrones=iso)
+            paths = export.export_poster(ds, plan, out_dir / "网格划分图", grids=layer, paper=poster_paper,
+                                         dpi=poster_dpi, isochrones=iso)
             s["files"] += [str(p) for p in paths]
         s[f"{key}_seconds"] = round(time.perf_counter() - t0, 3)
     s["seconds"] = round(time.perf_counter() - t_all, 3)

@@ -28,7 +28,7 @@ from pyproj import Transformer
 from . import metrics
 from ._errors import PlanError
 from .model import Dataset, Plan
-from .tessellate import dataset_cache
+from .model import dataset_cache
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0
         keep, absorb = a
         return plan.merge(keep, absorb)
     if k == "split":
-        from .partition import split_grid
+        from .engine import split_grid
         grid_id, parts, seed = a
         return split_grid(dataset, plan, grid_id, parts=parts, seed=seed, time_limit_s=time_limit_s)
     if k == "lock":
@@ -107,7 +107,7 @@ def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0
     if k == "unlock":
         return plan.unlock(a[0])
     if k == "reoptimise":
-        from .partition import reoptimise
+        from .engine import reoptimise
         community_id, seed = a
         return reoptimise(dataset, plan, community_id, seed=seed, time_limit_s=time_limit_s)
     raise PlanError(f"unknown edit {k!r}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import sqlite3
 from pathlib import Path
 from typing import Iterable
@@ -61,16 +60,14 @@ def _assignment_of(plan) -> pd.Series:
     return pd.Series(a.astype(str).to_numpy(), index=pd.Index(a.index.astype(str), name="building_id"), name="grid_id")
 
 
-def _grids_and_target(dataset, plan, grids, target):
-    """Allow ``f(dataset, plan, path)``: a path in the grids slot moves over; missing grids are derived."""
-    if isinstance(grids, (str, os.PathLike)):
-        grids, target = None, grids
-    if grids is None:
-        if not isinstance(plan, Plan):
-            raise ValueError("give the grid layer, or a Plan to derive it from")
-        from .metrics import grids as grid_layer
-        grids = grid_layer(dataset, plan)
-    return grids, target
+def _grid_layer(dataset: Dataset, plan: Plan, grids):
+    """The grid layer given, or the plan's (cached per dataset and plan)."""
+    if grids is not None:
+        return grids
+    if not isinstance(plan, Plan):
+        raise TypeError("export_* takes a Plan (or give grids= and an assignment Series)")
+    from .metrics import grids as grid_layer
+    return grid_layer(dataset, plan)
 
 
 def _names(layer: gpd.GeoDataFrame | None, col: str) -> dict:
@@ -243,19 +240,20 @@ def add_layer_styles(gpkg: Path, table: str, qml: str, sld: str, *, style_name: 
 
 
 # --------------------------------------------------------------------------- data
-def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, folder=None, *,
+def export_data(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
                 formats: Iterable[str] = DATA_FORMATS, include_personal: bool = False,
-                stem: str = "grids", colors: dict[str, str] | None = None) -> dict[str, Path]:
+                stem: str = "grids", colors: dict[str, str] | None = None) -> list[Path]:
     """Write the grid layer and the assignment.
 
     Parameters
     ----------
-    grids
-        The grid layer (:func:`gridplan.metrics.grids`); derived from ``plan`` when omitted
-        (``export_data(dataset, plan, "maps/grids.gpkg")`` works).
-    folder
+    dataset, plan
+        The dataset and the plan to write.
+    path
         Output folder (default ``maps/``), or a file path whose suffix picks one format
         (``.geojson``, ``.gpkg``, ``.zip``).
+    grids
+        The grid layer (:func:`gridplan.metrics.grids`); derived from ``plan`` when omitted.
     formats
         Any of ``"geojson"`` (``grids.geojson`` + ``assignment.geojson``, EPSG:4326), ``"gpkg"``
         (``grids.gpkg`` with layers ``grids``, ``assignment`` and QGIS ``layer_styles``, input CRS),
@@ -263,12 +261,13 @@ def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, f
 
     Returns
     -------
-    dict
-        format → written path (for geojson and shp, the grid file; the assignment sits beside it).
+    list of Path
+        Every file written: the grid files and the assignment files beside them.
     """
     from .webmap import grid_colors
 
-    grids, folder = _grids_and_target(dataset, plan, grids, folder)
+    grids = _grid_layer(dataset, plan, grids)
+    folder = path
     single = None
     if folder is not None and Path(folder).suffix.lower() in (".geojson", ".json", ".gpkg", ".zip"):
         single = Path(folder)
@@ -283,28 +282,27 @@ def export_data(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, f
         raise ValueError(f"unknown export format(s) {bad}; use {', '.join(DATA_FORMATS)}")
     g = grid_attributes(dataset, plan, grids, include_personal=include_personal)
     asg = assignment_layer(dataset, plan, include_personal=include_personal)
-    written: dict[str, Path] = {}
+    written: list[Path] = []
     if "geojson" in formats:
         p = single or out_dir / f"{stem}.geojson"
+        pa = p.with_name(f"{p.stem}_assignment.geojson") if single else out_dir / "assignment.geojson"
         write_layers({"grids": g}, p, dataset=dataset, driver="GeoJSON")
-        write_layers({"assignment": asg}, p.with_name(f"{p.stem}_assignment.geojson") if single
-                     else out_dir / "assignment.geojson", dataset=dataset, driver="GeoJSON")
-        written["geojson"] = p
+        write_layers({"assignment": asg}, pa, dataset=dataset, driver="GeoJSON")
+        written += [p, pa]
     if "gpkg" in formats:
         p = single or out_dir / f"{stem}.gpkg"
         colors = colors or grid_colors(grids)
         with atomic_path(p) as tmp:
             write_layers({"grids": g, "assignment": asg}, tmp, dataset=dataset, driver="GPKG")
             add_layer_styles(tmp, "grids", grid_qml(g, colors), grid_sld(g, colors), style_name="网格 grids")
-        written["gpkg"] = p
+        written.append(p)
     if "shp" in formats:
         p = single or out_dir / f"{stem}_shp.zip"
+        pa = p.with_name(f"{p.stem}_assignment.zip") if single else out_dir / "assignment_shp.zip"
         write_zip_shapefile(g.rename(columns=SHP_NAMES), p, dataset=dataset)
-        write_zip_shapefile(asg.rename(columns=SHP_NAMES),
-                            p.with_name(f"{p.stem}_assignment.zip") if single else out_dir / "assignment_shp.zip",
-                            dataset=dataset)
-        written["shp"] = p
-    log.info("data written: %s", {k: str(v) for k, v in written.items()})
+        write_zip_shapefile(asg.rename(columns=SHP_NAMES), pa, dataset=dataset)
+        written += [p, pa]
+    log.info("data written: %s", [str(w) for w in written])
     return written
 
 
@@ -458,59 +456,64 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None
     wb.save(path)
 
 
-def export_ledger(dataset: Dataset, plan, grids: gpd.GeoDataFrame | None = None, path=None, *, coverage=None,
-                  include_personal: bool = False, csv: bool = True) -> dict[str, Path]:
+def export_ledger(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
+                  coverage=None, include_personal: bool = False, csv: bool = True) -> list[Path]:
     """Write the grid ledger (网格台账) as Excel (sheets 网格台账, 党建层级, 说明; the ledger ends with a
     合计 row) and, with ``csv``, as CSV files (UTF-8 with BOM) beside it.
 
-    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs. ``grids`` is
-    derived from ``plan`` when omitted (``export_ledger(dataset, plan, "maps/台账.xlsx")`` works).
-    Returns kind → path (``xlsx``, ``csv``, ``hierarchy_csv``).
+    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs. Returns every
+    file written (the workbook first).
     """
-    grids, path = _grids_and_target(dataset, plan, grids, path)
+    grids = _grid_layer(dataset, plan, grids)
     path = Path(path) if path is not None else DEFAULT_DIR / "网格台账.xlsx"
+    if path.suffix.lower() not in (".xlsx", ".csv"):
+        raise ValueError(f"the ledger is written as .xlsx or .csv, not {path.suffix or 'a folder'}")
     _out_dir(path.parent)
     tables = ledger_tables(dataset, plan, grids, coverage=coverage, include_personal=include_personal)
-    written: dict[str, Path] = {}
-    if path.suffix.lower() != ".csv":
-        if path.suffix.lower() != ".xlsx":
-            raise ValueError(f"the ledger is written as .xlsx or .csv, not {path.suffix}")
+    written: list[Path] = []
+    if path.suffix.lower() == ".xlsx":
         with atomic_path(path) as tmp:
             _write_xlsx(tables, tmp, title=f"{dataset.name} 网格台账")
-        written["xlsx"] = path
+        written.append(path)
     if csv or path.suffix.lower() == ".csv":
-        for key, name, suffix in (("csv", "网格台账", ""), ("hierarchy_csv", "党建层级", "_党建层级")):
+        for name, suffix in (("网格台账", ""), ("党建层级", "_党建层级")):
             p = path.with_suffix(".csv") if not suffix else path.with_name(f"{path.stem}{suffix}.csv")
             with atomic_path(p) as tmp:
                 _plain_text(tables[name]).to_csv(tmp, index=False, encoding="utf-8-sig")
-            written[key] = p
+            written.append(p)
     return written
 
 
-def export_hierarchy(dataset: Dataset, plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
-                     include_personal: bool = False) -> Path:
+def export_hierarchy(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
+                     include_personal: bool = False) -> list[Path]:
     """Only the party hierarchy (街道 → 社区 → 网格 → 小区 → 楼栋), as CSV (UTF-8 with BOM) or .xlsx."""
-    grids, path = _grids_and_target(dataset, plan, grids, path)
+    grids = _grid_layer(dataset, plan, grids)
     path = Path(path) if path is not None else DEFAULT_DIR / "党建层级.csv"
+    if path.suffix.lower() not in (".xlsx", ".csv"):
+        raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix or 'a folder'}")
     _out_dir(path.parent)
     table = ledger_tables(dataset, plan, grids, include_personal=include_personal)["党建层级"]
-    if path.suffix.lower() not in (".xlsx", ".csv"):
-        raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix}")
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".xlsx":
             _write_xlsx({"党建层级": table}, tmp, title=f"{dataset.name} 党建层级")
         else:
             _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
-    return path
+    return [path]
 
 
 # --------------------------------------------------------------------------- HTML and poster
-def export_html(dataset: Dataset, path=None, *, grids: gpd.GeoDataFrame | None = None, plan=None,
+def export_html(dataset: Dataset, plan: Plan | None, path=None, *, grids: gpd.GeoDataFrame | None = None,
                 coverage=None, isochrones=None, stations=None, suggested=None, lang: str = "zh",
-                title: str | None = None, include_personal: bool = False) -> Path:
-    """One self-contained interactive HTML map (scripts, styles, icons inlined; no network needed)."""
+                title: str | None = None, include_personal: bool = False) -> list[Path]:
+    """One self-contained interactive HTML map (scripts, styles, icons inlined; no network needed).
+
+    ``plan`` may be ``None`` for a map of the dataset alone. ``stations`` overrides the dataset's
+    stations (the what-if set the planner sees).
+    """
     from .webmap import make_map, to_html
 
+    if plan is not None:
+        grids = _grid_layer(dataset, plan, grids)
     path = Path(path) if path is not None else DEFAULT_DIR / "网格地图.html"
     _out_dir(path.parent)
     assignment = _assignment_of(plan) if plan is not None else None
@@ -520,10 +523,15 @@ def export_html(dataset: Dataset, path=None, *, grids: gpd.GeoDataFrame | None =
     page = to_html(m, title=title or (f"{dataset.name} 网格划分图" if lang == "zh" else f"{dataset.name} grids"))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    return path
+    return [path]
 
 
-def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, **kwargs) -> list[Path]:
-    """A wall poster (PDF and/or PNG); see :func:`gridplan.poster.export_poster`."""
-    from .poster import export_poster as _poster
-    return _poster(dataset, grids, path, **kwargs)
+def export_poster(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
+                  **options) -> list[Path]:
+    """A wall poster (PDF and/or PNG) of the plan; ``options`` as :func:`gridplan.poster.render_poster`
+    (paper, orientation, scope, title, dpi, coverage, isochrones, stations, lang, formats …)."""
+    from .poster import render_poster
+
+    grids = _grid_layer(dataset, plan, grids)
+    options.setdefault("assignment", _assignment_of(plan))
+    return render_poster(dataset, grids, path, **options)

@@ -29,7 +29,7 @@ from pyproj import CRS
 from ._atomic import atomic_path
 from ._errors import Problem, ValidationError
 from .model import ID_FIELD, LAYERS, Dataset
-from .validate import LAYER_ALIASES, LoadOptions, normalise
+from .checks import LAYER_ALIASES, LoadOptions, normalise
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ import shapely
 from .adjacency import building_adjacency, grid_components
 from .i18n import reason as reason_text
 from .model import Dataset, Plan
-from .partition import _context, k_options, over_bound
-from .tessellate import dataset_cache, grid_polygons
+from .engine import _context
+from .model import dataset_cache
+from .tessellate import grid_polygons
 
 __all__ = ["grid_table", "grids", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
 
@@ -46,13 +47,13 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
         from scipy.sparse.csgraph import connected_components
 
         ctx = _context(dataset)
-        over = over_bound(rule, ctx.h, ctx.p)
+        over = rule.over_bound(ctx.h, ctx.p)
         comm = ctx.comm
         feas = {}
         for cid in pd.unique(comm):
             m = (comm == cid) & ~over
             H, P = float(ctx.h[m].sum()), float(ctx.p[m].sum())
-            feas[cid] = (H, P, bool(k_options(rule, H, P)))
+            feas[cid] = (H, P, bool(rule.k_options(H, P)))
         keep = np.flatnonzero(~over)
         A = ctx.A[keep][:, keep]
         _, lab = connected_components(A, directed=False)
@@ -60,7 +61,7 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
         comp[keep] = lab
         ch = np.bincount(lab, ctx.h[keep]) if len(keep) else np.zeros(0)
         cp = np.bincount(lab, ctx.p[keep]) if len(keep) else np.zeros(0)
-        comp_ok = np.array([bool(k_options(rule, a, b)) for a, b in zip(ch, cp)], dtype=bool)
+        comp_ok = np.array([bool(rule.k_options(a, b)) for a, b in zip(ch, cp)], dtype=bool)
         return feas, comp, comp_ok
     return dataset_cache(dataset, f"feasibility:{sorted(rule.as_dict().items())}", compute)
 
@@ -140,7 +141,7 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
     bad = np.flatnonzero(~compliant)
     if len(bad) == 0:
         return out
-    over = over_bound(rule, ctx.h, ctx.p)
+    over = rule.over_bound(ctx.h, ctx.p)
     has_over = np.bincount(codes[over], minlength=ng) > 0
     feas, comp, comp_ok = _community_feasibility(dataset, rule)
     # a grid that holds a whole infeasible community (minus over-bound buildings) / a whole component
@@ -162,10 +163,7 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
             n_here = int(grid_comm_n.get((g, cid), 0))
             whole_comm = n_here > 0 and n_here == int(comm_n.get(cid, 0))
             if not ok_c and whole_comm:
-                lo_h = H_c < rule.min_households if rule.mode != "persons" else True
-                lo_p = P_c < rule.min_persons if rule.mode != "households" else True
-                small = (lo_h and lo_p) if rule.mode == "either" else (lo_h if rule.mode == "households" else (lo_p if rule.mode == "persons" else (lo_h or lo_p)))
-                out[g] = "community_too_small" if small else "community_in_gap"
+                out[g] = "community_too_small" if rule.too_small(H_c, P_c) else "community_in_gap"
                 continue
             # a whole infeasible component (island) of the community
             ks = gc.loc[g] if g in gc.index.get_level_values(0) else None
@@ -176,23 +174,8 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
             if island:
                 out[g] = "island_too_small"
             else:
-                out[g] = _size_reason(rule, H[g], P[g])
+                out[g] = rule.size_reason(H[g], P[g])
     return out
-
-
-def _size_reason(rule, h, p) -> str:
-    lo_h, hi_h = h < rule.min_households, h > rule.max_households
-    lo_p, hi_p = p < rule.min_persons, p > rule.max_persons
-    use_h = rule.mode in ("households", "both") or (rule.mode == "either" and h > 0)
-    if rule.mode == "persons":
-        use_h = False
-    if use_h and (lo_h or hi_h):
-        return "too_few_households" if lo_h else "too_many_households"
-    if lo_p:
-        return "too_few_persons"
-    if hi_p:
-        return "too_many_persons"
-    return "too_few_households" if lo_h else "too_many_households"
 
 
 def grid_table(dataset: Dataset, plan: Plan) -> pd.DataFrame:

@@ -14,8 +14,9 @@ polygons) are computed from ``(dataset, plan)`` by :mod:`gridplan.metrics` and f
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
-from typing import Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 from pyproj import CRS
 
 from ._errors import PlanError, Problem
+from .rule import Rule, RuleMode  # noqa: F401  (the rule is part of the model)
 
 LAYERS: tuple[str, ...] = ("communities", "compounds", "buildings", "roads", "stations")
 
@@ -67,61 +69,6 @@ STATION_KINDS: dict[str, str] = {
     "service_center": "党群服务中心",
 }
 
-RuleMode = Literal["either", "households", "persons", "both"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The grid size rule: households in ``[min_households, max_households]`` and/or persons in
-    ``[min_persons, max_persons]``, combined by ``mode``.
-
-    ``mode``: ``"either"`` (默认: 户数或人口满足其一), ``"households"``, ``"persons"``, ``"both"``.
-    """
-
-    min_households: int = 300
-    max_households: int = 500
-    min_persons: int = 1000
-    max_persons: int = 1500
-    mode: RuleMode = "either"
-
-    def __post_init__(self):
-        if self.mode not in ("either", "households", "persons", "both"):
-            raise ValueError(f"unknown rule mode {self.mode!r}; use either, households, persons or both")
-        if not (0 <= self.min_households <= self.max_households):
-            raise ValueError("the household bounds must satisfy 0 ≤ min ≤ max")
-        if not (0 <= self.min_persons <= self.max_persons):
-            raise ValueError("the person bounds must satisfy 0 ≤ min ≤ max")
-
-    def households_ok(self, households):
-        h = np.asarray(households)
-        return (h >= self.min_households) & (h <= self.max_households)
-
-    def persons_ok(self, persons):
-        p = np.asarray(persons)
-        return (p >= self.min_persons) & (p <= self.max_persons)
-
-    def meets(self, households, persons):
-        """Whether a grid of these totals complies (vectorised over arrays)."""
-        h_ok = self.households_ok(households)
-        p_ok = self.persons_ok(persons)
-        if self.mode == "households":
-            return h_ok
-        if self.mode == "persons":
-            return p_ok
-        if self.mode == "both":
-            return h_ok & p_ok
-        return h_ok | p_ok
-
-    def as_dict(self) -> dict:
-        return {
-            "min_households": self.min_households,
-            "max_households": self.max_households,
-            "min_persons": self.min_persons,
-            "max_persons": self.max_persons,
-            "mode": self.mode,
-        }
-
-
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """The layers of one city, in a metric CRS, with ids as index (see module doc)."""
@@ -134,6 +81,10 @@ class Dataset:
     source_crs: CRS | None = None
     name: str = ""
     problems: tuple[Problem, ...] = ()
+
+    def __post_init__(self):
+        for gdf in self.layers().values():
+            _freeze(gdf)
 
     @property
     def crs(self) -> CRS:
@@ -164,6 +115,33 @@ class Dataset:
             changes["compounds"] = cp[cp["community_id"].astype(str).isin(ids).to_numpy()]
         return self.replace(**changes)
 
+    def cache(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per dataset and key (cells, adjacency, engine arrays …).
+
+        Layers are read-only (an in-place write raises), and a cached value is recomputed when a
+        layer column was replaced since (``ds.buildings["households"] = …``), so a cache never
+        serves numbers of data that changed. Use :meth:`replace` to change a dataset.
+        """
+        stamp = self._stamp()
+        try:
+            store = _CACHE[self]
+        except KeyError:
+            store = _CACHE[self] = {}
+        if store.get("\x00stamp") != stamp:
+            store.clear()
+            store["\x00stamp"] = stamp
+        if key not in store:
+            store[key] = compute()
+        return store[key]
+
+    def _stamp(self) -> tuple:
+        """Identity of every layer's columns (changes when a column is replaced or added)."""
+        out = []
+        for name, gdf in self.layers().items():
+            _freeze(gdf)
+            out.append((name, len(gdf), tuple(gdf.columns), tuple(_data_address(gdf[c]) for c in gdf.columns)))
+        return tuple(out)
+
     @property
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "warning")
@@ -171,6 +149,34 @@ class Dataset:
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}={len(g)}" for n, g in self.layers().items())
         return f"Dataset({self.name!r}, {parts}, crs=EPSG:{self.crs.to_epsg()})"
+
+
+_CACHE: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
+
+
+def _data_address(col: pd.Series) -> int:
+    """Identity of a column's memory: the buffer address of numpy-backed columns, else the
+    identity of the extension array the layer holds (both change when the column is replaced)."""
+    arr = col.array
+    nd = getattr(arr, "_ndarray", None)
+    if isinstance(nd, np.ndarray):
+        return int(nd.__array_interface__["data"][0])
+    return id(arr)
+
+
+def _freeze(gdf: pd.DataFrame) -> None:
+    """Make a layer's numeric and geometry memory read-only, so an in-place write raises instead
+    of changing data that cached results were computed from."""
+    for blk in getattr(gdf, "_mgr").blocks:
+        v = blk.values
+        arr = v if isinstance(v, np.ndarray) else getattr(v, "_data", None)
+        if isinstance(arr, np.ndarray) and arr.flags.writeable:
+            arr.flags.writeable = False
+
+
+def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any:
+    """:meth:`Dataset.cache` as a function (for the engine modules)."""
+    return dataset.cache(key, compute)
 
 
 def _clean_assignment(values) -> pd.Series:

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from ._atomic import atomic_path
-from ._errors import GridplanError
+from ._errors import FontMissingError
 from .model import Dataset
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,6 @@ TEXT = {
            "note": "Data: {name}; CRS: {crs}; {n} grids, {hh} households, {pp} persons; made with gridplan; {date}",
            "building": "Building"},
 }
-
-
-class FontMissingError(GridplanError, FileNotFoundError):
-    """No CJK font is installed (Chinese text would render as boxes)."""
 
 
 # --------------------------------------------------------------------------- fonts
@@ -284,7 +280,7 @@ def _fit_limits(bounds, ax_w_in, ax_h_in, margin=0.03):
 
 
 # --------------------------------------------------------------------------- the poster
-def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper: str = "A1",
+def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper: str = "A1",
                   orientation: str = "landscape", scope=None, title: str | None = None, dpi: int = 200,
                   coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: bool | gpd.GeoDataFrame = True,
                   assignment: pd.Series | None = None, lang: str = "zh", formats: Iterable[str] | None = None,
@@ -615,12 +611,3 @@ def export_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
     log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(g), n_lab,
              t_draw, time.perf_counter() - t0)
     return written
-
-
-def make_poster(dataset: Dataset, plan, path=None, **kwargs) -> Path:
-    """Convenience: the poster of a :class:`~gridplan.Plan` (grid layer derived with
-    :func:`gridplan.metrics.grids`); returns the first file written. Options as :func:`export_poster`."""
-    from .metrics import grids as grid_layer
-
-    kwargs.setdefault("assignment", plan.assignment)
-    return export_poster(dataset, grid_layer(dataset, plan), path, **kwargs)[0]

@@ -2,7 +2,7 @@
 
 Candidates are buildings (a station in or beside that building), network nodes (street
 corners) or a layer of sites the user supplies. The walk from a candidate to a building is the
-exact one of :mod:`gridplan.coverage` (both snap distances included). Two solvers share one
+exact one of :mod:`gridplan.reach` (both snap distances included). Two solvers share one
 coverage matrix:
 
 * ``method="greedy"`` — greedy by marginal gain, then a 1-swap local search (fast, for
@@ -27,7 +27,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .coverage import Coverage, CoverageResult, minutes_to_m
+from .reach import Coverage, CoverageResult, minutes_to_m
 from .model import Dataset
 from .network import Snapped, WalkNetwork, _as_points
 
@@ -294,7 +294,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     Parameters
     ----------
     source
-        A dataset, or a :class:`~gridplan.coverage.Coverage` / result to reuse (its network,
+        A dataset, or a :class:`~gridplan.reach.Coverage` / result to reuse (its network,
         snapped buildings and active stations).
     k
         Number of new sites.

@@ -34,7 +34,7 @@ import pandas as pd
 import pyogrio
 
 from ._atomic import atomic_path
-from ._errors import GridplanError
+from ._errors import StoreError
 from .model import Plan, Rule
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,6 @@ PROJECTS_DIR = Path("projects")
 
 VERSION_COLUMNS = ["version_id", "name", "note", "created", "label", "grids", "buildings", "rule", "locked",
                    "dataset"]
-
-
-class StoreError(GridplanError):
-    """A version is missing or the project file cannot be used."""
 
 
 def default_project_path(dataset_name: str, *, folder: str | os.PathLike = PROJECTS_DIR) -> Path:

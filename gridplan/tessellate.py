@@ -23,39 +23,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import weakref
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from .model import Dataset, Plan
+from .model import Dataset, Plan, dataset_cache
 
 __all__ = ["building_cells", "grid_polygons", "building_points", "community_labels", "community_regions",
-           "glued_cells", "dataset_cache"]
+           "glued_cells"]
 
 log = logging.getLogger(__name__)
-
-_CACHE: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
 
 #: distance (m) identical building points are nudged apart by
 _NUDGE_M = 0.5
 #: growth (m) of the hull used as the region of a community without a polygon
 _HULL_BUFFER_M = 30.0
-
-
-def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any:
-    """Compute ``compute()`` once per dataset object and key (weakly keyed on the dataset)."""
-    try:
-        store = _CACHE[dataset]
-    except KeyError:
-        store = {}
-        _CACHE[dataset] = store
-    if key not in store:
-        store[key] = compute()
-    return store[key]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -288,7 +288,7 @@ def _truthy(values) -> np.ndarray:
 def coverage_table(coverage, *, minutes: float | None = None) -> pd.DataFrame | None:
     """Per-building coverage as a DataFrame indexed by ``building_id`` (str) with a boolean ``covered``.
 
-    ``coverage`` is a :class:`~gridplan.coverage.CoverageResult` or any table with ``covered`` or
+    ``coverage`` is a :class:`~gridplan.reach.CoverageResult` or any table with ``covered`` or
     ``walk_min`` per building (then covered means ``walk_min <= minutes``, default 15).
     """
     if coverage is None:
@@ -542,7 +542,7 @@ def _walk_text(values, unit: str) -> list:
 # --------------------------------------------------------------------------- the map
 @dataclass
 class MapParts:
-    """A map split for redrawing in place (``make_map(..., parts=True)``).
+    """A map split for redrawing in place (:func:`make_map_parts`).
 
     ``base`` holds what only depends on the dataset (communities, compounds, draw tools, scale,
     legend): its script stays the same when the plan, the coverage or the selection changes, so
@@ -558,7 +558,25 @@ class MapParts:
     control: Any = None
 
 
-def make_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignment: pd.Series | None = None,
+def make_map(dataset: Dataset, **options):
+    """The interactive map of a dataset and (optionally) a plan and its coverage: a ``folium.Map``.
+
+    Options are those of :func:`_build_map` (grids, assignment, coverage, isochrones, stations,
+    suggested, lang, asset_base, selected_grid, draw_tools, tiles, height, include_personal,
+    colors, minutes, show_compounds, show_isochrones, fit).
+    """
+    return _build_map(dataset, parts=False, **options)
+
+
+def make_map_parts(dataset: Dataset, **options) -> MapParts:
+    """The map split for redrawing in place: a :class:`MapParts` (base map, plan-dependent layers,
+    layer control); options as :func:`make_map`. The base depends on the dataset only, so
+    ``st_folium`` keeps the same Leaflet map (and the planner's view) from one edit to the next."""
+    options.setdefault("fit", False)
+    return _build_map(dataset, parts=True, **options)
+
+
+def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignment: pd.Series | None = None,
              coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: gpd.GeoDataFrame | None = None,
              suggested: gpd.GeoDataFrame | None = None, lang: str = "zh", asset_base: str = assets.DEFAULT_BASE,
              selected_grid: str | None = None, draw_tools: bool = False, tiles: str | None = None,

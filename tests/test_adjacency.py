@@ -6,9 +6,9 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 try:
-    from test_partition import X0, Y0, dataset_from, make_city, row_of_buildings
+    from test_engine import X0, Y0, dataset_from, make_city, row_of_buildings
 except ImportError:  # pragma: no cover
-    from tests.test_partition import X0, Y0, dataset_from, make_city, row_of_buildings
+    from tests.test_engine import X0, Y0, dataset_from, make_city, row_of_buildings
 
 from gridplan.adjacency import SAME_COMPOUND_FACTOR, building_adjacency, grid_components
 

@@ -11,13 +11,20 @@ def test_every_public_name_resolves():
         assert not isinstance(obj, types.ModuleType), name
 
 
-def test_functions_are_not_shadowed_by_their_modules():
-    importlib.import_module("gridplan.partition")
-    importlib.import_module("gridplan.coverage")
-    importlib.import_module("gridplan.validate")
-    assert callable(gridplan.validate) and gridplan.validate.__module__ == "gridplan.io"
-    assert callable(gridplan.partition) and gridplan.partition.__module__ == "gridplan.partition"
-    assert callable(gridplan.coverage) and gridplan.coverage.__module__ == "gridplan.coverage"
+def test_no_module_shares_a_name_with_a_public_function():
+    """``import gridplan.X as m`` must give the module, and ``gridplan.f`` the function, for every
+    module X and public name f: no module may be named like a function of the namespace."""
+    import pathlib
+    import pkgutil
+    root = pathlib.Path(gridplan.__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules([str(root)])}
+    assert not modules & set(gridplan.__all__), modules & set(gridplan.__all__)
+    for name in sorted(modules):
+        mod = importlib.import_module(f"gridplan.{name}")
+        assert isinstance(mod, types.ModuleType) and mod.__name__ == f"gridplan.{name}"
+    for name in ("partition", "coverage", "validate"):
+        fn = getattr(gridplan, name)
+        assert callable(fn) and not isinstance(fn, types.ModuleType), name
 
 
 def test_library_does_not_import_streamlit():

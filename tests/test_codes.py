@@ -6,9 +6,9 @@ import pytest
 import shapely
 
 try:
-    from test_partition import X0, Y0, dataset_from
+    from test_engine import X0, Y0, dataset_from
 except ImportError:  # pragma: no cover
-    from tests.test_partition import X0, Y0, dataset_from
+    from tests.test_engine import X0, Y0, dataset_from
 
 from gridplan.codes import next_codes, number_grids, reading_order
 

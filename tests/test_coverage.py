@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from gridplan import Dataset, Plan, ValidationError
-from gridplan.coverage import WALK_SPEED_KMH, Coverage, coverage, isochrones, minutes_to_m
+from gridplan.reach import WALK_SPEED_KMH, Coverage, coverage, isochrones, minutes_to_m
 from gridplan.network import build_network
 
 CRS = "EPSG:4544"
@@ -268,23 +268,8 @@ def test_sample_city_end_to_end(sample):
 
 
 def _run(argv):
-    import argparse
-
-    from gridplan import GridplanError
-    from gridplan._cli_coverage import add_coverage_parser, add_suggest_parser
-    parser = argparse.ArgumentParser(prog="gridplan")
-    sub = parser.add_subparsers()
-    add_coverage_parser(sub)
-    add_suggest_parser(sub)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        return args.func(args)
-    except (GridplanError, FileNotFoundError) as e:
-        print(e)
-        return 1
+    from gridplan.cli import main
+    return main(argv)
 
 
 def test_cli_coverage_and_suggest(sample, tmp_path, capsys):
@@ -319,4 +304,4 @@ def test_cli_no_roads_is_bad_input(tmp_path, capsys):
     ds.buildings.reset_index().to_file(folder / "buildings.geojson")
     ds.stations.reset_index().to_file(folder / "stations.geojson")
     assert _run(["coverage", str(folder), "--out", str(tmp_path / "o.gpkg")]) == 1
-    assert "roads" in capsys.readouterr().out
+    assert "roads" in capsys.readouterr().err

@@ -20,10 +20,25 @@ def toy():
     return ds, plan, toy_grids(ds, plan)
 
 
+def _by_kind(files):
+    """The exporters return every file written; name them by kind for the assertions."""
+    out = {}
+    for f in files:
+        n = f.name
+        kind = ("gpkg" if n.endswith(".gpkg") else "shp" if n.endswith(".zip") else "geojson" if n.endswith(".geojson")
+                else "xlsx" if n.endswith(".xlsx") else "hierarchy_csv" if n.endswith("_党建层级.csv") else "csv")
+        if "assignment" in n:
+            kind = "assignment_" + kind
+        out[kind] = f
+    return out
+
+
 def test_data_formats_round_trip_with_chinese(toy, tmp_path):
     ds, plan, grids = toy
-    w = export.export_data(ds, plan, grids, tmp_path)
-    assert set(w) == {"geojson", "gpkg", "shp"}
+    w = _by_kind(export.export_data(ds, plan, tmp_path, grids=grids))
+    # every file written is listed, the assignment files too
+    assert set(w) == {"geojson", "gpkg", "shp", "assignment_geojson", "assignment_shp"}
+    assert all(f.exists() for f in w.values())
     a = plan.assignment
     for src, layer in ((w["gpkg"], "grids"), (w["geojson"], None), (f"/vsizip/{w['shp']}", None)):
         g = pyogrio.read_dataframe(src, layer=layer) if layer else pyogrio.read_dataframe(src)
@@ -44,14 +59,14 @@ def test_data_formats_round_trip_with_chinese(toy, tmp_path):
 
 def test_crs_of_outputs(toy, tmp_path):
     ds, plan, grids = toy
-    w = export.export_data(ds, plan, grids, tmp_path)
+    w = _by_kind(export.export_data(ds, plan, tmp_path, grids=grids))
     assert pyogrio.read_info(w["geojson"])["crs"] == "EPSG:4326"
     assert pyogrio.read_info(w["gpkg"], layer="grids")["crs"] == f"EPSG:{ds.source_crs.to_epsg()}"
 
 
 def test_shapefile_zip_has_utf8_cpg(toy, tmp_path):
     ds, plan, grids = toy
-    p = export.export_data(ds, plan, grids, tmp_path / "g.zip")["shp"]
+    p = export.export_data(ds, plan, tmp_path / "g.zip", grids=grids)[0]
     with zipfile.ZipFile(p) as z:
         names = z.namelist()
         cpg = next(n for n in names if n.endswith(".cpg"))
@@ -62,7 +77,7 @@ def test_shapefile_zip_has_utf8_cpg(toy, tmp_path):
 
 def test_gpkg_has_qgis_layer_style(toy, tmp_path):
     ds, plan, grids = toy
-    p = export.export_data(ds, plan, grids, tmp_path / "plan.gpkg")["gpkg"]
+    p = export.export_data(ds, plan, tmp_path / "plan.gpkg", grids=grids)[0]
     con = sqlite3.connect(p)
     rows = con.execute("SELECT f_table_name, f_geometry_column, styleQML, styleSLD, useAsDefault FROM layer_styles").fetchall()
     contents = {r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM gpkg_contents")}
@@ -85,7 +100,7 @@ def test_ledger_excel_and_csv(toy, tmp_path):
     ds, plan, grids = toy
     b = ds.buildings
     cov = pd.DataFrame({"covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
-    w = export.export_ledger(ds, plan, grids, tmp_path / "台账.xlsx", coverage=cov)
+    w = _by_kind(export.export_ledger(ds, plan, tmp_path / "台账.xlsx", grids=grids, coverage=cov))
     wb = openpyxl.load_workbook(w["xlsx"])
     assert wb.sheetnames == ["网格台账", "党建层级", "说明"]
     rows = list(wb["网格台账"].iter_rows(values_only=True))
@@ -115,7 +130,7 @@ def test_ledger_excel_and_csv(toy, tmp_path):
 
 def test_ledger_personal_fields_on_request(toy, tmp_path):
     ds, plan, grids = toy
-    w = export.export_ledger(ds, plan, grids, tmp_path / "l.xlsx", include_personal=True, csv=False)
+    w = _by_kind(export.export_ledger(ds, plan, tmp_path / "l.xlsx", grids=grids, include_personal=True, csv=False))
     hier = list(openpyxl.load_workbook(w["xlsx"])["党建层级"].iter_rows(values_only=True))
     i = hier[0].index("党员数")
     assert sum(r[i] for r in hier[1:]) == int(ds.buildings["party_members"].sum())
@@ -127,7 +142,7 @@ def test_formula_injection_is_neutralised(toy, tmp_path):
     comp = ds.compounds.copy()
     comp.loc[comp.index[0], "name"] = "=HYPERLINK(\"http://x\",\"y\")"
     ds2 = ds.replace(compounds=comp)
-    w = export.export_ledger(ds2, plan, grids, tmp_path / "f.xlsx")
+    w = _by_kind(export.export_ledger(ds2, plan, tmp_path / "f.xlsx", grids=grids))
     ws = openpyxl.load_workbook(w["xlsx"])["党建层级"]
     cells = [c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
     assert cells and all(c.data_type == "s" and c.value.startswith("'=") for c in cells)
@@ -136,7 +151,7 @@ def test_formula_injection_is_neutralised(toy, tmp_path):
 def test_bad_format_is_refused(toy, tmp_path):
     ds, plan, grids = toy
     with pytest.raises(ValueError, match="format"):
-        export.export_data(ds, plan, grids, tmp_path, formats=("kml",))
+        export.export_data(ds, plan, tmp_path, grids=grids, formats=("kml",))
 
 
 # --------------------------------------------------------------------------- command line
@@ -144,7 +159,7 @@ def _parser():
     import argparse
 
     from gridplan import cli
-    from gridplan._cli_export import add_export_parser
+    from gridplan.cli.export import register as add_export_parser
 
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -214,10 +229,10 @@ def test_cli_export_with_saved_plan_and_errors(toy_folder, tmp_path, capsys):
 def test_grid_layer_derived_from_plan_when_omitted(toy, tmp_path):
     ds, plan, _ = toy
     w = export.export_data(ds, plan, tmp_path / "g.gpkg")
-    g = pyogrio.read_dataframe(w["gpkg"], layer="grids")
+    g = pyogrio.read_dataframe(w[0], layer="grids")
     assert sorted(g["grid_id"]) == sorted(plan.assignment.unique())
     led = export.export_ledger(ds, plan, tmp_path / "l.xlsx", csv=False)
-    assert led["xlsx"].exists()
-    h = export.export_hierarchy(ds, plan, tmp_path / "h.csv")
+    assert led == [tmp_path / "l.xlsx"] and led[0].exists()
+    h, = export.export_hierarchy(ds, plan, tmp_path / "h.csv")
     df = pd.read_csv(h, encoding="utf-8-sig", dtype=str)
     assert list(df.columns[:5]) == ["街道", "社区", "社区党组织", "网格编码", "网格序号"] and len(df) == len(ds.buildings)

@@ -89,7 +89,7 @@ def _open(browser, url: str, allowed=("file:", "data:", "about:", "blob:")):
 
 def test_standalone_html_renders_offline_and_escapes(toy, browser, tmp_path):
     ds, plan, grids = toy
-    path = export_html(ds, tmp_path / "网格地图.html", grids=grids, plan=plan)
+    path = export_html(ds, plan, tmp_path / "网格地图.html", grids=grids)[0]
     html = path.read_text(encoding="utf-8")
     assert "<script src=" not in html and 'rel="stylesheet" href=' not in html
     ctx, page, seen = _open(browser, path.as_uri())
@@ -158,12 +158,12 @@ def test_app_map_loads_only_local_assets(toy, browser):
 def test_sample_city_html_offline(browser, tmp_path):
     from gridplan import metrics
     from gridplan.demo import load_sample
-    from gridplan.partition import partition
+    from gridplan.engine import partition
 
     ds = load_sample()
     plan = partition(ds, seed=0)
     grids = metrics.grids(ds, plan)
-    path = export_html(ds, tmp_path / "sample.html", grids=grids, plan=plan)
+    path = export_html(ds, plan, tmp_path / "sample.html", grids=grids)[0]
     assert path.stat().st_size < 15e6
     ctx, page, seen = _open(browser, path.as_uri())
     try:

@@ -17,7 +17,7 @@ from shapely.geometry import box
 from gridplan import ValidationError
 from gridplan.crs import from_wgs84
 from gridplan.io import read_dataset, read_layers, to_output_crs, write_layers, write_zip_shapefile
-from gridplan.validate import ALIASES, FIELDS, ID_FIELD, LAYER_ALIASES, rename_columns
+from gridplan.checks import ALIASES, FIELDS, ID_FIELD, LAYER_ALIASES, rename_columns
 
 import malformed as M
 

@@ -5,12 +5,12 @@ import time
 
 
 try:
-    from test_partition import make_city
+    from test_engine import make_city
 except ImportError:  # pragma: no cover
-    from tests.test_partition import make_city
+    from tests.test_engine import make_city
 
 from gridplan.metrics import COLUMNS, REASONS, grid_table, grids, plan_summary
-from gridplan.partition import partition
+from gridplan.engine import partition
 
 
 def test_table_columns_and_totals():

@@ -28,7 +28,7 @@ def a3(toy, tmp_path_factory):
     out = tmp_path_factory.mktemp("poster") / "poster"
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        files = poster.export_poster(ds, grids, out, paper="A3", orientation="landscape", dpi=50,
+        files = poster.render_poster(ds, grids, out, paper="A3", orientation="landscape", dpi=50,
                                      assignment=plan.assignment, date="2026-11-26")
     missing = [str(x.message) for x in w if "missing from" in str(x.message).lower() or "glyph" in str(x.message).lower()]
     return files, missing
@@ -78,7 +78,7 @@ def test_png_size_is_paper_at_dpi(a3):
 
 def test_portrait_scoped_poster(toy, tmp_path):
     ds, plan, grids = toy
-    files = poster.export_poster(ds, grids, tmp_path / "c.png", paper="A4", orientation="portrait", dpi=30,
+    files = poster.render_poster(ds, grids, tmp_path / "c.png", paper="A4", orientation="portrait", dpi=30,
                                  scope="方亭社区")
     im = Image.open(files[0])
     assert abs(im.size[0] - 210 / 25.4 * 30) < 1 and abs(im.size[1] - 297 / 25.4 * 30) < 1
@@ -98,10 +98,10 @@ def test_optional_layers(toy, tmp_path):
     cov = pd.DataFrame({"covered": np.arange(len(b)) % 4 != 0}, index=b.index)
     iso = gpd.GeoDataFrame({"band_min": [5, 10, 15]}, geometry=[ds.stations.geometry.iloc[0].buffer(r)
                                                                  for r in (200, 400, 600)], crs=ds.crs)
-    files = poster.export_poster(ds, grids, tmp_path / "o.pdf", paper="A3", coverage=cov, isochrones=iso, lang="en")
+    files = poster.render_poster(ds, grids, tmp_path / "o.pdf", paper="A3", coverage=cov, isochrones=iso, lang="en")
     assert files == [tmp_path / "o.pdf"] and files[0].stat().st_size > 10_000
     with pytest.raises(ValueError, match="paper"):
-        poster.export_poster(ds, grids, tmp_path / "x.pdf", paper="B5")
+        poster.render_poster(ds, grids, tmp_path / "x.pdf", paper="B5")
 
 
 def test_labels_do_not_overlap():
@@ -145,7 +145,7 @@ def test_dollar_signs_in_names_stay_text(toy, tmp_path):
     comm = ds.communities.copy()
     comm["name"] = ["$社区$", comm["name"].iloc[1]]
     ds2 = ds.replace(compounds=comp, communities=comm)
-    files = poster.export_poster(ds2, grids, tmp_path / "d.pdf", paper="A4", scope="510682001001",
+    files = poster.render_poster(ds2, grids, tmp_path / "d.pdf", paper="A4", scope="510682001001",
                                  title="$标题 {x}$")
     txt = subprocess.run(["pdftotext", str(files[0]), "-"], capture_output=True, text=True).stdout \
         if shutil.which("pdftotext") else "$标题"

@@ -8,7 +8,7 @@ import pytest
 import shapely
 from scipy import sparse
 
-from gridplan.coverage import Coverage
+from gridplan.reach import Coverage
 from gridplan.stations import exact_mclp, greedy_swap, pairs_within, suggest_stations
 
 from test_coverage import CRS, grid_city

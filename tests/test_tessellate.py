@@ -5,12 +5,12 @@ import numpy as np
 import shapely
 
 try:
-    from test_partition import X0, Y0, dataset_from, make_city, row_of_buildings
+    from test_engine import X0, Y0, dataset_from, make_city, row_of_buildings
 except ImportError:  # pragma: no cover
-    from tests.test_partition import X0, Y0, dataset_from, make_city, row_of_buildings
+    from tests.test_engine import X0, Y0, dataset_from, make_city, row_of_buildings
 
 from gridplan.metrics import grid_table
-from gridplan.partition import partition
+from gridplan.engine import partition
 from gridplan.tessellate import building_cells, grid_polygons
 
 

@@ -1,4 +1,4 @@
-"""Validation: the malformed corpus (tests/malformed.py) and the checks of gridplan.validate one by one.
+"""Validation: the malformed corpus (tests/malformed.py) and the checks of gridplan.checks one by one.
 
 For every malformed dataset: ``read_dataset`` raises ValidationError (or loads with the expected
 warning), each problem names its layer and has a fix, ``gridplan validate`` exits 1 (0 when only
@@ -21,7 +21,7 @@ from shapely.geometry import Point, box
 from gridplan import Problem, ValidationError
 from gridplan.cli import main
 from gridplan.io import read_dataset
-from gridplan.validate import LoadOptions, normalise
+from gridplan.checks import LoadOptions, normalise
 
 import malformed as M
 

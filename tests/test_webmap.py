@@ -139,7 +139,7 @@ def test_map_without_plan(toy):
 
 def test_sample_city_map_is_fast():
     from gridplan.demo import load_sample
-    from gridplan.partition import partition
+    from gridplan.engine import partition
     from gridplan import metrics
     try:
         ds = load_sample()
@@ -198,10 +198,9 @@ def test_parts_base_is_the_same_for_every_plan(toy):
     cov2 = cov.copy()
     cov2.iloc[:5, 0] = False
     assert not grids2["compliant"].equals(grids["compliant"].reindex(grids2.index))
-    p1 = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov, draw_tools=True,
-                         parts=True, fit=False)
-    p2 = webmap.make_map(ds, grids=grids2, assignment=plan2.assignment, coverage=cov2, draw_tools=True,
-                         parts=True, fit=False, selected_grid=first)
+    p1 = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, coverage=cov, draw_tools=True)
+    p2 = webmap.make_map_parts(ds, grids=grids2, assignment=plan2.assignment, coverage=cov2, draw_tools=True,
+                               selected_grid=first)
     assert isinstance(p1, webmap.MapParts) and isinstance(p1.base, folium.Map)
     assert isinstance(p1.control, folium.LayerControl)
     s1, s2 = _script(p1.base), _script(p2.base)
@@ -221,7 +220,7 @@ def test_parts_layers_hold_the_plan(toy):
     ds, plan, grids = toy
     b = ds.buildings
     cov = pd.DataFrame({"covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
-    parts = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov, parts=True, fit=False)
+    parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, coverage=cov)
     names = [fg.layer_name for fg in parts.layers]
     T = webmap.TEXT["zh"]
     assert names[:4] == [T["grids"], T["buildings"], T["uncovered"], T["grid_labels"]]
@@ -245,7 +244,6 @@ def test_no_fit_bounds_when_fit_is_false(toy):
 
     assert fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment))
     assert not fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment, fit=False))
-    parts = webmap.make_map(ds, grids=grids, assignment=plan.assignment, parts=True, fit=False,
-                            selected_grid=grids.index[0])
+    parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, selected_grid=grids.index[0])
     assert not fits(parts.base) and "fitBounds" not in parts.base.get_root().render()
-    assert fits(webmap.make_map(ds, grids=grids, assignment=plan.assignment, parts=True).base)
+    assert fits(webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, fit=True).base)

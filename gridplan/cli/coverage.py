@@ -11,55 +11,17 @@ the attribute tables ``coverage_by_grid`` (with a plan), ``coverage_by_compound`
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
-
-
-def _usage(msg: str) -> int:
-    print(f"用法错误 / usage error: {msg}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _parse_minutes(text: str) -> tuple[float, ...]:
-    try:
-        m = tuple(float(x) for x in str(text).replace("，", ",").split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"--minutes takes numbers separated by commas (e.g. 5,10,15), got {text!r}") from None
-    if not m or any(not (x > 0) for x in m):
-        raise ValueError(f"--minutes must be positive numbers, got {text!r}")
-    return m
-
-
-def _parse_speed(text: str):
-    from .coverage import WALK_SPEED_KMH
-    if text in WALK_SPEED_KMH:
-        return text
-    try:
-        v = float(text)
-    except ValueError:
-        raise ValueError(f"--speed-kmh takes a number of km/h or a preset ({', '.join(WALK_SPEED_KMH)}), got {text!r}") from None
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError("--speed-kmh must be positive")
-    return v
-
-
-def _parse_kinds(text: str) -> tuple[str, ...]:
-    from .model import STATION_KINDS
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in STATION_KINDS]
-    if bad or not kinds:
-        raise ValueError(f"--kinds takes station kinds among {', '.join(STATION_KINDS)}, got {text!r}")
-    return kinds
+from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load, parse_or_usage
 
 
 def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
-    """Minutes, speed and counted station kinds from the command line (ValueError on bad values)."""
-    return _parse_minutes(args.minutes), _parse_speed(args.speed_kmh), _parse_kinds(args.kinds)
+    """Minutes, speed and counted station kinds from the command line (UsageError on bad values)."""
+    from ..reach import parse_kinds, parse_minutes, parse_speed
+    return (parse_or_usage(parse_minutes, args.minutes), parse_or_usage(parse_speed, args.speed_kmh),
+            parse_or_usage(parse_kinds, args.kinds))
 
 
 def _common(p: argparse.ArgumentParser, *, minutes_default: str) -> None:
@@ -71,8 +33,13 @@ def _common(p: argparse.ArgumentParser, *, minutes_default: str) -> None:
                    help="buildings/stations further than this from a walkable road are unreachable (default 300)")
 
 
-def add_coverage_parser(sub) -> argparse.ArgumentParser:
-    from .cli import add_dataset_options
+def register(sub) -> None:
+    """Register ``coverage`` and ``suggest-stations``."""
+    _add_coverage(sub)
+    _add_suggest(sub)
+
+
+def _add_coverage(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help="15-minute walking coverage of the stations, per building/grid/compound")
     add_dataset_options(p)
     p.add_argument("--plan", default=None, help="a plan GeoPackage (layer assignment) for coverage per grid")
@@ -84,8 +51,7 @@ def add_coverage_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def add_suggest_parser(sub) -> argparse.ArgumentParser:
-    from .cli import add_dataset_options
+def _add_suggest(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("suggest-stations", help="K new station sites covering the most uncovered households")
     add_dataset_options(p)
     p.add_argument("--count", "-k", type=int, required=True, help="number of new stations")
@@ -103,17 +69,13 @@ def cmd_coverage(args) -> int:
     """Compute coverage and write the GeoPackage; returns the exit status."""
     import geopandas as gpd
 
-    from .cli import emit, load
-    from .coverage import Coverage, isochrones
-    from .io import read_plan, write_layers
+    from ..reach import Coverage, isochrones
+    from ..io import read_plan, write_layers
     t0 = time.perf_counter()
-    try:
-        minutes, speed, kinds = _walk_options(args)
-    except ValueError as e:
-        return _usage(str(e))
+    minutes, speed, kinds = _walk_options(args)
     out = Path(args.out)
     if out.suffix.lower() != ".gpkg":
-        return _usage(f"--out must be a .gpkg file, got {out.name}")
+        raise UsageError(f"--out must be a .gpkg file, got {out.name}")
     ds = load(args)
     plan = read_plan(args.plan, ds) if args.plan else None
     cov = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
@@ -155,24 +117,20 @@ def cmd_coverage(args) -> int:
 def cmd_suggest_stations(args) -> int:
     """Suggest new station sites; returns the exit status."""
 
-    from .cli import emit, load
-    from .coverage import Coverage
-    from .stations import suggest_stations
+    from ..reach import Coverage
+    from ..stations import suggest_stations
     t0 = time.perf_counter()
-    try:
-        minutes, speed, kinds = _walk_options(args)
-    except ValueError as e:
-        return _usage(str(e))
+    minutes, speed, kinds = _walk_options(args)
     if args.count < 1:
-        return _usage("--count must be at least 1")
+        raise UsageError("--count must be at least 1")
     if args.out and Path(args.out).suffix.lower() not in (".gpkg", ".geojson", ".json"):
-        return _usage("--out must be a .gpkg or .geojson file")
+        raise UsageError("--out must be a .gpkg or .geojson file")
     ds = load(args)
     cand = args.candidates
     if cand not in ("buildings", "nodes"):
         p = Path(cand)
         if not p.exists():
-            return _usage(f"--candidates is buildings, nodes or an existing point file; {cand!r} is none of them")
+            raise UsageError(f"--candidates is buildings, nodes or an existing point file; {cand!r} is none of them")
         import pyogrio
         layer = pyogrio.read_dataframe(p)
         if layer.crs is None:
@@ -191,7 +149,7 @@ def cmd_suggest_stations(args) -> int:
     a = dict(sites.attrs)
     out_sites = sites.to_crs(ds.source_crs) if ds.source_crs is not None and len(sites) else sites
     if args.out:
-        from .io import write_layers
+        from ..io import write_layers
         write_layers({"suggested_stations": sites}, args.out, dataset=ds)
     recs = []
     for (_, r), g in zip(sites.iterrows(), out_sites.geometry):

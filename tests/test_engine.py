@@ -11,7 +11,7 @@ from pyproj import CRS
 
 from gridplan.metrics import grid_table, plan_summary
 from gridplan.model import Dataset, Plan, Rule
-from gridplan.partition import k_options, over_bound, partition, reoptimise, split_grid
+from gridplan.engine import partition, reoptimise, split_grid
 
 CRS4544 = CRS.from_epsg(4544)
 X0, Y0 = 400000.0, 3440000.0
@@ -78,7 +78,7 @@ def comfortably_feasible(rule: Rule, h, p) -> bool:
     puzzles; the engine then returns its closest plan and flags the grid.)"""
     H, P = float(h.sum()), float(p.sum())
     def ok(total, lo, hi, big):
-        return any(k * lo + 2 * big <= total <= k * hi - 2 * big for k in k_options(rule, H, P))
+        return any(k * lo + 2 * big <= total <= k * hi - 2 * big for k in rule.k_options(H, P))
     mh = ok(H, rule.min_households, rule.max_households, h.max())
     mp = ok(P, rule.min_persons, rule.max_persons, p.max())
     return {"households": mh, "persons": mp, "both": mh and mp, "either": mh or mp}[rule.mode]
@@ -96,7 +96,7 @@ def check_invariants(ds: Dataset, plan: Plan, rule: Rule):
     # compliance whenever the community is feasible (and holds no over-bound building)
     b = ds.buildings
     for cid, grp in b.groupby("community_id"):
-        over = over_bound(rule, grp["households"], grp["persons"])
+        over = rule.over_bound(grp["households"], grp["persons"])
         if over.any():
             continue
         if comfortably_feasible(rule, grp["households"].to_numpy(), grp["persons"].to_numpy()):
@@ -292,12 +292,12 @@ def test_split_grid():
 
 def test_k_options():
     r = Rule(mode="households")
-    assert k_options(r, 550, 0) == []
-    assert k_options(r, 200, 0) == []
-    assert k_options(r, 1000, 0)[0] == 3 or set(k_options(r, 1000, 0)) == {2, 3}
-    assert set(k_options(r, 1000, 0)) == {2, 3}
-    assert k_options(Rule(mode="either"), 550, 1100) == [1]
-    assert k_options(Rule(mode="both"), 400, 2000) == []
+    assert r.k_options(550, 0) == []
+    assert r.k_options(200, 0) == []
+    assert r.k_options(1000, 0)[0] == 3 or set(r.k_options(1000, 0)) == {2, 3}
+    assert set(r.k_options(1000, 0)) == {2, 3}
+    assert Rule(mode="either").k_options(550, 1100) == [1]
+    assert Rule(mode="both").k_options(400, 2000) == []
 
 
 def test_cli_partition_writes_plan(tmp_path, capsys):
@@ -306,7 +306,7 @@ def test_cli_partition_writes_plan(tmp_path, capsys):
 
     import pyogrio
 
-    from gridplan._cli_partition import add_partition_parser
+    from gridplan.cli.partition import register as add_partition_parser
     from gridplan.io import write_layers
 
     ds = make_city(9, (2, 1), blocks=3)

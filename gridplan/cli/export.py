@@ -10,13 +10,11 @@ import argparse
 import time
 from pathlib import Path
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+from ._common import EXIT_BAD_INPUT, EXIT_OK, add_dataset_options, emit, error, load, parse_or_usage
 
 
-def add_export_parser(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     """Register ``export`` with its four kinds."""
-    from .cli import add_dataset_options
-
     p = subparsers.add_parser("export", help="posters, interactive HTML, the grid ledger and data files")
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
     kinds.required = True
@@ -72,61 +70,42 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _minutes(text: str) -> list[float]:
-    try:
-        vals = sorted({float(x) for x in str(text).split(",") if x.strip()})
-    except ValueError:
-        raise ValueError(f"--minutes takes numbers like 5,10,15, not {text!r}") from None
-    if not vals or vals[0] <= 0:
-        raise ValueError("--minutes must be positive")
-    return vals
-
-
 def cmd_export(args) -> int:
     """Run one export; prints the files written (or JSON with ``--json``)."""
-    import sys
-
-    from .cli import load
+    from ..reach import parse_kinds, parse_minutes
 
     t0 = time.perf_counter()
-    try:
-        minutes = _minutes(getattr(args, "minutes", "15"))
-    except ValueError as e:
-        print(f"错误 / error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    minutes = parse_or_usage(parse_minutes, getattr(args, "minutes", "15"))
+    kinds = parse_or_usage(parse_kinds, getattr(args, "kinds", "red_station"))
     dataset = load(args)
     try:
-        return _run(args, dataset, minutes, t0)
+        return _run(args, dataset, minutes, kinds, t0)
     except ValueError as e:  # unknown scope, bad format, a plan that does not fit the dataset …
-        print(f"错误 / error: {e}", file=sys.stderr)
+        error(str(e))
         return EXIT_BAD_INPUT
 
 
-def _run(args, dataset, minutes, t0) -> int:
-    import sys
-
-    from . import export
-    from .cli import emit
-    from .io import read_plan
-    from .metrics import grids as grid_layer
+def _run(args, dataset, minutes, kinds, t0) -> int:
+    from .. import export
+    from ..io import read_plan
+    from ..metrics import grids as grid_layer
 
     if args.kind == "poster" and args.scope:
-        from .poster import resolve_scope
+        from ..poster import resolve_scope
         resolve_scope(dataset, args.scope)  # a wrong scope fails before the partition runs
     if args.plan:
         plan = read_plan(args.plan, dataset)
     else:
-        from .partition import partition
+        from ..engine import partition
         plan = partition(dataset, seed=args.seed)
     grids = grid_layer(dataset, plan)
 
     cov = iso = None
     if getattr(args, "coverage", False):
         if dataset.roads is None or dataset.stations is None:
-            print("错误 / error: --coverage needs the roads and stations layers in the dataset", file=sys.stderr)
+            error("--coverage needs the roads and stations layers in the dataset")
             return EXIT_BAD_INPUT
-        from .coverage import coverage, isochrones
-        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        from ..reach import coverage, isochrones
         cov = coverage(dataset, plan=plan, minutes=minutes, speed_kmh=args.speed_kmh, kinds=kinds)
         if not getattr(args, "no_bands", True):
             iso = isochrones(cov)
@@ -135,23 +114,23 @@ def _run(args, dataset, minutes, t0) -> int:
     kind = args.kind
     if kind == "poster":
         formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
-        files = export.export_poster(dataset, grids, out, paper=args.paper, orientation=args.orientation,
+        files = export.export_poster(dataset, plan, out, grids=grids, paper=args.paper, orientation=args.orientation,
                                      scope=args.scope, title=args.title, dpi=args.dpi, coverage=cov, isochrones=iso,
-                                     stations=not args.no_stations, assignment=plan.assignment, lang=args.lang,
+                                     stations=not args.no_stations, lang=args.lang,
                                      formats=formats if out is None or out.suffix.lower() not in (".pdf", ".png")
                                      else None)
     elif kind == "html":
-        files = [export.export_html(dataset, out, grids=grids, plan=plan, coverage=cov, isochrones=iso,
-                                    lang=args.lang, title=args.title, include_personal=args.include_personal)]
+        files = export.export_html(dataset, plan, out, grids=grids, coverage=cov, isochrones=iso,
+                                   lang=args.lang, title=args.title, include_personal=args.include_personal)
     elif kind == "ledger":
         if out is not None and out.suffix == "":
             out = out / "网格台账.xlsx"
-        files = list(export.export_ledger(dataset, plan, grids, out, coverage=cov,
-                                          include_personal=args.include_personal, csv=not args.no_csv).values())
+        files = export.export_ledger(dataset, plan, out, grids=grids, coverage=cov,
+                                     include_personal=args.include_personal, csv=not args.no_csv)
     else:
         formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
-        files = list(export.export_data(dataset, plan, grids, out, formats=formats,
-                                        include_personal=args.include_personal).values())
+        files = export.export_data(dataset, plan, out, grids=grids, formats=formats,
+                                   include_personal=args.include_personal)
     secs = round(time.perf_counter() - t0, 3)
     payload = {"kind": kind, "files": [str(f) for f in files], "grids": len(grids), "seconds": secs}
     if cov is not None:

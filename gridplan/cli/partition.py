@@ -4,14 +4,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
-
-def add_partition_parser(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     """Register the ``partition`` subcommand."""
-    from .cli import add_dataset_options
-
     p = subparsers.add_parser("partition", help="cut every community into grids that meet the size rule")
     add_dataset_options(p)
     p.add_argument("--out", required=True, help="the plan GeoPackage to write (layers assignment, grids)")
@@ -32,18 +29,16 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
 
 def cmd_partition(args) -> int:
     """Run the partition and write the plan; returns the exit status."""
-    from .cli import emit, load
-    from .io import write_plan
-    from .metrics import grids, plan_summary
-    from .model import Rule
-    from .partition import partition
+    from ..io import write_plan
+    from ..metrics import grids, plan_summary
+    from ..model import Rule
+    from ..engine import partition
 
     try:
         rule = Rule(min_households=args.min_households, max_households=args.max_households,
                     min_persons=args.min_persons, max_persons=args.max_persons, mode=args.mode)
     except ValueError as e:
-        print(f"错误 / error: {e}", file=__import__("sys").stderr)
-        return EXIT_USAGE
+        raise UsageError(str(e)) from None
     t0 = time.perf_counter()
     dataset = load(args)
     t_load = time.perf_counter()

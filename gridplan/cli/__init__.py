@@ -1,4 +1,4 @@
-"""The ``gridplan`` command line (SPEC §7).
+"""The ``gridplan`` command line (SPEC §7): one module per subcommand group, sharing :mod:`._common`.
 
 Each subcommand takes a dataset (a folder of layer files or a GeoPackage), prints a human
 summary or JSON with ``--json``, and exits 0 on success, 1 on bad input (with the message),
@@ -7,55 +7,21 @@ summary or JSON with ``--json``, and exits 0 on success, 1 on bad input (with th
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-from ._errors import GridplanError, ValidationError
+from .._errors import GridplanError, ValidationError
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
-
-
-def emit(args, payload: dict, human: str) -> None:
-    """Print JSON when ``--json`` was given, the human summary otherwise."""
-    if getattr(args, "json", False):
-        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
-    else:
-        print(human)
-
-
-def add_dataset_options(p: argparse.ArgumentParser) -> None:
-    """The options every command that loads a dataset takes."""
-    p.add_argument("dataset", help="folder of layer files, or a GeoPackage")
-    p.add_argument("--coord-system", choices=["wgs84", "gcj02", "bd09"], default=None,
-                   help="the data was digitised on Amap/Tencent (gcj02) or Baidu (bd09) maps")
-    p.add_argument("--map", dest="column_map", action="append", default=[], metavar="SRC=FIELD",
-                   help="map a column by hand, e.g. --map 住户=households (repeatable)")
-    p.add_argument("--assume-crs", default=None, metavar="CRS",
-                   help="CRS of layer files that declare none, e.g. EPSG:4544 (a Shapefile without .prj)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a human summary")
-
-
-def load(args):
-    """Load the dataset named on the command line (raises ValidationError on bad data)."""
-    from .io import read_dataset
-    cmap = {}
-    for item in args.column_map:
-        if "=" not in item:
-            raise SystemExit(f"--map needs SRC=FIELD, got {item!r}")
-        k, v = item.split("=", 1)
-        cmap[k] = v
-    return read_dataset(args.dataset, coord_system=args.coord_system, column_map=cmap or None,
-                        assume_crs=getattr(args, "assume_crs", None))
-
+from ._common import (EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, UsageError, add_dataset_options, emit,
+                      parse_column_map)
 
 # --------------------------------------------------------------------------- validate
 def cmd_validate(args) -> int:
-    from .io import validate
+    from ..io import validate
     t0 = time.perf_counter()
-    cmap = dict(item.split("=", 1) for item in args.column_map if "=" in item) or None
+    cmap = parse_column_map(args.column_map)
     problems = validate(args.dataset, coord_system=args.coord_system, column_map=cmap,
                         assume_crs=getattr(args, "assume_crs", None))
     errors = [p for p in problems if p.severity == "error"]
@@ -78,7 +44,7 @@ def add_validate_parser(sub) -> None:
 
 # --------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from ..demo import run_demo
     summary = run_demo(out_dir=Path(args.out), progress=not args.json)
     emit(args, summary, summary.get("text", ""))
     return EXIT_OK
@@ -98,13 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
-    from ._cli_coverage import add_coverage_parser, add_suggest_parser
-    from ._cli_export import add_export_parser
-    from ._cli_partition import add_partition_parser
-    add_partition_parser(sub)
-    add_coverage_parser(sub)
-    add_suggest_parser(sub)
-    add_export_parser(sub)
+    from . import coverage, export, partition
+    for module in (partition, coverage, export):
+        module.register(sub)
     return parser
 
 
@@ -120,6 +82,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(message)s")
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"用法错误 / usage error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except ValidationError as e:
         print(str(e), file=sys.stderr)
         return EXIT_BAD_INPUT

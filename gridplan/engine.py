@@ -55,7 +55,8 @@ from ._errors import PlanError
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
 from .model import Dataset, Plan, Rule
-from .tessellate import building_cells, building_points, community_labels, dataset_cache
+from .model import dataset_cache
+from .tessellate import building_cells, building_points, community_labels
 
 log = logging.getLogger(__name__)
 
@@ -78,128 +79,7 @@ INERTIA_WEIGHT = 12.0
 #: weight of the shape term Σ P²/A (Polsby-Popper) relative to the cut length
 SHAPE_WEIGHT = 3.0
 
-__all__ = ["partition", "reoptimise", "split_grid", "over_bound", "k_options", "violation"]
-
-
-# ---------------------------------------------------------------------------------------------
-# the rule as arithmetic
-
-
-def _persons_scale(rule: Rule) -> float:
-    """Households per person used to put person violations on the household scale."""
-    dh = rule.max_households - rule.min_households
-    dp = rule.max_persons - rule.min_persons
-    if dh > 0 and dp > 0:
-        return dh / dp
-    return max(rule.max_households, 1) / max(rule.max_persons, 1)
-
-
-def violation(rule: Rule, households, persons) -> np.ndarray:
-    """How far grids of these totals are from meeting the rule (0 when they meet it), in households."""
-    h = np.asarray(households, dtype=float)
-    p = np.asarray(persons, dtype=float)
-    vh = np.maximum(rule.min_households - h, 0) + np.maximum(h - rule.max_households, 0)
-    vp = (np.maximum(rule.min_persons - p, 0) + np.maximum(p - rule.max_persons, 0)) * _persons_scale(rule)
-    if rule.mode == "households":
-        return vh
-    if rule.mode == "persons":
-        return vp
-    if rule.mode == "both":
-        return vh + vp
-    return np.minimum(vh, vp)
-
-
-def _viol_fn(rule: Rule):
-    """The scalar :func:`violation` (fast path for the local search)."""
-    lh, uh, lp, up = (float(rule.min_households), float(rule.max_households), float(rule.min_persons),
-                      float(rule.max_persons))
-    s = _persons_scale(rule)
-    mode = rule.mode
-    if mode == "households":
-        def f(h, p):
-            return lh - h if h < lh else (h - uh if h > uh else 0.0)
-    elif mode == "persons":
-        def f(h, p):
-            return (lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)
-    elif mode == "both":
-        def f(h, p):
-            return ((lh - h if h < lh else (h - uh if h > uh else 0.0))
-                    + ((lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)))
-    else:
-        def f(h, p):
-            vh = lh - h if h < lh else (h - uh if h > uh else 0.0)
-            if vh == 0.0:
-                return 0.0
-            vp = (lp - p) * s if p < lp else ((p - up) * s if p > up else 0.0)
-            return vp if vp < vh else vh
-    return f
-
-
-def over_bound(rule: Rule, households, persons) -> np.ndarray:
-    """Whether each building (or compound) is too large to fit in any compliant grid."""
-    h = np.asarray(households, dtype=float)
-    p = np.asarray(persons, dtype=float)
-    hh = h > rule.max_households
-    pp = p > rule.max_persons
-    if rule.mode == "households":
-        return hh
-    if rule.mode == "persons":
-        return pp
-    if rule.mode == "both":
-        return hh | pp
-    return hh & pp
-
-
-def _k_range(total: float, lo: float, hi: float) -> range:
-    if hi <= 0:
-        return range(1, 2) if total <= 0 and lo <= 0 else range(0)
-    kmin = max(1, math.ceil(total / hi - 1e-9))
-    kmax = math.floor(total / lo + 1e-9) if lo > 0 else kmin
-    return range(kmin, kmax + 1)
-
-
-def k_options(rule: Rule, households: float, persons: float) -> list[int]:
-    """The grid counts that can partition these totals into compliant grids, best first.
-
-    "Best" means the average grid is closest to the middle of the bounds. An empty list means the
-    totals cannot be cut into compliant grids (too small, or in a gap such as 500–600 households).
-    """
-    kh = _k_range(households, rule.min_households, rule.max_households)
-    kp = _k_range(persons, rule.min_persons, rule.max_persons)
-    if rule.mode == "households":
-        ks = set(kh)
-    elif rule.mode == "persons":
-        ks = set(kp)
-    elif rule.mode == "both":
-        ks = set(kh) & set(kp)
-    else:
-        ks = set(kh) | set(kp)
-    mh = (rule.min_households + rule.max_households) / 2
-    mp = (rule.min_persons + rule.max_persons) / 2
-    dh = max(rule.max_households - rule.min_households, 1)
-    dp = max(rule.max_persons - rule.min_persons, 1)
-
-    def score(k):
-        sh = abs(households / k - mh) / dh if k in kh else math.inf
-        spp = abs(persons / k - mp) / dp if k in kp else math.inf
-        if rule.mode == "both":
-            return max(sh, spp)
-        if rule.mode == "either" and households <= 0:
-            return spp
-        return min(sh, spp) if rule.mode == "either" else (sh if rule.mode == "households" else spp)
-
-    return sorted(ks, key=lambda k: (score(k), k))
-
-
-def _primary(rule: Rule, households: float, persons: float, k: int) -> str:
-    """Which measure ('h' or 'p') drives construction for this component and k."""
-    if rule.mode == "persons":
-        return "p"
-    if rule.mode in ("households", "both"):
-        return "h"
-    if households > 0 and k in _k_range(households, rule.min_households, rule.max_households):
-        return "h"
-    return "p"
+__all__ = ["partition", "reoptimise", "split_grid"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +235,7 @@ class _Search:
         labels = np.asarray(labels, dtype=np.int64)
         self.lab = labels.tolist()
         self.k = k
-        self.viol = _viol_fn(rule)
+        self.viol = rule.violation_fn()
         self.lam_in = lam_in
         self.lam_pp = lam_pp
         bc = lambda v: np.bincount(labels, v, minlength=k).tolist()  # noqa: E731
@@ -699,7 +579,7 @@ def _units(G: _Graph, compound: np.ndarray, prim: str, rule: Rule, seed: int, de
     _, piece = connected_components(Gm, directed=False)
     ph = np.bincount(piece, G.h)
     pp = np.bincount(piece, G.p)
-    big = np.flatnonzero(over_bound(rule, ph, pp) & (np.bincount(piece) > 1))
+    big = np.flatnonzero(rule.over_bound(ph, pp) & (np.bincount(piece) > 1))
     unit_of = piece.copy()
     nxt = int(piece.max()) + 1 if n else 0
     for pc in big.tolist():
@@ -765,7 +645,7 @@ def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: 
 
 
 def _violations(rule: Rule, labels: np.ndarray, h, p, k) -> np.ndarray:
-    return violation(rule, np.bincount(labels, h, minlength=k), np.bincount(labels, p, minlength=k))
+    return rule.violation(np.bincount(labels, h, minlength=k), np.bincount(labels, p, minlength=k))
 
 
 class _Component:
@@ -788,7 +668,7 @@ def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, dea
         if attempt and _clock() > deadline:
             break
         k = min(k, n)
-        prim = _primary(rule, comp.H, comp.P, k)
+        prim = rule.primary(comp.H, comp.P, k)
         G = comp.G.with_mass(_weights(comp.G, prim))
         lams = _lams(G, k)
         unit_of = _units(G, comp.compound, prim, rule, seed, deadline)
@@ -873,7 +753,7 @@ def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadli
     if len(nodes) == 0:
         return []
     h, p = ctx.h[nodes], ctx.p[nodes]
-    over = over_bound(rule, h, p)
+    over = rule.over_bound(h, p)
     groups: list[list[int]] = [[int(b)] for b in nodes[over]]
     group_of_over = {int(b): i for i, b in enumerate(nodes[over])}
     rest = nodes[~over]
@@ -885,7 +765,7 @@ def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadli
     comps.sort(key=lambda c: int(c[0]))
     for cn in comps:
         H, P = float(ctx.h[cn].sum()), float(ctx.p[cn].sum())
-        ks = k_options(rule, H, P)
+        ks = rule.k_options(H, P)
         if not ks:
             touch = []
             if group_of_over:
@@ -1148,7 +1028,7 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
     rule = plan.rule
     H, P = float(ctx.h[nodes].sum()), float(ctx.p[nodes].sum())
     if parts is None:
-        ks = [k for k in k_options(rule, H, P) if k >= 2]
+        ks = [k for k in rule.k_options(H, P) if k >= 2]
         parts = ks[0] if ks else 2
     parts = int(parts)
     if parts < 2:

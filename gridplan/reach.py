@@ -69,6 +69,52 @@ def _speed(speed_kmh) -> float:
     return s
 
 
+def parse_minutes(text) -> tuple[float, ...]:
+    """Time bands typed by a user: ``"5,10,15"`` (full-width commas and spaces too) → ``(5.0, 10.0, 15.0)``.
+
+    Raises ValueError with a message that says what is wrong and how to write it.
+
+    Examples
+    --------
+    >>> parse_minutes("15，5, 10")
+    (5.0, 10.0, 15.0)
+    """
+    parts = [x for x in str(text).replace("，", ",").replace("、", ",").replace(" ", ",").split(",") if x.strip()]
+    try:
+        vals = [float(x) for x in parts]
+    except ValueError:
+        raise ValueError(f"步行时间圈应为逗号分隔的正数分钟，如 5,10,15；收到 {text!r} / "
+                         f"minutes take positive numbers separated by commas (e.g. 5,10,15), got {text!r}") from None
+    if not vals or any(not (v > 0 and np.isfinite(v)) for v in vals):
+        raise ValueError(f"步行时间圈必须是大于 0 的分钟数，如 5,10,15；收到 {text!r} / "
+                         f"minutes must be positive numbers (e.g. 5,10,15), got {text!r}")
+    return _norm_minutes(vals)
+
+
+def parse_speed(text):
+    """A walking speed typed by a user: a number of km/h or a preset name (``elderly``)."""
+    t = str(text).strip()
+    if t in WALK_SPEED_KMH:
+        return t
+    try:
+        return _speed(float(t))
+    except ValueError:
+        raise ValueError(f"步行速度应为正数（公里/小时）或 {', '.join(WALK_SPEED_KMH)}；收到 {text!r} / "
+                         f"speed takes a positive number of km/h or a preset ({', '.join(WALK_SPEED_KMH)}), "
+                         f"got {text!r}") from None
+
+
+def parse_kinds(text) -> tuple[str, ...]:
+    """Station kinds typed by a user: ``"red_station,service_center"``."""
+    from .model import STATION_KINDS
+    kinds = tuple(k.strip() for k in str(text).replace("，", ",").split(",") if k.strip())
+    bad = [k for k in kinds if k not in STATION_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"站点类型应取 {', '.join(STATION_KINDS)}；收到 {text!r} / "
+                         f"station kinds are among {', '.join(STATION_KINDS)}, got {text!r}")
+    return kinds
+
+
 def _station_table(stations: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame:
     cols = ["name", "kind", "active"]
     if stations is None or len(stations) == 0:
