@@ -352,7 +352,7 @@ def push_plan(new, *, message: str | None = None) -> None:
     ds = dataset()
     h = st.session_state["history"]
     old = h.current
-    report = ed.check(ds, new, before=old, table=grid_table(ds, new), before_table=grid_table(ds, old))
+    report = ed.check(ds, new, before=old)
     st.session_state["history"] = h.push(new)
     set_report(report, label=new.label)
     if message:
@@ -409,7 +409,7 @@ def cb_redo():
 
 def _report_after_jump(old, new):
     ds = dataset()
-    report = ed.check(ds, new, before=old, table=grid_table(ds, new), before_table=grid_table(ds, old))
+    report = ed.check(ds, new, before=old)
     set_report(report, label=new.label)
 
 

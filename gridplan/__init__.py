@@ -42,7 +42,7 @@ _LAZY = {
     "export_data": "export", "export_ledger": "export", "export_hierarchy": "export", "export_html": "export",
     "export_poster": "export",
     "ProjectStore": "store",
-    "grid_changes": "edit",
+    "grid_changes": "edit", "History": "edit",
 }
 
 

@@ -64,7 +64,7 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
         elif key == "partition":
             plan = partition(ds, seed=seed)
             layer = metrics.grids(ds, plan)
-            summ = metrics.plan_summary(ds, plan, table=layer.drop(columns="geometry"))
+            summ = metrics.plan_summary(ds, plan)
             s["partition"] = summ
             s["files"].append(str(write_plan(ds, plan, out_dir / "plan.gpkg", grid_layer=layer)))
             lines.append(f"网格 / grids: {summ['grids']} 个, 合规 / compliant {summ['compliant_grids']}, "

@@ -164,18 +164,15 @@ class CheckReport:
                 "fixed": list(self.fixed), "removed": list(self.removed), "added": list(self.added)}
 
 
-def check(dataset: Dataset, plan: Plan, *, before: Plan | None = None, table: pd.DataFrame | None = None,
-          before_table: pd.DataFrame | None = None) -> CheckReport:
-    """Re-check the rule and contiguity of every grid of ``plan`` and compare with ``before``.
-
-    ``table`` / ``before_table`` may be given when already computed (the app caches them).
-    """
-    t = metrics.grid_table(dataset, plan) if table is None else table
+def check(dataset: Dataset, plan: Plan, *, before: Plan | None = None) -> CheckReport:
+    """Re-check the rule and contiguity of every grid of ``plan`` and compare with ``before``
+    (the grid tables are computed once per plan, so checking after every edit is cheap)."""
+    t = metrics.grid_table(dataset, plan)
     compliant = t["compliant"].astype(bool)
     broken = tuple(t.index[~compliant].astype(str))
     if before is None:
         return CheckReport(table=t, broken=broken)
-    bt = metrics.grid_table(dataset, before) if before_table is None else before_table
+    bt = metrics.grid_table(dataset, before)
     moved = before.diff(plan)
     changed = sorted(set(moved["from_grid"].dropna().astype(str)) | set(moved["to_grid"].dropna().astype(str)))
     if before.locked != plan.locked:

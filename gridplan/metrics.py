@@ -16,12 +16,12 @@ import shapely
 
 from .adjacency import building_adjacency, grid_components
 from .i18n import reason as reason_text
-from .model import Dataset, Plan
+from .model import Dataset, Plan, derived
 from .engine import _context
 from .model import dataset_cache
 from .tessellate import grid_polygons
 
-__all__ = ["grid_table", "grids", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
+__all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
 
 #: reason codes and their Chinese text (the app shows ``reason_text``); the texts in every language
 #: live in :mod:`gridplan.i18n`
@@ -66,7 +66,7 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
     return dataset_cache(dataset, f"feasibility:{sorted(rule.as_dict().items())}", compute)
 
 
-def _table(dataset: Dataset, plan: Plan, *, polygons: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     ctx = _context(dataset)
     rule = plan.rule
     a = plan.assignment.reindex(ctx.ids)
@@ -102,8 +102,7 @@ def _table(dataset: Dataset, plan: Plan, *, polygons: gpd.GeoDataFrame | None = 
     pieces = grid_components(building_adjacency(dataset), codes) if len(codes) else np.zeros(0, int)
     contiguous = pieces <= 1
     # compactness
-    if polygons is None:
-        polygons = grid_polygons(dataset, plan)
+    polygons = plan_polygons(dataset, plan)
     geom = polygons.geometry.reindex([str(u) for u in uniques]).to_numpy()
     area = shapely.area(geom)
     perim = shapely.length(geom)
@@ -189,27 +188,35 @@ def grid_table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
         ``polsby_popper`` (4πA/P² of the grid polygon), ``contiguous``, ``compliant``,
         ``rule_met`` (``households``/``persons``/``both``/``''``), ``reason`` (a code, ``''`` when
         compliant; see :data:`REASONS`) and ``reason_text`` (Chinese).
+
+    Computed once per (dataset, plan); each call returns its own copy.
     """
-    return _table(dataset, plan)
+    return derived(dataset, plan, "grid_table", lambda: _table(dataset, plan)).copy(deep=False)
 
 
 def grids(dataset: Dataset, plan: Plan) -> gpd.GeoDataFrame:
     """The grid layer: grid polygons joined with :func:`grid_table` (metric CRS).
 
-    Adds ``note`` (the Chinese reason, empty when compliant).
+    Adds ``note`` (the Chinese reason, empty when compliant). Computed once per (dataset, plan).
     """
-    polys = grid_polygons(dataset, plan)
-    table = _table(dataset, plan, polygons=polys)
-    gdf = gpd.GeoDataFrame(table.copy(), geometry=polys.geometry.reindex(table.index).to_numpy(),
-                           crs=dataset.crs)
-    gdf["note"] = gdf["reason_text"]
-    gdf.index.name = "grid_id"
-    return gdf
+    def compute():
+        table = grid_table(dataset, plan)
+        polys = plan_polygons(dataset, plan)
+        gdf = gpd.GeoDataFrame(table, geometry=polys.geometry.reindex(table.index).to_numpy(), crs=dataset.crs)
+        gdf["note"] = gdf["reason_text"]
+        gdf.index.name = "grid_id"
+        return gdf
+    return derived(dataset, plan, "grids", compute).copy(deep=False)
 
 
-def plan_summary(dataset: Dataset, plan: Plan, *, table: pd.DataFrame | None = None) -> dict:
+def plan_polygons(dataset: Dataset, plan: Plan) -> gpd.GeoDataFrame:
+    """:func:`gridplan.tessellate.grid_polygons` of a plan, computed once per (dataset, plan)."""
+    return derived(dataset, plan, "grid_polygons", lambda: grid_polygons(dataset, plan)).copy(deep=False)
+
+
+def plan_summary(dataset: Dataset, plan: Plan) -> dict:
     """Headline figures of a plan (the JSON of ``gridplan partition``, without ``seconds``)."""
-    t = grid_table(dataset, plan) if table is None else table
+    t = grid_table(dataset, plan)
     reasons = t.loc[t["reason"] != "", "reason"].value_counts().sort_index()
     ctx = _context(dataset)
     comp = ctx.compound

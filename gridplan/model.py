@@ -8,9 +8,10 @@ Conventions (the data contract of SPEC §2, after loading):
   ``station_id``, ``road_id``), and the index is the join key between layers;
 * field names are the canonical English ones of :data:`FIELDS`, whatever the input headers were.
 
-A :class:`Plan` maps every building to one grid. It never changes: an edit returns a new plan whose
-``parent`` is the old one, so undo is free. Derived numbers (households per grid, compliance,
-polygons) are computed from ``(dataset, plan)`` by :mod:`gridplan.metrics` and friends.
+A :class:`Plan` maps every building to one grid. It never changes: an edit returns a new plan (undo and
+redo are a bounded :class:`gridplan.edit.History` of plans). Derived numbers (households per grid,
+compliance, polygons) are computed from ``(dataset, plan)`` by :mod:`gridplan.metrics` and friends, once
+per pair (:func:`derived`).
 """
 from __future__ import annotations
 
@@ -179,6 +180,24 @@ def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any
     return dataset.cache(key, compute)
 
 
+def derived(dataset: Dataset, plan: "Plan", key: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per (dataset, plan, key): the grid table, grid polygons … of a plan are
+    computed once, whoever asks (GerryChain computes its partition statistics the same way).
+
+    The value is dropped when the dataset's layers change (see :meth:`Dataset.cache`).
+    """
+    store = plan._derived
+    stamp = dataset._stamp()
+    hit = store.get((id(dataset), key))
+    if hit is not None and hit[0]() is dataset and hit[1] == stamp:
+        return hit[2]
+    value = compute()
+    if len(store) > 32:  # a plan is rarely asked about many datasets; keep the memory bounded
+        store.clear()
+    store[(id(dataset), key)] = (weakref.ref(dataset), stamp, value)
+    return value
+
+
 def _clean_assignment(values) -> pd.Series:
     s = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
     if s.index.has_duplicates:
@@ -203,24 +222,22 @@ class Plan:
         The size rule the plan is judged by.
     locked
         Grid ids the planner has locked (re-optimisation keeps them as they are).
-    parent
-        The plan this one was derived from (``None`` for a fresh partition); undo is ``plan.parent``.
     label
         A short description of the step that made this plan (shown in the app's history).
 
     ``plan.assignment`` returns a copy, so changing it never changes the plan.
     """
 
-    __slots__ = ("_assignment", "rule", "locked", "parent", "label")
+    __slots__ = ("_assignment", "rule", "locked", "label", "_derived")
 
     def __init__(self, assignment, rule: Rule | None = None, locked: Iterable[str] = frozenset(),
-                 parent: "Plan | None" = None, label: str = ""):
+                 label: str = ""):
         sa = object.__setattr__
         sa(self, "_assignment", _clean_assignment(assignment))
         sa(self, "rule", rule or Rule())
         sa(self, "locked", frozenset(str(g) for g in locked))
-        sa(self, "parent", parent)
         sa(self, "label", label)
+        sa(self, "_derived", {})
 
     def __setattr__(self, name, value):
         raise AttributeError("Plan is immutable; use an edit method (move, merge, …) to get a new plan")
@@ -241,7 +258,7 @@ class Plan:
 
     def _derive(self, assignment: pd.Series, label: str, **changes) -> "Plan":
         return Plan(assignment, rule=changes.get("rule", self.rule),
-                    locked=changes.get("locked", self.locked), parent=self, label=label)
+                    locked=changes.get("locked", self.locked), label=label)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -259,14 +276,6 @@ class Plan:
 
     def buildings_of(self, grid_id: str) -> pd.Index:
         return self._assignment.index[self._assignment.to_numpy() == str(grid_id)]
-
-    def history(self) -> list["Plan"]:
-        """This plan and its ancestors, newest first."""
-        out, p = [], self
-        while p is not None:
-            out.append(p)
-            p = p.parent
-        return out
 
     def same_assignment(self, other: "Plan") -> bool:
         a, b = self._assignment, other._assignment

@@ -36,7 +36,6 @@ def test_save_list_load_round_trip(tmp_path):
     assert back.same_assignment(p)
     assert back.rule == rule
     assert back.locked == frozenset({"G01", "G03"})
-    assert back.parent is None
 
 
 def test_names_ids_and_newest_wins(tmp_path):

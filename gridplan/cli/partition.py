@@ -48,7 +48,7 @@ def cmd_partition(args) -> int:
     layer = grids(dataset, plan)
     table = layer.drop(columns=["geometry", "note"])
     out = write_plan(dataset, plan, args.out, grid_layer=layer)
-    summary = plan_summary(dataset, plan, table=table)
+    summary = plan_summary(dataset, plan)
     payload = {**summary, "seconds": round(time.perf_counter() - t0, 3),
                "partition_seconds": round(t_part - t_load, 3), "out": str(out), "seed": args.seed}
     bad = table[~table["compliant"]]
