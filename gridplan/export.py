@@ -242,7 +242,8 @@ def add_layer_styles(gpkg: Path, table: str, qml: str, sld: str, *, style_name: 
 # --------------------------------------------------------------------------- data
 def export_data(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
                 formats: Iterable[str] = DATA_FORMATS, include_personal: bool = False,
-                stem: str = "grids", colors: dict[str, str] | None = None) -> list[Path]:
+                stem: str = "grids", colors: dict[str, str] | None = None,
+                coord_system: str = "input") -> list[Path]:
     """Write the grid layer and the assignment.
 
     Parameters
@@ -258,6 +259,9 @@ def export_data(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFr
         Any of ``"geojson"`` (``grids.geojson`` + ``assignment.geojson``, EPSG:4326), ``"gpkg"``
         (``grids.gpkg`` with layers ``grids``, ``assignment`` and QGIS ``layer_styles``, input CRS),
         ``"shp"`` (``grids_shp.zip`` and ``assignment_shp.zip``, input CRS, UTF-8 ``.cpg``).
+    coord_system
+        ``"input"`` (default: data read as GCJ-02/BD-09 is written back in it, so it lines up with
+        the Amap/Baidu basemap it was drawn on), ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
 
     Returns
     -------
@@ -286,21 +290,22 @@ def export_data(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFr
     if "geojson" in formats:
         p = single or out_dir / f"{stem}.geojson"
         pa = p.with_name(f"{p.stem}_assignment.geojson") if single else out_dir / "assignment.geojson"
-        write_layers({"grids": g}, p, dataset=dataset, driver="GeoJSON")
-        write_layers({"assignment": asg}, pa, dataset=dataset, driver="GeoJSON")
+        write_layers({"grids": g}, p, dataset=dataset, driver="GeoJSON", coord_system=coord_system)
+        write_layers({"assignment": asg}, pa, dataset=dataset, driver="GeoJSON", coord_system=coord_system)
         written += [p, pa]
     if "gpkg" in formats:
         p = single or out_dir / f"{stem}.gpkg"
         colors = colors or grid_colors(grids)
         with atomic_path(p) as tmp:
-            write_layers({"grids": g, "assignment": asg}, tmp, dataset=dataset, driver="GPKG")
+            write_layers({"grids": g, "assignment": asg}, tmp, dataset=dataset, driver="GPKG",
+                         coord_system=coord_system)
             add_layer_styles(tmp, "grids", grid_qml(g, colors), grid_sld(g, colors), style_name="网格 grids")
         written.append(p)
     if "shp" in formats:
         p = single or out_dir / f"{stem}_shp.zip"
         pa = p.with_name(f"{p.stem}_assignment.zip") if single else out_dir / "assignment_shp.zip"
-        write_zip_shapefile(g.rename(columns=SHP_NAMES), p, dataset=dataset)
-        write_zip_shapefile(asg.rename(columns=SHP_NAMES), pa, dataset=dataset)
+        write_zip_shapefile(g.rename(columns=SHP_NAMES), p, dataset=dataset, coord_system=coord_system)
+        write_zip_shapefile(asg.rename(columns=SHP_NAMES), pa, dataset=dataset, coord_system=coord_system)
         written += [p, pa]
     log.info("data written: %s", [str(w) for w in written])
     return written

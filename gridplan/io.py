@@ -520,7 +520,12 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
                     "the layers" if isinstance(source, Mapping) else source, problems[0])
     if name is None:
         name = Path(source).stem if not isinstance(source, Mapping) else "dataset"
-    return Dataset(**layers, source_crs=source_crs or CRS.from_epsg(4326), name=name, problems=tuple(problems))
+    system = "wgs84"
+    if coord_system and str(coord_system).lower() not in ("wgs84", "epsg:4326", "4326"):
+        from .crs import normalise_offset_system
+        system = normalise_offset_system(coord_system)
+    return Dataset(**layers, source_crs=source_crs or CRS.from_epsg(4326), name=name, problems=tuple(problems),
+                   coord_system=system)
 
 
 def validate(source, **options) -> list[Problem]:
@@ -533,20 +538,42 @@ def validate(source, **options) -> list[Problem]:
 
 
 # --------------------------------------------------------------------------- writing
-def to_output_crs(gdf: gpd.GeoDataFrame, dataset: Dataset, *, driver: str) -> gpd.GeoDataFrame:
-    """A layer in the CRS it is written in: GeoJSON always EPSG:4326, otherwise the input CRS."""
-    target = CRS.from_epsg(4326) if driver == "GeoJSON" else (dataset.source_crs or CRS.from_epsg(4326))
-    return gdf.to_crs(target) if gdf.crs is not None else gdf
+OUTPUT_SYSTEMS = ("input", "wgs84", "gcj02", "bd09")
+
+
+def to_output_crs(gdf: gpd.GeoDataFrame, dataset: Dataset, *, driver: str,
+                  coord_system: str = "input") -> gpd.GeoDataFrame:
+    """A layer in the coordinates it is written in.
+
+    GeoJSON is always longitude/latitude (EPSG:4326), other formats use the input CRS. Data read as
+    GCJ-02 (Amap/Tencent) or BD-09 (Baidu) is written back in that system, so outputs line up with
+    the basemap it was digitised on; ``coord_system`` (``"input"``, ``"wgs84"``, ``"gcj02"`` or
+    ``"bd09"``) chooses another.
+    """
+    if coord_system not in OUTPUT_SYSTEMS:
+        raise ValueError(f"unknown output coordinate system {coord_system!r}; use one of {', '.join(OUTPUT_SYSTEMS)}")
+    system = dataset.coord_system if coord_system == "input" else coord_system
+    if gdf.crs is None:
+        return gdf
+    if system in ("gcj02", "bd09"):
+        from .crs import from_wgs84
+        g = gdf.to_crs(4326)
+        return g.set_geometry(gpd.GeoSeries(from_wgs84(g.geometry.to_numpy(), system), index=g.index, crs=4326))
+    if coord_system == "wgs84" and dataset.coord_system != "wgs84":
+        target = CRS.from_epsg(4326)  # the input was offset lon/lat: plain WGS 84 lon/lat out
+    else:
+        target = CRS.from_epsg(4326) if driver == "GeoJSON" else (dataset.source_crs or CRS.from_epsg(4326))
+    return gdf.to_crs(target)
 
 
 def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Dataset | None = None,
-                 driver: str | None = None, overwrite: bool = True) -> Path:
+                 driver: str | None = None, overwrite: bool = True, coord_system: str = "input") -> Path:
     """Write named layers to one file atomically: a GeoPackage takes all layers; GeoJSON/FlatGeobuf one.
 
     The file is written beside the target and moved into place, so a crash never leaves a
     half-written file where the previous one was. Layers are reprojected to the output CRS of
-    ``dataset`` (see :func:`to_output_crs`) when it is given. In a GeoPackage a plain DataFrame
-    (no geometry) is written as an attribute table.
+    ``dataset`` (see :func:`to_output_crs`; ``coord_system`` chooses the offset system) when it is
+    given. In a GeoPackage a plain DataFrame (no geometry) is written as an attribute table.
     """
     path = Path(path)
     driver = driver or {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf",
@@ -567,7 +594,7 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
                 pyogrio.write_dataframe(pd.DataFrame(table), tmp, layer=str(lname), driver="GPKG",
                                         append=tmp.exists())
                 continue
-            out = to_output_crs(gdf, dataset, driver=driver) if dataset is not None else gdf
+            out = to_output_crs(gdf, dataset, driver=driver, coord_system=coord_system) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
             # the layer name (GeoJSON's "name", FlatGeobuf's header) would otherwise be the temporary file's
             kw = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
@@ -589,7 +616,8 @@ PLAN_GRID_COLUMNS = ("community_id", "households", "persons", "party_members", "
                      "reason", "note", "polsby_popper", "contiguous", "compounds_whole", "compounds_split")
 
 
-def write_plan(dataset: Dataset, plan, path, *, grid_layer: gpd.GeoDataFrame | None = None) -> Path:
+def write_plan(dataset: Dataset, plan, path, *, grid_layer: gpd.GeoDataFrame | None = None,
+               coord_system: str = "input") -> Path:
     """Write a plan as a GeoPackage (atomically, in the dataset's input CRS).
 
     Layers: ``assignment`` (building_id, grid_id), ``grids`` (grid_id, :data:`PLAN_GRID_COLUMNS`,
@@ -606,7 +634,8 @@ def write_plan(dataset: Dataset, plan, path, *, grid_layer: gpd.GeoDataFrame | N
             "locked": ",".join(sorted(plan.locked)), "label": plan.label}
     info_table = pd.DataFrame({"key": list(info), "value": list(info.values())})
     assignment = plan.assignment.rename("grid_id").rename_axis("building_id").reset_index()
-    return write_layers({"grids": g, "assignment": assignment, "plan_info": info_table}, path, dataset=dataset)
+    return write_layers({"grids": g, "assignment": assignment, "plan_info": info_table}, path, dataset=dataset,
+                        coord_system=coord_system)
 
 
 def read_plan(path, dataset: Dataset | None = None):
@@ -648,12 +677,13 @@ def read_plan(path, dataset: Dataset | None = None):
     return plan
 
 
-def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None = None) -> Path:
+def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None = None,
+                        coord_system: str = "input") -> Path:
     """A zipped Shapefile (with a UTF-8 .cpg so Chinese attributes survive) written atomically."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as d:
         shp = Path(d) / f"{path.stem}.shp"
-        write_layers({path.stem: gdf}, shp, dataset=dataset, driver="ESRI Shapefile")
+        write_layers({path.stem: gdf}, shp, dataset=dataset, driver="ESRI Shapefile", coord_system=coord_system)
         cpg = shp.with_suffix(".cpg")
         if not cpg.exists():
             cpg.write_text("UTF-8")

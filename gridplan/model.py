@@ -82,6 +82,9 @@ class Dataset:
     source_crs: CRS | None = None
     name: str = ""
     problems: tuple[Problem, ...] = ()
+    #: the web-map offset of the input coordinates: ``"wgs84"`` (none), ``"gcj02"`` (Amap/Tencent) or
+    #: ``"bd09"`` (Baidu); outputs are written back in it unless asked otherwise
+    coord_system: str = "wgs84"
 
     def __post_init__(self):
         for gdf in self.layers().values():

@@ -162,12 +162,26 @@ def _swap(A: sparse.csc_matrix, AT: sparse.csr_matrix, w: np.ndarray, sel: list[
 
 
 def greedy_swap(A: sparse.csc_matrix, w: np.ndarray, k: int, *, swap: bool = True, starts: int = 8,
-                perturbations: int = 8, time_budget_s: float = 2.0, seed: int = 0) -> list[int]:
-    """Maximal covering heuristic: greedy, then 1-swap local search, then a few restarts (greedy
-    forced to open with one of the best single sites) and random perturbations of the best
-    solution, each followed by the swap search, within ``time_budget_s``. ``A`` is demand ×
-    candidate (0/1)."""
+                perturbations: int = 8, time_cap_s: float | None = None, seed: int = 0,
+                stats: dict | None = None) -> list[int]:
+    """Maximal covering heuristic: greedy, then 1-swap local search, then ``starts`` restarts (greedy
+    forced to open with one of the best single sites) and ``perturbations`` random perturbations of
+    the best solution, each followed by the swap search. ``A`` is demand × candidate (0/1).
+
+    The work is fixed by the counts, so the result depends only on the input and ``seed``, never on
+    the machine or its load. ``time_cap_s`` is a safety cap only: when it ends the search early,
+    ``stats["budget_reached"]`` is set True (and the result may then differ between machines).
+    """
     t0 = time.perf_counter()
+    if stats is not None:
+        stats["budget_reached"] = False
+
+    def capped() -> bool:
+        if time_cap_s is not None and time.perf_counter() - t0 > time_cap_s:
+            if stats is not None:
+                stats["budget_reached"] = True
+            return True
+        return False
     A = sparse.csc_matrix(A, dtype=np.float64)
     R = A.tocsr()
     AT = sparse.csr_matrix(A.T)
@@ -180,7 +194,7 @@ def greedy_swap(A: sparse.csc_matrix, w: np.ndarray, k: int, *, swap: bool = Tru
     order = np.argsort(-single, kind="stable")
     tried = {best[0]} if best else set()
     for j0 in order[: starts + 1]:
-        if time.perf_counter() - t0 > time_budget_s:
+        if capped():
             break
         if int(j0) in tried:
             continue
@@ -191,7 +205,7 @@ def greedy_swap(A: sparse.csc_matrix, w: np.ndarray, k: int, *, swap: bool = Tru
     rng = np.random.default_rng(seed)
     pool = order[: max(50, 5 * k)]
     for _ in range(perturbations):
-        if time.perf_counter() - t0 > time_budget_s or len(best) < 1:
+        if capped() or len(best) < 1:
             break
         cand = list(best)
         for _m in range(max(1, len(cand) // 3)):
@@ -288,7 +302,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
                      candidates: "str | gpd.GeoDataFrame" = "buildings", minutes: float | None = None,
                      speed_kmh: float | str | None = None, kinds: Iterable[str] | None = None,
                      weight: str = "households", time_limit_s: float = 60.0, max_snap_m: float = 300.0,
-                     seed: int = 0, time_budget_s: float = 2.0) -> gpd.GeoDataFrame:
+                     seed: int = 0, time_cap_s: float | None = 120.0) -> gpd.GeoDataFrame:
     """Suggest ``k`` new station sites covering the most households the current stations miss.
 
     Parameters
@@ -310,8 +324,12 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
         ``"households"`` or ``"persons"``: what to maximise.
     time_limit_s
         Time limit of the exact solver (the best solution found and the bound are returned).
-    seed, time_budget_s
-        Seed and time budget of the restarts/perturbations of the heuristic.
+    seed
+        Seed of the perturbations of the heuristic: the same input and seed give the same sites on
+        any machine (the heuristic's work is a fixed number of restarts, not a time budget).
+    time_cap_s
+        Safety cap of the heuristic in seconds (``attrs["budget_reached"]`` says whether it cut the
+        search short); ``None`` for no cap.
 
     Returns
     -------
@@ -395,7 +413,8 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     # a cheap valid upper bound: the k largest single-site gains (submodularity), capped by all coverable
     single = np.sort(np.asarray(Aagg.T @ wagg).ravel())[::-1]
     ub = min(float(single[:k].sum()), float(wagg.sum()))
-    sel_local = greedy_swap(Aagg, wagg, k, seed=seed, time_budget_s=time_budget_s)
+    heur: dict = {}
+    sel_local = greedy_swap(Aagg, wagg, k, seed=seed, time_cap_s=time_cap_s, stats=heur)
     total = _objective(Aagg, wagg, sel_local)
     optimal, bound, status = total >= ub - 1e-6, ub, "greedy + 1-swap"
     if optimal:
@@ -452,6 +471,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
         "coverable_households": float(hh[demand][np.asarray(A_raw.sum(axis=1)).ravel() > 0].sum()),
         "n_candidates": int(len(cids)), "n_demand": int(len(demand)), "n_demand_rows": int(Aagg.shape[0]),
         "n_distinct_candidates": int(Aagg.shape[1]), "matrix_seconds": t_matrix, "seconds": secs,
+        "budget_reached": bool(heur.get("budget_reached", False)),
     })
     log.info("suggest_stations: %s, %d sites, gain %.0f (bound %.0f) in %.2f s", method, len(out), total, bound, secs)
     return out

@@ -292,6 +292,40 @@ def test_web_map_offsets_are_removed_on_load(system, tmp_path):
     assert np.abs(c_naive - c_orig).max() > 1e-3
 
 
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_offset_data_is_written_back_in_its_system(system, tmp_path):
+    """Exports of GCJ-02/BD-09 data line up with the Amap/Baidu basemap it was drawn on, unless the
+    user chooses plain WGS 84; the CLI offers the same choice."""
+    layers = M.base_layers()
+    shifted = {k: v.set_geometry(gpd.GeoSeries(from_wgs84(np.asarray(v.geometry.array), system), index=v.index,
+                                               crs=4326)) for k, v in layers.items()}
+    src = M.write_dataset(shifted, tmp_path / "in", "geojson")
+    ds = read_dataset(src, coord_system=system)
+    assert ds.coord_system == system
+    orig = shifted["buildings"].set_index("building_id")
+    for driver, name in (("GeoJSON", "b.geojson"), ("GPKG", "b.gpkg")):
+        out = write_layers({"buildings": ds.buildings}, tmp_path / name, dataset=ds, driver=driver)
+        back = gpd.read_file(out).set_index("building_id").loc[orig.index]
+        d = np.abs(shapely.get_coordinates(np.asarray(back.geometry.array))
+                   - shapely.get_coordinates(np.asarray(orig.geometry.array))).max()
+        assert d < 1e-6, (driver, d)  # the input's own coordinates
+        plain = write_layers({"buildings": ds.buildings}, tmp_path / f"w{name}", dataset=ds, driver=driver,
+                             coord_system="wgs84")
+        back = gpd.read_file(plain).set_index("building_id").loc[orig.index]
+        truth = layers["buildings"].set_index("building_id").loc[orig.index]
+        d = np.abs(shapely.get_coordinates(np.asarray(back.geometry.array))
+                   - shapely.get_coordinates(np.asarray(truth.geometry.array))).max()
+        assert d < 1e-6, (driver, d)
+    with pytest.raises(ValueError, match="output coordinate system"):
+        write_layers({"buildings": ds.buildings}, tmp_path / "x.gpkg", dataset=ds, coord_system="utm")
+    from gridplan.cli import main
+    assert main(["partition", str(src), "--coord-system", system, "--out", str(tmp_path / "p.gpkg")]) == 0
+    g = gpd.read_file(tmp_path / "p.gpkg", layer="grids")
+    # grids tile the communities: the plan file is in the input's frame, not shifted by hundreds of metres
+    assert np.abs(g.total_bounds - shifted["communities"].total_bounds).max() < 1e-6
+    assert np.abs(g.total_bounds - layers["communities"].total_bounds).max() > 1e-3
+
+
 # --------------------------------------------------------------------------- writing
 def test_geojson_is_always_written_in_4326(tmp_path):
     ds = read_dataset(M.write_dataset(M.base_layers(4544), tmp_path / "in", "gpkg"))

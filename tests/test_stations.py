@@ -110,3 +110,24 @@ def test_everything_covered_gives_no_sites():
     ds = grid_city(n=12, n_buildings=100, stations=stations)
     s = suggest_stations(ds, 2)
     assert len(s) == 0 and s.attrs["total_gain"] == 0
+
+
+def test_suggestions_do_not_depend_on_the_clock(city, monkeypatch):
+    """The heuristic's work is a fixed number of restarts: a machine 1000× slower (a clock that jumps
+    ten seconds per reading) gives the same sites; only the safety cap can cut it, and says so."""
+    import gridplan.stations as S
+
+    normal = suggest_stations(city, 4, time_cap_s=None)
+    assert normal.attrs["budget_reached"] is False
+    t = [0.0]
+
+    def slow_clock():
+        t[0] += 10.0
+        return t[0]
+
+    monkeypatch.setattr(S.time, "perf_counter", slow_clock)
+    slow = suggest_stations(city, 4, time_cap_s=None)
+    assert list(slow["candidate_id"]) == list(normal["candidate_id"])
+    assert slow.attrs["total_gain"] == normal.attrs["total_gain"]
+    capped = suggest_stations(city, 4, time_cap_s=5.0)
+    assert capped.attrs["budget_reached"] is True

@@ -41,6 +41,13 @@ def add_dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a human summary")
 
 
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``--out-coord-system``: the coordinates files are written in."""
+    p.add_argument("--out-coord-system", choices=["input", "wgs84", "gcj02", "bd09"], default="input",
+                   help="coordinates of the files written: input (default: GCJ-02/BD-09 data is written back "
+                        "in it), wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")
+
+
 def parse_column_map(items) -> dict[str, str] | None:
     """``["住户=households", …]`` → ``{"住户": "households"}``; :class:`UsageError` on a malformed item."""
     cmap: dict[str, str] = {}

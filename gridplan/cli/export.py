@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import EXIT_BAD_INPUT, EXIT_OK, add_dataset_options, emit, error, load, parse_or_usage
+from ._common import EXIT_BAD_INPUT, EXIT_OK, add_dataset_options, add_output_options, emit, error, load, parse_or_usage
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -64,6 +64,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     sp = kinds.add_parser("data", help="grid layer and assignment as GeoJSON, GeoPackage, Shapefile")
     common(sp)
+    add_output_options(sp)
     sp.add_argument("--formats", default="geojson,gpkg,shp", help="comma-separated: geojson, gpkg, shp")
     sp.add_argument("--include-personal", action="store_true", help="party members per building (internal use)")
     sp.set_defaults(func=cmd_export)
@@ -130,7 +131,7 @@ def _run(args, dataset, minutes, kinds, t0) -> int:
     else:
         formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
         files = export.export_data(dataset, plan, out, grids=grids, formats=formats,
-                                   include_personal=args.include_personal)
+                                   include_personal=args.include_personal, coord_system=args.out_coord_system)
     secs = round(time.perf_counter() - t0, 3)
     payload = {"kind": kind, "files": [str(f) for f in files], "grids": len(grids), "seconds": secs}
     if cov is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load
+from ._common import EXIT_OK, UsageError, add_dataset_options, add_output_options, emit, load
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -12,6 +12,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("partition", help="cut every community into grids that meet the size rule")
     add_dataset_options(p)
     p.add_argument("--out", required=True, help="the plan GeoPackage to write (layers assignment, grids)")
+    add_output_options(p)
     p.add_argument("--min-households", type=int, default=300)
     p.add_argument("--max-households", type=int, default=500)
     p.add_argument("--min-persons", type=int, default=1000)
@@ -47,7 +48,7 @@ def cmd_partition(args) -> int:
     t_part = time.perf_counter()
     layer = grids(dataset, plan)
     table = layer.drop(columns=["geometry", "note"])
-    out = write_plan(dataset, plan, args.out, grid_layer=layer)
+    out = write_plan(dataset, plan, args.out, grid_layer=layer, coord_system=args.out_coord_system)
     summary = plan_summary(dataset, plan)
     payload = {**summary, "seconds": round(time.perf_counter() - t0, 3),
                "partition_seconds": round(t_part - t_load, 3), "out": str(out), "seed": args.seed}
