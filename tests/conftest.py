@@ -92,6 +92,13 @@ def _browser_ready() -> str | None:
     return None
 
 
+def require(why: str | None) -> None:
+    """Fail (never skip) when a part the suite needs is missing: CI must not pass by skipping.
+    ``bash scripts/setup.sh --tests`` installs every part."""
+    if why:
+        pytest.fail(f"{why} — run `bash scripts/setup.sh --tests` to install it", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def projects_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("projects")
@@ -100,9 +107,7 @@ def projects_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def app_server(projects_dir, tmp_path_factory):
     """The app, started once per test session (its caches warm up across tests)."""
-    why = _browser_ready()
-    if why:
-        pytest.skip(why)
+    require(_browser_ready())
     server = AppServer(projects_dir, tmp_path_factory.mktemp("logs") / "streamlit.log").start()
     yield server
     server.stop()
@@ -110,9 +115,7 @@ def app_server(projects_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def playwright_instance():
-    why = _browser_ready()
-    if why:
-        pytest.skip(why)
+    require(_browser_ready())
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         yield pw

@@ -86,8 +86,9 @@ def test_cli_check(vendor, capsys):
     assert "OK" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(__import__("shutil").which("npm") is None, reason="npm is not installed")
 def test_install_into_a_fresh_folder(tmp_path):
+    from conftest import require
+    require(None if __import__("shutil").which("npm") else "npm is not installed")
     man = assets.install(tmp_path / "vendor")
     assert man["versions"] == {"leaflet": "1.9.3", "jquery": "3.7.1", "leaflet-draw": "1.0.2"}
     assets.check_installed(tmp_path / "vendor")

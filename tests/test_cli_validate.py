@@ -134,7 +134,6 @@ def test_subprocess_python_m(tmp_path, bad, good):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-@pytest.mark.skipif(not (SAMPLE / "buildings.geojson").exists(), reason="the bundled sample is not generated")
 def test_bundled_sample_is_valid():
     before = M.snapshot(SAMPLE)
     code, out, err = run(["validate", str(SAMPLE), "--json"])

@@ -233,8 +233,6 @@ SAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "data" /
 
 @pytest.fixture(scope="module")
 def sample():
-    if not (SAMPLE / "roads.geojson").exists():
-        pytest.skip("bundled sample not present")
     from gridplan.io import read_dataset
     return read_dataset(SAMPLE)
 

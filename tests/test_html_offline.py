@@ -19,9 +19,13 @@ from gridplan.export import export_html
 from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} "
-                                 "(bash scripts/setup.sh --tests installs it)")]
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture(autouse=True)
+def _chromium_present():
+    from conftest import require
+    require(None if os.path.exists(CHROMIUM) else f"Chromium is not installed at {CHROMIUM}")
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -206,7 +210,7 @@ def test_streamlit_folium_serves_local_assets_and_returns_clicks(toy, browser, t
     import time
     import urllib.request
 
-    pytest.importorskip("streamlit_folium")
+    import streamlit_folium  # noqa: F401  (a declared dependency)
     root = Path(__file__).resolve().parent.parent
     app = tmp_path / "app"
     (app / ".streamlit").mkdir(parents=True)

@@ -12,7 +12,10 @@ from PIL import Image
 from gridplan import poster
 from _toy import toy_dataset, toy_grids, toy_plan
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils (pdffonts) not installed")
+@pytest.fixture()
+def needs_poppler():
+    from conftest import require
+    require(None if shutil.which("pdffonts") else "poppler-utils (pdffonts, pdftoppm) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,7 @@ def test_writes_pdf_and_png_without_missing_glyphs(a3):
     assert not missing, missing  # no tofu: every glyph is in the font
 
 
-@needs_poppler
-def test_pdf_embeds_the_cjk_font_and_stays_vector(a3):
+def test_pdf_embeds_the_cjk_font_and_stays_vector(a3, needs_poppler):
     pdf = a3[0][0]
     out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     rows = [r for r in out.splitlines()[2:] if r.strip()]
@@ -57,8 +59,7 @@ def test_pdf_embeds_the_cjk_font_and_stays_vector(a3):
     assert len([r for r in imgs.splitlines()[2:] if r.strip()]) == 0
 
 
-@needs_poppler
-def test_rendered_pdf_matches_paper_and_is_not_blank(a3, tmp_path):
+def test_rendered_pdf_matches_paper_and_is_not_blank(a3, tmp_path, needs_poppler):
     pdf = a3[0][0]
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-singlefile", str(pdf), str(tmp_path / "r")], check=True)
     im = np.asarray(Image.open(tmp_path / "r.png").convert("L"))

@@ -391,9 +391,7 @@ def test_tiny_city_documented_totals():
 
 
 def test_sample_loads_with_the_library_reader():
-    io = pytest.importorskip("gridplan.io")
-    if not hasattr(io, "read_dataset"):
-        pytest.skip("gridplan.io.read_dataset not available")
+    from gridplan import io
     ds = io.read_dataset(SAMPLE)
     assert not [p for p in ds.problems if p.severity == "error"]
     assert len(ds.buildings) == len(gpd.read_file(SAMPLE / "buildings.geojson"))

@@ -141,10 +141,7 @@ def test_sample_city_map_is_fast():
     from gridplan.demo import load_sample
     from gridplan.engine import partition
     from gridplan import metrics
-    try:
-        ds = load_sample()
-    except FileNotFoundError as e:  # pragma: no cover - the sample ships with the repo
-        pytest.skip(str(e))
+    ds = load_sample()
     plan = partition(ds, seed=0)
     grids = metrics.grids(ds, plan)
     t0 = time.perf_counter()
