@@ -215,6 +215,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "reason_too_many_households": {"zh": "户数超过上限", "en": "too many households"},
     "reason_too_few_persons": {"zh": "人口不足", "en": "too few persons"},
     "reason_too_many_persons": {"zh": "人口超过上限", "en": "too many persons"},
+    # --- grid stations (郁心站), gridplan.gridstations
+    "gs_station_name": {"zh": "{code}网格郁心站", "en": "Grid {code} service point"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},
 }
