@@ -217,6 +217,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "reason_too_many_persons": {"zh": "人口超过上限", "en": "too many persons"},
     # --- grid stations (郁心站), gridplan.gridstations
     "gs_station_name": {"zh": "{code}网格郁心站", "en": "Grid {code} service point"},
+    # --- grid staff, gridplan.staff
+    "staff_no_leader": {"zh": "网格 {grid} 没有网格长", "en": "grid {grid} has no grid leader"},
+    "staff_several_leaders": {"zh": "网格 {grid} 有 {n} 名网格长（{names}），应为 1 名",
+                              "en": "grid {grid} has {n} grid leaders ({names}); it should have one"},
+    "staff_too_many_grids": {"zh": "{name} 担任 {n} 个网格的网格长（上限 {max} 个）：{grids}",
+                             "en": "{name} leads {n} grids (at most {max}): {grids}"},
+    "staff_unknown_grid": {"zh": "{name} 所在网格 {grid} 不在当前方案中", "en": "{name}'s grid {grid} is not in the plan"},
+    "staff_no_grid": {"zh": "{name} 只登记了社区，未分配网格", "en": "{name} has a community but no grid"},
+    "staff_no_grid_gone": {"zh": "{name} 原网格 {grid} 已不存在，需重新分配", "en": "{name}'s grid {grid} no longer exists; assign a new one"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},
 }
@@ -260,6 +269,18 @@ COLUMNS: dict[str, dict[str, str]] = {
     "version_id": {"zh": "版本号", "en": "Version"},
     "walk_m": {"zh": "步行距离 m", "en": "Walk (m)"},
     "walk_min": {"zh": "步行时间 min", "en": "Walk (min)"},
+    "community": {"zh": "社区", "en": "Community"},
+    # grid staff
+    "staff_name": {"zh": "姓名", "en": "Name"},
+    "staff_role": {"zh": "职务", "en": "Role"},
+    "staff_phone": {"zh": "电话", "en": "Phone"},
+    "leader": {"zh": "网格长", "en": "Grid leader"},
+    "leader_phone": {"zh": "网格长电话", "en": "Grid leader's phone"},
+    "full_time": {"zh": "专职网格员", "en": "Full-time grid workers"},
+    "part_time": {"zh": "兼职网格员", "en": "Part-time grid workers"},
+    "staff": {"zh": "网格员人数", "en": "Staff"},
+    "violation": {"zh": "问题类型", "en": "Problem"},
+    "violation_text": {"zh": "说明", "en": "Description"},
 }
 
 #: layer names
