@@ -36,7 +36,8 @@ import pandas as pd
 import shapely
 
 from .model import Dataset, Plan
-from .network import Snapped, WalkNetwork, _as_points, build_network
+from .network import Snapped, WalkNetwork, _as_points
+from .reach import walk_context as _walk_context
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,6 @@ __all__ = ["grid_station_status", "suggest_grid_stations", "adopt_grid_stations"
 
 
 # --------------------------------------------------------------------------- shared pieces
-def _walk_context(dataset: Dataset, *, coverage=None, network: WalkNetwork | None = None,
-                  max_snap_m: float = 300.0) -> tuple[WalkNetwork, Snapped]:
-    """The walking network and the buildings snapped onto it, as coverage does (reused from a
-    :class:`~gridplan.reach.Coverage` or its result when given, else built once per dataset)."""
-    if coverage is not None:
-        cov = getattr(coverage, "analysis", coverage)
-        return cov.network, cov.building_snap
-    if network is None:
-        network = dataset.cache("walk_network", lambda: build_network(dataset.roads))
-        snap = dataset.cache(f"building_snap:{float(max_snap_m)}",
-                             lambda: network.snap(dataset.buildings.geometry, max_snap_m=max_snap_m))
-        return network, snap
-    return network, network.snap(dataset.buildings.geometry, max_snap_m=max_snap_m)
-
-
 def _grid_layer(dataset: Dataset, plan: Plan, grids):
     if grids is not None:
         return grids
