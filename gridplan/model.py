@@ -52,6 +52,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "households": "int",
         "persons": "int",
         "party_members": "int",
+        "central_households": "int",  # 党员中心户 designated in the building (gridplan.chain); a roster fills it
         "floors": "int",
         "units": "int",
         "compound_id": "str",
