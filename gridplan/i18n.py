@@ -239,6 +239,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "chain_org_central": {"zh": "党员中心户 ×{n}", "en": "party-member households ×{n}"},
     "chain_no_street": {"zh": "（未填街道）", "en": "(no street)"},
     "chain_no_compound": {"zh": "（不属于小区的楼栋）", "en": "(buildings outside compounds)"},
+    # --- 三无 → 三有, gridplan.sanwu
+    "sanwu_status_sanwu": {"zh": "三无", "en": "three-none"},
+    "sanwu_status_partial": {"zh": "部分具备", "en": "partly"},
+    "sanwu_status_sanyou": {"zh": "三有", "en": "three-have"},
+    "sanwu_status_unknown": {"zh": "未登记", "en": "not recorded"},
+    "sanwu_red_property": {"zh": "红色物业", "en": "red property company"},
+    "sanwu_chart_y": {"zh": "小区数", "en": "Compounds"},
+    "sanwu_chart_title": {"zh": "{since} 的 {n} 个三无小区治理进展", "en": "The {n} three-none compounds of {since}: progress"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},
 }

@@ -82,6 +82,8 @@ class Dataset:
     source_crs: CRS | None = None
     name: str = ""
     problems: tuple[Problem, ...] = ()
+    #: the dated 三无/三有 status history of compounds (gridplan.sanwu), when the dataset has one
+    compound_status: pd.DataFrame | None = None
 
     def __post_init__(self):
         for gdf in self.layers().values():
