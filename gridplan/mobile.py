@@ -39,7 +39,8 @@ for _k in ("周天", "星期天", "礼拜天", "天"):
     _DAY[_k] = 7
 
 SCHEDULE_ALIASES: dict[str, tuple[str, ...]] = {
-    "station_id": ("站点编号", "站点", "站点编码", "站点名称", "流动站", "流动站编号", "驿站编号", "station"),
+    "station_id": ("站点编号", "站点", "站点编码", "流动站", "流动站编号", "驿站编号", "station"),
+    "station_name": ("站点名称", "名称", "流动站名称", "name"),
     "weekday": ("星期", "周几", "服务日", "服务日期", "工作日", "weekday", "weekdays", "day", "days"),
     "start": ("开始时间", "开始", "起始时间", "start", "from", "start_time"),
     "end": ("结束时间", "结束", "截止时间", "end", "to", "end_time"),
@@ -130,8 +131,10 @@ def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
     ValidationError
         listing every bad row (layer ``schedule``, ``row N``).
     """
-    table, problems = read_user_table(source, SCHEDULE_ALIASES, layer="schedule",
-                                      required=("station_id", "weekday"), sheet=sheet)
+    table, problems = read_user_table(source, SCHEDULE_ALIASES, layer="schedule", required=("weekday",), sheet=sheet)
+    if not any(p.severity == "error" for p in problems) and not ({"station_id", "station_name"} & set(table.columns)):
+        problems.append(Problem("error", "schedule", None, "the schedule does not name the stops / 缺少站点编号",
+                                "add a column 站点编号 (station_id) or 站点名称", "missing_field"))
     if not any(p.severity == "error" for p in problems) and not ({"start", "end"} <= set(table.columns)
                                                                 or "hours" in table.columns):
         problems.append(Problem("error", "schedule", None, "the schedule has no times / 缺少服务时间",
@@ -143,7 +146,7 @@ def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
     rows = []
     for rec in table.to_dict("records"):
         where = f"row {rec[ROW]}"
-        sid_raw = rec.get("station_id")
+        sid_raw = rec.get("station_id") if rec.get("station_id") is not None else rec.get("station_name")
         sid = None if sid_raw is None else str(sid_raw).strip()
         ok = True
         if not sid:
@@ -213,8 +216,7 @@ def schedule_from_stations(stations) -> pd.DataFrame:
         t = t[t["kind"].astype(str).eq("mobile")]
     if not len(t):
         return pd.DataFrame(columns=SCHEDULE_COLUMNS)
-    return read_schedule(t.drop(columns=[c for c in ("name", "kind", "community_id") if c in t.columns]),
-                         stations=stations)
+    return read_schedule(t.drop(columns=[c for c in ("kind", "community_id") if c in t.columns]), stations=stations)
 
 
 @dataclass(eq=False)
