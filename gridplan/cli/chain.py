@@ -22,7 +22,6 @@ usage.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
