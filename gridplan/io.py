@@ -535,7 +535,8 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
 def _compound_status(source, given, compounds):
     """The optional 三无/三有 status history beside the layers (``compound_status.csv`` in a folder, a
     ``compound_status`` table in a GeoPackage, or a DataFrame under that key of a dict), validated
-    against the compounds (see :mod:`gridplan.sanwu`). Returns ``(table or None, problems)``."""
+    against the compounds (see :mod:`gridplan.sanwu`). A zipped upload is not searched for it.
+    Returns ``(table or None, problems)``."""
     from .sanwu import FILE_NAME, TABLE_NAME, check_compound_status
     src = given
     if src is None and not isinstance(source, Mapping):
