@@ -16,9 +16,11 @@ Where things live (floors from the ground up; imports only point down):
 1. ``_errors`` (exceptions), ``rule`` (the size rule and its arithmetic), ``model`` (Dataset, Plan)
 2. ``crs``, ``checks`` (collecting validation), ``io`` (read and write every format)
 3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
-   ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``
+   ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``; the party chain: ``tables``
+   (reading typed tables), ``staff`` (网格长/网格员), ``gridstations`` (郁心站 per grid), ``mobile``
+   (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有)
 4. presentation: ``webmap``, ``poster``, ``export``
-5. entry points: ``cli``, ``demo``, ``sample``; the app (``app.py``) lives outside the package.
+5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``); the app (``app.py``) lives outside the package.
 
 No module is named like a function of this namespace, so ``import gridplan.engine`` always gives
 the module and ``gridplan.partition`` always the function.
@@ -43,6 +45,14 @@ _LAZY = {
     "export_poster": "export",
     "ProjectStore": "store",
     "grid_changes": "edit", "History": "edit",
+    # the party chain (issue 15): grid staff, 郁心站 per grid, mobile stops, 党员中心户, 三无 → 三有
+    "read_staff": "staff", "StaffAssignment": "staff", "mask_phone": "staff",
+    "grid_station_status": "gridstations", "suggest_grid_stations": "gridstations",
+    "adopt_grid_stations": "gridstations",
+    "read_schedule": "mobile", "mobile_coverage": "mobile",
+    "central_household_need": "chain", "party_chain": "chain",
+    "read_compound_status": "sanwu", "write_compound_status": "sanwu", "sanwu_progress": "sanwu",
+    "plot_sanwu_progress": "sanwu",
 }
 
 

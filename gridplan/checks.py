@@ -53,6 +53,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                        "n_households"),
         "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "population", "pop"),
         "party_members": ("党员数", "党员", "党员人数", "党员数量"),
+        "central_households": ("党员中心户", "党员中心户数", "中心户数", "中心户"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
         "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
@@ -558,7 +559,9 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
         b["party_members"] = b["party_members"].fillna(0).astype(np.int64)
     else:
         b["party_members"] = np.zeros(n, dtype=np.int64)
-    for c in ("floors", "units"):
+    if "central_households" not in b:  # 党员中心户 per building: unknown unless given (gridplan.chain)
+        b["central_households"] = pd.array([pd.NA] * n, dtype="Int64")
+    for c in ("floors", "units", "central_households"):
         if c in b:
             b[c] = b[c].astype("Int64")
     return b.drop(columns=[c for c in b.columns if str(c).startswith(_BAD)])

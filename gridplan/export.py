@@ -3,12 +3,17 @@
 * :func:`export_data` — the grid layer and the assignment as GeoJSON (EPSG:4326), GeoPackage (input
   CRS, with a QGIS ``layer_styles`` table so the grids open coloured and labelled) and zipped
   Shapefiles (with a ``.cpg`` so Chinese attributes survive);
-* :func:`export_ledger` — the ledger as Excel with Chinese headers (grids, the party hierarchy
-  街道 → 社区 → 网格 → 小区 → 楼栋, notes) and as CSV (UTF-8 with BOM, so Excel reads Chinese);
+* :func:`export_ledger` — the ledger as Excel with Chinese headers (grids, the five-level party
+  hierarchy 街道党工委 → 社区党组织 → 小区党支部 → 楼栋党小组 → 党员中心户 with the grids, 党员中心户
+  need, and with the inputs given: grid staff, mobile stops per weekday, 三无 → 三有 progress; notes)
+  and as CSV (UTF-8 with BOM, so Excel reads Chinese);
 * :func:`export_html` — one self-contained interactive map that works from ``file://``;
 * :func:`export_poster` — see :mod:`gridplan.poster`.
 
-Personal data (party-member counts per building) stays out unless ``include_personal=True``.
+Personal data (party-member counts per building, staff phone numbers) stays out unless
+``include_personal=True``: phones are masked (``138****5678``). Staff names stay: they are the
+duty information grid signage shows. User text is escaped in HTML and never becomes a spreadsheet
+formula.
 Everything is written under ``maps/`` by default, atomically (a temporary file moved into place).
 """
 from __future__ import annotations
@@ -319,11 +324,26 @@ def _coverage_by_building(coverage, minutes: float = 15.0) -> pd.Series | None:
 
 
 def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=None,
-                  include_personal: bool = False) -> dict[str, pd.DataFrame]:
-    """The ledger as DataFrames with Chinese headers: ``网格台账`` (one row per grid), ``党建层级``
-    (街道 → 社区 → 网格 → 小区 → 楼栋, one row per building) and ``说明`` (notes)."""
+                  include_personal: bool = False, staff=None, mobile=None, sanwu_since=None, sanwu_until=None,
+                  households_per_central: int | None = None, max_grids_per_leader: int = 1) -> dict[str, pd.DataFrame]:
+    """The ledger as DataFrames with Chinese headers, one per sheet.
+
+    Always: ``网格台账`` (one row per grid, with the 党员中心户 each grid needs), ``党建层级`` (one row
+    per building with all five levels of the party chain 街道党工委 → 社区党组织 → 小区党支部 →
+    楼栋党小组 → 党员中心户, and the grid), ``五级组织`` (the chain's upper levels with counts, see
+    :func:`gridplan.chain.party_chain`), ``党员中心户`` (need against party members per grid) and
+    ``说明`` (notes). With ``staff`` (a :class:`gridplan.staff.StaffAssignment`): the grid ledger
+    names each grid's 网格长 (phone masked unless ``include_personal``) and grid workers, plus the
+    sheets ``网格员`` and ``网格员核查``. With ``mobile`` (a :class:`gridplan.mobile.MobileCoverage`):
+    ``流动郁心站`` (households reached per grid and weekday) and ``流动站排班``. With a status history
+    (``dataset.compound_status``): ``三无小区治理`` (progress since ``sanwu_since``, default the
+    first record). ``include_personal`` adds per-building party-member figures.
+    """
+    from .chain import HOUSEHOLDS_PER_CENTRAL, central_household_need, party_chain
+    from .i18n import column, t
     from .webmap import sanwu_mask
 
+    per = HOUSEHOLDS_PER_CENTRAL if households_per_central is None else households_per_central
     a = _assignment_of(plan)
     b = dataset.buildings
     bid = pd.Index(b.index.astype(str).to_numpy())
@@ -339,28 +359,38 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
                        "households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy()},
                       index=bid)
     comp_of_grid = bt.dropna(subset=["compound_id"]).groupby("grid_id")["compound_id"].agg(lambda s: sorted(set(s)))
-    t = attrs.copy()
-    t["compound_names"] = ["、".join(str(comp_name.get(c, c)) for c in comp_of_grid.get(g, [])) for g in t.index]
-    sanwu_lists = [[c for c in comp_of_grid.get(g, []) if bool(sw.get(c, False))] for g in t.index]
-    t["sanwu"] = [len(x) for x in sanwu_lists]
-    t["sanwu_names"] = ["、".join(str(comp_name.get(c, c)) for c in x) for x in sanwu_lists]
+    t_ = attrs.copy()
+    t_["compound_names"] = ["、".join(str(comp_name.get(c, c)) for c in comp_of_grid.get(g, [])) for g in t_.index]
+    sanwu_lists = [[c for c in comp_of_grid.get(g, []) if bool(sw.get(c, False))] for g in t_.index]
+    t_["sanwu"] = [len(x) for x in sanwu_lists]
+    t_["sanwu_names"] = ["、".join(str(comp_name.get(c, c)) for c in x) for x in sanwu_lists]
+    plan_obj = plan if isinstance(plan, Plan) else Plan(a)
+    need = central_household_need(dataset, plan_obj, households_per_central=per)
+    t_["central_need"] = need.grids["need"].reindex(t_.index).fillna(0).astype("int64").to_numpy()
     cov = _coverage_by_building(coverage)
     cols = ["grid_id", "code", "street", "community", "community_id", "households", "persons", "party_members",
-            "buildings", "compounds", "compound_names", "sanwu", "sanwu_names"]
+            "buildings", "compounds", "compound_names", "sanwu", "sanwu_names", "central_need"]
     if cov is not None:
         covered = bt["households"] * cov.reindex(bid).fillna(False).astype(bool).to_numpy()
         ch = covered.groupby(bt["grid_id"].to_numpy()).sum()
-        t["covered_households"] = ch.reindex(t.index).fillna(0).astype("int64").to_numpy()
-        t["coverage_pct"] = np.where(t["households"] > 0, (100.0 * t["covered_households"] / t["households"].where(
-            t["households"] > 0, 1)).round(1), np.nan)
+        t_["covered_households"] = ch.reindex(t_.index).fillna(0).astype("int64").to_numpy()
+        t_["coverage_pct"] = np.where(t_["households"] > 0, (100.0 * t_["covered_households"] / t_["households"].where(
+            t_["households"] > 0, 1)).round(1), np.nan)
         cols += ["covered_households", "coverage_pct"]
-    t["compliant"] = np.where(t["compliant"].to_numpy(dtype=bool), "是", "否")
+    if staff is not None:
+        gs = staff.grid_staff(t_.index, include_personal=include_personal)
+        for c in ("leader", "leader_phone", "full_time", "part_time"):
+            t_[c] = gs[c].reindex(t_.index).fillna("").to_numpy()
+        cols += ["leader", "leader_phone", "full_time", "part_time"]
+    t_["compliant"] = np.where(t_["compliant"].to_numpy(dtype=bool), "是", "否")
     cols += ["compliant", "note"]
-    t = t.sort_values(["street", "community_id", "grid_id"], na_position="last", kind="stable")
-    ledger = t[[c for c in cols if c in t.columns]].rename(columns=LEDGER_HEADERS).reset_index(drop=True)
+    t_ = t_.sort_values(["street", "community_id", "grid_id"], na_position="last", kind="stable")
+    headers = {**LEDGER_HEADERS, **{c: column(c, "zh") for c in ("central_need", "leader", "leader_phone",
+                                                                  "full_time", "part_time")}}
+    ledger = t_[[c for c in cols if c in t_.columns]].rename(columns=headers).reset_index(drop=True)
     ledger.insert(0, "序号", np.arange(1, len(ledger) + 1))
 
-    # party hierarchy: one row per building
+    # party hierarchy: one row per building, the five levels as columns
     comm = dataset.communities
     cname, cstreet = _names(comm, "name"), _names(comm, "street")
     party = _names(comp, "party_org")
@@ -370,25 +400,120 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
     bcomm = (b["community_id"].astype(object).to_numpy() if "community_id" in b.columns
              else h["grid_id"].map(g_comm).to_numpy())
     h["street"] = [cstreet.get(str(c), "") for c in bcomm]
+    h["street_party"] = [t("chain_org_street", "zh", name=s) if s else "" for s in h["street"]]
     h["community"] = [cname.get(str(c), str(c)) for c in bcomm]
-    h["community_party"] = [f"{cname.get(str(c), str(c))}党组织" for c in bcomm]
+    h["community_party"] = [t("chain_org_community", "zh", name=n) for n in h["community"]]
     h["code"] = h["grid_id"].map(attrs["code"].to_dict())
     h["compound"] = [comp_name.get(str(c), "") if c is not None and c == c else "" for c in bt["compound_id"]]
-    h["compound_party"] = [party.get(str(c), "") if c is not None and c == c else "" for c in bt["compound_id"]]
+    h["compound_party"] = [f"{comp_name.get(str(c), c)}{party[str(c)]}" if c is not None and c == c and party.get(str(c))
+                           else "" for c in bt["compound_id"]]
     h["sanwu"] = ["是" if c is not None and c == c and bool(sw.get(str(c), False)) else "" for c in bt["compound_id"]]
     h["building_id"] = bid
     h["building"] = b["name"].astype(object).where(b["name"].notna(), "").to_numpy() if "name" in b.columns else ""
     h["households"] = pd.to_numeric(b["households"], errors="coerce").fillna(0).astype("int64").to_numpy()
+    h["building_party"] = [t("chain_org_building", "zh", name=n or i) if hh > 0 else ""
+                           for n, i, hh in zip(h["building"], h.index, h["households"])]
     h["persons"] = pd.to_numeric(b["persons"], errors="coerce").fillna(0).astype("int64").to_numpy() \
         if "persons" in b.columns else 0
-    hcols = {"street": "街道", "community": "社区", "community_party": "社区党组织", "grid_id": "网格编码",
-             "code": "网格序号", "compound": "小区", "compound_party": "小区党组织", "sanwu": "三无小区",
-             "building_id": "楼栋编号", "building": "楼栋名称", "households": "户数", "persons": "人口"}
-    if include_personal and "party_members" in b.columns:
-        h["party_members"] = pd.to_numeric(b["party_members"], errors="coerce").fillna(0).astype("int64").to_numpy()
-        hcols["party_members"] = "党员数"
+    nb = need.buildings.reindex(bid)
+    h["central_need"] = nb["need"].to_numpy()
+    hcols = {"street": "街道", "street_party": column("chain_street", "zh"), "community": "社区",
+             "community_party": column("chain_community", "zh"), "grid_id": "网格编码", "code": "网格序号",
+             "compound": "小区", "compound_party": column("chain_compound", "zh"), "sanwu": "三无小区",
+             "building_id": "楼栋编号", "building": "楼栋名称", "building_party": column("chain_building", "zh"),
+             "households": "户数", "persons": "人口", "central_need": column("central_need", "zh")}
+    if include_personal:
+        h["party_members"] = nb["party_members"].to_numpy()
+        h["central_designated"] = nb["designated"].to_numpy()
+        h["central_shortfall"] = nb["shortfall"].to_numpy()
+        hcols.update({"party_members": "党员数", "central_designated": column("central_designated", "zh"),
+                      "central_shortfall": column("central_shortfall", "zh")})
     h = h.sort_values(["street", "community", "grid_id", "compound", "building_id"], kind="stable")
     hierarchy = h[list(hcols)].rename(columns=hcols).reset_index(drop=True)
+
+    # the chain's upper levels (street, community, compound) with counts at every level
+    pc = party_chain(dataset, plan_obj, households_per_central=per)
+    kids = pc[pc["level"] == 4].groupby("parent").apply(lambda d: int(d["has_org"].sum()), include_groups=False)
+    up = pc[pc["level"] <= 3].copy()
+    up["groups"] = [int(kids.get(i, 0)) if lv == 3 else None for i, lv in zip(up["id"], up["level"])]
+    for lv, col in ((2, 3), (1, 2)):  # building party groups summed upwards
+        s_ = up[up["level"] == col].groupby("parent")["groups"].sum()
+        m = up["level"] == lv
+        up.loc[m, "groups"] = up.loc[m, "id"].map(s_).fillna(0).to_numpy()
+    up["groups"] = up["groups"].astype("int64")
+    tree_cols = {"level_name": column("chain_level", "zh"), "name": "名称", "organisation": column("chain_org", "zh"),
+                 "parent": column("chain_parent", "zh"), "households": "户数", "persons": "人口", "buildings": "楼栋数",
+                 "groups": column("chain_groups", "zh"), "central_need": column("central_need", "zh")}
+    if include_personal:
+        tree_cols.update({"party_members": "党员数", "central_designated": column("central_designated", "zh")})
+    parent_name = dict(zip(pc["id"], pc["name"]))
+    up["parent"] = [parent_name.get(p_, "") if p_ is not None else "" for p_ in up["parent"]]
+    tree = up[list(tree_cols)].rename(columns=tree_cols).reset_index(drop=True)
+
+    # 党员中心户: need against party members per grid (aggregates; per building only when personal)
+    gneed = need.grids.reindex(t_["grid_id"].to_numpy())
+    central = pd.DataFrame({
+        "网格编码": gneed.index, "户数": gneed["households"].to_numpy(),
+        column("central_need", "zh"): gneed["need"].to_numpy(), "党员数": gneed["party_members"].to_numpy(),
+        column("central_shortfall", "zh"): gneed["shortfall"].to_numpy(),
+        column("central_met", "zh"): np.where(gneed["met"].to_numpy(dtype=bool), "是", "否"),
+        column("buildings_short", "zh"): gneed["buildings_short"].to_numpy(),
+    })
+    tables = {"网格台账": ledger, "党建层级": hierarchy, t("sheet_chain", "zh"): tree, t("sheet_central", "zh"): central}
+    if include_personal:
+        sb = need.short_buildings
+        tables[t("sheet_central_buildings", "zh")] = pd.DataFrame({
+            "楼栋编号": sb.index, "网格编码": sb["grid_id"].to_numpy(), "户数": sb["households"].to_numpy(),
+            column("central_need", "zh"): sb["need"].to_numpy(), "党员数": sb["party_members"].to_numpy(),
+            column("central_shortfall", "zh"): sb["shortfall"].to_numpy(),
+            column("central_designated", "zh"): sb["designated"].to_numpy()})
+
+    notes_extra: list[tuple[str, object]] = [
+        (t("note_central", "zh"), t("note_central_text", "zh", per=per, need=int(need.buildings["need"].sum()),
+                                     short=int((~need.grids["met"]).sum())))]
+    if staff is not None:
+        from .staff import staff_sheet
+        tables[t("sheet_staff", "zh")] = staff_sheet(staff, include_personal=include_personal,
+                                                      communities=_names(comm, "name"))
+        v = staff.check(plan_obj, max_grids_per_leader=max_grids_per_leader)
+        tables[t("sheet_staff_check", "zh")] = pd.DataFrame({
+            column("violation", "zh"): [t(f"violation_{c}", "zh") for c in v["code"]],
+            "网格编码": v["grid_id"].fillna("").to_numpy(), "姓名": v["name"].fillna("").to_numpy(),
+            column("violation_text", "zh"): v["message"].to_numpy()})
+        notes_extra.append((t("note_staff", "zh"), t("note_staff_text", "zh", n=int(staff.table["person_id"].nunique()),
+                                                      v=len(v), max=max_grids_per_leader)))
+    if mobile is not None:
+        mg = mobile.by_grid if mobile.by_grid is not None else pd.DataFrame()
+        mg = mg.reindex(t_["grid_id"].to_numpy())
+        from .mobile import WEEKDAY_KEYS, WEEKDAYS_ZH
+        mt = pd.DataFrame({"网格编码": mg.index, "户数": mg["households"].fillna(0).astype("int64").to_numpy()})
+        for k, zh in zip(WEEKDAY_KEYS, WEEKDAYS_ZH):
+            mt[zh] = mg[k].fillna(0).astype("int64").to_numpy()
+        mt[column("households_any", "zh")] = mg["households_any"].fillna(0).astype("int64").to_numpy()
+        mt["覆盖率(%)"] = mg["pct_any"].round(1).to_numpy()
+        tables[t("sheet_mobile", "zh")] = mt
+        bs = mobile.by_station
+        tables[t("sheet_mobile_schedule", "zh")] = pd.DataFrame({
+            "站点编码": bs.index, "名称": bs["name"].to_numpy(), column("weekdays", "zh"): bs["weekdays"].to_numpy(),
+            column("windows", "zh"): bs["windows"].to_numpy(), "覆盖楼栋": bs["buildings"].to_numpy(),
+            "覆盖户数": bs["households"].astype("int64").to_numpy()})
+        notes_extra.append((t("note_mobile", "zh"), t("note_mobile_text", "zh", m=f"{mobile.minutes:g}",
+                                                       d=f"{mobile.walk_m:.0f}")))
+    if dataset.compound_status is not None and len(dataset.compound_status):
+        from .sanwu import sanwu_progress
+        since = sanwu_since if sanwu_since is not None else dataset.compound_status["date"].min()
+        pr = sanwu_progress(dataset, since, until=sanwu_until)
+        stxt = {k: t(f"sanwu_status_{k}", "zh") for k in ("sanwu", "partial", "sanyou", "unknown")}
+        tables[t("sheet_sanwu", "zh")] = pd.DataFrame({
+            "小区编码": pr.index, "小区": pr["name"].to_numpy(),
+            "社区": [cname.get(str(c), c) for c in pr["community_id"]],
+            column("status_since", "zh"): pr["status_since"].map(stxt).to_numpy(),
+            column("status_now", "zh"): pr["status_now"].map(stxt).to_numpy(),
+            column("left_sanwu_on", "zh"): pr["left_sanwu_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
+            column("sanyou_on", "zh"): pr["sanyou_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
+            column("red_property", "zh"): np.where(pr["red_property"].to_numpy(dtype=bool), "是", ""),
+            column("property_company", "zh"): pr["property_company"].fillna("").to_numpy()})
+        notes_extra.append((t("note_sanwu", "zh"), t("note_sanwu_text", "zh", **pr.attrs)))
 
     rule = plan.rule if isinstance(plan, Plan) else None
     notes = [("数据", dataset.name or ""), ("导出日期", _dt.date.today().isoformat()),
@@ -398,11 +523,12 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
     if rule is not None:
         notes.append(("网格规模规则", f"户数 {rule.min_households}–{rule.max_households} 或/且 人口 "
                                       f"{rule.min_persons}–{rule.max_persons}（模式 {rule.mode}）"))
-    notes.append(("个人信息", "包含楼栋党员数（内部使用，请勿公开）" if include_personal
-                  else "不含楼栋党员数等个人信息（网格党员数为汇总）"))
-    notes.append(("层级", "街道党工委 → 社区党组织 → 网格（党支部/党小组）→ 小区党支部 → 楼栋党小组 → 党员中心户"))
-    return {"网格台账": ledger, "党建层级": hierarchy,
-            "说明": pd.DataFrame(notes, columns=["项目", "内容"])}
+    notes.append(("个人信息", "包含楼栋党员数、网格员完整电话（内部使用，请勿公开）" if include_personal
+                  else "不含楼栋党员数等个人信息（网格党员数为汇总），网格员电话已隐去中间四位"))
+    notes.append(("层级", "街道党工委 → 社区党组织 → 小区党支部 → 楼栋党小组 → 党员中心户（网格与党组织一体化）"))
+    notes += notes_extra
+    tables["说明"] = pd.DataFrame(notes, columns=["项目", "内容"])
+    return tables
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -423,7 +549,7 @@ def _plain_text(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str, images: dict[str, bytes] | None = None) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -435,8 +561,8 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None
         ws = wb.create_sheet(name)
         ws.append(list(df.columns))
         for row in _plain_text(df).itertuples(index=False):
-            ws.append([None if (isinstance(v, float) and v != v) else (v.item() if hasattr(v, "item") else v)
-                       for v in row])
+            ws.append([None if (v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v))
+                       else (v.item() if hasattr(v, "item") else v) for v in row])
         for c in ws[1]:
             c.font, c.fill = head_font, head_fill
             c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -457,28 +583,54 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None
         ws.append(total)
         for c in ws[ws.max_row]:
             c.font = Font(bold=True)
+    for name, png in (images or {}).items():
+        if name in wb.sheetnames:
+            import io as _io
+
+            from openpyxl.drawing.image import Image as XLImage
+            ws = wb[name]
+            ws.add_image(XLImage(_io.BytesIO(png)), f"{get_column_letter(len(tables[name].columns) + 2)}2")
     wb.properties.title = title
     wb.save(path)
 
 
 def export_ledger(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
-                  coverage=None, include_personal: bool = False, csv: bool = True) -> list[Path]:
-    """Write the grid ledger (网格台账) as Excel (sheets 网格台账, 党建层级, 说明; the ledger ends with a
-    合计 row) and, with ``csv``, as CSV files (UTF-8 with BOM) beside it.
+                  coverage=None, include_personal: bool = False, csv: bool = True, staff=None, mobile=None,
+                  sanwu_since=None, sanwu_until=None, households_per_central: int | None = None,
+                  max_grids_per_leader: int = 1) -> list[Path]:
+    """Write the grid ledger (网格台账) as Excel (the sheets of :func:`ledger_tables`; the ledger ends
+    with a 合计 row, the 三无小区治理 sheet carries the progress chart) and, with ``csv``, the grid
+    ledger and the hierarchy as CSV files (UTF-8 with BOM) beside it.
 
-    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs. Returns every
-    file written (the workbook first).
+    ``path`` defaults to ``maps/网格台账.xlsx``; a ``.csv`` path writes only the CSVs. ``staff``,
+    ``mobile``, ``sanwu_since``/``sanwu_until``, ``households_per_central`` and
+    ``max_grids_per_leader`` as :func:`ledger_tables`. Phones are masked unless ``include_personal``.
+    Returns every file written (the workbook first).
     """
     grids = _grid_layer(dataset, plan, grids)
     path = Path(path) if path is not None else DEFAULT_DIR / "网格台账.xlsx"
     if path.suffix.lower() not in (".xlsx", ".csv"):
         raise ValueError(f"the ledger is written as .xlsx or .csv, not {path.suffix or 'a folder'}")
     _out_dir(path.parent)
-    tables = ledger_tables(dataset, plan, grids, coverage=coverage, include_personal=include_personal)
+    tables = ledger_tables(dataset, plan, grids, coverage=coverage, include_personal=include_personal, staff=staff,
+                           mobile=mobile, sanwu_since=sanwu_since, sanwu_until=sanwu_until,
+                           households_per_central=households_per_central, max_grids_per_leader=max_grids_per_leader)
     written: list[Path] = []
     if path.suffix.lower() == ".xlsx":
+        images = {}
+        from .i18n import t
+        sheet = t("sheet_sanwu", "zh")
+        if sheet in tables:
+            import io as _io
+
+            from .sanwu import plot_sanwu_progress
+            since = sanwu_since if sanwu_since is not None else dataset.compound_status["date"].min()
+            fig = plot_sanwu_progress(dataset, since, until=sanwu_until)
+            buf = _io.BytesIO()
+            fig.savefig(buf, format="png", dpi=90)
+            images[sheet] = buf.getvalue()
         with atomic_path(path) as tmp:
-            _write_xlsx(tables, tmp, title=f"{dataset.name} 网格台账")
+            _write_xlsx(tables, tmp, title=f"{dataset.name} 网格台账", images=images)
         written.append(path)
     if csv or path.suffix.lower() == ".csv":
         for name, suffix in (("网格台账", ""), ("党建层级", "_党建层级")):
@@ -490,17 +642,23 @@ def export_ledger(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoData
 
 
 def export_hierarchy(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
-                     include_personal: bool = False) -> list[Path]:
-    """Only the party hierarchy (街道 → 社区 → 网格 → 小区 → 楼栋), as CSV (UTF-8 with BOM) or .xlsx."""
+                     include_personal: bool = False, households_per_central: int | None = None) -> list[Path]:
+    """Only the party hierarchy — all five levels 街道党工委 → 社区党组织 → 小区党支部 → 楼栋党小组 →
+    党员中心户, with the grid of each building — as CSV (UTF-8 with BOM, one row per building) or .xlsx
+    (that table, and the upper levels with their counts in a second sheet 五级组织)."""
+    from .i18n import t
     grids = _grid_layer(dataset, plan, grids)
     path = Path(path) if path is not None else DEFAULT_DIR / "党建层级.csv"
     if path.suffix.lower() not in (".xlsx", ".csv"):
         raise ValueError(f"the hierarchy is written as .csv or .xlsx, not {path.suffix or 'a folder'}")
     _out_dir(path.parent)
-    table = ledger_tables(dataset, plan, grids, include_personal=include_personal)["党建层级"]
+    tables = ledger_tables(dataset, plan, grids, include_personal=include_personal,
+                           households_per_central=households_per_central)
+    table = tables["党建层级"]
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".xlsx":
-            _write_xlsx({"党建层级": table}, tmp, title=f"{dataset.name} 党建层级")
+            _write_xlsx({"党建层级": table, t("sheet_chain", "zh"): tables[t("sheet_chain", "zh")]}, tmp,
+                        title=f"{dataset.name} 党建层级")
         else:
             _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
     return [path]
@@ -509,11 +667,12 @@ def export_hierarchy(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoD
 # --------------------------------------------------------------------------- HTML and poster
 def export_html(dataset: Dataset, plan: Plan | None, path=None, *, grids: gpd.GeoDataFrame | None = None,
                 coverage=None, isochrones=None, stations=None, suggested=None, lang: str = "zh",
-                title: str | None = None, include_personal: bool = False) -> list[Path]:
+                title: str | None = None, include_personal: bool = False, staff=None) -> list[Path]:
     """One self-contained interactive HTML map (scripts, styles, icons inlined; no network needed).
 
     ``plan`` may be ``None`` for a map of the dataset alone. ``stations`` overrides the dataset's
-    stations (the what-if set the planner sees).
+    stations (the what-if set the planner sees). ``staff`` names each grid's 网格长 and workers in
+    its tooltip (phones masked unless ``include_personal``).
     """
     from .webmap import make_map, to_html
 
@@ -524,7 +683,7 @@ def export_html(dataset: Dataset, plan: Plan | None, path=None, *, grids: gpd.Ge
     assignment = _assignment_of(plan) if plan is not None else None
     m = make_map(dataset, grids=grids, assignment=assignment, coverage=coverage, isochrones=isochrones,
                  stations=stations, suggested=suggested, lang=lang, asset_base="inline",
-                 include_personal=include_personal)
+                 include_personal=include_personal, staff=staff)
     page = to_html(m, title=title or (f"{dataset.name} 网格划分图" if lang == "zh" else f"{dataset.name} grids"))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -534,7 +693,9 @@ def export_html(dataset: Dataset, plan: Plan | None, path=None, *, grids: gpd.Ge
 def export_poster(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None,
                   **options) -> list[Path]:
     """A wall poster (PDF and/or PNG) of the plan; ``options`` as :func:`gridplan.poster.render_poster`
-    (paper, orientation, scope, title, dpi, coverage, isochrones, stations, lang, formats …)."""
+    (paper, orientation, scope, title, dpi, coverage, isochrones, stations, lang, formats, staff,
+    include_personal …): with ``staff`` each grid label names its 网格长 (phone masked unless
+    ``include_personal``)."""
     from .poster import render_poster
 
     grids = _grid_layer(dataset, plan, grids)

@@ -350,7 +350,7 @@ def read_layers(source, *, max_file_mb: float | None = None):
             for n in names:
                 layer = _canonical_layer(n)
                 if layer is None:
-                    if n.lower() not in ("layer_styles",):
+                    if n.lower() not in ("layer_styles", "compound_status"):  # the status table: see read_dataset
                         problems.append(Problem("warning", n, None, f"layer {n!r} of {p.name} is not a known layer "
                                                 "and is ignored", f"name layers {', '.join(LAYERS)}",
                                                 "unknown_layer"))
@@ -499,9 +499,17 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
                        metric_crs=metric_crs, max_file_mb=default_max_file_mb() if max_file_mb is None else max_file_mb,
                        assume_crs=assume_crs)
     problems: list[Problem] = []
+    status = None
     try:
+        status_src = None
+        if isinstance(source, Mapping) and "compound_status" in source:
+            status_src = source["compound_status"]
+            source = {k: v for k, v in source.items() if k != "compound_status"}
         raw, formats, pre = read_layers(source, max_file_mb=opts.max_file_mb)
         layers, problems, source_crs, _ = normalise(raw, formats=formats, options=opts, preproblems=pre)
+        if layers is not None:
+            status, more = _compound_status(source, status_src, layers.get("compounds"))
+            problems = [*problems, *more]
     except ValidationError:
         raise
     except Exception as e:  # noqa: BLE001 - the last safety net: a bug in gridplan must not become a traceback
@@ -525,7 +533,32 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
         from .crs import normalise_offset_system
         system = normalise_offset_system(coord_system)
     return Dataset(**layers, source_crs=source_crs or CRS.from_epsg(4326), name=name, problems=tuple(problems),
-                   coord_system=system)
+                   coord_system=system, compound_status=status)
+
+
+def _compound_status(source, given, compounds):
+    """The optional 三无/三有 status history beside the layers (``compound_status.csv`` in a folder, a
+    ``compound_status`` table in a GeoPackage, or a DataFrame under that key of a dict), validated
+    against the compounds (see :mod:`gridplan.sanwu`). A zipped upload is not searched for it.
+    Returns ``(table or None, problems)``."""
+    from .sanwu import FILE_NAME, TABLE_NAME, check_compound_status
+    src = given
+    if src is None and not isinstance(source, Mapping):
+        p = Path(source)
+        if p.is_dir():
+            hit = [f for f in p.iterdir() if f.name.lower() == FILE_NAME]
+            src = hit[0] if hit else None
+        elif p.suffix.lower() == ".gpkg":
+            try:
+                names = [str(r[0]) for r in pyogrio.list_layers(p)]
+            except Exception:  # noqa: BLE001 - an unreadable file was reported by read_layers already
+                names = []
+            if TABLE_NAME in names:
+                src = read_table_layer(p, TABLE_NAME)
+    if src is None:
+        return None, []
+    table, problems = check_compound_status(src, compounds)
+    return (None if any(q.severity == "error" for q in problems) else table), problems
 
 
 def validate(source, **options) -> list[Problem]:

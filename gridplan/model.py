@@ -53,6 +53,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "households": "int",
         "persons": "int",
         "party_members": "int",
+        "central_households": "int",  # 党员中心户 designated in the building (gridplan.chain); a roster fills it
         "floors": "int",
         "units": "int",
         "compound_id": "str",
@@ -85,6 +86,8 @@ class Dataset:
     #: the web-map offset of the input coordinates: ``"wgs84"`` (none), ``"gcj02"`` (Amap/Tencent) or
     #: ``"bd09"`` (Baidu); outputs are written back in it unless asked otherwise
     coord_system: str = "wgs84"
+    #: the dated 三无/三有 status history of compounds (gridplan.sanwu), when the dataset has one
+    compound_status: pd.DataFrame | None = None
 
     def __post_init__(self):
         for gdf in self.layers().values():

@@ -285,7 +285,8 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
                   coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: bool | gpd.GeoDataFrame = True,
                   assignment: pd.Series | None = None, lang: str = "zh", formats: Iterable[str] | None = None,
                   colors: dict[str, str] | None = None, data_note: str | None = None, show_buildings: bool = True,
-                  show_roads: bool = True, show_compounds: bool = True, date: str | None = None) -> list[Path]:
+                  show_roads: bool = True, show_compounds: bool = True, date: str | None = None,
+                  staff=None, include_personal: bool = False) -> list[Path]:
     """Draw a wall poster and write it as PDF and/or PNG.
 
     Parameters
@@ -307,6 +308,9 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         walking bands (``band_min``); stations (``True`` = ``dataset.stations``, ``False`` = none).
     assignment
         building → grid, to colour buildings by grid (default: by the grid polygon they lie in).
+    staff, include_personal
+        A :class:`gridplan.staff.StaffAssignment`: each grid label gets a line with its 网格长 and
+        phone, masked (``138****5678``) unless ``include_personal``.
 
     Returns
     -------
@@ -510,10 +514,18 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         med_area = float(np.median(g.geometry.area)) if len(g) else area_scale
         side_in = np.sqrt(med_area / area_scale * aw * ah)
         base = float(np.clip(side_in * 72 / 6.0, 5.5, 22.0))
+        leaders = None
+        if staff is not None:
+            from .i18n import t as tr
+            gs = staff.grid_staff(g.index, include_personal=include_personal)
+            leaders = {gid: tr("poster_leader", lang, name=_plain(r["leader"]), phone=r["leader_phone"]).strip()
+                       for gid, r in gs.iterrows() if r["leader"]}
         for i, gid in enumerate(g.index):
             p = rp.iloc[i]
             h = hh.iloc[i]
             text = short_code(gid, cid.iloc[i]) + ("" if pd.isna(h) else f"\n{int(h)}{T['hh']}")
+            if leaders and gid in leaders:
+                text += f"\n{leaders[gid]}"
             items.append({"x": p.x, "y": p.y, "text": text, "size": base, "priority": 1e6 + g.geometry.iloc[i].area,
                           "color": "#111111" if ok[i] else NONCOMPLIANT_COLOR, "fontweight": "bold", "zorder": 12,
                           "linespacing": 1.05,

@@ -325,6 +325,22 @@ class Coverage:
                 f"{len(self._bdata)} buildings, bands {self.minutes} min at {self.speed_kmh} km/h)")
 
 
+def walk_context(dataset: Dataset, *, coverage=None, network: WalkNetwork | None = None,
+                 max_snap_m: float = 300.0) -> tuple[WalkNetwork, Snapped]:
+    """The walking network and the buildings snapped onto it, exactly as :class:`Coverage` has them:
+    reused from a :class:`Coverage` (or its result) when given, else built from ``dataset.roads``
+    once per dataset (:meth:`~gridplan.model.Dataset.cache`), or snapped onto the given ``network``."""
+    if coverage is not None:
+        cov = getattr(coverage, "analysis", coverage)
+        return cov.network, cov.building_snap
+    if network is None:
+        network = dataset.cache("walk_network", lambda: build_network(dataset.roads))
+        snap = dataset.cache(f"building_snap:{float(max_snap_m)}",
+                             lambda: network.snap(dataset.buildings.geometry, max_snap_m=max_snap_m))
+        return network, snap
+    return network, network.snap(dataset.buildings.geometry, max_snap_m=max_snap_m)
+
+
 def _building_frame(dataset: Dataset, plan: Plan | None) -> pd.DataFrame:
     b = dataset.buildings
     out = pd.DataFrame(index=b.index.astype(str))

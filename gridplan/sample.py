@@ -1259,8 +1259,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     layers = generate_city(seed=args.seed, scale=args.scale, n_communities=args.communities)
+    from . import sample_chain  # staff list, mobile-stop schedule, 三无/三有 history (gridplan.sample_chain)
     try:
+        sample_chain.chain_targets(args.out, driver=args.driver, overwrite=args.overwrite)
         written = write_city(layers, args.out, driver=args.driver, overwrite=args.overwrite)
+        written += sample_chain.write_sample_chain(args.out, seed=args.seed, driver=args.driver, overwrite=True)
     except FileExistsError as exc:
         log.error("%s", exc)
         return 1

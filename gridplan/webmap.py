@@ -582,7 +582,8 @@ def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assig
              selected_grid: str | None = None, draw_tools: bool = False, tiles: str | None = None,
              tiles_attribution: str | None = None, height: int | str = "100%", include_personal: bool = False,
              colors: dict[str, str] | None = None, minutes: float | None = None, check_assets: bool = True,
-             show_compounds: bool = True, show_isochrones: bool = True, parts: bool = False, fit: bool = True):
+             show_compounds: bool = True, show_isochrones: bool = True, parts: bool = False, fit: bool = True,
+             staff=None):
     """The interactive map of a dataset and (optionally) a plan and its coverage.
 
     Parameters
@@ -622,6 +623,9 @@ def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assig
     minutes
         The coverage threshold when ``coverage`` has no ``covered`` column (default: the largest
         isochrone band, else 15).
+    staff
+        A :class:`gridplan.staff.StaffAssignment`: each grid's tooltip names its 网格长 and phone
+        (masked, ``138****5678``, unless ``include_personal``) and its grid workers.
     parts
         Return a :class:`MapParts` (base map, plan-dependent layers, layer control) instead of one
         map, for redrawing the plan layers without reloading the map (``st_folium``'s
@@ -708,6 +712,12 @@ def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assig
         labels.append(T["compliant"])
         cols.append([None if x or not _py(r) else _esc(r) for x, r in zip(ok, reason.tolist())])
         labels.append(T["reason"])
+        if staff is not None:
+            from .i18n import column as col_label
+            gs = staff.grid_staff(gid, include_personal=include_personal, sep="、" if lang == "zh" else ", ")
+            for key in ("leader", "leader_phone", "full_time", "part_time"):
+                cols.append([_esc(v) if v else None for v in gs[key]])
+                labels.append(col_label(key, lang))
         props = {"layer": ["grid"] * len(g), "grid_id": gid, "community_id": cid,
                  "fill": [colors.get(x, "#cccccc") for x in gid], "ok": ok.tolist(),
                  "sel": [x == selected_grid for x in gid],

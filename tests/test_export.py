@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 
 from gridplan import export
-from _toy import EVIL, toy_dataset, toy_grids, toy_plan
+from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_ledger_excel_and_csv(toy, tmp_path):
     cov = pd.DataFrame({"covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
     w = _by_kind(export.export_ledger(ds, plan, tmp_path / "台账.xlsx", grids=grids, coverage=cov))
     wb = openpyxl.load_workbook(w["xlsx"])
-    assert wb.sheetnames == ["网格台账", "党建层级", "说明"]
+    assert wb.sheetnames == ["网格台账", "党建层级", "五级组织", "党员中心户", "说明"]
     rows = list(wb["网格台账"].iter_rows(values_only=True))
     head, body, total = rows[0], rows[1:-1], rows[-1]
     for col in ("网格编码", "社区", "街道", "户数", "人口", "党员数", "小区数", "楼栋数", "三无小区数",
@@ -235,4 +235,130 @@ def test_grid_layer_derived_from_plan_when_omitted(toy, tmp_path):
     assert led == [tmp_path / "l.xlsx"] and led[0].exists()
     h, = export.export_hierarchy(ds, plan, tmp_path / "h.csv")
     df = pd.read_csv(h, encoding="utf-8-sig", dtype=str)
-    assert list(df.columns[:5]) == ["街道", "社区", "社区党组织", "网格编码", "网格序号"] and len(df) == len(ds.buildings)
+    assert list(df.columns[:6]) == ["街道", "街道党工委", "社区", "社区党组织", "网格编码", "网格序号"]
+    assert len(df) == len(ds.buildings)
+
+
+# --------------------------------------------------------------------------- grid staff, the chain, mobile stops, 三无
+FULL_PHONE, MASKED = "13812345678", "138****5678"
+
+
+def _toy_staff():
+    from gridplan.staff import StaffAssignment
+    rows = [("p1", "张伟", FULL_PHONE, "leader", "51068200100101"),
+            ("p2", EVIL, "13900001111", "full_time", "51068200100101"),
+            ("p3", "=SUM(A1:A9)", "13722223333", "leader", "51068200100102"),
+            ("p4", "王芳", "13655554444", "leader", "51068200100102"),   # a second leader in …02
+            ("p5", "刘洋", "13566667777", "leader", "51068200100201")]  # …202 has none
+    return StaffAssignment(pd.DataFrame(rows, columns=["person_id", "name", "phone", "role", "grid_id"]))
+
+
+def _cells(path):
+    wb = openpyxl.load_workbook(path)
+    return {name: [c for row in wb[name].iter_rows() for c in row] for name in wb.sheetnames}
+
+
+def test_ledger_with_staff_masks_phones_and_neutralises_formulas(toy, tmp_path):
+    ds, plan, grids = toy
+    w = _by_kind(export.export_ledger(ds, plan, tmp_path / "s.xlsx", grids=grids, staff=_toy_staff()))
+    cells = _cells(w["xlsx"])
+    assert {"网格员", "网格员核查"} <= set(cells)
+    values = [str(c.value) for cs in cells.values() for c in cs if c.value is not None]
+    assert not any(FULL_PHONE in v for v in values) and any(MASKED in v for v in values)
+    assert not any("13900001111" in v for v in values)  # every phone, not only the leaders'
+    rows = list(openpyxl.load_workbook(w["xlsx"])["网格台账"].iter_rows(values_only=True))
+    head = rows[0]
+    for col in ("网格长", "网格长电话", "专职网格员", "兼职网格员", "党员中心户需设数"):
+        assert col in head, col
+    by_grid = {r[head.index("网格编码")]: r for r in rows[1:-1]}
+    assert by_grid["51068200100101"][head.index("网格长")] == "张伟"
+    assert by_grid["51068200100101"][head.index("网格长电话")] == MASKED
+    assert by_grid["51068200100101"][head.index("专职网格员")] == EVIL  # text stays text
+    formula = [c for c in cells["网格台账"] + cells["网格员"] if isinstance(c.value, str) and "SUM(A1" in c.value]
+    assert formula and all(c.data_type == "s" and c.value.startswith("'=") for c in formula)
+    check = list(openpyxl.load_workbook(w["xlsx"])["网格员核查"].iter_rows(values_only=True))
+    kinds = {(r[0], r[1]) for r in check[1:]}
+    assert ("缺少网格长", "51068200100202") in kinds and ("网格长多于一名", "51068200100102") in kinds
+    # the CSV ledger masks too
+    assert FULL_PHONE not in w["csv"].read_text(encoding="utf-8-sig") and MASKED in w["csv"].read_text(encoding="utf-8-sig")
+    # on request (internal use) the full numbers are written
+    w2 = _by_kind(export.export_ledger(ds, plan, tmp_path / "p.xlsx", grids=grids, staff=_toy_staff(),
+                                       include_personal=True, csv=False))
+    assert any(FULL_PHONE in str(c.value) for cs in _cells(w2["xlsx"]).values() for c in cs)
+
+
+def test_html_map_names_leaders_with_masked_phones(toy, tmp_path):
+    import html as _html
+    ds, plan, grids = toy
+    p, = export.export_html(ds, plan, tmp_path / "m.html", grids=grids, staff=_toy_staff())
+    text = p.read_text(encoding="utf-8")
+    import json
+    assert MASKED in text and FULL_PHONE not in text
+    assert "张伟" in text or json.dumps("张伟")[1:-1] in text  # the map data may be JSON-escaped
+    assert EVIL not in text.replace(_html.escape(EVIL), "")  # the evil name only ever appears escaped
+    p2, = export.export_html(ds, plan, tmp_path / "m2.html", grids=grids, staff=_toy_staff(), include_personal=True)
+    assert FULL_PHONE in p2.read_text(encoding="utf-8")
+
+
+def test_poster_labels_leaders_with_masked_phones(toy, tmp_path):
+    import subprocess
+    ds, plan, grids = toy
+    pdf, = export.export_poster(ds, plan, tmp_path / "p.pdf", grids=grids, paper="A3", dpi=40, staff=_toy_staff())
+    txt = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "张伟" in txt and MASKED in txt and FULL_PHONE not in txt
+    pdf2, = export.export_poster(ds, plan, tmp_path / "p2.pdf", grids=grids, paper="A3", dpi=40, staff=_toy_staff(),
+                                 include_personal=True)
+    assert FULL_PHONE in subprocess.run(["pdftotext", str(pdf2), "-"], capture_output=True, text=True).stdout
+
+
+def test_hierarchy_carries_all_five_levels(toy, tmp_path):
+    from gridplan.chain import central_household_need
+    ds, plan, grids = toy
+    h, = export.export_hierarchy(ds, plan, tmp_path / "h.xlsx")
+    wb = openpyxl.load_workbook(h)
+    assert wb.sheetnames == ["党建层级", "五级组织"]
+    rows = list(wb["党建层级"].iter_rows(values_only=True))
+    head = rows[0]
+    for col in ("街道党工委", "社区党组织", "小区党支部", "楼栋党小组", "党员中心户需设数"):
+        assert col in head, col
+    assert "党员数" not in head and "党员中心户已设数" not in head  # personal: left out
+    body = rows[1:]
+    assert {r[head.index("街道党工委")] for r in body} == {"方亭街道党工委"}
+    assert sum(r[head.index("党员中心户需设数")] for r in body) == int(central_household_need(ds).buildings["need"].sum())
+    # a compound with a party branch names it; one without leaves the cell empty
+    branch = {r[head.index("小区")]: r[head.index("小区党支部")] for r in body}
+    assert branch["小区3号"] == "小区3号独立党支部" and branch[EVIL_IMG] in ("", None)
+    tree = list(wb["五级组织"].iter_rows(values_only=True))
+    levels = {r[0] for r in tree[1:]}
+    assert levels == {"街道党工委", "社区党组织", "小区党支部"}
+    street = next(r for r in tree[1:] if r[0] == "街道党工委")
+    assert street[tree[0].index("户数")] == int(ds.buildings["households"].sum())
+    assert street[tree[0].index("楼栋党小组数")] == int((ds.buildings["households"] > 0).sum())
+
+
+def test_ledger_sheets_for_mobile_stops_and_sanwu_progress(toy, tmp_path):
+    from gridplan.mobile import mobile_coverage, read_schedule
+    ds, plan, grids = toy
+    st = ds.stations.copy()
+    st.loc["S3", "kind"] = "mobile"
+    ds2 = ds.replace(stations=st, compound_status=pd.DataFrame({
+        "compound_id": ["C03", "C03", "C06"], "date": pd.to_datetime(["2024-01-01", "2025-01-01", "2024-01-01"]),
+        "has_property_mgmt": [False, True, False], "has_competent_dept": [False, True, False],
+        "has_owners_committee": [False, True, False], "property_company": [None, "红星物业", None],
+        "red_property": [False, True, False]}))
+    sched = read_schedule(pd.DataFrame({"站点": ["S3"], "星期": ["周二、周六"], "时间": ["09:00-11:00"]}), stations=st)
+    mc = mobile_coverage(ds2, plan, schedule=sched)
+    w = _by_kind(export.export_ledger(ds2, plan, tmp_path / "m.xlsx", grids=grids, mobile=mc, csv=False,
+                                      sanwu_since="2024-06-30", sanwu_until="2025-06-30"))
+    wb = openpyxl.load_workbook(w["xlsx"])
+    assert {"流动郁心站", "流动站排班", "三无小区治理"} <= set(wb.sheetnames)
+    rows = list(wb["流动郁心站"].iter_rows(values_only=True))
+    head = rows[0]
+    assert head[2:9] == ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+    tue = sum(r[head.index("周二")] for r in rows[1:])
+    assert tue == mc.by_weekday.loc[2, "households"] > 0 and sum(r[head.index("周一")] for r in rows[1:]) == 0
+    sw = list(wb["三无小区治理"].iter_rows(values_only=True))
+    assert [(r[0], r[3], r[4], r[7]) for r in sw[1:]] == [("C06", "三无", "三无", None), ("C03", "三无", "三有", "是")]
+    assert len(wb["三无小区治理"]._images) == 1  # the progress chart
+    notes = dict(list(wb["说明"].iter_rows(values_only=True))[1:])
+    assert "已达三有 1 个" in notes["三无小区治理"]

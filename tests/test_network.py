@@ -315,3 +315,31 @@ def test_box_pairs_match_brute_force():
     ov = ((lo[:, None] <= hi[None]) & (lo[None] <= hi[:, None])).all(axis=2)
     exp = {(a, b) for a, b in zip(*np.nonzero(np.triu(ov, 1)))}
     assert got == exp
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_distance_matrix_matches_networkx_all_pairs(seed):
+    """Every source × target walk of ``distance_matrix`` equals the networkx shortest path with all
+    snapped points inserted as nodes (a point to itself walks to the road and back, as coverage counts
+    a station standing at a building); a limit only turns longer walks into inf."""
+    rng = np.random.default_rng(200 + seed)
+    lines = random_planar_roads(seed)
+    net = build_network(roads_gdf(lines), snap_tolerance_m=0.0, node=False)
+    edge_ok = np.ones(len(lines), dtype=bool)
+    edge_ok[:] = [any(shapely.equals_exact(g, k, 1e-9) or shapely.equals_exact(g.reverse(), k, 1e-9)
+                      for k in net.edge_geom[net.kept_edge]) for g in lines]
+    pts = shapely.points(rng.uniform(-20, 620, (25, 2)))
+    _, G, _ = brute_force(lines, edge_ok, pts, [])
+    snap = net.snap(pts, max_snap_m=1e9)
+    D = net.distance_matrix(snap.take(np.arange(8)), snap)
+    for i in range(8):
+        ref = nx.single_source_dijkstra_path_length(G, ("pt", i), weight="weight")
+        exp = np.array([ref.get(("pt", k), np.inf) for k in range(len(pts))])
+        exp[i] = 2 * snap.snap_m[i]  # a point to itself as to a copy of it: to the road and back (as coverage)
+        fin = np.isfinite(exp)
+        assert (np.isfinite(D[i]) == fin).all()
+        np.testing.assert_allclose(D[i][fin], exp[fin], rtol=0, atol=1e-6)
+    lim = float(np.median(D[np.isfinite(D)]))
+    DL = net.distance_matrix(snap.take(np.arange(8)), snap, limit_m=lim)
+    assert np.array_equal(np.isfinite(DL), D <= lim)
+    np.testing.assert_allclose(DL[np.isfinite(DL)], D[D <= lim])
