@@ -25,7 +25,7 @@ the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import CRSError, GridplanError, PlanError, Problem, ValidationError
+from ._errors import CRSError, GridplanError, PlanError, Problem, RosterError, ValidationError
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -60,6 +60,6 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "ValidationError",
+    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

@@ -55,9 +55,10 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "party_members": ("党员数", "党员", "党员人数", "党员数量"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
+        "building_no": ("楼栋号", "楼号", "栋号", "幢号", "楼幢号", "building_number", "bldg_no"),
         "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
         "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
-        "name": ("名称", "楼栋名称", "楼栋", "楼号"),
+        "name": ("名称", "楼栋名称", "楼栋"),
     },
     "roads": {
         "road_id": ("道路编号", "道路id", "编号", "id", "osmid"),

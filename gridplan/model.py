@@ -54,6 +54,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "party_members": "int",
         "floors": "int",
         "units": "int",
+        "building_no": "str",
         "compound_id": "str",
         "community_id": "str",
         "name": "str",
