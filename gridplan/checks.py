@@ -854,7 +854,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
         comp["sanwu"] = (known & ~flags.fillna(False).astype(bool).any(axis=1)).astype(bool)
         layers["compounds"] = comp
 
-    for c in ("compound_id", "community_id", "name"):
+    for c in ("compound_id", "community_id", "name", "building_no"):
         if c not in b:
             b[c] = None
     pts = _rep_points(b)

@@ -841,6 +841,15 @@ def _row_table(rows: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out[list(ROW_COLUMNS)]
 
 
+def rows_not_counted(result: RosterResult, *, lang: str = "zh") -> pd.DataFrame:
+    """The unmatched, ambiguous and duplicate rows (masked), with the status and the reason in ``lang``
+    and headers in ``lang``: what a planner fixes in the roster or the map."""
+    rows = result.rows[result.rows["status"] != "matched"]
+    out = _row_table(rows, lang)
+    out.insert(0, "status", [t(f"roster_status_{v}", lang) for v in rows["status"]])
+    return out.rename(columns=lambda c: column(c, lang)).reset_index(drop=True)
+
+
 def report_tables(result: RosterResult, *, lang: str = "zh") -> dict[str, pd.DataFrame]:
     """The sheets of ``roster_report.xlsx`` (:data:`REPORT_SHEETS`) as DataFrames with headers in ``lang``.
     Names and ID numbers appear masked only."""
