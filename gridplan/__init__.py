@@ -17,8 +17,9 @@ Where things live (floors from the ground up; imports only point down):
 2. ``crs``, ``checks`` (collecting validation), ``io`` (read and write every format)
 3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
    ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``
-4. presentation: ``webmap``, ``poster``, ``export``
-5. entry points: ``cli``, ``demo``, ``sample``; the app (``app.py``) lives outside the package.
+4. presentation: ``webmap``, ``poster``, ``export``, ``roster`` (household rosters to building counts,
+   with its report)
+5. entry points: ``cli``, ``demo``, ``sample``, ``sample_roster``; the app (``app.py``) lives outside the package.
 
 No module is named like a function of this namespace, so ``import gridplan.engine`` always gives
 the module and ``gridplan.partition`` always the function.
@@ -43,6 +44,7 @@ _LAZY = {
     "export_poster": "export",
     "ProjectStore": "store",
     "grid_changes": "edit",
+    "apply_roster": "roster", "read_roster": "roster", "match_roster": "roster", "write_roster_output": "roster",
 }
 
 
