@@ -575,10 +575,17 @@ class RosterResult:
                 f"{s['ambiguous_rows']} ambiguous, {s['duplicate_rows']} duplicate; {s['buildings_matched']} buildings)")
 
 
+def _communities_derived(dataset: Dataset) -> bool:
+    """Whether the dataset's communities were drawn by the loader (no communities layer: names are ids)."""
+    comm = dataset.communities
+    return comm is not None and len(comm) > 0 and "name" in comm and bool(
+        (comm["name"].astype(str).to_numpy() == comm.index.astype(str).to_numpy()).all())
+
+
 def _lookups(dataset: Dataset):
     comm = dataset.communities
     comm_keys: dict[str, list[str]] = {}
-    if comm is not None:
+    if comm is not None and not _communities_derived(dataset):
         for cid, name in zip(comm.index, comm["name"] if "name" in comm else comm.index):
             for k in {fold_name(name), fold_name(cid)}:
                 if k and cid not in comm_keys.setdefault(k, []):
@@ -614,7 +621,7 @@ def _resolve(ckey, pkey, bkey, raw_comm, raw_comp, raw_bld, lookups, dataset: Da
     if dataset.compounds is None:
         return "unmatched", "no_compounds_layer", "", None, None
     comm = None
-    if ckey is not None:
+    if ckey is not None and comm_keys:
         comms = comm_keys.get(ckey, [])
         if not comms:
             return "unmatched", "unknown_community", str(raw_comm), None, None
@@ -760,9 +767,14 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
         "files": int(roster.sheets["file"].nunique()) if len(roster.sheets) else 0,
         "sheets": int(len(roster.sheets)),
         "match_seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(time.perf_counter() - t0, 3),
     }
+    warnings = list(roster.warnings)
+    if _communities_derived(dataset) and r["community"].notna().any():
+        warnings.append("数据集没有社区图层，台账的社区列未用于匹配 / the dataset has no communities layer: the 社区 "
+                        "column was not used")
     return RosterResult(dataset=new_ds, rows=rows, buildings=buildings, sheets=roster.sheets, summary=summary,
-                        warnings=roster.warnings)
+                        warnings=tuple(warnings))
 
 
 def _apply_counts(dataset: Dataset, counts: pd.DataFrame):

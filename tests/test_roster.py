@@ -520,3 +520,16 @@ def test_cli_map_and_bad_input(tmp_path, tiny_folder, capsys):
     code, _, err = run(["roster", str(tmp_path / "nowhere"), str(path), "--out", str(tmp_path / "o5")], capsys)
     assert code == 1
     assert not (tmp_path / "o4").exists() and not (tmp_path / "o5").exists()
+
+
+def test_community_column_ignored_when_the_dataset_has_no_communities(tmp_path):
+    layers = tiny_city()
+    layers.pop("communities")
+    b = layers["buildings"].copy()
+    b["building_no"] = b["building_id"].map({"B01": "1", "B02": "2"})
+    layers["buildings"] = b
+    ds = read_dataset(layers)
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", [person("蓥华小区", "1栋", "1", "101", "甲", "",
+                                                                      community="阳光社区")]))
+    assert res.summary["matched_rows"] == 1
+    assert any("社区" in w for w in res.warnings)
