@@ -221,6 +221,37 @@ def id_check(v) -> str:
     return "" if _ID_CHECK[total % 11] == s[17] else "checksum"
 
 
+def _ids(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """:func:`id_check` and :func:`mask_id` over a column at once: (comparable key or None, check code,
+    masked text). Vectorised: a roster has one distinct ID per row."""
+    txt = pd.Series(raw.to_numpy(dtype=object), dtype="string")
+    txt = txt.str.normalize("NFKC").str.replace(r"\s+", "", regex=True).str.upper()
+    txt = txt.mask(txt == "")
+    has = txt.notna().to_numpy()
+    key = pd.Series(np.where(has, txt.to_numpy(dtype=object, na_value=None), None), index=raw.index, dtype=object)
+    n = len(txt)
+    check = np.full(n, "", dtype=object)
+    is18 = txt.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).to_numpy(dtype=bool)
+    is15 = txt.str.fullmatch(r"[0-9]{15}").fillna(False).to_numpy(dtype=bool)
+    check[has & ~is18 & ~is15] = "format"
+    today = pd.Timestamp(_dt.date.today())
+    if is18.any():
+        t18 = txt[is18].to_numpy(dtype=object)
+        b = np.frombuffer("".join(t18).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        total = (b[:, :17].astype(np.int64) - 48) @ _ID_WEIGHTS
+        ok_sum = np.frombuffer(_ID_CHECK.encode("ascii"), dtype=np.uint8)[total % 11] == b[:, 17]
+        born = pd.to_datetime(pd.Series([t[6:14] for t in t18]), format="%Y%m%d", errors="coerce")
+        ok_date = (born.notna() & (born >= pd.Timestamp(1890, 1, 1)) & (born <= today)).to_numpy()
+        check[np.flatnonzero(is18)] = np.where(~ok_date, "format", np.where(ok_sum, "", "checksum"))
+    if is15.any():
+        t15 = txt[is15].to_numpy(dtype=object)
+        born = pd.to_datetime(pd.Series(["19" + t[6:12] for t in t15]), format="%Y%m%d", errors="coerce")
+        check[np.flatnonzero(is15)] = np.where(born.notna().to_numpy(), "old15", "format")
+    masked = np.array([("" if t is None else t[:6] + "*" * (len(t) - 10) + t[-4:] if len(t) >= 15 else mask_id(t))
+                       for t in key.to_numpy(dtype=object)], dtype=object)
+    return key, check, masked
+
+
 def id_check_digit(first17: str) -> str:
     """The GB 11643 check character of the first 17 digits (``"0"``–``"9"`` or ``"X"``)."""
     return _ID_CHECK[int(np.dot(_ID_WEIGHTS, [int(c) for c in first17])) % 11]
@@ -229,7 +260,7 @@ def id_check_digit(first17: str) -> str:
 def mask_id(v) -> str:
     """An ID number with at most its first 6 and last 4 characters shown: ``510682********1234``
     (shorter numbers show a quarter at each end)."""
-    s = _text(v) or ""
+    s = (_text(v) or "").upper()
     n = len(s)
     if n == 0:
         return ""
@@ -673,13 +704,14 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     pkey = _map_unique(r["compound"], fold_name)
     bkey = _map_unique(r["building"], building_key)
     lookups = _lookups(dataset)
-    combo = pd.DataFrame({"c": ckey.fillna("\x00"), "p": pkey.fillna("\x00"), "b": bkey.fillna("\x00")})
-    codes, uniques = pd.MultiIndex.from_frame(combo).factorize()
+    combo = [f"{c}\x1f{q}\x1f{b}" for c, q, b in zip(ckey.to_numpy(dtype=object), pkey.to_numpy(dtype=object),
+                                                     bkey.to_numpy(dtype=object))]
+    codes, _ = pd.factorize(np.asarray(combo, dtype=object))
     first = pd.Series(np.arange(n)).groupby(codes).first().to_numpy() if n else np.array([], dtype=int)
     resolved = []
+    arrays = [a.to_numpy(dtype=object) for a in (ckey, pkey, bkey, r["community"], r["compound"], r["building"])]
     for i in first:
-        resolved.append(_resolve(ckey.iat[i], pkey.iat[i], bkey.iat[i], r["community"].iat[i], r["compound"].iat[i],
-                                 r["building"].iat[i], lookups, dataset))
+        resolved.append(_resolve(*(a[i] for a in arrays), lookups, dataset))
     res = pd.DataFrame(resolved, columns=["status", "reason", "detail", "building_id", "compound_id"])
     per_row = res.iloc[codes].reset_index(drop=True) if n else res.iloc[:0]
     status = per_row["status"].to_numpy(dtype=object).copy()
@@ -687,8 +719,7 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     detail = per_row["detail"].to_numpy(dtype=object).copy()
 
     # ID numbers: checked, masked, and repeated ones counted once
-    idk = _map_unique(r["id_number"], lambda v: (_text(v) or "").upper() or None)
-    idcheck = _map_unique(r["id_number"], id_check).fillna("").to_numpy(dtype=object)
+    idk, idcheck, idmasked = _ids(r["id_number"])
     idcheck = np.where(r["id_numeric"].to_numpy(dtype=bool) & (idk.notna().to_numpy()), "numeric", idcheck)
     kept_row = np.full(n, "", dtype=object)
     has_id = idk.notna().to_numpy()
@@ -744,7 +775,7 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
         "compound": r["compound"].to_numpy(dtype=object), "building": r["building"].to_numpy(dtype=object),
         "unit": r["unit"].to_numpy(dtype=object), "room": r["room"].to_numpy(dtype=object),
         "person_name": _map_unique(r["name"], mask_name).to_numpy(dtype=object),
-        "id_number": _map_unique(r["id_number"], mask_id).to_numpy(dtype=object),
+        "id_number": idmasked,
         "id_check": idcheck, "status": status, "reason": reason, "detail": detail, "building_id": bids,
         "kept_row": kept_row,
     })
@@ -810,7 +841,8 @@ def _building_table(dataset: Dataset, new_ds: Dataset, counts: pd.DataFrame, bef
     names = comp["name"] if comp is not None else pd.Series(dtype=object)
     out = pd.DataFrame({
         "building_id": ids,
-        "community": [_community_label(dataset, c) for c in sub["community_id"]],
+        "community": sub["community_id"].map({c: _community_label(dataset, c)
+                                              for c in sub["community_id"].unique()}).to_numpy(dtype=object),
         "compound": sub["compound_id"].map(names).to_numpy(dtype=object),
         "building_no": sub["building_no"].to_numpy(dtype=object) if "building_no" in sub else None,
         "count_source": sub["count_source"].to_numpy(dtype=object),

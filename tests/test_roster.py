@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pyogrio
 import pytest
 from hypothesis import given, settings
@@ -533,3 +534,14 @@ def test_community_column_ignored_when_the_dataset_has_no_communities(tmp_path):
                                                                       community="阳光社区")]))
     assert res.summary["matched_rows"] == 1
     assert any("社区" in w for w in res.warnings)
+
+
+@given(st.lists(st.one_of(st.text(alphabet="0123456789Xx ", min_size=0, max_size=19),
+                          st.integers(10 ** 16, 10 ** 17 - 1).map(lambda k: _id(str(k))),
+                          st.integers(10 ** 14, 10 ** 15 - 1).map(str), st.none()), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_vectorised_id_checks_agree_with_the_scalar_ones(values):
+    from gridplan.roster import _ids
+    key, check, masked = _ids(pd.Series(values, dtype=object))
+    assert list(check) == [id_check(v) for v in values]
+    assert list(masked) == [mask_id(v) for v in values]
