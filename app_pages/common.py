@@ -186,8 +186,10 @@ def reset_plan_state() -> None:
     st.session_state["added_stations"] = ()
 
 
-def save_uploads(files) -> tuple[Path | None, list[str]]:
-    """Write uploaded files into a fresh temporary folder (never over anything); returns it and errors."""
+def save_uploads(files, types=None) -> tuple[Path | None, list[str]]:
+    """Write uploaded files into a fresh temporary folder (never over anything); returns it and errors.
+    ``types``: the accepted extensions (default :data:`UPLOAD_TYPES`)."""
+    types = UPLOAD_TYPES if types is None else types
     errors = []
     if not files:
         return None, [T("no_files")]
@@ -199,7 +201,7 @@ def save_uploads(files) -> tuple[Path | None, list[str]]:
         if mb > UPLOAD_LIMIT_MB:
             errors.append(T("too_big", name=name, mb=mb, limit=UPLOAD_LIMIT_MB))
             continue
-        if Path(name).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
+        if Path(name).suffix.lower().lstrip(".") not in types:
             errors.append(T("bad_file_type", name=name))
             continue
         target = folder / name
@@ -219,6 +221,65 @@ def parse_column_map(text: str) -> dict | None:
             if k.strip() and v.strip():
                 out[k.strip()] = v.strip()
     return out or None
+
+
+# --------------------------------------------------------------------------- household rosters (数据 page)
+ROSTER_TYPES = ["xlsx", "xlsm", "xls", "csv", "txt"]
+
+
+def cb_roster_match():
+    """Read the uploaded rosters (then delete them from the server) and match them to the dataset."""
+    import shutil
+
+    from gridplan import GridplanError
+    from gridplan.roster import apply_roster
+    r = st.session_state
+    r["roster_result"], r["roster_error"] = None, None
+    ds = dataset()
+    folder, errors = save_uploads(r.get("_roster_files"), types=ROSTER_TYPES)
+    try:
+        if errors or ds is None:
+            r["roster_error"] = "; ".join(errors) or T("no_dataset")
+            return
+        r["roster_result"] = apply_roster(ds, sorted(folder.iterdir()))
+        r["roster_key"] = dataset_key(r["source"])
+    except (GridplanError, ValueError) as e:
+        r["roster_error"] = str(e)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def roster_result():
+    """The last roster match, if it belongs to the current dataset."""
+    r = st.session_state
+    res = r.get("roster_result")
+    return res if res is not None and r.get("roster_key") == dataset_key(r["source"]) else None
+
+
+def cb_roster_apply():
+    """Use the roster's counts as the current dataset (written to a private folder); keep the previous
+    source for 撤销."""
+    from gridplan.roster import write_roster_output
+    r = st.session_state
+    res = roster_result()
+    if res is None:
+        return
+    previous = r["source"]
+    folder = Path(tempfile.mkdtemp(prefix="gridplan-roster-")) / "dataset"
+    write_roster_output(res, folder)
+    if load_source({"kind": "path", "path": str(folder), "name": f"{res.dataset.name}+台账"}):
+        r["roster_prev_source"] = previous
+        r["roster_result"] = None
+        flash("success", T("roster_applied", n=res.summary["buildings_matched"]))
+
+
+def cb_roster_undo():
+    r = st.session_state
+    previous = r.get("roster_prev_source")
+    if previous is not None and load_source(previous):
+        r["roster_prev_source"] = None
+        flash("info", T("roster_undone"))
 
 
 # --------------------------------------------------------------------------- plans

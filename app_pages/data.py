@@ -69,3 +69,32 @@ if ds is not None:
     if ds.warnings:
         st.markdown(T("load_warnings"))
         st.dataframe(c.problems_frame([p.as_dict() for p in ds.warnings]), hide_index=True, width="stretch")
+
+# --- household rosters (住户台账) → building counts: gridplan.roster via the callbacks in common
+if ds is not None:
+    from gridplan.roster import rows_not_counted, report_tables
+    st.subheader(T("roster_title"))
+    st.caption(T("roster_help"))
+    st.file_uploader(T("roster_upload", mb=c.UPLOAD_LIMIT_MB), type=c.ROSTER_TYPES, accept_multiple_files=True,
+                     key="_roster_files")
+    st.button(T("roster_match"), on_click=c.cb_roster_match, key="roster_match_btn")
+    if r.get("roster_error"):
+        st.error(T("roster_failed", msg=c.md(r["roster_error"])))
+    res = c.roster_result()
+    if res is not None:
+        s = res.summary
+        cols = st.columns(8)
+        for col, (key, value) in zip(cols, [("rows", s["rows"]), ("matched", s["matched_rows"]),
+                                            ("unmatched", s["unmatched_rows"]), ("ambiguous", s["ambiguous_rows"]),
+                                            ("duplicate", s["duplicate_rows"]), ("buildings", s["buildings_matched"]),
+                                            ("households", s["households"]), ("persons", s["persons"])]):
+            col.metric(T(f"roster_m_{key}"), value)
+        for w in res.warnings:
+            st.caption(c.md(w))
+        st.markdown(f"**{T('roster_unmatched_title')}**")
+        st.dataframe(rows_not_counted(res, lang=c.lang()), hide_index=True, width="stretch")
+        st.markdown(f"**{T('roster_buildings_title')}**")
+        st.dataframe(report_tables(res, lang=c.lang())["楼栋"], hide_index=True, width="stretch")
+        st.button(T("roster_apply"), on_click=c.cb_roster_apply, type="primary", key="roster_apply_btn")
+    if r.get("roster_prev_source") is not None:
+        st.button(T("roster_undo"), on_click=c.cb_roster_undo, key="roster_undo_btn", icon=":material/undo:")

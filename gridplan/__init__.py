@@ -19,15 +19,16 @@ Where things live (floors from the ground up; imports only point down):
    ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``; the party chain: ``tables``
    (reading typed tables), ``staff`` (网格长/网格员), ``gridstations`` (郁心站 per grid), ``mobile``
    (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有)
-4. presentation: ``webmap``, ``poster``, ``export``
-5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``); the app (``app.py``) lives outside the package.
+4. presentation: ``webmap``, ``poster``, ``export``, ``roster`` (household rosters to building counts,
+   with its report)
+5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``, ``sample_roster``); the app (``app.py``) lives outside the package.
 
 No module is named like a function of this namespace, so ``import gridplan.engine`` always gives
 the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import CRSError, GridplanError, PlanError, Problem, ValidationError
+from ._errors import CRSError, GridplanError, PlanError, Problem, RosterError, ValidationError
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -53,6 +54,7 @@ _LAZY = {
     "central_household_need": "chain", "party_chain": "chain",
     "read_compound_status": "sanwu", "write_compound_status": "sanwu", "sanwu_progress": "sanwu",
     "plot_sanwu_progress": "sanwu",
+    "apply_roster": "roster", "read_roster": "roster", "match_roster": "roster", "write_roster_output": "roster",
 }
 
 
@@ -70,6 +72,6 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "ValidationError",
+    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

@@ -73,3 +73,7 @@ class AssetsMissingError(GridplanError, FileNotFoundError):
 
 class FontMissingError(GridplanError, FileNotFoundError):
     """No CJK font is installed (Chinese text would render as boxes)."""
+
+
+class RosterError(GridplanError, ValueError):
+    """A household roster (住户台账) cannot be read: the message names the file, the sheet, the row and the fix."""

@@ -56,9 +56,10 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "central_households": ("党员中心户", "党员中心户数", "中心户数", "中心户"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
+        "building_no": ("楼栋号", "楼号", "栋号", "幢号", "楼幢号", "building_number", "bldg_no"),
         "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
         "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
-        "name": ("名称", "楼栋名称", "楼栋", "楼号"),
+        "name": ("名称", "楼栋名称", "楼栋"),
     },
     "roads": {
         "road_id": ("道路编号", "道路id", "编号", "id", "osmid"),
@@ -856,7 +857,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
         comp["sanwu"] = (known & ~flags.fillna(False).astype(bool).any(axis=1)).astype(bool)
         layers["compounds"] = comp
 
-    for c in ("compound_id", "community_id", "name"):
+    for c in ("compound_id", "community_id", "name", "building_no"):
         if c not in b:
             b[c] = None
     pts = _rep_points(b)

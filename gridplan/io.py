@@ -639,6 +639,38 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
     return path
 
 
+#: file extension of each driver :func:`write_dataset` writes
+DATASET_DRIVERS = {"GPKG": ".gpkg", "GeoJSON": ".geojson", "FlatGeobuf": ".fgb"}
+
+#: columns the loader derives (written back they would be read as data)
+_DERIVED_COLUMNS = {"buildings": ("households_estimated", "persons_estimated"), "compounds": ("sanwu",)}
+
+
+def write_dataset(dataset: Dataset, folder, *, driver: str = "GPKG") -> list[Path]:
+    """Write every layer of a dataset into ``folder`` as ``<layer>.gpkg`` (or ``.geojson``/``.fgb``),
+    each atomically, in the input CRS (GeoJSON: EPSG:4326), so :func:`read_dataset` reads it back.
+
+    Estimated counts are written empty (the loader estimates and flags them again instead of
+    taking them for counted values); the other derived columns (``sanwu``, the estimate flags)
+    are left out. Returns the files written.
+    """
+    if driver not in DATASET_DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}; use one of {', '.join(DATASET_DRIVERS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, gdf in dataset.layers().items():
+        out = gdf.copy()
+        if name == "buildings":
+            for count, flag in (("households", "households_estimated"), ("persons", "persons_estimated")):
+                if count in out.columns and flag in out.columns:
+                    out[count] = out[count].astype("Int64").mask(out[flag].fillna(False).astype(bool))
+        out = out.drop(columns=[c for c in _DERIVED_COLUMNS.get(name, ()) if c in out.columns])
+        path = folder / f"{name}{DATASET_DRIVERS[driver]}"
+        written.append(write_layers({name: out}, path, dataset=dataset, driver=driver))
+    return written
+
+
 def read_table_layer(path, layer: str) -> pd.DataFrame:
     """One layer of a file as a plain DataFrame (no geometry needed), e.g. a plan's assignment."""
     return pyogrio.read_dataframe(path, layer=layer, read_geometry=False)

@@ -56,6 +56,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "central_households": "int",  # 党员中心户 designated in the building (gridplan.chain); a roster fills it
         "floors": "int",
         "units": "int",
+        "building_no": "str",
         "compound_id": "str",
         "community_id": "str",
         "name": "str",

@@ -911,6 +911,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         "party_members": party.astype(np.int64),
         "floors": b["floors"].astype(np.int64),
         "units": b["units"].astype(np.int64),
+        "building_no": _building_numbers(b["compound_id"], b["units"]),
         "compound_id": b["compound_id"],
         "community_id": code_of[comm],
     }, geometry=b["geometry"], crs=crs)
@@ -951,6 +952,26 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     log.info("sample city (seed %s): %d communities, %d compounds, %d buildings, %d households, %d roads",
              seed, n_comm, ncp, nbld, int(hh.sum()), len(roads))
     return layers, extras
+
+
+#: a compound whose building layer carries one building number twice, a data-entry slip kept on purpose
+#: (the sample roster, :mod:`gridplan.sample_roster`, shows the ambiguous match it causes)
+_DOUBLE_NUMBER_COMPOUND = "C00515"
+
+
+def _building_numbers(compound_ids, units) -> list:
+    """楼栋号 within each compound: 1, 2, … in the order the dwellings were laid out (sheds and
+    clubhouses, ``units == 0``, and buildings outside compounds get none). No random draw."""
+    out: list = [None] * len(units)
+    seen: dict = {}
+    for k, (cid, u) in enumerate(zip(compound_ids, units)):
+        if cid is not None and cid == cid and u > 0:
+            seen[cid] = seen.get(cid, 0) + 1
+            out[k] = str(seen[cid])
+    if seen.get(_DOUBLE_NUMBER_COMPOUND, 0) >= 4:
+        last = max(k for k, cid in enumerate(compound_ids) if cid == _DOUBLE_NUMBER_COMPOUND and out[k] is not None)
+        out[last] = "3"
+    return out
 
 
 def _calibrate(values: np.ndarray, mask: np.ndarray, target: int, rng: np.random.Generator) -> np.ndarray:
@@ -1256,6 +1277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--communities", type=int, default=18)
     p.add_argument("--driver", default="GeoJSON", choices=sorted(_DRIVERS))
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.add_argument("--rosters", default=None, help="folder for the sample household rosters (default: data/rosters "
+                   "with the default --out, none otherwise)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     layers = generate_city(seed=args.seed, scale=args.scale, n_communities=args.communities)
@@ -1267,6 +1290,15 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as exc:
         log.error("%s", exc)
         return 1
+    rosters = args.rosters or (None if Path(args.out).resolve() != SAMPLE_DIR.resolve() else "")
+    if rosters is not None:
+        from .sample_roster import ROSTER_DIR, write_sample_rosters
+        try:
+            written += write_sample_rosters(layers["buildings"], layers["compounds"], layers["communities"],
+                                            rosters or ROSTER_DIR, overwrite=args.overwrite)
+        except FileExistsError as exc:
+            log.error("%s", exc)
+            return 1
     for path in written:
         log.info("wrote %s (%.1f kB)", path, path.stat().st_size / 1024)
     return 0

@@ -480,3 +480,44 @@ if "done" not in st.session_state:
     assert len(h) == 2 and len(h.current.buildings_of("IMPORTED01")) == 3
     msgs = [m for _, m in at.session_state["flash"]]
     assert any("已导入" in m for m in msgs) and any("无法使用" in m for m in msgs)
+
+
+def test_data_page_applies_household_rosters_and_undoes_it():
+    """Upload the sample rosters, see the summary and the rows not counted (masked), use the counts as
+    the dataset (the partition follows), then 撤销 back to the sample."""
+    import geopandas as gpd
+    from gridplan.io import read_dataset
+    from gridplan.sample_roster import CSV_NAME, ROSTER_DIR, XLSX_NAME, generate_rosters
+    sample = ROOT / "data" / "sample"
+    _, truth = generate_rosters(*(gpd.read_file(sample / f"{n}.geojson") for n in ("buildings", "compounds",
+                                                                                     "communities")))
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    files = [(n, (ROSTER_DIR / n).read_bytes(), "application/octet-stream") for n in (XLSX_NAME, CSV_NAME)]
+    at.file_uploader(key="_roster_files").set_value(files).run(timeout=TIMEOUT)
+    button(at, "匹配台账").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    m = {x.label: x.value for x in at.metric}
+    assert int(m["台账行数"]) == truth["rows"]
+    assert int(m["未匹配"]) == truth["unmatched"] and int(m["歧义"]) == truth["ambiguous"]
+    assert int(m["重复"]) == truth["duplicate"]
+    assert int(m["匹配楼栋"]) == len(truth["buildings"])
+    assert int(m["台账户数"]) == int(truth["buildings"]["households"].sum())
+    rows = at.dataframe[-2].value                       # the rows not counted, masked
+    assert len(rows) == truth["unmatched"] + truth["ambiguous"] + truth["duplicate"]
+    assert rows["姓名（脱敏）"].str.fullmatch(r".{1,2}\*").all()
+    assert rows["身份证号（脱敏）"].str.fullmatch(r"\d{6}\*{8}[\dX]{4}").all()
+    button(at, "把台账户数用作当前数据").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    src = at.session_state["source"]
+    assert src["kind"] == "path" and at.session_state["roster_prev_source"] == {"kind": "sample"}
+    applied = read_dataset(src["path"]).buildings
+    tb = truth["buildings"]
+    assert (applied.loc[tb.index, "households"].to_numpy() == tb["households"].to_numpy()).all()
+    assert (applied.loc[tb.index, "count_source"] == "roster").all()
+    assert any("已按台账更新" in s.value for s in at.success)
+    button(at, "撤销（恢复原数据）").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.session_state["source"] == {"kind": "sample"}
+    assert not any(b.label == "撤销（恢复原数据）" for b in at.button)

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
-    from . import chain, coverage, export, partition
-    for module in (partition, coverage, export, chain):
+    from . import chain, coverage, export, partition, roster
+    for module in (partition, coverage, export, roster, chain):
         module.register(sub)
     return parser
 
