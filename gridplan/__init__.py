@@ -25,7 +25,8 @@ the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import CRSError, GridplanError, PlanError, Problem, ValidationError
+from ._errors import (CRSError, GridplanError, PlanError, Problem, StoreAccessError, StoreConflict, StoreError,
+                      ValidationError)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -41,7 +42,8 @@ _LAZY = {
     "make_map": "webmap",
     "export_data": "export", "export_ledger": "export", "export_hierarchy": "export", "export_html": "export",
     "export_poster": "export",
-    "ProjectStore": "store",
+    "export_audit": "export",
+    "open_store": "store", "PlanStore": "store",
     "grid_changes": "edit",
 }
 
@@ -60,6 +62,7 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "ValidationError",
+    "CRSError", "GridplanError", "PlanError", "Problem", "StoreAccessError", "StoreConflict", "StoreError",
+    "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

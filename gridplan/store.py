@@ -120,8 +120,9 @@ def mask_url(url) -> str:
     if not is_postgres_url(url):
         return str(url)
     try:
-        return sa.engine.make_url(_sqlalchemy_url(str(url))).set(drivername="postgresql").render_as_string(
-            hide_password=True)
+        from urllib.parse import unquote
+        return unquote(sa.engine.make_url(_sqlalchemy_url(str(url))).set(drivername="postgresql").render_as_string(
+            hide_password=True))
     except Exception:  # noqa: BLE001 - a malformed URL: drop everything between :// and @
         return re.sub(r"://[^@/]*@", "://***@", str(url))
 
@@ -132,6 +133,13 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 _ENGINES: dict[tuple, sa.Engine] = {}
+
+
+def close_engines(url=None) -> None:
+    """Close the pooled database connections of the store at ``url`` (every store when ``None``),
+    e.g. before a test drops its database."""
+    for key in [k for k in _ENGINES if url is None or k[1] in (str(url), os.path.abspath(str(url)))]:
+        _ENGINES.pop(key).dispose()
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -145,6 +153,8 @@ def _sqlite_begin(conn) -> None:
 
 def _engine(kind: str, url: str) -> sa.Engine:
     """One engine per store URL and process (engines hold connection pools; a forked child gets its own)."""
+    if kind == "gpkg":
+        url = os.path.abspath(url)
     key = (kind, url, os.getpid())
     eng = _ENGINES.get(key)
     if eng is not None:
@@ -153,8 +163,7 @@ def _engine(kind: str, url: str) -> sa.Engine:
         eng = sa.create_engine(_sqlalchemy_url(url), hide_parameters=True, pool_size=2, max_overflow=8,
                                pool_pre_ping=True, connect_args={"connect_timeout": 15, "application_name": "gridplan"})
     else:
-        path = os.path.abspath(url)
-        eng = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(path, timeout=300), poolclass=NullPool,
+        eng = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(url, timeout=300), poolclass=NullPool,
                                hide_parameters=True)
         sa.event.listen(eng, "connect", _sqlite_connect)
         sa.event.listen(eng, "begin", _sqlite_begin)
@@ -794,6 +803,33 @@ class PlanStore:
         geoms = shapely.from_wkb(np.array(wkb, dtype=object)) if len(wkb) else []
         crs = CRS.from_wkt(meta["metric_crs"]) if meta.get("metric_crs") else None
         return gpd.GeoDataFrame(df.set_index("grid_id"), geometry=list(geoms), crs=crs)
+
+    def write_plan(self, name_or_id, path, *, dataset: Dataset | None = None) -> Path:
+        """Write a version as a plan GeoPackage (:func:`gridplan.io.write_plan`: layers
+        ``assignment``, ``grids``, ``plan_info``), in the dataset's input CRS.
+
+        With ``dataset`` (checked against the store) the grid layer is computed afresh with every
+        figure of :func:`gridplan.metrics.grids`; without it the stored polygons and counts are
+        written.
+        """
+        import geopandas as gpd
+        from pyproj import CRS
+
+        from .io import write_plan
+        plan = self.load(name_or_id)
+        if dataset is not None:
+            self.check_dataset(dataset)
+            return write_plan(dataset, plan, path)
+        layer = self.grids(name_or_id)
+        if layer.geometry.isna().any():
+            raise StoreError("some grids of this version were saved without polygons; give the dataset "
+                             "(--dataset DATASET) to compute them")
+        info = self.dataset_info() or {}
+        b = self.buildings()
+        stub = Dataset(buildings=gpd.GeoDataFrame(b, geometry=gpd.points_from_xy(b["x"], b["y"]), crs=layer.crs),
+                       source_crs=CRS.from_wkt(info["source_crs"]) if info.get("source_crs") else layer.crs,
+                       name=info.get("name", ""))
+        return write_plan(stub, plan, path, grid_layer=layer)
 
     def audit(self, name_or_id=None) -> pd.DataFrame:
         """The audit trail (留痕): per version, every grid it changed, with who saved it, when
