@@ -604,6 +604,7 @@ def test_kill_9_mid_save_leaves_a_consistent_store(store_url):
         head = _check_consistent(open_store(store_url), n)
         assert head in (writing - 1, writing)
         cut_short += head == writing - 1
+        print(f"attempt {attempt}: writing {writing}, head {head}")
     assert cut_short >= 1, "no kill landed inside a save's transaction"
     # the store takes new saves afterwards
     ds = city(n, n_communities=8)
