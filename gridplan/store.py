@@ -275,8 +275,8 @@ def _building_frame(dataset: Dataset) -> pd.DataFrame:
 def _fingerprint_of(frame: pd.DataFrame) -> str:
     h = hashlib.sha256()
     h.update(f"gridplan-dataset-v1:{len(frame)}\n".encode())
-    h.update("\x1f".join(frame.index).encode("utf-8"))
-    h.update(b"\x1e" + "\x1f".join(frame["community_id"]).encode("utf-8"))
+    h.update("\x1f".join(frame.index.to_numpy(dtype=object).tolist()).encode("utf-8"))
+    h.update(b"\x1e" + "\x1f".join(frame["community_id"].to_numpy(dtype=object).tolist()).encode("utf-8"))
     for c in ("households", "persons"):
         h.update(frame[c].to_numpy(dtype="<i8").tobytes())
     for c in ("x", "y"):
@@ -287,7 +287,12 @@ def _fingerprint_of(frame: pd.DataFrame) -> str:
 def dataset_fingerprint(dataset: Dataset) -> str:
     """A content hash of a dataset's buildings: ids, community, households, persons and position
     (centroid rounded to 0.1 m). Equal datasets give equal fingerprints, whatever the file format."""
-    return _fingerprint_of(_building_frame(dataset))
+    return _bound_frame(dataset)[1]
+
+
+def _bound_frame(dataset: Dataset) -> tuple[pd.DataFrame, str]:
+    """:func:`_building_frame` and its fingerprint, computed once per dataset."""
+    return dataset.cache("store:buildings", lambda: (lambda f: (f, _fingerprint_of(f)))(_building_frame(dataset)))
 
 
 def _community_frame(dataset: Dataset) -> pd.DataFrame:
@@ -603,8 +608,8 @@ class PlanStore:
         info = self.dataset_info()
         if info is None:
             return
-        frame = _building_frame(dataset)
-        if _fingerprint_of(frame) == info["fingerprint"]:
+        frame, fingerprint = _bound_frame(dataset)
+        if fingerprint == info["fingerprint"]:
             return
         with self._read() as conn:
             stored = self._buildings(conn)
@@ -740,10 +745,10 @@ class PlanStore:
         w = self._writers(vid)
         q = sa.select(a.c.building_id, a.c.grid_id).join(
             w, sa.and_(a.c.community_id == w.c.community_id, a.c.version_id == w.c.v))
-        df = _frame(conn.execute(q).all(), ["building_id", "grid_id"])
-        s = pd.Series(df["grid_id"].to_numpy(dtype=object), index=pd.Index(df["building_id"].to_numpy(dtype=object),
-                                                                            name="building_id"),
-                      name="grid_id", dtype=object)
+        rows = conn.execute(q).all()
+        bids, gids = (list(c) for c in zip(*rows)) if rows else ([], [])
+        s = pd.Series(np.array(gids, dtype=object), index=pd.Index(np.array(bids, dtype=object), dtype=object,
+                                                                   name="building_id"), name="grid_id", dtype=object)
         return s.sort_index()
 
     def _state_grids(self, conn, vid: int) -> pd.DataFrame:
@@ -918,11 +923,10 @@ class PlanStore:
             if dataset is None:
                 raise StoreError(f"the store {self.location} has no dataset yet: its first save needs the dataset "
                                  "(save(…, dataset=ds); on the command line the DATASET argument)")
-            frame = _building_frame(dataset)
-            fingerprint = _fingerprint_of(frame)
+            frame, fingerprint = _bound_frame(dataset)
             bframe = frame
-        elif dataset is not None and _fingerprint_of(given := _building_frame(dataset)) == info["fingerprint"]:
-            bframe = given
+        elif dataset is not None and _bound_frame(dataset)[1] == info["fingerprint"]:
+            bframe = _bound_frame(dataset)[0]
         else:
             if dataset is not None:
                 self.check_dataset(dataset)        # raises unless the difference is within tolerance

@@ -3,7 +3,6 @@ for the session by ``tests/_pg.py``): round trips, community-level merges, confl
 savers in separate processes, SIGKILL mid-save, the audit trail, users, roles and scopes."""
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -604,7 +603,6 @@ def test_kill_9_mid_save_leaves_a_consistent_store(store_url):
         head = _check_consistent(open_store(store_url), n)
         assert head in (writing - 1, writing)
         cut_short += head == writing - 1
-        print(f"attempt {attempt}: writing {writing}, head {head}")
     assert cut_short >= 1, "no kill landed inside a save's transaction"
     # the store takes new saves afterwards
     ds = city(n, n_communities=8)
