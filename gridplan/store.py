@@ -429,6 +429,11 @@ class PlanStore:
     def __repr__(self) -> str:
         return f"PlanStore({self.location!r})"
 
+    def close(self) -> None:
+        """Close the pooled connections to this store (they reopen on the next call)."""
+        close_engines(self.url)
+        self._engine = _engine(self.kind, self.url)
+
     # ------------------------------------------------------------------ connections
     @contextlib.contextmanager
     def _read(self):
@@ -889,7 +894,9 @@ class PlanStore:
         base
             The version the planner started from (id or name); default the newest version. Only the
             communities where ``plan`` differs from ``base`` are written, on top of the newest
-            version.
+            version. Pass the version the plan was loaded from: with the default, every community
+            where the plan differs from the newest version counts as changed by this save, so a
+            plan made from an older version would put back that version's state there.
         dataset
             The plan's dataset: required by the first save (it binds the store to the dataset),
             checked against the store's fingerprint afterwards, and used to store grid polygons.
@@ -1225,6 +1232,13 @@ class PlanStore:
                 conn.execute(self.t.users.update().where(self.t.users.c.user_name == user).values(**values))
             row = self._user_row(conn, user)
         return self._user_of(row)
+
+    def has_users(self) -> bool:
+        """Whether the store has users (then only they may save, and an app should ask for a sign-in)."""
+        if not self.initialised():
+            return False
+        with self._read() as conn:
+            return self._has_users(conn)
 
     def get_user(self, user: str) -> User | None:
         """A user (without password) or ``None``."""

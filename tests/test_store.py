@@ -402,10 +402,12 @@ def test_users_roles_and_scopes(store_url, ds, plan0):
     cs = _communities(ds)            # 0, 1, 2 on street 510682001 (方亭街道); 3, 4, 5 on 510682002 (皂角街道)
     assert list(ds.communities.loc[cs, "street"]) == ["方亭街道"] * 3 + ["皂角街道"] * 3
     v1 = store.save(plan0, name="v1", user="anyone", dataset=ds)   # no users yet: anyone may save
+    assert not store.has_users()
     store.add_user("admin", "admin-pass-1", role="admin", display_name="管理员")
     store.add_user("wang", "wang-pass-1", role="planner", display_name="<b>王</b>", scope="方亭街道")
     store.add_user("li", "li-pass-12", role="planner", scope=[cs[3]])
     store.add_user("zhao", "zhao-pass-1", role="viewer")
+    assert store.has_users()
     assert store.user_scope("wang") == {cs[0], cs[1], cs[2]}
     assert store.user_scope("li") == {cs[3]}
     assert store.user_scope("admin") == set(cs) and store.user_scope("zhao") == set()
@@ -494,6 +496,38 @@ def test_passwords_never_reach_logs_or_outputs(store_url, caplog, capsys):
     out = capsys.readouterr()
     for text in (caplog.text, str(e.value), users.to_string(), out.out, out.err):
         assert secret not in text and digest not in text and "$argon2" not in text   # … their parameters not
+
+
+def test_threads_saving_at_once_get_distinct_versions(store_url, ds, plan0):
+    """Three sessions (threads) of one process, each editing its own community: all nine land."""
+    import threading
+    store = open_store(store_url)
+    store.save(plan0, name="start", user="u", dataset=ds)
+    cs = _communities(ds)
+    errors = []
+
+    def worker(k):
+        try:
+            s = open_store(store_url)
+            for i in range(3):
+                base = s.head()
+                s.save(change_in(ds, s.load(base), cs[k], f"t{k}{i}", n=i + 1), name=f"t{k}-{i}", user=f"u{k}",
+                       base=base, dataset=ds)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    versions = store.list()
+    assert list(versions.index) == list(range(1, 11)) and len(set(versions["name"])) == 10
+    newest = store.load(10)
+    for k in range(3):
+        ids = ds.buildings.index[ds.buildings["community_id"] == cs[k]][:3]
+        assert set(newest.assignment.loc[ids]) == {f"{cs[k]}-t{k}2"}
 
 
 # ----------------------------------------------------------------------------- two processes at once
