@@ -891,7 +891,8 @@ def cb_save_version():
     note = st.session_state.get("_version_note") or ""
     store = project_store()
     try:
-        vid = store.save(p, name=name, user=store_user(), note=note, dataset=dataset(), base=store_base(store))
+        vid = store.save(p, name=name, user=store_user(), note=note, dataset=dataset(), base=store_base(store),
+                         grids=grids(dataset(), p))
     except StoreConflict as e:
         flash("error", T("save_conflict", msg=md(e)))
         return

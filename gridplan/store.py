@@ -383,8 +383,21 @@ def format_time(ts) -> str:
     return "" if t is None else t.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _fetch(conn, query) -> np.ndarray:
+    """The rows of ``query`` as a 2-D object array, straight from the driver's cursor (skipping
+    SQLAlchemy's Row objects, which cost more than the query for 100,000+ rows)."""
+    res = conn.execute(query)
+    try:
+        rows = res.cursor.fetchall()
+    finally:
+        res.close()
+    return np.array(rows, dtype=object).reshape(len(rows), len(query.selected_columns))
+
+
 def _frame(rows, columns) -> pd.DataFrame:
-    """Result rows as a DataFrame, column by column (much faster than from Row objects)."""
+    """Result rows (or a :func:`_fetch` array) as a DataFrame with inferred column types."""
+    if isinstance(rows, np.ndarray):
+        return pd.DataFrame(rows, columns=columns).infer_objects()
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     return pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))))
@@ -598,8 +611,7 @@ class PlanStore:
 
     def _buildings(self, conn) -> pd.DataFrame:
         t = self.t.buildings
-        rows = conn.execute(sa.select(t.c.building_id, t.c.community_id, t.c.households, t.c.persons, t.c.x,
-                                      t.c.y)).all()
+        rows = _fetch(conn, sa.select(t.c.building_id, t.c.community_id, t.c.households, t.c.persons, t.c.x, t.c.y))
         df = _frame(rows, ["building_id", "community_id", "households", "persons", "x", "y"])
         df["building_id"] = df["building_id"].astype(object)
         df = df.set_index("building_id").sort_index()
@@ -750,11 +762,9 @@ class PlanStore:
         w = self._writers(vid)
         q = sa.select(a.c.building_id, a.c.grid_id).join(
             w, sa.and_(a.c.community_id == w.c.community_id, a.c.version_id == w.c.v))
-        rows = conn.execute(q).all()
-        bids, gids = (list(c) for c in zip(*rows)) if rows else ([], [])
-        s = pd.Series(np.array(gids, dtype=object), index=pd.Index(np.array(bids, dtype=object), dtype=object,
-                                                                   name="building_id"), name="grid_id", dtype=object)
-        return s.sort_index()
+        rows = _fetch(conn, q)
+        return pd.Series(rows[:, 1], index=pd.Index(rows[:, 0], dtype=object, name="building_id"), name="grid_id",
+                         dtype=object)
 
     def _state_grids(self, conn, vid: int) -> pd.DataFrame:
         """The grid rows (community_id, grid_id, version_id, counts, locked) of version ``vid``."""
@@ -769,7 +779,7 @@ class PlanStore:
         """building_id → grid_id of a version (sorted by building id)."""
         vid = self.resolve(name_or_id)
         with self._read() as conn:
-            return self._assignment(conn, vid)
+            return self._assignment(conn, vid).sort_index()
 
     def load(self, name_or_id) -> Plan:
         """The plan of a version (its rule and locked grids; ``parent`` is ``None``)."""
@@ -878,7 +888,7 @@ class PlanStore:
 
     # ------------------------------------------------------------------ saving
     def save(self, plan: Plan, *, name: str, user: str, base: int | str | None = None, note: str = "",
-             dataset: Dataset | None = None) -> int:
+             dataset: Dataset | None = None, grids=None) -> int:
         """Save ``plan`` as a new version; returns its version id.
 
         Parameters
@@ -900,6 +910,10 @@ class PlanStore:
         dataset
             The plan's dataset: required by the first save (it binds the store to the dataset),
             checked against the store's fingerprint afterwards, and used to store grid polygons.
+        grids
+            The plan's grid layer if the caller has it (:func:`gridplan.metrics.grids`: index
+            ``grid_id``, ``community_id``, polygons in the dataset's metric CRS); otherwise the
+            polygons of the changed communities are computed from ``dataset``.
 
         Raises
         ------
@@ -971,7 +985,7 @@ class PlanStore:
             audit = _audit_rows(rows["community_id"].to_numpy(), old[in_changed], new[in_changed], before, after)
         else:
             audit = _audit_rows(rows["community_id"].to_numpy(), None, new[in_changed], None, after)
-        shapes = self._shapes(dataset, plan, changed, comm) if dataset is not None and changed else {}
+        shapes = self._shapes(dataset, plan, changed, comm, grids) if dataset is not None and changed else {}
 
         with self._write() as conn:
             t = self.t
@@ -1020,17 +1034,19 @@ class PlanStore:
                  self.location)
         return vid
 
-    def _shapes(self, dataset: Dataset, plan: Plan, changed: list[str], comm: np.ndarray) -> dict:
+    def _shapes(self, dataset: Dataset, plan: Plan, changed: list[str], comm: np.ndarray, grids=None) -> dict:
         """(community_id, grid_id) → WKB of the grid polygon, for the grids of the changed communities."""
         import shapely
         from .tessellate import grid_polygons
-        known = set(dataset.communities.index.astype(str)) if dataset.communities is not None else set()
-        if set(changed) >= set(comm.tolist()) or not set(changed) <= known:
-            sub = dataset
+        if grids is not None and "community_id" in grids.columns:
+            polys = grids[grids["community_id"].astype(str).isin(changed)]
         else:
-            sub = dataset.for_communities(changed)
-        a = plan.assignment.reindex(sub.buildings.index.astype(str))
-        polys = grid_polygons(sub, a)
+            known = set(dataset.communities.index.astype(str)) if dataset.communities is not None else set()
+            if set(changed) >= set(comm.tolist()) or not set(changed) <= known:
+                sub = dataset
+            else:   # tessellate only the changed communities (cells never cross a community boundary)
+                sub = dataset.for_communities(changed)
+            polys = grid_polygons(sub, plan.assignment.reindex(sub.buildings.index.astype(str)))
         out = {}
         for gid, cid, g in zip(polys.index, polys["community_id"], polys.geometry.to_numpy()):
             if g is None or g.is_empty:

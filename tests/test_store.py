@@ -361,7 +361,9 @@ def test_newest_grids_view_is_readable_by_gis_tools(store_url, ds, plan0):
     store = open_store(store_url)
     v1 = store.save(plan0, name="v1", user="u", dataset=ds)
     cx = _communities(ds)[0]
-    store.save(change_in(ds, plan0, cx, "N", n=30), name="v2", user="u", base=v1, dataset=ds)
+    from gridplan.metrics import grids
+    p2 = change_in(ds, plan0, cx, "N", n=30)
+    store.save(p2, name="v2", user="u", base=v1, dataset=ds, grids=grids(ds, p2))   # the caller's grid layer
     if store.kind == "gpkg":
         layers = dict(pyogrio.list_layers(store.path))
         assert layers["gp_newest_grids"] == "MultiPolygon"
