@@ -455,7 +455,7 @@ class PlanStore:
         try:
             with self._engine.connect() as conn:
                 yield conn
-        except sa.exc.OperationalError as e:
+        except sa.exc.DBAPIError as e:
             raise self._connection_error(e) from None
 
     @contextlib.contextmanager
@@ -470,12 +470,14 @@ class PlanStore:
                     conn.execution_options(gp_begin="BEGIN IMMEDIATE")
                 with conn.begin():
                     yield conn
-        except sa.exc.OperationalError as e:
+        except sa.exc.DBAPIError as e:
             raise self._connection_error(e) from None
 
     def _connection_error(self, e: Exception) -> StoreError:
         msg = str(getattr(e, "orig", e) or e).strip().splitlines()
         first = msg[0][:300] if msg else type(e).__name__
+        if not isinstance(e, sa.exc.OperationalError) and (self._pg or "not a database" not in first):
+            return StoreError(f"the store {self.location} refused the operation ({first})")
         if self._pg:
             return StoreError(f"cannot use the PostgreSQL store {self.location} ({first}); check that the server runs, "
                               "the URL (host, port, database) and the password (PGPASSWORD or ~/.pgpass)")
@@ -1320,7 +1322,8 @@ class PlanStore:
         """The community ids ``user`` may change: every community for an admin, none for a viewer or
         a disabled user, the communities of their scope (streets resolved via the dataset's
         communities) for a planner."""
-        self._ensure()
+        if not self.initialised():
+            raise StoreAccessError(f"{user!r} is not a user of this store (it has no users yet)")
         with self._read() as conn:
             row = self._user_row(conn, str(user).strip())
             if row is None:

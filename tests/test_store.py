@@ -120,6 +120,14 @@ def test_store_url_forms(tmp_path):
         open_store(tmp_path / "x.sqlite")
 
 
+def test_a_file_that_is_no_store_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.gpkg"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot use the store file"):
+        open_store(bad).list()
+    assert bad.read_bytes() == b"this is not a database" * 100        # left as it was
+
+
 def test_unreachable_server_is_a_clear_error():
     store = open_store("postgresql://nobody:pw-should-not-show@/gp?host=/nonexistent-socket-dir&port=1")
     with pytest.raises(StoreError) as e:
