@@ -918,25 +918,49 @@ def cb_adopt_suggested():
 
 # --------------------------------------------------------------------------- versions
 def project_store():
-    """The project file of the loaded dataset (``projects/<dataset>.gpkg``; GRIDPLAN_PROJECTS_DIR overrides)."""
+    """The plan store of the loaded dataset: ``GRIDPLAN_STORE`` (a ``.gpkg`` path or a
+    ``postgresql://`` URL) when set, else ``projects/<dataset>.gpkg`` (GRIDPLAN_PROJECTS_DIR overrides
+    the folder)."""
     import os
 
-    from gridplan.store import ProjectStore, default_project_path
-    ds = dataset()
-    folder = os.environ.get("GRIDPLAN_PROJECTS_DIR") or str(Path(__file__).resolve().parent.parent / "projects")
-    return ProjectStore(default_project_path(ds.name if ds is not None else "project", folder=folder))
+    from gridplan.store import default_project_path, open_store
+    url = os.environ.get("GRIDPLAN_STORE")
+    if not url:
+        ds = dataset()
+        folder = os.environ.get("GRIDPLAN_PROJECTS_DIR") or str(Path(__file__).resolve().parent.parent / "projects")
+        url = default_project_path(ds.name if ds is not None else "project", folder=folder)
+    return open_store(url)
+
+
+def store_user() -> str:
+    """Who saves (until the app has a sign-in: ``GRIDPLAN_USER`` or the account running the app)."""
+    import getpass
+    import os
+    return st.session_state.get("store_user") or os.environ.get("GRIDPLAN_USER") or getpass.getuser()
+
+
+def store_base(store):
+    """The version of ``store`` the current plan was opened from or last saved as (``None``: the newest)."""
+    base = st.session_state.get("store_base")
+    return base[1] if base and base[0] == store.location else None
 
 
 def cb_save_version():
-    from gridplan.store import StoreError
+    from gridplan.store import StoreConflict, StoreError
     p = plan()
     name = (st.session_state.get("_version_name") or "").strip()
     note = st.session_state.get("_version_note") or ""
+    store = project_store()
     try:
-        vid = project_store().save(name, p, note=note, dataset_name=dataset().name)
-    except (StoreError, OSError) as e:
+        vid = store.save(p, name=name, user=store_user(), note=note, dataset=dataset(), base=store_base(store),
+                         grids=grids(dataset(), p))
+    except StoreConflict as e:
+        flash("error", T("save_conflict", msg=md(e)))
+        return
+    except (StoreError, PlanError, OSError) as e:
         flash("error", T("edit_failed", msg=md(e)))
         return
+    st.session_state["store_base"] = (store.location, vid)
     flash("success", T("saved", vid=vid, name=md(name)))
     st.session_state["_version_name"] = ""
     st.session_state["_version_note"] = ""
@@ -990,6 +1014,7 @@ def cb_open_version():
     if p is None:
         return
     push_plan(p, message=T("opened", name=md(p.label)))
+    st.session_state["store_base"] = (project_store().location, int(vid))
     st.session_state["selection"] = ()
     st.session_state["selected_grid"] = None
 

@@ -1,4 +1,4 @@
-"""Plan versions: save, list, reopen and compare (stored in the project GeoPackage)."""
+"""Plan versions: save, list, reopen and compare (the plan store: the project GeoPackage or PostgreSQL)."""
 import streamlit as st
 
 from app_pages import common as c
@@ -23,12 +23,13 @@ with st.expander(T("import_assignment")):
     st.button(T("import_button"), on_click=c.cb_import_assignment, key="import_btn")
 
 st.subheader(T("versions"))
-st.caption(T("project_file", path=c.md(store.path)))
+st.caption(T("project_file", path=c.md(store.location)))
 versions = store.list()
 if not len(versions):
     st.info(T("no_versions"))
     st.stop()
-st.dataframe(c.localized(versions.drop(columns=["rule", "locked"])), width="stretch")
+shown = versions.drop(columns=["rule"]).assign(communities_changed=lambda v: v["communities_changed"].map(len))
+st.dataframe(c.localized(shown), width="stretch")
 
 
 def _label(v):

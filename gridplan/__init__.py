@@ -28,7 +28,8 @@ the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import CRSError, GridplanError, PlanError, Problem, RosterError, ValidationError
+from ._errors import (CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError, StoreConflict,
+                      StoreError, ValidationError)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -44,7 +45,8 @@ _LAZY = {
     "make_map": "webmap",
     "export_data": "export", "export_ledger": "export", "export_hierarchy": "export", "export_html": "export",
     "export_poster": "export",
-    "ProjectStore": "store",
+    "export_audit": "export",
+    "open_store": "store", "PlanStore": "store",
     "grid_changes": "edit", "History": "edit",
     # the party chain (issue 15): grid staff, 郁心站 per grid, mobile stops, 党员中心户, 三无 → 三有
     "read_staff": "staff", "StaffAssignment": "staff", "mask_phone": "staff",
@@ -72,6 +74,7 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "ValidationError",
+    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
+    "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

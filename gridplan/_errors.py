@@ -67,6 +67,25 @@ class StoreError(GridplanError):
     """A version is missing, the store cannot be used, or a save conflicts with a newer one."""
 
 
+class StoreConflict(StoreError):
+    """A save changes communities that another save changed after its base; nothing was written.
+
+    ``conflicts`` lists the newer versions: dicts with ``version``, ``name``, ``user``, ``created``
+    and ``communities`` (the overlapping community ids); ``base`` and ``head`` are the saver's base
+    version and the newest version at the time of the save.
+    """
+
+    def __init__(self, message: str, *, conflicts=(), base: int = 0, head: int = 0):
+        super().__init__(message)
+        self.conflicts = list(conflicts)
+        self.base = base
+        self.head = head
+
+
+class StoreAccessError(StoreError):
+    """A user may not do this (unknown or disabled user, a viewer saving, a planner outside their scope)."""
+
+
 class AssetsMissingError(GridplanError, FileNotFoundError):
     """The offline map assets are not installed (or a map needs one gridplan does not ship)."""
 

@@ -664,6 +664,44 @@ def export_hierarchy(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoD
     return [path]
 
 
+def audit_tables(store, *, versions=None, lang: str = "zh") -> dict[str, pd.DataFrame]:
+    """The audit trail of a plan store as tables with localized headers: ``留痕`` (every grid each
+    version changed, before and after) and ``版本`` (the versions: who, when, base, communities).
+
+    ``store`` is a :class:`gridplan.store.PlanStore`; ``versions`` limits the trail to some versions.
+    Times are local time.
+    """
+    from .i18n import column, t
+    from .store import format_time
+
+    audit = store.audit() if versions is None else pd.concat([store.audit(v) for v in versions], ignore_index=True)
+    audit = audit.copy()
+    audit["created"] = [format_time(x) for x in audit["created"]]
+    audit["status"] = [t(f"audit_{s}", lang) for s in audit["status"]]
+    listed = store.list()
+    if versions is not None:
+        listed = listed.loc[[store.resolve(v) for v in versions]]
+    vers = listed.reset_index()[["version_id", "name", "user", "created", "base", "communities_changed", "grids",
+                                 "buildings", "note"]].copy()
+    vers["created"] = [format_time(x) for x in vers["created"]]
+    vers["communities_changed"] = ["、".join(c) for c in vers["communities_changed"]]
+    return {"留痕" if lang == "zh" else "audit": audit.rename(columns=lambda c: column(c, lang)),
+            "版本" if lang == "zh" else "versions": vers.rename(columns=lambda c: column(c, lang))}
+
+
+def export_audit(store, path=None, *, versions=None, lang: str = "zh") -> list[Path]:
+    """Write the audit trail (留痕) of a plan store to Excel (:func:`audit_tables`; Chinese headers,
+    text that looks like a formula is neutralised). ``path`` defaults to ``maps/方案留痕.xlsx``."""
+    path = Path(path) if path is not None else DEFAULT_DIR / "方案留痕.xlsx"
+    if path.suffix.lower() != ".xlsx":
+        raise ValueError(f"the audit trail is written as .xlsx, not {path.suffix or 'a folder'}")
+    _out_dir(path.parent)
+    tables = audit_tables(store, versions=versions, lang=lang)
+    with atomic_path(path) as tmp:
+        _write_xlsx(tables, tmp, title="方案留痕")
+    return [path]
+
+
 # --------------------------------------------------------------------------- HTML and poster
 def export_html(dataset: Dataset, plan: Plan | None, path=None, *, grids: gpd.GeoDataFrame | None = None,
                 coverage=None, isochrones=None, stations=None, suggested=None, lang: str = "zh",

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Set up gridplan on a fresh Debian/Ubuntu machine with Python 3.11.
-#   bash scripts/setup.sh           Python packages, the gridplan command, offline map assets
-#   bash scripts/setup.sh --tests   also Chromium, CJK fonts and poppler for the test suite
-# Safe to run again: it only installs what is missing.
+#   bash scripts/setup.sh            Python packages, the gridplan command, offline map assets
+#   bash scripts/setup.sh --tests    also Chromium, CJK fonts, poppler and PostgreSQL + PostGIS for the test
+#                                    suite (the tests start their own throwaway server; none is left running)
+#   bash scripts/setup.sh --postgis  also PostgreSQL + PostGIS with a local database "gridplan" for an office's
+#                                    shared plan store (prints its URL); GRIDPLAN_DB names another database
+# Options combine. Safe to run again: it only installs and creates what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_tests=0
-[ "${1:-}" = "--tests" ] && want_tests=1
+want_postgis=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) want_tests=1 ;;
+    --postgis) want_postgis=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--tests] [--postgis]" >&2; exit 2 ;;
+  esac
+done
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+pg_major="${GRIDPLAN_PG_MAJOR:-15}"
+pg_pkgs=("postgresql-$pg_major" "postgresql-$pg_major-postgis-3")
 apt_pkgs=(fonts-noto-cjk)
-[ $want_tests -eq 1 ] && apt_pkgs+=(chromium chromium-driver poppler-utils)
+[ $want_tests -eq 1 ] && apt_pkgs+=(chromium chromium-driver poppler-utils "${pg_pkgs[@]}")
+[ $want_postgis -eq 1 ] && apt_pkgs+=("${pg_pkgs[@]}")
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,3 +38,34 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps -e .
 # offline map assets (Leaflet, leaflet.draw, …) from the installed packages into static/vendor
 python3 -m gridplan.assets install
+
+if [ $want_postgis -eq 1 ]; then
+  # a local PostgreSQL cluster (Debian's "main"), a database owned by the user running this script
+  # (peer authentication over the Unix socket: no password), PostGIS in it, the gridplan tables
+  db="${GRIDPLAN_DB:-gridplan}"
+  owner="${SUDO_USER:-$(id -un)}"
+  as_postgres() { if [ "$(id -un)" = postgres ]; then "$@"; else sudo_ runuser -u postgres -- "$@"; fi; }
+  if ! pg_lsclusters -h 2>/dev/null | awk -v v="$pg_major" '$1==v && $2=="main"' | grep -q .; then
+    sudo_ pg_createcluster "$pg_major" main >/dev/null
+  fi
+  if ! pg_lsclusters -h | awk -v v="$pg_major" '$1==v && $2=="main" && $4=="online"' | grep -q .; then
+    sudo_ pg_ctlcluster "$pg_major" main start
+  fi
+  port="$(pg_lsclusters -h | awk -v v="$pg_major" '$1==v && $2=="main" {print $3}')"
+  psql_() { as_postgres env PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A -v ON_ERROR_STOP=1 -p "$port" "$@"; }
+  if [ -z "$(psql_ -c "SELECT 1 FROM pg_roles WHERE rolname = '$owner'")" ]; then
+    psql_ -c "CREATE ROLE \"$owner\" LOGIN"
+  fi
+  if [ -z "$(psql_ -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+    psql_ -c "CREATE DATABASE \"$db\" OWNER \"$owner\" ENCODING 'UTF8' TEMPLATE template0"
+  fi
+  psql_ -d "$db" -c "CREATE EXTENSION IF NOT EXISTS postgis"
+  url="postgresql:///$db?host=/var/run/postgresql&port=$port"
+  if [ "$(id -un)" = "$owner" ]; then
+    python3 -m gridplan.cli store init "$url"
+  else
+    sudo_ runuser -u "$owner" -- python3 -m gridplan.cli store init "$url"
+  fi
+  echo "plan store for user $owner: $url"
+  echo "  e.g. GRIDPLAN_STORE='$url' streamlit run app.py    or    gridplan store list '$url'"
+fi

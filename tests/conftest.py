@@ -153,3 +153,24 @@ def browser_context(playwright_instance, tmp_path):
     ctx.unroute_all(behavior="ignoreErrors")
     ctx.close()
     shutil.rmtree(user_data, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL + PostGIS
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A private PostgreSQL + PostGIS server for the whole test session (see ``tests/_pg.py``);
+    a missing PostgreSQL/PostGIS fails the tests that need it (never skips)."""
+    from _pg import PgCluster
+    cluster = PgCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_cluster):
+    """A fresh PostGIS database of :func:`pg_cluster` for one test; its URL."""
+    url = pg_cluster.new_database("t")
+    yield url
+    from gridplan.store import close_engines
+    close_engines(url)
+    pg_cluster.drop_database(url)

@@ -2,7 +2,7 @@
 
 Each subcommand takes a dataset (a folder of layer files or a GeoPackage), prints a human
 summary or JSON with ``--json``, and exits 0 on success, 1 on bad input (with the message),
-2 on bad usage.
+2 on bad usage, 3 on a store conflict.
 """
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
-    from . import chain, coverage, export, partition, roster
-    for module in (partition, coverage, export, roster, chain):
+    from . import chain, coverage, export, partition, roster, store
+    for module in (partition, coverage, export, roster, store, chain):
         module.register(sub)
     return parser
 
