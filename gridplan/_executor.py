@@ -39,9 +39,10 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A pool of ``workers`` local processes (forked where the platform allows, so nothing is
-    imported again). If the pool cannot be used, the tasks run in this process instead (with a
-    warning); the results are the same either way."""
+    """A pool of ``workers`` local processes (forked where the platform allows and this process
+    runs a single thread, so nothing is imported again; started fresh otherwise). If the pool
+    cannot be used, the tasks run in this process instead (with a warning); the results are the
+    same either way."""
 
     def __init__(self, workers: int):
         self.workers = max(1, int(workers))
@@ -56,7 +57,11 @@ class ProcessExecutor:
         order = list(range(len(tasks)))
         if sizes is not None:
             order.sort(key=lambda i: (-float(sizes[i]), i))  # largest first
-        method = "fork" if "fork" in mp.get_all_start_methods() else None
+        import threading
+
+        # fork only a single-threaded process (forking a threaded one, such as a web server, can
+        # deadlock); otherwise start fresh interpreters
+        method = "fork" if "fork" in mp.get_all_start_methods() and threading.active_count() == 1 else "spawn"
         try:
             ctx = mp.get_context(method)
             with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:

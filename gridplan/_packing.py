@@ -42,7 +42,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from .rule import Rule
 
 #: branch-and-bound nodes a check may explore (deterministic stopping rule)
-NODE_LIMIT = 2000
+NODE_LIMIT = 300
 #: nodes the exact cover of the region re-partition may try
 COVER_NODE_LIMIT = 20_000
 #: most sets (columns) the region re-partition lists, and partial sets looked at per column
@@ -285,44 +285,62 @@ def min_splits(item_h: np.ndarray, item_p: np.ndarray, pool_h: np.ndarray, pool_
     return SplitCheck(min(lb, int(split.sum())), split, False, grids, timed_out)
 
 
+def _fill_bins(a: np.ndarray, pool: float, lo: float, hi: float) -> np.ndarray | None:
+    """Loads of bins filled one after another (each opened with the largest item left, then the
+    largest items that still fit until it reaches ``lo``), the pool topping up bins left short and
+    the last items going where they fit; None when that leaves a bin outside [lo, hi]."""
+    left = sorted(a.tolist(), reverse=True)
+    loads: list[float] = []
+    while left:
+        load = left.pop(0)
+        while load < lo:
+            j = next((i for i, x in enumerate(left) if load + x <= hi), None)
+            if j is None:
+                break
+            load += left.pop(j)
+        loads.append(load)
+    arr = np.array(loads)
+    short = arr < lo
+    # a short bin that cannot be topped up by the pool gives its items to bins with room
+    need = float(np.maximum(lo - arr, 0).sum())
+    if need > pool + 1e-9:
+        order = np.argsort(arr)
+        for i in order.tolist():
+            if not short[i] or need <= pool + 1e-9:
+                continue
+            room = hi - arr
+            room[i] = -1
+            room[short] = -1
+            j = int(np.argmax(room))
+            if room[j] >= arr[i]:
+                arr[j] += arr[i]
+                need -= lo - arr[i]
+                arr[i] = 0.0
+                short[i] = False
+        arr = arr[arr > 0]
+    need = float(np.maximum(lo - arr, 0).sum())
+    room = float(np.maximum(hi - arr, 0).sum())
+    if (arr > hi + 1e-9).any() or not (need <= pool + 1e-9 <= room + 1e-9):
+        return None
+    return arr
+
+
 def whole_packing_exists(item_h: np.ndarray, item_p: np.ndarray, pool_h: float, pool_p: float, rule: Rule) -> bool:
-    """A quick sufficient test that :func:`min_splits` needs no split: the items packed largest
-    first into the least loaded of k grids, with the pool filling every grid up to the bounds of
-    one measure (households or persons, by mode; both under "both")."""
+    """A quick sufficient test that :func:`min_splits` needs no split: a packing of the items into
+    grids (largest first, largest that fits next) with the pool topping them up, meeting the bounds
+    of one measure (households or persons, by mode) — or, under "both", of both."""
     item_h = np.asarray(item_h, dtype=float)
     item_p = np.asarray(item_p, dtype=float)
-    bounds = {"h": (item_h, pool_h, rule.min_households, rule.max_households),
-              "p": (item_p, pool_p, rule.min_persons, rule.max_persons)}
-    plans = {"households": [("h",)], "persons": [("p",)], "both": [("h", "p")],
-             "either": [("h",), ("p",)]}[rule.mode]
-    for measures in plans:
-        a, q, lo, hi = bounds[measures[0]]
-        tot = float(a.sum() + q)
+    if rule.mode == "both":
+        return False
+    checks = {"households": [("h",)], "persons": [("p",)], "either": [("h",), ("p",)]}[rule.mode]
+    for (m,) in checks:
+        a, q, lo, hi = ((item_h, pool_h, rule.min_households, rule.max_households) if m == "h"
+                        else (item_p, pool_p, rule.min_persons, rule.max_persons))
         if hi <= 0:
             continue
-        kmin = max(1, math.ceil(tot / hi - 1e-9))
-        kmax = math.floor(tot / lo + 1e-9) if lo > 0 else kmin
-        for k in range(kmin, min(kmax, kmin + 50) + 1):
-            load = np.zeros(k)
-            other = np.zeros(k)
-            b = bounds[measures[-1]][0]
-            for i in np.lexsort((np.arange(len(a)), -a)).tolist():
-                g = int(np.argmin(load))
-                load[g] += a[i]
-                other[g] += b[i]
-            ok = True
-            for meas, loads in zip(measures, (load, other)):
-                _, qq, l_, h_ = bounds[meas]
-                if (loads > h_ + 1e-9).any():
-                    ok = False
-                    break
-                need = float(np.maximum(l_ - loads, 0).sum())
-                room = float(np.maximum(h_ - loads, 0).sum())
-                if not (need <= qq + 1e-9 <= room + 2e-9):
-                    ok = False
-                    break
-            if ok:
-                return True
+        if _fill_bins(a, q, lo, hi) is not None:
+            return True
     return False
 
 

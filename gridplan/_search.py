@@ -50,7 +50,7 @@ class Work:
         self.deadline = deadline
         self.reached = False
         self.capped = False
-        self._next_clock = _CLOCK_EVERY
+        self._next_clock = 0  # look at the clock at the first check
 
     def left(self) -> float:
         return max(self.limit - self.used, 0.0)

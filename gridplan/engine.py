@@ -85,15 +85,19 @@ RESTARTS = 5
 #: default work budget per building of a community (unit moves evaluated); generous: a search
 #: normally converges long before, so the budget only bounds pathological inputs
 WORK_PER_BUILDING = 3000
-#: every solve may use at least this much work, however small
-WORK_MIN = 200_000
-#: the exact region repair's tries: (rings of neighbouring grids, slice size as a fraction of the
-#: search's slices)
-REGION_STEPS = ((1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25))
+#: every solve gets at least the budget of this many buildings, however small
+WORK_MIN_BUILDINGS = 100
+#: the exact region repair's tries: (rings of neighbouring grids, 3 = every grid; slice size as a
+#: fraction of the search's slices)
+REGION_STEPS = ((1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25))
+#: most units the exact region repair takes on
+REGION_MAX_UNITS = 150
 #: size of the slices of buildings outside fitting compounds, as a fraction of the bounds' width
 SLICE = 0.5
 #: the bound-violation weights of the repair passes
 REPAIR_PENALTIES = (3.0, 30.0, BIG)
+#: compounds tried per cut when choosing which compounds to cut
+CUT_CANDIDATES = 24
 #: work units charged for one run of the compound-counting program
 CHECK_WORK = 2000
 #: finish with a building-level shape polish
@@ -398,18 +402,7 @@ def _check(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, work: Work | 
         if not (inv & taken):
             lb_local += 1
             taken |= inv
-    cut: set[int] = set()
-    for members, inv in stuck:
-        if members & cut or inv & cut and not _stuck_group_left(G, cc, rule, whole, cut, members):
-            continue
-        cands = sorted(members, key=lambda c: (th[c], c)) + sorted(inv - members, key=lambda c: (th[c], c))
-        for c in cands[:8]:
-            if _absorbable(G, cc, rule, whole, cut | {c}, c) and \
-                    not _stuck_group_left(G, cc, rule, whole, cut | {c}, members):
-                cut.add(c)
-                break
-        else:
-            cut |= set(members) or set(inv)
+    cut = _choose_cut(G, cc, rule, whole, stuck, th)
     # counting: fitting compounds as items, everything else the pool
     items = np.flatnonzero(fits)
     tp = np.bincount(cc[cc >= 0], G.p[cc >= 0], minlength=nc)
@@ -425,6 +418,35 @@ def _check(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, work: Work | 
                 work.capped = work.reached = True
         cut |= set(items[res.split].tolist())
     return _CheckResult(max(lb_local, lb_count), frozenset(cut), grids)
+
+
+def _choose_cut(G, cc, rule, whole, stuck, th) -> set[int]:
+    """Compounds to cut so that fewer compounds stay stuck: greedily the compound whose cut leaves
+    the fewest stuck compounds (and that can go somewhere once cut), small ones first on ties. When
+    no single cut helps, nothing more is cut here (the search's last resort decides)."""
+    cut: set[int] = set()
+    left = stuck
+
+    def weight(groups):
+        return sum(len(m) for m, _ in groups)
+
+    while left:
+        cands = sorted(set().union(*(inv for _, inv in left)) - cut, key=lambda c: (th[c], c))
+        best_c, best_left = None, None
+        for c in cands[:CUT_CANDIDATES]:
+            if not _absorbable(G, cc, rule, whole, cut | {c}, c):
+                continue
+            w = whole & ~np.isin(cc, np.fromiter(cut | {c}, dtype=np.int64, count=len(cut) + 1))
+            rest = _stuck(G, cc, rule, w)
+            if best_left is None or weight(rest) < weight(best_left):
+                best_c, best_left = c, rest
+                if not rest:
+                    break
+        if best_c is None or weight(best_left) >= weight(left):
+            break
+        cut.add(best_c)
+        left = best_left
+    return cut
 
 
 def _absorbable(G, cc, rule, whole, cut: set, c: int) -> bool:
@@ -448,12 +470,6 @@ def _absorbable(G, cc, rule, whole, cut: set, c: int) -> bool:
         return room >= nh[r]
     room = sum(max(rule.max_persons - npp[v], 0.0) for v in nbrs[r] if locked[v])
     return room >= npp[r]
-
-
-def _stuck_group_left(G, cc, rule, whole, cut: set, members: frozenset) -> bool:
-    """Whether, with the compounds ``cut`` no longer whole, a stuck group still holds one of ``members``."""
-    w = whole & ~np.isin(cc, np.fromiter(cut, dtype=np.int64, count=len(cut)))
-    return any(m & members for m, _ in _stuck(G, cc, rule, w))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,14 +536,24 @@ def _repair(G: Graph, labels, unit_of, may: np.ndarray, k, rule, prim, lam, seed
 
 @dataclass
 class _Best:
+    """The best labels seen: overall (fewest violations, then fewest fitting compounds split, then
+    the most compact), and among those that split no fitting compound outside ``allowed``."""
+
     score: tuple = (math.inf,)
     labels: np.ndarray | None = None
     k: int = 0
-    extra: dict = field(default_factory=dict)
+    whole: dict = field(default_factory=dict)   # frozenset(allowed) → (score, labels)
 
-    def offer(self, score, labels):
+    def offer(self, score, labels, split=frozenset()):
         if score < self.score:
             self.score, self.labels, self.k = score, labels, int(labels.max()) + 1
+        for allowed, (sc, _) in list(self.whole.items()):
+            if split <= allowed and score < sc:
+                self.whole[allowed] = (score, labels)
+
+    def track(self, allowed: frozenset) -> None:
+        """Also keep the best labels that split only compounds in ``allowed``."""
+        self.whole.setdefault(allowed, ((math.inf,), None))
 
 
 def _score(G, labels, rule, cc, fits) -> tuple:
@@ -545,15 +571,23 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
     n = len(G)
     H, P = float(G.h.sum()), float(G.p.sum())
     best = _Best()
+    best.track(frozenset())
     fits = _compound_fit(G, cc, rule)
-    ctx: dict = {}
+    safe = np.where(cc >= 0, cc, 0)
+    whole = (cc >= 0) & (fits[safe] if len(fits) else False)
 
-    def attempt(k, prim, cut, trials, seed0):
+    def offer(labels, what):
+        split = frozenset(_fit_split(labels, cc, fits).tolist())
+        sc = _score(G, labels, rule, cc, fits)
+        log.debug("piece of %d: %s → %s (work %d)", n, what, sc[:2], work.used)
+        best.offer(sc, labels, split)
+
+    def attempt(k, cut, trials, seed0):
+        prim = rule.primary(H, P, k)
         Gm = G.with_mass(weights(G, prim))
         lam = lams(Gm, k)
         un = _units(Gm, cc, rule, prim, seed0, cut)
         U = Gm.contract(un.unit_of)
-        ctx[k, cut] = (Gm, lam, un, U)
         for trial in range(trials):
             if trial and work.over():
                 break
@@ -568,51 +602,71 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             if violations(rule, labels, G.h, G.p, k).sum() > 0:
                 may = ~un.locked if len(U) >= k else np.ones(n, dtype=bool)
                 labels, _ = _repair(Gm, labels, uo, may, k, rule, prim, lam, s, work, stop=work.share(0.5))
-            sc = _score(G, labels, rule, cc, fits)
-            log.debug("piece of %d: k=%d cut=%d trial %d → %s (work %d)", n, k, len(cut), trial, sc[:2], work.used)
-            best.offer(sc, labels)
-            if sc[0] > 0 and trial >= 1:
+            offer(labels, f"k={k} cut={len(cut)} trial {trial}")
+            if violations(rule, labels, G.h, G.p, k).sum() > 0 and trial >= 1:
                 break
 
-    for a, k in enumerate(ks[:3]):
+    def done():
+        return best.score[0] == 0 and best.score[1] == 0
+
+    # 1. the local search with whole fitting compounds
+    tries = [min(k, n) for k in ks[:3]]
+    for a, k in enumerate(tries):
         if a and work.over():
             break
-        k = min(k, n)
-        attempt(k, rule.primary(H, P, k), frozenset(), max(1, restarts), seed + 104729 * a)
-        if best.score[0] == 0:
+        attempt(k, frozenset(), max(1, restarts), seed + 104729 * a)
+        if done():
             break
-    safe = np.where(cc >= 0, cc, 0)
-    whole = (cc >= 0) & (fits[safe] if len(fits) else False)
 
-    def region(locked_b, what):
-        if best.score[0] > 0 and not work.over() and not fixed_k:
-            prim = rule.primary(H, P, best.k)
-            labels = _region_repair(G, best.labels, locked_b, cc, rule, prim, seed, work)
-            if labels is not None:
-                sc = _score(G, labels, rule, cc, fits)
-                log.debug("piece of %d: exact region repair (%s) → %s", n, what, sc[:2])
-                best.offer(sc, labels)
+    def region(allowed: frozenset, what):
+        sc, labels = best.whole.get(allowed, ((math.inf,), None))
+        if labels is None or fixed_k or work.over() or done():
+            return
+        if sc[0] == 0:
+            return
+        locked_b = whole & ~np.isin(cc, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+        out = _region_repair(G, labels, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work)
+        if out is not None:
+            offer(out, f"exact region repair ({what})")
 
+    # 2. the compound check; an exact re-partition around the failing grids with compounds whole
     necessary = 0
     chk = None
-    if best.score[0] > 0 and fits.any() and not work.over():
-        # the compound check: must fitting compounds be split at all?
+    if not done() and fits.any() and not work.over():
         chk = _check(G, cc, rule, fits, work)
         log.debug("piece of %d: check → %s", n, chk)
         necessary = chk.necessary
-    if necessary == 0:
-        region(whole, "whole compounds")
-    if chk is not None and best.score[0] > 0 and not work.over():
-        if chk.cut:
-            tried = []
-            for k in ([chk.grids] if chk.grids in ks else []) + list(ks[:3]):
-                if k in tried or work.over() or best.score[0] == 0:
-                    continue
-                tried.append(k)
-                attempt(min(k, n), rule.primary(H, P, k), chk.cut, 2, seed + 31337 + len(tried))
-            region(whole & ~np.isin(cc, np.fromiter(chk.cut, dtype=np.int64)), "after the check")
+        if necessary == 0:
+            region(frozenset(), "whole compounds")
+    # 3. cut the compounds the check picked, search again and repair exactly
+    if chk is not None and chk.cut and not (best.score[0] == 0 and best.score[1] <= necessary) \
+            and not work.over():
+        best.track(chk.cut)
+        tried = []
+        for k in ([chk.grids] if chk.grids in ks else []) + tries:
+            if k in tried or work.over() or (best.score[0] == 0 and best.score[1] <= necessary):
+                continue
+            tried.append(k)
+            attempt(min(k, n), chk.cut, 2, seed + 31337 + len(tried))
+        if not (best.score[0] == 0 and best.score[1] <= necessary):
+            region(chk.cut, "after the check")
+    # 4. fewer cuts: keep each cut compound whole in turn and re-partition the whole piece exactly
+    if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
+        current = set(_fit_split(best.labels, cc, fits).tolist())
+        th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
+        for c in sorted(current, key=lambda c: (-th[c], c)):
+            if work.over() or len(current) <= necessary:
+                break
+            keep = current - {c}
+            locked_b = whole & ~np.isin(cc, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+            everything = np.ones(best.k, dtype=bool)
+            out = _region_solve(G, best.labels, everything, locked_b, cc, rule, rule.primary(H, P, best.k),
+                                seed, work, 0.5)
+            if out is not None:
+                offer(out, f"keep compound {c} whole")
+                current = set(_fit_split(best.labels, cc, fits).tolist())
+    # 5. last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
     if best.score[0] > 0 and not work.over():
-        # last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
         k = best.k
         prim = rule.primary(H, P, k)
         Gm = G.with_mass(weights(G, prim))
@@ -620,8 +674,7 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
         uo = _units(Gm, cc, rule, prim, seed).unit_of
         labels, _ = _repair(Gm, best.labels, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
                             seed, work, stop=work.limit)
-        log.debug("last resort → %s", _score(G, labels, rule, cc, fits)[:2])
-        best.offer(_score(G, labels, rule, cc, fits), labels)
+        offer(labels, "last resort")
     if POLISH and not work.over():
         _polish(G, cc, rule, fits, best, seed, work)
     labels = best.labels
@@ -682,7 +735,13 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
         grow = rings[-1].copy()
         grow[gb[rings[-1][ga]]] = True
         rings.append(grow)
+    rings.append(np.ones(k, dtype=bool))
+    tried = set()
     for ring, frac in REGION_STEPS:
+        key = (rings[ring].tobytes(), frac)
+        if key in tried:
+            continue
+        tried.add(key)
         if work.over():
             return None
         out = _region_solve(G, labels, rings[ring], locked_b, cc, rule, prim, seed, work, frac)
@@ -723,7 +782,7 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     _, unit = np.unique(unit, return_inverse=True)
     unit = unit.ravel()
     U = sub.with_mass(mass).contract(unit)
-    if len(U) > 80:
+    if len(U) > REGION_MAX_UNITS:
         return None
     nbrs = [U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist() for i in range(len(U))]
     shared = {}
@@ -833,7 +892,9 @@ def solve_community(arrays: CommunityArrays, rule: Rule, seed: int, work: float,
 
 
 def _community_work(n_buildings: int, work_per_building: float) -> float:
-    return max(float(work_per_building) * n_buildings, float(WORK_MIN) if work_per_building > 0 else 0.0)
+    """The work budget of a solve of ``n_buildings`` buildings (every solve counts as at least
+    :data:`WORK_MIN_BUILDINGS` buildings)."""
+    return float(work_per_building) * max(int(n_buildings), WORK_MIN_BUILDINGS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -945,8 +1006,9 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
         Worker processes (communities are independent). Default: one per core for datasets of
         at least :data:`PARALLEL_MIN_BUILDINGS` buildings, else 1. The plan is the same either way.
     work_per_building
-        Work budget per building of a community (unit moves evaluated; at least ``WORK_MIN`` per
-        community). The default is generous; lower it to trade quality for a bounded time.
+        Work budget per building of a community (unit moves evaluated; a community counts as at
+        least :data:`WORK_MIN_BUILDINGS` buildings). The default is generous; lower it to trade
+        quality for a bounded time.
     executor
         Where the per-community solves run (anything with ``map(fn, tasks, sizes)``; see
         :mod:`gridplan._executor`); overrides ``n_jobs``.
