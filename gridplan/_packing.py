@@ -288,7 +288,8 @@ def min_splits(item_h: np.ndarray, item_p: np.ndarray, pool_h: np.ndarray, pool_
 def _fill_bins(a: np.ndarray, pool: float, lo: float, hi: float) -> np.ndarray | None:
     """Loads of bins filled one after another (each opened with the largest item left, then the
     largest items that still fit until it reaches ``lo``), the pool topping up bins left short and
-    the last items going where they fit; None when that leaves a bin outside [lo, hi]."""
+    filling grids of its own, the last items going where they fit; None when that leaves a bin
+    outside [lo, hi]."""
     left = sorted(a.tolist(), reverse=True)
     loads: list[float] = []
     while left:
@@ -320,8 +321,15 @@ def _fill_bins(a: np.ndarray, pool: float, lo: float, hi: float) -> np.ndarray |
         arr = arr[arr > 0]
     need = float(np.maximum(lo - arr, 0).sum())
     room = float(np.maximum(hi - arr, 0).sum())
-    if (arr > hi + 1e-9).any() or not (need <= pool + 1e-9 <= room + 1e-9):
+    if (arr > hi + 1e-9).any() or need > pool + 1e-9:
         return None
+    # what the bins cannot take forms grids of pool alone (m of them hold between m·lo and m·hi)
+    extra = pool - room
+    if extra > 1e-9:
+        m = math.ceil(extra / hi - 1e-12)
+        if pool - need < m * lo - 1e-9:
+            return None
+        arr = np.r_[arr, np.zeros(m)]
     return arr
 
 
