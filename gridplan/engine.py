@@ -1,54 +1,70 @@
 """The grid engine: cut every community into contiguous grids of 300–500 households (or 1,000–1,500
-persons) that keep every compound (小区) whole that fits in a grid, unless a check proves that the
+persons), keeping every compound (小区) that fits in a grid whole unless a check proves that the
 community cannot meet the rule that way.
 
 How it works, per community (:func:`solve_community`, a pure function of compact arrays):
 
 1. **The rule it is judged by.** The caller passes :meth:`Rule.effective` of the community's
    totals: under "either", a community whose households (or persons) are all zero or absent is
-   judged on the measure that is present, here and in :mod:`gridplan.metrics` alike.
+   judged on the measure that is present — here and in :mod:`gridplan.metrics` alike.
 2. **Exceptions first.** A building over that rule's upper bound (:meth:`Rule.over_bound`) becomes
    a grid of its own. The rest splits into the connected components of the adjacency graph
    (:mod:`gridplan.adjacency`); each is partitioned on its own, so no grid jumps across water. A
    component whose totals admit no compliant count of grids (:meth:`Rule.k_options` is empty)
    becomes one grid (joining a touching over-bound building's grid if there is one), flagged by
    :mod:`gridplan.metrics`.
-3. **Units.** A compound that fits (its totals are not over the bound) is one unit per connected
-   piece and is never cut by the search. Everything else — the buildings of compounds too large
-   for a grid, and buildings outside compounds — is cut into *slices* of about half the width of
-   the bounds (a balanced k-means per connected group), which the repair may shatter into single
-   buildings wherever the bounds need finer pieces.
-4. **Number of grids.** ``k`` is chosen among the feasible counts with the average grid closest to
-   the middle of the bounds; the next two counts are tried if the first fails.
-5. **Construction and improvement.** Weighted k-means++ centres and a balanced k-means (a power
-   diagram tuned until every grid's load is within 5 % of ``H/k``) on the units; each grid keeps
-   its heaviest connected piece. Then boundary moves of single units between neighbouring grids,
-   accepted when they lower ``penalty × bound violation + cut cost + inertia + Σ P²/A`` (the cut
-   counts shared cell boundary in metres, four times inside a compound, a quarter along roads; P
-   and A are the grid perimeter and area) and keep the source grid connected (a search from the
-   unit's neighbours inside the grid). The penalty grows 3 → 30 → 10⁶ per household, so shape
-   decides which units move to fix the bounds; exchanges of two units fix near misses.
-   :data:`RESTARTS` constructions are tried and the best wins: fewest bound violations, then
-   fewest fitting compounds split, then the most compact.
-6. **Repair without cutting compounds.** If bounds still fail, slices on the borders of failing
-   grids, then in failing grids and their neighbours, then everywhere, are shattered into
-   buildings and the search runs again. Fitting compounds stay whole.
-7. **The compound check** (:mod:`gridplan._packing`). Only if that fails: a small mixed-integer
-   program over the fitting compounds (each whole or declared split) and a freely divisible pool
-   of everything else finds the fewest compounds that must be split for *any* number of grids to
-   meet the rule, ignoring contiguity. Its answer is a proof: a compliant partition of that
-   component splits at least that many fitting compounds (``compounds_split_necessary``). The
-   compounds it picks are cut and the search runs again. When the check needs no split, the units
-   are first re-assigned by a second program (bounds met, least squared distance to the best
-   plan's grid centres) and improved again; only if even that fails are fitting compounds on the
-   borders of failing grids cut (reported as split but not as necessary).
+3. **Units.** A *fitting* compound (two or more buildings, totals not over the bound) is one unit
+   per connected piece and the search never cuts it. Everything else — buildings of compounds too
+   large for a grid, buildings outside compounds — is cut into connected *slices* of about half the
+   width of the bounds (a balanced k-means per group), which repairs may shatter into buildings.
+4. **Local search** (:mod:`gridplan._search`), for up to three feasible grid counts ``k`` (average
+   grid closest to the middle of the bounds first): weighted k-means++ centres, a balanced
+   k-means (a power diagram tuned until every grid's load is within 5 % of ``H/k``), each grid
+   keeping its heaviest connected piece; then boundary moves of single units, accepted when they
+   lower ``penalty × bound violation + cut cost + inertia + Σ P²/A`` (the cut counts shared cell
+   boundary in metres, four times inside a compound, a quarter along roads; P and A are the grid
+   perimeter and area) and keep the source grid connected (a search from the unit's neighbours
+   inside the grid). The penalty grows 3 → 30 → 10⁶ per household, so shape decides which units
+   move to fix the bounds; exchanges of two units fix near misses. Failing grids get their slices
+   shattered (borders first, then neighbours, then all) and the search runs again. Of
+   :data:`RESTARTS` constructions the best wins: fewest violations, then fewest fitting compounds
+   split, then the most compact.
+5. **The compound check** (:mod:`gridplan._packing`), when the search has not met the rule with
+   every fitting compound whole. Two sound lower bounds on how many fitting compounds any
+   compliant partition of the component must split; the larger is reported as
+   ``compounds_split_necessary``:
+
+   * *with contiguity, locally*: a compound too small to be a grid alone must share its grid with
+     a connected set of whole compounds and parts of the free regions touching them (a free
+     region too small for a grid of its own with a single whole neighbour must join that
+     neighbour). Small compounds whose possible sets overlap are checked together (each gets one
+     set; sets equal or disjoint); a group that cannot is a proof, and groups whose proofs share
+     no compound each need a split;
+   * *by counting*: a mixed-integer program (HiGHS) over the fitting compounds (each whole or
+     declared split) and a divisible pool of everything else (per class of persons per household)
+     finds the fewest splits for *any* number of grids to meet the rule, ignoring contiguity —
+     skipped when a quick packing already needs none.
+
+6. **Exact region repair.** When nothing is proven, the failing grids and one ring, then two rings
+   of neighbours, then the whole component, are re-partitioned exactly at unit level: every
+   connected set of units that meets the rule is listed (ESU enumeration) and a set-partitioning
+   program (its linear relaxation, then a depth-first exact cover guided by it) picks compact sets
+   covering every unit once. Any number of grids may come out, so two grids whose whole compounds
+   only fit together can merge, which the local search (fixed ``k``) cannot do.
+7. **Cutting what must be cut.** When a split is proven, compounds are cut greedily (the one whose
+   cut leaves the fewest stuck compounds and that its neighbours can absorb), the search and the
+   region repair run again, and each cut compound is tried whole again. Only if all that fails do
+   the failing grids' borders get shattered, fitting compounds included (counted as split but not
+   as necessary). A final building-level polish improves shapes without breaking the rule or
+   cutting another compound.
 
 Same seed, same plan, anywhere: the search is budgeted in deterministic *work units* (unit moves
-evaluated; :data:`WORK_PER_BUILDING` per building of the community), never in seconds, so machine
-load, core count, ``n_jobs`` or the process a community runs in never change a plan. Each
-community is solved by :func:`solve_community`, a module-level pure function of
-(:class:`CommunityArrays`, rule, seed, work budget), dispatched by a pluggable executor
-(:mod:`gridplan._executor`: in this process, or a pool of local processes). ``time_limit_s`` is
+evaluated, plus listed sets; :data:`WORK_PER_BUILDING` per building of the community), never in
+seconds, and the exact programs stop at node limits, so machine load, core count, ``n_jobs`` or the
+process a community runs in never change a plan. Each community is solved by
+:func:`solve_community`, a module-level pure function of (:class:`CommunityArrays`, rule, seed,
+work budget), dispatched by a pluggable executor (:mod:`gridplan._executor`: this process, or a
+pool of local processes; anything with the same ``map`` can be plugged in). ``time_limit_s`` is
 everywhere a wall-clock *safety cap*: it should never fire, and when it (or the work budget) ends a
 search early, :attr:`PartitionRun.budget_reached` says so. A search cut short never returns
 something worse than its starting point, and a plan is always returned (every building in one
@@ -100,6 +116,10 @@ REPAIR_PENALTIES = (3.0, 30.0, BIG)
 CUT_CANDIDATES = 24
 #: work units charged for one run of the compound-counting program
 CHECK_WORK = 2000
+#: re-partition a compliant piece exactly for shape when it has at most this many units
+RESHAPE = True
+RESHAPE_MAX_UNITS = 60
+RESHAPE_MAX_COLUMNS = 600
 #: finish with a building-level shape polish
 POLISH = True
 #: weights of the inertia and shape terms in the polish, relative to the search's
@@ -636,8 +656,8 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
         chk = _check(G, cc, rule, fits, work)
         log.debug("piece of %d: check → %s", n, chk)
         necessary = chk.necessary
-        if necessary == 0:
-            region(frozenset(), "whole compounds")
+    if necessary == 0:
+        region(frozenset(), "whole compounds")
     # 3. cut the compounds the check picked, search again and repair exactly
     if chk is not None and chk.cut and not (best.score[0] == 0 and best.score[1] <= necessary) \
             and not work.over():
@@ -675,6 +695,15 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
         labels, _ = _repair(Gm, best.labels, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
                             seed, work, stop=work.limit)
         offer(labels, "last resort")
+    # 6. the most compact partition of the whole piece at unit level, when it is small enough
+    if RESHAPE and not fixed_k and best.score[0] == 0 and not work.over():
+        current = set(_fit_split(best.labels, cc, fits).tolist())
+        locked_b = whole & ~np.isin(cc, np.fromiter(current, dtype=np.int64, count=len(current)))
+        out = _region_solve(G, best.labels, np.ones(best.k, dtype=bool), locked_b, cc, rule,
+                            rule.primary(H, P, best.k), seed, work, 0.5, max_units=RESHAPE_MAX_UNITS,
+                            max_cols=RESHAPE_MAX_COLUMNS)
+        if out is not None:
+            offer(out, "most compact partition")
     if POLISH and not work.over():
         _polish(G, cc, rule, fits, best, seed, work)
     labels = best.labels
@@ -750,7 +779,8 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
     return None
 
 
-def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work, frac: float) -> np.ndarray | None:
+def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work, frac: float,
+                  max_units: int | None = None, max_cols: int | None = None) -> np.ndarray | None:
     B = np.flatnonzero(region[labels])
     sub = G.sub(B)
     n = len(B)
@@ -782,7 +812,7 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     _, unit = np.unique(unit, return_inverse=True)
     unit = unit.ravel()
     U = sub.with_mass(mass).contract(unit)
-    if len(U) > REGION_MAX_UNITS:
+    if len(U) > (REGION_MAX_UNITS if max_units is None else max_units):
         return None
     nbrs = [U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist() for i in range(len(U))]
     shared = {}
@@ -790,7 +820,8 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     for a_, b_, v in zip(Lc.row.tolist(), Lc.col.tolist(), Lc.data.tolist()):
         shared[a_, b_] = v
     stats: dict = {}
-    sets = partition_region(nbrs, shared, U.h, U.p, U.perim, U.area, rule, deadline=work.deadline, stats=stats)
+    kw = {} if max_cols is None else {"max_cols": max_cols}
+    sets = partition_region(nbrs, shared, U.h, U.p, U.perim, U.area, rule, deadline=work.deadline, stats=stats, **kw)
     work.used += stats.get("enumerated", 0)
     if stats.get("timed_out"):
         work.capped = work.reached = True
