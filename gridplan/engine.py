@@ -112,8 +112,10 @@ REGION_MAX_UNITS = 150
 SLICE = 0.5
 #: the bound-violation weights of the repair passes
 REPAIR_PENALTIES = (3.0, 30.0, BIG)
-#: compounds tried per cut when choosing which compounds to cut
+#: compounds tried per cut when choosing which compounds to cut; in the first round all of them,
+#: up to CUT_PROOF_MAX (then no single cut enough is a proof of two splits)
 CUT_CANDIDATES = 24
+CUT_PROOF_MAX = 60
 #: work units charged for one run of the compound-counting program
 CHECK_WORK = 2000
 #: re-partition a compliant piece exactly for shape when it has at most this many units
@@ -422,7 +424,11 @@ def _check(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, work: Work | 
         if not (inv & taken):
             lb_local += 1
             taken |= inv
-    cut = _choose_cut(G, cc, rule, whole, stuck, th)
+    cut, single_fix = _choose_cut(G, cc, rule, whole, stuck, th)
+    if stuck and not single_fix:
+        # every compound the proofs rely on was cut in turn and a group stayed stuck each time; a
+        # cut elsewhere leaves the proofs standing: one split is not enough
+        lb_local = max(lb_local, 2)
     # counting: fitting compounds as items, everything else the pool
     items = np.flatnonzero(fits)
     tp = np.bincount(cc[cc >= 0], G.p[cc >= 0], minlength=nc)
@@ -440,33 +446,48 @@ def _check(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, work: Work | 
     return _CheckResult(max(lb_local, lb_count), frozenset(cut), grids)
 
 
-def _choose_cut(G, cc, rule, whole, stuck, th) -> set[int]:
+def _choose_cut(G, cc, rule, whole, stuck, th) -> tuple[set[int], bool]:
     """Compounds to cut so that fewer compounds stay stuck: greedily the compound whose cut leaves
     the fewest stuck compounds (and that can go somewhere once cut), small ones first on ties. When
-    no single cut helps, nothing more is cut here (the search's last resort decides)."""
+    no cut helps, nothing more is cut here (the search's last resort decides).
+
+    Also says whether some single cut leaves nothing stuck: the first round tries every compound
+    the proofs rely on (up to :data:`CUT_PROOF_MAX` of them), so False is a proof that one split
+    is not enough."""
     cut: set[int] = set()
     left = stuck
+    single_fix = True
 
     def weight(groups):
         return sum(len(m) for m, _ in groups)
 
+    first = True
     while left:
-        cands = sorted(set().union(*(inv for _, inv in left)) - cut, key=lambda c: (th[c], c))
+        pool = set().union(*(inv for _, inv in left)) - cut
+        cands = sorted(pool, key=lambda c: (th[c], c))
+        complete = first and len(cands) <= CUT_PROOF_MAX
+        if not complete:
+            cands = cands[:CUT_CANDIDATES]
         best_c, best_left = None, None
-        for c in cands[:CUT_CANDIDATES]:
-            if not _absorbable(G, cc, rule, whole, cut | {c}, c):
-                continue
+        any_free = False
+        for c in cands:
             w = whole & ~np.isin(cc, np.fromiter(cut | {c}, dtype=np.int64, count=len(cut) + 1))
             rest = _stuck(G, cc, rule, w)
+            any_free |= not rest
+            if not _absorbable(G, cc, rule, whole, cut | {c}, c):
+                continue
             if best_left is None or weight(rest) < weight(best_left):
                 best_c, best_left = c, rest
-                if not rest:
+                if not rest and not complete:
                     break
+        if first:
+            single_fix = any_free or not complete
+            first = False
         if best_c is None or weight(best_left) >= weight(left):
             break
         cut.add(best_c)
         left = best_left
-    return cut
+    return cut, single_fix
 
 
 def _absorbable(G, cc, rule, whole, cut: set, c: int) -> bool:
