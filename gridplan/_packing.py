@@ -506,10 +506,12 @@ def _columns(nbrs: list[list[int]], shared: dict, h, p, perim, area, rule: Rule,
             count += 1
             stats["enumerated"] = count
             if count > PARTIAL_PER_COLUMN * max_cols:
+                stats["overflow"] = True
                 return None
             if rule.meets(sh, sp_):
                 cols.append((S, pe * pe / max(ar, 1.0)))
                 if len(cols) > max_cols:
+                    stats["overflow"] = True
                     return None
             ext = list(ext)
             while ext:

@@ -106,8 +106,10 @@ WORK_MIN_BUILDINGS = 100
 #: the exact region repair's tries: (rings of neighbouring grids, 3 = every grid; slice size as a
 #: fraction of the search's slices)
 REGION_STEPS = ((1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25))
-#: most units the exact region repair takes on
+#: most units the exact region repair takes on; units lighter than this fraction of the search's
+#: slices join a neighbour first
 REGION_MAX_UNITS = 150
+REGION_TINY = 0.25
 #: size of the slices of buildings outside fitting compounds, as a fraction of the bounds' width
 SLICE = 0.5
 #: the bound-violation weights of the repair passes
@@ -787,21 +789,66 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
         rings.append(grow)
     rings.append(np.ones(k, dtype=bool))
     tried = set()
+    too_many_ring = 0
+    too_many = math.inf      # the smallest slice fraction whose sets overflowed (larger regions: skip)
     for ring, frac in REGION_STEPS:
         key = (rings[ring].tobytes(), frac)
-        if key in tried:
+        if key in tried or (too_many < math.inf and frac <= too_many and ring >= too_many_ring):
             continue
         tried.add(key)
         if work.over():
             return None
-        out = _region_solve(G, labels, rings[ring], locked_b, cc, rule, prim, seed, work, frac)
+        flags: dict = {}
+        out = _region_solve(G, labels, rings[ring], locked_b, cc, rule, prim, seed, work, frac, flags=flags)
         if out is not None:
             return out
+        if flags.get("overflow") and frac < too_many:
+            too_many, too_many_ring = frac, ring
     return None
 
 
+def _merge_tiny(U: Graph, prim: str, min_w: float) -> np.ndarray | None:
+    """A new unit for every unit of ``U``, units lighter than ``min_w`` merged (lightest first)
+    into their lightest neighbour; None when nothing is merged."""
+    n = len(U)
+    w = (U.h if prim == "h" else U.p).astype(float).tolist()
+    nb = [set(U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist()) for i in range(n)]
+    root = list(range(n))
+
+    def find(u):
+        while root[u] != u:
+            root[u] = root[root[u]]
+            u = root[u]
+        return u
+
+    done = False
+    for u in sorted(range(n), key=lambda i: (w[i], i)):
+        r = find(u)
+        if w[r] >= min_w or not nb[r]:
+            continue
+        v = min(nb[r], key=lambda x: (w[x], x))
+        root[r] = v
+        w[v] += w[r]
+        nb[v] |= nb[r]
+        nb[v] -= {v, r}
+        for x in nb[r]:
+            if x != v:
+                nb[x].discard(r)
+                nb[x].add(v)
+        nb[r] = set()
+        done = True
+    if not done:
+        return None
+    out = np.array([find(u) for u in range(n)])
+    _, out = np.unique(out, return_inverse=True)
+    return out.ravel()
+
+
 def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work, frac: float,
-                  max_units: int | None = None, max_cols: int | None = None) -> np.ndarray | None:
+                  max_units: int | None = None, max_cols: int | None = None,
+                  flags: dict | None = None) -> np.ndarray | None:
+    """One exact re-partition of the grids in ``region`` (see :func:`_region_repair`); ``flags``
+    gets ``overflow`` when there were too many units or sets to list."""
     B = np.flatnonzero(region[labels])
     sub = G.sub(B)
     n = len(B)
@@ -833,7 +880,15 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     _, unit = np.unique(unit, return_inverse=True)
     unit = unit.ravel()
     U = sub.with_mass(mass).contract(unit)
+    # tiny units (a courtyard, a lone house) join their lightest neighbour: they multiply the sets
+    # to list without making new partitions possible
+    merged = _merge_tiny(U, prim, _slice_size(rule, prim) * REGION_TINY)
+    if merged is not None:
+        unit = merged[unit]
+        U = sub.with_mass(mass).contract(unit)
     if len(U) > (REGION_MAX_UNITS if max_units is None else max_units):
+        if flags is not None:
+            flags["overflow"] = True
         return None
     nbrs = [U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist() for i in range(len(U))]
     shared = {}
@@ -846,6 +901,8 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     work.used += stats.get("enumerated", 0)
     if stats.get("timed_out"):
         work.capped = work.reached = True
+    if flags is not None and stats.get("overflow"):
+        flags["overflow"] = True
     if sets is None:
         return None
     out = labels.copy()
