@@ -86,7 +86,7 @@ from scipy.sparse.csgraph import connected_components
 from ._errors import PlanError
 from ._executor import Executor, PARALLEL_MIN_BUILDINGS, make_executor
 from ._packing import min_splits, partition_region, stuck_compounds, whole_packing_exists
-from ._search import (BIG, Graph, Search as _Search, Work, improve, lams, make_connected, shape_cost,
+from ._search import (BIG, Graph, Search as _Search, Work, improve, lams, make_connected, shape_cost,  # noqa: F401
                       violations, weights, _balanced_kmeans)
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
@@ -136,8 +136,8 @@ __all__ = ["partition", "partition_run", "reoptimise", "split_grid", "solve_comm
            "CommunityArrays", "CommunityResult", "PartitionRun", "RESTARTS", "WORK_PER_BUILDING",
            "PARALLEL_MIN_BUILDINGS"]
 
-# the local-search class, importable from here for tests that disable its connectivity guard
-_Search = _Search
+# ``_Search`` (the local search, imported above) stays importable from here for tests that
+# disable its connectivity guard
 
 
 # ---------------------------------------------------------------------------------------------
