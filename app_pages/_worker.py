@@ -24,7 +24,10 @@ def load_by_key(key: str):
 
 
 def partition_dataset(ds, rule: tuple, seed: int, code_width: int):
-    """Partition a dataset (sent pickled: ~0.1 s for the sample); returns (assignment, label, seconds)."""
+    """Partition a dataset (sent pickled: ~0.1 s for the sample); returns (assignment, label, seconds).
+
+    The engine's defaults apply (work budget, wall-clock safety cap, automatic worker processes),
+    so the plan is the one ``gridplan partition`` or a notebook gets for the same seed."""
     from gridplan.model import Rule
     from gridplan.engine import partition
     t0 = time.perf_counter()

@@ -38,7 +38,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "read_dataset": "io", "write_layers": "io", "validate": "io",
     "load_sample": "demo", "sample_path": "demo",
-    "partition": "engine", "reoptimise": "engine", "split_grid": "engine",
+    "partition": "engine", "partition_run": "engine", "reoptimise": "engine", "split_grid": "engine",
     "grid_table": "metrics", "grids": "metrics", "plan_summary": "metrics",
     "Coverage": "reach", "coverage": "reach", "isochrones": "reach", "WALK_SPEED_KMH": "reach",
     "suggest_stations": "stations",

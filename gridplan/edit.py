@@ -81,7 +81,12 @@ class Edit:
 
 
 def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0) -> Plan:
-    """The plan after ``edit`` (a child of ``plan``). Raises :class:`PlanError` if the edit is invalid."""
+    """The plan after ``edit`` (a child of ``plan``). Raises :class:`PlanError` if the edit is invalid.
+
+    ``time_limit_s`` is the wall-clock safety cap of a split or re-optimisation (as everywhere in
+    :mod:`gridplan.engine`): their search is budgeted in work units, so the same edit gives the
+    same plan on any machine unless the cap fires.
+    """
     k, a = edit.kind, edit.args
     if k == "move":
         ids, to_grid = a

@@ -1,49 +1,81 @@
 """The grid engine: cut every community into contiguous grids of 300–500 households (or 1,000–1,500
-persons) that keep compounds whole where they can.
+persons), keeping every compound (小区) that fits in a grid whole unless a check proves that the
+community cannot meet the rule that way.
 
-How it works, per community:
+How it works, per community (:func:`solve_community`, a pure function of compact arrays):
 
-1. **Exceptions first.** A building too large for any grid (:func:`over_bound`) becomes a grid of
-   its own. The rest of the community splits into the connected components of the adjacency graph
-   (:mod:`gridplan.adjacency`); a component is normally the whole community, but the islands of a
-   multi-part community, or pieces cut off by a huge building, are components too. Each component
-   is partitioned on its own, so every grid is contiguous by construction and no grid ever jumps
-   across water. A component whose totals admit no compliant partition (:func:`k_options` is
-   empty: fewer than 300 households, or a total in the 500–600 gap) becomes one grid, flagged by
-   :mod:`gridplan.metrics` (``community_too_small``, ``community_in_gap``, ``island_too_small``);
-   if it touches a too-large building it joins that building's grid (already non-compliant)
-   instead of adding a second failing grid.
-2. **Units.** Each compound piece that fits under the upper bound is contracted into one unit; a
-   larger compound is first cut into the fewest pieces that fit (``ceil(total / upper)``), along
-   building lines. Buildings outside compounds are units of their own.
-3. **Number of grids.** ``k`` is chosen among the feasible counts ``[ceil(H/500), floor(H/300)]``
-   (or the persons range, by mode) with the average grid closest to the middle of the bounds.
-4. **Construction.** Weighted k-means++ centres, then a balanced k-means (a power diagram whose
-   additive weights are tuned until every grid's load is within 5 % of ``H/k``); each grid keeps its
-   heaviest connected piece and stray pieces join a neighbouring grid.
-5. **Improvement.** Boundary moves of single units between neighbouring grids, accepted when they
+1. **The rule it is judged by.** The caller passes :meth:`Rule.effective` of the community's
+   totals: under "either", a community whose households (or persons) are all zero or absent is
+   judged on the measure that is present — here and in :mod:`gridplan.metrics` alike.
+2. **Exceptions first.** A building over that rule's upper bound (:meth:`Rule.over_bound`) becomes
+   a grid of its own. The rest splits into the connected components of the adjacency graph
+   (:mod:`gridplan.adjacency`); each is partitioned on its own, so no grid jumps across water. A
+   component whose totals admit no compliant count of grids (:meth:`Rule.k_options` is empty)
+   becomes one grid (joining a touching over-bound building's grid if there is one), flagged by
+   :mod:`gridplan.metrics`.
+3. **Units.** A *fitting* compound (two or more buildings, totals not over the bound) is one unit
+   per connected piece and the search never cuts it. Everything else — buildings of compounds too
+   large for a grid, buildings outside compounds — is cut into connected *slices* of about half the
+   width of the bounds (a balanced k-means per group), which repairs may shatter into buildings.
+4. **Local search** (:mod:`gridplan._search`), for up to three feasible grid counts ``k`` (average
+   grid closest to the middle of the bounds first): weighted k-means++ centres, a balanced
+   k-means (a power diagram tuned until every grid's load is within 5 % of ``H/k``), each grid
+   keeping its heaviest connected piece; then boundary moves of single units, accepted when they
    lower ``penalty × bound violation + cut cost + inertia + Σ P²/A`` (the cut counts shared cell
    boundary in metres, four times inside a compound, a quarter along roads; P and A are the grid
-   perimeter and area, so Σ P²/A is 4π/Polsby-Popper summed) and keep the source grid connected
-   (a search from the unit's neighbours inside the grid: if they all meet again without it, the
-   grid stays connected). The penalty grows 3 → 30 → 10⁶ per household, so shape decides which
-   units move to fix the bounds. Passes after the first only revisit units next to a move.
-6. **Repair.** If a grid still breaks the bounds, the units of the failing grids and their
-   neighbours are shattered into buildings and improved again, then (if needed) the whole
-   component; the next ``k`` is tried while time remains. So compounds are split only where the
-   rule cannot be met otherwise. :data:`RESTARTS` constructions (seeds) are tried per component
-   and the most compact compliant one wins.
+   perimeter and area) and keep the source grid connected (a search from the unit's neighbours
+   inside the grid). The penalty grows 3 → 30 → 10⁶ per household, so shape decides which units
+   move to fix the bounds; exchanges of two units fix near misses. Failing grids get their slices
+   shattered (borders first, then neighbours, then all) and the search runs again. Of
+   :data:`RESTARTS` constructions the best wins: fewest violations, then fewest fitting compounds
+   split, then the most compact.
+5. **The compound check** (:mod:`gridplan._packing`), when the search has not met the rule with
+   every fitting compound whole. Two sound lower bounds on how many fitting compounds any
+   compliant partition of the component must split; the larger is reported as
+   ``compounds_split_necessary``:
 
-Everything is deterministic for a seed. ``time_limit_s`` (CPU seconds) bounds the improvement
-phases; the construction always completes, so a plan is always returned (every building in one
-grid), and a search cut short never returns something worse than its starting point.
+   * *with contiguity, locally*: a compound too small to be a grid alone must share its grid with
+     a connected set of whole compounds and parts of the free regions touching them (a free
+     region too small for a grid of its own with a single whole neighbour must join that
+     neighbour). Small compounds whose possible sets overlap are checked together (each gets one
+     set; sets equal or disjoint); a group that cannot is a proof, and groups whose proofs share
+     no compound each need a split;
+   * *by counting*: a mixed-integer program (HiGHS) over the fitting compounds (each whole or
+     declared split) and a divisible pool of everything else (per class of persons per household)
+     finds the fewest splits for *any* number of grids to meet the rule, ignoring contiguity —
+     skipped when a quick packing already needs none.
+
+6. **Exact region repair.** When nothing is proven, the failing grids and one ring, then two rings
+   of neighbours, then the whole component, are re-partitioned exactly at unit level: every
+   connected set of units that meets the rule is listed (ESU enumeration) and a set-partitioning
+   program (its linear relaxation, then a depth-first exact cover guided by it) picks compact sets
+   covering every unit once. Any number of grids may come out, so two grids whose whole compounds
+   only fit together can merge, which the local search (fixed ``k``) cannot do.
+7. **Cutting what must be cut.** When a split is proven, compounds are cut greedily (the one whose
+   cut leaves the fewest stuck compounds and that its neighbours can absorb), the search and the
+   region repair run again, and each cut compound is tried whole again. Only if all that fails do
+   the failing grids' borders get shattered, fitting compounds included (counted as split but not
+   as necessary). A final building-level polish improves shapes without breaking the rule or
+   cutting another compound.
+
+Same seed, same plan, anywhere: the search is budgeted in deterministic *work units* (unit moves
+evaluated, plus listed sets; :data:`WORK_PER_BUILDING` per building of the community), never in
+seconds, and the exact programs stop at node limits, so machine load, core count, ``n_jobs`` or the
+process a community runs in never change a plan. Each community is solved by
+:func:`solve_community`, a module-level pure function of (:class:`CommunityArrays`, rule, seed,
+work budget), dispatched by a pluggable executor (:mod:`gridplan._executor`: this process, or a
+pool of local processes; anything with the same ``map`` can be plugged in). ``time_limit_s`` is
+everywhere a wall-clock *safety cap*: it should never fire, and when it (or the work budget) ends a
+search early, :attr:`PartitionRun.budget_reached` says so. A search cut short never returns
+something worse than its starting point, and a plan is always returned (every building in one
+grid).
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,6 +84,10 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ._errors import PlanError
+from ._executor import Executor, PARALLEL_MIN_BUILDINGS, make_executor
+from ._packing import min_splits, partition_region, stuck_compounds, whole_packing_exists
+from ._search import (BIG, Graph, Search as _Search, Work, improve, lams, make_connected, shape_cost,  # noqa: F401
+                      violations, weights, _balanced_kmeans)
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
 from .model import Dataset, Plan, Rule
@@ -60,26 +96,48 @@ from .tessellate import building_cells, building_points, community_labels
 
 log = logging.getLogger(__name__)
 
-def _clock() -> float:
-    """The clock time limits are measured on: CPU seconds of this process, so a busy machine
-    does not cut the search short (and results stay reproducible) while runs still end."""
-    return time.process_time()
-
-
-#: penalty per household of bound violation (dominates every soft term)
-BIG = 1e6
-#: schedule of the bound-violation weight in the local search (per household)
-PENALTIES = (3.0, 30.0, BIG)
-#: the same for the repair passes (which start from an already shaped plan)
-REPAIR_PENALTIES = (3.0, 30.0, BIG)
-#: constructions tried per component (different seeds); the best shape wins
+#: constructions tried per component in a full partition (different seeds); the best one wins
 RESTARTS = 5
-#: weight of the inertia (compactness) term relative to the cut length
-INERTIA_WEIGHT = 12.0
-#: weight of the shape term Σ P²/A (Polsby-Popper) relative to the cut length
-SHAPE_WEIGHT = 3.0
+#: default work budget per building of a community (unit moves evaluated); generous: a search
+#: normally converges long before, so the budget only bounds pathological inputs
+WORK_PER_BUILDING = 3000
+#: every solve gets at least the budget of this many buildings, however small
+WORK_MIN_BUILDINGS = 100
+#: the exact region repair's tries: (rings of neighbouring grids, 3 = every grid; slice size as a
+#: fraction of the search's slices)
+REGION_STEPS = ((1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25))
+#: most units the exact region repair takes on; units lighter than this fraction of the search's
+#: slices join a neighbour first
+REGION_MAX_UNITS = 150
+REGION_TINY = 0.25
+#: size of the slices of buildings outside fitting compounds, as a fraction of the bounds' width
+SLICE = 0.5
+#: the bound-violation weights of the repair passes
+REPAIR_PENALTIES = (3.0, 30.0, BIG)
+#: compounds tried per cut when choosing which compounds to cut; in the first round all of them,
+#: up to CUT_PROOF_MAX (then no single cut enough is a proof of two splits)
+CUT_CANDIDATES = 24
+CUT_PROOF_MAX = 60
+#: work units charged for one run of the compound-counting program
+CHECK_WORK = 2000
+#: re-partition a compliant piece exactly for shape when it has at most this many units
+RESHAPE = True
+RESHAPE_MAX_UNITS = 60
+RESHAPE_MAX_COLUMNS = 600
+#: finish with a building-level shape polish
+POLISH = True
+#: weights of the inertia and shape terms in the polish, relative to the search's
+POLISH_LAM = (1.0, 1.0)
+#: default wall-clock safety cap of a full partition (seconds)
+TIME_LIMIT_S = 120.0
 
-__all__ = ["partition", "reoptimise", "split_grid"]
+__all__ = ["partition", "partition_run", "reoptimise", "split_grid", "solve_community", "necessary_splits",
+           "community_rules", "over_bound_buildings",
+           "CommunityArrays", "CommunityResult", "PartitionRun", "RESTARTS", "WORK_PER_BUILDING",
+           "PARALLEL_MIN_BUILDINGS"]
+
+# ``_Search`` (the local search, imported above) stays importable from here for tests that
+# disable its connectivity guard
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,77 +145,11 @@ __all__ = ["partition", "reoptimise", "split_grid"]
 
 
 @dataclass
-class _Graph:
-    """A graph of units (buildings, or groups of them) with what the search needs per unit.
-
-    ``A`` holds cut costs and ``L`` the plain shared boundary lengths, with the same sparsity;
-    ``area``/``perim`` are the area and perimeter of each unit's cells (so a grid's perimeter is
-    the sum of its units' perimeters minus twice the boundary they share).
-    """
-
-    A: sp.csr_matrix
-    L: sp.csr_matrix
-    h: np.ndarray
-    p: np.ndarray
-    xy: np.ndarray
-    area: np.ndarray
-    perim: np.ndarray
-    mass: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.h)
-
-    def sub(self, idx: np.ndarray) -> "_Graph":
-        return _Graph(A=self.A[idx][:, idx].tocsr(), L=self.L[idx][:, idx].tocsr(), h=self.h[idx],
-                      p=self.p[idx], xy=self.xy[idx], area=self.area[idx], perim=self.perim[idx],
-                      mass=None if self.mass is None else self.mass[idx])
-
-    def with_mass(self, mass: np.ndarray) -> "_Graph":
-        return _Graph(self.A, self.L, self.h, self.p, self.xy, self.area, self.perim, mass)
-
-    def contract(self, unit_of: np.ndarray) -> "_Graph":
-        n = len(self.h)
-        nu = int(unit_of.max()) + 1
-        P = sp.csr_matrix((np.ones(n), (np.arange(n), unit_of)), shape=(n, nu))
-        PT = P.T.tocsr()
-        UA = (PT @ self.A @ P).tocsr()
-        UL = (PT @ self.L @ P).tocsr()
-        inner = UL.diagonal()
-        UA.setdiag(0)
-        UA.eliminate_zeros()
-        UA.sort_indices()
-        UL.setdiag(0)
-        UL.eliminate_zeros()
-        UL.sort_indices()
-        if not (np.array_equal(UA.indptr, UL.indptr) and np.array_equal(UA.indices, UL.indices)):
-            UL = _align(UA, UL)
-        m = self.mass if self.mass is not None else np.ones(n)
-        um = np.bincount(unit_of, m, minlength=nu)
-        safe = np.where(um > 0, um, 1.0)
-        uxy = np.column_stack([np.bincount(unit_of, m * self.xy[:, 0], minlength=nu),
-                               np.bincount(unit_of, m * self.xy[:, 1], minlength=nu)]) / safe[:, None]
-        return _Graph(A=UA, L=UL, h=np.bincount(unit_of, self.h, minlength=nu),
-                      p=np.bincount(unit_of, self.p, minlength=nu), xy=uxy,
-                      area=np.bincount(unit_of, self.area, minlength=nu),
-                      perim=np.maximum(np.bincount(unit_of, self.perim, minlength=nu) - inner, 0.0),
-                      mass=um if self.mass is not None else None)
-
-
-def _align(A: sp.csr_matrix, L: sp.csr_matrix) -> sp.csr_matrix:
-    """L's values on A's sparsity (missing entries 0)."""
-    r, c = A.nonzero()
-    vals = np.asarray(L[r, c]).ravel()
-    out = sp.csr_matrix((vals, (r, c)), shape=A.shape)
-    out.sort_indices()
-    return out
-
-
-@dataclass
 class _Ctx:
     ids: pd.Index
     comm: np.ndarray
     compound: np.ndarray
-    graph: _Graph
+    graph: Graph
 
     @property
     def h(self):
@@ -197,682 +189,861 @@ def _context(dataset: Dataset) -> _Ctx:
         cells = building_cells(dataset).to_numpy()
         A = building_adjacency(dataset)
         L = shared_lengths(dataset)
-        g = _Graph(A=A, L=L, h=num("households"), p=num("persons"), xy=building_points(dataset),
-                   area=shapely.area(cells).astype(float), perim=shapely.length(cells).astype(float))
+        g = Graph(A=A, L=L, h=num("households"), p=num("persons"), xy=building_points(dataset),
+                  area=shapely.area(cells).astype(float), perim=shapely.length(cells).astype(float))
         return _Ctx(ids=b.index.astype(str), comm=comm, compound=np.asarray(codes, dtype=np.int64), graph=g)
     return dataset_cache(dataset, "partition_context", compute)
 
 
-# ---------------------------------------------------------------------------------------------
-# the local search on a unit graph
+def _community_rule(ctx: _Ctx, rule: Rule, community_id: str) -> Rule:
+    """The rule a community is judged by (:meth:`Rule.effective` of its totals)."""
+    m = ctx.comm == community_id
+    return rule.effective(float(ctx.h[m].sum()), float(ctx.p[m].sum()))
 
 
-class _Search:
-    """Boundary-move local search over a graph of units with a fixed number of grids.
+def community_rules(dataset: Dataset, rule: Rule) -> dict[str, Rule]:
+    """The rule every community is judged by (:meth:`Rule.effective` of its totals)."""
+    ctx = _context(dataset)
+    codes, uniq = pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True)
+    H = np.bincount(codes, ctx.h, minlength=len(uniq))
+    P = np.bincount(codes, ctx.p, minlength=len(uniq))
+    return {str(c): rule.effective(float(h), float(p)) for c, h, p in zip(uniq, H, P)}
 
-    Cost = penalty × bound violation + cut cost + ``lam_in`` × inertia + ``lam_pp`` × Σ P²/A
-    (P, A: grid perimeter and area; 4π/(P²/A) is the Polsby-Popper score).
+
+def over_bound_buildings(dataset: Dataset, rule: Rule) -> np.ndarray:
+    """Per building: whether it is too large for any grid, under the rule its community is judged
+    by (so under "either", a building of 1,600 persons is over the bound in a community without
+    households)."""
+    def compute():
+        ctx = _context(dataset)
+        rules = community_rules(dataset, rule)
+        out = np.zeros(len(ctx.comm), dtype=bool)
+        for c, r in rules.items():
+            m = ctx.comm == c
+            out[m] = r.over_bound(ctx.h[m], ctx.p[m])
+        return out
+    return dataset_cache(dataset, f"over_bound:{sorted(rule.as_dict().items())}", compute)
+
+
+@dataclass(frozen=True)
+class CommunityArrays:
+    """Everything :func:`solve_community` needs about a set of buildings, as plain arrays (no
+    geometry, a few hundred bytes per building, cheap to pickle to another process or machine).
+
+    ``indptr``/``indices`` are the CSR adjacency of the buildings among themselves, ``cut`` the
+    cost of cutting each edge and ``shared`` its shared boundary length (m); ``compound`` holds a
+    compound code per building (-1: none).
     """
 
-    def __init__(self, G: _Graph, labels, k, rule, lam_in, lam_pp):
-        self.n = n = len(G)
-        A, L = G.A, G.L
-        indptr, indices = A.indptr, A.indices
-        self.nb = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
-        self.nw = [A.data[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
-        self.nl = [L.data[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
-        mass = G.mass
-        xy = G.xy
-        self.h = G.h.tolist()
-        self.p = G.p.tolist()
-        self.x = xy[:, 0].tolist()
-        self.y = xy[:, 1].tolist()
-        self.m = mass.tolist()
-        self.ar = G.area.tolist()
-        self.pe = G.perim.tolist()
-        q2 = mass * (xy[:, 0] ** 2 + xy[:, 1] ** 2)
-        self.q2 = q2.tolist()
-        labels = np.asarray(labels, dtype=np.int64)
-        self.lab = labels.tolist()
-        self.k = k
-        self.viol = rule.violation_fn()
-        self.lam_in = lam_in
-        self.lam_pp = lam_pp
-        bc = lambda v: np.bincount(labels, v, minlength=k).tolist()  # noqa: E731
-        self.H, self.P, self.M = bc(G.h), bc(G.p), bc(mass)
-        self.SX, self.SY, self.S2 = bc(mass * xy[:, 0]), bc(mass * xy[:, 1]), bc(q2)
-        self.AR = bc(G.area)
-        # grid perimeter = Σ unit perimeters − 2 × shared length inside the grid
-        Lc = L.tocoo()
-        same = labels[Lc.row] == labels[Lc.col]
-        inner = np.bincount(labels[Lc.row[same]], Lc.data[same], minlength=k)
-        self.PE = (np.bincount(labels, G.perim, minlength=k) - inner).tolist()
-        self.size = np.bincount(labels, minlength=k).tolist()
-        self.V = [self.viol(self.H[g], self.P[g]) for g in range(k)]
+    h: np.ndarray
+    p: np.ndarray
+    xy: np.ndarray
+    area: np.ndarray
+    perim: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    cut: np.ndarray
+    shared: np.ndarray
+    compound: np.ndarray
 
-    @staticmethod
-    def _inertia(s2, sx, sy, m):
-        return s2 - (sx * sx + sy * sy) / m if m > 0 else 0.0
+    @classmethod
+    def of(cls, ctx: _Ctx, nodes: np.ndarray) -> "CommunityArrays":
+        g = ctx.graph.sub(np.asarray(nodes, dtype=np.int64))
+        A, L = g.A, g.L
+        A.sort_indices()
+        L.sort_indices()
+        if not (np.array_equal(A.indptr, L.indptr) and np.array_equal(A.indices, L.indices)):
+            from ._search import _align
+            L = _align(A, L)
+        codes = ctx.compound[nodes]
+        _, local = np.unique(codes, return_inverse=True)
+        local = np.where(codes >= 0, local.ravel() - int((codes < 0).any()), -1)
+        return cls(h=g.h.copy(), p=g.p.copy(), xy=g.xy.copy(), area=g.area.copy(), perim=g.perim.copy(),
+                   indptr=A.indptr.copy(), indices=A.indices.copy(), cut=A.data.copy(), shared=L.data.copy(),
+                   compound=local.astype(np.int64))
 
-    @staticmethod
-    def _shape(pe, ar):
-        return pe * pe / ar if ar > 1.0 else pe * pe
+    def __len__(self) -> int:
+        return len(self.h)
 
-    def _connected_without(self, u: int, g: int) -> bool:
-        lab = self.lab
-        nb = self.nb
-        targets = {v for v in nb[u] if lab[v] == g}
-        if len(targets) <= 1:
-            return True
-        start = next(iter(targets))
-        seen = {start, u}
-        stack = [start]
-        found = 1
-        need = len(targets)
-        while stack:
-            a = stack.pop()
-            for v in nb[a]:
-                if v not in seen and lab[v] == g:
-                    seen.add(v)
-                    if v in targets:
-                        found += 1
-                        if found == need:
-                            return True
-                    stack.append(v)
-        return False
-
-    def _move(self, u, a, b, la, lb):
-        h, p, m, x, y, q2 = self.h[u], self.p[u], self.m[u], self.x[u], self.y[u], self.q2[u]
-        self.H[a] -= h; self.P[a] -= p; self.M[a] -= m  # noqa: E702
-        self.SX[a] -= m * x; self.SY[a] -= m * y; self.S2[a] -= q2  # noqa: E702
-        self.H[b] += h; self.P[b] += p; self.M[b] += m  # noqa: E702
-        self.SX[b] += m * x; self.SY[b] += m * y; self.S2[b] += q2  # noqa: E702
-        self.AR[a] -= self.ar[u]
-        self.AR[b] += self.ar[u]
-        self.PE[a] += -self.pe[u] + 2 * la
-        self.PE[b] += self.pe[u] - 2 * lb
-        self.size[a] -= 1
-        self.size[b] += 1
-        self.V[a] = self.viol(self.H[a], self.P[a])
-        self.V[b] = self.viol(self.H[b], self.P[b])
-        self.lab[u] = b
-
-    def _grid_connected(self, g: int) -> bool:
-        lab, nb = self.lab, self.nb
-        members = [u for u in range(self.n) if lab[u] == g]
-        if len(members) <= 1:
-            return bool(members)
-        seen = {members[0]}
-        stack = [members[0]]
-        while stack:
-            a = stack.pop()
-            for v in nb[a]:
-                if v not in seen and lab[v] == g:
-                    seen.add(v)
-                    stack.append(v)
-        return len(seen) == len(members)
-
-    def swap_pass(self, deadline: float) -> int:
-        """For each grid that breaks the bounds: exchange one border unit with a neighbouring grid
-        (u: n → g and v: g → n) when that lowers the violation and both grids stay connected.
-        Fixes the near-misses single moves cannot (a grid 4 persons short, neighbours at the edge)."""
-        lab, nb, viol = self.lab, self.nb, self.viol
-        done = 0
-        for g in range(self.k):
-            if self.V[g] <= 0:
-                continue
-            border = {}
-            for u in range(self.n):
-                if lab[u] == g:
-                    for v in nb[u]:
-                        if lab[v] != g:
-                            border.setdefault(lab[v], set()).add(v)
-            for n_, outside in sorted(border.items()):
-                if self.V[g] <= 0:
-                    break
-                inside = sorted({u for v in outside for u in nb[v] if lab[u] == g})
-                base = self.V[g] + self.V[n_]
-                cands = []
-                for u in sorted(outside):       # u: n_ → g
-                    for v in inside:            # v: g → n_
-                        dh = self.h[u] - self.h[v]
-                        dp = self.p[u] - self.p[v]
-                        new = viol(self.H[g] + dh, self.P[g] + dp) + viol(self.H[n_] - dh, self.P[n_] - dp)
-                        if new < base - 1e-9:
-                            cands.append((new, u, v))
-                cands.sort()
-                for new, u, v in cands[:200]:
-                    if _clock() > deadline:
-                        return done
-                    lab[u], lab[v] = g, n_
-                    if self._grid_connected(g) and self._grid_connected(n_):
-                        lab[u], lab[v] = n_, g
-                        la = sum(ln for w, ln in zip(nb[u], self.nl[u]) if lab[w] == n_)
-                        lb = sum(ln for w, ln in zip(nb[u], self.nl[u]) if lab[w] == g)
-                        self._move(u, n_, g, la, lb)
-                        la = sum(ln for w, ln in zip(nb[v], self.nl[v]) if lab[w] == g)
-                        lb = sum(ln for w, ln in zip(nb[v], self.nl[v]) if lab[w] == n_)
-                        self._move(v, g, n_, la, lb)
-                        done += 1
-                        break
-                    lab[u], lab[v] = n_, g
-        return done
-
-    def run(self, deadline: float, rng: np.random.Generator, max_rounds: int = 40,
-            penalties: tuple[float, ...] = (BIG,)) -> None:
-        """Improve until no move helps. ``penalties`` is the schedule of the weight of bound
-        violations: small weights first let shape decide which units move to fix the bounds."""
-        order = rng.permutation(self.n).tolist()
-        pos = {u: i for i, u in enumerate(order)}
-        nb = self.nb
-        for i, pen in enumerate(penalties):
-            last = i == len(penalties) - 1
-            # early (shape-led) stages get half the remaining time and few passes, so the final
-            # stage always has time to restore the bounds
-            stop = deadline if last else _clock() + 0.5 * max(deadline - _clock(), 0.0)
-            queue, full = order, True
-            for _ in range(max_rounds * 4 if last else 24):
-                moved = self._sweep(queue, pen, stop)
-                if moved is None:
-                    break
-                if not moved:
-                    if full:
-                        break
-                    queue, full = order, True  # a full pass confirms the local optimum
-                    continue
-                dirty = set(moved)
-                for u in moved:
-                    dirty.update(nb[u])
-                queue, full = sorted(dirty, key=pos.__getitem__), False
-
-    def _sweep(self, order, pen, deadline) -> list | None:
-        """One pass over ``order``; the units moved (None when the deadline passed)."""
-        lab, nb, nw, nl = self.lab, self.nb, self.nw, self.nl
-        viol = self.viol
-        lam, lpp = self.lam_in, self.lam_pp
-        H, P, V, AR, PE = self.H, self.P, self.V, self.AR, self.PE
-        S2, SX, SY, M = self.S2, self.SX, self.SY, self.M
-        moved = []
-        tick = 0
-        for u in order:
-            a = lab[u]
-            nbu = nb[u]
-            for v in nbu:
-                if lab[v] != a:
-                    break
-            else:
-                continue  # interior unit
-            if self.size[a] <= 1:
-                continue
-            wg = {}
-            lg = {}
-            for v, w, ln in zip(nbu, nw[u], nl[u]):
-                g = lab[v]
-                if g in wg:
-                    wg[g] += w
-                    lg[g] += ln
-                else:
-                    wg[g] = w
-                    lg[g] = ln
-            hu, pu, mu, xu, yu, q2u = self.h[u], self.p[u], self.m[u], self.x[u], self.y[u], self.q2[u]
-            aru, peu = self.ar[u], self.pe[u]
-            mx, my = mu * xu, mu * yu
-            # source grid a after losing u
-            Ma2 = M[a] - mu
-            ia = (S2[a] - q2u - ((SX[a] - mx) ** 2 + (SY[a] - my) ** 2) / Ma2 if Ma2 > 0 else 0.0) \
-                - (S2[a] - (SX[a] ** 2 + SY[a] ** 2) / M[a])
-            pa2 = PE[a] - peu + 2 * lg.get(a, 0.0)
-            ara2 = AR[a] - aru
-            sa = (pa2 * pa2 / ara2 if ara2 > 1.0 else pa2 * pa2) - (PE[a] * PE[a] / AR[a] if AR[a] > 1.0 else PE[a] * PE[a])
-            base_a = lam * ia + lpp * sa + pen * (viol(H[a] - hu, P[a] - pu) - V[a]) + wg.get(a, 0.0)
-            best, best_d = -1, -1e-9
-            for b, w_b in wg.items():
-                if b == a:
-                    continue
-                Mb2 = M[b] + mu
-                ib = (S2[b] + q2u - ((SX[b] + mx) ** 2 + (SY[b] + my) ** 2) / Mb2) \
-                    - (S2[b] - (SX[b] ** 2 + SY[b] ** 2) / M[b] if M[b] > 0 else S2[b])
-                pb2 = PE[b] + peu - 2 * lg[b]
-                arb2 = AR[b] + aru
-                sb = (pb2 * pb2 / arb2 if arb2 > 1.0 else pb2 * pb2) - (PE[b] * PE[b] / AR[b] if AR[b] > 1.0 else PE[b] * PE[b])
-                d = base_a - w_b + pen * (viol(H[b] + hu, P[b] + pu) - V[b]) + lam * ib + lpp * sb
-                if d < best_d:
-                    best, best_d = b, d
-            if best >= 0 and self._connected_without(u, a):
-                self._move(u, a, best, lg.get(a, 0.0), lg[best])
-                moved.append(u)
-            tick += 1
-            if tick & 255 == 0 and _clock() > deadline:
-                return None
-        return moved if _clock() <= deadline or moved else None
+    def graph(self) -> Graph:
+        n = len(self.h)
+        A = sp.csr_matrix((self.cut, self.indices, self.indptr), shape=(n, n))
+        L = sp.csr_matrix((self.shared, self.indices, self.indptr), shape=(n, n))
+        return Graph(A=A, L=L, h=self.h, p=self.p, xy=self.xy, area=self.area, perim=self.perim)
 
 
-def _construct(G: _Graph, w: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Balanced weighted k-means (a power diagram whose loads are near ``sum(w)/k``), then every
-    grid keeps its heaviest connected piece and the other pieces join a neighbouring grid."""
-    n = len(w)
-    if k >= n:
-        return np.arange(n) % max(k, 1)
-    lab = _balanced_kmeans(G.xy, G.mass, w, k, seed)
-    return _make_connected(G.A, lab, w, k)
+@dataclass(frozen=True)
+class CommunityResult:
+    """What :func:`solve_community` returns: a grid index (0..grids-1) per building, and figures.
 
+    ``compounds_split`` counts the fitting compounds (of at least two buildings) the grids cut;
+    ``compounds_split_necessary`` how many of those the compound check proved unavoidable;
+    ``budget_reached`` whether the work budget or the safety cap ended a search early.
+    """
 
-def _balanced_kmeans(xy, mass, w, k, seed, outer: int = 6, inner: int = 20) -> np.ndarray:
-    X = xy - xy.mean(0)
-    C = _kmeans_pp(X, mass, k, np.random.default_rng(seed))
-    span = np.ptp(X, axis=0)
-    s2 = max(float(span[0] * span[1]), float(span.max()) ** 2 * 0.01, 1.0) / k
-    T = max(float(w.sum()) / k, 1e-9)
-    b = np.zeros(k)
-    x2 = (X ** 2).sum(1)
-    lab = np.zeros(len(X), dtype=np.int64)
-    for _ in range(outer):
-        for _ in range(inner):
-            D = x2[:, None] - 2 * X @ C.T + (C ** 2).sum(1)[None, :] - b[None, :]
-            lab = D.argmin(1)
-            dev = (T - np.bincount(lab, w, minlength=k)) / T
-            if np.abs(dev).max() < 0.05:
-                break
-            b += 0.3 * s2 * dev
-        M = np.bincount(lab, mass, minlength=k)
-        ok = M > 0
-        C[ok] = np.column_stack([np.bincount(lab, mass * X[:, 0], minlength=k),
-                                 np.bincount(lab, mass * X[:, 1], minlength=k)])[ok] / M[ok, None]
-    # every grid must hold at least one unit
-    for g in np.flatnonzero(np.bincount(lab, minlength=k) == 0).tolist():
-        counts = np.bincount(lab, minlength=k)
-        donor = int(np.argmax(counts))
-        members = np.flatnonzero(lab == donor)
-        d = ((X[members] - C[g]) ** 2).sum(1)
-        lab[members[int(np.argmin(d))]] = g
-    return lab.astype(np.int64)
-
-
-def _kmeans_pp(X: np.ndarray, mass: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Weighted k-means++ seeding followed by a few Lloyd iterations (numpy only)."""
-    n = len(X)
-    w = np.maximum(mass, 1e-12)
-    C = np.empty((k, 2))
-    C[0] = X[int(rng.choice(n, p=w / w.sum()))]
-    d2 = ((X - C[0]) ** 2).sum(1)
-    for j in range(1, k):
-        p = w * d2
-        tot = p.sum()
-        idx = int(rng.choice(n, p=p / tot)) if tot > 0 else int(rng.integers(n))
-        C[j] = X[idx]
-        d2 = np.minimum(d2, ((X - C[j]) ** 2).sum(1))
-    x2 = (X ** 2).sum(1)
-    for _ in range(10):
-        lab = (x2[:, None] - 2 * X @ C.T + (C ** 2).sum(1)[None, :]).argmin(1)
-        M = np.bincount(lab, w, minlength=k)
-        ok = M > 0
-        newC = C.copy()
-        newC[ok] = np.column_stack([np.bincount(lab, w * X[:, 0], minlength=k),
-                                    np.bincount(lab, w * X[:, 1], minlength=k)])[ok] / M[ok, None]
-        if np.allclose(newC, C):
-            break
-        C = newC
-    return C
-
-
-def _make_connected(A: sp.csr_matrix, lab: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
-    """Each grid keeps its heaviest connected piece; the other pieces join a neighbouring grid."""
-    n = len(lab)
-    Ac = A.tocoo()
-    keep = lab[Ac.row] == lab[Ac.col]
-    Gm = sp.coo_matrix((np.ones(int(keep.sum())), (Ac.row[keep], Ac.col[keep])), shape=(n, n))
-    _, comp = connected_components(Gm, directed=False)
-    cw = np.bincount(comp, w + 1e-6)
-    first = np.full(int(comp.max()) + 1, -1)
-    first[comp[::-1]] = np.arange(n)[::-1]
-    best: dict[int, int] = {}
-    for c in range(len(first)):
-        g = int(lab[first[c]])
-        if g not in best or cw[c] > cw[best[g]]:
-            best[g] = c
-    keepc = np.zeros(len(first), dtype=bool)
-    keepc[list(best.values())] = True
-    labl = lab.tolist()
-    stray = ~keepc[comp]
-    for u in np.flatnonzero(stray).tolist():
-        labl[u] = -1
-    indptr, indices = A.indptr, A.indices
-    lab_arr = np.asarray(labl)
-    load = np.bincount(lab_arr[lab_arr >= 0], w[lab_arr >= 0], minlength=k).tolist()
-    pending = np.flatnonzero(stray).tolist()
-    while pending:
-        rest = []
-        for u in pending:
-            nbg = [labl[v] for v in indices[indptr[u]:indptr[u + 1]].tolist() if labl[v] >= 0]
-            if nbg:
-                g = min(nbg, key=lambda gg: (load[gg], gg))
-                labl[u] = g
-                load[g] += w[u]
-            else:
-                rest.append(u)
-        if len(rest) == len(pending):  # pragma: no cover - graph not connected
-            for u in rest:
-                labl[u] = 0
-            break
-        pending = rest
-    return np.asarray(labl, dtype=np.int64)
+    labels: np.ndarray
+    work: int
+    budget_reached: bool
+    fitting_compounds: int = 0
+    compounds_split: int = 0
+    compounds_split_necessary: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
-# one connected component of one community
+# units: whole fitting compounds, slices of everything else
 
 
-def _weights(G: _Graph, prim: str) -> np.ndarray:
-    w = G.h if prim == "h" else G.p
-    mean = float(w.mean()) if len(w) else 0.0
-    return w + 0.05 * (mean if mean > 0 else 1.0)
+@dataclass
+class _Units:
+    unit_of: np.ndarray          # unit index per building
+    locked: np.ndarray           # per unit: a whole fitting compound piece of ≥ 2 buildings
+    fits: np.ndarray             # per compound code: fits under the bound (and has ≥ 2 buildings)
 
 
-def _units(G: _Graph, compound: np.ndarray, prim: str, rule: Rule, seed: int, deadline: float) -> np.ndarray:
-    """unit_of: compound pieces that fit are one unit; bigger ones are cut into the fewest pieces
-    that fit (``ceil(total / upper)``); buildings outside compounds are units of their own."""
+def _compound_fit(G: Graph, cc: np.ndarray, rule: Rule) -> np.ndarray:
+    """Per compound code: whether it fits in a grid and has at least two buildings."""
+    valid = cc >= 0
+    nc = int(cc.max()) + 1 if valid.any() else 0
+    th = np.bincount(cc[valid], G.h[valid], minlength=nc)
+    tp = np.bincount(cc[valid], G.p[valid], minlength=nc)
+    nb = np.bincount(cc[valid], minlength=nc)
+    return ~rule.over_bound(th, tp) & (nb >= 2)
+
+
+def _slice_size(rule: Rule, prim: str) -> float:
+    lo, hi = ((rule.min_households, rule.max_households) if prim == "h" else (rule.min_persons, rule.max_persons))
+    return max((hi - lo) * SLICE, hi / 10.0, 1.0)
+
+
+def _units(G: Graph, cc: np.ndarray, rule: Rule, prim: str, seed: int, cut: frozenset = frozenset()) -> _Units:
+    """Fitting compounds (except those in ``cut``) are one unit per connected piece; the other
+    buildings are grouped by compound (or as loose buildings) into connected slices of at most
+    about :func:`_slice_size`."""
     n = len(G)
+    fits = _compound_fit(G, cc, rule)
+    safe = np.where(cc >= 0, cc, 0)
+    whole = (cc >= 0) & (fits[safe] if len(fits) else False)
+    if cut:
+        whole &= ~np.isin(cc, np.fromiter(cut, dtype=np.int64))
     A = G.A.tocoo()
-    c = compound
-    same = (c[A.row] == c[A.col]) & (c[A.row] >= 0)
+    same = (cc[A.row] == cc[A.col]) & (whole[A.row] == whole[A.col])
     Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
     _, piece = connected_components(Gm, directed=False)
-    ph = np.bincount(piece, G.h)
-    pp = np.bincount(piece, G.p)
-    big = np.flatnonzero(rule.over_bound(ph, pp) & (np.bincount(piece) > 1))
-    unit_of = piece.copy()
+    w = G.h if prim == "h" else G.p
+    mass = G.mass if G.mass is not None else weights(G, prim)
+    S = _slice_size(rule, prim)
+    pw = np.bincount(piece, w)
+    unit_of = piece.astype(np.int64).copy()
     nxt = int(piece.max()) + 1 if n else 0
-    for pc in big.tolist():
+    Acsr = G.A.tocsr()
+    free_pieces = np.unique(piece[~whole])
+    for pc in free_pieces.tolist():
+        if pw[pc] <= S:
+            continue
         members = np.flatnonzero(piece == pc)
-        tot = ph[pc] if prim == "h" else pp[pc]
-        hi = rule.max_households if prim == "h" else rule.max_persons
-        lo = rule.min_households if prim == "h" else rule.min_persons
-        m = min(max(2, math.ceil(tot / max(hi, 1))), len(members))
-        lo_c = int(min(lo, tot // m))
-        if prim == "h":
-            sub_rule = Rule(min_households=lo_c, max_households=hi, min_persons=0, max_persons=10 ** 12,
-                            mode="households")
-        else:
-            sub_rule = Rule(min_households=0, max_households=10 ** 12, min_persons=lo_c, max_persons=hi,
-                            mode="persons")
-        sub = G.sub(members)
-        lab = _solve_graph(sub, m, sub_rule, prim, seed, deadline)
+        m = min(int(math.ceil(pw[pc] / S)), len(members))
+        if m < 2:
+            continue
+        lab = _balanced_kmeans(G.xy[members], mass[members], w[members] + 1e-9, m, seed)
+        lab = make_connected(Acsr[members][:, members], lab, w[members], m)
         unit_of[members] = nxt + lab
         nxt += m
     _, unit_of = np.unique(unit_of, return_inverse=True)
-    return unit_of.ravel()
+    unit_of = unit_of.ravel()
+    nu = int(unit_of.max()) + 1 if n else 0
+    locked = np.zeros(nu, dtype=bool)
+    size = np.bincount(unit_of, minlength=nu)
+    lk = np.bincount(unit_of, whole.astype(float), minlength=nu) > 0
+    locked[lk & (size >= 2)] = True
+    return _Units(unit_of=unit_of, locked=locked, fits=fits)
 
 
-def _lams(G: _Graph, k: int) -> tuple[float, float]:
-    """Weights of the inertia and shape terms, scaled to the size of an average grid."""
-    if len(G) < 2:
-        return 0.0, 0.0
-    area = float(G.area.sum())
-    if area <= 0:
-        span = np.ptp(G.xy, axis=0)
-        area = max(float(span[0] * span[1]), 1.0)
-    s = math.sqrt(area / k)
-    m_avg = float(G.mass.sum()) / k
-    return INERTIA_WEIGHT / max(m_avg * s, 1e-9), SHAPE_WEIGHT * s / 8.0
+def _fit_split(labels: np.ndarray, cc: np.ndarray, fits: np.ndarray) -> np.ndarray:
+    """The fitting compound codes whose buildings lie in more than one grid."""
+    m = cc >= 0
+    if not m.any() or not fits.any():
+        return np.zeros(0, dtype=np.int64)
+    pairs = np.unique(np.column_stack([cc[m], labels[m]]), axis=0)
+    parts = np.bincount(pairs[:, 0], minlength=len(fits))
+    return np.flatnonzero((parts > 1) & fits)
 
 
-def _solve_graph(G: _Graph, k: int, rule: Rule, prim: str, seed: int, deadline: float,
-                 init: np.ndarray | None = None, lams: tuple[float, float] | None = None,
-                 penalties: tuple[float, ...] | None = None) -> np.ndarray:
-    """Partition a connected graph of units into k connected grids (labels 0..k-1)."""
+@dataclass(frozen=True)
+class _CheckResult:
+    necessary: int            # proven lower bound on fitting compounds split
+    cut: frozenset            # compound codes to cut first
+    grids: int                # grid count of the packing found (0: none)
+
+
+def _super_graph(G: Graph, cc: np.ndarray, whole: np.ndarray):
+    """Locked pieces (connected pieces of whole compounds) and free regions (connected regions of
+    the other buildings) as one small graph: neighbour sets, totals, locked flags, compound code."""
     n = len(G)
-    k = max(1, min(k, n))
-    if k == 1:
-        return np.zeros(n, dtype=np.int64)
-    if G.mass is None:
-        G = G.with_mass(_weights(G, prim))
-    wprim = G.h if prim == "h" else G.p
-    labels = _construct(G, wprim, k, seed) if init is None else np.asarray(init, dtype=np.int64)
-    lam_in, lam_pp = lams if lams is not None else _lams(G, k)
-    s = _Search(G, labels, k, rule, lam_in, lam_pp)
-    s.run(deadline, np.random.default_rng(seed), penalties=PENALTIES if penalties is None else penalties)
-    for _ in range(3):
-        if sum(s.V) <= 0 or not s.swap_pass(deadline):
-            break
-        s.run(deadline, np.random.default_rng(seed), penalties=(BIG,))
-    out = np.asarray(s.lab, dtype=np.int64)
-    if _clock() > deadline:  # cut short: keep whichever of start and result is better
-        before = (_violations(rule, labels, G.h, G.p, k).sum(), _shape_cost(G, labels, k))
-        after = (_violations(rule, out, G.h, G.p, k).sum(), _shape_cost(G, out, k))
-        if before < after:
-            return labels
+    A = G.A.tocoo()
+    same = (whole[A.row] == whole[A.col]) & np.where(whole[A.row], cc[A.row] == cc[A.col], True)
+    Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
+    _, node = connected_components(Gm, directed=False)
+    nn = int(node.max()) + 1
+    nh = np.bincount(node, G.h, minlength=nn)
+    npp = np.bincount(node, G.p, minlength=nn)
+    locked = np.bincount(node, whole.astype(float), minlength=nn) > 0
+    code_of = np.full(nn, -1, dtype=np.int64)
+    code_of[node[whole]] = cc[whole]
+    cross = node[A.row] != node[A.col]
+    nbrs: list[set[int]] = [set() for _ in range(nn)]
+    for a_, b_ in zip(node[A.row[cross]].tolist(), node[A.col[cross]].tolist()):
+        nbrs[a_].add(b_)
+    return nbrs, nh, npp, locked, code_of
+
+
+def _stuck(G, cc, rule, whole) -> list[tuple[frozenset, frozenset]]:
+    """:func:`stuck_compounds` in compound codes: (small compounds, compounds the proof relied on)."""
+    nbrs, nh, npp, locked, code_of = _super_graph(G, cc, whole)
+    out = []
+    for members, involved in stuck_compounds(nbrs, nh, npp, locked, rule):
+        out.append((frozenset(int(code_of[v]) for v in members if code_of[v] >= 0),
+                    frozenset(int(code_of[v]) for v in involved if code_of[v] >= 0)))
     return out
 
 
-def _violations(rule: Rule, labels: np.ndarray, h, p, k) -> np.ndarray:
-    return rule.violation(np.bincount(labels, h, minlength=k), np.bincount(labels, p, minlength=k))
+def _check(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, work: Work | None = None) -> _CheckResult:
+    """The compound check on a connected piece (see :mod:`gridplan._packing`): the local check with
+    contiguity (:func:`stuck_compounds`) and the counting check (:func:`min_splits`, skipped when a
+    quick packing shows that no split is needed). The lower bound is the larger of the two; the
+    compounds to cut are, per stuck group, the first single compound whose cut frees the group
+    (small ones first), and the counting check's choice."""
+    nc = len(fits)
+    safe = np.where(cc >= 0, cc, 0)
+    whole = (cc >= 0) & (fits[safe] if nc else False)
+    th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=nc)
+    stuck = [(m & set(np.flatnonzero(fits).tolist()), inv & set(np.flatnonzero(fits).tolist()))
+             for m, inv in _stuck(G, cc, rule, whole)]
+    stuck = [(m, inv) for m, inv in stuck if inv]
+    # lower bound: groups whose proofs share no compound
+    taken: set[int] = set()
+    lb_local = 0
+    for _, inv in stuck:
+        if not (inv & taken):
+            lb_local += 1
+            taken |= inv
+    cut, single_fix = _choose_cut(G, cc, rule, whole, stuck, th)
+    if stuck and not single_fix:
+        # every compound the proofs rely on was cut in turn and a group stayed stuck each time; a
+        # cut elsewhere leaves the proofs standing: one split is not enough
+        lb_local = max(lb_local, 2)
+    # counting: fitting compounds as items, everything else the pool
+    items = np.flatnonzero(fits)
+    tp = np.bincount(cc[cc >= 0], G.p[cc >= 0], minlength=nc)
+    ih, ip = th[items], tp[items]
+    in_pool = ~whole
+    lb_count, grids = 0, 0
+    if len(items) and not whole_packing_exists(ih, ip, float(G.h[in_pool].sum()), float(G.p[in_pool].sum()), rule):
+        res = min_splits(ih, ip, G.h[in_pool], G.p[in_pool], rule, deadline=None if work is None else work.deadline)
+        lb_count, grids = res.necessary, res.grids
+        if work is not None:
+            work.used += CHECK_WORK
+            if res.timed_out:
+                work.capped = work.reached = True
+        cut |= set(items[res.split].tolist())
+    return _CheckResult(max(lb_local, lb_count), frozenset(cut), grids)
 
 
-class _Component:
-    """One connected component of buildings (local indices 0..n-1)."""
+def _choose_cut(G, cc, rule, whole, stuck, th) -> tuple[set[int], bool]:
+    """Compounds to cut so that fewer compounds stay stuck: greedily the compound whose cut leaves
+    the fewest stuck compounds (and that can go somewhere once cut), small ones first on ties. When
+    no cut helps, nothing more is cut here (the search's last resort decides).
 
-    def __init__(self, ctx: _Ctx, nodes: np.ndarray, rule: Rule):
-        self.nodes = nodes
-        self.G = ctx.graph.sub(nodes)
-        self.compound = ctx.compound[nodes]
-        self.H = float(self.G.h.sum())
-        self.P = float(self.G.p.sum())
+    Also says whether some single cut leaves nothing stuck: the first round tries every compound
+    the proofs rely on (up to :data:`CUT_PROOF_MAX` of them), so False is a proof that one split
+    is not enough."""
+    cut: set[int] = set()
+    left = stuck
+    single_fix = True
 
+    def weight(groups):
+        return sum(len(m) for m, _ in groups)
 
-def _solve_component(comp: _Component, ks: list[int], rule: Rule, seed: int, deadline: float,
-                     restarts: int | None = None) -> np.ndarray:
-    """Labels (0..k-1) of the buildings of one feasible component."""
-    n = len(comp.G)
-    best = None
-    for attempt, k in enumerate(ks[:3]):
-        if attempt and _clock() > deadline:
+    first = True
+    while left:
+        pool = set().union(*(inv for _, inv in left)) - cut
+        cands = sorted(pool, key=lambda c: (th[c], c))
+        complete = first and len(cands) <= CUT_PROOF_MAX
+        if not complete:
+            cands = cands[:CUT_CANDIDATES]
+        best_c, best_left = None, None
+        any_free = False
+        for c in cands:
+            w = whole & ~np.isin(cc, np.fromiter(cut | {c}, dtype=np.int64, count=len(cut) + 1))
+            rest = _stuck(G, cc, rule, w)
+            any_free |= not rest
+            if not _absorbable(G, cc, rule, whole, cut | {c}, c):
+                continue
+            if best_left is None or weight(rest) < weight(best_left):
+                best_c, best_left = c, rest
+                if not rest and not complete:
+                    break
+        if first:
+            single_fix = any_free or not complete
+            first = False
+        if best_c is None or weight(best_left) >= weight(left):
             break
-        k = min(k, n)
-        prim = rule.primary(comp.H, comp.P, k)
-        G = comp.G.with_mass(_weights(comp.G, prim))
-        lams = _lams(G, k)
-        unit_of = _units(G, comp.compound, prim, rule, seed, deadline)
-        U = G.contract(unit_of)
-        for trial in range(RESTARTS if restarts is None else max(1, restarts)):
-            if trial and _clock() > deadline:
-                break
-            s = seed + 7919 * trial + 104729 * attempt
-            if len(U) >= k:
-                labels = _solve_graph(U, k, rule, prim, s, deadline, lams=lams)[unit_of]
-            else:
-                labels = _solve_graph(G, k, rule, prim, s, deadline, lams=lams)
-            v = _violations(rule, labels, G.h, G.p, k)
-            if v.sum() > 0:
-                labels = _repair(G, labels, unit_of, k, rule, prim, lams, s, deadline)
-                v = _violations(rule, labels, G.h, G.p, k)
-            score = (float(v.sum()), _shape_cost(G, labels, k))
-            if best is None or score < best[0]:
-                best = (score, labels)
-            if score[0] > 0 and trial >= 1:
-                break
-        if best[0][0] == 0:
-            break
-    return best[1]
+        cut.add(best_c)
+        left = best_left
+    return cut, single_fix
 
 
-def _shape_cost(G: _Graph, labels: np.ndarray, k: int) -> float:
-    """Σ P²/A over the grids (4π / Polsby-Popper summed)."""
-    Lc = G.L.tocoo()
-    same = labels[Lc.row] == labels[Lc.col]
-    inner = np.bincount(labels[Lc.row[same]], Lc.data[same], minlength=k)
-    pe = np.bincount(labels, G.perim, minlength=k) - inner
-    ar = np.maximum(np.bincount(labels, G.area, minlength=k), 1.0)
-    return float((pe ** 2 / ar).sum())
+def _absorbable(G, cc, rule, whole, cut: set, c: int) -> bool:
+    """Whether compound ``c``, once cut, can go somewhere: the free region it joins is large enough
+    for a grid of its own, or its whole neighbours have room for it (in the rule's primary measure)."""
+    w = whole & ~np.isin(cc, np.fromiter(cut, dtype=np.int64, count=len(cut)))
+    nbrs, nh, npp, locked, code_of = _super_graph(G, cc, w)
+    b = int(np.flatnonzero(cc == c)[0])
+    # the node of c's first building: rebuild the map from buildings to nodes
+    n = len(G)
+    A = G.A.tocoo()
+    same = (w[A.row] == w[A.col]) & np.where(w[A.row], cc[A.row] == cc[A.col], True)
+    Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
+    _, node = connected_components(Gm, directed=False)
+    r = int(node[b])
+    if not rule.too_small(nh[r], npp[r]):
+        return True
+    prim = rule.primary(float(G.h.sum()), float(G.p.sum()), 2)
+    if prim == "h":
+        room = sum(max(rule.max_households - nh[v], 0.0) for v in nbrs[r] if locked[v])
+        return room >= nh[r]
+    room = sum(max(rule.max_persons - npp[v], 0.0) for v in nbrs[r] if locked[v])
+    return room >= npp[r]
 
 
-def _repair(G: _Graph, labels, unit_of, k, rule, prim, lams, seed, deadline) -> np.ndarray:
-    """Shatter units into buildings where the bounds fail and improve again: first the units on
-    the borders of failing grids, then the failing grids and their neighbours, then everything."""
+# ---------------------------------------------------------------------------------------------
+# one connected component of buildings
+
+
+def _shatter(labels, unit_of, hit_units: np.ndarray) -> np.ndarray:
+    """unit_of with every building of ``hit_units`` (bool per unit) a unit of its own."""
+    hit = hit_units[unit_of]
+    new_unit = unit_of.copy()
+    hb = np.flatnonzero(hit)
+    new_unit[hb] = int(unit_of.max()) + 1 + np.arange(len(hb))
+    _, new_unit = np.unique(new_unit, return_inverse=True)
+    return new_unit.ravel()
+
+
+def _repair(G: Graph, labels, unit_of, may: np.ndarray, k, rule, prim, lam, seed, work: Work,
+            stop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shatter units (those ``may`` allows, bool per unit) into buildings where the bounds fail
+    and improve again: first the units on the borders of failing grids, then the units of failing
+    grids and their neighbours, then all of them. Returns labels and the final unit_of."""
     for stage in range(3):
-        if _clock() > deadline:
+        if work.over(stop):
             break
-        v = _violations(rule, labels, G.h, G.p, k)
+        v = violations(rule, labels, G.h, G.p, k)
         bad = v > 0
         if not bad.any():
             break
         Ac = G.A.tocoo()
         cross = labels[Ac.row] != labels[Ac.col]
+        nu = int(unit_of.max()) + 1
         if stage == 0:
             touch = cross & (bad[labels[Ac.row]] | bad[labels[Ac.col]])
-            units = np.unique(np.r_[unit_of[Ac.row[touch]], unit_of[Ac.col[touch]]])
-            hit = np.isin(unit_of, units)
+            hit = np.zeros(nu, dtype=bool)
+            hit[unit_of[Ac.row[touch]]] = True
+            hit[unit_of[Ac.col[touch]]] = True
         elif stage == 1:
             near = bad.copy()
             gr, gc = labels[Ac.row[cross]], labels[Ac.col[cross]]
             near[gc[bad[gr]]] = True
-            hit = near[labels]
+            hit = np.bincount(unit_of, near[labels].astype(float), minlength=nu) > 0
         else:
-            hit = np.ones(len(labels), dtype=bool)
-        new_unit = unit_of.copy()
-        hb = np.flatnonzero(hit)
-        new_unit[hb] = int(unit_of.max()) + 1 + np.arange(len(hb))
-        _, new_unit = np.unique(new_unit, return_inverse=True)
-        new_unit = new_unit.ravel()
+            hit = np.ones(nu, dtype=bool)
+        hit &= may
+        if not hit.any():
+            continue
+        size = np.bincount(unit_of, minlength=nu)
+        hit &= size > 1
+        if not hit.any():
+            continue
+        new_unit = _shatter(labels, unit_of, hit)
+        # which new units may still be shattered: those that were allowed before
+        new_may = np.zeros(int(new_unit.max()) + 1, dtype=bool)
+        new_may[new_unit] = may[unit_of]
         U = G.contract(new_unit)
         ulab = np.zeros(len(U), dtype=np.int64)
         ulab[new_unit] = labels
-        ulab = _solve_graph(U, k, rule, prim, seed, deadline, init=ulab, lams=lams, penalties=REPAIR_PENALTIES)
+        ulab = improve(U, k, rule, prim, seed, work, init=ulab, lam=lam, penalties=REPAIR_PENALTIES,
+                       stop=work.share(0.5) if stage < 2 else stop)
         labels = ulab[new_unit]
-        unit_of = new_unit
-    return labels
+        unit_of, may = new_unit, new_may
+    return labels, unit_of
+
+
+@dataclass
+class _Best:
+    """The best labels seen: overall (fewest violations, then fewest fitting compounds split, then
+    the most compact), and among those that split no fitting compound outside ``allowed``."""
+
+    score: tuple = (math.inf,)
+    labels: np.ndarray | None = None
+    k: int = 0
+    whole: dict = field(default_factory=dict)   # frozenset(allowed) → (score, labels)
+
+    def offer(self, score, labels, split=frozenset()):
+        if score < self.score:
+            self.score, self.labels, self.k = score, labels, int(labels.max()) + 1
+        for allowed, (sc, _) in list(self.whole.items()):
+            if split <= allowed and score < sc:
+                self.whole[allowed] = (score, labels)
+
+    def track(self, allowed: frozenset) -> None:
+        """Also keep the best labels that split only compounds in ``allowed``."""
+        self.whole.setdefault(allowed, ((math.inf,), None))
+
+
+def _score(G, labels, rule, cc, fits) -> tuple:
+    k = int(labels.max()) + 1
+    v = float(violations(rule, labels, G.h, G.p, k).sum())
+    return (round(v, 6), len(_fit_split(labels, cc, fits)), shape_cost(G, labels, k))
+
+
+def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int, work: Work,
+                 restarts: int = RESTARTS, fixed_k: bool = False) -> tuple[np.ndarray, int, int, int]:
+    """Labels (0..k-1) of one connected component of buildings, with the fitting compounds (of
+    ≥ 2 buildings) it holds, how many of them it splits and how many splits are proven necessary.
+    With ``fixed_k`` the number of grids is ``ks[0]`` whatever happens (no exact region repair,
+    which may change it)."""
+    n = len(G)
+    H, P = float(G.h.sum()), float(G.p.sum())
+    best = _Best()
+    best.track(frozenset())
+    fits = _compound_fit(G, cc, rule)
+    safe = np.where(cc >= 0, cc, 0)
+    whole = (cc >= 0) & (fits[safe] if len(fits) else False)
+
+    def offer(labels, what):
+        split = frozenset(_fit_split(labels, cc, fits).tolist())
+        sc = _score(G, labels, rule, cc, fits)
+        log.debug("piece of %d: %s → %s (work %d)", n, what, sc[:2], work.used)
+        best.offer(sc, labels, split)
+
+    def attempt(k, cut, trials, seed0):
+        prim = rule.primary(H, P, k)
+        Gm = G.with_mass(weights(G, prim))
+        lam = lams(Gm, k)
+        un = _units(Gm, cc, rule, prim, seed0, cut)
+        U = Gm.contract(un.unit_of)
+        for trial in range(trials):
+            if trial and work.over():
+                break
+            s = seed0 + 7919 * trial
+            stop = work.share(1.0 / (trials - trial + 1))
+            if len(U) >= k:
+                labels = improve(U, k, rule, prim, s, work, lam=lam, stop=stop)[un.unit_of]
+                uo = un.unit_of
+            else:
+                labels = improve(Gm, k, rule, prim, s, work, lam=lam, stop=stop)
+                uo = np.arange(n)
+            if violations(rule, labels, G.h, G.p, k).sum() > 0:
+                may = ~un.locked if len(U) >= k else np.ones(n, dtype=bool)
+                labels, _ = _repair(Gm, labels, uo, may, k, rule, prim, lam, s, work, stop=work.share(0.5))
+            offer(labels, f"k={k} cut={len(cut)} trial {trial}")
+            if violations(rule, labels, G.h, G.p, k).sum() > 0 and trial >= 1:
+                break
+
+    def done():
+        return best.score[0] == 0 and best.score[1] == 0
+
+    # 1. the local search with whole fitting compounds
+    tries = [min(k, n) for k in ks[:3]]
+    for a, k in enumerate(tries):
+        if a and work.over():
+            break
+        attempt(k, frozenset(), max(1, restarts), seed + 104729 * a)
+        if done():
+            break
+
+    def region(allowed: frozenset, what):
+        sc, labels = best.whole.get(allowed, ((math.inf,), None))
+        if labels is None or fixed_k or work.over() or done():
+            return
+        if sc[0] == 0:
+            return
+        locked_b = whole & ~np.isin(cc, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+        out = _region_repair(G, labels, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work)
+        if out is not None:
+            offer(out, f"exact region repair ({what})")
+
+    # 2. the compound check; an exact re-partition around the failing grids with compounds whole
+    necessary = 0
+    chk = None
+    if not done() and fits.any() and not work.over():
+        chk = _check(G, cc, rule, fits, work)
+        log.debug("piece of %d: check → %s", n, chk)
+        necessary = chk.necessary
+    if necessary == 0:
+        region(frozenset(), "whole compounds")
+    # 3. cut the compounds the check picked, search again and repair exactly
+    if chk is not None and chk.cut and not (best.score[0] == 0 and best.score[1] <= necessary) \
+            and not work.over():
+        best.track(chk.cut)
+        tried = []
+        for k in ([chk.grids] if chk.grids in ks else []) + tries:
+            if k in tried or work.over() or (best.score[0] == 0 and best.score[1] <= necessary):
+                continue
+            tried.append(k)
+            attempt(min(k, n), chk.cut, 2, seed + 31337 + len(tried))
+        if not (best.score[0] == 0 and best.score[1] <= necessary):
+            region(chk.cut, "after the check")
+    # 4. fewer cuts: keep each cut compound whole in turn and re-partition the whole piece exactly
+    if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
+        current = set(_fit_split(best.labels, cc, fits).tolist())
+        th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
+        for c in sorted(current, key=lambda c: (-th[c], c)):
+            if work.over() or len(current) <= necessary:
+                break
+            keep = current - {c}
+            locked_b = whole & ~np.isin(cc, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+            everything = np.ones(best.k, dtype=bool)
+            out = _region_solve(G, best.labels, everything, locked_b, cc, rule, rule.primary(H, P, best.k),
+                                seed, work, 0.5)
+            if out is not None:
+                offer(out, f"keep compound {c} whole")
+                current = set(_fit_split(best.labels, cc, fits).tolist())
+    # 5. last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
+    if best.score[0] > 0 and not work.over():
+        k = best.k
+        prim = rule.primary(H, P, k)
+        Gm = G.with_mass(weights(G, prim))
+        lam = lams(Gm, k)
+        uo = _units(Gm, cc, rule, prim, seed).unit_of
+        labels, _ = _repair(Gm, best.labels, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
+                            seed, work, stop=work.limit)
+        offer(labels, "last resort")
+    # 6. the most compact partition of the whole piece at unit level, when it is small enough
+    if RESHAPE and not fixed_k and best.score[0] == 0 and not work.over():
+        current = set(_fit_split(best.labels, cc, fits).tolist())
+        locked_b = whole & ~np.isin(cc, np.fromiter(current, dtype=np.int64, count=len(current)))
+        out = _region_solve(G, best.labels, np.ones(best.k, dtype=bool), locked_b, cc, rule,
+                            rule.primary(H, P, best.k), seed, work, 0.5, max_units=RESHAPE_MAX_UNITS,
+                            max_cols=RESHAPE_MAX_COLUMNS)
+        if out is not None:
+            offer(out, "most compact partition")
+    if POLISH and not work.over():
+        _polish(G, cc, rule, fits, best, seed, work)
+    labels = best.labels
+    split = len(_fit_split(labels, cc, fits))
+    return labels, int(fits.sum()), split, min(split, necessary)
+
+
+def _polish(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, best: _Best, seed: int, work: Work) -> None:
+    """Improve the shape of the best plan with single buildings: every building outside a whole
+    fitting compound becomes a unit of its own and the search runs with bound violations barred
+    (so compliance and whole compounds stay as they are)."""
+    labels = best.labels
+    k = best.k
+    if k < 2:
+        return
+    H, P = float(G.h.sum()), float(G.p.sum())
+    prim = rule.primary(H, P, k)
+    Gm = G.with_mass(weights(G, prim))
+    split = set(_fit_split(labels, cc, fits).tolist())
+    safe = np.where(cc >= 0, cc, 0)
+    keep = (cc >= 0) & (fits[safe] if len(fits) else False) & ~np.isin(cc, np.fromiter(split, dtype=np.int64,
+                                                                                        count=len(split)))
+    # units: whole compounds by (compound, grid) piece, every other building alone
+    key = np.where(keep, cc, -1)
+    n = len(G)
+    A = Gm.A.tocoo()
+    same = keep[A.row] & (key[A.row] == key[A.col]) & (labels[A.row] == labels[A.col])
+    M = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
+    _, unit = connected_components(M, directed=False)
+    U = Gm.contract(unit)
+    ulab = np.zeros(len(U), dtype=np.int64)
+    ulab[unit] = labels
+    li, lp = lams(Gm, k)
+    ulab = improve(U, k, rule, prim, seed, work, init=ulab, lam=(li * POLISH_LAM[0], lp * POLISH_LAM[1]),
+                   penalties=(BIG,))
+    out = ulab[unit]
+    sc = _score(G, out, rule, cc, fits)
+    log.debug("polish: %s → %s", best.score, sc)
+    if sc <= best.score:
+        best.score, best.labels = sc, out
+
+
+def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.ndarray, rule: Rule, prim: str,
+                   seed: int, work: Work) -> np.ndarray | None:
+    """Re-partition the failing grids and their neighbours exactly
+    (:func:`gridplan._packing.partition_region`), with whole fitting compounds (``locked_b``:
+    per building) as units and the other buildings in slices (coarse, then fine; one ring of
+    neighbouring grids, then two). Returns new labels (any number of grids) or None."""
+    k = int(labels.max()) + 1
+    bad = violations(rule, labels, G.h, G.p, k) > 0
+    if not bad.any():
+        return labels
+    Ac = G.A.tocoo()
+    cross = labels[Ac.row] != labels[Ac.col]
+    ga, gb = labels[Ac.row[cross]], labels[Ac.col[cross]]
+    rings = [bad]
+    for _ in range(2):
+        grow = rings[-1].copy()
+        grow[gb[rings[-1][ga]]] = True
+        rings.append(grow)
+    rings.append(np.ones(k, dtype=bool))
+    tried = set()
+    too_many_ring = 0
+    too_many = math.inf      # the smallest slice fraction whose sets overflowed (larger regions: skip)
+    for ring, frac in REGION_STEPS:
+        key = (rings[ring].tobytes(), frac)
+        if key in tried or (too_many < math.inf and frac <= too_many and ring >= too_many_ring):
+            continue
+        tried.add(key)
+        if work.over():
+            return None
+        flags: dict = {}
+        out = _region_solve(G, labels, rings[ring], locked_b, cc, rule, prim, seed, work, frac, flags=flags)
+        if out is not None:
+            return out
+        if flags.get("overflow") and frac < too_many:
+            too_many, too_many_ring = frac, ring
+    return None
+
+
+def _merge_tiny(U: Graph, prim: str, min_w: float) -> np.ndarray | None:
+    """A new unit for every unit of ``U``, units lighter than ``min_w`` merged (lightest first)
+    into their lightest neighbour; None when nothing is merged."""
+    n = len(U)
+    w = (U.h if prim == "h" else U.p).astype(float).tolist()
+    nb = [set(U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist()) for i in range(n)]
+    root = list(range(n))
+
+    def find(u):
+        while root[u] != u:
+            root[u] = root[root[u]]
+            u = root[u]
+        return u
+
+    done = False
+    for u in sorted(range(n), key=lambda i: (w[i], i)):
+        r = find(u)
+        if w[r] >= min_w or not nb[r]:
+            continue
+        v = min(nb[r], key=lambda x: (w[x], x))
+        root[r] = v
+        w[v] += w[r]
+        nb[v] |= nb[r]
+        nb[v] -= {v, r}
+        for x in nb[r]:
+            if x != v:
+                nb[x].discard(r)
+                nb[x].add(v)
+        nb[r] = set()
+        done = True
+    if not done:
+        return None
+    out = np.array([find(u) for u in range(n)])
+    _, out = np.unique(out, return_inverse=True)
+    return out.ravel()
+
+
+def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work, frac: float,
+                  max_units: int | None = None, max_cols: int | None = None,
+                  flags: dict | None = None) -> np.ndarray | None:
+    """One exact re-partition of the grids in ``region`` (see :func:`_region_repair`); ``flags``
+    gets ``overflow`` when there were too many units or sets to list."""
+    B = np.flatnonzero(region[labels])
+    sub = G.sub(B)
+    n = len(B)
+    # units: whole compounds by piece; other buildings by (compound, grid) in slices
+    key = np.where(locked_b[B], cc[B], -2 - cc[B])
+    lab_b = labels[B]
+    A = sub.A.tocoo()
+    same = (key[A.row] == key[A.col]) & (locked_b[B][A.row] | (lab_b[A.row] == lab_b[A.col]))
+    Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
+    _, piece = connected_components(Gm, directed=False)
+    w = sub.h if prim == "h" else sub.p
+    mass = weights(sub, prim)
+    S = _slice_size(rule, prim) * frac
+    unit = piece.astype(np.int64).copy()
+    nxt = int(piece.max()) + 1
+    pw = np.bincount(piece, w)
+    Acsr = sub.A.tocsr()
+    for pc in np.unique(piece[~locked_b[B]]).tolist():
+        if pw[pc] <= S:
+            continue
+        members = np.flatnonzero(piece == pc)
+        m = min(int(math.ceil(pw[pc] / S)), len(members))
+        if m < 2:
+            continue
+        lab = _balanced_kmeans(sub.xy[members], mass[members], w[members] + 1e-9, m, seed)
+        lab = make_connected(Acsr[members][:, members], lab, w[members], m)
+        unit[members] = nxt + lab
+        nxt += m
+    _, unit = np.unique(unit, return_inverse=True)
+    unit = unit.ravel()
+    U = sub.with_mass(mass).contract(unit)
+    # tiny units (a courtyard, a lone house) join their lightest neighbour: they multiply the sets
+    # to list without making new partitions possible
+    merged = _merge_tiny(U, prim, _slice_size(rule, prim) * REGION_TINY)
+    if merged is not None:
+        unit = merged[unit]
+        U = sub.with_mass(mass).contract(unit)
+    if len(U) > (REGION_MAX_UNITS if max_units is None else max_units):
+        if flags is not None:
+            flags["overflow"] = True
+        return None
+    nbrs = [U.A.indices[U.A.indptr[i]:U.A.indptr[i + 1]].tolist() for i in range(len(U))]
+    shared = {}
+    Lc = U.L.tocoo()
+    for a_, b_, v in zip(Lc.row.tolist(), Lc.col.tolist(), Lc.data.tolist()):
+        shared[a_, b_] = v
+    stats: dict = {}
+    kw = {} if max_cols is None else {"max_cols": max_cols}
+    sets = partition_region(nbrs, shared, U.h, U.p, U.perim, U.area, rule, deadline=work.deadline, stats=stats, **kw)
+    work.used += stats.get("enumerated", 0)
+    if stats.get("timed_out"):
+        work.capped = work.reached = True
+    if flags is not None and stats.get("overflow"):
+        flags["overflow"] = True
+    if sets is None:
+        return None
+    out = labels.copy()
+    base = int(labels.max()) + 1
+    ulab = np.empty(len(U), dtype=np.int64)
+    for j, S_ in enumerate(sets):
+        ulab[list(S_)] = base + j
+    out[B] = ulab[unit]
+    _, out = np.unique(out, return_inverse=True)
+    return out.ravel()
 
 
 # ---------------------------------------------------------------------------------------------
-# a set of buildings (one community, or what is left of it around locked grids)
+# one community (or what is left of it around kept grids): the unit of distributed work
 
 
-def _partition_nodes(ctx: _Ctx, nodes: np.ndarray, rule: Rule, seed: int, deadline: float,
-                     restarts: int | None = None) -> list[np.ndarray]:
-    """Groups of building indices (each a grid) covering ``nodes`` exactly."""
-    nodes = np.sort(np.asarray(nodes, dtype=np.int64))
-    if len(nodes) == 0:
-        return []
-    h, p = ctx.h[nodes], ctx.p[nodes]
-    over = rule.over_bound(h, p)
-    groups: list[list[int]] = [[int(b)] for b in nodes[over]]
-    group_of_over = {int(b): i for i, b in enumerate(nodes[over])}
-    rest = nodes[~over]
-    if len(rest) == 0:
-        return [np.asarray(g) for g in groups]
-    sub = ctx.A[rest][:, rest]
-    ncomp, lab = connected_components(sub, directed=False)
-    comps = [rest[lab == c] for c in range(ncomp)]
-    comps.sort(key=lambda c: int(c[0]))
-    for cn in comps:
-        H, P = float(ctx.h[cn].sum()), float(ctx.p[cn].sum())
-        ks = rule.k_options(H, P)
-        if not ks:
-            touch = []
-            if group_of_over:
-                row = ctx.A[cn]
-                touch = sorted(set(row.indices.tolist()) & set(group_of_over))
-            if touch:
-                groups[group_of_over[touch[0]]].extend(cn.tolist())
-            else:
-                groups.append(cn.tolist())
-            continue
-        if ks[0] == 1:
-            groups.append(cn.tolist())
-            continue
-        comp = _Component(ctx, cn, rule)
-        labels = _solve_component(comp, ks, rule, seed, deadline, restarts)
-        for g in np.unique(labels):
-            groups.append(cn[labels == g].tolist())
-    return [np.asarray(sorted(g), dtype=np.int64) for g in groups]
+def solve_community(arrays: CommunityArrays, rule: Rule, seed: int, work: float, *,
+                    restarts: int = RESTARTS, deadline: float | None = None) -> CommunityResult:
+    """Partition one community's buildings into grids: a pure function of its arguments.
+
+    Parameters
+    ----------
+    arrays
+        The buildings (:class:`CommunityArrays`).
+    rule
+        The rule the community is judged by (already :meth:`Rule.effective` of its totals).
+    seed
+        Seed of every random choice.
+    work
+        Work budget in work units (unit moves evaluated). Components of the community share it in
+        proportion to their buildings; what one leaves unused passes to the next.
+    restarts
+        Constructions tried per component.
+    deadline
+        Wall-clock safety cap (``time.time()`` seconds); None for none.
+
+    Returns
+    -------
+    CommunityResult
+        A grid index per building (in the order of ``arrays``) and the compound figures.
+    """
+    n = len(arrays)
+    if n == 0:
+        return CommunityResult(np.zeros(0, dtype=np.int64), 0, False)
+    G = arrays.graph()
+    cc = arrays.compound
+    over = rule.over_bound(G.h, G.p)
+    labels = np.full(n, -1, dtype=np.int64)
+    nxt = 0
+    over_idx = np.flatnonzero(over)
+    for b in over_idx.tolist():
+        labels[b] = nxt
+        nxt += 1
+    rest = np.flatnonzero(~over)
+    used = 0
+    reached = False
+    fit_n = split_n = nec_n = 0
+    if len(rest):
+        ncomp, lab = connected_components(G.A[rest][:, rest], directed=False)
+        comps = sorted((rest[lab == c] for c in range(ncomp)), key=lambda c: int(c[0]))
+        remaining_n = len(rest)
+        left = float(work)
+        for cn in comps:
+            H, P = float(G.h[cn].sum()), float(G.p[cn].sum())
+            ks = rule.k_options(H, P)
+            share = left * len(cn) / max(remaining_n, 1)
+            remaining_n -= len(cn)
+            if not ks:
+                touch = sorted(set(G.A[cn].indices.tolist()) & set(over_idx.tolist()))
+                if touch:
+                    labels[cn] = labels[touch[0]]
+                else:
+                    labels[cn] = nxt
+                    nxt += 1
+                continue
+            if ks[0] == 1 or len(cn) == 1:
+                labels[cn] = nxt
+                nxt += 1
+                continue
+            w = Work(share, deadline)
+            sub = G.sub(cn)
+            lab_c, f, s, ne = _solve_piece(sub, cc[cn], rule, ks, seed, w, restarts)
+            fit_n, split_n, nec_n = fit_n + f, split_n + s, nec_n + ne
+            _, lab_c = np.unique(lab_c, return_inverse=True)
+            labels[cn] = nxt + lab_c.ravel()
+            nxt += int(lab_c.max()) + 1
+            used += w.used
+            reached |= w.reached
+            left = max(left - w.used, 0.0)
+    # compounds the over-bound buildings or infeasible pieces cut are counted too
+    fits = _compound_fit(G, cc, rule)
+    split_all = len(_fit_split(labels, cc, fits))
+    return CommunityResult(labels=labels, work=int(used), budget_reached=bool(reached),
+                           fitting_compounds=int(fits.sum()), compounds_split=int(split_all),
+                           compounds_split_necessary=int(min(nec_n, split_all)))
+
+
+def _community_work(n_buildings: int, work_per_building: float) -> float:
+    """The work budget of a solve of ``n_buildings`` buildings (every solve counts as at least
+    :data:`WORK_MIN_BUILDINGS` buildings)."""
+    return float(work_per_building) * max(int(n_buildings), WORK_MIN_BUILDINGS)
 
 
 # ---------------------------------------------------------------------------------------------
 # public API
 
 
-#: with ``n_jobs=None``, datasets with at least this many buildings are partitioned by one worker
-#: process per core (smaller ones, such as everything the app edits, stay in this process)
-PARALLEL_MIN_BUILDINGS = 20_000
+@dataclass(frozen=True)
+class PartitionRun:
+    """A partition and how it went.
 
-_FORK_CTX: "_Ctx | None" = None
-
-
-def _community_task(task):
-    nodes, rule, seed, budget = task
-    return _partition_nodes(_FORK_CTX, nodes, rule, seed, _clock() + budget)
-
-
-def _workers(n_jobs: int | None, n_buildings: int, n_tasks: int) -> int:
-    import multiprocessing as mp
-    import os
-
-    if "fork" not in mp.get_all_start_methods():
-        return 1
-    cores = os.cpu_count() or 1
-    if n_jobs is None:
-        n_jobs = cores if n_buildings >= PARALLEL_MIN_BUILDINGS else 1
-    return max(1, min(int(n_jobs), n_tasks, cores))
-
-
-def _run_parallel(ctx: _Ctx, tasks: list, workers: int, wall_limit_s: float) -> list | None:
-    """Run community tasks in forked worker processes; None if that fails (the caller then runs
-    them here). Results do not depend on which worker ran what."""
-    import multiprocessing as mp
-
-    global _FORK_CTX
-    _FORK_CTX = ctx
-    pool = None
-    try:
-        pool = mp.get_context("fork").Pool(workers)
-        order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][0]))  # largest first
-        res = pool.map_async(_community_task, [tasks[i] for i in order], chunksize=1)
-        out = res.get(timeout=wall_limit_s)
-        results = [None] * len(tasks)
-        for i, r in zip(order, out):
-            results[i] = r
-        return results
-    except Exception as e:  # pragma: no cover - environment without working fork
-        log.warning("parallel partition failed (%s); running in one process", e)
-        return None
-    finally:
-        _FORK_CTX = None
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-
-
-def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
-              time_limit_s: float = 30.0, communities=None, n_jobs: int | None = None) -> Plan:
-    """Partition every community into grids that meet the size rule.
-
-    Parameters
+    Attributes
     ----------
-    dataset
-        The dataset (buildings with households, persons, compound and community).
-    rule
-        The size rule (bounds and mode); default 300–500 households or 1,000–1,500 persons.
-    seed
-        Seed of every random choice; the same seed gives the same plan.
-    code_width
-        Digits of the grid serial after the community code (2 or 3).
-    time_limit_s
-        Budget of the improvement phases in CPU seconds of this process (so a busy machine does
-        not change the result); when it runs out, the best plan found so far is returned. The
-        per-dataset cells and adjacency graph are built before and not counted.
+    plan
+        The plan (every building in exactly one grid).
+    budget_reached
+        True when any community's work budget or the wall-clock safety cap ended a search early.
     communities
-        Only partition these community ids; the buildings of every other community form one grid
-        per community.
-    n_jobs
-        Worker processes (communities are independent). Default: one per core for datasets of
-        at least :data:`PARALLEL_MIN_BUILDINGS` buildings, else 1. The plan is the same either way.
-
-    Returns
-    -------
-    Plan
-        Every building in exactly one grid; grid ids are community code + serial.
+        One row per partitioned community: ``buildings``, ``grids``, ``work`` (units spent),
+        ``budget_reached``, ``fitting_compounds``, ``compounds_split`` (fitting compounds cut),
+        ``compounds_split_necessary`` (of those, proven unavoidable by the compound check).
+    workers
+        Worker processes used.
+    seconds
+        Wall-clock seconds of the call.
     """
+
+    plan: Plan
+    budget_reached: bool
+    communities: pd.DataFrame
+    workers: int
+    seconds: float
+
+
+def partition_run(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
+                  time_limit_s: float = TIME_LIMIT_S, communities=None, n_jobs: int | None = None,
+                  work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None) -> PartitionRun:
+    """Like :func:`partition`, returning a :class:`PartitionRun` (the plan and how it went)."""
     rule = rule or Rule()
-    t0 = _clock()
+    t0 = time.perf_counter()
+    deadline = time.time() + float(time_limit_s)
     ctx = _context(dataset)
     comm = ctx.comm
     uniq = sorted(pd.unique(comm).tolist())
@@ -882,45 +1053,122 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
         raise PlanError(f"unknown community id(s): {', '.join(sorted(unknown)[:5])}")
     labels = np.empty(len(comm), dtype=object)
     todo = [c for c in uniq if c in wanted]
-    weight = {c: int((comm == c).sum()) for c in todo}
-    remaining = sum(weight.values())
-    workers = _workers(n_jobs, len(comm), len(todo))
-    if workers > 1:
-        # each community gets its share of the budget (times the workers), at least a second
-        total = max(remaining, 1)
-        tasks = [(np.flatnonzero(comm == c), rule, seed,
-                  min(time_limit_s, max(min(1.0, time_limit_s), time_limit_s * workers * weight[c] / total)))
-                 for c in todo]
-        results = _run_parallel(ctx, tasks, workers, wall_limit_s=4 * time_limit_s + 60)
-        if results is not None:
-            for c, groups in zip(todo, results):
-                for i, g in enumerate(groups):
-                    labels[g] = f"{c}#{i}"
-            wanted_done = set(todo)
-        else:
-            wanted_done = set()
-    else:
-        wanted_done = set()
-    for cid in uniq:
-        nodes = np.flatnonzero(comm == cid)
-        if cid not in wanted:
-            labels[nodes] = f"{cid}#0"
-            continue
-        if cid in wanted_done:
-            continue
-        now = _clock()
-        left = max(t0 + time_limit_s - now, 0.0)
-        # a community may use a quarter of what is left (more if it is large); unused time carries on
-        budget = left * min(1.0, max(3.0 * weight[cid] / max(remaining, 1), 0.25))
-        remaining -= weight[cid]
-        groups = _partition_nodes(ctx, nodes, rule, seed, now + budget)
-        for i, g in enumerate(groups):
-            labels[g] = f"{cid}#{i}"
+    rules = community_rules(dataset, rule)
+    nodes_of = {c: np.flatnonzero(comm == c) for c in uniq}
+    tasks = [(CommunityArrays.of(ctx, nodes_of[c]), rules[c], int(seed),
+              _community_work(len(nodes_of[c]), work_per_building), RESTARTS, deadline) for c in todo]
+    ex = executor if executor is not None else make_executor(n_jobs, int(sum(len(nodes_of[c]) for c in todo)),
+                                                             len(tasks))
+    results = ex.map(_solve_task, tasks, sizes=[len(nodes_of[c]) for c in todo])
+    rows = []
+    for c, res in zip(todo, results):
+        nodes = nodes_of[c]
+        labels[nodes] = [f"{c}#{i}" for i in res.labels.tolist()]
+        rows.append({"community_id": c, "buildings": len(nodes), "grids": int(len(np.unique(res.labels))),
+                     "work": res.work, "budget_reached": res.budget_reached,
+                     "fitting_compounds": res.fitting_compounds, "compounds_split": res.compounds_split,
+                     "compounds_split_necessary": res.compounds_split_necessary})
+    for c in uniq:
+        if c not in wanted:
+            labels[nodes_of[c]] = f"{c}#0"
     a = pd.Series(labels, index=ctx.ids, dtype=object)
     mapping = number_grids(dataset, a, width=code_width)
     plan = Plan(apply_codes(a, mapping), rule=rule, label=f"partition (seed {seed})")
-    log.info("partitioned %d buildings into %d grids in %.2f CPU s", len(a), len(mapping), _clock() - t0)
-    return plan
+    table = pd.DataFrame(rows, columns=["community_id", "buildings", "grids", "work", "budget_reached",
+                                        "fitting_compounds", "compounds_split", "compounds_split_necessary"])
+    table = table.set_index("community_id")
+    reached = bool(table["budget_reached"].any()) if len(table) else False
+    secs = time.perf_counter() - t0
+    log.info("partitioned %d buildings into %d grids in %.2f s (%d worker(s)%s)", len(a), len(mapping), secs,
+             ex.workers, ", budget reached" if reached else "")
+    return PartitionRun(plan=plan, budget_reached=reached, communities=table, workers=ex.workers, seconds=secs)
+
+
+def _solve_task(arrays, rule, seed, work, restarts, deadline) -> CommunityResult:
+    return solve_community(arrays, rule, seed, work, restarts=restarts, deadline=deadline)
+
+
+def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
+              time_limit_s: float = TIME_LIMIT_S, communities=None, n_jobs: int | None = None,
+              work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None) -> Plan:
+    """Partition every community into grids that meet the size rule.
+
+    Parameters
+    ----------
+    dataset
+        The dataset (buildings with households, persons, compound and community).
+    rule
+        The size rule (bounds and mode); default 300–500 households or 1,000–1,500 persons.
+    seed
+        Seed of every random choice; the same seed gives the same plan, whatever ``n_jobs``,
+        executor, machine or load.
+    code_width
+        Digits of the grid serial after the community code (2 or 3).
+    time_limit_s
+        Wall-clock safety cap in seconds. The search is budgeted in work units, so this should
+        never fire; if it does, the best plan found so far is returned and
+        :attr:`PartitionRun.budget_reached` is True (and the plan may then depend on timing).
+    communities
+        Only partition these community ids; the buildings of every other community form one grid
+        per community.
+    n_jobs
+        Worker processes (communities are independent). Default: one per core for datasets of
+        at least :data:`PARALLEL_MIN_BUILDINGS` buildings, else 1. The plan is the same either way.
+    work_per_building
+        Work budget per building of a community (unit moves evaluated; a community counts as at
+        least :data:`WORK_MIN_BUILDINGS` buildings). The default is generous; lower it to trade
+        quality for a bounded time.
+    executor
+        Where the per-community solves run (anything with ``map(fn, tasks, sizes)``; see
+        :mod:`gridplan._executor`); overrides ``n_jobs``.
+
+    Returns
+    -------
+    Plan
+        Every building in exactly one grid; grid ids are community code + serial.
+    """
+    return partition_run(dataset, rule=rule, seed=seed, code_width=code_width, time_limit_s=time_limit_s,
+                         communities=communities, n_jobs=n_jobs, work_per_building=work_per_building,
+                         executor=executor).plan
+
+
+def necessary_splits(dataset: Dataset, rule: Rule, communities=None) -> dict[str, int]:
+    """Per community: how many fitting compounds the compound check proves any compliant partition
+    must split (the sum over the community's connected pieces; see :mod:`gridplan._packing`).
+
+    A property of the data and the rule, not of a plan; cached per dataset and rule.
+    """
+    ctx = _context(dataset)
+    rules = community_rules(dataset, rule)
+    uniq = sorted(pd.unique(ctx.comm).tolist())
+    wanted = uniq if communities is None else [c for c in uniq if c in {str(x) for x in communities}]
+    out = {}
+    for c in wanted:
+        key = f"necessary_splits:{sorted(rule.as_dict().items())}:{c}"
+        out[c] = dataset_cache(dataset, key, lambda c=c: _necessary_in(ctx, c, rules[c]))
+    return out
+
+
+def _necessary_in(ctx: _Ctx, community_id: str, rule: Rule) -> int:
+    nodes = np.flatnonzero(ctx.comm == community_id)
+    arrays = CommunityArrays.of(ctx, nodes)
+    G = arrays.graph()
+    cc = arrays.compound
+    rest = np.flatnonzero(~rule.over_bound(G.h, G.p))
+    if len(rest) == 0:
+        return 0
+    ncomp, lab = connected_components(G.A[rest][:, rest], directed=False)
+    total = 0
+    for c in range(ncomp):
+        cn = rest[lab == c]
+        ks = rule.k_options(float(G.h[cn].sum()), float(G.p[cn].sum()))
+        if not ks or ks[0] == 1 or len(cn) == 1:
+            continue
+        sub = G.sub(cn)
+        fits = _compound_fit(sub, cc[cn], rule)
+        if fits.any():
+            total += _check(sub, cc[cn], rule, fits).necessary
+    return total
 
 
 def _code_width(plan: Plan, community_id: str) -> int:
@@ -948,6 +1196,10 @@ def _place_groups(dataset: Dataset, plan: Plan, groups: list[np.ndarray], commun
     return pd.Series(vals, index=ctx.ids, dtype=object)
 
 
+def _groups(nodes: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
+    return [np.sort(nodes[labels == g]) for g in np.unique(labels)]
+
+
 def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, seed: int = 0,
                time_limit_s: float = 2.0, restarts: int = 2) -> Plan:
     """Re-partition one community around the grids kept as they are.
@@ -963,7 +1215,8 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
     seed
         Seed of the random choices.
     time_limit_s
-        Budget of the improvement in CPU seconds.
+        Wall-clock safety cap in seconds (the search itself is budgeted in work units, so the
+        result does not depend on the machine).
     restarts
         Constructions tried per piece (2 keeps a re-solve well under half a second; the full
         partition tries :data:`RESTARTS`).
@@ -990,14 +1243,16 @@ def reoptimise(dataset: Dataset, plan: Plan, community_id: str, *, keep=None, se
     # replaced grid ids can be reused only if no building outside the re-optimised set keeps them
     outside = set(a.to_numpy()[~(in_comm & ~kept)].tolist())
     reuse = [g for g in old if g not in outside and g not in keep]
-    groups = _partition_nodes(ctx, nodes, plan.rule, seed, _clock() + time_limit_s, restarts=restarts)
-    new = _place_groups(dataset, plan, groups, community_id, ctx, reuse=reuse)
+    rule = _community_rule(ctx, plan.rule, community_id)
+    res = solve_community(CommunityArrays.of(ctx, nodes), rule, seed, _community_work(len(nodes), WORK_PER_BUILDING),
+                          restarts=restarts, deadline=time.time() + float(time_limit_s))
+    new = _place_groups(dataset, plan, _groups(nodes, res.labels), community_id, ctx, reuse=reuse)
     return plan.with_assignment(new, label=f"re-optimise {community_id}")
 
 
 def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None = None, seed: int = 0,
                time_limit_s: float = 5.0) -> Plan:
-    """Split one grid into contiguous parts that meet the rule as well as they can.
+    """Split one grid into exactly ``parts`` parts that meet the rule as well as they can.
 
     Parameters
     ----------
@@ -1005,16 +1260,19 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
         The grid to split (must not be locked).
     parts
         Number of parts; default: the best feasible count of at least 2 (2 if none is feasible).
+        Never more parts than the grid has buildings.
     seed
         Seed of the random choices.
     time_limit_s
-        Budget of the improvement in CPU seconds.
+        Wall-clock safety cap in seconds (the search is budgeted in work units).
 
     Returns
     -------
     Plan
-        A child of ``plan``; the first part in reading order keeps ``grid_id``, the others get new
-        serials of the grid's community.
+        A child of ``plan`` with exactly ``min(parts, buildings)`` parts; the first part in
+        reading order keeps ``grid_id``, the others get new serials of the grid's community. Each
+        part is contiguous, unless the grid already was in more pieces than ``parts`` (then the
+        extra pieces join the nearest of the ``parts`` largest pieces).
     """
     ctx = _context(dataset)
     grid_id = str(grid_id)
@@ -1025,7 +1283,9 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
     plan._require_unlocked([grid_id])
     if len(nodes) < 2:
         raise PlanError(f"grid {grid_id} has a single building and cannot be split")
-    rule = plan.rule
+    vals, cnt = np.unique(ctx.comm[nodes].astype(str), return_counts=True)
+    cid = vals[int(np.argmax(cnt))]
+    rule = _community_rule(ctx, plan.rule, cid)
     H, P = float(ctx.h[nodes].sum()), float(ctx.p[nodes].sum())
     if parts is None:
         ks = [k for k in rule.k_options(H, P) if k >= 2]
@@ -1034,32 +1294,42 @@ def split_grid(dataset: Dataset, plan: Plan, grid_id: str, *, parts: int | None 
     if parts < 2:
         raise PlanError("a grid is split into at least 2 parts")
     parts = min(parts, len(nodes))
-    vals, cnt = np.unique(ctx.comm[nodes].astype(str), return_counts=True)
-    cid = vals[int(np.argmax(cnt))]
-    groups = _split_nodes(ctx, nodes, parts, rule, seed, _clock() + time_limit_s)
+    work = Work(_community_work(len(nodes), WORK_PER_BUILDING), time.time() + float(time_limit_s))
+    groups = _split_nodes(ctx, nodes, parts, rule, seed, work)
     new = _place_groups(dataset, plan, groups, cid, ctx, reuse=[grid_id])
     return plan.with_assignment(new, label=f"split {grid_id} into {len(groups)}")
 
 
-def _split_nodes(ctx: _Ctx, nodes: np.ndarray, parts: int, rule: Rule, seed: int, deadline: float):
+def _split_nodes(ctx: _Ctx, nodes: np.ndarray, parts: int, rule: Rule, seed: int, work: Work) -> list[np.ndarray]:
+    """Exactly ``parts`` groups covering ``nodes``."""
     sub = ctx.A[nodes][:, nodes]
     ncomp, lab = connected_components(sub, directed=False)
-    comps = sorted((nodes[lab == c] for c in range(ncomp)), key=lambda c: int(c[0]))
+    comps = sorted((nodes[lab == c] for c in range(ncomp)), key=lambda c: (-len(c), int(c[0])))
     if ncomp >= parts:
-        # already in pieces: each piece is a part (extra pieces join the smallest part count)
-        return comps
+        # already in at least ``parts`` pieces: the largest pieces are the parts, every other piece
+        # joins the part whose centre is nearest
+        groups = [list(c) for c in comps[:parts]]
+        centre = np.array([ctx.xy[c].mean(0) for c in comps[:parts]])
+        for c in comps[parts:]:
+            d = ((centre - ctx.xy[c].mean(0)) ** 2).sum(1)
+            groups[int(np.argmin(d))].extend(c.tolist())
+        return [np.sort(np.asarray(g, dtype=np.int64)) for g in groups]
     sizes = np.array([len(c) for c in comps], dtype=float)
     alloc = np.ones(ncomp, dtype=int)
     for _ in range(parts - ncomp):
-        room = np.array([len(c) for c in comps]) - alloc
+        room = sizes - alloc
         j = int(np.argmax(np.where(room > 0, sizes / alloc, -1)))
         alloc[j] += 1
     groups = []
+    arrays = CommunityArrays.of(ctx, nodes)
+    G = arrays.graph()
+    pos = {int(b): i for i, b in enumerate(nodes.tolist())}
     for cn, k in zip(comps, alloc.tolist()):
         if k == 1:
-            groups.append(cn)
+            groups.append(np.sort(cn))
             continue
-        comp = _Component(ctx, cn, rule)
-        labels = _solve_component(comp, [k], rule, seed, deadline, restarts=1)
-        groups.extend(cn[labels == g] for g in np.unique(labels))
+        loc = np.array([pos[int(b)] for b in cn], dtype=np.int64)
+        labels, _, _, _ = _solve_piece(G.sub(loc), arrays.compound[loc], rule, [k], seed, work, restarts=1,
+                                       fixed_k=True)
+        groups.extend(_groups(cn, labels))
     return groups

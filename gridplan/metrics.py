@@ -17,11 +17,12 @@ import shapely
 from .adjacency import building_adjacency, grid_components
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, derived
-from .engine import _context
+from .engine import _context, community_rules, necessary_splits, over_bound_buildings
 from .model import dataset_cache
 from .tessellate import grid_polygons
 
-__all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "REASONS", "INFEASIBLE_REASONS", "COLUMNS"]
+__all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",
+           "INFEASIBLE_REASONS", "COLUMNS"]
 
 #: reason codes and their Chinese text (the app shows ``reason_text``); the texts in every language
 #: live in :mod:`gridplan.i18n`
@@ -47,13 +48,14 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
         from scipy.sparse.csgraph import connected_components
 
         ctx = _context(dataset)
-        over = rule.over_bound(ctx.h, ctx.p)
+        rules = community_rules(dataset, rule)
+        over = over_bound_buildings(dataset, rule)
         comm = ctx.comm
         feas = {}
         for cid in pd.unique(comm):
             m = (comm == cid) & ~over
             H, P = float(ctx.h[m].sum()), float(ctx.p[m].sum())
-            feas[cid] = (H, P, bool(rule.k_options(H, P)))
+            feas[cid] = (H, P, bool(rules[cid].k_options(H, P)))
         keep = np.flatnonzero(~over)
         A = ctx.A[keep][:, keep]
         _, lab = connected_components(A, directed=False)
@@ -61,7 +63,10 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
         comp[keep] = lab
         ch = np.bincount(lab, ctx.h[keep]) if len(keep) else np.zeros(0)
         cp = np.bincount(lab, ctx.p[keep]) if len(keep) else np.zeros(0)
-        comp_ok = np.array([bool(rule.k_options(a, b)) for a, b in zip(ch, cp)], dtype=bool)
+        # a component lies in one community (buildings never connect across communities)
+        first = np.full(len(ch), -1)
+        first[lab[::-1]] = keep[::-1]
+        comp_ok = np.array([bool(rules[comm[f]].k_options(a, b)) for a, b, f in zip(ch, cp, first)], dtype=bool)
         return feas, comp, comp_ok
     return dataset_cache(dataset, f"feasibility:{sorted(rule.as_dict().items())}", compute)
 
@@ -140,9 +145,10 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
     bad = np.flatnonzero(~compliant)
     if len(bad) == 0:
         return out
-    over = rule.over_bound(ctx.h, ctx.p)
+    over = over_bound_buildings(dataset, rule)
     has_over = np.bincount(codes[over], minlength=ng) > 0
     feas, comp, comp_ok = _community_feasibility(dataset, rule)
+    rules = community_rules(dataset, rule)
     # a grid that holds a whole infeasible community (minus over-bound buildings) / a whole component
     non_over = ~over
     comm_n = pd.Series(ctx.comm[non_over]).value_counts()
@@ -162,7 +168,7 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
             n_here = int(grid_comm_n.get((g, cid), 0))
             whole_comm = n_here > 0 and n_here == int(comm_n.get(cid, 0))
             if not ok_c and whole_comm:
-                out[g] = "community_too_small" if rule.too_small(H_c, P_c) else "community_in_gap"
+                out[g] = "community_too_small" if rules[cid].too_small(H_c, P_c) else "community_in_gap"
                 continue
             # a whole infeasible component (island) of the community
             ks = gc.loc[g] if g in gc.index.get_level_values(0) else None
@@ -214,19 +220,62 @@ def plan_polygons(dataset: Dataset, plan: Plan) -> gpd.GeoDataFrame:
     return derived(dataset, plan, "grid_polygons", lambda: grid_polygons(dataset, plan)).copy(deep=False)
 
 
+def compound_summary(dataset: Dataset, plan: Plan) -> pd.DataFrame:
+    """Per community, the compounds that fit in a grid and whether the plan keeps them whole.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``community_id``: ``compounds`` (compounds with buildings there),
+        ``fitting_compounds`` (of at least two buildings, not over the rule's upper bound as the
+        community is judged: :meth:`Rule.effective`), ``compounds_split`` (fitting compounds
+        whose buildings lie in more than one grid) and ``compounds_split_necessary`` (of those,
+        how many the engine's compound check proves any compliant partition must split:
+        :func:`gridplan.engine.necessary_splits`).
+    """
+    ctx = _context(dataset)
+    rules = community_rules(dataset, plan.rule)
+    comm = ctx.comm
+    uniq = sorted(pd.unique(comm).tolist())
+    comp = ctx.compound
+    has = comp >= 0
+    a = plan.assignment.reindex(ctx.ids).to_numpy()
+    out = pd.DataFrame(0, index=pd.Index(uniq, name="community_id"),
+                       columns=["compounds", "fitting_compounds", "compounds_split", "compounds_split_necessary"])
+    if has.any():
+        df = pd.DataFrame({"c": comp[has], "comm": comm[has], "g": a[has], "h": ctx.h[has], "p": ctx.p[has]})
+        per = df.groupby("c").agg(comm=("comm", "first"), h=("h", "sum"), p=("p", "sum"), n=("g", "size"),
+                                   grids=("g", "nunique"))
+        fits = np.array([(n >= 2) and not bool(rules[cm].over_bound(h, p))
+                         for cm, h, p, n in zip(per["comm"], per["h"], per["p"], per["n"])], dtype=bool)
+        per["fits"] = fits
+        per["split"] = fits & (per["grids"].to_numpy() > 1)
+        agg = per.groupby("comm").agg(compounds=("fits", "size"), fitting_compounds=("fits", "sum"),
+                                      compounds_split=("split", "sum"))
+        out.loc[agg.index, ["compounds", "fitting_compounds", "compounds_split"]] = agg.to_numpy(dtype=np.int64)
+        hit = out.index[out["compounds_split"] > 0].tolist()
+        if hit:
+            nec = necessary_splits(dataset, plan.rule, communities=hit)
+            for c in hit:
+                out.loc[c, "compounds_split_necessary"] = min(int(out.loc[c, "compounds_split"]), int(nec.get(c, 0)))
+    return out.astype(np.int64)
+
+
 def plan_summary(dataset: Dataset, plan: Plan) -> dict:
-    """Headline figures of a plan (the JSON of ``gridplan partition``, without ``seconds``)."""
+    """Headline figures of a plan (the JSON of ``gridplan partition``, without ``seconds``).
+
+    ``compounds_split`` counts the compounds that fit in a grid but lie in more than one
+    (compounds larger than a grid are always split and are not counted), and
+    ``compounds_split_necessary`` those of them the compound check proves unavoidable;
+    ``communities`` gives both per community (see :func:`compound_summary`).
+    """
     t = grid_table(dataset, plan)
     reasons = t.loc[t["reason"] != "", "reason"].value_counts().sort_index()
     ctx = _context(dataset)
     comp = ctx.compound
     split_total = int((t["compounds_split"] > 0).sum())
     n_comp_pieces = int(len(np.unique(comp[comp >= 0]))) if (comp >= 0).any() else 0
-    a = plan.assignment.reindex(ctx.ids).to_numpy()
-    split_compounds = 0
-    if n_comp_pieces:
-        cg = pd.DataFrame({"c": comp[comp >= 0], "g": a[comp >= 0]}).drop_duplicates()
-        split_compounds = int((cg.groupby("c").size() > 1).sum())
+    cs = compound_summary(dataset, plan)
     return {
         "grids": int(len(t)),
         "compliant_grids": int(t["compliant"].sum()),
@@ -237,9 +286,12 @@ def plan_summary(dataset: Dataset, plan: Plan) -> dict:
         "persons": int(t["persons"].sum()),
         "buildings": int(t["buildings"].sum()),
         "compounds": n_comp_pieces,
-        "compounds_split": split_compounds,
+        "fitting_compounds": int(cs["fitting_compounds"].sum()),
+        "compounds_split": int(cs["compounds_split"].sum()),
+        "compounds_split_necessary": int(cs["compounds_split_necessary"].sum()),
         "grids_with_split_compounds": split_total,
         "mean_polsby_popper": float(t["polsby_popper"].mean()) if len(t) else 0.0,
         "reasons": {str(k): int(v) for k, v in reasons.items()},
         "rule": plan.rule.as_dict(),
+        "communities": {str(c): {k: int(v) for k, v in row.items()} for c, row in cs.iterrows()},
     }

@@ -521,3 +521,19 @@ def test_data_page_applies_household_rosters_and_undoes_it():
     assert not at.exception
     assert at.session_state["source"] == {"kind": "sample"}
     assert not any(b.label == "撤销（恢复原数据）" for b in at.button)
+
+
+def test_background_worker_gives_the_plan_the_library_gives():
+    # the first partition runs in a separate process with the engine's defaults: same seed, same
+    # plan as a notebook or the command line (the search is budgeted in work units, not seconds)
+    from _toy import toy_dataset
+
+    from app_pages._worker import partition_dataset
+    from gridplan.engine import partition
+    from gridplan.model import Rule
+
+    ds = toy_dataset()
+    rule = Rule(mode="households", min_households=100, max_households=250)
+    assignment, _, _ = partition_dataset(ds, tuple(rule.as_dict().values()), 3, 2)
+    direct = partition(ds, rule=rule, seed=3, code_width=2)
+    assert assignment.sort_index().equals(direct.assignment.sort_index())

@@ -45,3 +45,49 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert {"assignment", "grids"} <= layers
     a = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer="assignment", read_geometry=False)
     assert len(a) == s["buildings"] and a["building_id"].is_unique
+
+
+def _toy_source(tmp_path):
+    from _toy import toy_layers
+
+    from gridplan.io import write_layers
+
+    src = tmp_path / "toy.gpkg"
+    write_layers(toy_layers(), src)
+    return src
+
+
+def test_partition_jobs_gives_the_same_plan_and_reports_the_search(tmp_path, capsys):
+    src = _toy_source(tmp_path)
+    payloads, plans = [], []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"plan{jobs}.gpkg"
+        assert main(["partition", str(src), "--out", str(out), "--json", "--jobs", jobs]) == 0
+        payloads.append(json.loads(capsys.readouterr().out))
+        a = pyogrio.read_dataframe(out, layer="assignment", read_geometry=False)
+        plans.append(a.set_index("building_id")["grid_id"].sort_index())
+    assert plans[0].equals(plans[1])
+    one, two = payloads
+    assert one["workers"] == 1 and two["workers"] == 2
+    for p in payloads:
+        assert p["budget_reached"] is False
+        assert p["compounds_split"] == p["compounds_split_necessary"] == 0
+        assert set(p["communities"]) == {"510682001001", "510682001002"}
+        for row in p["communities"].values():
+            assert {"fitting_compounds", "compounds_split", "compounds_split_necessary", "work",
+                    "budget_reached"} <= set(row)
+    assert one["communities"] == two["communities"]
+
+
+def test_partition_tight_budget_says_so(tmp_path, capsys):
+    src = _toy_source(tmp_path)
+    assert main(["partition", str(src), "--out", str(tmp_path / "p.gpkg"), "--json",
+                 "--work-per-building", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget_reached"] is True
+
+
+def test_partition_bad_search_options_are_usage_errors(tmp_path, capsys):
+    src = _toy_source(tmp_path)
+    for opt in (["--jobs", "0"], ["--time-limit", "0"], ["--work-per-building", "-1"], ["--jobs", "two"]):
+        assert main(["partition", str(src), "--out", str(tmp_path / "p.gpkg"), *opt]) == 2, opt
+    assert not (tmp_path / "p.gpkg").exists()
