@@ -32,7 +32,7 @@ Peers run with one BLAS/OpenMP thread (``--peer-threads``): on the shared 2-core
 KMeans' OpenMP threads spun and ran 10–20× slower on these small per-community problems;
 gridplan uses its default worker processes. Graph peers (gerrychain, spopt) are charged for building the adjacency graph, as gridplan is
 charged for its cells and graph. A community a peer fails on (error or time limit) stays one grid
-and is counted in ``failed``. Infeasible communities (no compliant k) are one grid for the peers.
+and is counted in ``failed`` (it then splits no compound, which flatters that peer's split %). Infeasible communities (no compliant k) are one grid for the peers.
 
 Judging: the same code for every method — :func:`gridplan.metrics.grid_table` and
 :func:`gridplan.metrics.plan_summary`:
@@ -79,6 +79,8 @@ from gridplan.sample import SAMPLE_DIR  # noqa: E402
 from gridplan.tessellate import building_points, community_labels  # noqa: E402
 
 ALL_FAMILIES = ["sample", *FAMILIES]
+FAILED_NOTE = ("a community a peer failed on (error or time limit) is one grid: it splits no compound, so that "
+               "peer's fit split% is flattered")
 KMC_NOTE = "kmc (k-means-constrained) balances building counts, not households (it takes no weights)"
 
 
@@ -355,6 +357,8 @@ def bench_family(family: str, peers: list[str], *, seed: int, size: int, repeats
     print(table(rows), file=out, flush=True)
     if "kmc" in peers:
         print(f"  note: {KMC_NOTE}", file=out)
+    if any(r["failed"] for r in rows):
+        print(f"  note: {FAILED_NOTE}", file=out)
     return rows
 
 
