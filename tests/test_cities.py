@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from benchmarks.cities import FAMILIES, TEST_HOUSEHOLDS, generate, write
-from gridplan.io import read_dataset
-from gridplan.rule import Rule
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.cities import FAMILIES, TEST_HOUSEHOLDS, generate, write  # noqa: E402
+from gridplan.io import read_dataset  # noqa: E402
+from gridplan.rule import Rule  # noqa: E402
 
 SEED = 3
 
