@@ -838,6 +838,12 @@ def _uneven(rng, households: int) -> _City:
         pick.append(int(dry[np.argmax(d)]))
     for u, spec in zip(pick, _UNEVEN_FIXED):
         fixed[u] = spec
+    # the other lots make up for what the awkward communities gave up, so the city keeps its size
+    other = ~np.isin(lot_cell, list(fixed))
+    want = households - sum(spec[0] for spec in fixed.values())
+    h = h.copy()
+    h[other] = np.maximum(1, np.round(h[other] * want / max(h[other].sum(), 1)))
+    unit_w = np.bincount(lot_cell, weights=h, minlength=len(cells))
     # the rest: community sizes from ~1,000 to ~25,000 households
     rest = unit_w.sum() - sum(unit_w[u] for u in fixed)
     q = _lognormal_q(5_000.0, 0.9, 900, 25_000)

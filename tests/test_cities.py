@@ -55,8 +55,8 @@ def test_family_loads_and_is_consistent(cities, family):
     assert not [p for p in ds.problems if p.severity == "error"]
     b, cp, cm = layers["buildings"], layers["compounds"], layers["communities"]
     assert len(ds.buildings) == len(b) and len(ds.compounds) == len(cp) and len(ds.communities) == len(cm)
-    # the requested size, give or take the rounding of whole compounds and the awkward communities
-    assert abs(b["households"].sum() - TEST_HOUSEHOLDS) < 0.15 * TEST_HOUSEHOLDS
+    # the requested size, give or take whole compounds (a 2,000-household estate is 1/6 of a test city)
+    assert abs(b["households"].sum() - TEST_HOUSEHOLDS) < 0.1 * TEST_HOUSEHOLDS
     for col in ("households", "persons", "party_members", "floors", "building_no", "compound_id", "community_id"):
         assert col in b.columns, col
     for col in ("name", "has_property_mgmt", "has_competent_dept", "has_owners_committee", "party_org"):
