@@ -122,7 +122,7 @@ def compound_fit(ds, rule: Rule):
 
 def judge(ds, plan: Plan, fits: pd.Series | None) -> dict:
     t = grid_table(ds, plan)
-    s = plan_summary(ds, plan, table=t)
+    s = plan_summary(ds, plan)
     can = ~t["reason"].isin(INFEASIBLE_REASONS)
     row = {
         "grids": s["grids"],
