@@ -112,7 +112,7 @@ def _station_lookup(stations) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
-    """Read a mobile-stop schedule (CSV UTF-8/GBK, Excel, or a DataFrame).
+    """Read a mobile-stop schedule (CSV/TXT in UTF-8, UTF-16 or GBK, Excel .xlsx/.xls, or a DataFrame).
 
     Parameters
     ----------

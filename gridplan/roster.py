@@ -289,7 +289,7 @@ class Roster:
     ``id_numeric`` (the ID was stored as a number: digits may be lost) and the fields of
     :data:`ROSTER_FIELDS` (missing ones empty). It holds names and ID numbers: keep it in memory
     only; :func:`match_roster` masks them. ``sheets`` lists each sheet read (file, sheet, header
-    row, data rows, the columns recognised); ``warnings`` what was skipped.
+    row, data rows, the columns recognised, the encoding of a text file); ``warnings`` what was skipped.
     """
 
     rows: pd.DataFrame
@@ -393,12 +393,15 @@ def _sheet_frame(path: Path, sheet: Sheet, hand: dict[str, str], warnings: list[
 
 def read_roster(paths, *, column_map: Mapping[str, str] | None = None) -> Roster:
     """Read roster files: .xlsx/.xlsm/.xls (every sheet; merged cells filled), .csv and .txt (UTF-8 with
-    or without BOM, UTF-16, GBK/GB18030; comma, tab, semicolon or bar separated).
+    or without BOM, UTF-16, GBK/GB18030; comma, tab, semicolon, bar or full-width comma separated),
+    by the shared reader :func:`gridplan.tables.read_sheets`.
 
-    The header row is found among the first rows of each sheet (a title row or blank rows may sit
-    above it) by its Chinese headers (:data:`ROSTER_FIELDS`); ``column_map`` maps other headers by
-    hand (``{"住址楼号": "building"}``). A sheet without any recognisable header (a notes sheet) is
-    skipped with a warning. The files are only read.
+    The header row is found among the first :data:`~gridplan.tables.HEADER_SCAN_ROWS` rows of each
+    sheet (a title row or blank rows may sit above it) by its Chinese headers (:data:`ROSTER_FIELDS`;
+    :func:`gridplan.tables.find_header`); ``column_map`` maps other headers by hand
+    (``{"住址楼号": "building"}``). A sheet without any recognisable header (a notes sheet) is skipped
+    with a warning, and so is a second column giving a field already found. ``sheets`` names each
+    text file's encoding. The files are only read.
 
     Raises
     ------
@@ -461,7 +464,7 @@ class RosterResult:
         One row per building of a compound the roster names: counts from the roster (empty for a
         building no row mentions), the counts before and their source.
     sheets
-        The sheets read (file, sheet, header row, rows, columns recognised).
+        The sheets read (file, sheet, header row, rows, columns recognised, encoding).
     summary
         ``rows``, ``duplicate_rows``, ``matched_rows``, ``unmatched_rows``, ``ambiguous_rows``,
         ``buildings_matched``, ``households``, ``persons``, ``party_members`` and more.
