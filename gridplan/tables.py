@@ -256,7 +256,8 @@ def decode_text(raw: bytes, name: str, *, layer: str = "table") -> tuple[str, st
         candidates = [(enc, enc.upper())]
     elif len(_CONTROL.findall(head)) > max(2, len(head) // 100):
         raise _fail(layer, f"{name}: 不是文本表格（含二进制内容）/ is not a text table (binary content)",
-                    _REFILL, "unsupported_format")
+                    "请确认选择的是表格文件；" + _REFILL.replace(" / ", " / check that it is a table; ", 1),
+                    "unsupported_format")
     else:
         candidates = [("utf-8", "UTF-8"), ("gb18030", "GB18030")]
     err = None
