@@ -130,9 +130,10 @@ def read_staff(source, *, dataset=None, sheet=None) -> "StaffAssignment":
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     if "grid_id" not in table.columns and "community" not in table.columns:
-        raise ValidationError([*problems, Problem("error", "staff", None, "the list has neither a 网格 (grid) nor a "
-                                                  "社区 (community) column / 缺少网格或社区列",
-                                                  "add a column 网格 (grid code) or 社区 (community)", "missing_field")])
+        raise ValidationError([*problems, Problem(
+            "error", "staff", f"row {table.attrs['header_row']}", f"{table.attrs['where']}: 缺少网格或社区列 / the list "
+            "has neither a 网格 (grid) nor a 社区 (community) column", "请添加一列 网格（网格编码）或 社区 / add a column "
+            "网格 (grid code) or 社区 (community)", "missing_field")])
     comms = _community_lookup(dataset) if dataset is not None else {}
     rows = []
     for rec in table.to_dict("records"):

@@ -88,6 +88,9 @@ def cell(v):
 
 def cell_text(v) -> str | None:
     """:func:`cell` as text: dates as ISO days (``2024-03-31``), booleans as ``True``/``False``."""
+    if isinstance(v, str):                       # most cells: skip the dispatch of cell()
+        s = v.strip()
+        return s or None
     v = cell(v)
     if v is None or isinstance(v, str):
         return v
@@ -385,8 +388,8 @@ def read_user_table(source, aliases: Mapping[str, tuple[str, ...]], *, layer: st
     table, problems
         ``table`` holds the canonical columns found (cells as by :func:`cell`: stripped text, dates
         and times kept) and :data:`ROW`, the row number in the file (1-based, as a spreadsheet shows
-        it); empty rows are dropped; ``table.attrs`` names the ``file``, ``sheet``, ``header_row`` and
-        ``encoding``. ``problems`` lists file-level problems (unreadable, no header row, missing or
+        it); empty rows are dropped; ``table.attrs`` names the ``file``, ``sheet``, ``where`` (both, for
+        a message), ``header_row`` and ``encoding``. ``problems`` lists file-level problems (unreadable, no header row, missing or
         repeated columns) naming the file and sheet; an error there leaves ``table`` empty. Nothing
         is raised for bad content.
     """
@@ -440,5 +443,5 @@ def read_user_table(source, aliases: Mapping[str, tuple[str, ...]], *, layer: st
     names = [c for _, c in cols]
     table = pd.DataFrame(data, columns=[*names, ROW]) if data else pd.DataFrame(columns=[*names, ROW])
     table = table.astype(object).where(table.notna(), None) if len(table) else table
-    table.attrs.update(file=file, sheet=src.name, header_row=header.row, encoding=src.encoding)
+    table.attrs.update(file=file, sheet=src.name, where=where, header_row=header.row, encoding=src.encoding)
     return table, problems

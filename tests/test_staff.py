@@ -226,3 +226,13 @@ def test_grid_staff_masks_phones_unless_asked(tmp_path):
     assert "13812345678" not in sheet.to_csv() and "138****5678" in sheet.to_csv()
     assert list(sheet.columns[:3]) == ["姓名", "职务", "电话"]
     assert list(staff_sheet(s, lang="en").columns[:3]) == ["Name", "Role", "Phone"]
+
+
+def test_a_list_without_grid_or_community_names_the_file_and_header_row(tmp_path):
+    p = tmp_path / "名单.csv"
+    p.write_bytes("阳光社区网格员名单\n姓名,电话,职务\n张伟,13812345678,网格长\n".encode("gbk"))
+    with pytest.raises(ValidationError) as e:
+        read_staff(p)
+    (q,) = e.value.problems
+    assert (q.code, q.feature) == ("missing_field", "row 2")
+    assert q.message.startswith("名单.csv: 缺少网格或社区列") and "网格" in q.fix
