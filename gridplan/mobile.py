@@ -112,7 +112,7 @@ def _station_lookup(stations) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
-    """Read a mobile-stop schedule (CSV UTF-8/GBK, Excel, or a DataFrame).
+    """Read a mobile-stop schedule (CSV/TXT in UTF-8, UTF-16 or GBK, Excel .xlsx/.xls, or a DataFrame).
 
     Parameters
     ----------
@@ -133,12 +133,14 @@ def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
     """
     table, problems = read_user_table(source, SCHEDULE_ALIASES, layer="schedule", required=("weekday",), sheet=sheet)
     if not any(p.severity == "error" for p in problems) and not ({"station_id", "station_name"} & set(table.columns)):
-        problems.append(Problem("error", "schedule", None, "the schedule does not name the stops / 缺少站点编号",
+        problems.append(Problem("error", "schedule", f"row {table.attrs['header_row']}", f"{table.attrs['where']}: "
+                                "缺少站点编号 / the schedule does not name the stops", "请添加一列 站点编号 或 站点名称 / "
                                 "add a column 站点编号 (station_id) or 站点名称", "missing_field"))
     if not any(p.severity == "error" for p in problems) and not ({"start", "end"} <= set(table.columns)
                                                                 or "hours" in table.columns):
-        problems.append(Problem("error", "schedule", None, "the schedule has no times / 缺少服务时间",
-                                "add columns 开始时间 and 结束时间 (or one column 时间 such as 09:00-11:30)",
+        problems.append(Problem("error", "schedule", f"row {table.attrs['header_row']}", f"{table.attrs['where']}: "
+                                "缺少服务时间 / the schedule has no times", "请添加 开始时间 和 结束时间 两列（或一列 时间，"
+                                "如 09:00-11:30）/ add columns 开始时间 and 结束时间 (or one column 时间 such as 09:00-11:30)",
                                 "missing_field"))
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)

@@ -28,9 +28,7 @@ This module writes a report, so it sits on the presentation floor beside :mod:`g
 """
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io as _io
 import logging
 import os
 import re
@@ -47,10 +45,11 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
-from ._errors import RosterError
+from ._errors import RosterError, ValidationError
 from .checks import _norm_header
 from .i18n import column, t
 from .model import Dataset
+from .tables import HEADER_SCAN_ROWS, WORKBOOK_SUFFIXES, Sheet, alias_index, cell_text, find_header, place, read_sheets
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 #: file types read, by extension
-ROSTER_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".txt")
+ROSTER_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv", ".txt")
 
 #: 政治面貌 values counted as party members
 PARTY_VALUES = frozenset({"中共党员", "中共预备党员", "中国共产党党员", "中国共产党预备党员"})
@@ -91,10 +90,6 @@ REPORT_SHEETS = ("汇总", "楼栋", "未匹配", "重复", "歧义", "证件号
 #: columns of the per-row tables (masked), in the report's order
 ROW_COLUMNS = ("file", "sheet", "row", "community", "compound", "building", "unit", "room", "person_name",
                "id_number", "id_check", "reason")
-
-_HEADER_SCAN_ROWS = 30
-_ENCODINGS = ("utf-8", "gb18030")
-
 
 # --------------------------------------------------------------------------- folding and keys
 _WS = re.compile(r"\s+")
@@ -294,7 +289,7 @@ class Roster:
     ``id_numeric`` (the ID was stored as a number: digits may be lost) and the fields of
     :data:`ROSTER_FIELDS` (missing ones empty). It holds names and ID numbers: keep it in memory
     only; :func:`match_roster` masks them. ``sheets`` lists each sheet read (file, sheet, header
-    row, data rows, the columns recognised); ``warnings`` what was skipped.
+    row, data rows, the columns recognised, the encoding of a text file); ``warnings`` what was skipped.
     """
 
     rows: pd.DataFrame
@@ -325,157 +320,34 @@ def is_roster_field(name: str) -> bool:
     return name in ROSTER_FIELDS or name in FIELD_LABELS.values()
 
 
-_ALIAS_KEYS = {_norm_header(a): f for f, names in ROSTER_FIELDS.items() for a in (f, *names)}
+_ALIAS_INDEX = alias_index(ROSTER_FIELDS)
 
 
-def _header_fields(cells: list, hand: dict[str, str]) -> dict[int, str]:
-    """Column index → field for a candidate header row (hand mapping first, then the aliases)."""
-    hand_norm = {_norm_header(k): v for k, v in hand.items()}
-    out: dict[int, str] = {}
-    taken: set[str] = set()
-    texts = [None if c is None else str(c).strip() for c in cells]
-    for j, txt in enumerate(texts):
-        if not txt:
-            continue
-        f = hand.get(txt) or hand_norm.get(_norm_header(txt))
-        if f and f not in taken:
-            out[j] = f
-            taken.add(f)
-    for j, txt in enumerate(texts):
-        if not txt or j in out:
-            continue
-        f = _ALIAS_KEYS.get(_norm_header(txt))
-        if f and f not in taken:
-            out[j] = f
-            taken.add(f)
-    return out
+def _has_address(fields: set) -> bool:
+    """A roster header names at least two fields, one of them 小区 or 楼栋."""
+    return len(fields) >= 2 and bool({"compound", "building"} & fields)
 
 
-def _cell(v):
-    """A cell value as display text (``None`` when empty): whole floats without ``.0``, dates as ISO."""
-    if v is None:
-        return None
-    if isinstance(v, str):
-        s = v.strip()
-        return s or None
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float):
-        if v != v:
-            return None
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, (_dt.datetime, _dt.date)):
-        return v.date().isoformat() if isinstance(v, _dt.datetime) else v.isoformat()
-    return str(v).strip() or None
-
-
-def _decode(raw: bytes, path: Path) -> tuple[str, str]:
-    """Text of a CSV/TXT file: UTF-8 (with or without BOM), UTF-16 with BOM, else GBK/GB18030."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict"), "UTF-8 (BOM)"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "UTF-16"
-    errors = []
-    for enc in _ENCODINGS:
-        try:
-            return raw.decode(enc), enc.upper()
-        except UnicodeDecodeError as e:
-            errors.append(e)
-    e = errors[-1]
-    line = raw[:e.start].count(b"\n") + 1
-    raise RosterError(f"{path.name}: 第 {line} 行无法按 UTF-8 或 GBK 解码 / line {line} is neither UTF-8 nor GBK text "
-                      f"(byte {e.start}) — 请用 Excel/WPS 另存为“CSV UTF-8”或 .xlsx / save it as CSV UTF-8 or .xlsx")
-
-
-def _sniff_delimiter(lines: list[str], suffix: str) -> str:
-    candidates = [",", "\t", ";", "|"] if suffix == ".csv" else ["\t", ",", ";", "|"]
-    best, best_n = candidates[0], -1
-    for d in candidates:
-        counts = sorted(line.count(d) for line in lines if line.strip())
-        n = counts[len(counts) // 2] if counts else 0  # median: a title row does not decide
-        if n > best_n:
-            best, best_n = d, n
-    return best
-
-
-def _read_text_table(path: Path) -> list[tuple[str, list[list]]]:
-    text, _ = _decode(path.read_bytes(), path)
-    lines = text.splitlines()[:60]
-    delim = _sniff_delimiter(lines, path.suffix.lower())
-    try:
-        rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=delim))
-    except csv.Error as e:
-        raise RosterError(f"{path.name}: 无法按 CSV 读取 / cannot be read as CSV ({e}) — 请用 Excel/WPS 另存为 .xlsx "
-                          "/ save it as .xlsx") from None
-    return [("", rows)]
-
-
-def _read_workbook(path: Path) -> list[tuple[str, list[list]]]:
-    try:
-        from python_calamine import CalamineWorkbook
-    except ImportError as e:  # pragma: no cover - a dependency of gridplan
-        raise RosterError("reading .xlsx/.xls needs python-calamine: pip install python-calamine") from e
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
-    except Exception as e:  # noqa: BLE001 - calamine raises its own error types
-        raise RosterError(f"{path.name}: 无法作为 Excel 文件读取 / cannot be read as an Excel workbook "
-                          f"({str(e).splitlines()[0][:160] if str(e) else type(e).__name__}) — 请确认文件完整、未加密，"
-                          "用 Excel/WPS 打开后另存为 .xlsx / check the file is complete and not password-protected, "
-                          "re-save it as .xlsx") from None
-    out = []
-    try:
-        for name in wb.sheet_names:
-            sheet = wb.get_sheet_by_name(name)
-            rows = sheet.to_python(skip_empty_area=False)
-            merged = sheet.merged_cell_ranges or []
-            if merged:
-                rows = [list(r) for r in rows]
-                for (r0, c0), (r1, c1) in merged:
-                    if r0 >= len(rows):
-                        continue
-                    v = rows[r0][c0] if c0 < len(rows[r0]) else None
-                    for r in range(r0, min(r1, len(rows) - 1) + 1):
-                        row = rows[r]
-                        if len(row) <= c1:
-                            row.extend([""] * (c1 + 1 - len(row)))
-                        for c in range(c0, c1 + 1):
-                            if (r, c) != (r0, c0):
-                                row[c] = v
-            out.append((name, rows))
-    except RosterError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise RosterError(f"{path.name}: 工作表无法读取 / a sheet cannot be read ({str(e)[:160]}) — 请另存为 .xlsx "
-                          "/ re-save the workbook as .xlsx") from None
-    return out
-
-
-def _find_header(rows: list[list], hand: dict[str, str]) -> tuple[int, dict[int, str]] | None:
-    best = None
-    for i, r in enumerate(rows[:_HEADER_SCAN_ROWS]):
-        fields = _header_fields(list(r), hand)
-        if len(fields) < 2 or not ({"compound", "building"} & set(fields.values())):
-            continue
-        if best is None or len(fields) > len(best[1]):
-            best = (i, fields)
-    return best
-
-
-def _sheet_frame(path: Path, sheet: str, rows: list[list], hand: dict[str, str], warnings: list[str]):
-    where = f"{path.name}" + (f" [{sheet}]" if sheet else "")
-    found = _find_header(rows, hand)
+def _sheet_frame(path: Path, sheet: Sheet, hand: dict[str, str], warnings: list[str]):
+    where = place(path.name, sheet.name)
+    rows = sheet.rows
+    found = find_header(rows, _ALIAS_INDEX, hand=hand, accept=_has_address)
     if found is None:
         return None, where
-    h, fields = found
+    h, fields = found.index, found.fields
     missing = [f for f in ("compound", "building") if f not in fields.values()]
     if missing:
         cols = [str(c) for c in rows[h] if c not in (None, "")]
         raise RosterError(
-            f"{where} 第 {h + 1} 行 (表头): 没有{'、'.join(FIELD_LABELS[f] for f in missing)}列 / the header row {h + 1} "
+            f"{where} 第 {found.row} 行 (表头): 没有{'、'.join(FIELD_LABELS[f] for f in missing)}列 / the header row {found.row} "
             f"has no {' or '.join(FIELD_LABELS[f] for f in missing)} column (columns: {', '.join(cols[:20])}) — "
             f"请把列名改为{'、'.join(FIELD_LABELS[f] for f in missing)}，或用 --map 列名={missing[0]} 指定 / rename the "
             f"column or map it: --map 列名={missing[0]}")
-    header_text = [None if c is None else str(c).strip() for c in rows[h]]
+    header_text = found.texts(rows)
+    for j, f in found.repeated:
+        warnings.append(f"{where} 第 {found.row} 行 (表头): 列 {header_text[j]} 与已识别的{FIELD_LABELS[f]}列重复，已忽略 / "
+                        f"column {header_text[j]} repeats the {f} column and is ignored — 请删除或重命名该列 / delete or "
+                        "rename it")
     data = rows[h + 1:]
     n = len(data)
     cols: dict[str, list] = {}
@@ -491,14 +363,14 @@ def _sheet_frame(path: Path, sheet: str, rows: list[list], hand: dict[str, str],
             try:
                 vals.append(cache[key])
             except KeyError:
-                cache[key] = c = _cell(v)
+                cache[key] = c = cell_text(v)
                 vals.append(c)
             except TypeError:  # unhashable
-                vals.append(_cell(v))
+                vals.append(cell_text(v))
         cols[f] = vals
     frame = pd.DataFrame({f: pd.Series(cols.get(f, [None] * n), dtype=object) for f in ROSTER_FIELDS})
     frame.insert(0, "row", np.arange(h + 2, h + 2 + n, dtype=np.int64))
-    frame.insert(0, "sheet", sheet)
+    frame.insert(0, "sheet", sheet.name)
     frame.insert(0, "file", path.name)
     frame["id_numeric"] = id_numeric
     field_cols = list(ROSTER_FIELDS)
@@ -513,19 +385,23 @@ def _sheet_frame(path: Path, sheet: str, rows: list[list], hand: dict[str, str],
     hand_unused = [k for k in hand if k not in header_text and _norm_header(k) not in {_norm_header(x) for x in header_text if x}]
     if hand_unused:
         warnings.append(f"{where}: --map 列 {', '.join(hand_unused)} 不在表头中 / mapped column(s) not in the header")
-    info = {"file": path.name, "sheet": sheet, "header_row": h + 1, "rows": len(frame),
-            "columns": "; ".join(f"{header_text[j]}→{FIELD_LABELS[f]}" for j, f in sorted(fields.items()))}
+    info = {"file": path.name, "sheet": sheet.name, "header_row": found.row, "rows": len(frame),
+            "columns": "; ".join(f"{header_text[j]}→{FIELD_LABELS[f]}" for j, f in sorted(fields.items())),
+            "encoding": sheet.encoding or ""}
     return (frame, info), where
 
 
 def read_roster(paths, *, column_map: Mapping[str, str] | None = None) -> Roster:
     """Read roster files: .xlsx/.xlsm/.xls (every sheet; merged cells filled), .csv and .txt (UTF-8 with
-    or without BOM, UTF-16, GBK/GB18030; comma, tab, semicolon or bar separated).
+    or without BOM, UTF-16, GBK/GB18030; comma, tab, semicolon, bar or full-width comma separated),
+    by the shared reader :func:`gridplan.tables.read_sheets`.
 
-    The header row is found among the first rows of each sheet (a title row or blank rows may sit
-    above it) by its Chinese headers (:data:`ROSTER_FIELDS`); ``column_map`` maps other headers by
-    hand (``{"住址楼号": "building"}``). A sheet without any recognisable header (a notes sheet) is
-    skipped with a warning. The files are only read.
+    The header row is found among the first :data:`~gridplan.tables.HEADER_SCAN_ROWS` rows of each
+    sheet (a title row or blank rows may sit above it) by its Chinese headers (:data:`ROSTER_FIELDS`;
+    :func:`gridplan.tables.find_header`); ``column_map`` maps other headers by hand
+    (``{"住址楼号": "building"}``). A sheet without any recognisable header (a notes sheet) is skipped
+    with a warning, and so is a second column giving a field already found. ``sheets`` names each
+    text file's encoding. The files are only read.
 
     Raises
     ------
@@ -539,19 +415,20 @@ def read_roster(paths, *, column_map: Mapping[str, str] | None = None) -> Roster
     frames, infos, warnings = [], [], []
     for p in paths:
         path = Path(p)
-        if not path.is_file():
-            raise RosterError(f"{path}: 文件不存在 / the roster file does not exist — 请检查路径 / check the path")
         ext = path.suffix.lower()
-        if ext not in ROSTER_SUFFIXES:
+        if path.is_file() and ext not in ROSTER_SUFFIXES:
             raise RosterError(f"{path.name}: 不支持的台账格式 / unsupported roster type {ext or '(none)'} — 请使用 "
                               f"{' '.join(ROSTER_SUFFIXES)} / use one of these")
-        sheets = _read_text_table(path) if ext in (".csv", ".txt") else _read_workbook(path)
+        try:
+            sheets = read_sheets(path, layer="roster")
+        except ValidationError as e:
+            raise RosterError("; ".join(f"{q.message} — {q.fix}" for q in e.problems)) from None
         got = 0
         skipped = []
-        for sheet, rows in sheets:
-            res, where = _sheet_frame(path, sheet, rows, hand, warnings)
+        for sheet in sheets:
+            res, where = _sheet_frame(path, sheet, hand, warnings)
             if res is None:
-                if any(any(c not in (None, "") for c in r) for r in rows):
+                if any(any(c not in (None, "") for c in r) for r in sheet.rows):
                     skipped.append(where)
                 continue
             frames.append(res[0])
@@ -559,8 +436,8 @@ def read_roster(paths, *, column_map: Mapping[str, str] | None = None) -> Roster
             got += 1
         if got == 0:
             raise RosterError(
-                f"{path.name}: 前 {_HEADER_SCAN_ROWS} 行中找不到表头（需要小区、楼栋等列名）/ no header row with 小区 and 楼栋 "
-                f"columns in the first {_HEADER_SCAN_ROWS} rows of any sheet — 请添加表头行（如 小区 楼栋 单元 户室 姓名 "
+                f"{path.name}: 前 {HEADER_SCAN_ROWS} 行中找不到表头（需要小区、楼栋等列名）/ no header row with 小区 and 楼栋 "
+                f"columns in the first {HEADER_SCAN_ROWS} rows of any sheet — 请添加表头行（如 小区 楼栋 单元 户室 姓名 "
                 "身份证号），或用 --map 列名=字段 指定列 / add a header row or map the columns with --map")
         for w in skipped:
             warnings.append(f"{w}: 没有表头，已跳过 / no header row, sheet skipped")
@@ -587,7 +464,7 @@ class RosterResult:
         One row per building of a compound the roster names: counts from the roster (empty for a
         building no row mentions), the counts before and their source.
     sheets
-        The sheets read (file, sheet, header row, rows, columns recognised).
+        The sheets read (file, sheet, header row, rows, columns recognised, encoding).
     summary
         ``rows``, ``duplicate_rows``, ``matched_rows``, ``unmatched_rows``, ``ambiguous_rows``,
         ``buildings_matched``, ``households``, ``persons``, ``party_members`` and more.

@@ -150,8 +150,8 @@ def check_compound_status(table, compounds=None, *, where: str = TABLE_NAME, she
 
 
 def read_compound_status(source, *, compounds=None, sheet=None) -> pd.DataFrame:
-    """Read a status history from CSV (UTF-8/GBK), Excel, a GeoPackage table ``compound_status`` or
-    a DataFrame, validated against ``compounds`` (the compounds layer) when given.
+    """Read a status history from CSV/TXT (UTF-8, UTF-16 or GBK), Excel (.xlsx/.xls), a GeoPackage table
+    ``compound_status`` or a DataFrame, validated against ``compounds`` (the compounds layer) when given.
 
     Raises
     ------

@@ -1,6 +1,7 @@
 """Grid staff (网格长, 专职网格员, 兼职网格员): the staff list, its assignment to grids, and the checks.
 
-* :func:`read_staff` loads a staff list from CSV (UTF-8 or GBK) or Excel: one row per person and
+* :func:`read_staff` loads a staff list from CSV/TXT (UTF-8, UTF-16 or GBK) or Excel (.xlsx/.xls; merged
+  cells filled) through :func:`gridplan.tables.read_user_table`: one row per person and
   duty with 姓名, 电话, 职务 and a grid code (网格) or a community (社区); Chinese header aliases, a
   title row above the header is skipped. Every bad row is reported at once (row number, problem,
   fix) as a :class:`~gridplan.ValidationError`.
@@ -107,7 +108,7 @@ def _community_lookup(dataset) -> dict[str, str]:
 
 
 def read_staff(source, *, dataset=None, sheet=None) -> "StaffAssignment":
-    """Load a staff list (CSV in UTF-8 or GBK, or Excel .xlsx).
+    """Load a staff list (CSV/TXT in UTF-8, UTF-16 or GBK, or Excel .xlsx/.xls: :func:`gridplan.tables.read_sheets`).
 
     Columns (Chinese headers accepted, a title row above the header is skipped): 姓名 ``name``
     (required), 职务 ``role`` (网格长 / 专职网格员 / 兼职网格员, required), 电话 ``phone``, 网格
@@ -129,9 +130,10 @@ def read_staff(source, *, dataset=None, sheet=None) -> "StaffAssignment":
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     if "grid_id" not in table.columns and "community" not in table.columns:
-        raise ValidationError([*problems, Problem("error", "staff", None, "the list has neither a 网格 (grid) nor a "
-                                                  "社区 (community) column / 缺少网格或社区列",
-                                                  "add a column 网格 (grid code) or 社区 (community)", "missing_field")])
+        raise ValidationError([*problems, Problem(
+            "error", "staff", f"row {table.attrs['header_row']}", f"{table.attrs['where']}: 缺少网格或社区列 / the list "
+            "has neither a 网格 (grid) nor a 社区 (community) column", "请添加一列 网格（网格编码）或 社区 / add a column "
+            "网格 (grid code) or 社区 (community)", "missing_field")])
     comms = _community_lookup(dataset) if dataset is not None else {}
     rows = []
     for rec in table.to_dict("records"):

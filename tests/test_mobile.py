@@ -129,3 +129,19 @@ def test_bad_schedule_rows_are_all_reported(street, tmp_path):
                        stations=ds.stations)
     assert list(ok["station_id"]) == ["M1", "R"] and [q.code for q in ok.attrs["problems"]] == ["not_mobile"]
     assert np.issubdtype(ok["weekday"].dtype, np.integer)
+
+
+def test_missing_columns_name_the_file_sheet_and_header_row(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表每周更新"])
+    ws = wb.create_sheet("三月")
+    ws.append(["流动郁心站服务安排"])
+    ws.append(["站点编号", "星期"])                      # no times
+    ws.append(["M1", "周一"])
+    wb.save(tmp_path / "排班.xlsx")
+    with pytest.raises(ValidationError) as e:
+        read_schedule(tmp_path / "排班.xlsx", sheet="三月")
+    (q,) = e.value.problems
+    assert (q.code, q.feature) == ("missing_field", "row 2")
+    assert q.message.startswith("排班.xlsx [三月]: 缺少服务时间") and q.fix.startswith("请添加")

@@ -152,6 +152,14 @@ def test_gb18030_only_characters_survive(tmp_path, ds):
     assert res.summary["matched_rows"] == 1
 
 
+def test_a_repeated_column_is_warned_and_the_encoding_reported(tmp_path, ds):
+    path = write_roster(tmp_path / "r.csv", [[*r, "99"] for r in ROWS], header=[*HEADER, "楼号"], encoding="gbk")
+    res = apply_roster(ds, path)
+    assert counts(res) == EXPECTED              # the first building column (楼栋) counts; 楼号 (all 99) is ignored
+    assert res.sheets["encoding"].tolist() == ["GB18030"]
+    assert any(w.startswith("r.csv 第 3 行") and "楼号" in w for w in res.warnings)
+
+
 def test_several_files_and_sheets_add_up(tmp_path, ds):
     from openpyxl import Workbook
     wb = Workbook()

@@ -65,6 +65,30 @@ def test_read_excel_with_merged_title_and_numeric_cells(tmp_path):
     assert list(t["source_row"]) == [4, 5, 7]
 
 
+def test_read_xls_with_the_grid_merged_down_and_unicode_text(tmp_path):
+    import xlwt
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("网格员")
+    ws.write_merge(0, 0, 0, 3, "阳光社区网格员名单")
+    for j, h in enumerate(["姓名", "电话", "职务", "网格"]):
+        ws.write(1, j, h)
+    for i, (n, ph, r) in enumerate([("张伟", "13812345678", "网格长"), ("李娜", "13900001111", "专职网格员"),
+                                    ("刘洋", "13722223333", "网格长")], start=2):
+        ws.write(i, 0, n)
+        ws.write(i, 1, ph)
+        ws.write(i, 2, r)
+    ws.write_merge(2, 3, 3, 3, "G1")     # one 网格 cell merged over the first two people
+    ws.write(4, 3, "G2")
+    wb.save(str(tmp_path / "s.xls"))
+    t = read_staff(tmp_path / "s.xls").table
+    assert list(t["grid_id"]) == ["G1", "G1", "G2"] and list(t["source_row"]) == [3, 4, 5]
+    # Excel's "Unicode text": UTF-16 with a BOM, tab separated
+    lines = ["\t".join(HEAD)] + ["\t".join(r) for r in ROWS]
+    (tmp_path / "s.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-16"))
+    t = read_staff(tmp_path / "s.txt", dataset=_Comms()).table
+    assert list(t["name"]) == [r[0] for r in ROWS] and list(t["source_row"]) == [2, 3, 4, 5, 6]
+
+
 def test_every_bad_row_is_reported_at_once(tmp_path):
     rows = ROWS + [["", "13800000000", "网格长", "G3", ""],        # row 8: no name
                    ["吴敏", "77777", "专职网格员", "G3", ""],         # row 9: bad phone
@@ -202,3 +226,13 @@ def test_grid_staff_masks_phones_unless_asked(tmp_path):
     assert "13812345678" not in sheet.to_csv() and "138****5678" in sheet.to_csv()
     assert list(sheet.columns[:3]) == ["姓名", "职务", "电话"]
     assert list(staff_sheet(s, lang="en").columns[:3]) == ["Name", "Role", "Phone"]
+
+
+def test_a_list_without_grid_or_community_names_the_file_and_header_row(tmp_path):
+    p = tmp_path / "名单.csv"
+    p.write_bytes("阳光社区网格员名单\n姓名,电话,职务\n张伟,13812345678,网格长\n".encode("gbk"))
+    with pytest.raises(ValidationError) as e:
+        read_staff(p)
+    (q,) = e.value.problems
+    assert (q.code, q.feature) == ("missing_field", "row 2")
+    assert q.message.startswith("名单.csv: 缺少网格或社区列") and "网格" in q.fix
