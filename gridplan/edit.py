@@ -81,16 +81,25 @@ class Edit:
 
 
 def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0) -> Plan:
-    """The plan after ``edit`` (a child of ``plan``). Raises :class:`PlanError` if the edit is invalid."""
+    """The plan after ``edit``. Raises :class:`PlanError` if the edit is invalid.
+
+    An edit that would change nothing (moving buildings into the grid they are already in)
+    returns ``plan`` itself, so callers can tell with ``new is plan`` and keep no history step
+    (:meth:`History.push` ignores it too).
+    """
     k, a = edit.kind, edit.args
     if k == "move":
         ids, to_grid = a
+        if _already_in(plan, ids, to_grid):
+            return plan
         return plan.move(ids, to_grid, label=f"move {_few(ids)} → {to_grid}")
     if k == "move_compound":
         compound_id, to_grid = a
         ids = compound_buildings(dataset, compound_id)
         if len(ids) == 0:
             raise PlanError(f"compound {compound_id!r} has no buildings")
+        if _already_in(plan, ids, to_grid):
+            return plan
         return plan.move(ids, to_grid, label=f"move compound {compound_id} → {to_grid}")
     if k == "merge":
         keep, absorb = a
@@ -111,6 +120,16 @@ def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0
         community_id, seed = a
         return reoptimise(dataset, plan, community_id, seed=seed, time_limit_s=time_limit_s)
     raise PlanError(f"unknown edit {k!r}")
+
+
+def _already_in(plan: Plan, building_ids, grid_id: str) -> bool:
+    """True when every (known) building is in ``grid_id`` already (unknown ids are left to
+    :meth:`Plan.move` to report)."""
+    ids = [str(b) for b in building_ids]
+    a = plan._assignment
+    if not ids or not pd.Index(ids).isin(a.index).all():
+        return False
+    return bool((a.reindex(ids).to_numpy() == str(grid_id)).all())
 
 
 def _few(ids, n: int = 3) -> str:
@@ -215,6 +234,10 @@ class History:
         return self.index < len(self.plans) - 1
 
     def push(self, plan: Plan) -> "History":
+        """The history with ``plan`` as the new current step (``self`` when ``plan`` is the
+        current plan already: an edit that changed nothing adds no step)."""
+        if plan is self.current:
+            return self
         plans = self.plans[: self.index + 1] + (plan,)
         if len(plans) > HISTORY_LIMIT:
             plans = plans[-HISTORY_LIMIT:]
@@ -396,6 +419,24 @@ def fingerprint(plan: Plan) -> str:
     h.update(json.dumps(plan.rule.as_dict(), sort_keys=True).encode())
     h.update("|".join(sorted(plan.locked)).encode())
     return h.hexdigest()[:16]
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """A short content hash of a dataset: building ids, counts and footprints, and the ids of the
+    other layers. Two uploads of the same files give the same key; any change to a building gives
+    another. Used to key a dataset's saved versions and drafts (computed once per dataset)."""
+    def compute():
+        h = hashlib.sha1()
+        for name, gdf in dataset.layers().items():
+            h.update(f"{name}:{len(gdf)}".encode())
+            h.update(pd.util.hash_pandas_object(pd.Series(gdf.index.astype(str)), index=False).to_numpy().tobytes())
+            if name == "buildings":
+                for c in ("households", "persons", "community_id", "compound_id"):
+                    if c in gdf.columns:
+                        h.update(pd.util.hash_pandas_object(gdf[c].astype(str), index=False).to_numpy().tobytes())
+                h.update(np.round(shapely.bounds(gdf.geometry.values), 2).tobytes())
+        return h.hexdigest()[:16]
+    return dataset_cache(dataset, "fingerprint", compute)
 
 
 def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
