@@ -703,7 +703,8 @@ def read_assignment_csv(source, *, name: str | None = None) -> pd.Series:
 
     ``source`` is a path or the file's bytes (an upload; ``name`` is then used in messages). The
     headers may be the English field names or the Chinese ones (楼栋编码/楼栋, 网格编码/网格);
-    UTF-8 (with or without BOM) and GBK are read. Cells are read as text, stripped.
+    UTF-8 (with or without BOM) and GBK are read. Cells are read as text, stripped; the ``'`` that
+    :func:`gridplan.export.export_assignment` puts before formula-like ids is removed again.
 
     Raises
     ------
@@ -735,8 +736,9 @@ def read_assignment_csv(source, *, name: str | None = None) -> pd.Series:
         raise ValueError(f"{label} lacks the column(s) {', '.join(missing)} / 缺少列 "
                          f"{'、'.join(ASSIGNMENT_ALIASES[f][1] for f in missing)}; the table needs building_id "
                          "(楼栋编码) and grid_id (网格编码)")
-    b = df[found["building_id"]].astype(str).str.strip()
-    g = df[found["grid_id"]].astype(str).str.strip()
+    # gridplan writes ids that a spreadsheet would run as a formula with a leading ' (export_assignment)
+    b = df[found["building_id"]].astype(str).str.strip().str.replace(r"^'(?=[=+\-@])", "", regex=True)
+    g = df[found["grid_id"]].astype(str).str.strip().str.replace(r"^'(?=[=+\-@])", "", regex=True)
     empty = (b == "") | (g == "")
     if empty.any():
         rows = (empty[empty].index[:5] + 2).tolist()          # spreadsheet rows (header is row 1)

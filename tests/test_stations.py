@@ -110,3 +110,22 @@ def test_everything_covered_gives_no_sites():
     ds = grid_city(n=12, n_buildings=100, stations=stations)
     s = suggest_stations(ds, 2)
     assert len(s) == 0 and s.attrs["total_gain"] == 0
+
+
+def test_describe_places_names_road_compound_community_and_coordinates():
+    from gridplan.io import read_dataset
+    from gridplan.sample import tiny_city
+    from gridplan.stations import describe_places
+    layers = tiny_city()
+    ds = read_dataset(layers, name="tiny")
+    comp = ds.compounds.iloc[0]
+    inside = comp.geometry.representative_point()
+    far = shapely.Point(inside.x + 50_000, inside.y)                  # 50 km away: nothing near
+    t = describe_places(ds, [inside, far])
+    assert list(t.columns) == ["road", "compound", "community", "lon", "lat"]
+    assert t.loc[0, "compound"] == comp["name"]
+    cname = ds.communities["name"].to_dict()
+    assert t.loc[0, "community"] == cname[comp["community_id"]]
+    assert t.loc[0, "road"] in set(ds.roads["name"])
+    assert 103 < t.loc[0, "lon"] < 105 and 30 < t.loc[0, "lat"] < 32
+    assert (t.loc[1, ["road", "compound", "community"]] == "").all()
