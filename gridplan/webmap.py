@@ -711,14 +711,17 @@ def make_map(dataset: Dataset, *, grids=None, assignment=None, coverage=None, is
 
 def make_map_parts(dataset: Dataset, *, grids=None, assignment=None, coverage=None, isochrones=None,
                    stations=None, suggested=None, selected_grid=None, selection=None, colors=None,
-                   **options) -> MapParts:
+                   with_base: bool = True, **options) -> MapParts:
     """The map split for redrawing in place: a :class:`MapParts` (base map, plan-dependent layers,
     layer control); arguments as :func:`make_map` (``fit`` defaults to ``False``). The base depends
     on the dataset and the options only, so ``st_folium`` keeps the same Leaflet map (and the
-    planner's view) from one edit to the next, and an edit sends only the plan's layers."""
+    planner's view) from one edit to the next, and an edit sends only the plan's layers.
+
+    ``with_base=False`` skips the base (``MapParts.base`` is ``None``): for a caller that keeps the
+    base it drew once and only needs the plan's layers again."""
     options.setdefault("fit", False)
     data = PlanLayers(grids, assignment, coverage, isochrones, stations, suggested, selected_grid, selection, colors)
-    return _build(dataset, data, MapOptions(**options), parts=True)
+    return _build(dataset, data, MapOptions(**options), parts=True, with_base=with_base)
 
 
 def from_display(lon: float, lat: float, tiles_crs: str = "wgs84") -> tuple[float, float]:
@@ -1174,7 +1177,7 @@ def _fit(ctx: _Ctx, m, b, grids, selected_grid) -> None:
         m.fit_bounds([[float(y0), float(x0)], [float(y1), float(x1)]])
 
 
-def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool):
+def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool, with_base: bool = True):
     """The map in named steps: the base (tiles, communities, roads, compounds, footprints, legend,
     tools), then the plan's layers (state, grids, bands, labels, stations, suggestions) — on the map,
     or (``parts``) in FeatureGroups beside it."""
@@ -1213,14 +1216,15 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool)
     show_roads = (not opts.tiles) if opts.show_roads is None else opts.show_roads
 
     # --- the base: what depends on the dataset and the options only
-    _panes(m)
-    _support(ctx).add_to(m)
-    if opts.tiles:
-        _tile_layer(ctx).add_to(m)
-    for el in [_community_layer(ctx), *(_road_layers(ctx, b.total_bounds) if show_roads and len(b) else []),
-               _compound_layer(ctx)]:
-        if el is not None:
-            el.add_to(m)
+    if with_base:
+        _panes(m)
+        _support(ctx).add_to(m)
+        if opts.tiles:
+            _tile_layer(ctx).add_to(m)
+        for el in [_community_layer(ctx), *(_road_layers(ctx, b.total_bounds) if show_roads and len(b) else []),
+                   _compound_layer(ctx)]:
+            if el is not None:
+                el.add_to(m)
 
     # --- the plan's layers (their legend entries go to the plan state, drawn into the legend's slot)
     plan_els: list = []
@@ -1245,16 +1249,20 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool)
 
     if state is not None:
         dynamic(state)               # before the footprints on a one-piece map: they are styled from it
-    if len(b):
+    if len(b) and with_base:
         _building_layer(ctx, b, assignment).add_to(m)
     for el in plan_els:
         dynamic(el)
 
+    control = folium.LayerControl(collapsed=False, position="topright")
+    if not with_base:
+        for fg in layers:
+            assets.localize_map(fg, base, check=False, icon_fix=False)
+        return MapParts(base=None, layers=layers, control=control)
     if opts.draw_tools:
         _draw_tools().add_to(m)
     _metric_scale().add_to(m)
     _legend(ctx.legend, T["legend"]).add_to(m)
-    control = folium.LayerControl(collapsed=False, position="topright")
     if not parts:
         control.add_to(m)
     if opts.fit:
