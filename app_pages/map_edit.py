@@ -127,7 +127,8 @@ with right:
             st.info(T("check_fixed", grids=", ".join(c.md(g) for g in rep["fixed"])))
 
     sg = r.get("selected_grid")
-    with st.expander(T("grid_ops"), expanded=bool(sg)):
+    # the label names the selected grid: selecting another grid opens the panel again
+    with st.expander(T("grid_ops") + (f" · {c.md(sg)}" if sg else ""), expanded=bool(sg)):
         if sg and sg in tb.index:
             ok = bool(tb.at[sg, "compliant"])
             why = i18n.reason(str(tb.at[sg, "reason"] or ""), c.lang())

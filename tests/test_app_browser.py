@@ -327,7 +327,7 @@ def test_an_edit_keeps_the_map_its_view_and_never_blanks(app_server, browser_con
                           " f.properties.building_id === bid) { var p = window.map.latLngToContainerPoint("
                           "l.getBounds().getCenter()); out = [p.x, p.y]; } }); return out; }", bid)
     box = page.locator(MAP_IFRAME).last.bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.mouse.click(box["x"] + x + 2, box["y"] + y + 1)     # not the very same point: a new click
     page.get_by_text(re.compile(r"^1 栋楼")).first.wait_for(timeout=30_000)
     own = page.get_by_text(re.compile(r"所在网格：")).first.inner_text().split("：")[-1].strip()
     _choose(page, "目标网格", own.replace("\\", ""))
@@ -506,3 +506,66 @@ def test_labels_from_user_data_fetch_nothing(app_server, browser_context, tmp_pa
     assert "evil.example" in page.get_by_role("button", name=re.compile("合并网格")).inner_text()
     time.sleep(1.0)
     _assert_offline(browser_context)
+
+
+class _TileServer:
+    """A tile service on 127.0.0.1 (an intranet GeoServer/天地图 stand-in): a grey PNG for every tile."""
+
+    def __init__(self):
+        import http.server
+        import io
+        import threading
+
+        from PIL import Image
+        buf = io.BytesIO()
+        Image.new("RGB", (256, 256), (225, 225, 225)).save(buf, format="PNG")
+        png, hits = buf.getvalue(), []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png)
+
+            def log_message(self, *args):
+                pass
+
+        self.hits = hits
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_configured_basemap_is_the_only_other_host(app_server, browser_context):
+    """Issue 16: a basemap from an intranet tile URL; the browser asks that host and the app, nothing else."""
+    from urllib.parse import urlparse
+    tiles = _TileServer()
+    seen: list[str] = []
+    browser_context.on("request", lambda r: seen.append(r.url))
+    try:
+        page, _ = _open(browser_context, app_server.url, "/data")
+        page.get_by_text("载入数据").first.wait_for(timeout=120_000)
+        page.get_by_text("底图", exact=True).first.click()
+        page.get_by_label(re.compile("瓦片地址")).fill(tiles.url + "/tiles/{z}/{x}/{y}.png")
+        page.get_by_role("button", name="应用底图").click()
+        page.get_by_text(re.compile(r"底图：127\.0\.0\.1")).first.wait_for(timeout=30_000)
+        _nav(page, "地图与编辑")
+        _wait_map(page)
+        _frame(page).locator("img.leaflet-tile").first.wait_for(timeout=60_000)
+        _wait_until(lambda: len(tiles.hits) > 0, timeout_s=30)
+        assert all(h.startswith("/tiles/") for h in tiles.hits)
+        app_host, tile_host = urlparse(app_server.url).netloc, urlparse(tiles.url).netloc
+        other = [u for u in seen if not u.startswith(("data:", "blob:", "about:"))
+                 and urlparse(u).netloc not in (app_host, tile_host)]
+        assert other == [], other[:5]
+        _assert_offline(browser_context)
+    finally:
+        tiles.stop()
