@@ -1,7 +1,8 @@
 """The planner's main page: the map, the editing tools and the grid table.
 
-The layout is the same while the first partition runs and after it (messages live in a container
-that is always there), so the map is drawn once and the plan arrives on it in place.
+Nothing above the map changes size: the figures keep their row while the first partition runs, and
+messages (and the draft offer) appear beside the map, in the tool panel. The map is drawn once, the
+plan arrives on it in place, and it never moves under the planner's cursor.
 """
 import streamlit as st
 
@@ -14,25 +15,16 @@ from gridplan import i18n, metrics
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-box = c.show_flash()
 h = c.history()
 p = None if h is None else h.current
 tb = None if p is None else metrics.grid_table(ds, p)
 res = c.coverage_result(ds) if (p is not None and c.coverage_available(ds)) else None
 
-if p is not None:
-    draft = c.pending_draft(ds, p)
-    if draft is not None:
-        d, meta = draft
-        box.info(T("draft_found", label=c.step(d.label), when=c.when(meta.get("saved")), grids=len(d.grid_ids)))
-        b1, b2, _ = box.columns([1, 1, 4])
-        b1.button(T("draft_restore"), on_click=cb.cb_restore_draft, type="primary", key="draft_restore_btn")
-        b2.button(T("draft_discard"), on_click=cb.cb_discard_draft, key="draft_discard_btn")
-
-# --- headline figures
+# --- headline figures (placeholders while the first partition runs: the row keeps its height)
 m = st.columns(6)
 if tb is None:
-    m[0].caption(T("partitioning"))
+    for col, label in zip(m, ["summary_grids", "summary_compliant", "summary_contiguous", "summary_households"]):
+        col.metric(T(label), "—")
 else:
     m[0].metric(T("summary_grids"), len(tb))
     m[1].metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
@@ -75,6 +67,15 @@ def _grid_option(k, new_code):
 
 # --- tool panel (right)
 with right:
+    box = c.show_flash()
+    if p is not None:
+        draft = c.pending_draft(ds, p)
+        if draft is not None:
+            d, meta = draft
+            box.info(T("draft_found", label=c.step(d.label), when=c.when(meta.get("saved")), grids=len(d.grid_ids)))
+            b1, b2 = box.columns(2)
+            b1.button(T("draft_restore"), on_click=cb.cb_restore_draft, type="primary", key="draft_restore_btn")
+            b2.button(T("draft_discard"), on_click=cb.cb_discard_draft, key="draft_discard_btn")
     focus = c.current_focus(ds)
     comm_ids = [] if ds.communities is None else [str(x) for x in ds.communities.index]
     names = {} if ds.communities is None else ds.communities["name"].astype(str).to_dict()

@@ -34,12 +34,17 @@ def ready(at: AppTest, timeout_s: float = 300) -> AppTest:
     """Run until the first partition (running in the background) is on the page."""
     at.run(timeout=TIMEOUT)
     deadline = time.monotonic() + timeout_s
-    while not at.metric and time.monotonic() < deadline:
+
+    def has_plan():
+        return "history" in at.session_state and at.session_state["history"] is not None
+
+    while not has_plan() and time.monotonic() < deadline:
         assert not at.exception, [e.message for e in at.exception]
         time.sleep(0.3)
         at.run(timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)      # the page with the plan
     assert not at.exception, [e.message for e in at.exception]
-    assert at.metric, "the plan never appeared"
+    assert has_plan(), "the plan never appeared"
     return at
 
 

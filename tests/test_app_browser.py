@@ -52,9 +52,9 @@ def _wait_map(page, timeout_ms=120_000):
 
 def _wait_plan(page, timeout_ms=180_000):
     """Wait until the grids are on the page (the first partition may run in the background)."""
-    page.get_by_test_id("stMetric").first.wait_for(timeout=timeout_ms)
     fr = _wait_map(page)
     fr.locator(".gp-grid-label").first.wait_for(timeout=timeout_ms)
+    page.get_by_text(re.compile(r"操作记录 \(\d+/\d+\)")).first.wait_for(timeout=timeout_ms)
     return fr
 
 
