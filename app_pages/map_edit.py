@@ -167,14 +167,7 @@ frame = tables.grid_frame(ds, p, res)
 if focus != c.ALL:
     frame = frame[(tb["community_id"].astype(str) == focus).to_numpy()]
 r["_grid_table_ids"] = frame[T("col_grid")].tolist()
-
-
-def _style(row):
-    colour = "#fde0dd" if row[T("col_status")] == T("not_ok") else "#e5f5e0"
-    return [f"background-color: {colour}" if col == T("col_status") else "" for col in row.index]
-
-
-st.dataframe(frame.style.apply(_style, axis=1), key="grid_table", on_select=cb.cb_select_grid_row,
+st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
              selection_mode="single-row", hide_index=True, width="stretch", height=360,
              column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
                             T("col_pp"): st.column_config.NumberColumn(format="%.2f")})

@@ -23,7 +23,8 @@ def grid_frame(ds, p, res=None) -> pd.DataFrame:
     df = pd.DataFrame({
         T("col_grid"): tb.index.astype(str),
         T("col_community"): [cname.get(x, x) for x in tb["community_id"]],
-        T("col_status"): [T("ok") if ok else T("not_ok") for ok in tb["compliant"]],
+        # a coloured mark, not a styled table (a pandas Styler costs a tenth of a second on every edit)
+        T("col_status"): [("🟢 " + T("ok")) if ok else ("🔴 " + T("not_ok")) for ok in tb["compliant"]],
         T("col_households"): tb["households"].astype(int).to_numpy(),
         T("col_deviation"): tb["balance"].astype(int).to_numpy(),
         T("col_persons"): tb["persons"].astype(int).to_numpy(),

@@ -272,7 +272,8 @@ def _points(dataset: Dataset) -> np.ndarray:
 
 
 def _to_metric(dataset: Dataset, crs) -> Transformer:
-    return Transformer.from_crs(crs, dataset.crs, always_xy=True)
+    from .crs import transformer
+    return transformer(crs, dataset.crs)
 
 
 def _geometry(geom) -> shapely.Geometry:
@@ -467,7 +468,8 @@ def view_bounds(gdf) -> list[list[float]] | None:
     """``[[south, west], [north, east]]`` (lon/lat) of a layer, for fitting a web map; None if empty."""
     if gdf is None or not len(gdf):
         return None
-    x0, y0, x1, y1 = gdf.to_crs(4326).total_bounds
+    from .crs import transform_geoms
+    x0, y0, x1, y1 = shapely.total_bounds(transform_geoms(gdf.geometry.to_numpy(), gdf.crs, 4326))
     if not np.all(np.isfinite([x0, y0, x1, y1])):
         return None
     return [[float(y0), float(x0)], [float(y1), float(x1)]]
@@ -477,7 +479,8 @@ def grid_center(grids, grid_id: str) -> tuple[float, float] | None:
     """(lat, lon) of a point inside a grid polygon (``grids`` as :func:`gridplan.metrics.grids`)."""
     if grids is None or grid_id not in grids.index:
         return None
-    p = grids.loc[[grid_id]].to_crs(4326).geometry.iloc[0].representative_point()
+    from .crs import transform_geoms
+    p = transform_geoms([grids.loc[grid_id].geometry.representative_point()], grids.crs, 4326)[0]
     return round(p.y, 6), round(p.x, 6)
 
 

@@ -217,10 +217,13 @@ def _geojson_geoms(geoms) -> list:
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+    from .crs import transform_geoms
     g = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if simplify_m and g.crs is not None and g.crs.is_projected:
         g = g.set_geometry(g.geometry.simplify(simplify_m, preserve_topology=True))
-    return g.to_crs(4326) if g.crs is not None else g
+    if g.crs is None or g.crs.equals(4326):
+        return g
+    return g.set_geometry(transform_geoms(g.geometry.to_numpy(), g.crs, 4326), crs=4326)
 
 
 def _py(v):
@@ -295,6 +298,9 @@ def _is_false(x) -> bool:
 
 
 def _truthy(values) -> np.ndarray:
+    arr = pd.Series(values)
+    if pd.api.types.is_bool_dtype(arr) and not arr.isna().any():
+        return arr.to_numpy(dtype=bool)
     return np.array([(_py(v) is not None) and not _is_false(v) for v in values], dtype=bool)
 
 
@@ -355,6 +361,19 @@ def _js(obj) -> str:
 
 
 # --------------------------------------------------------------------------- folium elements
+_TEMPLATES: dict[str, Any] = {}
+
+
+def _tmpl(source: str):
+    """A folium Template compiled once per source text (compiling costs milliseconds per element,
+    and the app builds the plan's elements on every rerun)."""
+    t = _TEMPLATES.get(source)
+    if t is None:
+        from folium.template import Template
+        t = _TEMPLATES[source] = Template(source)
+    return t
+
+
 def _raw_render(self, **kwargs):
     """MacroElement.render without folium's re-compilation of the rendered script as a Jinja template
     (slow for megabytes of GeoJSON, and it would evaluate ``{{ … }}`` found in user data)."""
@@ -446,10 +465,9 @@ def _label_layer(points: list, *, name: str, show: bool = True, css_class: str =
     ``[lat, lon, html, width_px, height_px]``, most important first (a label that would overlap an
     earlier one is hidden). With ``min_zoom`` the labels show only from that zoom on."""
     from folium.map import Layer
-    from folium.template import Template
 
     class GridLabels(Layer):
-        _template = Template("""
+        _template = _tmpl("""
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.layerGroup();
             (function(lg){
@@ -507,7 +525,6 @@ def _legend(items: list[tuple[str, str]], title: str):
     with a click on its title. Below ``items`` it holds the plan's entries, which the plan state
     (:func:`_plan_state`) fills in, so the legend itself stays the same from one edit to the next."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     box = (f"<details open style='background:rgba(255,255,255,0.92);padding:6px 9px;border-radius:4px;"
            f"box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.35 sans-serif;max-height:60vh;overflow:auto'>"
@@ -515,7 +532,7 @@ def _legend(items: list[tuple[str, str]], title: str):
            f"<div class='gp-legend-plan'></div></details>")
 
     class Legend(MacroElement):
-        _template = Template("""
+        _template = _tmpl("""
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.control({position: 'bottomright'});
             {{ this.get_name() }}.onAdd = function () {
@@ -545,10 +562,9 @@ def _legend(items: list[tuple[str, str]], title: str):
 def _metric_scale():
     """A metric-only scale bar (folium's control_scale also shows feet)."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     el = MacroElement()
-    el._template = Template("{% macro script(this, kwargs) %}\n"
+    el._template = _tmpl("{% macro script(this, kwargs) %}\n"
                             "L.control.scale({imperial: false, position: 'bottomleft'}).addTo({{ this._parent.get_name() }});\n"
                             "{% endmacro %}")
     return el
@@ -914,7 +930,6 @@ def _support(ctx: _Ctx):
     """The JavaScript that styles the building footprints from the plan state (``window.__gp``) and
     writes their tooltips; defined once in the base."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     T = ctx.T
     fixed = [T["compound"], T["households"], T["persons"]] + ([T["party_members"]] if ctx.opts.include_personal else [])
@@ -922,7 +937,7 @@ def _support(ctx: _Ctx):
               "min": _safe(T["min"]), "covered": _safe(T["covered"]), "yes": _safe(T["yes"]), "no": _safe(T["no"])}
 
     class BuildingSupport(MacroElement):
-        _template = Template(_BUILDING_JS)
+        _template = _tmpl(_BUILDING_JS)
 
         def __init__(self):
             super().__init__()
@@ -941,7 +956,6 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
     outlines and the plan's tooltip rows come from the plan state. A one-piece map (a snapshot)
     also gives each footprint its ``grid_id``, so a click on it says its grid."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     T = ctx.T
     g = ctx.display(b, 0.3)
@@ -962,7 +976,7 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
                      style_js="function(f){ return window.__gpStyle(f.properties); }")
 
     class Register(MacroElement):
-        _template = Template("{% macro script(this, kwargs) %}\nwindow.__gpB = {{ this._parent.get_name() }};\n"
+        _template = _tmpl("{% macro script(this, kwargs) %}\nwindow.__gpB = {{ this._parent.get_name() }};\n"
                              "{% endmacro %}")
 
     reg = Register()
@@ -976,34 +990,39 @@ def _plan_state(ctx: _Ctx, b: gpd.GeoDataFrame, data: PlanLayers, colors: Mappin
     colours, the selected grid and buildings, walk time and coverage, and the plan's legend entries.
     A small script that sets ``window.__gp`` and restyles the footprints in place."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     bid = b.index.astype(str)
     if data.assignment is not None:
         a = pd.Series(data.assignment)
-        a = pd.Series(a.astype(str).to_numpy(), index=a.index.astype(str)).reindex(bid)
-        codes, grid_ids = pd.factorize(a, sort=True)
+        a = pd.Series(a.astype(str).to_numpy(), index=a.index.astype(str))
+        where = a.index.get_indexer(bid)
+        vals = np.where(where >= 0, a.to_numpy(dtype=object)[np.maximum(where, 0)], None)
+        codes, grid_ids = pd.factorize(vals, sort=True)
         grid_ids = [str(x) for x in grid_ids]
     else:
         codes, grid_ids = np.full(len(bid), -1), []
     sel_grid = -1 if data.selected_grid is None or str(data.selected_grid) not in grid_ids \
         else grid_ids.index(str(data.selected_grid))
-    pick = [] if not data.selection else np.flatnonzero(bid.isin([str(x) for x in data.selection])).tolist()
+    pick = [] if not data.selection else \
+        np.flatnonzero(pd.Index([str(x) for x in data.selection]).get_indexer(bid) >= 0).tolist()
     state: dict[str, Any] = {"grids": [_safe(x) for x in grid_ids],
                              "fill": [colors.get(x, "#cccccc") for x in grid_ids],
-                             "g": codes.astype(int).tolist(), "sg": sel_grid, "pick": pick}
+                             "g": np.asarray(codes).astype(int).tolist(), "sg": sel_grid, "pick": pick}
     if cov is not None:
-        c2 = cov.reindex(bid)
-        covered = _truthy(_col(c2, "covered"))
-        known = c2.index.isin(cov.index)
-        state["cov"] = "".join("1" if ok else ("0" if k else "-") for ok, k in zip(covered, known))
-        walk = pd.to_numeric(_col(c2, "walk_min"), errors="coerce").to_numpy(dtype=float)
-        state["walk"] = [None if not np.isfinite(w) else int(round(w * 10)) for w in walk]
+        where = cov.index.get_indexer(bid)
+        known = where >= 0
+        covered = cov["covered"].to_numpy(dtype=bool)[np.maximum(where, 0)] & known
+        state["cov"] = "".join(np.where(~known, "-", np.where(covered, "1", "0")).tolist())
+        walk = (pd.to_numeric(cov["walk_min"], errors="coerce").to_numpy(dtype=float)[np.maximum(where, 0)]
+                if "walk_min" in cov.columns else np.full(len(bid), np.nan))
+        walk = np.where(known, walk, np.nan)
+        tenths = np.round(np.nan_to_num(walk, nan=-1.0) * 10).astype(int)
+        state["walk"] = [None if not np.isfinite(w) else int(t) for w, t in zip(walk.tolist(), tenths.tolist())]
     state["legend"] = _legend_rows(ctx.plan_legend)
     state_js = _js(state)
 
     class PlanState(MacroElement):
-        _template = Template("""
+        _template = _tmpl("""
             {% macro script(this, kwargs) %}
             (function () {
               var s = {{ this.state_js }}, pick = {};
@@ -1032,7 +1051,7 @@ def _plan_state(ctx: _Ctx, b: gpd.GeoDataFrame, data: PlanLayers, colors: Mappin
 
 def _grid_layer(ctx: _Ctx, grids, colors, selected_grid):
     T = ctx.T
-    g = ctx.display(grids, 1.0)
+    g = ctx.display(grids, 2.0)
     gid = g.index.astype(str).tolist()
     ok = _compliant(g)
     cid = _native(_col(g, "community_id"))
@@ -1241,6 +1260,9 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
     if grids is not None and len(grids):
         plan_els.append(_grid_label_layer(ctx, grids))
     st = dataset.stations if data.stations is None else data.stations
+    if st is not None and len(st) and len(b):
+        x0, y0, x1, y1 = b.total_bounds                       # the stations within reach of what is drawn
+        st = st.cx[x0 - 2000:x1 + 2000, y0 - 2000:y1 + 2000]
     if st is not None and len(st):
         plan_els.extend(_station_layers(ctx, st))
     if data.suggested is not None and len(data.suggested):
