@@ -12,6 +12,9 @@ from gridplan import PlanError, Rule
 from gridplan import edit as ed
 
 from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
+from app_pages import projects
 from app_pages.common import T, flash, md
 
 log = logging.getLogger("gridplan.app")
@@ -32,8 +35,8 @@ def _jump(step: int):
         return
     new = h.undo() if step < 0 else h.redo()
     st.session_state["history"] = new
-    c.set_report(ed.check(c.dataset(), new.current, before=h.current), label=new.current.label)
-    c.mark_dirty()
+    plans.set_report(ed.check(c.dataset(), new.current, before=h.current), label=new.current.label)
+    projects.mark_dirty()
 
 
 def cb_undo():
@@ -52,8 +55,8 @@ def cb_partition():
     except ValueError as e:
         flash("error", T("edit_failed", msg=c.message(e)))
         return
-    new = c.partition_now(rule, r["_seed"], r["_code_width"])
-    c.push_plan(new)
+    new = plans.partition_now(rule, r["_seed"], r["_code_width"])
+    plans.push_plan(new)
     tb = ed.check(c.dataset(), new).table
     flash("success", T("partition_done", grids=len(tb), ok=int(tb["compliant"].sum())))
     r["selection"], r["selected_grid"] = (), None
@@ -62,7 +65,7 @@ def cb_partition():
 def cb_move_selection():
     sel = st.session_state.get("selection") or ()
     target = st.session_state.get("target")
-    if sel and target and c.do_edit(ed.Edit.move(sel, target), message=T("moved_n", n=len(sel), grid=md(target))):
+    if sel and target and plans.do_edit(ed.Edit.move(sel, target), message=T("moved_n", n=len(sel), grid=md(target))):
         st.session_state["selection"] = ()
 
 
@@ -72,7 +75,7 @@ def cb_clear_selection():
 
 def cb_merge():
     keep, absorb = st.session_state.get("selected_grid"), st.session_state.get("_merge_absorb")
-    if keep and absorb and c.do_edit(ed.Edit.merge(keep, absorb)):
+    if keep and absorb and plans.do_edit(ed.Edit.merge(keep, absorb)):
         st.session_state["selected_grid"] = keep
 
 
@@ -80,21 +83,21 @@ def cb_split():
     g = st.session_state.get("selected_grid")
     parts = int(st.session_state.get("_split_parts") or 0) or None
     if g:
-        c.do_edit(ed.Edit.split(g, parts, int(st.session_state.get("seed", 0))))
+        plans.do_edit(ed.Edit.split(g, parts, int(st.session_state.get("seed", 0))))
 
 
 def cb_lock(lock: bool):
     g = st.session_state.get("selected_grid")
     if g:
-        c.do_edit(ed.Edit.lock([g]) if lock else ed.Edit.unlock([g]))
+        plans.do_edit(ed.Edit.lock([g]) if lock else ed.Edit.unlock([g]))
 
 
 def cb_reoptimise():
-    ds, p = c.dataset(), c.plan()
+    ds, p = c.dataset(), plans.plan()
     g = st.session_state.get("selected_grid")
     cid = ed.community_of_grid(ds, p, g) if g else c.current_focus(ds)
     if cid and cid != c.ALL:
-        c.do_edit(ed.Edit.reoptimise(cid, int(st.session_state.get("seed", 0))))
+        plans.do_edit(ed.Edit.reoptimise(cid, int(st.session_state.get("seed", 0))))
 
 
 def cb_select_grid_row():
@@ -108,7 +111,7 @@ def cb_select_grid_row():
 
 def select_grid(grid_id: str) -> None:
     from gridplan import metrics
-    ds, p = c.dataset(), c.plan()
+    ds, p = c.dataset(), plans.plan()
     if ds is None or p is None or grid_id not in set(p.grid_ids):
         return
     r = st.session_state
@@ -130,18 +133,18 @@ def cb_restore_draft():
     from gridplan.io import read_plan_json
     ds = c.dataset()
     try:
-        d, _ = read_plan_json(c.draft_path(ds))
+        d, _ = read_plan_json(projects.draft_path(ds))
         d.check_against(ds.buildings.index)
     except (ValueError, PlanError, OSError) as e:
         flash("error", T("edit_failed", msg=c.message(e)))
         return
     st.session_state["draft_seen"] = c.dataset_key(st.session_state["source"])
-    c.push_plan(d, message=T("draft_restored", label=c.step(d.label)))
+    plans.push_plan(d, message=T("draft_restored", label=c.step(d.label)))
 
 
 def cb_discard_draft():
     st.session_state["draft_seen"] = c.dataset_key(st.session_state["source"])
-    c.clear_draft()
+    projects.clear_draft()
 
 
 # --------------------------------------------------------------------------- map events
@@ -157,7 +160,7 @@ def cb_map():
 
 def handle_map_event(ev: dict) -> None:
     from gridplan.webmap import feature_from_display, from_display
-    ds, p = c.dataset(), c.plan()
+    ds, p = c.dataset(), plans.plan()
     if ds is None or p is None:
         return
     r = st.session_state
@@ -195,7 +198,7 @@ def handle_map_event(ev: dict) -> None:
         return
     if tool == "paint" and r.get("target"):
         target = r["target"]
-        c.do_edit(ed.Edit.move(ids, target), message=T("moved_n", n=len(ids), grid=md(target)))
+        plans.do_edit(ed.Edit.move(ids, target), message=T("moved_n", n=len(ids), grid=md(target)))
         r["selection"] = ()
     else:
         r["selection"] = tuple(ids)
@@ -208,7 +211,7 @@ def handle_map_event(ev: dict) -> None:
 def add_station(ds, lon: float, lat: float) -> None:
     x, y = ed.to_metric(ds, lon, lat)
     st.session_state["added_stations"] = tuple(st.session_state.get("added_stations") or ()) + ((round(x, 2), round(y, 2)),)
-    ids = c.added_ids(c.coverage_result(ds))
+    ids = whatif.added_ids(whatif.coverage_result(ds))
     flash("success", T("station_added", sid=md(ids[-1] if ids else "")))
 
 
@@ -240,7 +243,7 @@ def cb_suggest():
     ds = c.dataset()
     k = int(st.session_state.get("_suggest_k") or 3)
     try:
-        sg = suggest_stations(c.coverage_result(ds), k)
+        sg = suggest_stations(whatif.coverage_result(ds), k)
     except (ValueError, PlanError) as e:      # a failed suggestion is a message, not a traceback
         flash("error", T("edit_failed", msg=c.message(e)))
         return
@@ -265,20 +268,20 @@ def cb_save_version():
     r = st.session_state
     name = (r.get("_version_name") or "").strip()
     try:
-        vid = c.project_store().save(name, c.plan(), note=r.get("_version_note") or "", dataset_name=c.dataset().name)
+        vid = projects.project_store().save(name, plans.plan(), note=r.get("_version_note") or "", dataset_name=c.dataset().name)
     except (StoreError, OSError) as e:
         flash("error", T("edit_failed", msg=md(e)))
         return
     flash("success", T("saved", vid=vid, name=md(name)))
     r["_version_name"] = r["_version_note"] = ""
-    c.clear_draft()
+    projects.clear_draft()
 
 
 def load_version(vid):
     """A saved plan, checked against the dataset (``None`` and one message when it does not fit)."""
     from gridplan.store import StoreError
     try:
-        p = c.project_store().load(vid)
+        p = projects.project_store().load(vid)
         p.check_against(c.dataset().buildings.index)
     except (StoreError, PlanError) as e:
         flash("error", T("version_mismatch", msg=md(e)))
@@ -290,7 +293,7 @@ def cb_open_version():
     vid = st.session_state.get("_open_vid")
     p = None if vid is None else load_version(int(vid))
     if p is not None:
-        c.push_plan(p, message=T("opened", name=c.step(p.label)))
+        plans.push_plan(p, message=T("opened", name=c.step(p.label)))
         st.session_state["selection"], st.session_state["selected_grid"] = (), None
 
 
@@ -298,7 +301,7 @@ def cb_import_assignment():
     """A building → grid CSV (exported earlier or edited in a spreadsheet) becomes the current plan."""
     from gridplan.io import read_assignment_csv
     f = st.session_state.get("_import_csv")
-    ds, p = c.dataset(), c.plan()
+    ds, p = c.dataset(), plans.plan()
     if f is None or ds is None or p is None:
         return
     try:
@@ -309,7 +312,7 @@ def cb_import_assignment():
     except (ValueError, PlanError) as e:
         flash("error", T("import_bad", msg=c.message(e)))
         return
-    c.push_plan(new, message=T("imported", n=len(new)))
+    plans.push_plan(new, message=T("imported", n=len(new)))
     st.session_state["selection"], st.session_state["selected_grid"] = (), None
 
 
@@ -318,7 +321,7 @@ def export_key(kind: str, *args) -> str:
     """What a prepared download depends on: a file made for another plan, station set or option is
     not offered."""
     r = st.session_state
-    p = c.plan()
+    p = plans.plan()
     return json.dumps([kind, list(map(str, args)), ed.fingerprint(p) if p is not None else "", c.lang(),
                        bool(r.get("_include_personal")), r.get("active_stations"), list(r.get("added_stations") or ()),
                        list(r["cov_minutes"]), r["cov_speed"], list(r["cov_kinds"])], default=str)
@@ -328,12 +331,12 @@ def cb_prepare_export(kind: str, *args):
     """Build one export into memory (bytes, file name, MIME type) for the download button, showing
     the state the planner sees (what-if stations included)."""
     from app_pages import exports
-    ds, p = c.dataset(), c.plan()
+    ds, p = c.dataset(), plans.plan()
     t0 = time.perf_counter()
     try:
-        res = c.coverage_result(ds)
+        res = whatif.coverage_result(ds)
         data, fname, mime = exports.build(kind, ds, p, *args, lang=c.lang(), coverage=res,
-                                          stations=c.shown_stations(ds, res),
+                                          stations=whatif.shown_stations(ds, res),
                                           include_personal=bool(st.session_state.get("_include_personal")))
     except Exception as e:  # noqa: BLE001 - an export failure is a message, never a traceback
         log.exception("export %s failed", kind)

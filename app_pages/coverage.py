@@ -4,6 +4,8 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
 from app_pages import tables
 from gridplan.webmap import station_kind_label
 
@@ -12,10 +14,10 @@ r = st.session_state
 ds = c.require_dataset()
 st.header(T("page_coverage"))
 c.show_flash()
-if not c.coverage_available(ds):
+if not whatif.coverage_available(ds):
     st.info(T("coverage_none"))
     st.stop()
-p = c.plan()
+p = plans.plan()
 
 kinds_all = ["red_station", "grid_station", "mobile", "service_center"]
 a, b, d = st.columns([2, 1, 1])
@@ -35,17 +37,17 @@ with st.expander(T("stations_on") + f" ({len(r['_active'])}/{len(st_ids)})"):
     st.multiselect(T("stations_on"), st_ids, key="_active", on_change=cb.cb_active, label_visibility="collapsed",
                    format_func=lambda s: f"{st_names.get(s, s)} ({s})")
 
-res = c.coverage_result(ds)
+res = whatif.coverage_result(ds)
 s = res.summary()
 st.markdown("**" + T("coverage_summary", ch=f"{s['covered_households']:,}", hh=f"{s['households']:,}",
                      pct=f"{s['pct_households'] or 0:.1f}", ub=len(res.uncovered_buildings),
                      sw=s["uncovered_sanwu"]) + "**")
-delta = s["covered_households"] - c.coverage_result(ds, what_if=False).summary()["covered_households"]
+delta = s["covered_households"] - whatif.coverage_result(ds, what_if=False).summary()["covered_households"]
 if delta:
     st.caption(T("coverage_delta", sign="+" if delta > 0 else "", d=f"{delta:,}"))
 
 if r.get("added_stations"):
-    st.markdown(f"**{T('added_stations')}**: " + ", ".join(c.md(sid) for sid in c.added_ids(res)))
+    st.markdown(f"**{T('added_stations')}**: " + ", ".join(c.md(sid) for sid in whatif.added_ids(res)))
     st.button(T("clear_added"), on_click=cb.cb_clear_added, key="clear_added_btn")
 st.caption(T("tool_station") + ": " + T("page_map") + " → " + T("tool") + " → " + T("tool_station"))
 

@@ -6,6 +6,7 @@ from app_pages import callbacks as cb
 from app_pages import common as c
 from app_pages import tables
 from gridplan.i18n import layer_name
+from gridplan.io import UPLOAD_TYPES
 
 T = c.T
 r = st.session_state
@@ -19,7 +20,7 @@ st.radio(T("source"), kinds, key="_src_kind", horizontal=True, format_func=lambd
          on_change=cb.cb_copy, args=("_src_kind", "src_kind"))
 kind = r["src_kind"]
 if kind == "upload":
-    st.file_uploader(T("upload_help", mb=c.UPLOAD_LIMIT_MB), type=c.UPLOAD_TYPES, accept_multiple_files=True,
+    st.file_uploader(T("upload_help", mb=c.UPLOAD_LIMIT_MB), type=list(UPLOAD_TYPES), accept_multiple_files=True,
                      key="_uploads")
 elif kind == "path":
     st.text_input(T("path_label"), key="_path", placeholder="/data/shifang  或  /data/shifang.gpkg")

@@ -3,11 +3,12 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
 
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-p = c.plan()
+p = plans.plan()
 st.header(T("export_title"))
 c.show_flash()
 st.checkbox(T("include_personal"), key="_include_personal")

@@ -8,6 +8,9 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
+from app_pages import projects
 from app_pages import mapview, tables
 from gridplan import edit as ed
 from gridplan import i18n, metrics
@@ -15,10 +18,10 @@ from gridplan import i18n, metrics
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-h = c.history()
+h = plans.history()
 p = None if h is None else h.current
 tb = None if p is None else metrics.grid_table(ds, p)
-res = c.coverage_result(ds) if (p is not None and c.coverage_available(ds)) else None
+res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 
 # --- headline figures (placeholders while the first partition runs: the row keeps its height)
 m = st.columns(6)
@@ -32,7 +35,7 @@ else:
     m[3].metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
     if res is not None:
         s = res.summary()
-        d = s["covered_households"] - c.coverage_result(ds, what_if=False).summary()["covered_households"]
+        d = s["covered_households"] - whatif.coverage_result(ds, what_if=False).summary()["covered_households"]
         m[4].metric(T("summary_coverage", m=f"{max(res.minutes):g}"), f"{s['covered_households']:,}",
                     delta=f"{d:+,}" if d else None)
         m[5].metric(T("summary_coverage_pct"), f"{s['pct_households'] or 0:.1f}%")
@@ -69,7 +72,7 @@ def _grid_option(k, new_code):
 with right:
     box = c.show_flash()
     if p is not None:
-        draft = c.pending_draft(ds, p)
+        draft = projects.pending_draft(ds, p)
         if draft is not None:
             d, meta = draft
             box.info(T("draft_found", label=c.step(d.label), when=c.when(meta.get("saved")), grids=len(d.grid_ids)))
@@ -83,7 +86,7 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        c.wait_for_partition()
+        plans.wait_for_partition()
         st.stop()
     r["_tool"] = r["tool"]
     st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=cb.cb_copy, args=("_tool", "tool"), horizontal=True,
@@ -150,7 +153,7 @@ with right:
             st.caption(T("grid_table"))
         st.button(T("reoptimise"), on_click=cb.cb_reoptimise, key="reopt_btn", disabled=not (sg or focus != c.ALL))
 
-    if c.coverage_available(ds):
+    if whatif.coverage_available(ds):
         r["_show_coverage"], r["_show_isochrones"] = r["show_coverage"], r["show_isochrones"]
         st.toggle(T("show_coverage"), key="_show_coverage", on_change=cb.cb_copy,
                   args=("_show_coverage", "show_coverage"))

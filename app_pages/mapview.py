@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
 
 RETURNED = ["last_active_drawing", "all_drawings", "last_clicked"]
 
@@ -128,11 +130,11 @@ def render_map(ds, p, *, key: str = "map"):
         g = metrics.grids(ds, p)
         if focus != c.ALL:
             g = g[g["community_id"].astype(str).to_numpy() == focus]
-        res = c.coverage_result(ds) if (r.get("show_coverage") and c.coverage_available(ds)) else None
-        data = dict(grids=g, assignment=p.assignment, colors=c.grid_colors(ds, p),
+        res = whatif.coverage_result(ds) if (r.get("show_coverage") and whatif.coverage_available(ds)) else None
+        data = dict(grids=g, assignment=p.assignment, colors=plans.grid_colors(ds, p),
                     coverage=None if res is None else res.buildings,
-                    isochrones=c.isochrones(ds, res) if (res is not None and r.get("show_isochrones")) else None,
-                    stations=c.shown_stations(ds, res), suggested=_suggested(ds),
+                    isochrones=whatif.isochrones(ds, res) if (res is not None and r.get("show_isochrones")) else None,
+                    stations=whatif.shown_stations(ds, res), suggested=_suggested(ds),
                     selected_grid=r.get("selected_grid"), selection=r.get("selection") or None)
     sf = _fast_path()
     fast = sf is not None and bool(base.script) and key == "map"

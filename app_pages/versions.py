@@ -3,6 +3,8 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
+from app_pages import projects
 from app_pages import tables
 from gridplan import edit as ed
 
@@ -11,8 +13,8 @@ r = st.session_state
 ds = c.require_dataset()
 st.header(T("page_versions"))
 c.show_flash()
-p = c.plan()
-store = c.project_store()
+p = plans.plan()
+store = projects.project_store()
 
 st.subheader(T("save_version"))
 a, b, d = st.columns([2, 3, 1])

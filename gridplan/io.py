@@ -523,6 +523,66 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
     return Dataset(**layers, source_crs=source_crs or CRS.from_epsg(4326), name=name, problems=tuple(problems))
 
 
+#: file types a dataset can be uploaded as (a Shapefile comes zipped, with its side files)
+UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip")
+
+
+def uploaded_name(names) -> str:
+    """The name of a dataset uploaded as files: the file's own name for one file, else the first
+    few names joined (``buildings+communities+compounds+…``)."""
+    stems = sorted(dict.fromkeys(Path(str(n)).stem for n in names if n))
+    if not stems:
+        return "upload"
+    return "+".join(stems[:3]) + ("+…" if len(stems) > 3 else "")
+
+
+def read_uploaded(files, *, name: str | None = None, max_file_mb: float | None = None, **options) -> Dataset:
+    """A dataset from files held in memory (a browser upload): ``files`` are ``(file name, bytes)``.
+
+    The files go into a fresh private temporary folder (names stripped of any path, so nothing
+    lands elsewhere), are read with :func:`read_dataset` (``options``) and the folder is deleted
+    again whatever happens. Files of another type (:data:`UPLOAD_TYPES`) or above ``max_file_mb``
+    are refused, each with a problem naming the file; the dataset is named after its files
+    (:func:`uploaded_name`) unless ``name`` is given.
+
+    Raises
+    ------
+    ValidationError
+        listing every refused file, or every problem of the data.
+    """
+    import re
+    files = [(str(n), bytes(b)) for n, b in files]
+    limit = default_max_file_mb() if max_file_mb is None else float(max_file_mb)
+    problems: list[Problem] = []
+    if not files:
+        problems.append(Problem("error", "upload", None, "no file was uploaded / 没有上传文件",
+                                "choose the layer files (buildings, communities …) to upload", "no_layers"))
+    folder = Path(tempfile.mkdtemp(prefix="gridplan-upload-"))
+    try:
+        for raw_name, data in files:
+            fname = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", Path(raw_name.replace("\\", "/")).name).strip(" .") or "upload"
+            mb = len(data) / 1e6
+            if mb > limit:
+                problems.append(Problem("error", "upload", fname, f"{fname} is {_size(mb)}, above the {_size(limit)} "
+                                        "limit / 文件过大", "split the data (e.g. one street at a time)", "file_too_big"))
+                continue
+            if Path(fname).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
+                problems.append(Problem("error", "upload", fname, f"{fname}: this file type is not read / 不支持的文件类型",
+                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped)",
+                                        "unsupported_format"))
+                continue
+            target, i = folder / fname, 1
+            while target.exists():
+                target = folder / f"{Path(fname).stem}_{i}{Path(fname).suffix}"
+                i += 1
+            target.write_bytes(data)
+        if problems:
+            raise ValidationError(problems)
+        return read_dataset(folder, name=name or uploaded_name(n for n, _ in files), max_file_mb=limit, **options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 #: an optional file in a dataset folder: ``{"name": "什邡市示例城区"}`` gives the dataset's display name
 METADATA_FILE = "dataset.json"
 

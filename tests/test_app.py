@@ -192,8 +192,9 @@ def test_grid_table_row_selects_the_grid_on_the_map():
 import streamlit as st
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
 c.init_state()
-c.history(wait=True)
+plans.history(wait=True)
 st.session_state["_grid_table_ids"] = {ids!r}
 st.session_state["grid_table"] = type("S", (), {{"selection": type("R", (), {{"rows": [1]}})()}})()
 cb.cb_select_grid_row()
@@ -224,8 +225,9 @@ import json as _json
 import streamlit as st
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
 c.init_state()
-h = c.history(wait=True)
+h = plans.history(wait=True)
 st.session_state["tool"] = {tool!r}
 st.session_state["unit"] = {unit!r}
 if "done" not in st.session_state:
@@ -391,16 +393,19 @@ from app_pages import common as c
 c.init_state()
 
 class F:
-    def __init__(self, name, data, size=None):
-        self.name, self._d, self.size = name, data, len(data) if size is None else size
+    def __init__(self, name, data):
+        self.name, self._d, self.size = name, data, len(data)
     def getvalue(self):
         return self._d
 
 files = {files!r}
 if "done" not in st.session_state:
     st.session_state["done"] = True
+    limit = c.UPLOAD_LIMIT_MB
+    c.UPLOAD_LIMIT_MB = 0.5                       # half a megabyte, for the test
     ok_bad = c.load_uploads([F("../../etc/buildings.geojson", files["buildings.geojson"]), F("x.exe", b"MZ"),
-                             F("roads.geojson", b"{{}}", size=(c.UPLOAD_LIMIT_MB + 1) * 1_000_000)])
+                             F("roads.geojson", b" " * 600_000)])
+    c.UPLOAD_LIMIT_MB = limit
     st.session_state["bad"] = (ok_bad, len(st.session_state["load_problems"]))
     ok = c.load_uploads([F(n, d) for n, d in files.items()])
     st.session_state["ok"] = ok
@@ -489,8 +494,9 @@ import io
 import streamlit as st
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
 c.init_state()
-h = c.history(wait=True)
+h = plans.history(wait=True)
 p = h.current
 a = p.assignment.copy()
 a.iloc[:3] = "IMPORTED01"

@@ -629,3 +629,23 @@ def test_plan_json_round_trip(tmp_path):
     assert sorted(q.name for q in path.parent.iterdir()) == ["x.draft.json"]   # written atomically, no leftovers
     with pytest.raises(ValueError):
         plan_from_json('{"hello": 1}')
+
+
+def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
+    import tempfile
+    from pathlib import Path
+    from gridplan.io import read_uploaded
+    from gridplan.sample import tiny_city, write_city
+    write_city(tiny_city(), tmp_path / "c")
+    files = [(p.name, p.read_bytes()) for p in (tmp_path / "c").iterdir()]
+    before = set(Path(tempfile.gettempdir()).glob("gridplan-upload-*"))
+    ds = read_uploaded([("../../" + n, b) for n, b in files])
+    assert len(ds.buildings) == 13 and ds.name == "buildings+communities+compounds+…"
+    assert read_uploaded(files, name="甲").name == "甲"
+    biggest = max(len(b) for _, b in files)
+    with pytest.raises(ValidationError) as e:
+        read_uploaded(files + [("tool.exe", b"MZ"), ("big.geojson", b" " * (biggest + 5000))],
+                      max_file_mb=(biggest + 1000) / 1e6)
+    codes = sorted(p.code for p in e.value.problems)
+    assert codes == ["file_too_big", "unsupported_format"]
+    assert set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) == before
