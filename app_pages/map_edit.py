@@ -86,6 +86,7 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
+        plans.warm(ds)                  # the map is out: prepare what the grids will need
         plans.wait_for_partition()
         st.stop()
     r["_tool"] = r["tool"]

@@ -54,6 +54,40 @@ def history(*, wait: bool = False):
     return h
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _warm(_ds, dkey: str):
+    """What every plan of a dataset needs (building adjacency, tessellation cells, the walking
+    network and the snapped buildings), computed in a background thread while the first partition
+    runs in the worker, so the grids appear as soon as the partition is back."""
+    import threading
+
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    def run():
+        try:
+            import pandas as pd
+
+            from gridplan import metrics
+            from gridplan.model import Plan
+            b = _ds.buildings
+            by_community = b["community_id"].astype(str) if "community_id" in b.columns else "all"
+            metrics.grid_table(_ds, Plan(pd.Series(by_community, index=b.index)))
+            from app_pages import whatif
+            whatif.coverage_result(_ds, what_if=False)
+        except Exception:  # noqa: BLE001 - a warm-up only saves time; the page computes what it needs
+            c.log.exception("warming up %s failed", dkey)
+
+    th = threading.Thread(target=run, name="gridplan-warm", daemon=True)
+    add_script_run_ctx(th, get_script_run_ctx())
+    th.start()
+    return th
+
+
+def warm(ds) -> None:
+    """Start the background warm-up of a dataset (once per dataset and server)."""
+    _warm(ds, c.dataset_key(st.session_state["source"]))
+
+
 def plan():
     h = history(wait=True)
     return None if h is None else h.current

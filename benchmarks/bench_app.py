@@ -57,11 +57,17 @@ BUILDINGS_IN_VIEW_JS = """() => {
   return out;
 }"""
 
+# where a footprint is on screen now (the map may have been redrawn or moved)
+WHERE_JS = """(bid) => { var out = null; window.map.eachLayer(function (l) { var f = l.feature;
+  if (!out && f && f.properties && f.properties.building_id === bid && f.properties.layer === 'building' && l.getBounds) {
+    var p = window.map.latLngToContainerPoint(l.getBounds().getCenter()); out = [p.x, p.y]; } }); return out; }"""
+
 # the grid a footprint is drawn in (from the plan state) and its fill on screen
 DRAWN_JS = """(bid) => { var out = null; window.map.eachLayer(function (l) { var f = l.feature;
   if (f && f.properties && f.properties.building_id === bid && f.properties.layer === 'building' && l._path) {
-    var s = window.__gp, g = s ? s.g[f.properties.i] : -1;
-    out = [g >= 0 ? s.grids[g] : null, l._path.getAttribute('fill')]; } }); return out; }"""
+    var s = window.__gp, g = s ? s.g[f.properties.i] : -1, fill = l._path.getAttribute('fill');
+    // without a plan state (the old app drew buildings per plan) the grid is in the feature or its colour
+    out = [s ? (g >= 0 ? s.grids[g] : null) : (f.properties.grid_id || fill), fill]; } }); return out; }"""
 
 
 def _load() -> str:
@@ -185,14 +191,15 @@ def _edits(page, n: int):
     pts = frame.evaluate(BUILDINGS_IN_VIEW_JS)
     pts = pts[len(pts) // 3:][:n]
     times, blank, rebuilt = [], 0, 0
-    box = page.locator(IFRAME).last.bounding_box()
-    for x, y, bid in pts:
+    box0 = page.locator(IFRAME).last.bounding_box()
+    for _, _, bid in pts:
         mark = frame.evaluate(WATCH_JS)
         step0 = _history_step(page)
         drawn0 = frame.evaluate(DRAWN_JS, bid)
-        moved = page.locator(IFRAME).last.bounding_box()
-        if abs(moved["y"] - box["y"]) > 1:
-            print(f"[bench] the map moved by {moved['y'] - box['y']:.0f} px on the page", file=sys.stderr)
+        box = page.locator(IFRAME).last.bounding_box()
+        if abs(box["y"] - box0["y"]) > 1:
+            print(f"[bench] the map moved by {box['y'] - box0['y']:.0f} px on the page", file=sys.stderr)
+        x, y = frame.evaluate(WHERE_JS, bid)
         t0 = time.perf_counter()
         page.mouse.click(box["x"] + x, box["y"] + y)
         _wait(lambda: _history_step(page) > step0)
