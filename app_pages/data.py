@@ -42,7 +42,7 @@ if ds is not None:
     st.subheader(T("layers_overview") + f" · {c.md(ds.name)}")
     rows = [{T("col_layer"): layer_name(name, c.lang()), T("features"): len(gdf)} for name, gdf in ds.layers().items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"CRS: EPSG:{ds.crs.to_epsg()} · {c.md(ds.source_crs.name) if ds.source_crs else '—'}")
+    st.caption(f"{T('crs')}: EPSG:{ds.crs.to_epsg()} · {c.md(ds.source_crs.name) if ds.source_crs else '—'}")
     if ds.warnings:
         st.markdown(T("load_warnings"))
         st.dataframe(tables.problems_frame([x.as_dict() for x in ds.warnings]), hide_index=True, width="stretch")

@@ -60,6 +60,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "sev_warning": {"zh": "警告", "en": "warning"},
     "layers_overview": {"zh": "图层概况", "en": "Layers"},
     "features": {"zh": "要素数", "en": "Features"},
+    "crs": {"zh": "坐标系（计算用 / 原数据）", "en": "CRS (computing / source)"},
     # --- rule and partition
     "rule": {"zh": "网格规模规则", "en": "Grid size rule"},
     "min_hh": {"zh": "户数下限", "en": "Min households"},

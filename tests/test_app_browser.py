@@ -569,3 +569,23 @@ def test_a_configured_basemap_is_the_only_other_host(app_server, browser_context
         _assert_offline(browser_context)
     finally:
         tiles.stop()
+
+
+def test_the_coverage_headline_names_the_band_it_counts(app_server, browser_context):
+    """Issue 16, defect 4: with bands 5,10,15,20 the headline counts (and says) 20 minutes."""
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    before = _metric(page, "15分钟覆盖户数")
+    _nav(page, "服务覆盖")
+    box = page.get_by_label("步行时间圈（分钟）")
+    box.wait_for(timeout=60_000)
+    box.fill("5，10，15，20")
+    box.press("Enter")
+    page.get_by_text(re.compile(r"覆盖 [\d,]+ / [\d,]+ 户（\d+\.\d%）")).first.wait_for(timeout=60_000)
+    _nav(page, "地图与编辑")
+    page.get_by_test_id("stMetric").filter(has_text="20分钟覆盖户数").first.wait_for(timeout=60_000)
+    assert page.get_by_test_id("stMetric").filter(has_text="15分钟覆盖户数").count() == 0
+    after = int(_metric(page, "20分钟覆盖户数").replace(",", ""))
+    assert after >= int(before.replace(",", ""))                 # a wider band never covers fewer
+    assert re.fullmatch(r"\d+\.\d%", _metric(page, "覆盖率"))
+    _assert_offline(browser_context)
