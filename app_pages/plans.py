@@ -73,7 +73,10 @@ def _warm(_ds, dkey: str):
             by_community = b["community_id"].astype(str) if "community_id" in b.columns else "all"
             metrics.grid_table(_ds, Plan(pd.Series(by_community, index=b.index)))
             from app_pages import whatif
-            whatif.coverage_result(_ds, what_if=False)
+            if whatif.coverage_available(_ds):      # the default options (no session state in a thread)
+                d = c.DEFAULTS
+                whatif._coverage(_ds, dkey, tuple(d["cov_minutes"]), float(d["cov_speed"]), tuple(d["cov_kinds"]),
+                                 None, ())
         except Exception:  # noqa: BLE001 - a warm-up only saves time; the page computes what it needs
             c.log.exception("warming up %s failed", dkey)
 
