@@ -71,7 +71,9 @@ def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int
     from gridplan import webmap
 
     fds = _focus_dataset(_ds, dkey, focus)
-    parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, **_base_options(dict(basemap_key)))
+    opts = _base_options(dict(basemap_key))
+    url = _footprints_file(fds, lang, opts["tiles_crs"])
+    parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, footprints_url=url, **opts)
     m = parts.base
     bounds = ed.view_bounds(fds.buildings)
     if bounds is not None:
@@ -98,6 +100,34 @@ def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int
     defaults = {"last_clicked": None, "all_drawings": None, "last_active_drawing": None}
     return Base(m, script, header, html, sf.get_full_id(m), list(dict.fromkeys(css)), list(dict.fromkeys(js)),
                 defaults, threading.Lock(), sf.generate_js_hash(script, "map", False))
+
+
+def _footprints_file(fds, lang: str, tiles_crs: str) -> str | None:
+    """The footprints written once as a file the app serves (``static/cache/<hash>.json``): the map's
+    script then stays small, so a rerun does not send megabytes of buildings again (the browser
+    fetches them once). ``None`` (embedded) when the file cannot be written."""
+    import hashlib
+    import json
+
+    from gridplan import webmap
+    from gridplan._atomic import atomic_path
+    text = json.dumps(webmap.footprints(fds, lang=lang, tiles_crs=tiles_crs), ensure_ascii=False,
+                      separators=(",", ":"))
+    name = hashlib.sha1(text.encode("utf-8")).hexdigest()[:20] + ".json"
+    folder = c.ROOT / "static" / "cache"
+    try:
+        path = folder / name
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("*.json"):            # files of other datasets, a week old
+                if time.time() - old.stat().st_mtime > 7 * 86400:
+                    old.unlink(missing_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+    except OSError as e:
+        c.log.warning("footprints embedded in the map (%s)", e)
+        return None
+    return f"/app/static/cache/{name}"
 
 
 def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:

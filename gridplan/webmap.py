@@ -625,6 +625,9 @@ class MapOptions:
         Zoom the map to the buildings (or the selected grid); ``False`` leaves the view to the caller.
     check_assets
         Fail when the local assets are not installed.
+    footprints_url
+        Load the building footprints from this URL (a file of :func:`footprints`, served by the
+        app) instead of embedding them in the map's script.
     """
 
     lang: str = "zh"
@@ -641,6 +644,7 @@ class MapOptions:
     show_roads: bool | None = None
     fit: bool = True
     check_assets: bool = True
+    footprints_url: str | None = None
 
     def __post_init__(self):
         _t(self.lang)
@@ -951,12 +955,18 @@ def _support(ctx: _Ctx):
     return BuildingSupport()
 
 
-def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None = None):
-    """The building footprints with what never changes (ids, compound, counts); their colours,
-    outlines and the plan's tooltip rows come from the plan state. A one-piece map (a snapshot)
-    also gives each footprint its ``grid_id``, so a click on it says its grid."""
-    from folium.elements import MacroElement
+def footprints(dataset: Dataset, *, lang: str = "zh", include_personal: bool = False,
+               tiles_crs: str = "wgs84") -> dict:
+    """The building footprints as the map draws them: a GeoJSON FeatureCollection in the map's
+    coordinates with what never changes (``layer``, ``building_id``, ``i`` — the position the plan
+    state refers to —, ``compound_id`` and the tooltip's fixed rows, all escaped).
 
+    Written to a file served next to the app, it is what ``MapOptions.footprints_url`` loads."""
+    ctx = _Ctx(dataset, MapOptions(lang=lang, include_personal=include_personal, tiles_crs=tiles_crs), True)
+    return _footprint_collection(ctx, dataset.buildings, None)
+
+
+def _footprint_collection(ctx: _Ctx, b: gpd.GeoDataFrame, assignment) -> dict:
     T = ctx.T
     g = ctx.display(b, 0.3)
     bid = g.index.astype(str).tolist()
@@ -971,16 +981,39 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
              "t": _tips(title, cols)}
     if assignment is not None and not ctx.parts:
         props["grid_id"] = [None if x is None or x != x else x for x in assignment.reindex(bid).tolist()]
-    layer = _geojson(_feature_collection(g, props), name=T["buildings"], highlight=True,
+    return _feature_collection(g, props)
+
+
+def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None = None):
+    """The building footprints with what never changes (ids, compound, counts); their colours,
+    outlines and the plan's tooltip rows come from the plan state. A one-piece map (a snapshot)
+    also gives each footprint its ``grid_id``, so a click on it says its grid. With
+    ``footprints_url`` the footprints are loaded from that file (a few MB for a whole city that the
+    app then sends once, not with every edit)."""
+    from folium.elements import MacroElement
+
+    url = ctx.opts.footprints_url
+    fc = {"type": "FeatureCollection", "features": []} if url else _footprint_collection(ctx, b, assignment)
+    layer = _geojson(fc, name=ctx.T["buildings"], highlight=True,
                      tip_js="function(p){ return window.__gpTip(p); }",
                      style_js="function(f){ return window.__gpStyle(f.properties); }")
 
     class Register(MacroElement):
-        _template = _tmpl("{% macro script(this, kwargs) %}\nwindow.__gpB = {{ this._parent.get_name() }};\n"
-                             "{% endmacro %}")
+        _template = _tmpl("""
+            {% macro script(this, kwargs) %}
+            window.__gpB = {{ this._parent.get_name() }};
+            {% if this.url_js %}
+            fetch({{ this.url_js }}).then(function (r) { return r.json(); }).then(function (fc) {
+              {{ this._parent.get_name() }}.addData(fc);
+              if (window.__gpApply) window.__gpApply();
+            });
+            {% endif %}
+            {% endmacro %}
+        """)
 
     reg = Register()
     reg._name = "Register"
+    reg.url_js = _js(url) if url else ""
     layer.add_child(reg)
     return layer
 

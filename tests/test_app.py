@@ -62,6 +62,12 @@ def map_args(at: AppTest) -> dict:
     return json.loads(comps[-1].proto.json_args)
 
 
+def footprints(args: dict) -> dict:
+    """The footprint file the map script fetches (served from static/cache/)."""
+    url = re.search(r'fetch\("(/app/static/cache/[0-9a-f]+\.json)"\)', args["script"]).group(1)
+    return json.loads((ROOT / url.replace("/app/", "", 1)).read_text(encoding="utf-8"))
+
+
 def _new_code(at: AppTest, building_id: str) -> str:
     from gridplan import edit as ed
     from gridplan.demo import load_sample
@@ -88,9 +94,11 @@ def test_opens_on_the_sample_in_chinese_with_a_local_map():
     assert links and all(u.startswith("/app/static/vendor/") for u in links), links
     everything = "".join(str(args.get(k) or "") for k in ("script", "feature_group", "header", "html", "layer_control"))
     assert not re.findall(r"https?://", everything), "the map must not reference outside hosts"
-    # the footprints are in the base (sent once); the plan travels as feature groups swapped in place on
-    # edits: a small state that restyles the footprints, the grid polygons and labels
-    assert '"layer": "building"' in args["script"] and '"layer": "community"' in args["script"]
+    # the footprints are a file the map fetches once from the app's own static folder; the plan travels
+    # as feature groups swapped in place on edits: a small state that restyles them, grids and labels
+    fc = footprints(args)
+    assert fc["features"] and fc["features"][0]["properties"]["layer"] == "building"
+    assert '"layer": "community"' in args["script"] and '"layer": "building"' not in args["script"]
     assert '"layer": "building"' not in args["feature_group"]
     assert "window.__gp = s" in args["feature_group"] and '"layer": "grid"' in args["feature_group"]
     assert "L.Control.Draw" in args["script"] or "Draw" in args["script"]
@@ -376,6 +384,7 @@ def test_data_page_loads_a_folder_and_escapes_user_names(tmp_path):
     ready(at)
     args = map_args(at)
     everything = "".join(str(args.get(k) or "") for k in ("script", "feature_group", "html", "header"))
+    everything += json.dumps(footprints(args), ensure_ascii=False)
     assert "<script>alert" not in everything and "<img src=x" not in everything
     assert int(metric(at, "网格")) >= 2
 
@@ -480,7 +489,7 @@ def test_all_communities_view_and_english_map():
     at.selectbox(key="_focus").set_value("__all__").run(timeout=TIMEOUT)
     assert not at.exception, [e.message for e in at.exception]
     args = map_args(at)
-    n_all = args["script"].count('"layer": "building"')
+    n_all = len(footprints(args)["features"])
     assert n_all == len(at.session_state["history"].current)          # every building is drawn
     at.radio(key="_lang_radio").set_value("en").run(timeout=TIMEOUT)
     args = map_args(at)

@@ -332,3 +332,19 @@ def test_gcj02_tiles_shift_every_layer_and_clicks_come_back(toy):
     assert abs(back[0] - x) < 2e-6
     with pytest.raises(ValueError):
         webmap.make_map(ds, tiles_crs="bd09")
+
+
+def test_footprints_can_come_from_a_file(toy):
+    ds, plan, grids = toy
+    fc = webmap.footprints(ds)
+    assert len(fc["features"]) == len(ds.buildings)
+    assert [f["properties"]["i"] for f in fc["features"]] == list(range(len(ds.buildings)))
+    embedded = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment)
+    inline = next(el.data for el in embedded.base._children.values()
+                  if getattr(el, "data", None) and el.data["features"] and
+                  el.data["features"][0]["properties"]["layer"] == "building")
+    assert inline == fc                                   # the same features, whichever way they travel
+    parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, footprints_url="/app/static/x.json")
+    html = parts.base.get_root().render()
+    assert 'fetch("/app/static/x.json")' in html
+    assert '"layer": "building"' not in html
