@@ -8,6 +8,7 @@ import datetime as _dt
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -41,22 +42,42 @@ def draft_path(ds) -> Path:
     return projects_dir() / f"{project_stem(ds)}.draft.json"
 
 
-def mark_dirty() -> None:
-    """After every edit, undo or redo: the plan differs from what was saved; keep it as a draft."""
+_DRAFT_LOCK = threading.Lock()
+
+
+def _write_draft(plan, path: Path, fingerprint: str) -> None:
     from gridplan.io import write_plan_json
+    with _DRAFT_LOCK:          # one writer at a time; the plan is immutable, so any thread may write it
+        try:
+            write_plan_json(plan, path, dataset=fingerprint,
+                            saved=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        except OSError as e:  # a full disk must not break editing
+            log.warning("draft not written: %s", e)
+
+
+def mark_dirty() -> None:
+    """After every edit, undo or redo: the plan differs from what was saved; keep it as a draft
+    (written beside the edit, in a thread: the planner does not wait for the disk)."""
     r = st.session_state
     r["dirty"] = True
     ds, h = c.dataset(), r.get("history")
     if ds is None or h is None:
         return
-    try:
-        write_plan_json(h.current, draft_path(ds), dataset=ed.dataset_fingerprint(ds),
-                        saved=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    except OSError as e:  # a full disk must not break editing
-        log.warning("draft not written: %s", e)
+    t = threading.Thread(target=_write_draft, args=(h.current, draft_path(ds), ed.dataset_fingerprint(ds)),
+                         name="gridplan-draft", daemon=True)
+    t.start()
+    r["_draft_thread"] = t
+
+
+def wait_for_draft() -> None:
+    """The last draft is on disk (before it is read or removed)."""
+    t = st.session_state.get("_draft_thread")
+    if t is not None:
+        t.join(timeout=10)
 
 
 def clear_draft() -> None:
+    wait_for_draft()
     ds = c.dataset()
     st.session_state["dirty"] = False
     if ds is not None:

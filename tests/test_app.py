@@ -636,6 +636,9 @@ def test_an_edit_leaves_a_draft_the_next_visit_offers(tmp_path):
     at.run(timeout=TIMEOUT)
     selectbox(at, "目标网格").set_value(_new_code(at, bid)).run(timeout=TIMEOUT)
     button(at, "移到目标网格").click().run(timeout=TIMEOUT)
+    deadline = time.monotonic() + 20                     # the draft is written beside the edit (a thread)
+    while not list((tmp_path / "projects").glob("*.draft.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     drafts = list((tmp_path / "projects").glob("*.draft.json"))
     assert len(drafts) == 1
     assert any("未保存的修改" in x.value for x in at.caption)
