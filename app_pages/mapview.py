@@ -134,12 +134,18 @@ def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
     """The plan's layers and the layer control as the scripts the component evaluates."""
     with base.lock:
         m = base.folium_map
+        root = m.get_root()
+        sections = [root.header, root.html, root.script]
+        before = [set(sec._children) for sec in sections]
         try:
             fg = "".join(sf._get_feature_group_string(layer, map=m, idx=i) for i, layer in enumerate(layers))
             lc = sf._get_layer_control_string(control, m)
-        finally:   # the cached base keeps only its own layers
+        finally:   # the cached base keeps only its own layers (rendering added theirs to its page)
             for el in [*layers, control]:
                 m._children.pop(el.get_name(), None)
+            for sec, keys in zip(sections, before):
+                for k in set(sec._children) - keys:
+                    del sec._children[k]
     return fg, lc
 
 

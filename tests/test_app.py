@@ -702,3 +702,24 @@ def test_chrome_and_config():
     assert cfg["client"]["toolbarMode"] in ("minimal", "viewer")             # no Deploy button, no dev menu
     from app_pages import mapview
     assert mapview._fast_path() is not None, "streamlit-folium changed: the map would render its base every rerun"
+
+
+def test_reruns_do_not_grow_the_cached_map():
+    """The base map is cached for every session; the plan's layers rendered against it on each rerun
+    must not stay attached to it (memory would grow with every edit)."""
+    import gc
+
+    import folium
+    at = app()
+    at.run(timeout=TIMEOUT)
+    maps = [o for o in gc.get_objects() if isinstance(o, folium.Map) and getattr(o, "_gridplan_inline", None) is False]
+
+    def sizes():
+        return {id(m): (len(m._children), len(m.get_root().script._children), len(m.get_root().header._children))
+                for m in maps}
+    assert maps
+    before = sizes()
+    for k in range(3):
+        at.session_state["selection"] = (at.session_state["history"].current.assignment.index[k],)
+        at.run(timeout=TIMEOUT)
+    assert sizes() == before
