@@ -723,3 +723,22 @@ def test_reruns_do_not_grow_the_cached_map():
         at.session_state["selection"] = (at.session_state["history"].current.assignment.index[k],)
         at.run(timeout=TIMEOUT)
     assert sizes() == before
+
+
+def test_the_map_still_works_through_st_folium():
+    """Without the streamlit-folium internals the fast path uses, the map goes through st_folium."""
+    code = """
+import runpy
+from app_pages import mapview
+mapview._fast_path = lambda: None
+runpy.run_path("app.py", run_name="__main__")
+"""
+    path = ROOT / "_fallback_app.py"
+    path.write_text(code, encoding="utf-8")
+    try:
+        at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
+        ready(at)
+        args = map_args(at)
+        assert '"layer": "building"' in args["script"] and "window.__gp = s" in args["feature_group"]
+    finally:
+        path.unlink()
