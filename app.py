@@ -16,7 +16,6 @@ def main() -> None:
     t0 = time.perf_counter()
     st.set_page_config(page_title="网格规划 · gridplan", page_icon=c.favicon(), layout="wide")
     c.init_state()
-    plans.jobs()            # the partition worker starts now, while the first page is drawn
     nav = st.navigation([
         st.Page("app_pages/map_edit.py", title=c.T("page_map"), icon=":material/map:", default=True, url_path="map"),
         st.Page("app_pages/coverage.py", title=c.T("page_coverage"), icon=":material/directions_walk:",
@@ -35,7 +34,7 @@ def main() -> None:
             st.warning(c.T("no_dataset"))
         else:
             st.markdown(f"**{c.T('dataset')}**: {c.md(ds.name)}")
-            h = plans.history()
+            h = plans.history(start=False)
             if h is None:
                 st.caption(c.T("partitioning"))
             else:

@@ -18,7 +18,7 @@ from gridplan import i18n, metrics
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-h = plans.history()
+h = plans.history(start=False)
 p = None if h is None else h.current
 tb = None if p is None else metrics.grid_table(ds, p)
 res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
@@ -86,7 +86,8 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        plans.warm(ds)                  # the map is out: prepare what the grids will need
+        plans.history()                 # the map is drawn: start the engine (in its process) …
+        plans.warm(ds)                  # … and prepare here what the grids will need
         plans.wait_for_partition()
         st.stop()
     r["_tool"] = r["tool"]

@@ -33,9 +33,10 @@ def _job(ds):
     return key, (ds if key.dataset.startswith("upload:") else key.dataset)
 
 
-def history(*, wait: bool = False):
+def history(*, wait: bool = False, start: bool = True):
     """The undo history of the current plan; ``None`` while the first partition still runs (with
-    ``wait`` false). The partition is started if it is not running yet."""
+    ``wait`` false). The partition is started if it is not running yet — unless ``start`` is false
+    (the map page draws the city first and starts the engine then, so they do not compete)."""
     ds = c.dataset()
     if ds is None:
         return None
@@ -44,6 +45,8 @@ def history(*, wait: bool = False):
     h = r.get("history")
     if h is None or r.get("history_key") != dkey:
         key, source = _job(ds)
+        if not start and not wait and not jobs().started(key):
+            return None
         jobs().submit(key, source)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:
