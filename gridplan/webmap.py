@@ -434,6 +434,8 @@ def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: s
             parts.append(" layer.on('mouseover', function(e){ if (e.target.setStyle) e.target.setStyle({weight: 3}); });"
                          " layer.on('mouseout', function(e){ if (e.target.setStyle) e.target.setStyle((" + style_js
                          + ")(feature)); });")
+        # a click is reported at once (streamlit-folium waits a quarter second before it does)
+        parts.append(" layer.on('click', function(e){ if (window.__gpSend) window.__gpSend(e, e.target); });")
         parts.append("}")
         on_each = JsCode("".join(parts))
     kw = {"style": JsCode(style_js)}
@@ -920,6 +922,20 @@ _BUILDING_JS = """
               }
               return h + '</table>';
             };
+            // st_folium reports a click 250 ms later (debounced); report it now, with exactly the value it
+            // would send, so the later report finds nothing new. No-op outside streamlit-folium.
+            window.__gpSend = function (e, layer) {
+              var g = window.__GLOBAL_DATA__, S = window.Streamlit;
+              if (!g || !S || !g.returned_objects || !e || !e.latlng) return;
+              if (layer && layer.toGeoJSON) g.last_active_drawing = layer.toGeoJSON();
+              g.lat_lng_clicked = e.latlng;
+              g.all_drawings = (window.drawnItems && window.drawnItems.toGeoJSON) ? window.drawnItems.toGeoJSON().features : [];
+              var all = {last_clicked: e.latlng, all_drawings: g.all_drawings, last_active_drawing: g.last_active_drawing};
+              var data = {};
+              for (var k in all) if (g.returned_objects.indexOf(k) >= 0) data[k] = all[k];
+              if (JSON.stringify(g.previous_data) !== JSON.stringify(data)) { g.previous_data = data; S.setComponentValue(data); }
+            };
+            {{ this._parent.get_name() }}.on('click', function (e) { window.__gpSend(e, null); });
             window.__gpApply = function () {
               var b = window.__gpB;
               if (b) b.eachLayer(function (l) { if (l.setStyle) l.setStyle(window.__gpStyle(l.feature.properties)); });
