@@ -256,13 +256,19 @@ def _city(page, n: int):
         page.mouse.click(ib["x"] + ib["width"] * (0.25 + 0.2 * k), ib["y"] + ib["height"] * (0.3 + 0.15 * k))
         _wait(lambda: metric.get_by_test_id("stMetricValue").inner_text() != before)
         try:
+            if cov0 is None:      # a map without a plan state (the old app) redraws its layers: see below
+                raise LookupError
             _wait(lambda: frame.evaluate("() => window.__gp && window.__gp.cov") != cov0, timeout_s=30)
             alive = frame.evaluate("() => window.__bench_mark") == mark
             blank += frame.evaluate("() => window.__bench_min") == 0
         except Exception:  # noqa: BLE001 - the map was rebuilt (the old app): wait for its footprints
-            alive = False
+            try:
+                alive = frame.evaluate("() => window.__bench_mark") == mark
+            except Exception:  # noqa: BLE001 - a detached frame
+                alive = False
             frame = _map_frame(page)
-            _wait(lambda: frame.evaluate("() => document.querySelectorAll('path.leaflet-interactive').length") > 5000)
+            _wait(lambda: _map_frame(page).evaluate(
+                "() => document.querySelectorAll('path.leaflet-interactive').length") > 5000)
         times.append(time.perf_counter() - t0)
         if not alive:
             rebuilt += 1
