@@ -86,9 +86,8 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        plans.history()                 # the map is drawn: start the engine (in its process) …
-        plans.warm(ds)                  # … and prepare here what the grids will need
-        plans.wait_for_partition()
+        plans.history()                 # the map is drawn: start the engine (in its process), and
+        plans.wait_for_partition(ds)    # soon prepare here what the grids will need
         st.stop()
     r["_tool"] = r["tool"]
     st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=cb.cb_copy, args=("_tool", "tool"), horizontal=True,

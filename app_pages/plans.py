@@ -99,12 +99,20 @@ def plan():
     return None if h is None else h.current
 
 
-def wait_for_partition() -> None:
-    """Shown while the first partition runs: a status line that reruns the app when it is done."""
+def wait_for_partition(ds=None) -> None:
+    """Shown while the first partition runs: a status line that reruns the app when it is done.
+
+    With ``ds``, the dataset's warm-up (:func:`warm`) starts a second after the map went out: not
+    earlier, or it would slow the server while the browser still loads the map."""
     st.info(T("partitioning"), icon=":material/hourglass_top:")
+    st.session_state["_polls"] = 0
 
     @st.fragment(run_every=0.4)
     def _poll():
+        r = st.session_state
+        r["_polls"] = r.get("_polls", 0) + 1
+        if ds is not None and r["_polls"] == 3:
+            warm(ds)
         if history() is not None:
             st.rerun(scope="app")
     _poll()
