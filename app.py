@@ -5,12 +5,14 @@ plan status, undo/redo) and the pages. Everything else lives in :mod:`gridplan` 
 """
 import time
 
-import streamlit as st
-
-from app_pages import common as c
-
 
 def main() -> None:
+    import streamlit as st
+
+    from app_pages import callbacks as cb
+    from app_pages import common as c
+    from app_pages import plans
+
     t0 = time.perf_counter()
     st.set_page_config(page_title="网格规划 · gridplan", page_icon=c.favicon(), layout="wide")
     c.init_state()
@@ -26,29 +28,32 @@ def main() -> None:
         st.markdown(f"### {c.T('app_title')}")
         st.caption(c.T("app_caption"))
         st.radio(c.T("language"), ["zh", "en"], index=["zh", "en"].index(c.lang()), horizontal=True,
-                 format_func=lambda k: {"zh": "中文", "en": "English"}[k], key="_lang_radio", on_change=c.cb_lang)
+                 format_func=lambda k: {"zh": "中文", "en": "English"}[k], key="_lang_radio", on_change=cb.cb_lang)
         ds = c.dataset()
         if ds is None:
             st.warning(c.T("no_dataset"))
         else:
             st.markdown(f"**{c.T('dataset')}**: {c.md(ds.name)}")
-            h = c.history()
+            h = plans.history(start=False)
             if h is None:
                 st.caption(c.T("partitioning"))
             else:
-                tb = c.grid_table(ds, h.current)
+                from gridplan import metrics
+                tb = metrics.grid_table(ds, h.current)
                 st.markdown(f"**{c.T('plan')}**: {len(tb)} {c.T('summary_grids')} · "
                             f"{int(tb['compliant'].sum())} {c.T('summary_compliant')}")
                 u, r = st.columns(2)
-                u.button(c.T("undo"), on_click=c.cb_undo, disabled=not h.can_undo, width="stretch",
+                u.button(c.T("undo"), on_click=cb.cb_undo, disabled=not h.can_undo, width="stretch",
                          key="undo_btn", icon=":material/undo:")
-                r.button(c.T("redo"), on_click=c.cb_redo, disabled=not h.can_redo, width="stretch",
+                r.button(c.T("redo"), on_click=cb.cb_redo, disabled=not h.can_redo, width="stretch",
                          key="redo_btn", icon=":material/redo:")
+                if st.session_state.get("dirty"):
+                    st.caption(":material/edit_note: " + c.T("unsaved"))
     nav.run()
     c.mark("script", t0)
 
 
-# The partition worker is a spawned process, which imports the entry file as ``__mp_main__``:
-# it must not run the app there.
+# The partition worker is a spawned process, which imports the entry file as ``__mp_main__``: it
+# must not run the app there (and imports nothing at the top, so the worker starts fast).
 if __name__ != "__mp_main__":
     main()

@@ -1,18 +1,26 @@
-"""Work the app hands to a separate process (no streamlit import here, so the process starts fast).
+"""Partitions in a worker process, shared by every session of the server (no streamlit import here,
+so the process starts fast).
 
 The first partition of a dataset is CPU-bound pure Python for seconds; run in a thread of the
 server it would hold the GIL and starve the server's event loop, delaying the first map. In its
-own process it runs beside the server.
+own process it runs beside the server: :class:`PartitionJobs` starts the process at once (it warms
+up while the page loads), hands it each job once and keeps the finished plans.
 """
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("gridplan.app")
 
 
 def load_by_key(key: str):
-    """The dataset a source key (see ``common.dataset_key``) names."""
+    """The dataset a source key names (``"sample"`` or the JSON of a path source)."""
     if key == "sample":
         from gridplan.demo import load_sample
         return load_sample()
@@ -20,16 +28,113 @@ def load_by_key(key: str):
     source = json.loads(key)
     path = Path(source["path"])
     return read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
-                        name=source.get("name") or path.stem)
+                        name=source.get("name") or None)
 
 
-def partition_dataset(ds, rule: tuple, seed: int, code_width: int):
-    """Partition a dataset (sent pickled: ~0.1 s for the sample); returns (assignment, label, seconds).
+def warm_up() -> bool:
+    """Imported in the worker before its first job: the engine and the data readers."""
+    import gridplan.engine  # noqa: F401
+    import gridplan.io  # noqa: F401
+    return True
 
-    The engine's defaults apply (work budget, wall-clock safety cap, automatic worker processes),
-    so the plan is the one ``gridplan partition`` or a notebook gets for the same seed."""
-    from gridplan.model import Rule
+
+def partition_job(source, rule: tuple, seed: int, code_width: int):
+    """Partition a dataset: ``source`` is a source key (the worker reads the files itself, beside the
+    server reading them for the first map) or a Dataset (sent pickled). Returns (assignment, label,
+    seconds)."""
     from gridplan.engine import partition
+    from gridplan.rule import Rule
+    ds = load_by_key(source) if isinstance(source, str) else source
     t0 = time.perf_counter()
     plan = partition(ds, rule=Rule(*rule), seed=seed, code_width=code_width)
     return plan.assignment, plan.label, time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """What a partition depends on: the dataset (its source key) and the engine's parameters."""
+
+    dataset: str
+    rule: tuple
+    seed: int
+    code_width: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished partition: the plan and the engine's time in seconds."""
+
+    plan: object
+    seconds: float
+
+
+class PartitionJobs:
+    """Partition jobs in one worker process (a thread where processes are not available).
+
+    ``submit(key, source)`` starts a job once (later calls are no-ops); ``result(key, wait=…)`` is
+    the :class:`Finished` partition, ``None`` while it runs (``wait=False``) or when it was never
+    submitted. At most ``keep`` finished plans are kept. Thread-safe: every session shares one.
+    """
+
+    def __init__(self, keep: int = 8):
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._pool = None
+        self._futures: dict[JobKey, Future] = {}
+        self._done: dict[JobKey, Finished] = {}
+
+    def _executor(self):
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+            try:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            except (OSError, ValueError, NotImplementedError):  # pragma: no cover - restricted platforms
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-partition")
+        return self._pool
+
+    def warm(self) -> None:
+        """Start the worker process now (it imports the engine while the first page is drawn)."""
+        with self._lock:
+            try:
+                self._executor().submit(warm_up)
+            except Exception:  # noqa: BLE001 - a broken pool shows up (and is handled) in submit
+                log.exception("could not start the partition worker")
+
+    def submit(self, key: JobKey, source) -> None:
+        with self._lock:
+            if key in self._futures or key in self._done:
+                return
+            try:
+                self._futures[key] = self._executor().submit(partition_job, source, key.rule, key.seed, key.code_width)
+            except Exception:  # noqa: BLE001 - a broken pool: compute here (in the caller) instead
+                log.exception("the partition worker is not available; partitioning in the app process")
+                fut: Future = Future()
+                fut.set_result(partition_job(source, key.rule, key.seed, key.code_width))
+                self._futures[key] = fut
+
+    def started(self, key: JobKey) -> bool:
+        return key in self._futures or key in self._done
+
+    def result(self, key: JobKey, *, wait: bool = True, source=None) -> Finished | None:
+        if key in self._done:
+            return self._done[key]
+        fut = self._futures.get(key)
+        if fut is None or (not wait and not fut.done()):
+            return None
+        try:
+            assignment, label, secs = fut.result()
+        except Exception:  # noqa: BLE001 - the worker process died: partition here
+            log.exception("background partition failed; partitioning in the app process")
+            if source is None:
+                raise
+            assignment, label, secs = partition_job(source, key.rule, key.seed, key.code_width)
+        from gridplan.model import Plan
+        from gridplan.rule import Rule
+        done = Finished(Plan(assignment, rule=Rule(*key.rule), label=label), secs)
+        with self._lock:
+            self._done[key] = done
+            self._futures.pop(key, None)
+            while len(self._done) > self._keep:
+                self._done.pop(next(iter(self._done)))
+        return done

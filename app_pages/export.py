@@ -1,12 +1,14 @@
 """Download buttons for every export the library offers (posters, HTML, data, ledger)."""
 import streamlit as st
 
+from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
 
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-p = c.plan()
+p = plans.plan()
 st.header(T("export_title"))
 c.show_flash()
 st.checkbox(T("include_personal"), key="_include_personal")
@@ -19,8 +21,8 @@ def row(kind, title, options=None):
         st.markdown(f"**{title}**")
         cols = st.columns([3, 1, 3])
         args = tuple(options(cols[0]) if options else ())
-        cols[1].button(T("export_prepare"), key=f"prep_{kind}", on_click=c.cb_prepare_export, args=(kind, *args))
-        if kind in ready and ready[kind][3] == c.export_key(kind, *args):
+        cols[1].button(T("export_prepare"), key=f"prep_{kind}", on_click=cb.cb_prepare_export, args=(kind, *args))
+        if kind in ready and ready[kind][3] == cb.export_key(kind, *args):
             data, fname, mime, _ = ready[kind]
             cols[2].download_button(f"{T('export_download')} {fname} ({len(data) / 1024:,.0f} kB)", data=data,
                                     file_name=fname, mime=mime, key=f"dl_{kind}")

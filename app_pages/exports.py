@@ -1,11 +1,13 @@
 """Glue between the export page and the library's writers: each returns (bytes, file name, MIME type).
 
 The library writes into a fresh temporary folder and the bytes are read back, so a download never
-overwrites anything under ``maps/`` or elsewhere.
+overwrites anything under ``maps/`` or elsewhere. Every export shows what the planner sees: the
+what-if stations (``stations``) and their coverage.
 """
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -15,6 +17,12 @@ MIME = {
     ".gpkg": "application/geopackage+sqlite3", ".zip": "application/zip", ".csv": "text/csv",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+def basename(ds) -> str:
+    """A file name from the dataset's display name."""
+    safe = re.sub(r'[\\/:*?"<>|\x00-\x1f\s]+', "_", ds.name or "gridplan").strip("._") or "gridplan"
+    return safe[:60]
 
 
 def _read(path: Path) -> tuple[bytes, str, str]:
@@ -30,38 +38,36 @@ def _zip_folder(folder: Path, name: str) -> tuple[bytes, str, str]:
     return buf.getvalue(), name, MIME[".zip"]
 
 
-def build(kind: str, ds, plan, grids, *args, base: str, lang: str = "zh", include_personal: bool = False,
-          coverage=None):
+def build(kind: str, ds, plan, *args, lang: str = "zh", include_personal: bool = False, coverage=None,
+          stations=None):
+    from gridplan import export
+    base = basename(ds)
     with tempfile.TemporaryDirectory(prefix="gridplan-export-") as d:
         d = Path(d)
         if kind == "assignment":
-            a = plan.assignment.rename("grid_id").reset_index()
-            return a.to_csv(index=False).encode("utf-8-sig"), f"{base}_assignment.csv", MIME[".csv"]
-        from gridplan import export
+            return _read(export.export_assignment(ds, plan, d / f"{base}_assignment.csv")[0])
         if kind == "html":
-            path, = export.export_html(ds, plan, d / f"{base}_map.html", grids=grids, coverage=coverage,
+            path, = export.export_html(ds, plan, d / f"{base}_map.html", coverage=coverage, stations=stations,
                                        lang=lang, include_personal=include_personal)
             return _read(path)
         if kind == "data":
             fmt = args[0] if args else "gpkg"
             out = d / "out"
-            written = export.export_data(ds, plan, out, grids=grids, formats=[fmt], include_personal=include_personal,
+            written = export.export_data(ds, plan, out, formats=[fmt], include_personal=include_personal,
                                          stem=f"{base}_grids")
-            if fmt == "gpkg":
-                return _read(written[0])
-            return _zip_folder(out, f"{base}_grids_{fmt}.zip")
+            return _read(written[0]) if fmt == "gpkg" else _zip_folder(out, f"{base}_grids_{fmt}.zip")
         if kind == "ledger":
             fmt = args[0] if args else "xlsx"
-            written = export.export_ledger(ds, plan, d / f"{base}_网格台账.{fmt}", grids=grids, coverage=coverage,
+            written = export.export_ledger(ds, plan, d / f"{base}_网格台账.{fmt}", coverage=coverage,
                                            include_personal=include_personal, csv=(fmt == "csv"))
             return _read(written[0])
         if kind == "hierarchy":
-            path, = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", grids=grids,
-                                            include_personal=include_personal)
+            path, = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", include_personal=include_personal)
             return _read(path)
         if kind == "poster":
             paper, orientation, fmt = tuple(args) + ("A3", "landscape", "pdf")[len(args):]
-            paths = export.export_poster(ds, plan, d / f"{base}_poster_{paper}.{fmt}", grids=grids, paper=paper,
-                                         orientation=orientation, lang=lang, coverage=coverage, dpi=150)
+            paths = export.export_poster(ds, plan, d / f"{base}_poster_{paper}.{fmt}", paper=paper,
+                                         orientation=orientation, lang=lang, coverage=coverage, stations=stations,
+                                         dpi=150, formats=[fmt])
             return _read(Path(paths[0]))
         raise ValueError(f"unknown export {kind!r}")

@@ -1,41 +1,49 @@
-"""The planner's main page: the map, the editing tools and the grid table."""
+"""The planner's main page: the map, the editing tools and the grid table.
+
+Nothing above the map changes size: the figures keep their row while the first partition runs, and
+messages (and the draft offer) appear beside the map, in the tool panel. The map is drawn once, the
+plan arrives on it in place, and it never moves under the planner's cursor.
+"""
 import streamlit as st
 
+from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
+from app_pages import projects
+from app_pages import mapview, tables
 from gridplan import edit as ed
+from gridplan import i18n, metrics
 
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
-h = c.history()
-if h is None:  # the first partition is still running: show the city now, the grids when ready
-    c.show_flash()
-    c.wait_for_partition()
-    c.render_map(ds, None)
-    st.stop()
-p = h.current
-tb = c.grid_table(ds, p)
-res = c.coverage_result(ds) if c.coverage_available(ds) else None
+h = plans.history(start=False)
+p = None if h is None else h.current
+tb = None if p is None else metrics.grid_table(ds, p)
+res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 
-c.show_flash()
-
-# --- headline figures
-m1, m2, m3, m4, m5 = st.columns(5)
-m1.metric(T("summary_grids"), len(tb))
-m2.metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
-m3.metric(T("summary_contiguous"), f"{int(tb['contiguous'].sum())} / {len(tb)}")
-m4.metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
-if res is not None:
-    s = res.summary()
-    base = c.coverage_result(ds, what_if=False).summary()
-    d = s["covered_households"] - base["covered_households"]
-    m5.metric(T("summary_coverage"), f"{s['covered_households']:,} ({s['pct_households']}%)",
-              delta=f"{d:+,}" if d else None)
+# --- headline figures (placeholders while the first partition runs: the row keeps its height)
+m = st.columns(6)
+if tb is None:
+    for col, label in zip(m, ["summary_grids", "summary_compliant", "summary_contiguous", "summary_households"]):
+        col.metric(T(label), "—")
+else:
+    m[0].metric(T("summary_grids"), len(tb))
+    m[1].metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
+    m[2].metric(T("summary_contiguous"), f"{int(tb['contiguous'].sum())} / {len(tb)}")
+    m[3].metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
+    if res is not None:
+        s = res.summary()
+        d = s["covered_households"] - whatif.coverage_result(ds, what_if=False).summary()["covered_households"]
+        m[4].metric(T("summary_coverage", m=f"{max(res.minutes):g}"), f"{s['covered_households']:,}",
+                    delta=f"{d:+,}" if d else None)
+        m[5].metric(T("summary_coverage_pct"), f"{s['pct_households'] or 0:.1f}%")
 
 # --- rule and partition
-with st.expander(T("rule") + f" — {p.rule.min_households}–{p.rule.max_households} / "
-                 f"{p.rule.min_persons}–{p.rule.max_persons} · {T('mode_' + p.rule.mode)}"):
-    rule = r["rule"]
+rule = r["rule"]
+with st.expander(T("rule") + f" — {rule.min_households}–{rule.max_households} / "
+                 f"{rule.min_persons}–{rule.max_persons} · {T('mode_' + rule.mode)}"):
     a, b, cc, d, e, f, g = st.columns([1, 1, 1, 1, 1.6, 0.8, 0.8])
     a.number_input(T("min_hh"), 0, 100000, rule.min_households, 10, key="_min_hh")
     b.number_input(T("max_hh"), 0, 100000, rule.max_households, 10, key="_max_hh")
@@ -45,24 +53,48 @@ with st.expander(T("rule") + f" — {p.rule.min_households}–{p.rule.max_househ
     e.selectbox(T("mode"), modes, index=modes.index(rule.mode), format_func=lambda k: T("mode_" + k), key="_mode")
     f.number_input(T("seed"), 0, 10**6, int(r["seed"]), key="_seed")
     g.selectbox(T("code_width"), [2, 3], index=[2, 3].index(int(r["code_width"])), key="_code_width")
-    st.button(T("partition"), on_click=c.cb_partition, type="primary", key="partition_btn")
+    st.button(T("partition"), on_click=cb.cb_partition, type="primary", key="partition_btn", disabled=p is None)
 
 left, right = st.columns([3, 1.3], gap="medium")
+with left:
+    mapview.render_map(ds, p)
+    st.caption(T("map_legend_hint"))
+
+
+def _grid_option(k, new_code):
+    if k == new_code:
+        return T("new_grid", code=k)
+    hh = int(tb.at[k, "households"]) if k in tb.index else 0
+    return T("grid_option", grid=k, hh=hh) + (f" · {T('locked')}" if k in p.locked else "")
+
 
 # --- tool panel (right)
 with right:
+    box = c.show_flash()
+    if p is not None:
+        draft = projects.pending_draft(ds, p)
+        if draft is not None:
+            d, meta = draft
+            box.info(T("draft_found", label=c.step(d.label), when=c.when(meta.get("saved")), grids=len(d.grid_ids)))
+            b1, b2 = box.columns(2)
+            b1.button(T("draft_restore"), on_click=cb.cb_restore_draft, type="primary", key="draft_restore_btn")
+            b2.button(T("draft_discard"), on_click=cb.cb_discard_draft, key="draft_discard_btn")
     focus = c.current_focus(ds)
     comm_ids = [] if ds.communities is None else [str(x) for x in ds.communities.index]
     names = {} if ds.communities is None else ds.communities["name"].astype(str).to_dict()
     r["_focus"] = focus
-    st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=c.cb_focus,
+    st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
+    if p is None:
+        plans.history()                 # the map is drawn: start the engine (in its process), and
+        plans.wait_for_partition(ds)    # soon prepare here what the grids will need
+        st.stop()
     r["_tool"] = r["tool"]
-    st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=c.cb_tool, horizontal=True,
+    st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=cb.cb_copy, args=("_tool", "tool"), horizontal=True,
              format_func=lambda k: T("tool_" + k))
     r["_unit"] = r["unit"]
-    st.radio(T("unit"), ["building", "compound"], key="_unit", on_change=c.cb_unit, horizontal=True,
-             format_func=lambda k: T("unit_" + k))
+    st.radio(T("unit"), ["building", "compound"], key="_unit", on_change=cb.cb_copy, args=("_unit", "unit"),
+             horizontal=True, format_func=lambda k: T("unit_" + k))
     # move targets: the grids of the community in view (or of the selection), plus a new grid
     sel = tuple(r.get("selection") or ())
     ssum = ed.selection_summary(ds, p, sel) if sel else None
@@ -76,88 +108,70 @@ with right:
     if r.get("target") not in options:
         r["target"] = options[0] if options else None
     r["_target"] = r["target"]
-    st.selectbox(T("target_grid"), options, key="_target", on_change=c.cb_target,
-                 format_func=lambda k: T("new_grid", code=k) if k == new_code else
-                 f"{k} · {int(tb.at[k, 'households']) if k in tb.index else 0}{'户' if c.lang() == 'zh' else ' hh'}"
-                 + (f" · {T('locked')}" if k in p.locked else ""))
+    st.selectbox(T("target_grid"), options, key="_target", on_change=cb.cb_copy, args=("_target", "target"),
+                 format_func=lambda k: _grid_option(k, new_code))
     st.markdown(f"**{T('selection')}**")
     if ssum:
-        st.write(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
-                   grids=", ".join(c.md(g) for g in ssum["grids"])))
+        st.markdown(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
+                      grids=", ".join(c.md(g) for g in ssum["grids"])))
         b1, b2 = st.columns(2)
-        b1.button(T("move_to"), on_click=c.cb_move_selection, type="primary", key="move_btn",
-                  width="stretch")
-        b2.button(T("clear_selection"), on_click=c.cb_clear_selection, key="clear_btn", width="stretch")
+        b1.button(T("move_to"), on_click=cb.cb_move_selection, type="primary", key="move_btn", width="stretch")
+        b2.button(T("clear_selection"), on_click=cb.cb_clear_selection, key="clear_btn", width="stretch")
     else:
         st.caption(T("selection_none"))
 
-    # the check after the last edit
-    rep = r.get("report")
+    rep = r.get("report")        # the check after the last edit
     if rep:
-        st.markdown(f"**{T('history')}**: {c.md(rep['label'])}")
+        st.markdown(f"**{T('history')}**: {c.step(rep['label'])}")
         if rep["newly_broken"]:
-            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{c.md(g)}**: {c.md(why)}" for g, why in rep["newly_broken"]))
+            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{c.md(g)}**: {c.md(why)}"
+                                                             for g, why in rep["newly_broken"]))
         else:
             st.success(T("check_ok"))
         if rep["fixed"]:
             st.info(T("check_fixed", grids=", ".join(c.md(g) for g in rep["fixed"])))
 
-    with st.expander(T("grid_ops"), expanded=bool(r.get("selected_grid"))):
-        sg = r.get("selected_grid")
+    sg = r.get("selected_grid")
+    # the label names the selected grid: selecting another grid opens the panel again
+    with st.expander(T("grid_ops") + (f" · {c.md(sg)}" if sg else ""), expanded=bool(sg)):
         if sg and sg in tb.index:
             ok = bool(tb.at[sg, "compliant"])
-            why = c.reason_text(tb.at[sg, "reason"])
+            why = i18n.reason(str(tb.at[sg, "reason"] or ""), c.lang())
             st.markdown(f"**{T('selected_grid')}**: {c.md(sg)} · {int(tb.at[sg, 'households'])} / "
                         f"{int(tb.at[sg, 'persons'])} · {T('ok') if ok else T('not_ok')}"
                         + ("" if ok else f" — {c.md(why)}") + (f" · {T('locked')}" if sg in p.locked else ""))
             same = [x for x in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, sg)) if x != sg]
-            r["_merge_keep"] = sg
-            st.selectbox(T("merge_absorb"), same, key="_merge_absorb")
-            st.button(T("merge") + f" → {sg}", on_click=c.cb_merge, key="merge_btn", disabled=not same)
+            st.selectbox(T("merge_absorb"), same, key="_merge_absorb", format_func=lambda k: _grid_option(k, None))
+            st.button(T("merge_into", grid=c.md(sg)), on_click=cb.cb_merge, key="merge_btn", disabled=not same)
             s1, s2 = st.columns([1, 1])
             s1.number_input(T("split_parts"), 0, 20, 0, key="_split_parts")
-            s2.button(T("split"), on_click=c.cb_split, key="split_btn")
-            l1, l2 = st.columns(2)
+            s2.button(T("split"), on_click=cb.cb_split, key="split_btn")
             if sg in p.locked:
-                l1.button(T("unlock"), on_click=c.cb_lock, args=(False,), key="unlock_btn", icon=":material/lock_open:")
+                st.button(T("unlock"), on_click=cb.cb_lock, args=(False,), key="unlock_btn", icon=":material/lock_open:")
             else:
-                l1.button(T("lock"), on_click=c.cb_lock, args=(True,), key="lock_btn", icon=":material/lock:")
+                st.button(T("lock"), on_click=cb.cb_lock, args=(True,), key="lock_btn", icon=":material/lock:")
         else:
             st.caption(T("grid_table"))
-        st.button(T("reoptimise"), on_click=c.cb_reoptimise, key="reopt_btn",
-                  disabled=not (sg or focus != c.ALL))
+        st.button(T("reoptimise"), on_click=cb.cb_reoptimise, key="reopt_btn", disabled=not (sg or focus != c.ALL))
 
-    if c.coverage_available(ds):
+    if whatif.coverage_available(ds):
         r["_show_coverage"], r["_show_isochrones"] = r["show_coverage"], r["show_isochrones"]
-        st.toggle(T("show_coverage"), key="_show_coverage", on_change=c.cb_copy, args=("_show_coverage", "show_coverage"))
-        st.toggle(T("show_isochrones"), key="_show_isochrones", on_change=c.cb_copy,
+        st.toggle(T("show_coverage"), key="_show_coverage", on_change=cb.cb_copy,
+                  args=("_show_coverage", "show_coverage"))
+        st.toggle(T("show_isochrones"), key="_show_isochrones", on_change=cb.cb_copy,
                   args=("_show_isochrones", "show_isochrones"))
 
     with st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
         for i, lab in enumerate(h.labels()):
-            st.caption(("▶ " if i == h.index else "  ") + c.md(lab))
-
-# --- the map (left)
-with left:
-    c.render_map(ds, p)
-    st.caption(T("map_legend_hint"))
+            st.caption(("▶ " if i == h.index else "  ") + c.step(lab))
 
 # --- the grid table
 st.markdown(f"#### {T('grid_table')}")
-frame = c.grid_frame(ds, p, res)
+frame = tables.grid_frame(ds, p, res)
 if focus != c.ALL:
-    keep = (tb["community_id"].astype(str) == focus).to_numpy()
-    frame = frame[keep]
+    frame = frame[(tb["community_id"].astype(str) == focus).to_numpy()]
 r["_grid_table_ids"] = frame[T("col_grid")].tolist()
-ids = r["_grid_table_ids"]
-
-
-def _style(row):
-    colour = "#fde0dd" if row[T("col_status")] == T("not_ok") else "#e5f5e0"
-    return [f"background-color: {colour}" if col == T("col_status") else "" for col in row.index]
-
-
-st.dataframe(frame.style.apply(_style, axis=1), key="grid_table", on_select=c.cb_select_grid_row,
+st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
              selection_mode="single-row", hide_index=True, width="stretch", height=360,
              column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
                             T("col_pp"): st.column_config.NumberColumn(format="%.2f")})

@@ -81,7 +81,11 @@ class Edit:
 
 
 def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0) -> Plan:
-    """The plan after ``edit`` (a child of ``plan``). Raises :class:`PlanError` if the edit is invalid.
+    """The plan after ``edit``. Raises :class:`PlanError` if the edit is invalid.
+
+    An edit that would change nothing (moving buildings into the grid they are already in)
+    returns ``plan`` itself, so callers can tell with ``new is plan`` and keep no history step
+    (:meth:`History.push` ignores it too).
 
     ``time_limit_s`` is the wall-clock safety cap of a split or re-optimisation (as everywhere in
     :mod:`gridplan.engine`): their search is budgeted in work units, so the same edit gives the
@@ -90,12 +94,16 @@ def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0
     k, a = edit.kind, edit.args
     if k == "move":
         ids, to_grid = a
+        if _already_in(plan, ids, to_grid):
+            return plan
         return plan.move(ids, to_grid, label=f"move {_few(ids)} → {to_grid}")
     if k == "move_compound":
         compound_id, to_grid = a
         ids = compound_buildings(dataset, compound_id)
         if len(ids) == 0:
             raise PlanError(f"compound {compound_id!r} has no buildings")
+        if _already_in(plan, ids, to_grid):
+            return plan
         return plan.move(ids, to_grid, label=f"move compound {compound_id} → {to_grid}")
     if k == "merge":
         keep, absorb = a
@@ -116,6 +124,16 @@ def apply(dataset: Dataset, plan: Plan, edit: Edit, *, time_limit_s: float = 5.0
         community_id, seed = a
         return reoptimise(dataset, plan, community_id, seed=seed, time_limit_s=time_limit_s)
     raise PlanError(f"unknown edit {k!r}")
+
+
+def _already_in(plan: Plan, building_ids, grid_id: str) -> bool:
+    """True when every (known) building is in ``grid_id`` already (unknown ids are left to
+    :meth:`Plan.move` to report)."""
+    ids = [str(b) for b in building_ids]
+    a = plan._assignment
+    if not ids or not pd.Index(ids).isin(a.index).all():
+        return False
+    return bool((a.reindex(ids).to_numpy() == str(grid_id)).all())
 
 
 def _few(ids, n: int = 3) -> str:
@@ -220,6 +238,10 @@ class History:
         return self.index < len(self.plans) - 1
 
     def push(self, plan: Plan) -> "History":
+        """The history with ``plan`` as the new current step (``self`` when ``plan`` is the
+        current plan already: an edit that changed nothing adds no step)."""
+        if plan is self.current:
+            return self
         plans = self.plans[: self.index + 1] + (plan,)
         if len(plans) > HISTORY_LIMIT:
             plans = plans[-HISTORY_LIMIT:]
@@ -254,7 +276,8 @@ def _points(dataset: Dataset) -> np.ndarray:
 
 
 def _to_metric(dataset: Dataset, crs) -> Transformer:
-    return Transformer.from_crs(crs, dataset.crs, always_xy=True)
+    from .crs import transformer
+    return transformer(crs, dataset.crs)
 
 
 def _geometry(geom) -> shapely.Geometry:
@@ -403,6 +426,24 @@ def fingerprint(plan: Plan) -> str:
     return h.hexdigest()[:16]
 
 
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """A short content hash of a dataset: building ids, counts and footprints, and the ids of the
+    other layers. Two uploads of the same files give the same key; any change to a building gives
+    another. Used to key a dataset's saved versions and drafts (computed once per dataset)."""
+    def compute():
+        h = hashlib.sha1()
+        for name, gdf in dataset.layers().items():
+            h.update(f"{name}:{len(gdf)}".encode())
+            h.update(pd.util.hash_pandas_object(pd.Series(gdf.index.astype(str)), index=False).to_numpy().tobytes())
+            if name == "buildings":
+                for c in ("households", "persons", "community_id", "compound_id"):
+                    if c in gdf.columns:
+                        h.update(pd.util.hash_pandas_object(gdf[c].astype(str), index=False).to_numpy().tobytes())
+                h.update(np.round(shapely.bounds(gdf.geometry.values), 2).tobytes())
+        return h.hexdigest()[:16]
+    return dataset_cache(dataset, "fingerprint", compute)
+
+
 def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
     """Households covered per grid of ``plan`` from a per-building coverage table
     (index ``building_id``, ``households``, ``covered``), e.g. ``CoverageResult.buildings``.
@@ -431,7 +472,8 @@ def view_bounds(gdf) -> list[list[float]] | None:
     """``[[south, west], [north, east]]`` (lon/lat) of a layer, for fitting a web map; None if empty."""
     if gdf is None or not len(gdf):
         return None
-    x0, y0, x1, y1 = gdf.to_crs(4326).total_bounds
+    from .crs import transform_geoms
+    x0, y0, x1, y1 = shapely.total_bounds(transform_geoms(gdf.geometry.to_numpy(), gdf.crs, 4326))
     if not np.all(np.isfinite([x0, y0, x1, y1])):
         return None
     return [[float(y0), float(x0)], [float(y1), float(x1)]]
@@ -441,7 +483,8 @@ def grid_center(grids, grid_id: str) -> tuple[float, float] | None:
     """(lat, lon) of a point inside a grid polygon (``grids`` as :func:`gridplan.metrics.grids`)."""
     if grids is None or grid_id not in grids.index:
         return None
-    p = grids.loc[[grid_id]].to_crs(4326).geometry.iloc[0].representative_point()
+    from .crs import transform_geoms
+    p = transform_geoms([grids.loc[grid_id].geometry.representative_point()], grids.crs, 4326)[0]
     return round(p.y, 6), round(p.x, 6)
 
 

@@ -39,14 +39,14 @@ DEFAULT_DIR = Path("maps")
 DATA_FORMATS = ("geojson", "gpkg", "shp")
 
 #: grid-layer columns written to data files (English names; Shapefile gets ≤10-character names)
-GRID_COLUMNS = ["grid_id", "code", "community_id", "community", "street", "households", "persons",
+GRID_COLUMNS = ["grid_id", "code", "community_id", "community", "street", "households", "balance", "persons",
                 "party_members", "buildings", "compounds", "compliant", "note"]
 SHP_NAMES = {"community_id": "comm_id", "community": "comm_name", "party_members": "party_mem",
              "compound_id": "comp_id", "building_id": "bldg_id"}
 
 LEDGER_HEADERS = {
     "grid_id": "网格编码", "code": "网格序号", "street": "街道", "community": "社区", "community_id": "社区编码",
-    "households": "户数", "persons": "人口", "party_members": "党员数", "buildings": "楼栋数",
+    "households": "户数", "balance": "户数偏差", "persons": "人口", "party_members": "党员数", "buildings": "楼栋数",
     "compounds": "小区数", "compound_names": "包含小区", "sanwu": "三无小区数", "sanwu_names": "三无小区",
     "covered_households": "15分钟服务圈覆盖户数", "coverage_pct": "覆盖率(%)", "compliant": "是否合规",
     "note": "说明",
@@ -106,6 +106,8 @@ def grid_attributes(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, include_
     out["community_id"] = cid.to_numpy()
     out["community"] = [comm_name.get(str(c)) for c in cid]
     out["street"] = [comm_street.get(str(c)) for c in cid]
+    if "balance" in g.columns:
+        out["balance"] = pd.to_numeric(g["balance"], errors="coerce").fillna(0).astype("int64").to_numpy()
     for c in ("households", "persons", "party_members", "buildings"):
         if c in g.columns:
             out[c] = pd.to_numeric(g[c], errors="coerce").fillna(0).astype("int64").to_numpy()
@@ -368,8 +370,8 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
     need = central_household_need(dataset, plan_obj, households_per_central=per)
     t_["central_need"] = need.grids["need"].reindex(t_.index).fillna(0).astype("int64").to_numpy()
     cov = _coverage_by_building(coverage)
-    cols = ["grid_id", "code", "street", "community", "community_id", "households", "persons", "party_members",
-            "buildings", "compounds", "compound_names", "sanwu", "sanwu_names", "central_need"]
+    cols = ["grid_id", "code", "street", "community", "community_id", "households", "balance", "persons",
+            "party_members", "buildings", "compounds", "compound_names", "sanwu", "sanwu_names", "central_need"]
     if cov is not None:
         covered = bt["households"] * cov.reindex(bid).fillna(False).astype(bool).to_numpy()
         ch = covered.groupby(bt["grid_id"].to_numpy()).sum()
@@ -699,6 +701,22 @@ def export_audit(store, path=None, *, versions=None, lang: str = "zh") -> list[P
     tables = audit_tables(store, versions=versions, lang=lang)
     with atomic_path(path) as tmp:
         _write_xlsx(tables, tmp, title="方案留痕")
+    return [path]
+
+
+def export_assignment(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoDataFrame | None = None) -> list[Path]:
+    """The building → grid table as CSV (UTF-8 with BOM; columns ``building_id``, ``grid_id``), the file
+    :func:`gridplan.io.read_assignment_csv` reads back. Ids that a spreadsheet would run as a formula
+    (``=``, ``+``, ``-``, ``@`` …) are written as text (a leading ``'``)."""
+    del grids  # the table needs no grid layer; the parameter keeps the exporters' shape
+    path = Path(path) if path is not None else DEFAULT_DIR / "楼栋网格对照表.csv"
+    if path.suffix.lower() != ".csv":
+        raise ValueError(f"the building → grid table is written as .csv, not {path.suffix or 'a folder'}")
+    _out_dir(path.parent)
+    a = _assignment_of(plan).reindex(dataset.buildings.index.astype(str))
+    table = pd.DataFrame({"building_id": a.index.to_numpy(dtype=object), "grid_id": a.to_numpy(dtype=object)})
+    with atomic_path(path) as tmp:
+        _plain_text(table).to_csv(tmp, index=False, encoding="utf-8-sig")
     return [path]
 
 

@@ -60,6 +60,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "sev_warning": {"zh": "警告", "en": "warning"},
     "layers_overview": {"zh": "图层概况", "en": "Layers"},
     "features": {"zh": "要素数", "en": "Features"},
+    "crs": {"zh": "坐标系（计算用 / 原数据）", "en": "CRS (computing / source)"},
     # --- rule and partition
     "rule": {"zh": "网格规模规则", "en": "Grid size rule"},
     "min_hh": {"zh": "户数下限", "en": "Min households"},
@@ -95,6 +96,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "move_to": {"zh": "移到目标网格", "en": "Move to target grid"},
     "clear_selection": {"zh": "清除选择", "en": "Clear selection"},
     "moved_n": {"zh": "已将 {n} 栋楼移到 {grid}", "en": "Moved {n} building(s) to {grid}"},
+    "move_noop": {"zh": "所选楼栋已在 {grid} 中，方案未改变", "en": "The selection is already in {grid}; the plan is unchanged"},
+    "merge_into": {"zh": "合并网格 → {grid}", "en": "Merge into {grid}"},
+    "grid_option": {"zh": "{grid} · {hh} 户", "en": "{grid} · {hh} hh"},
     "undo": {"zh": "撤销", "en": "Undo"},
     "redo": {"zh": "重做", "en": "Redo"},
     "merge": {"zh": "合并网格", "en": "Merge grids"},
@@ -110,6 +114,27 @@ STRINGS: dict[str, dict[str, str]] = {
     "grid": {"zh": "网格", "en": "Grid"},
     "selected_grid": {"zh": "选中网格", "en": "Selected grid"},
     "edit_failed": {"zh": "操作未执行：{msg}", "en": "Not done: {msg}"},
+    "unsaved": {"zh": "有未保存的修改（草稿已自动保存，下次打开时可恢复）",
+                "en": "Unsaved changes (kept as a draft; the next visit offers it back)"},
+    "draft_found": {"zh": "发现未保存的修改：{label}（{when}，{grids} 个网格）。恢复后可继续编辑。",
+                    "en": "Unsaved changes were found: {label} ({when}, {grids} grids). Restore them to go on."},
+    "draft_restore": {"zh": "恢复草稿", "en": "Restore the draft"},
+    "draft_discard": {"zh": "丢弃草稿", "en": "Discard the draft"},
+    "draft_restored": {"zh": "已恢复草稿：{label}", "en": "Draft restored: {label}"},
+    "upload_gone": {"zh": "上传的数据已不在服务器内存中（服务器重启过），请在“数据”页重新上传。",
+                    "en": "The uploaded data is no longer in the server's memory (it restarted); upload it again on the Data page."},
+    "basemap": {"zh": "底图", "en": "Basemap"},
+    "basemap_help": {"zh": "默认不加载任何在线瓦片，以数据中的道路和名称为底图。可填写内网瓦片服务（天地图、GeoServer 等）地址，浏览器只会访问该地址。",
+                     "en": "No online tiles by default: the dataset's roads and names are the base. You may give an intranet tile service (Tianditu, GeoServer …); the browser then contacts that host only."},
+    "basemap_url": {"zh": "瓦片地址（XYZ 模板，含 {z}/{x}/{y}）", "en": "Tile URL (XYZ template with {z}/{x}/{y})"},
+    "basemap_crs": {"zh": "瓦片坐标系", "en": "Tile coordinate system"},
+    "basemap_crs_wgs84": {"zh": "WGS-84 / CGCS2000（天地图、GeoServer 等）", "en": "WGS-84 / CGCS2000 (Tianditu, GeoServer …)"},
+    "basemap_crs_gcj02": {"zh": "GCJ-02（高德/腾讯底图）", "en": "GCJ-02 (Amap/Tencent tiles)"},
+    "basemap_attribution": {"zh": "版权说明（可选）", "en": "Attribution (optional)"},
+    "basemap_apply": {"zh": "应用底图", "en": "Use this basemap"},
+    "basemap_clear": {"zh": "不用底图", "en": "No basemap"},
+    "basemap_set": {"zh": "底图：{host}", "en": "Basemap: {host}"},
+    "basemap_bad": {"zh": "瓦片地址须以 http:// 或 https:// 开头，并含 {z}、{x}、{y}", "en": "The tile URL must start with http:// or https:// and contain {z}, {x} and {y}"},
     "check_ok": {"zh": "检查通过：此次修改没有使任何网格变为不合规。", "en": "Check passed: this edit made no grid non-compliant."},
     "check_broken": {"zh": "此次修改使以下网格不合规：", "en": "This edit made these grids non-compliant:"},
     "check_fixed": {"zh": "已变为合规：{grids}", "en": "Now compliant: {grids}"},
@@ -119,7 +144,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "summary_compliant": {"zh": "合规", "en": "Compliant"},
     "summary_contiguous": {"zh": "连续", "en": "Contiguous"},
     "summary_households": {"zh": "户数", "en": "Households"},
-    "summary_coverage": {"zh": "15分钟覆盖户数", "en": "Households within 15 min"},
+    "summary_coverage": {"zh": "{m}分钟覆盖户数", "en": "Households within {m} min"},
+    "summary_coverage_pct": {"zh": "覆盖率", "en": "Covered"},
     "col_grid": {"zh": "网格编码", "en": "Grid code"},
     "col_community": {"zh": "社区", "en": "Community"},
     "col_households": {"zh": "户数", "en": "Households"},
@@ -137,7 +163,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "col_locked": {"zh": "锁定", "en": "Locked"},
     "ok": {"zh": "合规", "en": "compliant"},
     "not_ok": {"zh": "不合规", "en": "not compliant"},
-    "map_legend_hint": {"zh": "图层可在地图右上角开关；悬停查看详情。", "en": "Toggle layers at the top right of the map; hover for details."},
+    "map_legend_hint": {"zh": "图层可在地图右上角开关；图例可点击标题收起；悬停查看详情。", "en": "Toggle layers at the top right of the map; click the legend title to fold it; hover for details."},
     # --- coverage
     "stations_on": {"zh": "启用的站点", "en": "Active stations"},
     "minutes": {"zh": "步行时间圈（分钟）", "en": "Walking bands (minutes)"},
@@ -179,6 +205,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "compare_moved": {"zh": "{n} 栋楼换了网格；{g} 个网格有变化", "en": "{n} building(s) changed grid; {g} grid(s) changed"},
     "moved_buildings": {"zh": "换网格的楼栋", "en": "Buildings that moved"},
     "changed_grids": {"zh": "变化的网格", "en": "Grids that changed"},
+    "status_changed": {"zh": "有变化", "en": "changed"},
+    "status_added": {"zh": "新增", "en": "added"},
+    "status_removed": {"zh": "已取消", "en": "removed"},
+    "status_unchanged": {"zh": "未变", "en": "unchanged"},
     "import_assignment": {"zh": "导入楼栋-网格对照表（CSV：building_id, grid_id）",
                           "en": "Import a building → grid table (CSV: building_id, grid_id)"},
     "import_button": {"zh": "导入为当前方案", "en": "Make it the current plan"},
@@ -397,6 +427,11 @@ COLUMNS: dict[str, dict[str, str]] = {
     "households_after": {"zh": "现户数", "en": "Households after"},
     "persons_after": {"zh": "现人口", "en": "Persons after"},
     "buildings_after": {"zh": "现楼栋数", "en": "Buildings after"},
+    "balance": {"zh": "户数偏差", "en": "Households vs. target"},
+    "road": {"zh": "最近道路", "en": "Nearest road"},
+    "compound": {"zh": "小区", "en": "Compound"},
+    "lon": {"zh": "经度", "en": "Longitude"},
+    "lat": {"zh": "纬度", "en": "Latitude"},
     "label": {"zh": "来源操作", "en": "From step"},
     "grids": {"zh": "网格数", "en": "Grids"},
     "dataset": {"zh": "数据集", "en": "Dataset"},
@@ -445,7 +480,6 @@ COLUMNS: dict[str, dict[str, str]] = {
     "file": {"zh": "文件", "en": "File"},
     "sheet": {"zh": "工作表", "en": "Sheet"},
     "row": {"zh": "行号", "en": "Row"},
-    "compound": {"zh": "小区", "en": "Compound"},
     "building": {"zh": "楼栋", "en": "Building"},
     "building_no": {"zh": "楼栋号", "en": "Building no."},
     "unit": {"zh": "单元", "en": "Unit"},
@@ -471,6 +505,8 @@ LAYER_NAMES: dict[str, dict[str, str]] = {
     "buildings": {"zh": "楼栋", "en": "buildings"},
     "roads": {"zh": "道路", "en": "roads"},
     "stations": {"zh": "站点", "en": "stations"},
+    "dataset": {"zh": "数据集", "en": "dataset"},
+    "upload": {"zh": "上传文件", "en": "upload"},
 }
 
 
@@ -481,10 +517,13 @@ def column(name: str, lang: str = DEFAULT_LANG) -> str:
 
 
 def layer_name(name: str, lang: str = DEFAULT_LANG) -> str:
+    """A layer's name in ``lang`` (Chinese with the file name in brackets, e.g. ``楼栋 (buildings)``)."""
     entry = LAYER_NAMES.get(str(name))
     if entry is None:
         return str(name)
-    return entry[lang] if lang == "en" else f"{entry['zh']} ({name})"
+    if lang == "en":
+        return entry["en"]
+    return entry["zh"] if name in ("dataset", "upload") else f"{entry['zh']} ({name})"
 
 
 def t(key: str, lang: str = DEFAULT_LANG, **fmt) -> str:
@@ -501,3 +540,155 @@ def reason(code: str, lang: str = DEFAULT_LANG) -> str:
     if not code:
         return ""
     return t(f"reason_{code}", lang) if f"reason_{code}" in STRINGS else str(code)
+
+
+# --------------------------------------------------------------------------- plan labels
+#: the labels the library gives plans (:mod:`gridplan.edit`, :mod:`gridplan.engine`, the model, the
+#: store, the app's import) and their text in each language; group names are the fields
+_PLAN_LABELS: list[tuple[str, dict[str, str]]] = [
+    (r"move compound (?P<c>.+) → (?P<g>.+)", {"zh": "移动小区 {c} → {g}", "en": "move compound {c} → {g}"}),
+    (r"move (?P<n>\d+) building\(s\) to (?P<g>.+)", {"zh": "将 {n} 栋楼移到 {g}", "en": "move {n} building(s) to {g}"}),
+    (r"move (?P<ids>.+) → (?P<g>.+)", {"zh": "移动楼栋 {ids} → {g}", "en": "move {ids} → {g}"}),
+    (r"merge (?P<a>.+) into (?P<b>.+)", {"zh": "将网格 {a} 并入 {b}", "en": "merge {a} into {b}"}),
+    (r"split (?P<g>.+) into (?P<n>\d+)", {"zh": "将网格 {g} 拆分为 {n} 个", "en": "split {g} into {n}"}),
+    (r"re-optimise (?P<c>.+) \(nothing to change\)", {"zh": "重新优化社区 {c}（无需改动）",
+                                                      "en": "re-optimise {c} (nothing to change)"}),
+    (r"re-optimise (?P<c>.+)", {"zh": "重新优化社区 {c}", "en": "re-optimise {c}"}),
+    (r"partition \(seed (?P<s>-?\d+)\)", {"zh": "网格划分（随机种子 {s}）", "en": "partition (seed {s})"}),
+    (r"unlock (?P<g>.*)", {"zh": "解锁 {g}", "en": "unlock {g}"}),
+    (r"lock (?P<g>.*)", {"zh": "锁定 {g}", "en": "lock {g}"}),
+    (r"change rule", {"zh": "修改规模规则", "en": "change rule"}),
+    (r"renumber", {"zh": "重新编号", "en": "renumber"}),
+    (r"version (?P<v>\d+): (?P<name>.*)", {"zh": "版本 {v}：{name}", "en": "version {v}: {name}"}),
+    (r"import (?P<f>.+)", {"zh": "导入 {f}", "en": "import {f}"}),
+    (r"loaded from (?P<f>.+)", {"zh": "读取自 {f}", "en": "loaded from {f}"}),
+]
+
+
+def plan_label(label: str, lang: str = DEFAULT_LANG) -> str:
+    """A plan's label (the step that made it, e.g. ``move B001541 → 51068200100203``) in ``lang``.
+
+    The library labels plans in a fixed English form; this renders them in the interface's
+    language, ids and names untouched. Unknown labels come back as they are.
+
+    >>> plan_label("partition (seed 0)")
+    '网格划分（随机种子 0）'
+    >>> plan_label("move B1, B2 → 51068200100203")
+    '移动楼栋 B1, B2 → 51068200100203'
+    """
+    import re
+    text = str(label or "")
+    for pattern, out in _PLAN_LABELS:
+        m = re.fullmatch(pattern, text)
+        if m:
+            return (out.get(lang) or out[DEFAULT_LANG]).format(**m.groupdict())
+    return text
+
+
+# --------------------------------------------------------------------------- validation fixes
+#: how to fix each :class:`~gridplan.Problem` code, in Chinese (the library writes fixes in English;
+#: ``{field}`` is the first `field` the English fix or message names, ``{layer}`` the layer)
+FIXES_ZH: dict[str, str] = {
+    "ambiguous_field": "删除或改名其中一列，或用“列名映射”指定要用的列",
+    "bad_assume_crs": "填写 EPSG 代码，如 EPSG:4544",
+    "bad_bool": "{field} 只能填 是/否、true/false 或 1/0",
+    "bad_column_map": "列名映射须写成“原列名=字段”，字段用 {layer} 图层的标准字段名",
+    "bad_coord_system": "坐标系选 GCJ-02（高德/腾讯）或 BD-09（百度）；WGS 84 数据留空",
+    "bad_kind": "站点类型填 red_station（红色驿站）、grid_station（郁心站）、mobile（流动郁心站）或 service_center（党群服务中心）",
+    "bad_metric_crs": "填写以米为单位的投影坐标系，如 EPSG:4544，或留空",
+    "column_map_unused": "检查列名映射中的原列名是否与文件中的列名一致",
+    "communities_derived": "补充带官方边界的社区图层（communities）",
+    "community_mismatch": "核对楼栋或其小区的 community_id：网格按编码归属，边界按社区范围绘制",
+    "crs_assumed": "如果数据不是 WGS 84 经纬度，请在文件中声明坐标系",
+    "dangling_ref": "改正 {field}，或在 {layer} 中补上该要素，或把 {field} 留空按位置自动匹配",
+    "duplicate_id": "让 {field} 不重复（每个要素一个编号）",
+    "empty_layer": "补充要素，或删除这个空图层",
+    "fractional_count": "人数、户数须为整数，请取整 {field}",
+    "geographic_as_projected": "改为声明 EPSG:4326（或 CGCS2000 经纬度 EPSG:4490）",
+    "geometry_type": "{layer} 图层只保存规定类型的图形（面/线/点）",
+    "households_estimated": "有实际户数的楼栋请填写 households（户数）",
+    "ids_generated": "增加 {field} 编号列，使保存的方案始终对应相同的要素",
+    "invalid_geometry": "在 GIS 中重绘该要素（如 QGIS“修复几何图形”）",
+    "layers_apart": "按楼栋实际的坐标系声明（.prj 或 GeoPackage 坐标系），与其他图层一致",
+    "missing_community": "填写 community_id，或补充社区图层",
+    "missing_field": "补充该字段（如站点的 kind 类型：red_station 红色驿站、grid_station 郁心站……）",
+    "missing_households": "填写 households（户数），或填写 floors（楼层）并提供楼栋轮廓，或填写 persons（人口）",
+    "missing_layer": "补充楼栋图层（buildings.geojson / GeoPackage 图层 buildings / 楼栋）",
+    "mixed_geometry": "点状楼栋按小面积处理；能画轮廓的尽量画轮廓",
+    "negative_count": "数量不能为负，请改正 {field}",
+    "no_communities": "补充社区图层（communities），使网格嵌套在社区内",
+    "no_crs_projected": "声明坐标系（.prj 文件或 GeoPackage 中的坐标系），或载入时指定坐标系",
+    "no_geometry": "为要素绘制图形（须为空间图层，不是普通表格）",
+    "not_a_number": "把 {field} 写成整数（如 48）",
+    "null_geometry": "为该要素绘制图形，或删除它",
+    "null_id": "为每个要素填写不重复的 {field}",
+    "offset_on_projected": "GCJ-02/BD-09 只用于经纬度数据；投影坐标数据不要选择该坐标系",
+    "outside_communities": "把小区移到某个社区范围内，或修正社区图层",
+    "persons_estimated": "有实际人口的楼栋请填写 persons（人口）",
+    "projected_as_geographic": "声明数据真实的投影坐标系（如 CGCS2000 3° 带 105°E：EPSG:4544）",
+    "ref_by_name": "在 {field} 中填写编码而不是名称",
+    "repaired_geometry": "检查修复后的形状；在源文件中修正即可消除此提示",
+    "swapped_axes": "把坐标顺序改为（经度，纬度），如 QGIS“交换 X 和 Y 坐标”",
+    "unprojectable": "检查该图层的坐标和声明的坐标系",
+    "ambiguous_layer": "把图层命名为 {layer}，或每个文件只放一个图层",
+    "duplicate_layer": "每个图层只保留一个文件",
+    "encoding_assumed": "把文件另存为 UTF-8 编码（或在 .cpg 中写明实际编码）",
+    "file_too_big": "拆分数据（如按街道分批），或调高文件大小上限（GRIDPLAN_MAX_FILE_MB）",
+    "internal": "请把文件和此信息反馈给开发者；可先在 GIS 中另存为 GeoPackage 再试",
+    "missing_sidecar": "把 Shapefile 的 .shx/.dbf 等配套文件放在一起（或打包成 .zip），或另存为 GeoPackage",
+    "no_layers": "放入 buildings.geojson（或 .gpkg/.shp/.fgb）等图层文件",
+    "no_such_path": "填写图层文件所在的文件夹或 GeoPackage（.gpkg）路径",
+    "not_a_layer": "传入 geopandas GeoDataFrame",
+    "unknown_layer": "图层文件命名为 communities、compounds、buildings、roads、stations（或 社区、小区、楼栋 等）",
+    "unreadable": "检查文件是否完整：在 GIS 中打开后另存为 GeoJSON 或 GeoPackage 再试",
+    "unsupported_format": "使用 .geojson/.gpkg/.shp/.fgb 图层文件、它们的 .zip 压缩包或一个 GeoPackage",
+}
+
+
+def fix_text(problem: dict, lang: str = DEFAULT_LANG) -> str:
+    """How to fix a validation problem (a :meth:`Problem.as_dict`) in ``lang``."""
+    import re
+    fix = str(problem.get("fix") or "")
+    template = FIXES_ZH.get(str(problem.get("code") or "")) if lang == "zh" else None
+    if template is None:
+        return fix
+    named = re.findall(r"`([^`]+)`", fix) or re.findall(r"`([^`]+)`", str(problem.get("message") or ""))
+    return template.format(field=named[0] if named else "", layer=str(problem.get("layer") or ""))
+
+
+def in_language(message: str, lang: str = DEFAULT_LANG) -> str:
+    """The part of a bilingual library message (``中文 / English``) in ``lang``; other text as is."""
+    text = str(message)
+    if " / " not in text:
+        return text
+    head, tail = text.split(" / ", 1)
+    # the Chinese half is the one with clearly more Chinese characters (user text quoted in both
+    # halves may hold a few)
+    cjk = [sum("\u4e00" <= ch <= "\u9fff" for ch in part) for part in (head, tail)]
+    if cjk[0] > 2 * cjk[1] + 2:
+        return head if lang == "zh" else tail
+    if cjk[1] > 2 * cjk[0] + 2:
+        return tail if lang == "zh" else head
+    return text
+
+
+def local_time(iso: str | None, tz: str | None = None) -> str:
+    """An ISO 8601 time (as the store writes it, UTC) as ``YYYY-MM-DD HH:MM`` in the local time zone:
+    ``tz`` (an IANA name such as ``Asia/Shanghai``), else the machine's."""
+    import datetime as _dt
+    if not iso:
+        return ""
+    try:
+        t = _dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    zone = None
+    if tz:
+        try:
+            from zoneinfo import ZoneInfo
+            zone = ZoneInfo(tz)
+        except (KeyError, ValueError, OSError):
+            zone = None
+    return t.astimezone(zone).strftime("%Y-%m-%d %H:%M")

@@ -396,7 +396,7 @@ def read_layers(source, *, max_file_mb: float | None = None):
     else:
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
-            if ext not in FORMATS or p.name.startswith(".") or not p.is_file():
+            if ext not in FORMATS or p.name.startswith(".") or not p.is_file() or p.name == METADATA_FILE:
                 continue
             if ext == ".gpkg" and _canonical_layer(p.stem) is None:
                 read_gpkg(p)
@@ -527,7 +527,7 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
         log.warning("%d warning(s) while loading %s (see Dataset.warnings), e.g. %s", len(problems),
                     "the layers" if isinstance(source, Mapping) else source, problems[0])
     if name is None:
-        name = Path(source).stem if not isinstance(source, Mapping) else "dataset"
+        name = dataset_name(source)
     system = "wgs84"
     if coord_system and str(coord_system).lower() not in ("wgs84", "epsg:4326", "4326"):
         from .crs import normalise_offset_system
@@ -559,6 +559,88 @@ def _compound_status(source, given, compounds):
         return None, []
     table, problems = check_compound_status(src, compounds)
     return (None if any(q.severity == "error" for q in problems) else table), problems
+
+
+#: file types a dataset can be uploaded as (a Shapefile comes zipped, with its side files)
+UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip")
+
+
+def uploaded_name(names) -> str:
+    """The name of a dataset uploaded as files: the file's own name for one file, else the first
+    few names joined (``buildings+communities+compounds+…``)."""
+    stems = sorted(dict.fromkeys(Path(str(n)).stem for n in names if n))
+    if not stems:
+        return "upload"
+    return "+".join(stems[:3]) + ("+…" if len(stems) > 3 else "")
+
+
+def read_uploaded(files, *, name: str | None = None, max_file_mb: float | None = None, **options) -> Dataset:
+    """A dataset from files held in memory (a browser upload): ``files`` are ``(file name, bytes)``.
+
+    The files go into a fresh private temporary folder (names stripped of any path, so nothing
+    lands elsewhere), are read with :func:`read_dataset` (``options``) and the folder is deleted
+    again whatever happens. Files of another type (:data:`UPLOAD_TYPES`) or above ``max_file_mb``
+    are refused, each with a problem naming the file; the dataset is named after its files
+    (:func:`uploaded_name`) unless ``name`` is given.
+
+    Raises
+    ------
+    ValidationError
+        listing every refused file, or every problem of the data.
+    """
+    import re
+    files = [(str(n), bytes(b)) for n, b in files]
+    limit = default_max_file_mb() if max_file_mb is None else float(max_file_mb)
+    problems: list[Problem] = []
+    if not files:
+        problems.append(Problem("error", "upload", None, "no file was uploaded / 没有上传文件",
+                                "choose the layer files (buildings, communities …) to upload", "no_layers"))
+    folder = Path(tempfile.mkdtemp(prefix="gridplan-upload-"))
+    try:
+        for raw_name, data in files:
+            fname = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", Path(raw_name.replace("\\", "/")).name).strip(" .") or "upload"
+            mb = len(data) / 1e6
+            if mb > limit:
+                problems.append(Problem("error", "upload", fname, f"{fname} is {_size(mb)}, above the {_size(limit)} "
+                                        "limit / 文件过大", "split the data (e.g. one street at a time)", "file_too_big"))
+                continue
+            if Path(fname).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
+                problems.append(Problem("error", "upload", fname, f"{fname}: this file type is not read / 不支持的文件类型",
+                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped)",
+                                        "unsupported_format"))
+                continue
+            target, i = folder / fname, 1
+            while target.exists():
+                target = folder / f"{Path(fname).stem}_{i}{Path(fname).suffix}"
+                i += 1
+            target.write_bytes(data)
+        if problems:
+            raise ValidationError(problems)
+        return read_dataset(folder, name=name or uploaded_name(n for n, _ in files), max_file_mb=limit, **options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+#: an optional file in a dataset folder: ``{"name": "什邡市示例城区"}`` gives the dataset's display name
+METADATA_FILE = "dataset.json"
+
+
+def dataset_name(source) -> str:
+    """The display name of a dataset source: the ``name`` in the folder's ``dataset.json`` when there
+    is one (the bundled sample is "什邡市示例城区"), else the folder or file name."""
+    if isinstance(source, Mapping):
+        return "dataset"
+    path = Path(source)
+    meta = path / METADATA_FILE if path.is_dir() else None
+    if meta is not None and meta.is_file():
+        try:
+            import json
+            name = json.loads(meta.read_text(encoding="utf-8")).get("name")
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        except (OSError, ValueError, AttributeError) as e:
+            log.warning("%s is not readable (%s); the folder name is used", meta, e)
+    return path.stem
 
 
 def validate(source, **options) -> list[Problem]:
@@ -761,3 +843,104 @@ def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None 
 def layer_ids(dataset: Dataset, layer: str) -> pd.Index:
     g = dataset.layer(layer)
     return pd.Index([]) if g is None else g.index.rename(ID_FIELD[layer])
+
+
+# --------------------------------------------------------------------------- building → grid tables and drafts
+#: header aliases of an assignment table (a building → grid CSV exported earlier or made in a spreadsheet)
+ASSIGNMENT_ALIASES = {
+    "building_id": ("building_id", "楼栋编码", "楼栋编号", "楼栋", "building", "bldg_id"),
+    "grid_id": ("grid_id", "网格编码", "网格编号", "网格", "grid"),
+}
+
+
+def read_assignment_csv(source, *, name: str | None = None) -> pd.Series:
+    """A building → grid table as a Series (index ``building_id``, values ``grid_id``).
+
+    ``source`` is a path or the file's bytes (an upload; ``name`` is then used in messages). The
+    headers may be the English field names or the Chinese ones (楼栋编码/楼栋, 网格编码/网格);
+    UTF-8 (with or without BOM) and GBK are read. Cells are read as text, stripped; the ``'`` that
+    :func:`gridplan.export.export_assignment` puts before formula-like ids is removed again.
+
+    Raises
+    ------
+    ValueError
+        naming the file and what to change (missing columns, empty or repeated building ids,
+        an unreadable file).
+    """
+    import io as _io
+
+    label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "the table")
+    raw = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    df = None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            df = pd.read_csv(_io.BytesIO(raw), dtype=str, encoding=enc, keep_default_na=False)
+            break
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise ValueError(f"{label} is not a readable CSV ({str(e).splitlines()[0][:120]}) / 无法读取; "
+                             "save it from the spreadsheet as CSV (UTF-8)") from None
+    if df is None:
+        raise ValueError(f"{label} is neither UTF-8 nor GBK text / 编码无法识别; save it as CSV (UTF-8)")
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    found = {f: next((cols[a.lower()] for a in aliases if a.lower() in cols), None)
+             for f, aliases in ASSIGNMENT_ALIASES.items()}
+    missing = [f for f, c in found.items() if c is None]
+    if missing:
+        raise ValueError(f"{label} lacks the column(s) {', '.join(missing)} / 缺少列 "
+                         f"{'、'.join(ASSIGNMENT_ALIASES[f][1] for f in missing)}; the table needs building_id "
+                         "(楼栋编码) and grid_id (网格编码)")
+    # gridplan writes ids that a spreadsheet would run as a formula with a leading ' (export_assignment)
+    b = df[found["building_id"]].astype(str).str.strip().str.replace(r"^'(?=[=+\-@])", "", regex=True)
+    g = df[found["grid_id"]].astype(str).str.strip().str.replace(r"^'(?=[=+\-@])", "", regex=True)
+    empty = (b == "") | (g == "")
+    if empty.any():
+        rows = (empty[empty].index[:5] + 2).tolist()          # spreadsheet rows (header is row 1)
+        raise ValueError(f"{label}: rows {rows} have an empty building_id or grid_id / 存在空值; fill them or "
+                         "delete the rows")
+    dup = b[b.duplicated()].unique()[:5].tolist()
+    if dup:
+        raise ValueError(f"{label}: building(s) {dup} appear more than once / 楼栋重复; keep one row per building")
+    return pd.Series(g.to_numpy(), index=pd.Index(b.to_numpy(), name="building_id"), name="grid_id", dtype=object)
+
+
+def plan_to_json(plan, **meta) -> str:
+    """A plan as JSON text (assignment, rule, locked grids, label, plus ``meta``), e.g. a draft."""
+    import json
+    return json.dumps({"format": "gridplan-plan", "version": 1, **meta, "label": plan.label,
+                       "rule": plan.rule.as_dict(), "locked": sorted(plan.locked),
+                       "assignment": plan.assignment.to_dict()}, ensure_ascii=False)
+
+
+def plan_from_json(text: str):
+    """The plan of :func:`plan_to_json` and its extra fields: ``(plan, meta)``.
+
+    Raises ValueError for text that is not such a plan."""
+    import json
+
+    from .model import Plan, Rule
+    try:
+        d = json.loads(text)
+        if d.get("format") != "gridplan-plan":
+            raise ValueError("not a gridplan plan")
+        plan = Plan(pd.Series(d["assignment"], dtype=object), rule=Rule(**d["rule"]), locked=d.get("locked", ()),
+                    label=str(d.get("label", "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a readable plan ({e})") from None
+    meta = {k: v for k, v in d.items() if k not in ("format", "version", "label", "rule", "locked", "assignment")}
+    return plan, meta
+
+
+def write_plan_json(plan, path, **meta) -> Path:
+    """Write :func:`plan_to_json` atomically (a crash leaves the old file or the new one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(plan_to_json(plan, **meta), encoding="utf-8")
+    return path
+
+
+def read_plan_json(path):
+    """``(plan, meta)`` from a file of :func:`write_plan_json`."""
+    return plan_from_json(Path(path).read_text(encoding="utf-8"))

@@ -35,7 +35,7 @@ REASONS: dict[str, str] = {"": "", **{code: reason_text(code, "zh") for code in 
 INFEASIBLE_REASONS = frozenset({"building_over_bound", "community_too_small", "community_in_gap",
                                 "island_too_small"})
 
-COLUMNS = ["community_id", "households", "persons", "party_members", "buildings", "compounds_whole",
+COLUMNS = ["community_id", "households", "balance", "persons", "party_members", "buildings", "compounds_whole",
            "compounds_split", "polsby_popper", "contiguous", "compliant", "rule_met", "reason",
            "reason_text"]
 
@@ -123,6 +123,8 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     df = pd.DataFrame({
         "community_id": community,
         "households": H.round().astype(np.int64),
+        # households above (+) or below (−) the middle of the rule's range: how far from balanced
+        "balance": np.round(H - (rule.min_households + rule.max_households) / 2.0).astype(np.int64),
         "persons": P.round().astype(np.int64),
         "party_members": PM.round().astype(np.int64),
         "buildings": NB.astype(np.int64),
@@ -189,7 +191,8 @@ def grid_table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Indexed by ``grid_id``, with ``community_id``, ``households``, ``persons``,
+        Indexed by ``grid_id``, with ``community_id``, ``households``, ``balance`` (households
+        above (+) or below (−) the middle of the rule's household range), ``persons``,
         ``party_members``, ``buildings``, ``compounds_whole``, ``compounds_split``,
         ``polsby_popper`` (4πA/P² of the grid polygon), ``contiguous``, ``compliant``,
         ``rule_met`` (``households``/``persons``/``both``/``''``), ``reason`` (a code, ``''`` when

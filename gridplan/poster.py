@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -280,6 +281,41 @@ def _fit_limits(bounds, ax_w_in, ax_h_in, margin=0.03):
 
 
 # --------------------------------------------------------------------------- the poster
+@dataclass
+class _Sheet:
+    """What the drawing steps of a poster share: the data in scope, the figure and its map axes."""
+
+    dataset: Dataset
+    g: gpd.GeoDataFrame                 # the grids in scope (metric CRS, string ids)
+    ok: np.ndarray                      # compliant grids
+    colors: dict
+    comm_s: gpd.GeoDataFrame | None     # the communities in scope
+    comm_ids: list
+    scope: object
+    scope_name: str | None
+    T: dict
+    lang: str
+    family: str
+    crs: object
+    extent: tuple = ()
+    fig: object = None
+    ax: object = None
+    k: float = 1.0                      # text and line scale (A2 ≈ 1)
+    aw: float = 0.0                     # map axes size in inches
+    ah: float = 0.0
+    view: object = None
+    map_rect: list = field(default_factory=list)
+    side: list = field(default_factory=list)
+    handles: list = field(default_factory=list)
+    comp: gpd.GeoDataFrame | None = None
+
+    def in_extent(self, gdf):
+        if gdf is None or not len(gdf):
+            return gdf
+        x0, y0, x1, y1 = self.extent
+        return gdf.iloc[gdf.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
+
+
 def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper: str = "A1",
                   orientation: str = "landscape", scope=None, title: str | None = None, dpi: int = 200,
                   coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: bool | gpd.GeoDataFrame = True,
@@ -318,28 +354,38 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         the files written.
     """
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
-    from matplotlib_scalebar.scalebar import ScaleBar
-
-    from .webmap import (BAND_COLORS, NONCOMPLIANT_COLOR, OTHER_STATION, SANWU_COLOR, STATION_STYLE,
-                         UNCOVERED_COLOR, _compliant, coverage_table, grid_colors, sanwu_mask, short_code,
-                         station_kind_label)
 
     t0 = time.perf_counter()
     if lang not in TEXT:
         raise ValueError(f"unknown language {lang!r}; use 'zh' or 'en'")
-    T = TEXT[lang]
     paper = paper.upper()
     if paper not in PAPER_MM:
         raise ValueError(f"unknown paper size {paper!r}; use {', '.join(PAPER_MM)}")
     if orientation not in ("landscape", "portrait"):
         raise ValueError("orientation is 'landscape' or 'portrait'")
     family = cjk_font()
+    stem, formats = _outputs(path, paper, formats)
+    sh = _scope(dataset, grids, scope, colors, lang, family)
+    with matplotlib.rc_context(_rc(family)):
+        _layout(sh, paper, orientation, dpi)
+        _draw_bands(sh, isochrones)
+        _draw_areas(sh, show_compounds, show_roads)
+        if show_buildings:
+            _draw_buildings(sh, assignment, coverage)
+        _draw_outlines(sh)
+        _draw_stations(sh, stations)
+        n_lab = _draw_labels(sh, staff=staff, include_personal=include_personal)
+        title = _draw_frame(sh, title, data_note, date)
+        _draw_side(sh, orientation)
+        t_draw = time.perf_counter() - t0
+        written = _write(sh, stem, formats, dpi, title)
+    log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(sh.g), n_lab,
+             t_draw, time.perf_counter() - t0)
+    return written
 
-    # ---- outputs
+
+def _outputs(path, paper: str, formats) -> tuple[Path, list[str]]:
+    """The file stem and formats: the suffix of ``path`` picks the format, none means both."""
     if path is None:
         path = Path("maps") / f"网格划分图_{paper}"
     path = Path(path)
@@ -351,8 +397,13 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
         raise ValueError("poster formats are 'pdf' and 'png'")
     stem = path.with_suffix("") if suffix in (".pdf", ".png") else path
     stem.parent.mkdir(parents=True, exist_ok=True)
+    return stem, formats
 
-    # ---- scope and layers
+
+def _scope(dataset: Dataset, grids, scope, colors, lang: str, family: str) -> _Sheet:
+    """The grids and communities in scope, the extent to draw and the grid colours."""
+    from .webmap import _compliant, grid_colors
+
     scope_name, comm_ids = resolve_scope(dataset, scope)
     crs = dataset.crs
     g = grids.to_crs(crs) if grids.crs is not None and grids.crs != crs else grids
@@ -369,257 +420,308 @@ def render_poster(dataset: Dataset, grids: gpd.GeoDataFrame, path=None, *, paper
     else:
         extent = dataset.buildings.total_bounds
     colors = colors or grid_colors(grids if grids.crs == crs else grids.to_crs(crs))
-    ok = _compliant(g)
+    return _Sheet(dataset=dataset, g=g, ok=_compliant(g), colors=colors, comm_s=comm_s, comm_ids=comm_ids,
+                  scope=scope, scope_name=scope_name, T=TEXT[lang], lang=lang, family=family, crs=crs,
+                  extent=tuple(extent))
 
-    def in_extent(gdf):
-        if gdf is None or not len(gdf):
-            return gdf
-        x0, y0, x1, y1 = extent
-        return gdf.iloc[gdf.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
 
-    # ---- figure layout
+def _layout(sh: _Sheet, paper: str, orientation: str, dpi: int) -> None:
+    """The figure, the map axes fitted to the extent, and the side panel's place."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     wmm, hmm = PAPER_MM[paper]
     if orientation == "landscape":
         wmm, hmm = hmm, wmm
     W, H = wmm / 25.4, hmm / 25.4
-    k = (min(W, H) / (420 / 25.4)) ** 0.85 if min(W, H) > 0 else 1.0  # text scale (A2 ≈ 1)
-    with matplotlib.rc_context(_rc(family)):
-        # a bare Figure on an Agg canvas: no pyplot state, no backend switch (safe in notebooks and threads)
-        fig = Figure(figsize=(W, H), dpi=dpi)
-        FigureCanvasAgg(fig)
-        if orientation == "landscape":
-            map_rect = [0.025, 0.075, 0.73, 0.83]
-            side = [0.775, 0.075, 0.20, 0.83]
-        else:
-            map_rect = [0.04, 0.2, 0.92, 0.71]
-            side = [0.04, 0.045, 0.92, 0.14]
-        ax = fig.add_axes(map_rect)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for s in ax.spines.values():
-            s.set_linewidth(1.2 * k)
-        aw, ah = map_rect[2] * W, map_rect[3] * H
-        x0, x1, y0, y1 = _fit_limits(extent, aw, ah)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_facecolor("#fbfbf8")
-        view = shapely.box(x0, y0, x1, y1)
-        extent = (x0, y0, x1, y1)
+    sh.k = k = (min(W, H) / (420 / 25.4)) ** 0.85 if min(W, H) > 0 else 1.0  # text scale (A2 ≈ 1)
+    # a bare Figure on an Agg canvas: no pyplot state, no backend switch (safe in notebooks and threads)
+    sh.fig = fig = Figure(figsize=(W, H), dpi=dpi)
+    FigureCanvasAgg(fig)
+    if orientation == "landscape":
+        sh.map_rect = [0.025, 0.075, 0.73, 0.83]
+        sh.side = [0.775, 0.075, 0.20, 0.83]
+    else:
+        sh.map_rect = [0.04, 0.2, 0.92, 0.71]
+        sh.side = [0.04, 0.045, 0.92, 0.14]
+    sh.ax = ax = fig.add_axes(sh.map_rect)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_linewidth(1.2 * k)
+    sh.aw, sh.ah = sh.map_rect[2] * W, sh.map_rect[3] * H
+    x0, x1, y0, y1 = _fit_limits(sh.extent, sh.aw, sh.ah)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_facecolor("#fbfbf8")
+    sh.view = shapely.box(x0, y0, x1, y1)
+    sh.extent = (x0, y0, x1, y1)
 
-        # bands (bottom)
-        handles: list = []
-        if isochrones is not None and len(isochrones):
-            iso = isochrones.to_crs(crs) if isochrones.crs != crs else isochrones
-            bm = iso["band_min"].astype(float).to_numpy()
-            bands = sorted(set(bm.tolist()))
-            for i, b_ in enumerate(reversed(bands)):
-                geom = shapely.union_all(iso.geometry.to_numpy()[bm == b_]).intersection(view)
-                colr = BAND_COLORS[min(bands.index(b_), len(BAND_COLORS) - 1)]
-                ax.add_collection(_poly_collection([geom], colr, "none", 0, zorder=1, alpha=0.28))
-            for i, b_ in enumerate(bands):
-                colr = BAND_COLORS[min(i, len(BAND_COLORS) - 1)]
-                handles.append(Patch(facecolor=colr, alpha=0.4, edgecolor="none", label=T["band"].format(m=f"{b_:g}")))
 
-        # grids (fill), compounds, roads, buildings
-        ax.add_collection(_poly_collection(g.geometry.to_numpy(), [colors.get(i, "#cccccc") for i in g.index],
-                                           "none", 0, zorder=2, alpha=0.33))
-        comp = in_extent(dataset.compounds) if show_compounds else None
-        if comp is not None and len(comp):
-            sw = sanwu_mask(comp).to_numpy(dtype=bool)
-            ax.add_collection(_poly_collection(comp.geometry.to_numpy()[~sw], "none", "#7a7a7a", 0.35 * k, zorder=3))
-            if sw.any():
-                ax.add_collection(_poly_collection(comp.geometry.to_numpy()[sw], "none", SANWU_COLOR, 0.9 * k,
-                                                   zorder=3, hatch="///"))
-            handles.append(Patch(facecolor="none", edgecolor="#7a7a7a", label=T["compound"]))
-            if sw.any():
-                handles.append(Patch(facecolor="none", edgecolor=SANWU_COLOR, hatch="///", label=T["sanwu"]))
-        roads = in_extent(dataset.roads) if show_roads else None
-        if roads is not None and len(roads):
-            ax.add_collection(_line_collection(roads.geometry.to_numpy(), "#b5b5b5", 0.5 * k, zorder=2.5))
-            handles.append(Line2D([], [], color="#b5b5b5", lw=1.2, label=T["road"]))
-        b = in_extent(dataset.buildings)
-        if show_buildings and b is not None and len(b):
-            if assignment is not None:
-                a = pd.Series(assignment)
-                a.index = a.index.astype(str)
-                bg = a.reindex(b.index.astype(str)).to_numpy()
+def _draw_bands(sh: _Sheet, isochrones) -> None:
+    """Walking bands (bottom)."""
+    from matplotlib.patches import Patch
+
+    from .webmap import BAND_COLORS
+    if isochrones is None or not len(isochrones):
+        return
+    iso = isochrones.to_crs(sh.crs) if isochrones.crs != sh.crs else isochrones
+    bm = iso["band_min"].astype(float).to_numpy()
+    bands = sorted(set(bm.tolist()))
+    for i, b_ in enumerate(reversed(bands)):
+        geom = shapely.union_all(iso.geometry.to_numpy()[bm == b_]).intersection(sh.view)
+        colr = BAND_COLORS[min(bands.index(b_), len(BAND_COLORS) - 1)]
+        sh.ax.add_collection(_poly_collection([geom], colr, "none", 0, zorder=1, alpha=0.28))
+    for i, b_ in enumerate(bands):
+        colr = BAND_COLORS[min(i, len(BAND_COLORS) - 1)]
+        sh.handles.append(Patch(facecolor=colr, alpha=0.4, edgecolor="none", label=sh.T["band"].format(m=f"{b_:g}")))
+
+
+def _draw_areas(sh: _Sheet, show_compounds: bool, show_roads: bool) -> None:
+    """Grid fills, compounds (三无 hatched) and roads."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from .webmap import SANWU_COLOR, sanwu_mask
+    ax, k, T, g = sh.ax, sh.k, sh.T, sh.g
+    ax.add_collection(_poly_collection(g.geometry.to_numpy(), [sh.colors.get(i, "#cccccc") for i in g.index],
+                                       "none", 0, zorder=2, alpha=0.33))
+    sh.comp = comp = sh.in_extent(sh.dataset.compounds) if show_compounds else None
+    if comp is not None and len(comp):
+        sw = sanwu_mask(comp).to_numpy(dtype=bool)
+        ax.add_collection(_poly_collection(comp.geometry.to_numpy()[~sw], "none", "#7a7a7a", 0.35 * k, zorder=3))
+        if sw.any():
+            ax.add_collection(_poly_collection(comp.geometry.to_numpy()[sw], "none", SANWU_COLOR, 0.9 * k,
+                                               zorder=3, hatch="///"))
+        sh.handles.append(Patch(facecolor="none", edgecolor="#7a7a7a", label=T["compound"]))
+        if sw.any():
+            sh.handles.append(Patch(facecolor="none", edgecolor=SANWU_COLOR, hatch="///", label=T["sanwu"]))
+    roads = sh.in_extent(sh.dataset.roads) if show_roads else None
+    if roads is not None and len(roads):
+        ax.add_collection(_line_collection(roads.geometry.to_numpy(), "#b5b5b5", 0.5 * k, zorder=2.5))
+        sh.handles.append(Line2D([], [], color="#b5b5b5", lw=1.2, label=T["road"]))
+
+
+def _draw_buildings(sh: _Sheet, assignment, coverage) -> None:
+    """Buildings in their grid's colour (points as dots); uncovered ones outlined in red."""
+    from matplotlib.patches import Patch
+
+    from .webmap import UNCOVERED_COLOR, coverage_table
+    ax, k = sh.ax, sh.k
+    b = sh.in_extent(sh.dataset.buildings)
+    if b is None or not len(b):
+        return
+    if assignment is not None:
+        a = pd.Series(assignment)
+        a.index = a.index.astype(str)
+        bg = a.reindex(b.index.astype(str)).to_numpy()
+    else:
+        pts = gpd.GeoDataFrame(geometry=b.geometry.representative_point(), crs=sh.crs)
+        j = gpd.sjoin(pts, gpd.GeoDataFrame(geometry=sh.g.geometry, crs=sh.crs).reset_index(names="gid"),
+                      predicate="within", how="left")
+        bg = j[~j.index.duplicated()]["gid"].reindex(pts.index).to_numpy()
+    fc = [sh.colors.get(x, "#9e9e9e") if isinstance(x, str) else "#9e9e9e" for x in bg]
+    polys = b.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if polys.any():
+        ax.add_collection(_poly_collection(b.geometry.to_numpy()[polys], list(np.asarray(fc, dtype=object)[polys]),
+                                           "#555555", 0.15 * k, zorder=4))
+    if (~polys).any():
+        xy = shapely.get_coordinates(b.geometry.to_numpy()[~polys])
+        ax.scatter(xy[:, 0], xy[:, 1], s=6 * k, c=list(np.asarray(fc, dtype=object)[~polys]),
+                   edgecolors="#555555", linewidths=0.2, zorder=4)
+    if coverage is not None:
+        covered = coverage_table(coverage)["covered"].reindex(b.index.astype(str))
+        unc = covered.eq(False).to_numpy()
+        if unc.any():
+            ax.add_collection(_poly_collection(b.geometry.to_numpy()[unc & polys] if polys.any() else [],
+                                               "none", UNCOVERED_COLOR, 0.8 * k, zorder=5))
+            sh.handles.append(Patch(facecolor="none", edgecolor=UNCOVERED_COLOR, label=sh.T["uncovered"]))
+
+
+def _draw_outlines(sh: _Sheet) -> None:
+    """Grid outlines (non-compliant dashed red), community boundaries, and a veil outside the scope."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from .webmap import NONCOMPLIANT_COLOR
+    ax, k, T, g, ok = sh.ax, sh.k, sh.T, sh.g, sh.ok
+    ax.add_collection(_poly_collection(g.geometry.to_numpy()[ok], "none", "#2b2b2b", 1.1 * k, zorder=6))
+    if (~ok).any():
+        ax.add_collection(_poly_collection(g.geometry.to_numpy()[~ok], "none", NONCOMPLIANT_COLOR, 1.8 * k,
+                                           zorder=6.5, linestyle=(0, (4, 2))))
+    cm_all = sh.dataset.communities
+    if cm_all is not None and len(cm_all):
+        ax.add_collection(_poly_collection(sh.in_extent(cm_all).geometry.to_numpy(), "none", "#111111", 2.2 * k,
+                                           zorder=7, linestyle=(0, (8, 3))))
+    sh.handles[:0] = [Patch(facecolor=c, alpha=0.6, edgecolor="#2b2b2b", label=T["grids"] if i == 0 else None)
+                      for i, c in enumerate(sorted(set(sh.colors.get(i, "#cccccc") for i in g.index))[:1])]
+    if (~ok).any():
+        sh.handles.insert(1, Patch(facecolor="none", edgecolor=NONCOMPLIANT_COLOR, linestyle="--", lw=1.5,
+                                   label=T["bad"]))
+    if cm_all is not None:
+        sh.handles.insert(1, Line2D([], [], color="#111111", lw=2, linestyle=(0, (6, 2)), label=T["community"]))
+    # outside the scope: veiled, so the scope stands out while its surroundings stay legible
+    if sh.scope is not None and sh.comm_s is not None and len(sh.comm_s):
+        veil = sh.view.difference(shapely.union_all(sh.comm_s.geometry.to_numpy()))
+        if not veil.is_empty:
+            ax.add_collection(_poly_collection([veil], (1, 1, 1, 0.6), "none", 0, zorder=6.8))
+
+
+def _draw_stations(sh: _Sheet, stations) -> None:
+    from matplotlib.lines import Line2D
+
+    from .webmap import OTHER_STATION, STATION_STYLE, station_kind_label
+    st = sh.dataset.stations if stations is True else (stations if stations is not False else None)
+    if st is None or not len(st):
+        return
+    st = sh.in_extent(st.to_crs(sh.crs) if st.crs != sh.crs else st)
+    kinds = st["kind"].astype(str).fillna("other").to_numpy() if "kind" in st.columns else np.full(len(st), "other")
+    for kind in [k_ for k_ in list(STATION_STYLE) + sorted(set(kinds) - set(STATION_STYLE)) if k_ in set(kinds)]:
+        sty = STATION_STYLE.get(kind, OTHER_STATION)
+        sel = st[kinds == kind]
+        xy = shapely.get_coordinates(sel.geometry.to_numpy())
+        sh.ax.scatter(xy[:, 0], xy[:, 1], s=(sty["radius"] * 2.2 * sh.k) ** 2, c=sty["fillColor"],
+                      edgecolors=sty["color"], linewidths=1.2 * sh.k, zorder=9)
+        sh.handles.append(Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=sty["fillColor"],
+                                 markeredgecolor=sty["color"], label=_plain(station_kind_label(kind, sh.lang))))
+
+
+def _draw_labels(sh: _Sheet, *, staff=None, include_personal: bool = False) -> int:
+    """Grid labels (priority by area; with ``staff``, a line naming the 网格长), then community names,
+    then compounds (scoped posters)."""
+    from .webmap import NONCOMPLIANT_COLOR, short_code
+    ax, g, ok, T = sh.ax, sh.g, sh.ok, sh.T
+    x0, y0, x1, y1 = sh.extent
+    ax.apply_aspect()  # final axes box (no full draw needed to place labels)
+    items = []
+    area_scale = max((x1 - x0) * (y1 - y0), 1.0)
+    rp = g.geometry.representative_point()
+    hh = pd.to_numeric(g["households"], errors="coerce") if "households" in g.columns else pd.Series(np.nan, index=g.index)
+    cid = g["community_id"].astype(str) if "community_id" in g.columns else pd.Series("", index=g.index)
+    # label size from the typical grid size on paper
+    med_area = float(np.median(g.geometry.area)) if len(g) else area_scale
+    side_in = np.sqrt(med_area / area_scale * sh.aw * sh.ah)
+    base = float(np.clip(side_in * 72 / 6.0, 5.5, 22.0))
+    leaders = {}
+    if staff is not None:
+        from .i18n import t as tr
+        gs = staff.grid_staff(g.index, include_personal=include_personal)
+        leaders = {gid: tr("poster_leader", sh.lang, name=_plain(r["leader"]), phone=r["leader_phone"]).strip()
+                   for gid, r in gs.iterrows() if r["leader"]}
+    for i, gid in enumerate(g.index):
+        p = rp.iloc[i]
+        h = hh.iloc[i]
+        text = short_code(gid, cid.iloc[i]) + ("" if pd.isna(h) else f"\n{int(h)}{T['hh']}")
+        if gid in leaders:
+            text += f"\n{leaders[gid]}"
+        items.append({"x": p.x, "y": p.y, "text": text, "size": base, "priority": 1e6 + g.geometry.iloc[i].area,
+                      "color": "#111111" if ok[i] else NONCOMPLIANT_COLOR, "fontweight": "bold", "zorder": 12,
+                      "linespacing": 1.05,
+                      "bbox": dict(boxstyle="round,pad=0.15", fc=(1, 1, 1, 0.6), ec="none")})
+    comm_s, comp = sh.comm_s, sh.comp
+    if comm_s is not None and len(comm_s) and "name" in comm_s.columns:
+        for nm, geom in zip(comm_s["name"], comm_s.geometry):
+            if nm is None or nm != nm:
+                continue
+            p = geom.representative_point()
+            items.append({"x": p.x, "y": p.y - (y1 - y0) * 0.0, "text": _plain(nm), "size": base * 1.5,
+                          "priority": 1e12, "color": "#333333", "alpha": 0.75, "zorder": 11})
+    if sh.scope is not None and comp is not None and len(comp) and "name" in comp.columns:
+        inside = (comp["community_id"].astype(str).isin(sh.comm_ids) if "community_id" in comp.columns
+                  else np.ones(len(comp), dtype=bool))
+        for nm, geom in zip(comp["name"][inside], comp.geometry[inside]):
+            if nm is None or nm != nm:
+                continue
+            p = geom.representative_point()
+            items.append({"x": p.x, "y": p.y, "text": _plain(nm), "size": base * 0.7, "priority": geom.area,
+                          "color": "#555555", "zorder": 10})
+    # community names go first but sit offset below the grid labels: give them top priority only
+    # when they do not cover a grid label (place grids first, then communities, then compounds)
+    grid_items = [d for d in items if d["priority"] >= 1e6 and d["priority"] < 1e12]
+    other = [d for d in items if not (1e6 <= d["priority"] < 1e12)]
+    for d in other:
+        if d["priority"] >= 1e12:
+            d["priority"] = 5e5
+    return place_labels(ax, grid_items + other, fig_dpi=sh.fig.dpi, min_size=max(4.0, base * 0.45))
+
+
+def _draw_frame(sh: _Sheet, title, data_note, date) -> str:
+    """Scale bar, north arrow, title and the data note; returns the title."""
+    from matplotlib_scalebar.scalebar import ScaleBar
+    k, T, fig = sh.k, sh.T, sh.fig
+    sb = ScaleBar(1.0, "m", location="lower left", length_fraction=0.2, box_alpha=0.8,
+                  font_properties={"size": 9 * k, "family": sh.family}, width_fraction=0.006,
+                  scale_loc="top", border_pad=0.8)
+    sb.set_zorder(40)
+    sh.ax.add_artist(sb)
+    _north_arrow(sh.ax, T["north"], sh.family, 14 * k)
+    name = sh.dataset.name or ""
+    title = title or (T["title_scope"].format(scope=sh.scope_name) if sh.scope_name else T["title_city"].format(name=name))
+    fig.text(0.5, 0.955, _plain(title), ha="center", va="center", fontsize=30 * k, fontweight="bold")
+    today = date or _dt.date.today().isoformat()
+    crs = sh.crs
+    crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name
+    g = sh.g
+    note = data_note or T["note"].format(name=name, crs=crs_name, n=len(g),
+                                         hh=int(pd.to_numeric(g.get("households", pd.Series(dtype=float)),
+                                                              errors="coerce").fillna(0).sum()),
+                                         pp=int(pd.to_numeric(g.get("persons", pd.Series(dtype=float)),
+                                                              errors="coerce").fillna(0).sum()), date=today)
+    fig.text(sh.map_rect[0], 0.03, _plain(note), ha="left", va="center", fontsize=9 * k, color="#444444")
+    return title
+
+
+def _draw_side(sh: _Sheet, orientation: str) -> None:
+    """The side panel: the overview inset (the whole city, the main map's extent in red) and the legend."""
+    from matplotlib.patches import Rectangle
+    k, side, fig = sh.k, sh.side, sh.fig
+    x0, y0, x1, y1 = sh.extent
+    if orientation == "landscape":
+        ov = fig.add_axes([side[0], side[1] + side[3] * 0.68, side[2], side[3] * 0.32])
+        leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3] * 0.64), 1
+    else:
+        ov = fig.add_axes([side[0] + side[2] * 0.72, side[1], side[2] * 0.28, side[3]])
+        leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3]), 3
+    ov.set_aspect("equal")
+    ov.set_xticks([])
+    ov.set_yticks([])
+    comm, comm_s = sh.dataset.communities, sh.comm_s
+    if comm is not None and len(comm):
+        ov.add_collection(_poly_collection(comm.geometry.to_numpy(), "#eeeeee", "#777777", 0.5 * k))
+        ov.add_collection(_poly_collection(comm_s.geometry.to_numpy() if comm_s is not None and len(comm_s) else [],
+                                           "#f4a582", "#b2182b", 0.8 * k))
+        bx = comm.total_bounds
+    else:
+        bx = sh.dataset.buildings.total_bounds
+    # the overview shows the whole city and, in red, the extent of the main map
+    bx = (min(bx[0], x0), min(bx[1], y0), max(bx[2], x1), max(bx[3], y1))
+    ox0, ox1, oy0, oy1 = _fit_limits(bx, 1, 1, margin=0.05)
+    ov.set_xlim(ox0, ox1)
+    ov.set_ylim(oy0, oy1)
+    ov.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="#b2182b", lw=1.5 * k, zorder=5))
+    ov.set_title(sh.T["overview"], fontsize=10 * k)
+    fig.legend(handles=[h_ for h_ in sh.handles if h_.get_label() and not h_.get_label().startswith("_")],
+               loc=leg_loc, bbox_to_anchor=leg_anchor, ncol=ncol, fontsize=11 * k, title=sh.T["legend"],
+               title_fontsize=13 * k, frameon=True, borderpad=0.8, labelspacing=0.7)
+
+
+def _write(sh: _Sheet, stem: Path, formats, dpi: int, title: str) -> list[Path]:
+    """Each format written atomically."""
+    fig = sh.fig
+    written = []
+    for fmt in formats:
+        out = stem.with_suffix(f".{fmt}")
+        with atomic_path(out) as tmp:
+            if fmt == "png":
+                # RGB (no alpha) at zlib level 1: encoding at level 6 took half the time of an A1 poster
+                from PIL import Image
+                fig.set_dpi(dpi)
+                fig.canvas.draw()
+                rgba = np.asarray(fig.canvas.buffer_rgba())
+                Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).save(
+                    tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
             else:
-                pts = gpd.GeoDataFrame(geometry=b.geometry.representative_point(), crs=crs)
-                j = gpd.sjoin(pts, gpd.GeoDataFrame(geometry=g.geometry, crs=crs).reset_index(names="gid"),
-                              predicate="within", how="left")
-                bg = j[~j.index.duplicated()]["gid"].reindex(pts.index).to_numpy()
-            fc = [colors.get(x, "#9e9e9e") if isinstance(x, str) else "#9e9e9e" for x in bg]
-            polys = b.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-            if polys.any():
-                ax.add_collection(_poly_collection(b.geometry.to_numpy()[polys], list(np.asarray(fc, dtype=object)[polys]),
-                                                   "#555555", 0.15 * k, zorder=4))
-            if (~polys).any():
-                xy = shapely.get_coordinates(b.geometry.to_numpy()[~polys])
-                ax.scatter(xy[:, 0], xy[:, 1], s=6 * k, c=list(np.asarray(fc, dtype=object)[~polys]),
-                           edgecolors="#555555", linewidths=0.2, zorder=4)
-            if coverage is not None:
-                covered = coverage_table(coverage)["covered"].reindex(b.index.astype(str))
-                unc = covered.eq(False).to_numpy()
-                if unc.any():
-                    ax.add_collection(_poly_collection(b.geometry.to_numpy()[unc & polys] if polys.any() else [],
-                                                       "none", UNCOVERED_COLOR, 0.8 * k, zorder=5))
-                    handles.append(Patch(facecolor="none", edgecolor=UNCOVERED_COLOR, label=T["uncovered"]))
-
-        # grid outlines, community boundaries
-        ax.add_collection(_poly_collection(g.geometry.to_numpy()[ok], "none", "#2b2b2b", 1.1 * k, zorder=6))
-        if (~ok).any():
-            ax.add_collection(_poly_collection(g.geometry.to_numpy()[~ok], "none", NONCOMPLIANT_COLOR, 1.8 * k,
-                                               zorder=6.5, linestyle=(0, (4, 2))))
-        cm_all = comm if comm is not None else None
-        if cm_all is not None and len(cm_all):
-            ax.add_collection(_poly_collection(in_extent(cm_all).geometry.to_numpy(), "none", "#111111", 2.2 * k,
-                                               zorder=7, linestyle=(0, (8, 3))))
-        handles[:0] = [Patch(facecolor=c, alpha=0.6, edgecolor="#2b2b2b", label=T["grids"] if i == 0 else None)
-                       for i, c in enumerate(sorted(set(colors.get(i, "#cccccc") for i in g.index))[:1])]
-        if (~ok).any():
-            handles.insert(1, Patch(facecolor="none", edgecolor=NONCOMPLIANT_COLOR, linestyle="--", lw=1.5,
-                                    label=T["bad"]))
-        if cm_all is not None:
-            handles.insert(1, Line2D([], [], color="#111111", lw=2, linestyle=(0, (6, 2)), label=T["community"]))
-
-        # outside the scope: veiled, so the scope stands out while its surroundings stay legible
-        if scope is not None and comm_s is not None and len(comm_s):
-            veil = view.difference(shapely.union_all(comm_s.geometry.to_numpy()))
-            if not veil.is_empty:
-                ax.add_collection(_poly_collection([veil], (1, 1, 1, 0.6), "none", 0, zorder=6.8))
-
-        # stations
-        st = dataset.stations if stations is True else (stations if stations is not False else None)
-        if st is not None and len(st):
-            st = in_extent(st.to_crs(crs) if st.crs != crs else st)
-            kinds = st["kind"].astype(str).fillna("other").to_numpy() if "kind" in st.columns else np.full(len(st), "other")
-            for kind in [k_ for k_ in list(STATION_STYLE) + sorted(set(kinds) - set(STATION_STYLE)) if k_ in set(kinds)]:
-                sty = STATION_STYLE.get(kind, OTHER_STATION)
-                sel = st[kinds == kind]
-                xy = shapely.get_coordinates(sel.geometry.to_numpy())
-                ax.scatter(xy[:, 0], xy[:, 1], s=(sty["radius"] * 2.2 * k) ** 2, c=sty["fillColor"],
-                           edgecolors=sty["color"], linewidths=1.2 * k, zorder=9)
-                handles.append(Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=sty["fillColor"],
-                                      markeredgecolor=sty["color"], label=_plain(station_kind_label(kind, lang))))
-
-        # labels: grids (priority by area), then community names, then compounds (scoped posters)
-        ax.apply_aspect()  # final axes box (no full draw needed to place labels)
-        items = []
-        area_scale = max((x1 - x0) * (y1 - y0), 1.0)
-        rp = g.geometry.representative_point()
-        hh = pd.to_numeric(g["households"], errors="coerce") if "households" in g.columns else pd.Series(np.nan, index=g.index)
-        cid = g["community_id"].astype(str) if "community_id" in g.columns else pd.Series("", index=g.index)
-        # label size from the typical grid size on paper
-        med_area = float(np.median(g.geometry.area)) if len(g) else area_scale
-        side_in = np.sqrt(med_area / area_scale * aw * ah)
-        base = float(np.clip(side_in * 72 / 6.0, 5.5, 22.0))
-        leaders = None
-        if staff is not None:
-            from .i18n import t as tr
-            gs = staff.grid_staff(g.index, include_personal=include_personal)
-            leaders = {gid: tr("poster_leader", lang, name=_plain(r["leader"]), phone=r["leader_phone"]).strip()
-                       for gid, r in gs.iterrows() if r["leader"]}
-        for i, gid in enumerate(g.index):
-            p = rp.iloc[i]
-            h = hh.iloc[i]
-            text = short_code(gid, cid.iloc[i]) + ("" if pd.isna(h) else f"\n{int(h)}{T['hh']}")
-            if leaders and gid in leaders:
-                text += f"\n{leaders[gid]}"
-            items.append({"x": p.x, "y": p.y, "text": text, "size": base, "priority": 1e6 + g.geometry.iloc[i].area,
-                          "color": "#111111" if ok[i] else NONCOMPLIANT_COLOR, "fontweight": "bold", "zorder": 12,
-                          "linespacing": 1.05,
-                          "bbox": dict(boxstyle="round,pad=0.15", fc=(1, 1, 1, 0.6), ec="none")})
-        if comm_s is not None and len(comm_s) and "name" in comm_s.columns:
-            for nm, geom in zip(comm_s["name"], comm_s.geometry):
-                if nm is None or nm != nm:
-                    continue
-                p = geom.representative_point()
-                items.append({"x": p.x, "y": p.y - (y1 - y0) * 0.0, "text": _plain(nm), "size": base * 1.5,
-                              "priority": 1e12, "color": "#333333", "alpha": 0.75, "zorder": 11})
-        if scope is not None and comp is not None and len(comp) and "name" in comp.columns:
-            inside = (comp["community_id"].astype(str).isin(comm_ids) if "community_id" in comp.columns
-                      else np.ones(len(comp), dtype=bool))
-            for nm, geom in zip(comp["name"][inside], comp.geometry[inside]):
-                if nm is None or nm != nm:
-                    continue
-                p = geom.representative_point()
-                items.append({"x": p.x, "y": p.y, "text": _plain(nm), "size": base * 0.7, "priority": geom.area,
-                              "color": "#555555", "zorder": 10})
-        # community names go first but sit offset below the grid labels: give them top priority only
-        # when they do not cover a grid label (place grids first, then communities, then compounds)
-        grid_items = [d for d in items if d["priority"] >= 1e6 and d["priority"] < 1e12]
-        other = [d for d in items if not (1e6 <= d["priority"] < 1e12)]
-        for d in other:
-            if d["priority"] >= 1e12:
-                d["priority"] = 5e5
-        n_lab = place_labels(ax, grid_items + other, fig_dpi=fig.dpi, min_size=max(4.0, base * 0.45))
-
-        # scale bar and north arrow
-        sb = ScaleBar(1.0, "m", location="lower left", length_fraction=0.2, box_alpha=0.8,
-                      font_properties={"size": 9 * k, "family": family}, width_fraction=0.006,
-                      scale_loc="top", border_pad=0.8)
-        sb.set_zorder(40)
-        ax.add_artist(sb)
-        _north_arrow(ax, T["north"], family, 14 * k)
-
-        # title and footer
-        name = dataset.name or ""
-        title = title or (T["title_scope"].format(scope=scope_name) if scope_name else T["title_city"].format(name=name))
-        fig.text(0.5, 0.955, _plain(title), ha="center", va="center", fontsize=30 * k, fontweight="bold")
-        today = date or _dt.date.today().isoformat()
-        crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name
-        note = data_note or T["note"].format(name=name, crs=crs_name, n=len(g),
-                                             hh=int(pd.to_numeric(g.get("households", pd.Series(dtype=float)),
-                                                                  errors="coerce").fillna(0).sum()),
-                                             pp=int(pd.to_numeric(g.get("persons", pd.Series(dtype=float)),
-                                                                  errors="coerce").fillna(0).sum()), date=today)
-        fig.text(map_rect[0], 0.03, _plain(note), ha="left", va="center", fontsize=9 * k, color="#444444")
-
-        # side panel: overview inset and legend
-        if orientation == "landscape":
-            ov = fig.add_axes([side[0], side[1] + side[3] * 0.68, side[2], side[3] * 0.32])
-            leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3] * 0.64), 1
-        else:
-            ov = fig.add_axes([side[0] + side[2] * 0.72, side[1], side[2] * 0.28, side[3]])
-            leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3]), 3
-        ov.set_aspect("equal")
-        ov.set_xticks([])
-        ov.set_yticks([])
-        if comm is not None and len(comm):
-            ov.add_collection(_poly_collection(comm.geometry.to_numpy(), "#eeeeee", "#777777", 0.5 * k))
-            ov.add_collection(_poly_collection(comm_s.geometry.to_numpy() if comm_s is not None and len(comm_s) else [],
-                                               "#f4a582", "#b2182b", 0.8 * k))
-            bx = comm.total_bounds
-        else:
-            bx = dataset.buildings.total_bounds
-        # the overview shows the whole city and, in red, the extent of the main map
-        bx = (min(bx[0], x0), min(bx[1], y0), max(bx[2], x1), max(bx[3], y1))
-        ox0, ox1, oy0, oy1 = _fit_limits(bx, 1, 1, margin=0.05)
-        ov.set_xlim(ox0, ox1)
-        ov.set_ylim(oy0, oy1)
-        ov.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="#b2182b", lw=1.5 * k, zorder=5))
-        ov.set_title(T["overview"], fontsize=10 * k)
-        fig.legend(handles=[h_ for h_ in handles if h_.get_label() and not h_.get_label().startswith("_")],
-                   loc=leg_loc, bbox_to_anchor=leg_anchor, ncol=ncol, fontsize=11 * k, title=T["legend"],
-                   title_fontsize=13 * k, frameon=True, borderpad=0.8, labelspacing=0.7)
-
-        t_draw = time.perf_counter() - t0
-        written = []
-        for fmt in formats:
-            out = stem.with_suffix(f".{fmt}")
-            with atomic_path(out) as tmp:
-                if fmt == "png":
-                    # RGB (no alpha) at zlib level 1: encoding at level 6 took half the time of an A1 poster
-                    from PIL import Image
-                    fig.set_dpi(dpi)
-                    fig.canvas.draw()
-                    rgba = np.asarray(fig.canvas.buffer_rgba())
-                    Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).save(
-                        tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
-                else:
-                    fig.savefig(tmp, format="pdf", dpi=dpi, metadata={"Title": title, "Creator": "gridplan"})
-            written.append(out)
-    log.info("poster %s %s: %d grids, %d labels, drawn %.1f s, total %.1f s", paper, orientation, len(g), n_lab,
-             t_draw, time.perf_counter() - t0)
+                fig.savefig(tmp, format="pdf", dpi=dpi, metadata={"Title": title, "Creator": "gridplan"})
+        written.append(out)
     return written

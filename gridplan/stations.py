@@ -475,3 +475,45 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     })
     log.info("suggest_stations: %s, %d sites, gain %.0f (bound %.0f) in %.2f s", method, len(out), total, bound, secs)
     return out
+
+
+def describe_places(dataset: "Dataset", points, *, road_within_m: float = 150.0) -> pd.DataFrame:
+    """Where each point is, in words a planner can find: the nearest named road (within
+    ``road_within_m``), the compound it lies in (or the nearest within 50 m), the community and
+    the coordinates (WGS 84 lon/lat, 6 decimals).
+
+    ``points`` are shapely points (or a GeoSeries/GeoDataFrame) in the dataset's metric CRS, e.g.
+    the geometry of :func:`suggest_stations`. Returns columns ``road``, ``compound``,
+    ``community``, ``lon``, ``lat`` (empty text when unknown), one row per point in order.
+    """
+    import shapely
+    from pyproj import Transformer
+
+    geoms = np.asarray(getattr(points, "geometry", points), dtype=object)
+    n = len(geoms)
+    out = pd.DataFrame({"road": [""] * n, "compound": [""] * n, "community": [""] * n,
+                        "lon": np.full(n, np.nan), "lat": np.full(n, np.nan)})
+    if n == 0:
+        return out
+
+    def nearest_name(layer, max_m, inside_first=False):
+        if layer is None or not len(layer) or "name" not in layer.columns:
+            return [""] * n
+        names = layer["name"].astype(object).where(layer["name"].notna(), "").astype(str).to_numpy()
+        ok = names != ""
+        if not ok.any():
+            return [""] * n
+        tree = shapely.STRtree(layer.geometry.to_numpy()[ok])
+        idx = tree.query_nearest(geoms, max_distance=max_m, all_matches=False)
+        res = [""] * n
+        for i, j in zip(idx[0].tolist(), idx[1].tolist()):
+            res[i] = names[ok][j]
+        return res
+
+    out["road"] = nearest_name(dataset.roads, road_within_m)
+    out["compound"] = nearest_name(dataset.compounds, 50.0)
+    out["community"] = nearest_name(dataset.communities, 1.0)
+    xy = np.array([[g.x, g.y] for g in geoms], dtype=float)
+    lon, lat = Transformer.from_crs(dataset.crs, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    out["lon"], out["lat"] = np.round(lon, 6), np.round(lat, 6)
+    return out

@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -72,6 +72,7 @@ TEXT: dict[str, dict[str, str]] = {
         "grid_outline": "网格边界", "grid_bad": "不合规网格", "community_outline": "社区边界",
         "compound_outline": "小区", "sanwu_fill": "三无小区", "nearest": "最近站点", "id": "编号",
         "buildings_n": "楼栋数", "none": "无", "basemap": "底图", "party_compound": "设有党组织的小区",
+        "roads": "道路", "road_names": "道路名称",
     },
     "en": {
         "communities": "Communities", "compounds": "Compounds", "buildings": "Buildings (by grid)",
@@ -87,7 +88,7 @@ TEXT: dict[str, dict[str, str]] = {
         "grid_bad": "Non-compliant grid", "community_outline": "Community boundary",
         "compound_outline": "Compound", "sanwu_fill": "'Three-none' compound", "nearest": "Nearest station",
         "id": "ID", "buildings_n": "Buildings", "none": "none", "basemap": "Basemap",
-        "party_compound": "Compound with a party organisation",
+        "party_compound": "Compound with a party organisation", "roads": "Roads", "road_names": "Road names",
     },
 }
 
@@ -130,11 +131,16 @@ def _grid_adjacency(grids: gpd.GeoDataFrame | None, dataset: Dataset | None, ass
 
 
 def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | None = None,
-                assignment: pd.Series | None = None, palette: Iterable[str] = PALETTE) -> dict[str, str]:
+                assignment: pd.Series | None = None, palette: Iterable[str] = PALETTE,
+                keep: Mapping[str, str] | None = None) -> dict[str, str]:
     """A colour per grid such that touching grids differ (greedy colouring, most neighbours first).
 
     Give the grid layer (polygons indexed by ``grid_id``), or a dataset and an assignment
     (adjacency then comes from buildings within 40 m of each other). Deterministic.
+
+    ``keep`` (grid id → colour, e.g. the colours of the plan before an edit) keeps those grids'
+    colours, so an edit recolours nothing; only grids without one get a colour, unlike their
+    neighbours' where the palette allows.
     """
     palette = list(palette)
     ids, pairs = _grid_adjacency(grids, dataset, assignment)
@@ -142,9 +148,16 @@ def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | Non
     for a, b in pairs:
         nbrs[a].add(b)
         nbrs[b].add(a)
-    order = sorted(ids, key=lambda g: (-len(nbrs[g]), g))
-    use = [0] * len(palette)
+    index = {c: k for k, c in enumerate(palette)}
     out: dict[str, int] = {}
+    for g in ids:
+        c = (keep or {}).get(g)
+        if c in index:
+            out[g] = index[c]
+    use = [0] * len(palette)
+    for c in out.values():
+        use[c] += 1
+    order = sorted((g for g in ids if g not in out), key=lambda g: (-len(nbrs[g]), g))
     for g in order:
         taken = {out[n] for n in nbrs[g] if n in out}
         free = [c for c in range(len(palette)) if c not in taken]
@@ -204,10 +217,13 @@ def _geojson_geoms(geoms) -> list:
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+    from .crs import transform_geoms
     g = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if simplify_m and g.crs is not None and g.crs.is_projected:
         g = g.set_geometry(g.geometry.simplify(simplify_m, preserve_topology=True))
-    return g.to_crs(4326) if g.crs is not None else g
+    if g.crs is None or g.crs.equals(4326):
+        return g
+    return g.set_geometry(transform_geoms(g.geometry.to_numpy(), g.crs, 4326), crs=4326)
 
 
 def _py(v):
@@ -282,6 +298,9 @@ def _is_false(x) -> bool:
 
 
 def _truthy(values) -> np.ndarray:
+    arr = pd.Series(values)
+    if pd.api.types.is_bool_dtype(arr) and not arr.isna().any():
+        return arr.to_numpy(dtype=bool)
     return np.array([(_py(v) is not None) and not _is_false(v) for v in values], dtype=bool)
 
 
@@ -342,6 +361,19 @@ def _js(obj) -> str:
 
 
 # --------------------------------------------------------------------------- folium elements
+_TEMPLATES: dict[str, Any] = {}
+
+
+def _tmpl(source: str):
+    """A folium Template compiled once per source text (compiling costs milliseconds per element,
+    and the app builds the plan's elements on every rerun)."""
+    t = _TEMPLATES.get(source)
+    if t is None:
+        from folium.template import Template
+        t = _TEMPLATES[source] = Template(source)
+    return t
+
+
 def _raw_render(self, **kwargs):
     """MacroElement.render without folium's re-compilation of the rendered script as a Jinja template
     (slow for megabytes of GeoJSON, and it would evaluate ``{{ … }}`` found in user data)."""
@@ -388,7 +420,7 @@ def _fast_geojson_class():
 
 
 def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: str | None = None,
-             interactive: bool = True, marker=None, highlight: bool = False):
+             interactive: bool = True, marker=None, highlight: bool = False, pane: str | None = None):
     """One GeoJson layer; ``tip_js`` is a JS function(props) → HTML (values pre-escaped in Python)."""
     from folium.utilities import JsCode
 
@@ -402,11 +434,15 @@ def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: s
             parts.append(" layer.on('mouseover', function(e){ if (e.target.setStyle) e.target.setStyle({weight: 3}); });"
                          " layer.on('mouseout', function(e){ if (e.target.setStyle) e.target.setStyle((" + style_js
                          + ")(feature)); });")
+        # a click is reported at once (streamlit-folium waits a quarter second before it does)
+        parts.append(" layer.on('click', function(e){ if (window.__gpSend) window.__gpSend(e, e.target); });")
         parts.append("}")
         on_each = JsCode("".join(parts))
     kw = {"style": JsCode(style_js)}
     if not interactive:
         kw["interactive"] = False
+    if pane:
+        kw["pane"] = pane
     cls = _fast_geojson_class()
     return cls(fc, name=_safe(name), show=show, on_each_feature=on_each, marker=marker, **kw)
 
@@ -425,13 +461,15 @@ def _tips(title: list[str], columns: list[list]) -> list[list]:
     return [list(row) for row in zip(title, *columns)]
 
 
-def _label_layer(points: list, *, name: str, show: bool = True):
-    """Grid labels as DivIcon markers in one toggleable layer (text escaped in Python)."""
+def _label_layer(points: list, *, name: str, show: bool = True, css_class: str = "gp-grid-label",
+                 min_zoom: int | None = None, control: bool = True):
+    """Labels as DivIcon markers in one toggleable layer (text escaped in Python): ``points`` are
+    ``[lat, lon, html, width_px, height_px]``, most important first (a label that would overlap an
+    earlier one is hidden). With ``min_zoom`` the labels show only from that zoom on."""
     from folium.map import Layer
-    from folium.template import Template
 
     class GridLabels(Layer):
-        _template = Template("""
+        _template = _tmpl("""
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.layerGroup();
             (function(lg){
@@ -439,16 +477,18 @@ def _label_layer(points: list, *, name: str, show: bool = True):
               for (var i = 0; i < pts.length; i++) {
                 var p = pts[i];
                 var mk = L.marker([p[0], p[1]], {interactive: false, keyboard: false,
-                  icon: L.divIcon({className: 'gp-grid-label', iconSize: null, html: p[2]})});
+                  icon: L.divIcon({className: {{ this.css_js }}, iconSize: null, html: p[2]})});
                 mk._gpW = p[3]; mk._gpH = p[4];
                 marks.push(mk); mk.addTo(lg);
               }
               // hide labels that would overlap a larger grid's label (points come largest grid first)
+              var minZoom = {{ this.min_zoom_js }};
               function declutter() {
                 var map = lg._map; if (!map) return;
-                var placed = [];
+                var placed = [], tooFar = minZoom !== null && map.getZoom() < minZoom;
                 for (var i = 0; i < marks.length; i++) {
                   var el = marks[i].getElement(); if (!el) continue;
+                  if (tooFar) { el.style.display = 'none'; continue; }
                   var q = map.latLngToLayerPoint(marks[i].getLatLng());
                   var b = [q.x - marks[i]._gpW / 2, q.y - marks[i]._gpH / 2, q.x + marks[i]._gpW / 2, q.y + marks[i]._gpH / 2];
                   var hit = false;
@@ -466,9 +506,11 @@ def _label_layer(points: list, *, name: str, show: bool = True):
         """)
 
         def __init__(self):
-            super().__init__(name=_safe(name), overlay=True, control=True, show=show)
+            super().__init__(name=_safe(name), overlay=True, control=control, show=show)
             self._name = "GridLabels"
             self.points_js = _js(points)
+            self.css_js = _js(css_class)
+            self.min_zoom_js = "null" if min_zoom is None else str(int(min_zoom))
 
         def render(self, **kwargs):
             _raw_render(self, **kwargs)
@@ -476,24 +518,32 @@ def _label_layer(points: list, *, name: str, show: bool = True):
     return GridLabels()
 
 
-def _legend(items: list[tuple[str, str]], title: str):
-    """A Leaflet control (works inside st_folium, which keeps only the map's script)."""
-    from folium.elements import MacroElement
-    from folium.template import Template
+def _legend_rows(items: list[tuple[str, str]]) -> str:
+    return "".join(f"<div style='margin:2px 0;white-space:nowrap'>{sw}&nbsp;{_safe(lbl)}</div>" for sw, lbl in items)
 
-    rows = "".join(f"<div style='margin:2px 0;white-space:nowrap'>{sw}&nbsp;{_safe(lbl)}</div>" for sw, lbl in items)
-    box = (f"<div style='background:rgba(255,255,255,0.92);padding:6px 9px;border-radius:4px;"
+
+def _legend(items: list[tuple[str, str]], title: str):
+    """A Leaflet control (works inside st_folium, which keeps only the map's script) that folds away
+    with a click on its title. Below ``items`` it holds the plan's entries, which the plan state
+    (:func:`_plan_state`) fills in, so the legend itself stays the same from one edit to the next."""
+    from folium.elements import MacroElement
+
+    box = (f"<details open style='background:rgba(255,255,255,0.92);padding:6px 9px;border-radius:4px;"
            f"box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.35 sans-serif;max-height:60vh;overflow:auto'>"
-           f"<b>{_safe(title)}</b>{rows}</div>")
+           f"<summary style='cursor:pointer;font-weight:bold'>{_safe(title)}</summary>{_legend_rows(items)}"
+           f"<div class='gp-legend-plan'></div></details>")
 
     class Legend(MacroElement):
-        _template = Template("""
+        _template = _tmpl("""
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.control({position: 'bottomright'});
             {{ this.get_name() }}.onAdd = function () {
               var d = L.DomUtil.create('div', 'gp-legend');
               d.innerHTML = {{ this.html_js }};
+              var slot = d.querySelector('.gp-legend-plan');
+              if (slot && window.__gp && window.__gp.legend) slot.innerHTML = window.__gp.legend;
               L.DomEvent.disableClickPropagation(d);
+              L.DomEvent.disableScrollPropagation(d);
               return d;
             };
             {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
@@ -514,10 +564,9 @@ def _legend(items: list[tuple[str, str]], title: str):
 def _metric_scale():
     """A metric-only scale bar (folium's control_scale also shows feet)."""
     from folium.elements import MacroElement
-    from folium.template import Template
 
     el = MacroElement()
-    el._template = Template("{% macro script(this, kwargs) %}\n"
+    el._template = _tmpl("{% macro script(this, kwargs) %}\n"
                             "L.control.scale({imperial: false, position: 'bottomleft'}).addTo({{ this._parent.get_name() }});\n"
                             "{% endmacro %}")
     return el
@@ -540,15 +589,98 @@ def _walk_text(values, unit: str) -> list:
 
 
 # --------------------------------------------------------------------------- the map
+#: coordinate systems of background tiles: WGS 84 / CGCS2000 (Tianditu, GeoServer, OSM-style
+#: intranet servers; the two differ by centimetres) or GCJ-02 (Amap/Tencent-style tiles)
+TILE_CRS = ("wgs84", "gcj02")
+
+
+@dataclass
+class MapOptions:
+    """How a map is drawn (everything that is not data).
+
+    Attributes
+    ----------
+    lang
+        ``"zh"`` (default) or ``"en"`` for tooltips, layer names and legend.
+    asset_base
+        URL base of the local assets (``/app/static/vendor``, what Streamlit serves), or
+        ``"inline"`` for a map shown in Jupyter or saved with :func:`to_html` (scripts, styles and
+        marker icons inlined, so it renders with no server and no network).
+    draw_tools
+        The leaflet.draw toolbar (polygon and rectangle) for lasso selection.
+    tiles, tiles_attribution, tiles_crs
+        A background tile URL template the user configured (none by default: no online tiles; the
+        dataset's roads and their names are drawn instead), its attribution, and the coordinate
+        system the tiles are drawn in: ``"wgs84"`` (also CGCS2000) or ``"gcj02"`` (everything is
+        then shifted to GCJ-02 so buildings line up with the tiles; see :func:`from_display`).
+    height
+        Height of the map (CSS).
+    include_personal
+        Show party-member counts in tooltips (personal data; off by default).
+    minutes
+        The coverage threshold when ``coverage`` has no ``covered`` column (default: the largest
+        isochrone band, else 15).
+    show_compounds, show_isochrones, show_roads
+        Initial visibility of those layers (``show_roads`` ``None``: roads and road names when
+        there are no tiles).
+    fit
+        Zoom the map to the buildings (or the selected grid); ``False`` leaves the view to the caller.
+    check_assets
+        Fail when the local assets are not installed.
+    footprints_url
+        Load the building footprints from this URL (a file of :func:`footprints`, served by the
+        app) instead of embedding them in the map's script.
+    """
+
+    lang: str = "zh"
+    asset_base: str = assets.DEFAULT_BASE
+    draw_tools: bool = False
+    tiles: str | None = None
+    tiles_attribution: str | None = None
+    tiles_crs: str = "wgs84"
+    height: int | str = "100%"
+    include_personal: bool = False
+    minutes: float | None = None
+    show_compounds: bool = True
+    show_isochrones: bool = True
+    show_roads: bool | None = None
+    fit: bool = True
+    check_assets: bool = True
+    footprints_url: str | None = None
+
+    def __post_init__(self):
+        _t(self.lang)
+        if self.tiles_crs not in TILE_CRS:
+            raise ValueError(f"unknown tile coordinate system {self.tiles_crs!r}; use one of {', '.join(TILE_CRS)}")
+
+
+@dataclass
+class PlanLayers:
+    """The data a map shows on top of the dataset: all optional (see :func:`make_map`)."""
+
+    grids: gpd.GeoDataFrame | None = None
+    assignment: pd.Series | None = None
+    coverage: Any = None
+    isochrones: gpd.GeoDataFrame | None = None
+    stations: gpd.GeoDataFrame | None = None
+    suggested: gpd.GeoDataFrame | None = None
+    selected_grid: str | None = None
+    selection: Iterable[str] | None = None
+    colors: Mapping[str, str] | None = None
+    staff: Any = None
+
+
 @dataclass
 class MapParts:
     """A map split for redrawing in place (:func:`make_map_parts`).
 
-    ``base`` holds what only depends on the dataset (communities, compounds, draw tools, scale,
-    legend): its script stays the same when the plan, the coverage or the selection changes, so
-    ``st_folium`` keeps the same Leaflet map. ``layers`` are the plan-dependent layers (grids,
-    buildings, isochrones, uncovered buildings, grid labels, stations, suggested sites), each a
-    ``folium.FeatureGroup`` named as in the layer control, in drawing order — pass them as
+    ``base`` holds what only depends on the dataset (communities, roads, compounds, the building
+    footprints, draw tools, scale, legend): its script stays the same when the plan, the coverage
+    or the selection changes, so ``st_folium`` keeps the same Leaflet map and the planner's view.
+    ``layers`` are the plan-dependent layers, each a ``folium.FeatureGroup`` named as in the layer
+    control, in drawing order: first the plan state (grid colours, selection and coverage of every
+    building, applied to the footprints in place — kilobytes, not the footprints again), then grids,
+    isochrones, grid labels, stations and suggested sites. Pass them as
     ``st_folium(base, feature_group_to_add=layers, layer_control=control)``. ``control`` is the
     layer control, not added to ``base``.
     """
@@ -558,33 +690,9 @@ class MapParts:
     control: Any = None
 
 
-def make_map(dataset: Dataset, **options):
+def make_map(dataset: Dataset, *, grids=None, assignment=None, coverage=None, isochrones=None, stations=None,
+             suggested=None, selected_grid=None, selection=None, colors=None, staff=None, **options):
     """The interactive map of a dataset and (optionally) a plan and its coverage: a ``folium.Map``.
-
-    Options are those of :func:`_build_map` (grids, assignment, coverage, isochrones, stations,
-    suggested, lang, asset_base, selected_grid, draw_tools, tiles, height, include_personal,
-    colors, minutes, show_compounds, show_isochrones, fit).
-    """
-    return _build_map(dataset, parts=False, **options)
-
-
-def make_map_parts(dataset: Dataset, **options) -> MapParts:
-    """The map split for redrawing in place: a :class:`MapParts` (base map, plan-dependent layers,
-    layer control); options as :func:`make_map`. The base depends on the dataset only, so
-    ``st_folium`` keeps the same Leaflet map (and the planner's view) from one edit to the next."""
-    options.setdefault("fit", False)
-    return _build_map(dataset, parts=True, **options)
-
-
-def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assignment: pd.Series | None = None,
-             coverage=None, isochrones: gpd.GeoDataFrame | None = None, stations: gpd.GeoDataFrame | None = None,
-             suggested: gpd.GeoDataFrame | None = None, lang: str = "zh", asset_base: str = assets.DEFAULT_BASE,
-             selected_grid: str | None = None, draw_tools: bool = False, tiles: str | None = None,
-             tiles_attribution: str | None = None, height: int | str = "100%", include_personal: bool = False,
-             colors: dict[str, str] | None = None, minutes: float | None = None, check_assets: bool = True,
-             show_compounds: bool = True, show_isochrones: bool = True, parts: bool = False, fit: bool = True,
-             staff=None):
-    """The interactive map of a dataset and (optionally) a plan and its coverage.
 
     Parameters
     ----------
@@ -597,326 +705,653 @@ def _build_map(dataset: Dataset, *, grids: gpd.GeoDataFrame | None = None, assig
         ``building_id`` → ``grid_id`` (``plan.assignment``) to colour the buildings by grid.
     coverage
         Per-building coverage (``walk_min``, ``covered``), indexed by ``building_id``, or a coverage
-        result with a ``buildings`` table.
+        result with a ``buildings`` table; uncovered buildings get a red outline.
     isochrones
         Walking bands (``band_min``, polygon); polygons of one band are merged.
     stations
         Stations to show (default ``dataset.stations``), with ``kind`` and ``name``.
     suggested
         Suggested new sites (points; optional ``gain_households``).
-    lang
-        ``"zh"`` (default) or ``"en"`` for tooltips, layer names and legend.
-    asset_base
-        URL base of the local assets (``/app/static/vendor``, what Streamlit serves), or ``"inline"``
-        for a map shown in Jupyter or saved with :func:`to_html` (scripts, styles and marker icons
-        inlined, so it renders with no server and no network).
     selected_grid
         A grid to emphasise (thick outline, its buildings outlined) and zoom to.
-    draw_tools
-        Add the leaflet.draw toolbar (polygon and rectangle) for lasso selection.
-    tiles
-        A background tile URL template the user configured; none by default (no online tiles).
-    include_personal
-        Show party-member counts in tooltips (personal data; off by default).
+    selection
+        Building ids to outline (what the planner picked).
     colors
         grid_id → colour; computed with :func:`grid_colors` when not given.
-    minutes
-        The coverage threshold when ``coverage`` has no ``covered`` column (default: the largest
-        isochrone band, else 15).
     staff
         A :class:`gridplan.staff.StaffAssignment`: each grid's tooltip names its 网格长 and phone
         (masked, ``138****5678``, unless ``include_personal``) and its grid workers.
-    parts
-        Return a :class:`MapParts` (base map, plan-dependent layers, layer control) instead of one
-        map, for redrawing the plan layers without reloading the map (``st_folium``'s
-        ``feature_group_to_add``). The legend then lists every entry the given layers could need
-        (e.g. the non-compliant grid entry even when all grids comply), so the base stays the same
-        from one edit to the next.
-    fit
-        Zoom the map to the buildings (or the selected grid). ``False`` leaves the view to the
-        caller.
+    **options
+        :class:`MapOptions` fields (``lang``, ``asset_base``, ``draw_tools``, ``tiles``,
+        ``tiles_crs``, ``height``, ``include_personal``, ``fit`` …).
 
     Returns
     -------
-    folium.Map or MapParts
+    folium.Map
         Features carry ``layer`` (``building``/``compound``/``grid``/``community``/``station``/
         ``suggested``) and their ids, for click handling (``st_folium``'s ``last_active_drawing``).
     """
+    data = PlanLayers(grids, assignment, coverage, isochrones, stations, suggested, selected_grid, selection, colors,
+                      staff)
+    return _build(dataset, data, MapOptions(**options), parts=False)
+
+
+def make_map_parts(dataset: Dataset, *, grids=None, assignment=None, coverage=None, isochrones=None,
+                   stations=None, suggested=None, selected_grid=None, selection=None, colors=None, staff=None,
+                   with_base: bool = True, **options) -> MapParts:
+    """The map split for redrawing in place: a :class:`MapParts` (base map, plan-dependent layers,
+    layer control); arguments as :func:`make_map` (``fit`` defaults to ``False``). The base depends
+    on the dataset and the options only, so ``st_folium`` keeps the same Leaflet map (and the
+    planner's view) from one edit to the next, and an edit sends only the plan's layers.
+
+    ``with_base=False`` skips the base (``MapParts.base`` is ``None``): for a caller that keeps the
+    base it drew once and only needs the plan's layers again."""
+    options.setdefault("fit", False)
+    data = PlanLayers(grids, assignment, coverage, isochrones, stations, suggested, selected_grid, selection, colors,
+                      staff)
+    return _build(dataset, data, MapOptions(**options), parts=True, with_base=with_base)
+
+
+def from_display(lon: float, lat: float, tiles_crs: str = "wgs84") -> tuple[float, float]:
+    """A point clicked on a map drawn for ``tiles_crs`` tiles, back in WGS 84 lon/lat."""
+    if tiles_crs == "gcj02":
+        from .crs import gcj02_to_wgs84
+        x, y = gcj02_to_wgs84(np.array([lon], dtype=float), np.array([lat], dtype=float))
+        return float(np.asarray(x)[0]), float(np.asarray(y)[0])
+    return float(lon), float(lat)
+
+
+def feature_from_display(feature: Mapping, tiles_crs: str = "wgs84") -> dict:
+    """A shape drawn on a map drawn for ``tiles_crs`` tiles (GeoJSON Feature), back in WGS 84."""
+    if tiles_crs != "gcj02" or not feature or not feature.get("geometry"):
+        return dict(feature or {})
+    from shapely.geometry import mapping, shape
+
+    from .crs import to_wgs84
+    g = to_wgs84([shape(feature["geometry"])], "gcj02")[0]
+    return {**feature, "geometry": mapping(g)}
+
+
+class _Ctx:
+    """What the layer functions share: the dataset, the options, texts, names and the legend."""
+
+    def __init__(self, dataset: Dataset, opts: MapOptions, parts: bool):
+        self.dataset, self.opts, self.parts = dataset, opts, parts
+        self.T = _t(opts.lang)
+        self.legend: list[tuple[str, str]] = []           # dataset entries (in the base)
+        self.plan_legend: list[tuple[str, str]] = []      # plan entries (filled in by the plan state)
+        comm, comp = dataset.communities, dataset.compounds
+        self.comm_name = {} if comm is None else dict(zip(comm.index.astype(str), _escape_all(_col(comm, "name"))))
+        self.comp_name = {} if comp is None else dict(zip(comp.index.astype(str), _escape_all(_col(comp, "name"))))
+
+    def display(self, gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+        """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles."""
+        g = _to_wgs84(gdf, simplify_m)
+        if self.opts.tiles_crs == "gcj02" and len(g):
+            from .crs import from_wgs84
+            g = g.set_geometry(from_wgs84(g.geometry.to_numpy(), "gcj02"), crs=g.crs)
+        return g
+
+    def lonlat(self, points: gpd.GeoSeries) -> gpd.GeoSeries:
+        return self.display(gpd.GeoDataFrame(geometry=points)).geometry
+
+
+def _panes(m) -> None:
+    """Grid polygons and walking bands lie under the dataset's layers (so a click on a building or
+    a compound reaches it), whatever order the plan's layers are added in."""
+    from folium.map import CustomPane
+    CustomPane("gpBands", z_index=330).add_to(m)
+    CustomPane("gpGrids", z_index=350).add_to(m)
+
+
+def _tile_layer(ctx: _Ctx):
+    import folium
+    o = ctx.opts
+    return folium.TileLayer(tiles=o.tiles, attr=_safe(o.tiles_attribution or "user-configured tiles"),
+                            name=_safe(ctx.T["basemap"]), overlay=False, control=False, max_zoom=20)
+
+
+def _community_layer(ctx: _Ctx):
+    comm = ctx.dataset.communities
+    if comm is None or not len(comm):
+        return None
+    T = ctx.T
+    g = ctx.display(comm, 1.0)
+    ids = g.index.astype(str).tolist()
+    title = [f"{_safe(T['community'])} {ctx.comm_name.get(c, _safe(c))}" for c in ids]
+    props = {"layer": ["community"] * len(g), "community_id": ids,
+             "t": _tips(title, [_escape_all(_col(g, "street")), [_safe(c) for c in ids]])}
+    ctx.legend.append((_swatch("none", "#252525", dash=True), T["community_outline"]))
+    # outline only: a filled community would catch the clicks meant for the grids under it
+    return _geojson(_feature_collection(g, props), name=T["communities"],
+                    style_js="function(f){return {color:'#252525', weight:2.5, dashArray:'8 4', fill:false};}",
+                    tip_js=_tip_js("community", [T["street"], T["id"]]))
+
+
+def _road_layers(ctx: _Ctx, extent) -> list:
+    """The dataset's roads (thin grey lines) and their names (from zoom 16): the base when no
+    tiles are configured. Only roads near ``extent`` (the buildings drawn) are sent."""
+    roads = ctx.dataset.roads
+    if roads is None or not len(roads):
+        return []
+    x0, y0, x1, y1 = extent
+    near = roads.cx[x0 - 300:x1 + 300, y0 - 300:y1 + 300]
+    if not len(near):
+        return []
+    T = ctx.T
+    main = _col(near, "kind", "").astype(str).isin(["arterial", "secondary", "primary", "trunk", "main"]).to_numpy()
+    g = ctx.display(near, 1.0)
+    props = {"layer": ["road"] * len(g), "main": main.tolist()}
+    lines = _geojson(_feature_collection(g, props), name=T["roads"], interactive=False,
+                     style_js="function(f){return {color: f.properties.main ? '#a8a8a8' : '#cfcfcf', "
+                              "weight: f.properties.main ? 3 : 1.6, opacity: 0.9};}")
+    ctx.legend.append((_swatch("none", "#a8a8a8"), T["roads"]))
+    names = _col(near, "name").astype(object)
+    named = near[names.notna().to_numpy() & (names.astype(str).str.strip() != "").to_numpy()
+                 & ~_col(near, "kind", "").astype(str).isin(["gate", "path"]).to_numpy()]
+    if not len(named):
+        return [lines]
+    pts, order = [], []
+    for name, grp in named.groupby(named["name"].astype(str), sort=True):
+        merged = shapely.line_merge(shapely.union_all(grp.geometry.to_numpy()))
+        parts_ = list(getattr(merged, "geoms", [merged]))
+        longest = max(parts_, key=lambda p: p.length)
+        pts.append(longest.interpolate(0.5, normalized=True))
+        order.append((longest.length, name))
+    ll = ctx.lonlat(gpd.GeoSeries(pts, crs=near.crs))
+    data = []
+    for (length, name), p in sorted(zip(order, ll), key=lambda t: -t[0][0]):
+        text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;font:11px sans-serif;color:#666;"
+                f"text-shadow:0 0 2px #fff,0 0 2px #fff'>{_safe(name)}</div>")
+        data.append([round(p.y, 6), round(p.x, 6), text, 12 * len(name) + 6, 14])
+    return [lines, _label_layer(data, name=T["road_names"], css_class="gp-road-label", min_zoom=16)]
+
+
+def _compound_layer(ctx: _Ctx):
+    comp = ctx.dataset.compounds
+    if comp is None or not len(comp):
+        return None
+    T = ctx.T
+    g = ctx.display(comp, 0.5)
+    ids = g.index.astype(str).tolist()
+    sw = sanwu_mask(comp).reindex(g.index).fillna(False).to_numpy(dtype=bool)
+    cc = _native(_col(g, "community_id"))
+    none = _safe(T["none"])
+    cols = [[ctx.comm_name.get(str(c), _esc(c)) if c is not None else "—" for c in cc],
+            [x if x != "—" else none for x in _escape_all(_col(g, "property_company"))],
+            [x if x != "—" else none for x in _escape_all(_col(g, "party_org"))],
+            [_safe(T["yes"] if x else T["no"]) for x in sw], [_safe(c) for c in ids]]
+    title = [f"{_safe(T['compound'])} {ctx.comp_name.get(c) if ctx.comp_name.get(c, '—') != '—' else _safe(c)}"
+             for c in ids]
+    props = {"layer": ["compound"] * len(g), "compound_id": ids, "community_id": cc, "sanwu": sw.tolist(),
+             "party": _truthy(_col(g, "party_org")).tolist(), "t": _tips(title, cols)}
+    ctx.legend.append((_swatch("#ffffff", "#636363", opacity=1), T["compound_outline"]))
+    if any(props["party"]):
+        ctx.legend.append((_swatch("#ffffff", PARTY_COLOR, opacity=1), T["party_compound"]))
+    if sw.any():
+        ctx.legend.append((_swatch(SANWU_COLOR, SANWU_COLOR, dash=True, opacity=0.5), T["sanwu_fill"]))
+    return _geojson(_feature_collection(g, props), name=T["compounds"], show=ctx.opts.show_compounds,
+                    tip_js=_tip_js("compound", [T["community"], T["property"], T["party_org"], T["sanwu"], T["id"]]),
+                    style_js=("function(f){var p=f.properties; return p.sanwu ? {color:'" + SANWU_COLOR + "', weight:2, "
+                              "dashArray:'4 3', fillColor:'" + SANWU_COLOR + "', fillOpacity:0.22} : {color: p.party ? '"
+                              + PARTY_COLOR + "' : '#636363', weight: p.party ? 1.6 : 1, fillColor:'#ffffff', "
+                              "fillOpacity:0.05};}"))
+
+
+_BUILDING_JS = """
+            {% macro script(this, kwargs) %}
+            window.__gpStyle = function (p) {
+              var s = window.__gp, i = p.i;
+              var st = {color: '#4d4d4d', weight: 0.5, fillColor: '#9e9e9e', fillOpacity: 0.85};
+              if (!s) return st;
+              var g = s.g[i];
+              if (g !== null && g !== undefined && g >= 0) st.fillColor = s.fill[g];
+              if (s.sg >= 0 && g === s.sg) { st.color = '#000000'; st.weight = 1.6; }
+              if (s.cov && s.cov.charCodeAt(i) === 48) { st.color = {{ this.unc_js }}; st.weight = 2.2; }
+              if (s.pick && s.pick[i]) { st.color = '#00e5ff'; st.weight = 3; }
+              return st;
+            };
+            window.__gpTip = function (p) {
+              var s = window.__gp || {}, t = p.t || [], L = {{ this.labels_js }}, rows = [];
+              var g = s.g ? s.g[p.i] : -1;
+              rows.push([L.grid, (g !== null && g !== undefined && g >= 0) ? s.grids[g] : '—']);
+              for (var k = 0; k < L.fixed.length; k++) rows.push([L.fixed[k], t[k + 1]]);
+              if (s.cov) {
+                var w = s.walk[p.i];
+                rows.push([L.walk, (w === null || w === undefined) ? '—' : (w / 10).toFixed(1) + ' ' + L.min]);
+                rows.push([L.covered, s.cov.charCodeAt(p.i) === 49 ? L.yes : L.no]);
+              }
+              var h = '<b>' + (t[0] || '') + '</b><table style="font-size:12px">';
+              for (var r = 0; r < rows.length; r++) {
+                if (rows[r][1] === null || rows[r][1] === undefined) continue;
+                h += '<tr><th style="text-align:left;padding-right:6px">' + rows[r][0] + '</th><td>' + rows[r][1] + '</td></tr>';
+              }
+              return h + '</table>';
+            };
+            // st_folium reports a click 250 ms later (debounced); report it now, with exactly the value it
+            // would send, so the later report finds nothing new. No-op outside streamlit-folium.
+            window.__gpSend = function (e, layer) {
+              var g = window.__GLOBAL_DATA__, S = window.Streamlit;
+              if (!g || !S || !g.returned_objects || !e || !e.latlng) return;
+              if (layer && layer.toGeoJSON) g.last_active_drawing = layer.toGeoJSON();
+              g.lat_lng_clicked = e.latlng;
+              g.all_drawings = (window.drawnItems && window.drawnItems.toGeoJSON) ? window.drawnItems.toGeoJSON().features : [];
+              var all = {last_clicked: e.latlng, all_drawings: g.all_drawings, last_active_drawing: g.last_active_drawing};
+              var data = {};
+              for (var k in all) if (g.returned_objects.indexOf(k) >= 0) data[k] = all[k];
+              if (JSON.stringify(g.previous_data) !== JSON.stringify(data)) { g.previous_data = data; S.setComponentValue(data); }
+            };
+            {{ this._parent.get_name() }}.on('click', function (e) { window.__gpSend(e, null); });
+            window.__gpApply = function () {
+              var b = window.__gpB;
+              if (b) b.eachLayer(function (l) { if (l.setStyle) l.setStyle(window.__gpStyle(l.feature.properties)); });
+              var slot = document.querySelector('.gp-legend-plan');
+              if (slot && window.__gp) slot.innerHTML = window.__gp.legend || '';
+            };
+            {% endmacro %}
+"""
+
+
+def _support(ctx: _Ctx):
+    """The JavaScript that styles the building footprints from the plan state (``window.__gp``) and
+    writes their tooltips; defined once in the base."""
+    from folium.elements import MacroElement
+
+    T = ctx.T
+    fixed = [T["compound"], T["households"], T["persons"]] + ([T["party_members"]] if ctx.opts.include_personal else [])
+    labels = {"grid": _safe(T["grid"]), "fixed": [_safe(x) for x in fixed], "walk": _safe(T["walk"]),
+              "min": _safe(T["min"]), "covered": _safe(T["covered"]), "yes": _safe(T["yes"]), "no": _safe(T["no"])}
+
+    class BuildingSupport(MacroElement):
+        _template = _tmpl(_BUILDING_JS)
+
+        def __init__(self):
+            super().__init__()
+            self._name = "BuildingSupport"
+            self.labels_js = _js(labels)
+            self.unc_js = _js(UNCOVERED_COLOR)
+
+        def render(self, **kwargs):
+            _raw_render(self, **kwargs)
+
+    return BuildingSupport()
+
+
+def footprints(dataset: Dataset, *, lang: str = "zh", include_personal: bool = False,
+               tiles_crs: str = "wgs84") -> dict:
+    """The building footprints as the map draws them: a GeoJSON FeatureCollection in the map's
+    coordinates with what never changes (``layer``, ``building_id``, ``i`` — the position the plan
+    state refers to —, ``compound_id`` and the tooltip's fixed rows, all escaped).
+
+    Written to a file served next to the app, it is what ``MapOptions.footprints_url`` loads."""
+    ctx = _Ctx(dataset, MapOptions(lang=lang, include_personal=include_personal, tiles_crs=tiles_crs), True)
+    return _footprint_collection(ctx, dataset.buildings, None)
+
+
+def _footprint_collection(ctx: _Ctx, b: gpd.GeoDataFrame, assignment) -> dict:
+    T = ctx.T
+    g = ctx.display(b, 0.3)
+    bid = g.index.astype(str).tolist()
+    cid = _native(_col(g, "compound_id"))
+    names = _escape_all(_col(g, "name"))
+    title = [f"{_safe(T['building'])} {n if n != '—' else _safe(i)}" for n, i in zip(names, bid)]
+    cols = [[ctx.comp_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
+            _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
+    if ctx.opts.include_personal:
+        cols.append(_escape_all(_col(g, "party_members")))
+    props = {"layer": ["building"] * len(g), "building_id": bid, "i": list(range(len(g))), "compound_id": cid,
+             "t": _tips(title, cols)}
+    if assignment is not None and not ctx.parts:
+        props["grid_id"] = [None if x is None or x != x else x for x in assignment.reindex(bid).tolist()]
+    return _feature_collection(g, props)
+
+
+def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None = None):
+    """The building footprints with what never changes (ids, compound, counts); their colours,
+    outlines and the plan's tooltip rows come from the plan state. A one-piece map (a snapshot)
+    also gives each footprint its ``grid_id``, so a click on it says its grid. With
+    ``footprints_url`` the footprints are loaded from that file (a few MB for a whole city that the
+    app then sends once, not with every edit)."""
+    from folium.elements import MacroElement
+
+    url = ctx.opts.footprints_url
+    fc = {"type": "FeatureCollection", "features": []} if url else _footprint_collection(ctx, b, assignment)
+    layer = _geojson(fc, name=ctx.T["buildings"], highlight=True,
+                     tip_js="function(p){ return window.__gpTip(p); }",
+                     style_js="function(f){ return window.__gpStyle(f.properties); }")
+
+    class Register(MacroElement):
+        _template = _tmpl("""
+            {% macro script(this, kwargs) %}
+            window.__gpB = {{ this._parent.get_name() }};
+            {% if this.url_js %}
+            fetch({{ this.url_js }}).then(function (r) { return r.json(); }).then(function (fc) {
+              {{ this._parent.get_name() }}.addData(fc);
+              if (window.__gpApply) window.__gpApply();
+            });
+            {% endif %}
+            {% endmacro %}
+        """)
+
+    reg = Register()
+    reg._name = "Register"
+    reg.url_js = _js(url) if url else ""
+    layer.add_child(reg)
+    return layer
+
+
+def _plan_state(ctx: _Ctx, b: gpd.GeoDataFrame, data: PlanLayers, colors: Mapping[str, str], cov):
+    """The plan as it shows on the footprints: per building (in ``b`` order) its grid, the grid
+    colours, the selected grid and buildings, walk time and coverage, and the plan's legend entries.
+    A small script that sets ``window.__gp`` and restyles the footprints in place."""
+    from folium.elements import MacroElement
+
+    bid = b.index.astype(str)
+    if data.assignment is not None:
+        a = pd.Series(data.assignment)
+        a = pd.Series(a.astype(str).to_numpy(), index=a.index.astype(str))
+        where = a.index.get_indexer(bid)
+        vals = np.where(where >= 0, a.to_numpy(dtype=object)[np.maximum(where, 0)], None)
+        codes, grid_ids = pd.factorize(vals, sort=True)
+        grid_ids = [str(x) for x in grid_ids]
+    else:
+        codes, grid_ids = np.full(len(bid), -1), []
+    sel_grid = -1 if data.selected_grid is None or str(data.selected_grid) not in grid_ids \
+        else grid_ids.index(str(data.selected_grid))
+    pick = [] if not data.selection else \
+        np.flatnonzero(pd.Index([str(x) for x in data.selection]).get_indexer(bid) >= 0).tolist()
+    state: dict[str, Any] = {"grids": [_safe(x) for x in grid_ids],
+                             "fill": [colors.get(x, "#cccccc") for x in grid_ids],
+                             "g": np.asarray(codes).astype(int).tolist(), "sg": sel_grid, "pick": pick}
+    if cov is not None:
+        where = cov.index.get_indexer(bid)
+        known = where >= 0
+        covered = cov["covered"].to_numpy(dtype=bool)[np.maximum(where, 0)] & known
+        state["cov"] = "".join(np.where(~known, "-", np.where(covered, "1", "0")).tolist())
+        walk = (pd.to_numeric(cov["walk_min"], errors="coerce").to_numpy(dtype=float)[np.maximum(where, 0)]
+                if "walk_min" in cov.columns else np.full(len(bid), np.nan))
+        walk = np.where(known, walk, np.nan)
+        tenths = np.round(np.nan_to_num(walk, nan=-1.0) * 10).astype(int)
+        state["walk"] = [None if not np.isfinite(w) else int(t) for w, t in zip(walk.tolist(), tenths.tolist())]
+    state["legend"] = _legend_rows(ctx.plan_legend)
+    state_js = _js(state)
+
+    class PlanState(MacroElement):
+        _template = _tmpl("""
+            {% macro script(this, kwargs) %}
+            (function () {
+              var s = {{ this.state_js }}, pick = {};
+              for (var k = 0; k < s.pick.length; k++) pick[s.pick[k]] = true;
+              s.pick = pick;
+              window.__gp = s;
+              if (window.__gpApply) window.__gpApply();
+            })();
+            {% endmacro %}
+        """)
+
+        layer_name = "plan"
+        control = False          # not a layer to switch off
+
+        def __init__(self):
+            super().__init__()
+            self._name = "PlanState"
+            self.state = state
+            self.state_js = state_js
+
+        def render(self, **kwargs):
+            _raw_render(self, **kwargs)
+
+    return PlanState()
+
+
+def _grid_layer(ctx: _Ctx, grids, colors, selected_grid, staff=None):
+    T = ctx.T
+    g = ctx.display(grids, 2.0)
+    gid = g.index.astype(str).tolist()
+    ok = _compliant(g)
+    cid = _native(_col(g, "community_id"))
+    reason = _col(g, "reason_text") if "reason_text" in g.columns else _col(g, "note")
+    if ctx.opts.lang != "zh" and "reason" in g.columns:
+        from .i18n import reason as reason_in
+        reason = pd.Series([reason_in(str(r), ctx.opts.lang) if _py(r) else "" for r in g["reason"]], index=g.index)
+    cols = [[ctx.comm_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
+            _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
+    labels = [T["community"], T["households"], T["persons"]]
+    if ctx.opts.include_personal and "party_members" in g.columns:
+        cols.append(_escape_all(g["party_members"]))
+        labels.append(T["party_members"])
+    cols.append([_safe(T["yes"] if x else T["no"]) for x in ok])
+    labels.append(T["compliant"])
+    cols.append([None if x or not _py(r) else _esc(r) for x, r in zip(ok, reason.tolist())])
+    labels.append(T["reason"])
+    if staff is not None:
+        from .i18n import column as col_label
+        gs = staff.grid_staff(gid, include_personal=ctx.opts.include_personal, sep="、" if ctx.opts.lang == "zh" else ", ")
+        for key in ("leader", "leader_phone", "full_time", "part_time"):
+            cols.append([_esc(v) if v else None for v in gs[key]])
+            labels.append(col_label(key, ctx.opts.lang))
+    props = {"layer": ["grid"] * len(g), "grid_id": gid, "community_id": cid,
+             "fill": [colors.get(x, "#cccccc") for x in gid], "ok": ok.tolist(),
+             "sel": [x == selected_grid for x in gid],
+             "t": _tips([f"{_safe(T['grid'])} {_safe(x)}" for x in gid], cols)}
+    ctx.plan_legend.append((_swatch("none", "#2b2b2b"), T["grid_outline"]))
+    if (~ok).any():
+        ctx.plan_legend.append((_swatch("none", NONCOMPLIANT_COLOR, dash=True), T["grid_bad"]))
+    return _geojson(_feature_collection(g, props), name=T["grids"], tip_js=_tip_js("grid", labels), pane="gpGrids",
+                    style_js=("function(f){var p=f.properties; return {color: p.sel ? '#000000' : (p.ok ? '#2b2b2b' : '"
+                              + NONCOMPLIANT_COLOR + "'), weight: p.sel ? 5 : (p.ok ? 2 : 3), fillColor: p.fill, "
+                              "fillOpacity: p.sel ? 0.18 : 0.08, dashArray: p.ok ? null : '6 3'};}"))
+
+
+def _isochrone_layer(ctx: _Ctx, isochrones):
+    T = ctx.T
+    bm_all = isochrones["band_min"].astype(float).to_numpy()
+    bands = sorted(set(bm_all.tolist()), reverse=True)
+    geoms = [shapely.union_all(isochrones.geometry.to_numpy()[bm_all == bm]) for bm in bands]
+    ig = ctx.display(gpd.GeoDataFrame({"band_min": bands}, geometry=geoms, crs=isochrones.crs), 2.0)
+    order = sorted(bands)
+    col = {bm: BAND_COLORS[min(i, len(BAND_COLORS) - 1)] for i, bm in enumerate(order)}
+    props = {"layer": ["isochrone"] * len(ig), "band_min": _native(ig["band_min"]),
+             "fill": [col[x] for x in ig["band_min"]]}
+    for bm in order:
+        ctx.plan_legend.append((_swatch(col[bm], col[bm], opacity=0.5), T["band"].format(m=f"{bm:g}")))
+    return _geojson(_feature_collection(ig, props), name=T["isochrones"], interactive=False, pane="gpBands",
+                    show=ctx.opts.show_isochrones,
+                    style_js="function(f){return {color: f.properties.fill, weight:1, fillColor: f.properties.fill, "
+                             "fillOpacity:0.25};}"), max(bands)
+
+
+def _grid_label_layer(ctx: _Ctx, grids):
+    """Grid code and households at a point inside each grid (largest grids keep their labels)."""
+    pts = ctx.lonlat(gpd.GeoSeries(grids.geometry.representative_point(), crs=grids.crs))
+    ok = _compliant(grids)
+    data = []
+    order = np.argsort(-grids.geometry.area.to_numpy(), kind="stable")
+    rows = list(zip(grids.index.astype(str), _native(_col(grids, "community_id")),
+                    _native(_col(grids, "households")), pts, ok))
+    for gi, c, h, p, good in (rows[i] for i in order):
+        if p is None or p.is_empty:
+            continue
+        code = short_code(gi, c)
+        w_px = 7 * max(len(code), len(f"{'' if h is None else int(h)}") + 2) + 8
+        color = "#111" if good else NONCOMPLIANT_COLOR
+        text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;text-align:center;"
+                f"font:bold 11px/1.15 sans-serif;color:{color};text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff'>"
+                f"{_safe(code)}<br><span style='font-weight:normal'>"
+                f"{'' if h is None else int(h)}{_safe(ctx.T['hh'])}</span></div>")
+        data.append([round(p.y, 6), round(p.x, 6), text, w_px, 30])
+    return _label_layer(data, name=ctx.T["grid_labels"])
+
+
+_KNOWN_KINDS = list(STATION_STYLE)
+
+
+def _kind_order(k):
+    return (_KNOWN_KINDS.index(k) if k in _KNOWN_KINDS else 99, k)
+
+
+def _point_kinds(frame) -> np.ndarray:
+    return _col(frame, "kind", "other").fillna("other").astype(str).to_numpy()
+
+
+def _station_layers(ctx: _Ctx, st) -> list:
+    """One layer per station kind (what-if stations included)."""
+    import folium
+
+    T = ctx.T
+    out = []
+    g = ctx.display(st)
+    g = g[g.geom_type == "Point"]
+    kinds = _point_kinds(g)
+    for kind in sorted(set(kinds.tolist()), key=_kind_order):
+        sg = g[kinds == kind]
+        sty = STATION_STYLE.get(kind, OTHER_STATION)
+        label = station_kind_label(kind, ctx.opts.lang)
+        ids = sg.index.astype(str).tolist()
+        names = _escape_all(_col(sg, "name"))
+        props = {"layer": ["station"] * len(sg), "station_id": ids, "kind": [kind] * len(sg),
+                 "t": _tips([n if n != "—" else _safe(i) for n, i in zip(names, ids)],
+                            [[_safe(label)] * len(sg), [_safe(i) for i in ids]])}
+        out.append(_geojson(_feature_collection(sg, props), name=f"{T['station']}: {label}",
+                            marker=folium.CircleMarker(radius=sty["radius"]),
+                            tip_js=_tip_js("station", [T["kind"], T["id"]]),
+                            style_js=("function(f){return {color:'" + sty["color"] + "', weight:2, fill:true, "
+                                      "fillColor:'" + sty["fillColor"] + "', fillOpacity:0.95, radius:"
+                                      + str(sty["radius"]) + "};}")))
+        ctx.plan_legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1), label))
+    return out
+
+
+def _suggested_layer(ctx: _Ctx, suggested):
+    import folium
+
+    T = ctx.T
+    g = ctx.display(suggested)
+    gain_col = next((c for c in ("gain_households", "gain", "households") if c in g.columns), None)
+    gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
+    props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
+             "t": _tips([f"{_safe(T['suggested'])} {i + 1}" for i in range(len(g))], [gain])}
+    ctx.plan_legend.append((_swatch("#ffff33", "#e41a1c", circle=True, dash=True, opacity=1), T["suggested"]))
+    return _geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
+                    tip_js=_tip_js("suggested", [T["gain"]]), style_js=(
+                        "function(f){return {color:'#e41a1c', weight:3, dashArray:'3 3', fill:true, "
+                        "fillColor:'#ffff33', fillOpacity:0.9, radius:9};}"))
+
+
+def _draw_tools():
+    from folium.plugins import Draw
+    return Draw(export=False, draw_options={"polyline": False, "circle": False, "marker": False, "circlemarker": False,
+                                            "polygon": {"allowIntersection": False, "showArea": False},
+                                            "rectangle": True},
+                edit_options={"edit": False})
+
+
+def _fit(ctx: _Ctx, m, b, grids, selected_grid) -> None:
+    if not len(b):
+        return
+    frame = b
+    if selected_grid is not None and grids is not None and selected_grid in set(grids.index.astype(str)):
+        frame = grids.loc[grids.index.astype(str) == selected_grid]
+    x0, y0, x1, y1 = ctx.display(frame).total_bounds
+    if np.all(np.isfinite([x0, y0, x1, y1])):
+        m.fit_bounds([[float(y0), float(x0)], [float(y1), float(x1)]])
+
+
+def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool, with_base: bool = True):
+    """The map in named steps: the base (tiles, communities, roads, compounds, footprints, legend,
+    tools), then the plan's layers (state, grids, bands, labels, stations, suggestions) — on the map,
+    or (``parts``) in FeatureGroups beside it."""
     import folium
 
     t0 = time.perf_counter()
-    T = _t(lang)
-    inline = asset_base == "inline"
-    base = assets.DEFAULT_BASE if inline else asset_base
+    ctx = _Ctx(dataset, opts, parts)
+    T = ctx.T
+    inline = opts.asset_base == "inline"
+    base = assets.DEFAULT_BASE if inline else opts.asset_base
     m = folium.Map(location=None, tiles=None, zoom_start=14, control_scale=False, prefer_canvas=False,
-                   height=height, width="100%")
-    if tiles:
-        folium.TileLayer(tiles=tiles, attr=_safe(tiles_attribution or "user-configured tiles"),
-                         name=_safe(T.get("basemap", "basemap")), overlay=False, control=False).add_to(m)
-    legend: list[tuple[str, str]] = []
+                   height=opts.height, width="100%", max_zoom=20)
     layers: list = []
 
     def dynamic(el) -> None:
-        """A plan-dependent layer: on the map, or (parts mode) in its own named FeatureGroup."""
+        """A plan-dependent element: on the map, or (parts) in its own named FeatureGroup."""
         if not parts:
             el.add_to(m)
             return
-        fg = folium.FeatureGroup(name=el.layer_name, show=el.show)
+        fg = folium.FeatureGroup(name=getattr(el, "layer_name", None) or "plan", show=getattr(el, "show", True),
+                                 control=getattr(el, "control", True))
         fg.add_child(el)
         layers.append(fg)
 
     b = dataset.buildings
+    assignment = data.assignment
     if assignment is not None:
         assignment = pd.Series(assignment)
         assignment = pd.Series(assignment.astype(str).to_numpy(), index=assignment.index.astype(str))
+    grids = data.grids
+    colors = data.colors
     if colors is None and (grids is not None or assignment is not None):
         colors = grid_colors(grids, dataset=dataset, assignment=assignment)
-    colors = colors or {}
-    selected_grid = None if selected_grid is None else str(selected_grid)
+    colors = dict(colors or {})
+    selected_grid = None if data.selected_grid is None else str(data.selected_grid)
+    show_roads = (not opts.tiles) if opts.show_roads is None else opts.show_roads
 
-    # --- communities (bottom)
-    comm = dataset.communities
-    comm_name: dict = {}
-    if comm is not None and len(comm):
-        g = _to_wgs84(comm, 1.0)
-        comm_name = dict(zip(comm.index.astype(str), _escape_all(_col(comm, "name"))))
-        ids = g.index.astype(str).tolist()
-        title = [f"{_safe(T['community'])} {comm_name.get(c, _safe(c))}" for c in ids]
-        props = {"layer": ["community"] * len(g), "community_id": ids,
-                 "t": _tips(title, [_escape_all(_col(g, "street")), [_safe(c) for c in ids]])}
-        _geojson(_feature_collection(g, props), name=T["communities"],
-                 style_js="function(f){return {color:'#252525', weight:2.5, dashArray:'8 4', fill:true, fillOpacity:0.0};}",
-                 tip_js=_tip_js("community", [T["street"], T["id"]])).add_to(m)
-        legend.append((_swatch("none", "#252525", dash=True), T["community_outline"]))
+    # --- the base: what depends on the dataset and the options only
+    if with_base:
+        _panes(m)
+        _support(ctx).add_to(m)
+        if opts.tiles:
+            _tile_layer(ctx).add_to(m)
+        for el in [_community_layer(ctx), *(_road_layers(ctx, b.total_bounds) if show_roads and len(b) else []),
+                   _compound_layer(ctx)]:
+            if el is not None:
+                el.add_to(m)
 
-    # --- grids (outline and faint fill, under the buildings)
+    # --- the plan's layers (their legend entries go to the plan state, drawn into the legend's slot)
+    plan_els: list = []
     if grids is not None and len(grids):
-        g = _to_wgs84(grids, 1.0)
-        gid = g.index.astype(str).tolist()
-        ok = _compliant(g)
-        cid = _native(_col(g, "community_id"))
-        reason = _col(g, "reason_text") if "reason_text" in g.columns else _col(g, "note")
-        if lang != "zh" and "reason" in g.columns:
-            try:
-                from .i18n import reason as reason_in
-                reason = pd.Series([reason_in(str(r), lang) if _py(r) else "" for r in g["reason"]], index=g.index)
-            except (ImportError, KeyError):
-                pass
-        cols = [[comm_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
-                _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
-        labels = [T["community"], T["households"], T["persons"]]
-        if include_personal and "party_members" in g.columns:
-            cols.append(_escape_all(g["party_members"]))
-            labels.append(T["party_members"])
-        cols.append([_safe(T["yes"] if x else T["no"]) for x in ok])
-        labels.append(T["compliant"])
-        cols.append([None if x or not _py(r) else _esc(r) for x, r in zip(ok, reason.tolist())])
-        labels.append(T["reason"])
-        if staff is not None:
-            from .i18n import column as col_label
-            gs = staff.grid_staff(gid, include_personal=include_personal, sep="、" if lang == "zh" else ", ")
-            for key in ("leader", "leader_phone", "full_time", "part_time"):
-                cols.append([_esc(v) if v else None for v in gs[key]])
-                labels.append(col_label(key, lang))
-        props = {"layer": ["grid"] * len(g), "grid_id": gid, "community_id": cid,
-                 "fill": [colors.get(x, "#cccccc") for x in gid], "ok": ok.tolist(),
-                 "sel": [x == selected_grid for x in gid],
-                 "t": _tips([f"{_safe(T['grid'])} {_safe(x)}" for x in gid], cols)}
-        dynamic(_geojson(_feature_collection(g, props), name=T["grids"], tip_js=_tip_js("grid", labels), style_js=(
-            "function(f){var p=f.properties; return {color: p.sel ? '#000000' : (p.ok ? '#2b2b2b' : '"
-            + NONCOMPLIANT_COLOR + "'), weight: p.sel ? 5 : (p.ok ? 2 : 3), fillColor: p.fill, "
-            "fillOpacity: p.sel ? 0.18 : 0.08, dashArray: p.ok ? null : '6 3'};}")))
-        legend.append((_swatch("none", "#2b2b2b"), T["grid_outline"]))
-        if parts or (~ok).any():
-            legend.append((_swatch("none", NONCOMPLIANT_COLOR, dash=True), T["grid_bad"]))
-
-    # --- compounds
-    comp = dataset.compounds
-    comp_name: dict = {}
-    if comp is not None and len(comp):
-        g = _to_wgs84(comp, 0.5)
-        comp_name = dict(zip(comp.index.astype(str), _escape_all(_col(comp, "name"))))
-        ids = g.index.astype(str).tolist()
-        sw = sanwu_mask(comp).reindex(g.index).fillna(False).to_numpy(dtype=bool)
-        cc = _native(_col(g, "community_id"))
-        none = _safe(T["none"])
-        cols = [[comm_name.get(str(c), _esc(c)) if c is not None else "—" for c in cc],
-                [x if x != "—" else none for x in _escape_all(_col(g, "property_company"))],
-                [x if x != "—" else none for x in _escape_all(_col(g, "party_org"))],
-                [_safe(T["yes"] if x else T["no"]) for x in sw], [_safe(c) for c in ids]]
-        title = [f"{_safe(T['compound'])} {comp_name.get(c) if comp_name.get(c, '—') != '—' else _safe(c)}" for c in ids]
-        props = {"layer": ["compound"] * len(g), "compound_id": ids, "community_id": cc, "sanwu": sw.tolist(),
-                 "party": _truthy(_col(g, "party_org")).tolist(), "t": _tips(title, cols)}
-        _geojson(_feature_collection(g, props), name=T["compounds"], show=show_compounds,
-                 tip_js=_tip_js("compound", [T["community"], T["property"], T["party_org"], T["sanwu"], T["id"]]),
-                 style_js=("function(f){var p=f.properties; return p.sanwu ? {color:'" + SANWU_COLOR + "', weight:2, "
-                           "dashArray:'4 3', fillColor:'" + SANWU_COLOR + "', fillOpacity:0.22} : {color: p.party ? '"
-                           + PARTY_COLOR + "' : '#636363', weight: p.party ? 1.6 : 1, fillColor:'#ffffff', "
-                           "fillOpacity:0.05};}")).add_to(m)
-        legend.append((_swatch("#ffffff", "#636363", opacity=1), T["compound_outline"]))
-        if any(props["party"]):
-            legend.append((_swatch("#ffffff", PARTY_COLOR, opacity=1), T["party_compound"]))
-        if sw.any():
-            legend.append((_swatch(SANWU_COLOR, SANWU_COLOR, dash=True, opacity=0.5), T["sanwu_fill"]))
-
-    # --- isochrone bands (not clickable)
-    if isochrones is not None and len(isochrones):
-        bm_all = isochrones["band_min"].astype(float).to_numpy()
-        bands = sorted(set(bm_all.tolist()), reverse=True)
-        geoms = [shapely.union_all(isochrones.geometry.to_numpy()[bm_all == bm]) for bm in bands]
-        ig = _to_wgs84(gpd.GeoDataFrame({"band_min": bands}, geometry=geoms, crs=isochrones.crs), 2.0)
-        order = sorted(bands)
-        col = {bm: BAND_COLORS[min(i, len(BAND_COLORS) - 1)] for i, bm in enumerate(order)}
-        props = {"layer": ["isochrone"] * len(ig), "band_min": _native(ig["band_min"]),
-                 "fill": [col[x] for x in ig["band_min"]]}
-        dynamic(_geojson(_feature_collection(ig, props), name=T["isochrones"], interactive=False, show=show_isochrones,
-                 style_js="function(f){return {color: f.properties.fill, weight:1, fillColor: f.properties.fill, "
-                          "fillOpacity:0.25};}"))
-        for bm in order:
-            legend.append((_swatch(col[bm], col[bm], opacity=0.5), T["band"].format(m=f"{bm:g}")))
-        if minutes is None:
-            minutes = max(bands)
-
-    # --- buildings
-    cov = coverage_table(coverage, minutes=minutes)
-    if len(b):
-        g = _to_wgs84(b, 0.3)
-        bid = g.index.astype(str).tolist()
-        gr = assignment.reindex(bid).tolist() if assignment is not None else [None] * len(g)
-        gr = [None if (x is None or x != x) else x for x in gr]
-        cid = _native(_col(g, "compound_id"))
-        names = _escape_all(_col(g, "name"))
-        title = [f"{_safe(T['building'])} {n if n != '—' else _safe(i)}" for n, i in zip(names, bid)]
-        cols = [[_safe(x) if x is not None else "—" for x in gr],
-                [comp_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
-                _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
-        labels = [T["grid"], T["compound"], T["households"], T["persons"]]
-        if include_personal:
-            cols.append(_escape_all(_col(g, "party_members")))
-            labels.append(T["party_members"])
-        if cov is not None:
-            c2 = cov.reindex(bid)
-            cols.append(_walk_text(_col(c2, "walk_min"), T["min"]))
-            cols.append([_safe(T["yes"] if x else T["no"]) for x in _truthy(_col(c2, "covered"))])
-            labels += [T["walk"], T["covered"]]
-        props = {"layer": ["building"] * len(g), "building_id": bid, "grid_id": gr, "compound_id": cid,
-                 "fill": [colors.get(x, "#9e9e9e") if x is not None else "#9e9e9e" for x in gr],
-                 "sel": [selected_grid is not None and x == selected_grid for x in gr],
-                 "t": _tips(title, cols)}
-        dynamic(_geojson(_feature_collection(g, props), name=T["buildings"], highlight=True,
-                         tip_js=_tip_js("building", labels), style_js=(
-                             "function(f){var p=f.properties; return {color: p.sel ? '#000000' : '#4d4d4d', "
-                             "weight: p.sel ? 1.6 : 0.5, fillColor: p.fill, fillOpacity: 0.85};}")))
-
-    # --- uncovered buildings
+        plan_els.append(_grid_layer(ctx, grids, colors, selected_grid, data.staff))
+    minutes = opts.minutes
+    if data.isochrones is not None and len(data.isochrones):
+        layer, top = _isochrone_layer(ctx, data.isochrones)
+        plan_els.append(layer)
+        minutes = minutes if minutes is not None else top
+    cov = coverage_table(data.coverage, minutes=minutes)
     if cov is not None and len(b):
-        unc = set(cov.index[~_truthy(cov["covered"])]) if "covered" in cov.columns else set()
-        ub = b.loc[b.index.astype(str).isin(unc)]
-        if len(ub):
-            g = _to_wgs84(ub, 0.3)
-            props = {"layer": ["uncovered"] * len(g), "building_id": g.index.astype(str).tolist()}
-            dynamic(_geojson(_feature_collection(g, props), name=T["uncovered"], interactive=False,
-                             style_js="function(f){return {color:'" + UNCOVERED_COLOR + "', weight:2.2, fill:false};}"))
-        if len(ub) or parts:
-            legend.append((_swatch("none", UNCOVERED_COLOR), T["uncovered_b"]))
-
-    # --- grid labels (code and households)
+        ctx.plan_legend.append((_swatch("none", UNCOVERED_COLOR), T["uncovered_b"]))
     if grids is not None and len(grids):
-        pts = gpd.GeoSeries(grids.geometry.representative_point(), crs=grids.crs).to_crs(4326)
-        ok = _compliant(grids)
-        data = []
-        order = np.argsort(-grids.geometry.area.to_numpy(), kind="stable")  # largest grids keep their labels
-        rows = list(zip(grids.index.astype(str), _native(_col(grids, "community_id")),
-                        _native(_col(grids, "households")), pts, ok))
-        for gi, c, h, p, good in (rows[i] for i in order):
-            if p is None or p.is_empty:
-                continue
-            code = short_code(gi, c)
-            w_px = 7 * max(len(code), len(f"{'' if h is None else int(h)}") + 2) + 8
-            color = "#111" if good else NONCOMPLIANT_COLOR
-            text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;text-align:center;"
-                    f"font:bold 11px/1.15 sans-serif;color:{color};text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff'>"
-                    f"{_safe(code)}<br><span style='font-weight:normal'>"
-                    f"{'' if h is None else int(h)}{_safe(T['hh'])}</span></div>")
-            data.append([round(p.y, 6), round(p.x, 6), text, w_px, 30])
-        dynamic(_label_layer(data, name=T["grid_labels"]))
-
-    # --- stations, one layer per kind
-    st = dataset.stations if stations is None else stations
-    known = list(STATION_STYLE)
-
-    def kind_order(k):
-        return (known.index(k) if k in known else 99, k)
-
-    def point_kinds(frame) -> np.ndarray:
-        return _col(frame, "kind", "other").fillna("other").astype(str).to_numpy()
-
+        plan_els.append(_grid_label_layer(ctx, grids))
+    st = dataset.stations if data.stations is None else data.stations
+    if st is not None and len(st) and len(b):
+        x0, y0, x1, y1 = b.total_bounds                       # the stations within reach of what is drawn
+        st = st.cx[x0 - 2000:x1 + 2000, y0 - 2000:y1 + 2000]
     if st is not None and len(st):
-        g = _to_wgs84(st)
-        g = g[g.geom_type == "Point"]
-        kinds = point_kinds(g)
-        for kind in sorted(set(kinds.tolist()), key=kind_order):
-            sg = g[kinds == kind]
-            sty = STATION_STYLE.get(kind, OTHER_STATION)
-            label = station_kind_label(kind, lang)
-            ids = sg.index.astype(str).tolist()
-            names = _escape_all(_col(sg, "name"))
-            props = {"layer": ["station"] * len(sg), "station_id": ids, "kind": [kind] * len(sg),
-                     "t": _tips([n if n != "—" else _safe(i) for n, i in zip(names, ids)],
-                                [[_safe(label)] * len(sg), [_safe(i) for i in ids]])}
-            dynamic(_geojson(_feature_collection(sg, props), name=f"{T['station']}: {label}",
-                             marker=folium.CircleMarker(radius=sty["radius"]),
-                             tip_js=_tip_js("station", [T["kind"], T["id"]]),
-                             style_js=("function(f){return {color:'" + sty["color"] + "', weight:2, fill:true, "
-                                       "fillColor:'" + sty["fillColor"] + "', fillOpacity:0.95, radius:"
-                                       + str(sty["radius"]) + "};}")))
-            if not parts:
-                legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1), label))
-    if parts:
-        # the stations shown may change (what-if stations, the kinds counted for coverage): list the
-        # dataset's kinds and the given ones, so the legend (in the base) stays the same
-        seen: set[str] = set()
-        for frame in (dataset.stations, stations):
-            if frame is not None and len(frame):
-                seen.update(point_kinds(frame[frame.geom_type == "Point"]).tolist())
-        for kind in sorted(seen, key=kind_order):
-            sty = STATION_STYLE.get(kind, OTHER_STATION)
-            legend.append((_swatch(sty["fillColor"], sty["color"], circle=True, opacity=1),
-                           station_kind_label(kind, lang)))
+        plan_els.extend(_station_layers(ctx, st))
+    if data.suggested is not None and len(data.suggested):
+        plan_els.append(_suggested_layer(ctx, data.suggested))
+    state = _plan_state(ctx, b, data, colors, cov) if len(b) else None
 
-    # --- suggested sites
-    if suggested is not None and len(suggested):
-        g = _to_wgs84(suggested)
-        gain_col = next((c for c in ("gain_households", "gain", "households") if c in g.columns), None)
-        gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
-        props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
-                 "t": _tips([f"{_safe(T['suggested'])} {i + 1}" for i in range(len(g))], [gain])}
-        dynamic(_geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
-                         tip_js=_tip_js("suggested", [T["gain"]]), style_js=(
-                             "function(f){return {color:'#e41a1c', weight:3, dashArray:'3 3', fill:true, "
-                             "fillColor:'#ffff33', fillOpacity:0.9, radius:9};}")))
-        legend.append((_swatch("#ffff33", "#e41a1c", circle=True, dash=True, opacity=1), T["suggested"]))
+    if state is not None:
+        dynamic(state)               # before the footprints on a one-piece map: they are styled from it
+    if len(b) and with_base:
+        _building_layer(ctx, b, assignment).add_to(m)
+    for el in plan_els:
+        dynamic(el)
 
-    if draw_tools:
-        from folium.plugins import Draw
-        Draw(export=False, draw_options={"polyline": False, "circle": False, "marker": False, "circlemarker": False,
-                                         "polygon": {"allowIntersection": False, "showArea": False},
-                                         "rectangle": True},
-             edit_options={"edit": False}).add_to(m)
-
-    _metric_scale().add_to(m)
-    if legend:
-        _legend(legend, T["legend"]).add_to(m)
     control = folium.LayerControl(collapsed=False, position="topright")
+    if not with_base:
+        for fg in layers:
+            assets.localize_map(fg, base, check=False, icon_fix=False)
+        return MapParts(base=None, layers=layers, control=control)
+    if opts.draw_tools:
+        _draw_tools().add_to(m)
+    _metric_scale().add_to(m)
+    _legend(ctx.legend, T["legend"]).add_to(m)
     if not parts:
         control.add_to(m)
-    bounds = b.to_crs(4326).total_bounds if (fit and len(b)) else None
-    if fit and selected_grid is not None and grids is not None and selected_grid in set(grids.index.astype(str)):
-        bounds = grids.loc[grids.index.astype(str) == selected_grid].to_crs(4326).total_bounds
-    if bounds is not None and np.all(np.isfinite(bounds)):
-        m.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
+    if opts.fit:
+        _fit(ctx, m, b, grids, selected_grid)
 
-    assets.localize_map(m, base, check=check_assets)
+    assets.localize_map(m, base, check=opts.check_assets)
     for fg in layers:  # the layers are rendered apart from the map: point their resources at local copies too
         assets.localize_map(fg, base, check=False, icon_fix=False)
     if inline:

@@ -71,6 +71,14 @@ def change_in(ds, plan: Plan, community: str, marker: str, n: int = 5) -> Plan:
 def race_worker(url: str, k: int, rounds: int, communities: list[str], barrier, queue, n_buildings: int) -> None:
     """One planner: each round, wait for the other, read the newest version as base, wait again,
     then save a change to a community picked from ``communities`` (seeded per worker and round)."""
+    try:
+        _race_rounds(url, k, rounds, communities, barrier, queue, n_buildings)
+    except BaseException as e:  # noqa: BLE001 - a broken barrier or a failed start, reported to the test
+        queue.put({"worker": k, "round": -1, "error": repr(e)})
+        raise
+
+
+def _race_rounds(url, k, rounds, communities, barrier, queue, n_buildings) -> None:
     from gridplan.store import StoreConflict, open_store
     ds = city(n_buildings)
     store = open_store(url)

@@ -31,23 +31,25 @@ def _free_port() -> int:
 class AppServer:
     """``streamlit run app.py`` on a free port; ``stop()`` ends it by its PID."""
 
-    def __init__(self, projects_dir: Path, log_path: Path):
+    def __init__(self, projects_dir: Path, log_path: Path, root: Path = ROOT, env: dict | None = None):
         self.projects_dir = projects_dir
         self.log_path = log_path
+        self.root = Path(root)
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 90.0) -> "AppServer":
         port = _free_port()
         env = dict(os.environ, GRIDPLAN_PROJECTS_DIR=str(self.projects_dir), GRIDPLAN_APP_TIMINGS="1",
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", PYTHONPATH=str(self.root), **self.env)
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
              # the tree may change under a running test session: never hot-reload modules mid-test
              "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

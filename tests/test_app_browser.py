@@ -52,9 +52,9 @@ def _wait_map(page, timeout_ms=120_000):
 
 def _wait_plan(page, timeout_ms=180_000):
     """Wait until the grids are on the page (the first partition may run in the background)."""
-    page.get_by_test_id("stMetric").first.wait_for(timeout=timeout_ms)
     fr = _wait_map(page)
     fr.locator(".gp-grid-label").first.wait_for(timeout=timeout_ms)
+    page.get_by_text(re.compile(r"操作记录 \(\d+/\d+\)")).first.wait_for(timeout=timeout_ms)
     return fr
 
 
@@ -253,4 +253,339 @@ def test_add_a_station_by_clicking_changes_coverage(app_server, browser_context)
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
     page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
     _wait_until(lambda: _metric(page, "15分钟覆盖户数") != before)
+    _assert_offline(browser_context)
+
+
+# ----------------------------------------------------------------------------- issue 16: a planner's day
+def _map_frame(page):
+    """The Frame of the map iframe (its document is replaced if the map is rebuilt)."""
+    return page.locator(MAP_IFRAME).last.element_handle().content_frame()
+
+
+def _nav(page, title: str):
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+
+
+_BUILDING_IN_VIEW_JS = """() => {
+  var out = null, view = window.map.getBounds().pad(-0.25);
+  window.map.eachLayer(function (l) {
+    var f = l.feature;
+    if (out || !f || !f.properties || f.properties.layer !== 'building' || !l.getBounds) return;
+    var c = l.getBounds().getCenter();
+    if (view.contains(c)) { var p = window.map.latLngToContainerPoint(c); out = [p.x, p.y, f.properties.building_id]; }
+  });
+  return out;
+}"""
+
+
+def _click_building(page, frame):
+    """Click a building inside the current view; returns its id."""
+    x, y, bid = frame.evaluate(_BUILDING_IN_VIEW_JS)
+    box = page.locator(MAP_IFRAME).last.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    return bid
+
+
+def _alive(frame, mark) -> bool:
+    try:
+        return frame.evaluate("() => window.__gp_mark") == mark
+    except Exception:  # noqa: BLE001 - a detached frame: the iframe was replaced
+        return False
+
+
+def test_an_edit_keeps_the_map_its_view_and_never_blanks(app_server, browser_context):
+    """Issue 16, defects 2 and 6: select → 移到目标网格 redraws the plan in place (same map document,
+    same zoom, never without buildings), and moving a building into its own grid changes nothing."""
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    frame = _map_frame(page)
+    frame.evaluate("""() => {
+      window.__gp_mark = 4242; window.map.setZoom(window.map.getZoom() + 2, {animate: false});
+      window.__gp_min = 1e9;
+      setInterval(function () {
+        var n = document.querySelectorAll('path.leaflet-interactive').length;
+        window.__gp_min = Math.min(window.__gp_min, n);
+      }, 15);
+    }""")
+    time.sleep(1.0)
+    zoom0 = frame.evaluate("() => window.map.getZoom()")
+    step0 = _history_step(page)
+    bid = _click_building(page, frame)
+    page.get_by_text(re.compile(r"^1 栋楼")).first.wait_for(timeout=30_000)
+    _choose(page, "目标网格", "新网格")
+    _wait_until(lambda: "新网格" in _selected(page, "目标网格"))
+    page.get_by_role("button", name="移到目标网格").click()
+    page.get_by_text(re.compile(r"已将 1 栋楼移到")).first.wait_for(timeout=60_000)
+    _wait_until(lambda: _history_step(page)[0] == step0[0] + 1)
+    time.sleep(1.0)
+    assert _alive(frame, 4242), "the map iframe was rebuilt by the edit"
+    assert frame.evaluate("() => window.map.getZoom()") == zoom0, "the edit reset the planner's view"
+    assert frame.evaluate("() => window.__gp_min") > 0, "the map went blank during the edit"
+    # the same building again, into the grid it is already in: nothing changes, and the app says so
+    x, y = frame.evaluate("(bid) => { var out = null; window.map.eachLayer(function (l) { var f = l.feature;"
+                          " if (!out && f && f.properties && f.properties.layer === 'building' &&"
+                          " f.properties.building_id === bid) { var p = window.map.latLngToContainerPoint("
+                          "l.getBounds().getCenter()); out = [p.x, p.y]; } }); return out; }", bid)
+    box = page.locator(MAP_IFRAME).last.bounding_box()
+    page.mouse.click(box["x"] + x + 2, box["y"] + y + 1)     # not the very same point: a new click
+    page.get_by_text(re.compile(r"^1 栋楼")).first.wait_for(timeout=30_000)
+    own = page.get_by_text(re.compile(r"所在网格：")).first.inner_text().split("：")[-1].strip()
+    _choose(page, "目标网格", own.replace("\\", ""))
+    page.get_by_role("button", name="移到目标网格").click()
+    page.get_by_text(re.compile("方案未改变")).first.wait_for(timeout=30_000)
+    assert _history_step(page)[0] == step0[0] + 1
+    assert _alive(frame, 4242)
+    _assert_offline(browser_context)
+
+
+def test_a_version_note_keeps_its_focus_and_is_saved(app_server, browser_context, projects_dir):
+    """Issue 16, defect 1: after a save, typing a name and then a note keeps the focus in the note."""
+    page, _ = _open(browser_context, app_server.url, "/versions")
+    name, note = page.get_by_label("版本名称"), page.get_by_label("备注")
+    name.wait_for(timeout=180_000)
+    name.fill("焦点测试一")
+    page.get_by_role("button", name="保存", exact=True).click()
+    page.get_by_text(re.compile(r"已保存版本 \d+：焦点测试一")).wait_for(timeout=180_000)
+    name.click()
+    page.keyboard.type("焦点测试二", delay=20)
+    note.click()
+    time.sleep(0.8)                                   # a rerun (or a poll) would have stolen the focus by now
+    page.keyboard.type("check the c key", delay=40)
+    focused = page.evaluate("() => document.activeElement && document.activeElement.getAttribute('aria-label')")
+    assert focused == "备注", f"the focus left the note field (now on {focused!r})"
+    assert page.get_by_role("dialog").count() == 0, "stray keystrokes opened a Streamlit dialog"
+    page.get_by_role("button", name="保存", exact=True).click()
+    page.get_by_text(re.compile(r"已保存版本 \d+：焦点测试二")).wait_for(timeout=60_000)
+    from gridplan.store import open_store
+    notes = {}
+    for f in projects_dir.glob("*.gpkg"):
+        v = open_store(f).list()
+        notes.update(dict(zip(v["name"], v["note"])))
+    assert notes.get("焦点测试二") == "check the c key", notes
+    _assert_offline(browser_context)
+
+
+def _html_station_ids(text: str) -> set[str]:
+    return set(re.findall(r'"layer": "station", "station_id": "([^"]+)"', text))
+
+
+def test_exports_show_the_what_if_stations(app_server, browser_context, tmp_path):
+    """Issue 16, defect 3: a station turned off and one added on the map are what the export draws."""
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    page.get_by_text("添加驿站").click()
+    page.get_by_test_id("stRadio").filter(has_text="地图点击").locator("input:checked").wait_for()
+    time.sleep(0.5)
+    box = page.locator(MAP_IFRAME).last.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.65)
+    page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
+    added = re.search(r"new\d+", page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.inner_text()).group(0)
+    _nav(page, "服务覆盖")
+    page.get_by_text(re.compile(r"启用的站点 \(")).first.click()
+    chips = page.get_by_test_id("stMultiSelect").filter(has_text="S00").locator('[role="button"][title]')
+    chip = page.get_by_test_id("stMultiSelect").filter(has_text="S00").get_by_text(re.compile(r"\(S\d+\)")).first
+    off = re.search(r"S\d+", chip.inner_text()).group(0)
+    chip.locator("xpath=..").locator("[role=presentation], svg").last.click()
+    page.get_by_text(re.compile(r"启用的站点 \(\d+/")).first.wait_for()
+    del chips
+    _nav(page, "导出")
+    page.get_by_text("离线交互地图（HTML）").wait_for(timeout=60_000)
+    dl_button = page.get_by_role("button", name=re.compile(r"下载 .*\.html"))
+    deadline = time.monotonic() + 120
+    while True:
+        page.get_by_role("button", name="生成").first.click()
+        try:
+            dl_button.wait_for(timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001
+            if time.monotonic() > deadline:
+                raise
+    with page.expect_download(timeout=60_000) as info:
+        dl_button.click()
+    path = tmp_path / "map.html"
+    info.value.save_as(path)
+    ids = _html_station_ids(path.read_text(encoding="utf-8"))
+    assert added in ids, (added, sorted(ids)[:5])
+    assert off not in ids, f"the station turned off ({off}) is still drawn"
+    _assert_offline(browser_context)
+
+
+def _tiny_upload(folder: Path, households: int) -> list[Path]:
+    from gridplan.sample import tiny_city, write_city
+    layers = tiny_city()
+    layers["buildings"].loc[0, "households"] = households
+    return write_city(layers, folder)
+
+
+def _upload_and_load(page, files):
+    _nav(page, "数据")
+    page.get_by_text("上传文件").first.click()
+    page.locator("input[type=file][accept*='.geojson']").set_input_files([str(f) for f in files])
+    for f in files:
+        page.get_by_text(f.name).first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="载入", exact=True).click()
+    page.get_by_text(re.compile("已载入")).first.wait_for(timeout=120_000)
+
+
+def test_uploaded_datasets_keep_their_own_versions(app_server, browser_context, tmp_path):
+    """Issue 16, defect 5: two uploads do not share a project file; temp uploads are deleted; the
+    data page keeps the source the planner chose."""
+    import tempfile
+    before = set(Path(tempfile.gettempdir()).glob("gridplan-upload-*"))
+    page, _ = _open(browser_context, app_server.url, "/data")
+    page.get_by_text("载入数据").first.wait_for(timeout=120_000)
+    _upload_and_load(page, _tiny_upload(tmp_path / "a", 90))
+    _nav(page, "方案版本")
+    page.get_by_label("版本名称").fill("上传甲")
+    page.get_by_role("button", name="保存", exact=True).click()
+    page.get_by_text(re.compile(r"已保存版本 1：上传甲")).wait_for(timeout=120_000)
+    _nav(page, "数据")
+    page.get_by_text("载入数据").first.wait_for()
+    checked = page.get_by_test_id("stRadio").filter(has_text="数据来源").locator("label:has(input:checked)")
+    assert "上传文件" in checked.first.inner_text(), "the data page forgot the source the planner chose"
+    _upload_and_load(page, _tiny_upload(tmp_path / "b", 95))
+    _nav(page, "方案版本")
+    page.get_by_text("还没有保存的版本").wait_for(timeout=60_000)
+    assert page.get_by_test_id("stAlert").filter(has_text="不一致").count() == 0
+    left = set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) - before
+    assert not left, f"uploaded files were left on disk: {left}"
+    _assert_offline(browser_context)
+
+
+def test_unsaved_edits_survive_a_reload_as_a_draft(tmp_path, browser_context):
+    """Issue 16, defect 8: an edit is kept as a draft; the next visit offers it back."""
+    from conftest import AppServer
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    server = AppServer(projects, tmp_path / "streamlit.log").start()
+    try:
+        page, _ = _open(browser_context, server.url)
+        fr = _wait_plan(page)
+        grids0 = int(_metric(page, "网格").replace(",", ""))
+        page.get_by_text("涂刷到目标网格").click()
+        _choose(page, "目标网格", "新网格")
+        _wait_until(lambda: "新网格" in _selected(page, "目标网格"))
+        _click_building(page, _map_frame(page))
+        page.get_by_text(re.compile(r"已将 1 栋楼移到")).first.wait_for(timeout=60_000)
+        _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids0 + 1)
+        assert page.get_by_text(re.compile("未保存的修改")).first.is_visible()
+        page.reload()
+        page.get_by_role("button", name=re.compile("恢复草稿")).wait_for(timeout=120_000)
+        page.get_by_role("button", name=re.compile("恢复草稿")).click()
+        _wait_until(lambda: int(_metric(page, "网格").replace(",", "")) == grids0 + 1)
+        del fr
+    finally:
+        server.stop()
+    _assert_offline(browser_context)
+
+
+def _hostile_city(folder: Path) -> Path:
+    from gridplan.sample import tiny_city, write_city
+    layers = tiny_city()
+    bad = "![x](http://evil.example/a.png)"
+    for k in ("communities", "compounds", "buildings", "stations"):
+        layers[k]["community_id"] = layers[k]["community_id"].replace("510682001001", bad)
+    layers["communities"].loc[0, "name"] = "[社区](http://evil.example/b) <img src=http://evil.example/c.png>"
+    write_city(layers, folder)
+    return folder
+
+
+def test_labels_from_user_data_fetch_nothing(app_server, browser_context, tmp_path):
+    """Issue 14: grid ids built from a hostile community code are shown as text in every label."""
+    city = _hostile_city(tmp_path / "hostile")
+    page, _ = _open(browser_context, app_server.url, "/data")
+    page.get_by_text("本机路径").first.click()
+    page.get_by_label("路径", exact=True).fill(str(city))
+    page.get_by_role("button", name="载入", exact=True).click()
+    page.get_by_text(re.compile("已载入")).first.wait_for(timeout=120_000)
+    _nav(page, "地图与编辑")
+    _wait_plan(page)
+    frame = _map_frame(page)
+    _click_building(page, frame)
+    page.get_by_role("button", name=re.compile("合并网格")).wait_for(timeout=60_000)
+    assert "evil.example" in page.get_by_role("button", name=re.compile("合并网格")).inner_text()
+    time.sleep(1.0)
+    _assert_offline(browser_context)
+
+
+class _TileServer:
+    """A tile service on 127.0.0.1 (an intranet GeoServer/天地图 stand-in): a grey PNG for every tile."""
+
+    def __init__(self):
+        import http.server
+        import io
+        import threading
+
+        from PIL import Image
+        buf = io.BytesIO()
+        Image.new("RGB", (256, 256), (225, 225, 225)).save(buf, format="PNG")
+        png, hits = buf.getvalue(), []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png)
+
+            def log_message(self, *args):
+                pass
+
+        self.hits = hits
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_configured_basemap_is_the_only_other_host(app_server, browser_context):
+    """Issue 16: a basemap from an intranet tile URL; the browser asks that host and the app, nothing else."""
+    from urllib.parse import urlparse
+    tiles = _TileServer()
+    seen: list[str] = []
+    browser_context.on("request", lambda r: seen.append(r.url))
+    try:
+        page, _ = _open(browser_context, app_server.url, "/data")
+        page.get_by_text("载入数据").first.wait_for(timeout=120_000)
+        page.get_by_text("底图", exact=True).first.click()
+        page.get_by_label(re.compile("瓦片地址")).fill(tiles.url + "/tiles/{z}/{x}/{y}.png")
+        page.get_by_role("button", name="应用底图").click()
+        page.get_by_text(re.compile(r"底图：127\.0\.0\.1")).first.wait_for(timeout=30_000)
+        _nav(page, "地图与编辑")
+        _wait_map(page)
+        _frame(page).locator("img.leaflet-tile").first.wait_for(timeout=60_000)
+        _wait_until(lambda: len(tiles.hits) > 0, timeout_s=30)
+        assert all(h.startswith("/tiles/") for h in tiles.hits)
+        app_host, tile_host = urlparse(app_server.url).netloc, urlparse(tiles.url).netloc
+        other = [u for u in seen if not u.startswith(("data:", "blob:", "about:"))
+                 and urlparse(u).netloc not in (app_host, tile_host)]
+        assert other == [], other[:5]
+        _assert_offline(browser_context)
+    finally:
+        tiles.stop()
+
+
+def test_the_coverage_headline_names_the_band_it_counts(app_server, browser_context):
+    """Issue 16, defect 4: with bands 5,10,15,20 the headline counts (and says) 20 minutes."""
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    before = _metric(page, "15分钟覆盖户数")
+    _nav(page, "服务覆盖")
+    box = page.get_by_label("步行时间圈（分钟）")
+    box.wait_for(timeout=60_000)
+    box.fill("5，10，15，20")
+    box.press("Enter")
+    page.get_by_text(re.compile(r"覆盖 [\d,]+ / [\d,]+ 户（\d+\.\d%）")).first.wait_for(timeout=60_000)
+    _nav(page, "地图与编辑")
+    page.get_by_test_id("stMetric").filter(has_text="20分钟覆盖户数").first.wait_for(timeout=60_000)
+    assert page.get_by_test_id("stMetric").filter(has_text="15分钟覆盖户数").count() == 0
+    after = int(_metric(page, "20分钟覆盖户数").replace(",", ""))
+    assert after >= int(before.replace(",", ""))                 # a wider band never covers fewer
+    assert re.fullmatch(r"\d+\.\d%", _metric(page, "覆盖率"))
     _assert_offline(browser_context)

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pyogrio
 
@@ -91,3 +92,16 @@ def test_partition_bad_search_options_are_usage_errors(tmp_path, capsys):
     for opt in (["--jobs", "0"], ["--time-limit", "0"], ["--work-per-building", "-1"], ["--jobs", "two"]):
         assert main(["partition", str(src), "--out", str(tmp_path / "p.gpkg"), *opt]) == 2, opt
     assert not (tmp_path / "p.gpkg").exists()
+
+
+def test_cli_poster_is_titled_with_the_datasets_display_name(tmp_path):
+    """Issue 16: the sample's poster says 什邡市示例城区, as the demo does, not the folder name."""
+    out = tmp_path / "poster.pdf"
+    proc = subprocess.run([sys.executable, "-m", "gridplan.cli", "export", "poster",
+                           str(Path(__file__).resolve().parent.parent / "data" / "sample"), "--paper", "A3",
+                           "--dpi", "40", "--format", "pdf", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    title = next(line for line in info.splitlines() if line.startswith("Title:"))
+    assert "什邡市示例城区" in title and "sample" not in title, title

@@ -204,3 +204,37 @@ def test_map_helpers(tiny, plan):
     fc = buildings_geojson(tiny, ["B01", "B02", "zz"], layer="selection")
     assert len(fc["features"]) == 2 and fc["features"][0]["properties"] == {"layer": "selection"}
     assert buildings_geojson(tiny, ["zz"]) is None
+
+
+def test_moving_buildings_into_their_own_grid_is_a_no_op(tiny, plan):
+    """Issue 16: no history step and no "moved" message for an edit that changes nothing."""
+    g = plan.grid_ids[0]
+    ids = list(plan.buildings_of(g)[:2])
+    assert apply(tiny, plan, Edit.move(ids, g)) is plan
+    comp = tiny.buildings["compound_id"].dropna().iloc[0]
+    members = compound_buildings(tiny, comp)
+    home = plan.grid_of(members[0])
+    assert len(set(plan.assignment.reindex(members))) == 1       # the fixture keeps compounds whole
+    assert apply(tiny, plan, Edit.move_compound(comp, home)) is plan
+    h = History.start(plan)
+    assert h.push(apply(tiny, plan, Edit.move(ids, g))) is h and len(h) == 1
+    # one building elsewhere makes it a real edit again
+    other = plan.buildings_of(plan.grid_ids[1])[0]
+    moved = apply(tiny, plan, Edit.move(ids + [other], g))
+    assert moved is not plan and moved.grid_of(other) == g
+    assert len(h.push(moved)) == 2
+
+
+def test_dataset_fingerprint_follows_the_content(tmp_path):
+    from gridplan.edit import dataset_fingerprint
+    from gridplan.sample import write_city
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_city(tiny_city(), a)
+    write_city(tiny_city(), b)
+    fa, fb = dataset_fingerprint(read_dataset(a)), dataset_fingerprint(read_dataset(b))
+    assert fa == fb and len(fa) == 16        # the same files in another folder: the same dataset
+    layers = tiny_city()
+    layers["buildings"].loc[0, "households"] += 1
+    c = tmp_path / "c"
+    write_city(layers, c)
+    assert dataset_fingerprint(read_dataset(c)) != fa

@@ -148,6 +148,24 @@ def test_formula_injection_is_neutralised(toy, tmp_path):
     assert cells and all(c.data_type == "s" and c.value.startswith("'=") for c in cells)
 
 
+def test_assignment_csv_neutralises_formulas_and_reads_back(tmp_path):
+    from gridplan.io import read_assignment_csv, read_dataset
+    from gridplan.model import Plan
+    from gridplan.sample import tiny_city
+    layers = tiny_city()
+    layers["buildings"].loc[0, "building_id"] = "=1+2"
+    layers["buildings"].loc[1, "building_id"] = "@SUM(A1)"
+    ds = read_dataset(layers, name="evil")
+    plan = Plan.from_mapping({b: ("-G1" if i % 2 else "+G2") for i, b in enumerate(ds.buildings.index)})
+    path, = export.export_assignment(ds, plan, tmp_path / "a.csv")
+    text = path.read_text(encoding="utf-8-sig")
+    assert text.startswith("building_id,grid_id")
+    cells = [c for line in text.splitlines()[1:] for c in line.split(",")]
+    assert not [c for c in cells if c[:1] in "=+-@"], cells                  # no cell a spreadsheet would run
+    back = read_assignment_csv(path)
+    assert len(back) == len(ds.buildings) and back.loc["=1+2"] == "+G2"   # the ' is taken off again
+
+
 def test_bad_format_is_refused(toy, tmp_path):
     ds, plan, grids = toy
     with pytest.raises(ValueError, match="format"):

@@ -615,3 +615,71 @@ def test_zip_with_gbk_member_names(tmp_path, reference):
     with zipfile.ZipFile(z) as zf:
         assert not any(n.endswith("楼栋.shp") for n in zf.namelist())  # Python alone misreads the names
     same_layers(reference, read_dataset(z))
+
+
+# --------------------------------------------------------------------------- names, assignment tables, drafts
+def test_a_folder_can_name_its_dataset(tmp_path):
+    from gridplan.io import METADATA_FILE, dataset_name
+    from gridplan.sample import tiny_city, write_city
+    folder = tmp_path / "city_2026"
+    write_city(tiny_city(), folder)
+    assert read_dataset(folder).name == "city_2026"
+    (folder / METADATA_FILE).write_text(json.dumps({"name": "雍城测试区"}, ensure_ascii=False), encoding="utf-8")
+    ds = read_dataset(folder)
+    assert ds.name == "雍城测试区" and dataset_name(folder) == "雍城测试区"
+    assert not [w for w in ds.warnings if METADATA_FILE in w.message]     # not mistaken for a layer file
+    from pathlib import Path
+    import gridplan
+    sample = Path(gridplan.__file__).resolve().parent.parent / "data" / "sample"
+    assert dataset_name(sample) == "什邡市示例城区"
+
+
+def test_read_assignment_csv_accepts_chinese_headers_and_gbk(tmp_path):
+    from gridplan.io import read_assignment_csv
+    p = tmp_path / "plan.csv"
+    p.write_bytes("楼栋编码,网格编码,备注\nB01 , G1,x\nB02,G2,\n".encode("gb18030"))
+    s = read_assignment_csv(p)
+    assert s.to_dict() == {"B01": "G1", "B02": "G2"} and s.index.name == "building_id"
+    s2 = read_assignment_csv("building_id,grid_id\n=cmd,G1\n".encode("utf-8-sig"), name="up.csv")
+    assert s2.to_dict() == {"=cmd": "G1"}
+    with pytest.raises(ValueError, match="grid_id"):
+        read_assignment_csv(b"building_id,zone\nB01,G1\n", name="up.csv")
+    with pytest.raises(ValueError, match="more than once"):
+        read_assignment_csv(b"building_id,grid_id\nB01,G1\nB01,G2\n")
+    with pytest.raises(ValueError, match=r"rows \[3\]"):
+        read_assignment_csv(b"building_id,grid_id\nB01,G1\nB02,\n")
+
+
+def test_plan_json_round_trip(tmp_path):
+    from gridplan.io import plan_from_json, read_plan_json, write_plan_json
+    from gridplan.model import Plan
+    from gridplan.rule import Rule
+    plan = Plan.from_mapping({"B1": "G1", "B2": "G2"}, rule=Rule(200, 400, 900, 1200, "both"), locked=["G2"],
+                             label="move B1 → G1")
+    path = write_plan_json(plan, tmp_path / "d" / "x.draft.json", dataset="abc", saved="2026-12-01T10:00:00+08:00")
+    back, meta = read_plan_json(path)
+    assert back.same_assignment(plan) and back.rule == plan.rule and back.locked == plan.locked
+    assert back.label == plan.label and meta == {"dataset": "abc", "saved": "2026-12-01T10:00:00+08:00"}
+    assert sorted(q.name for q in path.parent.iterdir()) == ["x.draft.json"]   # written atomically, no leftovers
+    with pytest.raises(ValueError):
+        plan_from_json('{"hello": 1}')
+
+
+def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
+    import tempfile
+    from pathlib import Path
+    from gridplan.io import read_uploaded
+    from gridplan.sample import tiny_city, write_city
+    write_city(tiny_city(), tmp_path / "c")
+    files = [(p.name, p.read_bytes()) for p in (tmp_path / "c").iterdir()]
+    before = set(Path(tempfile.gettempdir()).glob("gridplan-upload-*"))
+    ds = read_uploaded([("../../" + n, b) for n, b in files])
+    assert len(ds.buildings) == 13 and ds.name == "buildings+communities+compounds+…"
+    assert read_uploaded(files, name="甲").name == "甲"
+    biggest = max(len(b) for _, b in files)
+    with pytest.raises(ValidationError) as e:
+        read_uploaded(files + [("tool.exe", b"MZ"), ("big.geojson", b" " * (biggest + 5000))],
+                      max_file_mb=(biggest + 1000) / 1e6)
+    codes = sorted(p.code for p in e.value.problems)
+    assert codes == ["file_too_big", "unsupported_format"]
+    assert set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) == before

@@ -25,6 +25,17 @@ def test_table_columns_and_totals():
     assert set(t["reason"]) <= set(REASONS)
 
 
+def test_balance_is_the_distance_from_the_middle_of_the_rule():
+    from gridplan.rule import Rule
+    ds = make_city(0, (2, 1), blocks=4)
+    plan = partition(ds, rule=Rule(300, 500, 1000, 1500, "either"))
+    t = grid_table(ds, plan)
+    # 400 households is balanced under 300–500; the sign says which way a grid leans
+    assert (t["balance"] == (t["households"] - 400)).all()
+    wider = grid_table(ds, plan.with_rule(Rule(200, 500, 1000, 1500, "either")))
+    assert (wider["balance"] == t["households"] - 350).all()
+
+
 def test_reasons_for_broken_edits():
     ds = make_city(1, (2, 1), blocks=4)
     plan = partition(ds)

@@ -131,3 +131,22 @@ def test_suggestions_do_not_depend_on_the_clock(city, monkeypatch):
     assert slow.attrs["total_gain"] == normal.attrs["total_gain"]
     capped = suggest_stations(city, 4, time_cap_s=5.0)
     assert capped.attrs["budget_reached"] is True
+
+
+def test_describe_places_names_road_compound_community_and_coordinates():
+    from gridplan.io import read_dataset
+    from gridplan.sample import tiny_city
+    from gridplan.stations import describe_places
+    layers = tiny_city()
+    ds = read_dataset(layers, name="tiny")
+    comp = ds.compounds.iloc[0]
+    inside = comp.geometry.representative_point()
+    far = shapely.Point(inside.x + 50_000, inside.y)                  # 50 km away: nothing near
+    t = describe_places(ds, [inside, far])
+    assert list(t.columns) == ["road", "compound", "community", "lon", "lat"]
+    assert t.loc[0, "compound"] == comp["name"]
+    cname = ds.communities["name"].to_dict()
+    assert t.loc[0, "community"] == cname[comp["community_id"]]
+    assert t.loc[0, "road"] in set(ds.roads["name"])
+    assert 103 < t.loc[0, "lon"] < 105 and 30 < t.loc[0, "lat"] < 32
+    assert (t.loc[1, ["road", "compound", "community"]] == "").all()

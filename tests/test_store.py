@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue as queue_module
 import random
 import signal
 import sqlite3
@@ -548,7 +549,21 @@ def _race(url, ds_n, rounds, communities):
              for k in (0, 1)]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=600) for _ in range(2 * rounds)]
+    results: list[dict] = []
+    deadline = time.monotonic() + 600
+    while len(results) < 2 * rounds and time.monotonic() < deadline:
+        try:
+            results.append(queue.get(timeout=2))
+        except queue_module.Empty:
+            if not any(p.is_alive() for p in procs) and queue.empty():
+                break
+        if results and "error" in results[-1] and results[-1].get("round") == -1:
+            break
+    for p in procs:
+        if p.is_alive() and (len(results) < 2 * rounds):
+            p.terminate()
+    assert len(results) == 2 * rounds and not [r for r in results if "error" in r], \
+        (results, [p.exitcode for p in procs])
     for p in procs:
         p.join(60)
         assert p.exitcode == 0

@@ -28,6 +28,24 @@ def _geojson_layers(m):
     return out
 
 
+def _state(m) -> dict:
+    """The plan state (per building grid, colours, coverage) of a map or of MapParts."""
+    roots = [m.base, *m.layers] if isinstance(m, webmap.MapParts) else [m]
+    stack = list(roots)
+    while stack:
+        el = stack.pop()
+        if getattr(el, "_name", "") == "PlanState":
+            return el.state
+        stack.extend(el._children.values())
+    raise AssertionError("no plan state on the map")
+
+
+def _grid_of_features(m, features) -> dict:
+    st = _state(m)
+    return {f["properties"]["building_id"]: (st["grids"][st["g"][f["properties"]["i"]]]
+                                             if st["g"][f["properties"]["i"]] >= 0 else None) for f in features}
+
+
 def test_layers_and_click_properties(toy):
     ds, plan, grids = toy
     m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, draw_tools=True)
@@ -37,10 +55,11 @@ def test_layers_and_click_properties(toy):
     b = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "building")
     assert len(b["features"]) == len(ds.buildings)
     p = b["features"][0]["properties"]
-    assert {"building_id", "grid_id", "compound_id"} <= set(p)
+    assert {"building_id", "compound_id", "i"} <= set(p)
+    # each building's grid (and colour) comes from the plan state, so an edit restyles in place
     a = plan.assignment
-    for f in b["features"]:
-        assert f["properties"]["grid_id"] == a[f["properties"]["building_id"]]
+    assert _grid_of_features(m, b["features"]) == a.to_dict()
+    assert all(f["properties"]["grid_id"] == a[f["properties"]["building_id"]] for f in b["features"])
     c = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "compound")
     assert {f["properties"]["compound_id"] for f in c["features"]} == set(ds.compounds.index)
     # 三无 compounds flagged for highlighting
@@ -123,8 +142,9 @@ def test_coverage_isochrones_selection_and_suggestions(toy):
     layers = _geojson_layers(m)
     iso_fc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "isochrone")
     assert sorted(f["properties"]["band_min"] for f in iso_fc["features"]) == [5, 10, 15]  # merged per band
-    unc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "uncovered")
-    assert len(unc["features"]) == int((~cov["covered"]).sum())
+    st = _state(m)
+    assert st["cov"].count("0") == int((~cov["covered"]).sum())        # uncovered buildings get a red outline
+    assert st["walk"][3] == round(walk.iloc[3] * 10)
     grid_fc = next(fc for fc in layers.values() if fc["features"][0]["properties"]["layer"] == "grid")
     assert [f["properties"]["grid_id"] for f in grid_fc["features"] if f["properties"]["sel"]] == [gid]
     html = m.get_root().render()
@@ -202,13 +222,14 @@ def test_parts_base_is_the_same_for_every_plan(toy):
     assert isinstance(p1.control, folium.LayerControl)
     s1, s2 = _script(p1.base), _script(p2.base)
     assert s1 == s2
-    # the legend lists the entries an edit could bring (non-compliant grids, uncovered buildings)
-    assert "不合规网格" in s1 and "未覆盖楼栋" in s1
-    # the base keeps the dataset's layers; the plan's layers and the layer control are apart
+    # the plan's legend entries travel with the plan state (into the legend's slot)
+    assert "不合规网格" in _state(p2)["legend"] and "未覆盖楼栋" in _state(p2)["legend"]
+    assert "不合规网格" not in _state(p1)["legend"]
+    # the base keeps the dataset's layers (footprints included); the plan's layers and the layer control are apart
     assert "LayerControl" not in " ".join(type(c).__name__ for c in p1.base._children.values())
     base_kinds = {el.data["features"][0]["properties"]["layer"] for el in p1.base._children.values()
                   if isinstance(el, folium.GeoJson)}
-    assert base_kinds == {"community", "compound"}
+    assert base_kinds == {"community", "compound", "building", "road"}
 
 
 def test_parts_layers_hold_the_plan(toy):
@@ -220,17 +241,19 @@ def test_parts_layers_hold_the_plan(toy):
     parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, coverage=cov)
     names = [fg.layer_name for fg in parts.layers]
     T = webmap.TEXT["zh"]
-    assert names[:4] == [T["grids"], T["buildings"], T["uncovered"], T["grid_labels"]]
-    assert any(n.startswith(T["station"]) for n in names[4:])
+    assert names[:3] == ["plan", T["grids"], T["grid_labels"]]
+    assert not parts.layers[0].control                     # the state is no layer to switch off
+    assert any(n.startswith(T["station"]) for n in names[3:])
     feats = _layer_features(parts)
     assert {f["properties"]["grid_id"] for f in feats[T["grids"]]} == set(grids.index)
-    bf = feats[T["buildings"]]
-    assert len(bf) == len(b)
-    assert all(f["properties"]["grid_id"] == plan.assignment[f["properties"]["building_id"]] for f in bf)
-    assert len(feats[T["uncovered"]]) == int((~cov["covered"]).sum())
+    st = _state(parts)
+    assert len(st["g"]) == len(b) and st["cov"].count("0") == int((~cov["covered"]).sum())
+    # a few kilobytes per edit, not the footprints again
+    assert len(json.dumps(st)) < 40 * len(b) + 2000
     # the same layers as the one-piece map
     whole = webmap.make_map(ds, grids=grids, assignment=plan.assignment, coverage=cov)
-    assert set(_geojson_layers(whole)) == set(feats) | {T["communities"], T["compounds"]}
+    assert set(_geojson_layers(whole)) == set(feats) | {T["communities"], T["compounds"], T["buildings"], T["roads"]}
+    assert _state(whole)["g"] == st["g"]
 
 
 def test_no_fit_bounds_when_fit_is_false(toy):
@@ -244,3 +267,81 @@ def test_no_fit_bounds_when_fit_is_false(toy):
     parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, selected_grid=grids.index[0])
     assert not fits(parts.base) and "fitBounds" not in parts.base.get_root().render()
     assert fits(webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, fit=True).base)
+
+
+def test_grid_colours_stay_after_an_edit(toy):
+    from gridplan.model import Plan
+    ds, plan, grids = toy
+    before = webmap.grid_colors(grids)
+    # split a grid: its id keeps its colour, the new grid gets one unlike its neighbours
+    g0 = grids.index[0]
+    members = plan.buildings_of(g0)
+    a = plan.assignment.copy()
+    a[members[: len(members) // 2]] = g0 + "X"
+    plan2 = Plan(a)
+    grids2 = toy_grids(ds, plan2)
+    after = webmap.grid_colors(grids2, keep=before)
+    assert all(after[g] == before[g] for g in grids.index if g in after)
+    geoms = grids2.geometry
+    for other in grids2.index:
+        if other != g0 + "X" and geoms[other].distance(geoms[g0 + "X"]) < 1:
+            assert after[other] != after[g0 + "X"]
+    # without keep the greedy colouring may reassign: keep is what makes colours stable
+    assert webmap.grid_colors(grids2, keep=before) == after
+
+
+def test_legend_folds_and_roads_are_the_default_base(toy):
+    ds, plan, grids = toy
+    roads = ds.roads.copy()
+    roads["name"] = ["<b>蓥华山路</b>" if i % 2 else "北街" for i in range(len(roads))]
+    ds = ds.replace(roads=roads)
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment)
+    html = m.get_root().render()
+    assert "<details open" in html.replace("\\u003c", "<") or "\\u003cdetails open" in html
+    layers = _geojson_layers(m)
+    T = webmap.TEXT["zh"]
+    assert T["roads"] in layers
+    assert "gp-road-label" in html and "北街" in html
+    assert "<b>蓥华山路" not in html and "&lt;b&gt;蓥华山路" in html.replace("\\u0026", "&")
+    tiled = webmap.make_map(ds, grids=grids, assignment=plan.assignment, tiles="http://10.0.0.5/t/{z}/{x}/{y}.png")
+    assert T["roads"] not in _geojson_layers(tiled)          # with tiles, the tiles show the streets
+
+
+def test_gcj02_tiles_shift_every_layer_and_clicks_come_back(toy):
+    import numpy as np
+    from gridplan.crs import wgs84_to_gcj02
+    ds, plan, grids = toy
+    plain = _geojson_layers(webmap.make_map(ds, grids=grids, assignment=plan.assignment))
+    shifted = _geojson_layers(webmap.make_map(ds, grids=grids, assignment=plan.assignment,
+                                              tiles="http://10.0.0.5/t/{z}/{x}/{y}.png", tiles_crs="gcj02"))
+    T = webmap.TEXT["zh"]
+    for name in (T["buildings"], T["grids"], T["communities"]):
+        x, y = plain[name]["features"][0]["geometry"]["coordinates"][0][0]
+        gx, gy = shifted[name]["features"][0]["geometry"]["coordinates"][0][0]
+        ex, ey = wgs84_to_gcj02(np.array([x]), np.array([y]))
+        assert abs(gx - float(ex[0])) < 2e-6 and abs(gy - float(ey[0])) < 2e-6
+        assert abs(gx - x) > 1e-4                           # a real shift (hundreds of metres)
+    lon, lat = webmap.from_display(gx, gy, "gcj02")
+    assert abs(lon - x) < 2e-6 and abs(lat - y) < 2e-6
+    feat = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [gx, gy], [gx + 1e-3, gy], [gx + 1e-3, gy + 1e-3], [gx, gy]]]}}
+    back = webmap.feature_from_display(feat, "gcj02")["geometry"]["coordinates"][0][0]
+    assert abs(back[0] - x) < 2e-6
+    with pytest.raises(ValueError):
+        webmap.make_map(ds, tiles_crs="bd09")
+
+
+def test_footprints_can_come_from_a_file(toy):
+    ds, plan, grids = toy
+    fc = webmap.footprints(ds)
+    assert len(fc["features"]) == len(ds.buildings)
+    assert [f["properties"]["i"] for f in fc["features"]] == list(range(len(ds.buildings)))
+    embedded = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment)
+    inline = next(el.data for el in embedded.base._children.values()
+                  if getattr(el, "data", None) and el.data["features"] and
+                  el.data["features"][0]["properties"]["layer"] == "building")
+    assert inline == fc                                   # the same features, whichever way they travel
+    parts = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, footprints_url="/app/static/x.json")
+    html = parts.base.get_root().render()
+    assert 'fetch("/app/static/x.json")' in html
+    assert '"layer": "building"' not in html

@@ -1,0 +1,213 @@
+"""The map of the app: a base drawn once per (dataset, community in view, language, basemap) and the
+plan's layers swapped in place on every rerun.
+
+``webmap.make_map_parts`` splits the map: the base holds the footprints and the dataset's layers,
+the plan's layers are FeatureGroups (first a small plan state that restyles the footprints). The
+base is rendered once and cached (shared by every session); each rerun renders only the plan's
+layers and hands both to the streamlit-folium component with a stable key, so Leaflet keeps its map
+and the planner's view, and the map never goes blank. The component is called the way
+``st_folium`` calls it; when streamlit-folium's internals are not the ones this was written for,
+``st_folium`` itself is used (slower: it renders the base on every rerun).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app_pages import common as c
+from app_pages import plans
+from app_pages import whatif
+
+RETURNED = ["last_active_drawing", "all_drawings", "last_clicked"]
+
+
+@dataclass
+class Base:
+    """A rendered base map: the pieces the component takes, and the folium map the plan's layers
+    are rendered against (under ``lock``: rendering attaches them to it for a moment)."""
+
+    folium_map: object
+    script: str
+    header: str
+    html: str
+    map_id: str
+    css_links: list
+    js_links: list
+    defaults: dict
+    lock: threading.Lock
+    hash_key: str = ""
+
+
+def _fast_path():
+    """streamlit-folium's internals used here, or ``None`` when they are not available."""
+    try:
+        import streamlit_folium as sf
+        need = ("_component_func", "_get_html", "_get_header", "_get_map_string", "_get_feature_group_string",
+                "_get_layer_control_string", "generate_js_hash", "get_full_id")
+        return sf if all(hasattr(sf, n) for n in need) else None
+    except ImportError:  # pragma: no cover - the app needs streamlit-folium
+        return None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _focus_dataset(_ds, dkey: str, focus: str):
+    return _ds if focus == c.ALL else _ds.for_communities(focus)
+
+
+def _base_options(basemap: dict) -> dict:
+    return {"tiles": basemap.get("url") or None, "tiles_crs": basemap.get("crs") or "wgs84",
+            "tiles_attribution": basemap.get("attribution") or None}
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int) -> Base:
+    """The base map of the community in view, rendered once."""
+    import folium
+
+    from gridplan import edit as ed
+    from gridplan import webmap
+
+    fds = _focus_dataset(_ds, dkey, focus)
+    opts = _base_options(dict(basemap_key))
+    url = _footprints_file(fds, lang, opts["tiles_crs"])
+    parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, footprints_url=url, **opts)
+    m = parts.base
+    bounds = ed.view_bounds(fds.buildings)
+    if bounds is not None:
+        if basemap_key and dict(basemap_key).get("crs") == "gcj02":
+            from gridplan.crs import wgs84_to_gcj02
+            (s, w), (n, e) = bounds
+            (w, e), (s, n) = wgs84_to_gcj02([w, e], [s, n])
+            bounds = [[float(s), float(w)], [float(n), float(e)]]
+        folium.FitBounds(bounds).add_to(m)
+    sf = _fast_path()
+    if sf is None:
+        return Base(m, "", "", "", "", [], [], {}, threading.Lock())
+    m.get_root().render()
+    m.render()
+    html, header = sf._get_html(m), sf._get_header(m)
+    script = sf._get_map_string(m)
+    css, js = [], []
+    stack = [m]
+    while stack:
+        el = stack.pop(0)
+        css += [href for _, href in getattr(el, "default_css", [])]
+        js += [src for _, src in getattr(el, "default_js", [])]
+        stack.extend(getattr(el, "_children", {}).values())
+    defaults = {"last_clicked": None, "all_drawings": None, "last_active_drawing": None}
+    return Base(m, script, header, html, sf.get_full_id(m), list(dict.fromkeys(css)), list(dict.fromkeys(js)),
+                defaults, threading.Lock(), sf.generate_js_hash(script, "map", False))
+
+
+def _footprints_file(fds, lang: str, tiles_crs: str) -> str | None:
+    """The footprints written once as a file the app serves (``static/cache/<hash>.json``): the map's
+    script then stays small, so a rerun does not send megabytes of buildings again (the browser
+    fetches them once). ``None`` (embedded) when the file cannot be written."""
+    import hashlib
+    import json
+
+    from gridplan import webmap
+    from gridplan._atomic import atomic_path
+    text = json.dumps(webmap.footprints(fds, lang=lang, tiles_crs=tiles_crs), ensure_ascii=False,
+                      separators=(",", ":"))
+    name = hashlib.sha1(text.encode("utf-8")).hexdigest()[:20] + ".json"
+    folder = c.ROOT / "static" / "cache"
+    try:
+        path = folder / name
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("*.json"):            # files of other datasets, a week old
+                if time.time() - old.stat().st_mtime > 7 * 86400:
+                    old.unlink(missing_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+    except OSError as e:
+        c.log.warning("footprints embedded in the map (%s)", e)
+        return None
+    return f"/app/static/cache/{name}"
+
+
+def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
+    """The plan's layers and the layer control as the scripts the component evaluates."""
+    with base.lock:
+        m = base.folium_map
+        root = m.get_root()
+        sections = [root.header, root.html, root.script]
+        before = [set(sec._children) for sec in sections]
+        try:
+            fg = "".join(sf._get_feature_group_string(layer, map=m, idx=i) for i, layer in enumerate(layers))
+            lc = sf._get_layer_control_string(control, m)
+        finally:   # the cached base keeps only its own layers (rendering added theirs to its page)
+            for el in [*layers, control]:
+                m._children.pop(el.get_name(), None)
+            for sec, keys in zip(sections, before):
+                for k in set(sec._children) - keys:
+                    del sec._children[k]
+    return fg, lc
+
+
+def render_map(ds, p, *, key: str = "map"):
+    """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone)."""
+    from gridplan import metrics, webmap
+
+    r = st.session_state
+    t0 = time.perf_counter()
+    dkey = c.dataset_key(r["source"])
+    focus = c.current_focus(ds)
+    basemap = r.get("basemap") or {}
+    basemap_key = tuple(sorted((k, v) for k, v in basemap.items() if v))
+    base = _base(ds, dkey, focus, c.lang(), basemap_key, c.MAP_HEIGHT)
+    fds = _focus_dataset(ds, dkey, focus)
+    data: dict = {}
+    if p is not None:
+        g = metrics.grids(ds, p)
+        if focus != c.ALL:
+            g = g[g["community_id"].astype(str).to_numpy() == focus]
+        res = whatif.coverage_result(ds) if (r.get("show_coverage") and whatif.coverage_available(ds)) else None
+        data = dict(grids=g, assignment=p.assignment, colors=plans.grid_colors(ds, p),
+                    coverage=None if res is None else res.buildings,
+                    isochrones=whatif.isochrones(ds, res) if (res is not None and r.get("show_isochrones")) else None,
+                    stations=whatif.shown_stations(ds, res), suggested=_suggested(ds),
+                    selected_grid=r.get("selected_grid"), selection=r.get("selection") or None)
+    sf = _fast_path()
+    fast = sf is not None and bool(base.script) and key == "map"
+    parts = webmap.make_map_parts(fds, lang=c.lang(), draw_tools=True, height=c.MAP_HEIGHT, with_base=not fast,
+                                  **_base_options(basemap), **data)
+    parts.control.options["collapsed"] = True
+    c.mark("map_layers", t0)
+    if not fast:       # st_folium renders everything again (slower, same map)
+        from streamlit_folium import st_folium
+        return st_folium(parts.base, key=key, height=c.MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
+                         feature_group_to_add=parts.layers, layer_control=parts.control,
+                         center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None))
+    fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
+    hash_key = base.hash_key
+    out = sf._component_func(
+        script=base.script, header=base.header, html=base.html, id=base.map_id, key=hash_key, height=c.MAP_HEIGHT,
+        width=None, returned_objects=RETURNED, default=base.defaults, zoom=r.get("map_zoom"),
+        center=r.get("map_center"), feature_group=fg, return_on_hover=False, layer_control=lc, pixelated=False,
+        css_links=base.css_links, js_links=base.js_links, on_change=_on_change(key, hash_key), wrap_longitude=False)
+    c.mark("map_total", t0)
+    return out
+
+
+def _on_change(key: str, hash_key: str | None):
+    def run():
+        from app_pages.callbacks import cb_map
+        if hash_key is not None:
+            st.session_state[key] = st.session_state.get(hash_key, {})
+        cb_map()
+    return run
+
+
+def _suggested(ds):
+    sug = st.session_state.get("suggested")
+    if not sug:
+        return None
+    import geopandas as gpd
+    import pandas as pd
+    sg = pd.DataFrame(sug)
+    return gpd.GeoDataFrame(sg[["rank", "gain_households"]], geometry=gpd.points_from_xy(sg["x"], sg["y"]), crs=ds.crs)

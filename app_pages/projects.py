@@ -1,0 +1,119 @@
+"""Where a dataset's saved versions and its draft live: ``projects/<name>-<fingerprint>.gpkg`` and
+``….draft.json`` (GRIDPLAN_PROJECTS_DIR overrides the folder). The draft is the current plan,
+written after every edit, undo and redo, offered back on the next visit and removed when the plan
+is saved as a version."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from gridplan import PlanError
+from gridplan import edit as ed
+
+from app_pages import common as c
+
+log = logging.getLogger("gridplan.app")
+
+
+def project_stem(ds) -> str:
+    """A dataset's file name in ``projects/``: its name and content fingerprint (so two datasets
+    of the same name never share versions)."""
+    safe = re.sub(r'[\\/:*?"<>|\x00-\x1f\s]+', "_", ds.name or "dataset").strip("._")[:40] or "dataset"
+    return f"{safe}-{ed.dataset_fingerprint(ds)[:10]}"
+
+
+def projects_dir() -> Path:
+    return Path(os.environ.get("GRIDPLAN_PROJECTS_DIR") or c.ROOT / "projects")
+
+
+def project_store():
+    """The plan store of the loaded dataset: ``GRIDPLAN_STORE`` (a ``.gpkg`` path or a
+    ``postgresql://`` URL, shared by an office) when set, else ``projects/<name>-<fingerprint>.gpkg``."""
+    from gridplan.store import open_store
+    url = os.environ.get("GRIDPLAN_STORE") or projects_dir() / f"{project_stem(c.dataset())}.gpkg"
+    return open_store(url)
+
+
+def store_user() -> str:
+    """Who saves: the signed-in user, else ``GRIDPLAN_USER`` or the account running the app."""
+    import getpass
+    return st.session_state.get("store_user") or os.environ.get("GRIDPLAN_USER") or getpass.getuser()
+
+
+def store_base(store):
+    """The version of ``store`` the current plan was opened from or last saved as (``None``: the newest)."""
+    base = st.session_state.get("store_base")
+    return base[1] if base and base[0] == store.location else None
+
+
+def draft_path(ds) -> Path:
+    return projects_dir() / f"{project_stem(ds)}.draft.json"
+
+
+_DRAFT_LOCK = threading.Lock()
+
+
+def _write_draft(plan, path: Path, fingerprint: str) -> None:
+    from gridplan.io import write_plan_json
+    with _DRAFT_LOCK:          # one writer at a time; the plan is immutable, so any thread may write it
+        try:
+            write_plan_json(plan, path, dataset=fingerprint,
+                            saved=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        except OSError as e:  # a full disk must not break editing
+            log.warning("draft not written: %s", e)
+
+
+def mark_dirty() -> None:
+    """After every edit, undo or redo: the plan differs from what was saved; keep it as a draft
+    (written beside the edit, in a thread: the planner does not wait for the disk)."""
+    r = st.session_state
+    r["dirty"] = True
+    ds, h = c.dataset(), r.get("history")
+    if ds is None or h is None:
+        return
+    t = threading.Thread(target=_write_draft, args=(h.current, draft_path(ds), ed.dataset_fingerprint(ds)),
+                         name="gridplan-draft", daemon=True)
+    t.start()
+    r["_draft_thread"] = t
+
+
+def wait_for_draft() -> None:
+    """The last draft is on disk (before it is read or removed)."""
+    t = st.session_state.get("_draft_thread")
+    if t is not None:
+        t.join(timeout=10)
+
+
+def clear_draft() -> None:
+    wait_for_draft()
+    ds = c.dataset()
+    st.session_state["dirty"] = False
+    if ds is not None:
+        draft_path(ds).unlink(missing_ok=True)
+
+
+def pending_draft(ds, p):
+    """The draft left by an earlier visit, if it differs from the current plan and was not answered
+    yet: ``(plan, meta)`` or ``None``."""
+    from gridplan.io import read_plan_json
+    r = st.session_state
+    if r.get("draft_seen") == c.dataset_key(r["source"]) or r.get("dirty"):
+        return None
+    path = draft_path(ds)
+    if not path.exists():
+        return None
+    try:
+        d, meta = read_plan_json(path)
+        d.check_against(ds.buildings.index)
+    except (ValueError, PlanError, OSError) as e:
+        log.warning("draft %s not usable: %s", path, e)
+        return None
+    if d.same_assignment(p) and d.locked == p.locked:
+        return None
+    return d, meta
