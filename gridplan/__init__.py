@@ -28,7 +28,8 @@ the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import (CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError, StoreConflict,
+from ._errors import (ClusterError, CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError,
+                      StoreConflict,
                       StoreError, ValidationError)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule

@@ -14,7 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load, parse_or_usage
+from ._common import (EXIT_OK, UsageError, add_dataset_options, add_scheduler_options, cluster_options, emit, load,
+                      parse_or_usage)
 
 
 def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
@@ -47,6 +48,7 @@ def _add_coverage(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="GeoPackage to write (layers building_coverage, isochrones, …)")
     p.add_argument("--per-station", action="store_true", help="isochrones per station (service areas)")
     p.add_argument("--no-isochrones", action="store_true", help="skip the display polygons")
+    add_scheduler_options(p, what="the walks (per connected piece of the network)")
     p.set_defaults(func=cmd_coverage)
     return p
 
@@ -76,10 +78,17 @@ def cmd_coverage(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".gpkg":
         raise UsageError(f"--out must be a .gpkg file, got {out.name}")
+    copts = cluster_options(args)
     ds = load(args)
     plan = read_plan(args.plan, ds) if args.plan else None
-    cov = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
-    res = cov.result()
+    run = None
+    if copts:
+        from ..cluster import coverage_on_cluster
+        run = coverage_on_cluster(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds,
+                                  max_snap_m=args.max_snap_m, **copts)
+        res = run.result
+    else:
+        res = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m).result()
     b = res.buildings.copy()
     bc = gpd.GeoDataFrame(b.reset_index(), geometry=ds.buildings.geometry.reindex(b.index).values, crs=ds.crs)
     layers = {"building_coverage": bc}
@@ -102,6 +111,9 @@ def cmd_coverage(args) -> int:
     s["seconds"] = round(time.perf_counter() - t0, 3)
     s["out"] = str(out)
     s["problems"] = [p.as_dict() for p in res.problems]
+    if run is not None:
+        s.update({"scheduler": run.scheduler, "workers": run.workers, "bytes_scattered": run.shipping["bytes_scattered"],
+                  "bytes_per_task": run.shipping["bytes_per_task"], "shipping": run.shipping})
     pct = f"{s['pct_households']:.1f}%" if s["pct_households"] is not None else "—"
     lines = [f"覆盖 / coverage: {s['covered_households']} / {s['households']} 户 households ({pct}) within "
              f"{res.minutes[-1]:g} min at {res.speed_kmh:g} km/h; {s['stations']} station(s), {s['buildings']} buildings",

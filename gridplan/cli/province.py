@@ -1,0 +1,84 @@
+"""``gridplan partition-many SOURCE… --out-dir PLANS [--store URL --user U] [--scheduler …]``.
+
+Partitions every dataset of a province in one command: SOURCE is a folder of datasets (each
+sub-folder or ``.gpkg`` a city / county-level unit), a dataset, or several of them. Writes
+``PLANS/<name>.gpkg`` per dataset and/or saves each plan to a store (a ``postgresql://`` URL: a
+schema per dataset; or a folder of GeoPackage stores). Exit 1 when a dataset could not be read
+(the others are still written), with the problems of each.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ._common import (EXIT_BAD_INPUT, EXIT_OK, UsageError, add_output_options, add_scheduler_options,
+                      cluster_options, emit, parse_column_map)
+from .partition import add_rule_options, rule_options
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Register the ``partition-many`` subcommand."""
+    p = subparsers.add_parser("partition-many", help="partition every dataset of a folder (the cities of a province)")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="a folder of datasets (sub-folders or .gpkg files), or datasets")
+    p.add_argument("--out-dir", default=None, help="write OUT_DIR/<dataset>.gpkg per dataset")
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="also save every plan: postgresql://… (a schema per dataset) or a folder of .gpkg stores")
+    p.add_argument("--user", default=None, help="who saves to the store")
+    p.add_argument("--name", default=None, help="name of the saved versions (default: 全省划分 <date>)")
+    p.add_argument("--coord-system", choices=["wgs84", "gcj02", "bd09"], default=None,
+                   help="the data was digitised on Amap/Tencent (gcj02) or Baidu (bd09) maps")
+    p.add_argument("--map", dest="column_map", action="append", default=[], metavar="SRC=FIELD",
+                   help="map a column by hand, e.g. --map 住户=households (repeatable)")
+    add_output_options(p)
+    add_rule_options(p)
+    add_scheduler_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a human summary")
+    p.set_defaults(func=cmd_partition_many)
+    return p
+
+
+def cmd_partition_many(args) -> int:
+    """Partition every dataset; returns the exit status."""
+    from ..province import partition_many
+    opts = rule_options(args)
+    copts = cluster_options(args)
+    if args.out_dir is None and args.store is None:
+        raise UsageError("give --out-dir and/or --store: the plans must go somewhere")
+    if args.store is not None and not args.user:
+        raise UsageError("--store needs --user (who saves the versions)")
+    read = {"coord_system": args.coord_system, "column_map": parse_column_map(args.column_map)}
+    if copts:
+        opts.pop("n_jobs")
+    else:
+        import sys
+        copts = {"progress": bool(sys.stderr.isatty() and not args.json)}
+    t0 = time.perf_counter()
+    try:
+        run = partition_many(*args.sources, out_dir=args.out_dir, store=args.store, user=args.user,
+                             version_name=args.name, read_options=read, out_coord_system=args.out_coord_system,
+                             **opts, **copts)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    s = run.summary()
+    s["seconds"] = round(time.perf_counter() - t0, 3)
+    cities = run.cities.reset_index()
+    cities = cities.astype(object).where(cities.notna(), None)
+    s["cities"] = cities.to_dict(orient="records")
+    lines = [f"{'✓' if not s['failed'] else '✗'} {s['datasets'] - s['failed']}/{s['datasets']} 个数据集 / datasets: "
+             f"{s['grids']} 个网格 / grids, {s['compliant_grids']} 合规 / compliant, {s['infeasible_grids']} 无法合规 / "
+             f"infeasible; {s['households']} 户 / households, {s['buildings']} 栋 / buildings",
+             f"  {s['seconds']:.1f} s, {run.workers} 进程 / worker(s)" + (f" @ {run.scheduler}" if run.scheduler else "")]
+    if run.scheduler:
+        lines.append(f"  已发送 / shipped: {s['bytes_scattered'] / 1e6:.1f} MB scattered, "
+                     f"{s['bytes_per_task'] / 1e3:.1f} kB per task")
+    for name, r in run.cities.iterrows():
+        if r["error"] is not None and r["error"] == r["error"]:
+            lines.append(f"  ✗ {name}: {r['error']}")
+        else:
+            lines.append(f"  {name}: {int(r['grids'])} grids ({int(r['compliant_grids'])} compliant)"
+                         + (f" → {r['out']}" if r["out"] else "")
+                         + (f", store v{int(r['store_version'])}" if r["store_version"] == r["store_version"]
+                            and r["store_version"] is not None else ""))
+    emit(args, s, "\n".join(lines))
+    return EXIT_BAD_INPUT if s["failed"] else EXIT_OK
