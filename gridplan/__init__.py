@@ -18,7 +18,8 @@ Where things live (floors from the ground up; imports only point down):
 3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
    ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``; the party chain: ``tables``
    (reading typed tables), ``staff`` (网格长/网格员), ``gridstations`` (郁心站 per grid), ``mobile``
-   (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有)
+   (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有); ``cluster`` (the same partition and
+   coverage on a Dask cluster), ``province`` (many datasets in one run)
 4. presentation: ``webmap``, ``poster``, ``export``, ``roster`` (household rosters to building counts,
    with its report)
 5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``, ``sample_roster``); the app (``app.py``) lives outside the package.

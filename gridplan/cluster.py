@@ -382,6 +382,7 @@ class ClusterPartitioner:
                     "bytes_per_task": round((args_b + res_b) / n), "bytes_task_args": int(args_b),
                     "bytes_task_results": int(res_b), "worker_addresses": workers,
                     "task_seconds": round(sum(t.done.seconds for t in cj.tasks.values()), 3),
+                    "task_seconds_max": round(max((t.done.seconds for t in cj.tasks.values()), default=0.0), 3),
                     "prepare_seconds": round(cj.prepare_seconds, 3),
                     "retries": int(sum(t.tries for t in cj.tasks.values()))}
         run = _assemble(cj.dataset, cj.job, cj.rule, cj.seed, cj.code_width, results, len(workers), cj.t0,

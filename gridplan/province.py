@@ -280,7 +280,7 @@ def partition_many(*sources, out_dir=None, store=None, user: str | None = None, 
                             return True
                     return False
 
-                in_flight = 0
+                in_flight, longest = 0, 0.0
                 while in_flight < window and submit_next():
                     in_flight += 1
                 for cj in cp.completed():
@@ -291,6 +291,7 @@ def partition_many(*sources, out_dir=None, store=None, user: str | None = None, 
                     sh = run.shipping
                     for k in totals:
                         totals[k] += sh[k]
+                    longest = max(longest, sh["task_seconds_max"])
                     workers_seen.update(sh["worker_addresses"])
                     finish(cj.key, cj.dataset, run, sh["task_seconds"], sh["prepare_seconds"])
                 cp.close()
@@ -298,7 +299,7 @@ def partition_many(*sources, out_dir=None, store=None, user: str | None = None, 
                 n = max(totals["tasks"], 1)
                 shipping = {**totals, "task_seconds": round(totals["task_seconds"], 3),
                             "bytes_per_task": round((totals["bytes_task_args"] + totals["bytes_task_results"]) / n),
-                            "max_in_flight": window}
+                            "task_seconds_max": longest, "max_in_flight": window}
     finally:
         if bar is not None:
             bar.close()

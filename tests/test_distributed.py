@@ -137,6 +137,24 @@ def test_a_worker_killed_mid_run_changes_nothing(client, tmp_path):
     client.wait_for_workers(2, timeout=60)
 
 
+def test_lost_scattered_data_is_sent_again(city, client):
+    """Scattered data cannot be recomputed by Dask: when it is lost (here: cancelled, as when its
+    only holder dies) the tasks that need it are cancelled; they are resubmitted with the data
+    scattered again, and the plan is the same."""
+    from gridplan.cluster import ClusterPartitioner
+    one = partition_run(city, n_jobs=1)
+    cp = ClusterPartitioner(client)
+    cj = cp.submit(city, key="lost")
+    once = cj.bytes_scattered
+    client.cancel([cj.data_future])
+    assert list(cp.completed()) == [cj]
+    cp.close()
+    run = cp.finish(cj)
+    _same_plan(one.plan, run.plan)
+    assert run.shipping["retries"] >= 1
+    assert run.shipping["bytes_scattered"] == 2 * once
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -304,3 +322,28 @@ def test_partition_many_saves_to_the_postgis_store(province, cluster, pg_url, tm
 def test_partition_many_needs_a_destination(province, capsys):
     assert main(["partition-many", str(province)]) == 2
     assert main(["partition-many", str(province), "--store", "x/"]) == 2      # no --user
+
+
+def test_coverage_many_per_city_equals_one_machine(province, cluster, tmp_path, capsys):
+    import pyogrio
+    plans, cov = tmp_path / "plans", tmp_path / "cov"
+    assert main(["partition-many", str(province / "city0"), str(province / "city1"), "--out-dir", str(plans),
+                 "--jobs", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["coverage-many", str(province), "--out-dir", str(cov), "--plans-dir", str(plans), "--no-isochrones",
+                 "--json", "--scheduler", cluster.scheduler_address]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["datasets"] == 3 and res["failed"] == 0 and res["scheduler"] == cluster.scheduler_address
+    assert res["bytes_scattered"] > 0 and res["bytes_per_task"] > 0
+    assert sorted(p.name for p in cov.iterdir()) == ["city0.gpkg", "city1.gpkg", "city2.gpkg"]
+    by_city = {c["dataset"]: c for c in res["cities"]}
+    assert by_city["city0"]["plan"] and by_city["city2"]["plan"] is None      # city2 has no plan
+    assert "coverage_by_grid" in pyogrio.list_layers(cov / "city0.gpkg")[:, 0]
+    one = tmp_path / "one.gpkg"
+    assert main(["coverage", str(province / "city1"), "--out", str(one), "--no-isochrones", "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["covered_households"] == by_city["city1"]["covered_households"]
+    a = pyogrio.read_dataframe(one, layer="building_coverage").set_index("building_id")
+    b = pyogrio.read_dataframe(cov / "city1.gpkg", layer="building_coverage").set_index("building_id")
+    np.testing.assert_array_equal(a["walk_m"].to_numpy(), b["walk_m"].to_numpy())
+    assert (a["station_id"].fillna("-") == b["station_id"].fillna("-")).all()

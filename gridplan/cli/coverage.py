@@ -40,6 +40,16 @@ def register(sub) -> None:
     _add_suggest(sub)
 
 
+def add_walk_options(p: argparse.ArgumentParser) -> None:
+    """Bands, speed, counted kinds and snap distance of ``coverage`` (and ``coverage-many``)."""
+    _common(p, minutes_default="5,10,15")
+
+
+def walk_options(args) -> tuple:
+    """Minutes, speed and counted station kinds from the command line (UsageError on bad values)."""
+    return _walk_options(args)
+
+
 def _add_coverage(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help="15-minute walking coverage of the stations, per building/grid/compound")
     add_dataset_options(p)
@@ -67,12 +77,38 @@ def _add_suggest(sub) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_coverage(args) -> int:
-    """Compute coverage and write the GeoPackage; returns the exit status."""
+def write_coverage(ds, res, out: Path, *, per_station: bool = False, isochrone_layer: bool = True) -> Path:
+    """Write a coverage result as ``gridplan coverage --out`` does (layers building_coverage,
+    isochrones, stations and the coverage tables)."""
     import geopandas as gpd
 
-    from ..reach import Coverage, isochrones
-    from ..io import read_plan, write_layers
+    from ..io import write_layers
+    from ..reach import isochrones
+    b = res.buildings.copy()
+    bc = gpd.GeoDataFrame(b.reset_index(), geometry=ds.buildings.geometry.reindex(b.index).values, crs=ds.crs)
+    layers = {"building_coverage": bc}
+    if isochrone_layer:
+        iso = isochrones(res, per_station=per_station)
+        layers["isochrones"] = iso
+    st = res.stations.reset_index()
+    if len(st):
+        layers["stations"] = gpd.GeoDataFrame(st, geometry="geometry", crs=ds.crs)
+    tables = {}
+    if res.by_grid is not None:
+        tables["coverage_by_grid"] = res.by_grid.reset_index()
+    tables["coverage_by_compound"] = res.by_compound.reset_index()
+    tables["coverage_by_community"] = res.by_community.reset_index()
+    tables["coverage_by_station"] = res.by_station.reset_index()
+    if len(res.uncovered_sanwu):
+        tables["uncovered_sanwu"] = res.uncovered_sanwu.reset_index()
+    write_layers({**layers, **tables}, out, dataset=ds)
+    return out
+
+
+def cmd_coverage(args) -> int:
+    """Compute coverage and write the GeoPackage; returns the exit status."""
+    from ..reach import Coverage
+    from ..io import read_plan
     t0 = time.perf_counter()
     minutes, speed, kinds = _walk_options(args)
     out = Path(args.out)
@@ -89,24 +125,7 @@ def cmd_coverage(args) -> int:
         res = run.result
     else:
         res = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m).result()
-    b = res.buildings.copy()
-    bc = gpd.GeoDataFrame(b.reset_index(), geometry=ds.buildings.geometry.reindex(b.index).values, crs=ds.crs)
-    layers = {"building_coverage": bc}
-    if not args.no_isochrones:
-        iso = isochrones(res, per_station=args.per_station)
-        layers["isochrones"] = iso
-    st = res.stations.reset_index()
-    if len(st):
-        layers["stations"] = gpd.GeoDataFrame(st, geometry="geometry", crs=ds.crs)
-    tables = {}
-    if res.by_grid is not None:
-        tables["coverage_by_grid"] = res.by_grid.reset_index()
-    tables["coverage_by_compound"] = res.by_compound.reset_index()
-    tables["coverage_by_community"] = res.by_community.reset_index()
-    tables["coverage_by_station"] = res.by_station.reset_index()
-    if len(res.uncovered_sanwu):
-        tables["uncovered_sanwu"] = res.uncovered_sanwu.reset_index()
-    write_layers({**layers, **tables}, out, dataset=ds)
+    write_coverage(ds, res, out, per_station=args.per_station, isochrone_layer=not args.no_isochrones)
     s = res.summary()
     s["seconds"] = round(time.perf_counter() - t0, 3)
     s["out"] = str(out)
