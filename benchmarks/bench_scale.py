@@ -16,7 +16,9 @@ subprocess so that its memory is its own:
 * ``pool`` — gridplan's local process pool (``n_jobs=2``, per city);
 * ``dask1``, ``dask2`` — a Dask ``LocalCluster`` of 1 and 2 single-threaded worker processes
   (``scheduler="local:N"``): the client loads and prepares the cities (pipelined with the
-  workers' solving), scatters each city's compact arrays once and writes the plans.
+  workers' solving), scatters each city's compact arrays once and writes the plans;
+* ``dask2c`` — the same 2 workers with whole cities as tasks (``--city-tasks``: the workers read the
+  datasets and write the plans themselves; a shared folder).
 
 **Reported**: wall time, tasks (communities) per second, the client's time split into loading,
 preparing (cells, adjacency) and finishing (grid polygons, GeoPackage), the workers' solve time, peak
@@ -54,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "benchmarks" / "out"
-MODES = ("serial", "pool", "dask1", "dask2")
+MODES = ("serial", "pool", "dask1", "dask2", "dask2c")
 
 
 # --------------------------------------------------------------------------------- the province
@@ -105,10 +107,10 @@ def _run(mode: str, prov: Path, out_dir: Path, seed: int) -> dict:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)} if mode == "pool" else {}
     else:
         from gridplan.cluster import connect, worker_memory
-        n = int(mode[4:])
+        n = int(mode[4:5])
         with connect(f"local:{n}") as client:
             t0 = time.perf_counter()            # the cluster's start-up is not the province's time
-            run = partition_many(prov, out_dir=out_dir, seed=seed, client=client)
+            run = partition_many(prov, out_dir=out_dir, seed=seed, client=client, city_tasks=mode.endswith("c"))
             wall = time.perf_counter() - t0
             res["worker_peak_mb"] = worker_memory(client)
             k = 500
@@ -126,6 +128,8 @@ def _run(mode: str, prov: Path, out_dir: Path, seed: int) -> dict:
         "load_s": float(c["load_seconds"].sum()), "prepare_s": float(c["prepare_seconds"].sum()),
         "solve_s": float(c["solve_seconds"].sum()), "finish_s": float(c["finish_seconds"].sum()),
         "largest_task_s": run.shipping["task_seconds_max"] if run.shipping else None,
+        "city_seconds": [float(x) for x in c[["load_seconds", "prepare_seconds", "solve_seconds",
+                                              "finish_seconds"]].fillna(0).sum(axis=1)],
         "client_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
     })
@@ -154,6 +158,7 @@ def _compare(prov: Path, dirs: dict[str, Path]) -> dict:
 
 # --------------------------------------------------------------------------------- projection
 def project(serial: dict, dask1: dict, overhead_s: float, bandwidth_mbps: float, workers=(1, 2, 4, 16, 64)) -> list:
+    city = serial.get("city_seconds") or []
     S = serial["load_s"] + serial["prepare_s"] + serial["finish_s"] + max(
         serial["seconds"] - serial["load_s"] - serial["prepare_s"] - serial["finish_s"] - serial["solve_s"], 0.0)
     # the solve: the workers' task seconds, or the serial run's solve if that was measured on a quieter machine
@@ -166,8 +171,10 @@ def project(serial: dict, dask1: dict, overhead_s: float, bandwidth_mbps: float,
     for n in workers:
         amdahl = S + P / n + tasks * overhead_s + net
         piped = max(S, P / n + tasks * overhead_s) + net
-        rows.append({"workers": n, "amdahl_s": amdahl, "pipelined_s": piped,
-                     "speedup_amdahl": serial["seconds"] / amdahl, "speedup_pipelined": serial["seconds"] / piped})
+        cities = max(sum(city) / n, max(city, default=0.0)) + len(city) * overhead_s
+        rows.append({"workers": n, "amdahl_s": amdahl, "pipelined_s": piped, "city_tasks_s": cities,
+                     "speedup_amdahl": serial["seconds"] / amdahl, "speedup_pipelined": serial["seconds"] / piped,
+                     "speedup_city_tasks": serial["seconds"] / cities if cities else None})
     return [{"S_client_s": S, "P_solve_s": P, "tasks": tasks, "overhead_per_task_s": overhead_s,
              "bytes_shipped": bytes_, "network_s": net, "serial_fraction": S / (S + P)}, rows]
 
@@ -240,10 +247,10 @@ def main(argv=None) -> int:
               f"{params['tasks']} tasks, Dask overhead {o * 1e3:.1f} ms/task, {params['bytes_shipped'] / 1e6:.0f} MB over "
               f"{a.bandwidth_mbps:g} Mbit/s = {params['network_s']:.1f} s")
         print(f"the longest single task took {results['dask1']['largest_task_s']:.1f} s: no N finishes sooner")
-        print(f"{'workers':>7} {'Amdahl s':>9} {'×':>6} {'pipelined s':>11} {'×':>6}")
+        print(f"{'workers':>7} {'Amdahl s':>9} {'×':>6} {'pipelined s':>11} {'×':>6} {'city tasks s':>12} {'×':>6}")
         for r in rows:
             print(f"{r['workers']:7d} {r['amdahl_s']:9.0f} {r['speedup_amdahl']:6.2f} {r['pipelined_s']:11.0f} "
-                  f"{r['speedup_pipelined']:6.2f}")
+                  f"{r['speedup_pipelined']:6.2f} {r['city_tasks_s']:12.0f} {r['speedup_city_tasks']:6.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps({"results": results, "identical": same, "differences": diff,
                                             "projection": proj}, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -30,8 +30,7 @@ the module and ``gridplan.partition`` always the function.
 from importlib import import_module
 
 from ._errors import (ClusterError, CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError,
-                      StoreConflict,
-                      StoreError, ValidationError)
+                      StoreConflict, StoreError, ValidationError)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -76,7 +75,7 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
+    "ClusterError", "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
     "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

@@ -64,7 +64,8 @@ seconds, and the exact programs stop at node limits, so machine load, core count
 process a community runs in never change a plan. Each community is solved by
 :func:`solve_community`, a module-level pure function of (:class:`CommunityArrays`, rule, seed,
 work budget), dispatched by a pluggable executor (:mod:`gridplan._executor`: this process, or a
-pool of local processes; anything with the same ``map`` can be plugged in). ``time_limit_s`` is
+pool of local processes; anything with the same ``map`` can be plugged in), or on a Dask
+cluster (:mod:`gridplan.cluster`: the dataset's compact arrays scattered once, tasks by community). ``time_limit_s`` is
 everywhere a wall-clock *safety cap*: it should never fire, and when it (or the work budget) ends a
 search early, :attr:`PartitionRun.budget_reached` says so. A search cut short never returns
 something worse than its starting point, and a plan is always returned (every building in one

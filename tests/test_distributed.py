@@ -282,6 +282,21 @@ def test_partition_many_writes_one_geopackage_per_city(province, cluster, tmp_pa
     assert res["grids"] == sum(c["grids"] for c in res["cities"])
 
 
+def test_partition_many_with_cities_as_tasks(province, cluster, tmp_path, capsys):
+    """--city-tasks: the workers read the datasets and write the plans (same paths here)."""
+    out = tmp_path / "plans"
+    assert main(["partition-many", str(province), "--out-dir", str(out), "--json", "--city-tasks",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["datasets"] == 3 and res["failed"] == 0 and res["shipping"]["tasks"] == 3
+    assert res["shipping"]["tasks_are"] == "datasets" and res["bytes_scattered"] == 0 and res["bytes_per_task"] > 0
+    assert 1 <= res["workers"] <= 2
+    for name in ("city0", "city1", "city2"):
+        ds = read_dataset(province / name)
+        _same_plan(partition_run(ds, n_jobs=1).plan, read_plan(out / f"{name}.gpkg", ds))
+    assert main(["partition-many", str(province), "--out-dir", str(out), "--city-tasks"]) == 2   # needs --scheduler
+
+
 def test_partition_many_on_one_machine_and_a_bad_city(province, tmp_path, capsys):
     import shutil
     src = tmp_path / "prov"

@@ -127,6 +127,10 @@ def _add_partition_many(subparsers) -> argparse.ArgumentParser:
     add_output_options(p)
     add_rule_options(p)
     add_scheduler_options(p)
+    p.add_argument("--city-tasks", action="store_true",
+                   help="with --scheduler: one task per dataset; the workers read the datasets and write the plans "
+                        "themselves (they must see SOURCE and --out-dir at the same paths: a shared folder), so "
+                        "this machine does almost nothing and many datasets scale with the workers")
     p.add_argument("--json", action="store_true", help="print JSON instead of a human summary")
     p.set_defaults(func=cmd_partition_many)
     return p
@@ -142,8 +146,11 @@ def cmd_partition_many(args) -> int:
     if args.store is not None and not args.user:
         raise UsageError("--store needs --user (who saves the versions)")
     read = {"coord_system": args.coord_system, "column_map": parse_column_map(args.column_map)}
+    if args.city_tasks and not copts:
+        raise UsageError("--city-tasks needs --scheduler (the datasets become tasks of a Dask cluster)")
     if copts:
         opts.pop("n_jobs")
+        copts["city_tasks"] = args.city_tasks
     else:
         import sys
         copts = {"progress": bool(sys.stderr.isatty() and not args.json)}
