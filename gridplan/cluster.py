@@ -311,6 +311,8 @@ class ClusterPartitioner:
         cj.prepare_seconds = time.perf_counter() - t0
         for t in sorted(cj.tasks.values(), key=lambda t: (-t.size, t.community)):
             self._submit_task(cj, t)
+        if self._bar is not None:
+            self._bar.refresh()
         self._jobs.append(cj)
         if cj.left == 0:
             self._empty.append(cj)

@@ -65,6 +65,7 @@ def cluster_options(args) -> dict:
     import logging
     from ..cluster import CONNECT_TIMEOUT_S, parse_scheduler
     if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's start/stop chatter only with -v
+        import distributed  # noqa: F401 - its import sets its loggers' levels: set ours after it
         logging.getLogger("distributed").setLevel(logging.WARNING)
     parse_or_usage(parse_scheduler, args.scheduler)
     t = CONNECT_TIMEOUT_S if args.connect_timeout is None else args.connect_timeout
