@@ -18,7 +18,8 @@ Where things live (floors from the ground up; imports only point down):
 3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
    ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``; the party chain: ``tables``
    (reading typed tables), ``staff`` (网格长/网格员), ``gridstations`` (郁心站 per grid), ``mobile``
-   (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有)
+   (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有); ``cluster`` (the same partition and
+   coverage on a Dask cluster), ``province`` (many datasets in one run)
 4. presentation: ``webmap``, ``poster``, ``export``, ``roster`` (household rosters to building counts,
    with its report)
 5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``, ``sample_roster``); the app (``app.py``) lives outside the package.
@@ -28,8 +29,8 @@ the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import (CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError, StoreConflict,
-                      StoreError, ValidationError)
+from ._errors import (ClusterError, CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError,
+                      StoreConflict, StoreError, ValidationError)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -74,7 +75,7 @@ def __dir__():
 
 
 __all__ = [
-    "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
+    "ClusterError", "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
     "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

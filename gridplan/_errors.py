@@ -96,3 +96,8 @@ class FontMissingError(GridplanError, FileNotFoundError):
 
 class RosterError(GridplanError, ValueError):
     """A household roster (住户台账) cannot be read: the message names the file, the sheet, the row and the fix."""
+
+
+class ClusterError(GridplanError):
+    """A Dask cluster cannot be used: nothing answers at the scheduler address, it has no workers, a
+    worker runs another gridplan, or a task kept failing. The message names the address and the fix."""

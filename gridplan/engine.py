@@ -64,7 +64,8 @@ seconds, and the exact programs stop at node limits, so machine load, core count
 process a community runs in never change a plan. Each community is solved by
 :func:`solve_community`, a module-level pure function of (:class:`CommunityArrays`, rule, seed,
 work budget), dispatched by a pluggable executor (:mod:`gridplan._executor`: this process, or a
-pool of local processes; anything with the same ``map`` can be plugged in). ``time_limit_s`` is
+pool of local processes; anything with the same ``map`` can be plugged in), or on a Dask
+cluster (:mod:`gridplan.cluster`: the dataset's compact arrays scattered once, tasks by community). ``time_limit_s`` is
 everywhere a wall-clock *safety cap*: it should never fire, and when it (or the work budget) ends a
 search early, :attr:`PartitionRun.budget_reached` says so. A search cut short never returns
 something worse than its starting point, and a plan is always returned (every building in one
@@ -1025,9 +1026,14 @@ class PartitionRun:
         ``budget_reached``, ``fitting_compounds``, ``compounds_split`` (fitting compounds cut),
         ``compounds_split_necessary`` (of those, proven unavoidable by the compound check).
     workers
-        Worker processes used.
+        Worker processes used (on a Dask cluster: the workers that ran at least one task).
     seconds
         Wall-clock seconds of the call.
+    scheduler
+        The Dask scheduler's address (``None`` on one machine).
+    shipping
+        On a Dask cluster, what was sent (:func:`gridplan.cluster.partition_on_cluster`):
+        ``bytes_scattered``, ``bytes_per_task`` and the like; ``None`` on one machine.
     """
 
     plan: Plan
@@ -1035,15 +1041,51 @@ class PartitionRun:
     communities: pd.DataFrame
     workers: int
     seconds: float
+    scheduler: str | None = None
+    shipping: dict | None = None
 
 
 def partition_run(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
                   time_limit_s: float = TIME_LIMIT_S, communities=None, n_jobs: int | None = None,
-                  work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None) -> PartitionRun:
-    """Like :func:`partition`, returning a :class:`PartitionRun` (the plan and how it went)."""
+                  work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None,
+                  client=None, scheduler: str | None = None, progress: bool = False) -> PartitionRun:
+    """Like :func:`partition`, returning a :class:`PartitionRun` (the plan and how it went).
+
+    With ``client`` (a ``distributed.Client``) or ``scheduler`` (``"tcp://HOST:PORT"`` or
+    ``"local[:N]"``) the communities are solved on a Dask cluster (:mod:`gridplan.cluster`; the same
+    plan), and :attr:`PartitionRun.shipping` says what was sent; ``progress`` shows a bar there.
+    """
+    if client is not None or scheduler is not None:
+        from .cluster import partition_on_cluster
+        return partition_on_cluster(dataset, client=client, scheduler=scheduler, rule=rule, seed=seed,
+                                    code_width=code_width, time_limit_s=time_limit_s, communities=communities,
+                                    work_per_building=work_per_building, progress=progress)
     rule = rule or Rule()
     t0 = time.perf_counter()
     deadline = time.time() + float(time_limit_s)
+    job = _prepare(dataset, rule, communities)
+    tasks = [(CommunityArrays.of(job.ctx, job.nodes_of[c]), job.rules[c], int(seed),
+              _community_work(len(job.nodes_of[c]), work_per_building), RESTARTS, deadline) for c in job.todo]
+    ex = executor if executor is not None else make_executor(n_jobs, int(sum(len(job.nodes_of[c]) for c in job.todo)),
+                                                             len(tasks))
+    results = ex.map(_solve_task, tasks, sizes=[len(job.nodes_of[c]) for c in job.todo])
+    return _assemble(dataset, job, rule, seed, code_width, dict(zip(job.todo, results)), ex.workers, t0)
+
+
+@dataclass
+class _Job:
+    """What :func:`partition_run` works out before solving: the communities, the ones to solve
+    (``todo``, sorted), their rules and buildings."""
+
+    ctx: _Ctx
+    uniq: list
+    wanted: set
+    todo: list
+    rules: dict
+    nodes_of: dict
+
+
+def _prepare(dataset: Dataset, rule: Rule, communities=None) -> _Job:
     ctx = _context(dataset)
     comm = ctx.comm
     uniq = sorted(pd.unique(comm).tolist())
@@ -1051,26 +1093,28 @@ def partition_run(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, 
     unknown = wanted - set(uniq)
     if unknown:
         raise PlanError(f"unknown community id(s): {', '.join(sorted(unknown)[:5])}")
-    labels = np.empty(len(comm), dtype=object)
     todo = [c for c in uniq if c in wanted]
-    rules = community_rules(dataset, rule)
     nodes_of = {c: np.flatnonzero(comm == c) for c in uniq}
-    tasks = [(CommunityArrays.of(ctx, nodes_of[c]), rules[c], int(seed),
-              _community_work(len(nodes_of[c]), work_per_building), RESTARTS, deadline) for c in todo]
-    ex = executor if executor is not None else make_executor(n_jobs, int(sum(len(nodes_of[c]) for c in todo)),
-                                                             len(tasks))
-    results = ex.map(_solve_task, tasks, sizes=[len(nodes_of[c]) for c in todo])
+    return _Job(ctx=ctx, uniq=uniq, wanted=wanted, todo=todo, rules=community_rules(dataset, rule), nodes_of=nodes_of)
+
+
+def _assemble(dataset: Dataset, job: _Job, rule: Rule, seed: int, code_width: int,
+              results: dict, workers: int, t0: float, **extra) -> PartitionRun:
+    """The plan and its table from one :class:`CommunityResult` per community of ``job.todo``."""
+    ctx = job.ctx
+    labels = np.empty(len(ctx.comm), dtype=object)
     rows = []
-    for c, res in zip(todo, results):
-        nodes = nodes_of[c]
+    for c in job.todo:
+        res = results[c]
+        nodes = job.nodes_of[c]
         labels[nodes] = [f"{c}#{i}" for i in res.labels.tolist()]
         rows.append({"community_id": c, "buildings": len(nodes), "grids": int(len(np.unique(res.labels))),
                      "work": res.work, "budget_reached": res.budget_reached,
                      "fitting_compounds": res.fitting_compounds, "compounds_split": res.compounds_split,
                      "compounds_split_necessary": res.compounds_split_necessary})
-    for c in uniq:
-        if c not in wanted:
-            labels[nodes_of[c]] = f"{c}#0"
+    for c in job.uniq:
+        if c not in job.wanted:
+            labels[job.nodes_of[c]] = f"{c}#0"
     a = pd.Series(labels, index=ctx.ids, dtype=object)
     mapping = number_grids(dataset, a, width=code_width)
     plan = Plan(apply_codes(a, mapping), rule=rule, label=f"partition (seed {seed})")
@@ -1080,8 +1124,8 @@ def partition_run(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, 
     reached = bool(table["budget_reached"].any()) if len(table) else False
     secs = time.perf_counter() - t0
     log.info("partitioned %d buildings into %d grids in %.2f s (%d worker(s)%s)", len(a), len(mapping), secs,
-             ex.workers, ", budget reached" if reached else "")
-    return PartitionRun(plan=plan, budget_reached=reached, communities=table, workers=ex.workers, seconds=secs)
+             workers, ", budget reached" if reached else "")
+    return PartitionRun(plan=plan, budget_reached=reached, communities=table, workers=workers, seconds=secs, **extra)
 
 
 def _solve_task(arrays, rule, seed, work, restarts, deadline) -> CommunityResult:
@@ -1090,7 +1134,8 @@ def _solve_task(arrays, rule, seed, work, restarts, deadline) -> CommunityResult
 
 def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code_width: int = 2,
               time_limit_s: float = TIME_LIMIT_S, communities=None, n_jobs: int | None = None,
-              work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None) -> Plan:
+              work_per_building: float = WORK_PER_BUILDING, executor: Executor | None = None,
+              client=None, scheduler: str | None = None) -> Plan:
     """Partition every community into grids that meet the size rule.
 
     Parameters
@@ -1121,6 +1166,11 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     executor
         Where the per-community solves run (anything with ``map(fn, tasks, sizes)``; see
         :mod:`gridplan._executor`); overrides ``n_jobs``.
+    client, scheduler
+        Solve the communities on a Dask cluster instead (:mod:`gridplan.cluster`): a
+        ``distributed.Client``, or a scheduler address ``"tcp://HOST:PORT"`` (a running cluster)
+        or ``"local[:N]"`` (a local cluster of N worker processes, started and stopped here). The
+        plan is the same, building by building, as on one process.
 
     Returns
     -------
@@ -1129,7 +1179,7 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
     """
     return partition_run(dataset, rule=rule, seed=seed, code_width=code_width, time_limit_s=time_limit_s,
                          communities=communities, n_jobs=n_jobs, work_per_building=work_per_building,
-                         executor=executor).plan
+                         executor=executor, client=client, scheduler=scheduler).plan
 
 
 def necessary_splits(dataset: Dataset, rule: Rule, communities=None) -> dict[str, int]:

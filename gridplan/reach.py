@@ -312,6 +312,26 @@ class Coverage:
             self._cache[key] = _Reach(nd, no, bd, bo)
         return self._cache[key]
 
+    def reach_kinds(self) -> list[tuple[str, ...]]:
+        """The sets of station kinds :meth:`result` asks :meth:`reach` for: the counted kinds, then
+        each kind present in the station table."""
+        st = self.stations
+        out = [tuple(self.kinds)]
+        for k in STATION_KINDS:
+            if len(st) and (st["kind"] == k).any() and (k,) not in out:
+                out.append((k,))
+        return out
+
+    def adopt_reach(self, kinds: Iterable[str], reach: "_Reach") -> None:
+        """Use distances computed elsewhere (e.g. on a Dask cluster by :mod:`gridplan.cluster`) for
+        ``kinds``, as if :meth:`reach` had computed them here. Only before :meth:`result`."""
+        if "result" in self._cache:
+            raise RuntimeError("adopt_reach after result(): the result would not use it")
+        n_nodes, n_b = self.network.n_nodes, len(self.building_snap)
+        if len(reach.node_dist) != n_nodes or len(reach.dist) != n_b:
+            raise ValueError(f"reach arrays do not fit this analysis ({n_nodes} nodes, {n_b} buildings)")
+        self._cache[("reach", tuple(kinds))] = reach
+
     def result(self) -> "CoverageResult":
         """Every table of the analysis (computed once, then cached)."""
         if "result" not in self._cache:

@@ -1437,6 +1437,35 @@ def _dataset_difference(stored: pd.DataFrame, given: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def schema_url(url: str, schema: str, *, create: bool = True) -> str:
+    """The URL of a store kept in a PostgreSQL schema of its own in the database at ``url`` (one
+    store per dataset, so several datasets, e.g. the cities of a province, share one database).
+
+    ``schema`` is made safe (letters, digits and ``_``; other text is replaced and a short hash
+    keeps different names apart) and created when ``create`` is true. The returned URL sets
+    ``search_path`` to that schema, then ``public`` (where PostGIS lives).
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    if not is_postgres_url(url):
+        raise StoreError(f"{mask_url(url)} is not a postgresql:// URL")
+    parts = urlsplit(str(url))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "options" for k, _ in query):
+        raise StoreError(f"{mask_url(url)} already sets options; give the database URL without them "
+                         "(each dataset gets its own schema)")
+    safe = re.sub(r"[^0-9a-z_]+", "_", unicodedata.normalize("NFKC", str(schema)).lower()).strip("_")
+    if safe != str(schema) or not safe or safe[0].isdigit():
+        safe = f"gp_{safe[:40]}_{hashlib.sha1(str(schema).encode()).hexdigest()[:8]}".replace("__", "_")
+    if create:
+        try:
+            with _engine("postgresql", str(url)).begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{safe}"'))
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"cannot create schema {safe} in {mask_url(url)}: {str(e).splitlines()[0][:200]}") from None
+    query.append(("options", f"-csearch_path={safe},public"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def open_store(url: str | os.PathLike, *, create: bool = False) -> PlanStore:
     """The plan store at ``url`` (a ``.gpkg`` path or a ``postgresql://`` URL, see :class:`PlanStore`).
 

@@ -240,6 +240,21 @@ def _key(members: np.ndarray) -> bytes:
     return hashlib.blake2b(np.sort(members).astype(np.int64).tobytes(), digest_size=16).digest()
 
 
+def _union(geoms: np.ndarray):
+    """``union_all``; when GEOS fails on an invalid member (a self-intersecting cell), the invalid
+    members are repaired (their polygonal parts) and the union is tried again."""
+    try:
+        return shapely.union_all(geoms)
+    except shapely.errors.GEOSException as e:
+        bad = ~shapely.is_valid(geoms)
+        if not bad.any():
+            raise
+        log.warning("grid outline: %d invalid cell(s) repaired before the union (%s)", int(bad.sum()), e)
+        fixed = geoms.copy()
+        fixed[bad] = [_polygonal(shapely.make_valid(g)) for g in geoms[bad]]
+        return shapely.union_all(fixed)
+
+
 def _dissolve(cells: np.ndarray, members: np.ndarray):
     geoms = cells[members]
     if len(geoms) == 1:
@@ -248,9 +263,9 @@ def _dissolve(cells: np.ndarray, members: np.ndarray):
         try:
             g = shapely.coverage_union_all(geoms)
         except Exception:  # pragma: no cover - not a clean coverage
-            g = shapely.union_all(geoms)
+            g = _union(geoms)
         if not shapely.is_valid(g) or shapely.get_num_geometries(g) > 1:
-            g2 = shapely.union_all(geoms)
+            g2 = _union(geoms)
             if shapely.is_valid(g2):
                 g = g2
     g = _polygonal(g)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 try:
@@ -84,3 +85,22 @@ def test_grid_outlines_do_not_cut_buildings():
     fp = ds.buildings.geometry.to_numpy()
     assert (shapely.area(shapely.intersection(fp, own)) / shapely.area(fp) > 0.999).all()
     assert abs(polys.area.sum() - ds.communities.geometry.iloc[0].area) < 1e-3
+
+
+def test_dissolve_survives_a_self_intersecting_cell():
+    """The cells of one grid of a generated city (province benchmark) where one cell self-intersects
+    and GEOS's union fails: the outline is still made, valid, from the repaired cells."""
+    from pathlib import Path
+
+    from gridplan.tessellate import _dissolve
+    lines = (Path(__file__).parent / "data" / "invalid_cells.txt").read_text().splitlines()
+    cells = shapely.from_wkb([bytes.fromhex(x) for x in lines if x and not x.startswith("#")])
+    assert (~shapely.is_valid(cells)).sum() == 1
+    with pytest.raises(shapely.errors.GEOSException):      # what made the province run fail
+        shapely.union_all(cells)
+    g = _dissolve(cells, np.arange(len(cells)))
+    assert shapely.is_valid(g) and not g.is_empty
+    assert shapely.get_type_id(g) in (3, 6)
+    good = shapely.union_all(cells[shapely.is_valid(cells)])
+    assert g.area >= good.area - 1e-6                          # nothing of the valid cells is lost
+    assert g.area <= shapely.area(cells).sum() + 1e-6

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(sub)
     add_validate_parser(sub)
-    from . import chain, coverage, export, partition, roster, store
-    for module in (partition, coverage, export, roster, store, chain):
+    from . import chain, coverage, export, partition, province, roster, store
+    for module in (partition, province, coverage, export, roster, store, chain):
         module.register(sub)
     return parser
 

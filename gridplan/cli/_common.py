@@ -48,6 +48,33 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
                         "in it), wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")
 
 
+def add_scheduler_options(p: argparse.ArgumentParser, *, what: str = "the communities") -> None:
+    """``--scheduler`` (a Dask cluster) and ``--connect-timeout``."""
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local[:N]",
+                   help=f"solve {what} on a Dask cluster: the address of a running scheduler (`dask scheduler`), "
+                        "or local:N for N worker processes on this machine; the result is the same")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds to wait for the scheduler (default 5)")
+
+
+def cluster_options(args) -> dict:
+    """``scheduler`` and ``connect_timeout_s`` from the command line (UsageError on bad values), and
+    ``progress``: a bar only on a terminal and not with --json."""
+    if args.scheduler is None:
+        return {}
+    import logging
+    from ..cluster import CONNECT_TIMEOUT_S, parse_scheduler
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's start/stop chatter only with -v
+        import distributed  # noqa: F401 - its import sets its loggers' levels: set ours after it
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    parse_or_usage(parse_scheduler, args.scheduler)
+    t = CONNECT_TIMEOUT_S if args.connect_timeout is None else args.connect_timeout
+    if not t > 0:
+        raise UsageError(f"--connect-timeout takes seconds > 0, got {args.connect_timeout}")
+    return {"scheduler": args.scheduler, "connect_timeout_s": float(t),
+            "progress": bool(sys.stderr.isatty() and not getattr(args, "json", False))}
+
+
 def parse_column_map(items) -> dict[str, str] | None:
     """``["住户=households", …]`` → ``{"住户": "households"}``; :class:`UsageError` on a malformed item."""
     cmap: dict[str, str] = {}

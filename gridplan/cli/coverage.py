@@ -14,7 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load, parse_or_usage
+from ._common import (EXIT_OK, UsageError, add_dataset_options, add_scheduler_options, cluster_options, emit, load,
+                      parse_or_usage)
 
 
 def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
@@ -39,6 +40,16 @@ def register(sub) -> None:
     _add_suggest(sub)
 
 
+def add_walk_options(p: argparse.ArgumentParser) -> None:
+    """Bands, speed, counted kinds and snap distance of ``coverage`` (and ``coverage-many``)."""
+    _common(p, minutes_default="5,10,15")
+
+
+def walk_options(args) -> tuple:
+    """Minutes, speed and counted station kinds from the command line (UsageError on bad values)."""
+    return _walk_options(args)
+
+
 def _add_coverage(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help="15-minute walking coverage of the stations, per building/grid/compound")
     add_dataset_options(p)
@@ -47,6 +58,7 @@ def _add_coverage(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="GeoPackage to write (layers building_coverage, isochrones, …)")
     p.add_argument("--per-station", action="store_true", help="isochrones per station (service areas)")
     p.add_argument("--no-isochrones", action="store_true", help="skip the display polygons")
+    add_scheduler_options(p, what="the walks (per connected piece of the network)")
     p.set_defaults(func=cmd_coverage)
     return p
 
@@ -65,26 +77,18 @@ def _add_suggest(sub) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_coverage(args) -> int:
-    """Compute coverage and write the GeoPackage; returns the exit status."""
+def write_coverage(ds, res, out: Path, *, per_station: bool = False, isochrone_layer: bool = True) -> Path:
+    """Write a coverage result as ``gridplan coverage --out`` does (layers building_coverage,
+    isochrones, stations and the coverage tables)."""
     import geopandas as gpd
 
-    from ..reach import Coverage, isochrones
-    from ..io import read_plan, write_layers
-    t0 = time.perf_counter()
-    minutes, speed, kinds = _walk_options(args)
-    out = Path(args.out)
-    if out.suffix.lower() != ".gpkg":
-        raise UsageError(f"--out must be a .gpkg file, got {out.name}")
-    ds = load(args)
-    plan = read_plan(args.plan, ds) if args.plan else None
-    cov = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m)
-    res = cov.result()
+    from ..io import write_layers
+    from ..reach import isochrones
     b = res.buildings.copy()
     bc = gpd.GeoDataFrame(b.reset_index(), geometry=ds.buildings.geometry.reindex(b.index).values, crs=ds.crs)
     layers = {"building_coverage": bc}
-    if not args.no_isochrones:
-        iso = isochrones(res, per_station=args.per_station)
+    if isochrone_layer:
+        iso = isochrones(res, per_station=per_station)
         layers["isochrones"] = iso
     st = res.stations.reset_index()
     if len(st):
@@ -98,10 +102,37 @@ def cmd_coverage(args) -> int:
     if len(res.uncovered_sanwu):
         tables["uncovered_sanwu"] = res.uncovered_sanwu.reset_index()
     write_layers({**layers, **tables}, out, dataset=ds)
+    return out
+
+
+def cmd_coverage(args) -> int:
+    """Compute coverage and write the GeoPackage; returns the exit status."""
+    from ..reach import Coverage
+    from ..io import read_plan
+    t0 = time.perf_counter()
+    minutes, speed, kinds = _walk_options(args)
+    out = Path(args.out)
+    if out.suffix.lower() != ".gpkg":
+        raise UsageError(f"--out must be a .gpkg file, got {out.name}")
+    copts = cluster_options(args)
+    ds = load(args)
+    plan = read_plan(args.plan, ds) if args.plan else None
+    run = None
+    if copts:
+        from ..cluster import coverage_on_cluster
+        run = coverage_on_cluster(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds,
+                                  max_snap_m=args.max_snap_m, **copts)
+        res = run.result
+    else:
+        res = Coverage(ds, plan=plan, minutes=minutes, speed_kmh=speed, kinds=kinds, max_snap_m=args.max_snap_m).result()
+    write_coverage(ds, res, out, per_station=args.per_station, isochrone_layer=not args.no_isochrones)
     s = res.summary()
     s["seconds"] = round(time.perf_counter() - t0, 3)
     s["out"] = str(out)
     s["problems"] = [p.as_dict() for p in res.problems]
+    if run is not None:
+        s.update({"scheduler": run.scheduler, "workers": run.workers, "bytes_scattered": run.shipping["bytes_scattered"],
+                  "bytes_per_task": run.shipping["bytes_per_task"], "shipping": run.shipping})
     pct = f"{s['pct_households']:.1f}%" if s["pct_households"] is not None else "—"
     lines = [f"覆盖 / coverage: {s['covered_households']} / {s['households']} 户 households ({pct}) within "
              f"{res.minutes[-1]:g} min at {res.speed_kmh:g} km/h; {s['stations']} station(s), {s['buildings']} buildings",
