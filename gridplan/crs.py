@@ -169,14 +169,19 @@ def wgs84_to_gcj02(lon, lat):
 def gcj02_to_wgs84(lon, lat, *, tol_deg: float = 1e-10, max_iter: int = 30):
     """GCJ-02 → WGS 84 by fixed-point iteration of the forward offset (exact to ``tol_deg``)."""
     glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    wlon, wlat = glon.copy(), glat.copy()
+    return _invert(wgs84_to_gcj02, glon, glat, glon.copy(), glat.copy(), tol_deg, max_iter)
+
+
+def _invert(forward, tlon, tlat, lon, lat, tol_deg: float, max_iter: int):
+    """The point that ``forward`` maps onto (``tlon``, ``tlat``), by fixed-point iteration from
+    (``lon``, ``lat``): each step subtracts the forward error (the offsets are smooth and small)."""
     for _ in range(max_iter):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        elon, elat = flon - glon, flat - glat
-        wlon, wlat = wlon - elon, wlat - elat
+        flon, flat = forward(lon, lat)
+        elon, elat = flon - tlon, flat - tlat
+        lon, lat = lon - elon, lat - elat
         if np.all(np.abs(elon) < tol_deg) and np.all(np.abs(elat) < tol_deg):
             break
-    return wlon, wlat
+    return lon, lat
 
 
 def gcj02_to_bd09(lon, lat):
@@ -194,14 +199,7 @@ def bd09_to_gcj02(lon, lat, *, tol_deg: float = 1e-10, max_iter: int = 30):
     x, y = blon - 0.0065, blat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    glon, glat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(max_iter):
-        flon, flat = gcj02_to_bd09(glon, glat)
-        elon, elat = flon - blon, flat - blat
-        glon, glat = glon - elon, glat - elat
-        if np.all(np.abs(elon) < tol_deg) and np.all(np.abs(elat) < tol_deg):
-            break
-    return glon, glat
+    return _invert(gcj02_to_bd09, blon, blat, z * np.cos(theta), z * np.sin(theta), tol_deg, max_iter)
 
 
 def wgs84_to_bd09(lon, lat):

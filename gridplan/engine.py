@@ -316,6 +316,30 @@ def _slice_size(rule: Rule, prim: str) -> float:
     return max((hi - lo) * SLICE, hi / 10.0, 1.0)
 
 
+
+def _slice_pieces(piece: np.ndarray, free: np.ndarray, xy: np.ndarray, mass: np.ndarray, w: np.ndarray, A,
+                  S: float, seed: int) -> np.ndarray:
+    """Cut every piece heavier than ``S`` that has a ``free`` building into ``ceil(weight / S)`` connected
+    slices (balanced k-means, then made connected on ``A``); pieces of whole compounds stay. Returns
+    a unit number per building, numbered 0… in order."""
+    pw = np.bincount(piece, w)
+    unit = piece.astype(np.int64).copy()
+    nxt = int(piece.max()) + 1
+    Acsr = A.tocsr()
+    for pc in np.unique(piece[free]).tolist():
+        if pw[pc] <= S:
+            continue
+        members = np.flatnonzero(piece == pc)
+        m = min(int(math.ceil(pw[pc] / S)), len(members))
+        if m < 2:
+            continue
+        lab = _balanced_kmeans(xy[members], mass[members], w[members] + 1e-9, m, seed)
+        lab = make_connected(Acsr[members][:, members], lab, w[members], m)
+        unit[members] = nxt + lab
+        nxt += m
+    _, unit = np.unique(unit, return_inverse=True)
+    return unit.ravel()
+
 def _units(G: Graph, cc: np.ndarray, rule: Rule, prim: str, seed: int, cut: frozenset = frozenset()) -> _Units:
     """Fitting compounds (except those in ``cut``) are one unit per connected piece; the other
     buildings are grouped by compound (or as loose buildings) into connected slices of at most
@@ -333,24 +357,7 @@ def _units(G: Graph, cc: np.ndarray, rule: Rule, prim: str, seed: int, cut: froz
     w = G.h if prim == "h" else G.p
     mass = G.mass if G.mass is not None else weights(G, prim)
     S = _slice_size(rule, prim)
-    pw = np.bincount(piece, w)
-    unit_of = piece.astype(np.int64).copy()
-    nxt = int(piece.max()) + 1 if n else 0
-    Acsr = G.A.tocsr()
-    free_pieces = np.unique(piece[~whole])
-    for pc in free_pieces.tolist():
-        if pw[pc] <= S:
-            continue
-        members = np.flatnonzero(piece == pc)
-        m = min(int(math.ceil(pw[pc] / S)), len(members))
-        if m < 2:
-            continue
-        lab = _balanced_kmeans(G.xy[members], mass[members], w[members] + 1e-9, m, seed)
-        lab = make_connected(Acsr[members][:, members], lab, w[members], m)
-        unit_of[members] = nxt + lab
-        nxt += m
-    _, unit_of = np.unique(unit_of, return_inverse=True)
-    unit_of = unit_of.ravel()
+    unit_of = _slice_pieces(piece, ~whole, G.xy, mass, w, G.A, S, seed) if n else piece.astype(np.int64)
     nu = int(unit_of.max()) + 1 if n else 0
     locked = np.zeros(nu, dtype=bool)
     size = np.bincount(unit_of, minlength=nu)
@@ -863,23 +870,7 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     w = sub.h if prim == "h" else sub.p
     mass = weights(sub, prim)
     S = _slice_size(rule, prim) * frac
-    unit = piece.astype(np.int64).copy()
-    nxt = int(piece.max()) + 1
-    pw = np.bincount(piece, w)
-    Acsr = sub.A.tocsr()
-    for pc in np.unique(piece[~locked_b[B]]).tolist():
-        if pw[pc] <= S:
-            continue
-        members = np.flatnonzero(piece == pc)
-        m = min(int(math.ceil(pw[pc] / S)), len(members))
-        if m < 2:
-            continue
-        lab = _balanced_kmeans(sub.xy[members], mass[members], w[members] + 1e-9, m, seed)
-        lab = make_connected(Acsr[members][:, members], lab, w[members], m)
-        unit[members] = nxt + lab
-        nxt += m
-    _, unit = np.unique(unit, return_inverse=True)
-    unit = unit.ravel()
+    unit = _slice_pieces(piece, ~locked_b[B], sub.xy, mass, w, sub.A, S, seed)
     U = sub.with_mass(mass).contract(unit)
     # tiny units (a courtyard, a lone house) join their lightest neighbour: they multiply the sets
     # to list without making new partitions possible

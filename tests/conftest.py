@@ -101,6 +101,17 @@ def require(why: str | None) -> None:
         pytest.fail(f"{why} — run `bash scripts/setup.sh --tests` to install it", pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs a page as ``__main__`` (it replaces ``sys.modules["__main__"]``); a
+    process started later with ``spawn`` (Dask workers, the store race, the app's worker) would then
+    re-run that page, or fail on a temporary page that is gone. Put the real ``__main__`` back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def projects_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("projects")
