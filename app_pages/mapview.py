@@ -149,8 +149,12 @@ def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
     return fg, lc
 
 
-def render_map(ds, p, *, key: str = "map"):
-    """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone)."""
+def render_map(ds, p, *, key: str = "map", layers: dict | None = None):
+    """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone).
+
+    ``layers`` replaces some of the plan's layers (``make_map_parts`` arguments: ``stations``,
+    ``suggested``, ``selection``, ``selected_grid``, ``staff`` …) — a page showing something of its
+    own on the same map, e.g. the party chain page."""
     from gridplan import metrics, webmap
 
     r = st.session_state
@@ -172,6 +176,7 @@ def render_map(ds, p, *, key: str = "map"):
                     isochrones=whatif.isochrones(ds, res) if (res is not None and r.get("show_isochrones")) else None,
                     stations=whatif.shown_stations(ds, res), suggested=_suggested(ds),
                     selected_grid=r.get("selected_grid"), selection=r.get("selection") or None)
+        data.update(layers or {})
     sf = _fast_path()
     fast = sf is not None and bool(base.script) and key == "map"
     parts = webmap.make_map_parts(fds, lang=c.lang(), draw_tools=True, height=c.MAP_HEIGHT, with_base=not fast,

@@ -73,7 +73,7 @@ TEXT: dict[str, dict[str, str]] = {
         "compound_outline": "小区", "sanwu_fill": "三无小区", "nearest": "最近站点", "id": "编号",
         "buildings_n": "楼栋数", "none": "无", "basemap": "底图", "party_compound": "设有党组织的小区",
         "roads": "道路", "road_names": "道路名称",
-        "suggested_gs": "建议郁心站站址", "grid": "网格", "mean_walk": "户均步行距离（米）",
+        "suggested_gs": "建议郁心站站址", "mean_walk": "户均步行距离（米）",
     },
     "en": {
         "communities": "Communities", "compounds": "Compounds", "buildings": "Buildings (by grid)",
