@@ -182,7 +182,9 @@ with t_gs:
                         args=("_pc_within_m", "pc_within_m"))
         from gridplan.gridstations import grid_station_coverage
         res = whatif.coverage_result(ds)
-        now, before = grid_station_coverage(res), grid_station_coverage(whatif.coverage_result(ds, what_if=False))
+        band = min(res.minutes)                 # the short walk a 郁心站 in every grid is for
+        now = grid_station_coverage(res, band)
+        before = grid_station_coverage(whatif.coverage_result(ds, what_if=False), band)
         m = st.columns(3)
         m[0].metric(T("pc_gs_missing"), f"{int((~status['has_station']).sum())} / {len(status)}")
         d = now["covered_households"] - before["covered_households"]
@@ -197,7 +199,8 @@ with t_gs:
             g3.button(T("pc_gs_adopt_all", n=len(sug)), on_click=pc.cb_adopt_all, key="pc_gs_adopt_all_btn",
                       width="stretch")
             tables.show(pd.DataFrame(sug.drop(columns="geometry")).reset_index()[
-                ["grid_id", "building_id", "mean_walk_m", "max_walk_m", "households", "centre_excess_pct"]],
+                ["grid_id", "building_id", "mean_walk_m", "max_walk_m", "households", "centre_excess_pct"]]
+                .rename(columns={"max_walk_m": T("pc_max_walk"), "centre_excess_pct": T("pc_centre_excess")}),
                 hide_index=True, width="stretch", key="pc_gs_table")
         else:
             st.success(T("pc_gs_all"))
@@ -275,7 +278,8 @@ with t_sanwu:
         chart.index.name = T("pc_month")
         st.bar_chart(chart, stack=True, color=["#1a9850", "#fee08b", "#d95f0e"], y_label=i18n.t("sanwu_chart_y", L))
         cohort = pr[pr["status_since"] == "sanwu"]
-        cols = ["name", "community_id", "status_text", "red_property", "property_company"]
+        cohort = cohort.rename(columns={"status_text": T("pc_status_now")})
+        cols = ["name", "community_id", T("pc_status_now"), "red_property", "property_company"]
         st.markdown(f"**{T('pc_sanwu_remaining')}**")
         tables.show(cohort[cohort["status_now"] == "sanwu"][cols].reset_index(), hide_index=True, width="stretch",
                     key="pc_sanwu_remain_table")

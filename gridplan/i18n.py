@@ -474,6 +474,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "pc_month": {"zh": "月份", "en": "Month"},
     "pc_sanwu_remaining": {"zh": "仍为三无的小区", "en": "Compounds still three-none"},
     "pc_sanwu_red_list": {"zh": "由红色物业服务的小区", "en": "Compounds served by red property companies"},
+    "pc_max_walk": {"zh": "最远步行 m", "en": "Longest walk m"},
+    "pc_centre_excess": {"zh": "直线中心多走 %", "en": "Straight-line centre walks more %"},
+    "pc_status_now": {"zh": "现状", "en": "Now"},
 }
 
 
