@@ -998,3 +998,44 @@ def test_chain_page_sanwu_chart_matches_the_library():
     at.date_input(key="_pc_since").set_value(__import__("datetime").date(2025, 1, 1)).run(timeout=TIMEOUT)
     assert not at.exception, [e.message for e in at.exception]
     assert metric(at, "2025-01-01 时的三无小区") == str(sanwu_progress(ds, "2025-01-01").attrs["sanwu_since"])
+
+
+def test_chain_page_on_a_folder_with_hostile_names_and_its_own_staff_list(tmp_path):
+    """A dataset folder with its own staff.csv: names from it and from the layers are shown as text
+    (button labels escaped, map tooltips HTML-escaped); what the folder lacks is said, not a crash."""
+    from gridplan.sample import tiny_city, write_city
+    from gridplan.engine import partition
+    from gridplan.io import read_dataset
+    layers = tiny_city()
+    layers["communities"].loc[0, "name"] = "[x](http://evil.example/x.png) *b*社区"
+    layers["compounds"].loc[0, "name"] = '<img src=x onerror="alert(1)">'
+    folder = tmp_path / "city"
+    write_city(layers, folder)
+    ds = read_dataset(folder)
+    grid = partition(ds, seed=0).grid_ids[0]
+    (folder / "staff.csv").write_text("姓名,电话,职务,网格\n"
+                                      f"\"<img src=y onerror=alert(2)>\",13812345678,网格长,{grid}\n", encoding="utf-8")
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    at.radio(key="_src_kind").set_value("path").run(timeout=TIMEOUT)
+    at.text_input(key="_path").input(str(folder))
+    button(at, "载入").click().run(timeout=TIMEOUT)
+    at.switch_page(CHAIN)
+    ready(at)
+    at.switch_page(CHAIN).run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    gs = _table(at, "网格编码", "网格长", "网格长电话").set_index("网格编码")
+    assert gs.at[grid, "网格长"] == "<img src=y onerror=alert(2)>" and gs.at[grid, "网格长电话"] == "138****5678"
+    labels = [b.label for b in at.button] + [m.value for m in at.markdown] + [x.value for x in at.caption]
+    for v in labels:
+        assert "](http" not in v and "<img" not in v, v
+    # down to the hostile community: its button label is escaped markdown
+    street = next(b for b in at.button if b.label.endswith("户") and " · " in b.label)
+    street.click().run(timeout=TIMEOUT)
+    comm = next(b for b in at.button if "evil" in b.label)
+    assert "\\[x\\]\\(http" in comm.label
+    comm.click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    fg = map_args(at)["feature_group"]
+    assert "<img src=y" not in fg and "13812345678" not in fg
+    assert "pc_node" in at.session_state and at.session_state["pc_node"]
