@@ -57,7 +57,7 @@ with left:
         layers["selection"] = node_b
         if len(node_b) == 1:
             layers["selected_grid"] = p.assignment.get(node_b[0])
-    mapview.render_map(ds, p, layers=layers)
+    mapview.render_map(ds, p, layers=layers, editable=False)
     st.caption(T("pc_map_hint"))
 
 with right:

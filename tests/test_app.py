@@ -1039,3 +1039,34 @@ def test_chain_page_on_a_folder_with_hostile_names_and_its_own_staff_list(tmp_pa
     fg = map_args(at)["feature_group"]
     assert "<img src=y" not in fg and "13812345678" not in fg
     assert "pc_node" in at.session_state and at.session_state["pc_node"]
+
+
+def test_the_chain_page_map_does_not_edit_on_a_click():
+    """The chain page draws the map with ``editable=False``: a paint click there moves nothing; the
+    same handler on the map page does."""
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    bid = str(ds.buildings.index[0])
+    ev = {"last_active_drawing": {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
+                                  "properties": {"layer": "building", "building_id": bid}}, "last_clicked": None}
+    code = f"""
+import json as _json
+import streamlit as st
+from app_pages import common as c
+from app_pages import mapview, plans
+c.init_state()
+h = plans.history(wait=True)
+st.session_state["tool"], st.session_state["unit"] = "paint", "building"
+st.session_state["target"] = [g for g in h.current.grid_ids if g != h.current.assignment[{bid!r}]][0]
+st.session_state["map"] = _json.loads({json.dumps(ev)!r})
+if "done" not in st.session_state:
+    st.session_state["done"] = True
+    mapview._on_change("map", None, False)()
+    st.session_state["steps_chain"] = len(st.session_state["history"])
+    mapview._on_change("map", None, True)()
+    st.session_state["steps_map"] = len(st.session_state["history"])
+"""
+    at = AppTest.from_string(code, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["steps_chain"] == 1 and at.session_state["steps_map"] == 2
