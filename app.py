@@ -21,6 +21,7 @@ def main() -> None:
         st.Page("app_pages/coverage.py", title=c.T("page_coverage"), icon=":material/directions_walk:",
                 url_path="coverage"),
         st.Page("app_pages/versions.py", title=c.T("page_versions"), icon=":material/history:", url_path="versions"),
+        st.Page("app_pages/chain.py", title=c.T("page_chain"), icon=":material/account_tree:", url_path="chain"),
         st.Page("app_pages/export.py", title=c.T("page_export"), icon=":material/download:", url_path="export"),
         st.Page("app_pages/data.py", title=c.T("page_data"), icon=":material/folder_open:", url_path="data"),
     ])

@@ -149,8 +149,13 @@ def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
     return fg, lc
 
 
-def render_map(ds, p, *, key: str = "map"):
-    """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone)."""
+def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable: bool = True):
+    """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone).
+
+    ``layers`` replaces some of the plan's layers (``make_map_parts`` arguments: ``stations``,
+    ``suggested``, ``selection``, ``selected_grid``, ``staff`` …) — a page showing something of its
+    own on the same map, e.g. the party chain page. With ``editable`` false a click on the map changes
+    nothing (the editing tools belong to the map page)."""
     from gridplan import metrics, webmap
 
     r = st.session_state
@@ -172,6 +177,7 @@ def render_map(ds, p, *, key: str = "map"):
                     isochrones=whatif.isochrones(ds, res) if (res is not None and r.get("show_isochrones")) else None,
                     stations=whatif.shown_stations(ds, res), suggested=_suggested(ds),
                     selected_grid=r.get("selected_grid"), selection=r.get("selection") or None)
+        data.update(layers or {})
     sf = _fast_path()
     fast = sf is not None and bool(base.script) and key == "map"
     parts = webmap.make_map_parts(fds, lang=c.lang(), draw_tools=True, height=c.MAP_HEIGHT, with_base=not fast,
@@ -182,24 +188,26 @@ def render_map(ds, p, *, key: str = "map"):
         from streamlit_folium import st_folium
         return st_folium(parts.base, key=key, height=c.MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
                          feature_group_to_add=parts.layers, layer_control=parts.control,
-                         center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None))
+                         center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None, editable))
     fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
     hash_key = base.hash_key
     out = sf._component_func(
         script=base.script, header=base.header, html=base.html, id=base.map_id, key=hash_key, height=c.MAP_HEIGHT,
         width=None, returned_objects=RETURNED, default=base.defaults, zoom=r.get("map_zoom"),
         center=r.get("map_center"), feature_group=fg, return_on_hover=False, layer_control=lc, pixelated=False,
-        css_links=base.css_links, js_links=base.js_links, on_change=_on_change(key, hash_key), wrap_longitude=False)
+        css_links=base.css_links, js_links=base.js_links, on_change=_on_change(key, hash_key, editable),
+        wrap_longitude=False)
     c.mark("map_total", t0)
     return out
 
 
-def _on_change(key: str, hash_key: str | None):
+def _on_change(key: str, hash_key: str | None, editable: bool = True):
     def run():
         from app_pages.callbacks import cb_map
         if hash_key is not None:
             st.session_state[key] = st.session_state.get(hash_key, {})
-        cb_map()
+        if editable:
+            cb_map()
     return run
 
 

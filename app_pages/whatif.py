@@ -25,9 +25,24 @@ def _coverage(_ds, dkey: str, minutes: tuple, speed: float, kinds: tuple, active
     cov = _coverage_base(_ds, dkey, minutes, speed, kinds)
     if active is not None:
         cov = cov.with_active(list(active))
-    if added:
-        cov = cov.with_stations(list(added))       # the library allocates the ids (new1, new2 …)
+    for kind, names, points in _runs(added):
+        cov = cov.with_stations(points, kind=kind, names=names)   # the library allocates the ids (new1, new2 …)
     return cov.result()
+
+
+def _runs(added: tuple):
+    """The what-if stations as runs of one kind, in the order they were added: ``(x, y)`` is a red
+    station (a click, a coverage suggestion), ``(x, y, kind, name)`` one of another kind (an adopted
+    郁心站)."""
+    out: list = []
+    for a in added:
+        kind, name = (str(a[2]), str(a[3]) if len(a) > 3 else "") if len(a) > 2 else ("red_station", "")
+        if out and out[-1][0] == kind:
+            out[-1][1].append(name)
+            out[-1][2].append((float(a[0]), float(a[1])))
+        else:
+            out.append((kind, [name], [(float(a[0]), float(a[1]))]))
+    return out
 
 
 def coverage_result(ds, *, what_if: bool = True):

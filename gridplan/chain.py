@@ -242,3 +242,38 @@ def party_chain(dataset: Dataset, plan: Plan | None = None, *, households_per_ce
     if plan is None:
         out = out.drop(columns="grid_id")
     return out
+
+
+def node_path(chain: pd.DataFrame, node_id: str) -> list[str]:
+    """The ids from the root (街道) down to ``node_id`` in a :func:`party_chain` table.
+
+    Raises KeyError for an id that is not in the chain."""
+    parent = dict(zip(chain["id"].astype(str), chain["parent"]))
+    node_id = str(node_id)
+    if node_id not in parent:
+        raise KeyError(f"no node {node_id!r} in the chain")
+    out = [node_id]
+    while isinstance(parent.get(out[-1]), str) and parent[out[-1]] in parent and len(out) < 6:
+        out.append(parent[out[-1]])
+    return out[::-1]
+
+
+def node_buildings(chain: pd.DataFrame, node_id: str) -> list[str]:
+    """The building ids under a node of a :func:`party_chain` table (a level-4 node is its building,
+    a level-5 node the building it belongs to), sorted.
+
+    Raises KeyError for an id that is not in the chain."""
+    node_id = str(node_id)
+    ids = chain["id"].astype(str).to_numpy()
+    level = chain["level"].to_numpy()
+    hit = np.flatnonzero(ids == node_id)
+    if not len(hit):
+        raise KeyError(f"no node {node_id!r} in the chain")
+    lv = int(level[hit[0]])
+    if lv >= 4:
+        return [node_id if lv == 4 else str(chain["parent"].iloc[hit[0]])]
+    parents = chain["parent"].astype(object).to_numpy()
+    wanted = {node_id}
+    for k in range(lv + 1, 5):           # one level at a time: the children of the nodes found so far
+        wanted = set(ids[(level == k) & np.isin(parents, list(wanted))])
+    return sorted(wanted)

@@ -479,6 +479,27 @@ def view_bounds(gdf) -> list[list[float]] | None:
     return [[float(y0), float(x0)], [float(y1), float(x1)]]
 
 
+def view_of(bounds, *, width_px: int = 800, height_px: int = 640, max_zoom: int = 18,
+            padding: float = 0.1) -> tuple[tuple[float, float], int] | None:
+    """The centre ``(lat, lon)`` and the largest web-map zoom (Web Mercator, 256-px tiles) at which
+    ``bounds`` (``[[south, west], [north, east]]``, :func:`view_bounds`) fit a ``width_px`` ×
+    ``height_px`` map with ``padding`` (share of each side) to spare; ``None`` for no bounds."""
+    if bounds is None:
+        return None
+    (s, w), (n, e) = bounds
+
+    def merc_y(lat):
+        lat = np.clip(np.radians(lat), -1.4844, 1.4844)
+        return np.log(np.tan(np.pi / 4 + lat / 2)) / (2 * np.pi)
+
+    dx = max((e - w) / 360.0, 1e-12)
+    dy = max(float(merc_y(n) - merc_y(s)), 1e-12)
+    room = 1.0 - 2 * float(padding)
+    z = np.floor(np.log2(min(width_px * room / (256 * dx), height_px * room / (256 * dy))))
+    lat = float(np.degrees(2 * np.arctan(np.exp((merc_y(n) + merc_y(s)) * np.pi)) - np.pi / 2))
+    return (round(lat, 6), round((w + e) / 2, 6)), int(min(max(z, 1), max_zoom))
+
+
 def grid_center(grids, grid_id: str) -> tuple[float, float] | None:
     """(lat, lon) of a point inside a grid polygon (``grids`` as :func:`gridplan.metrics.grids`)."""
     if grids is None or grid_id not in grids.index:

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 GRID_STATION = "grid_station"
 
-__all__ = ["grid_station_status", "suggest_grid_stations", "adopt_grid_stations", "one_median", "GRID_STATION"]
+__all__ = ["grid_station_status", "suggest_grid_stations", "adopt_grid_stations", "grid_station_coverage", "one_median",
+           "GRID_STATION"]
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -348,3 +349,24 @@ def adopt_grid_stations(dataset: Dataset, suggestions: gpd.GeoDataFrame, *, grid
     out = pd.concat([old, new])
     out.index.name = "station_id"
     return gpd.GeoDataFrame(out, geometry="geometry", crs=dataset.crs)
+
+
+# --------------------------------------------------------------------------- how many households a 郁心站 reaches
+def grid_station_coverage(result, minutes: float | None = None) -> dict:
+    """Households within ``minutes`` (default: the largest band of the analysis) of an active 郁心站,
+    from a :class:`~gridplan.reach.CoverageResult` whatever kinds it counts (its per-kind columns
+    ``grid_station_walk_min``).
+
+    Returns ``{"minutes", "households", "covered_households", "pct_households", "stations"}``
+    (``pct_households`` ``None`` without households; nothing covered without a 郁心站).
+    """
+    b = result.buildings
+    m = float(max(result.minutes) if minutes is None else minutes)
+    hh = pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    col = f"{GRID_STATION}_walk_min"
+    within = (b[col].to_numpy(dtype=float) <= m + 1e-9) if col in b.columns else np.zeros(len(b), dtype=bool)
+    st = result.stations
+    n = int((st["kind"].astype(str).eq(GRID_STATION) & st["active"].astype(bool)).sum()) if len(st) else 0
+    total, cov = float(hh.sum()), float(hh[within].sum())
+    return {"minutes": m, "households": int(total), "covered_households": int(cov),
+            "pct_households": round(100.0 * cov / total, 2) if total else None, "stations": n}

@@ -350,13 +350,46 @@ class StaffAssignment:
             t = pd.concat([t, pd.DataFrame([base])], ignore_index=True)
         return self._derive(t, f"assign {person_id} to {grid_id}")
 
-    def unassign(self, person_id: str, grid_id: str) -> "StaffAssignment":
-        """Remove a person's duties in ``grid_id``."""
+    def unassign(self, person_id: str, grid_id: str, *, keep: bool = False) -> "StaffAssignment":
+        """Remove a person's duties in ``grid_id``.
+
+        With ``keep`` a person who has no other duty stays on the list without a grid (one row of
+        that duty, ``grid_id`` ``None``, listed by :meth:`without_grid`) instead of leaving it."""
         t = self._table
-        hit = t["person_id"].eq(str(person_id)) & t["grid_id"].eq(str(grid_id))
+        hit = (t["person_id"].eq(str(person_id)) & t["grid_id"].eq(str(grid_id))).to_numpy()
         if not hit.any():
             raise PlanError(f"{person_id!r} has no duty in grid {grid_id!r}")
-        return self._derive(t[~hit.to_numpy()], f"unassign {person_id} from {grid_id}")
+        out = t[~hit]
+        if keep and not out["person_id"].eq(str(person_id)).any():
+            row = t[hit].iloc[[0]].copy()
+            row["grid_id"] = None
+            row["previous_grid_id"] = None
+            out = pd.concat([out, row], ignore_index=True)
+        return self._derive(out, f"unassign {person_id} from {grid_id}")
+
+    def reassign(self, person_id: str, from_grid: str, to_grid: str) -> "StaffAssignment":
+        """Move a person's duties in ``from_grid`` to ``to_grid`` (same roles). Moving into a grid where
+        the person already has that duty leaves one row of it."""
+        t = self._table.copy()
+        person_id, from_grid, to_grid = str(person_id), str(from_grid), str(to_grid)
+        hit = t["person_id"].eq(person_id) & t["grid_id"].eq(from_grid)
+        if not hit.any():
+            raise PlanError(f"{person_id!r} has no duty in grid {from_grid!r}")
+        t.loc[hit, "grid_id"] = to_grid
+        t = t[~t.duplicated(["person_id", "role", "grid_id"], keep="first").to_numpy() | t["grid_id"].isna().to_numpy()]
+        return self._derive(t, f"move {person_id} from {from_grid} to {to_grid}")
+
+    def persons(self) -> pd.DataFrame:
+        """One row per person (index ``person_id``): ``name``, ``role`` (of the first duty; a leader
+        first), ``grids`` (the grid ids, comma-separated) and ``duties``."""
+        t = self._table
+        order = t["role"].map({"leader": 0, "full_time": 1, "part_time": 2}).to_numpy()
+        t = t.iloc[np.argsort(order, kind="stable")]
+        g = t.groupby("person_id", sort=True)
+        out = pd.DataFrame({"name": g["name"].first(), "role": g["role"].first(),
+                            "grids": g["grid_id"].agg(lambda v: ",".join(sorted(x for x in v if x is not None))),
+                            "duties": g.size()})
+        return out
 
     def follow(self, old_plan, new_plan) -> "StaffAssignment":
         """The assignment after the plan changed from ``old_plan`` to ``new_plan`` (rule in the module

@@ -73,6 +73,7 @@ TEXT: dict[str, dict[str, str]] = {
         "compound_outline": "小区", "sanwu_fill": "三无小区", "nearest": "最近站点", "id": "编号",
         "buildings_n": "楼栋数", "none": "无", "basemap": "底图", "party_compound": "设有党组织的小区",
         "roads": "道路", "road_names": "道路名称",
+        "suggested_gs": "建议郁心站站址", "mean_walk": "户均步行距离（米）",
     },
     "en": {
         "communities": "Communities", "compounds": "Compounds", "buildings": "Buildings (by grid)",
@@ -89,6 +90,7 @@ TEXT: dict[str, dict[str, str]] = {
         "compound_outline": "Compound", "sanwu_fill": "'Three-none' compound", "nearest": "Nearest station",
         "id": "ID", "buildings_n": "Buildings", "none": "none", "basemap": "Basemap",
         "party_compound": "Compound with a party organisation", "roads": "Roads", "road_names": "Road names",
+        "suggested_gs": "Suggested grid service points", "mean_walk": "Mean walk per household (m)",
     },
 }
 
@@ -1227,6 +1229,8 @@ def _suggested_layer(ctx: _Ctx, suggested):
 
     T = ctx.T
     g = ctx.display(suggested)
+    if "kind" in g.columns and g["kind"].astype(str).eq("grid_station").all():
+        return _suggested_gs_layer(ctx, g)
     gain_col = next((c for c in ("gain_households", "gain", "households") if c in g.columns), None)
     gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
     props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
@@ -1236,6 +1240,26 @@ def _suggested_layer(ctx: _Ctx, suggested):
                     tip_js=_tip_js("suggested", [T["gain"]]), style_js=(
                         "function(f){return {color:'#e41a1c', weight:3, dashArray:'3 3', fill:true, "
                         "fillColor:'#ffff33', fillOpacity:0.9, radius:9};}"))
+
+
+def _suggested_gs_layer(ctx: _Ctx, g):
+    """Suggested 郁心站 sites (``kind == "grid_station"``, one per grid without one): green circles with
+    a thick double-weight rim, unlike the dashed yellow circles of suggested red stations; tooltip:
+    grid, households, mean walk."""
+    import folium
+
+    T = ctx.T
+    gid = [str(x) for x in (g["grid_id"] if "grid_id" in g.columns else g.index)]
+    walk = [None if not _py(v) else _esc(f"{float(v):.0f}") for v in _col(g, "mean_walk_m")]
+    props = {"layer": ["suggested"] * len(g), "kind": ["grid_station"] * len(g), "grid_id": gid,
+             "rank": list(range(1, len(g) + 1)),
+             "t": _tips([f"{_safe(T['suggested_gs'])} · {_safe(T['grid'])} {_esc(x)}" for x in gid],
+                        [_escape_all(_col(g, "households")), walk])}
+    ctx.plan_legend.append((_swatch("#a6d96a", "#1a9641", circle=True, opacity=1), T["suggested_gs"]))
+    return _geojson(_feature_collection(g, props), name=T["suggested_gs"], marker=folium.CircleMarker(radius=8),
+                    tip_js=_tip_js("suggested", [T["households"], T["mean_walk"]]), style_js=(
+                        "function(f){return {color:'#005a32', weight:4, fill:true, fillColor:'#a6d96a', "
+                        "fillOpacity:0.95, radius:8};}"))
 
 
 def _draw_tools():

@@ -799,3 +799,274 @@ runpy.run_path("app.py", run_name="__main__")
         assert '"layer": "building"' in args["script"] and "window.__gp = s" in args["feature_group"]
     finally:
         path.unlink()
+
+
+# ---- issue 15: the party chain
+CHAIN = "app_pages/chain.py"
+
+
+def _chain_page():
+    at = app()
+    at.switch_page(CHAIN).run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _table(at: AppTest, *columns: str):
+    """The page's dataframe that has these (localised) columns."""
+    return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
+
+
+def test_chain_page_assigns_reassigns_and_removes_grid_staff():
+    from gridplan.demo import SAMPLE_DIR, load_sample
+    from gridplan.staff import read_staff
+    at = _chain_page()
+    ds, p = load_sample(), at.session_state["history"].current
+    lib = read_staff(SAMPLE_DIR / "staff.csv", dataset=ds)     # the sample's list, checked by the library
+    gap = lib.check(p).query("code == 'no_leader'")["grid_id"].tolist()
+    assert len(gap) == 1 and metric(at, "无网格长的网格") == "1"
+    grid = gap[0]
+    staff = _table(at, "网格编码", "网格长", "网格长电话")
+    assert staff.set_index("网格编码").at[grid, "网格长"] in ("", None)
+    # phones are masked on screen …
+    assert staff["网格长电话"].str.contains(r"^\d{3}\*{4}\d{4}$").sum() > 100
+    assert not staff["网格长电话"].str.contains(r"^\d{11}$").any()
+    # … pick a full-time worker of another grid, the empty grid and the role 网格长, then assign
+    t = lib.table
+    who = t[(t["role"] == "full_time") & t["grid_id"].notna() & (t["grid_id"] != grid)].iloc[0]
+    at.selectbox(key="_pc_person").set_value(who["person_id"]).run(timeout=TIMEOUT)
+    at.selectbox(key="_pc_grid").set_value(grid)
+    at.selectbox(key="_pc_role").set_value("leader")
+    button(at, "分配到网格").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert _table(at, "网格编码", "网格长").set_index("网格编码").at[grid, "网格长"] == who["name"]
+    assert metric(at, "无网格长的网格") == "0"
+    # reassign the new duty to a grid that has a leader: the grid is empty again, the other has two
+    other = next(g for g in p.grid_ids if g not in (grid, who["grid_id"]))
+    at.selectbox(key="_pc_from").set_value(grid)
+    at.selectbox(key="_pc_grid").set_value(other)
+    button(at, "改派到所选网格").click().run(timeout=TIMEOUT)
+    gs = _table(at, "网格编码", "网格长").set_index("网格编码")
+    assert gs.at[grid, "网格长"] in ("", None) and who["name"] in gs.at[other, "网格长"]
+    assert metric(at, "无网格长的网格") == "1" and metric(at, "网格长多于一名") == "1"
+    # remove the person from both grids: they stay on the list, without a grid
+    for g in (other, who["grid_id"]):
+        at.selectbox(key="_pc_from").set_value(g)
+        button(at, "移出现任网格").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert who["name"] in _table(at, "名称", "职务", "原网格")["名称"].tolist()
+    assert metric(at, "未分配网格的人员") == "3"
+    # the explicit toggle shows full numbers
+    at.toggle(key="_pc_show_phones").set_value(True).run(timeout=TIMEOUT)
+    assert _table(at, "网格编码", "网格长电话")["网格长电话"].str.contains(r"^\d{11}$").sum() > 100
+
+
+def test_chain_page_staff_follow_an_edit_and_name_the_leader_on_the_map():
+    at = _chain_page()
+    p = at.session_state["history"].current
+    from gridplan import edit as ed
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    gs = _table(at, "网格编码", "网格长").set_index("网格编码")
+    in_view = ed.grids_of_community(ds, p, at.session_state["focus"])
+    grid = next(g for g in in_view if gs.at[g, "网格长"])
+    leader = gs.at[grid, "网格长"]
+    fg = map_args(at)["feature_group"]
+    assert leader in fg or json.dumps(leader).strip('"') in fg        # grid tooltips name the 网格长
+    # merge the grid into a neighbour of its community on the map page: its staff follow the buildings
+    keep = next(g for g in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, grid)) if g != grid)
+    at.switch_page("app_pages/map_edit.py").run(timeout=TIMEOUT)
+    at.session_state["selected_grid"] = keep
+    at.run(timeout=TIMEOUT)
+    at.selectbox(key="_merge_absorb").set_value(grid).run(timeout=TIMEOUT)
+    button(at, f"合并网格 → {keep}").click().run(timeout=TIMEOUT)
+    assert grid not in at.session_state["history"].current.grid_ids
+    at.switch_page(CHAIN).run(timeout=TIMEOUT)
+    after = _table(at, "网格编码", "网格长").set_index("网格编码")
+    assert grid not in after.index and leader in after.at[keep, "网格长"]
+    assert metric(at, "网格长多于一名") == "1"
+
+
+def test_chain_page_adopting_a_suggested_grid_station_changes_coverage():
+    from gridplan.demo import load_sample
+    from gridplan.gridstations import grid_station_coverage
+    from gridplan.reach import Coverage
+    at = _chain_page()
+    ds = load_sample()
+    missing0 = int(metric(at, "没有郁心站的网格").split("/")[0])
+    cov0 = int(metric(at, "郁心站5分钟覆盖户数").replace(",", ""))
+    sug = _table(at, "网格编码", "楼栋编码", "户均步行距离 m")
+    assert len(sug) == missing0
+    grid = sug.sort_values("户数").iloc[-1]["网格编码"]
+    bid = sug.set_index("网格编码").at[grid, "楼栋编码"]
+    at.selectbox(key="_pc_gs_grid").set_value(grid)
+    button(at, "采纳为郁心站").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    added = at.session_state["added_stations"]
+    assert len(added) == 1 and added[0][2] == "grid_station"
+    # the grid now has its 郁心站 and drops out of the list; the short-walk coverage grows
+    assert int(metric(at, "没有郁心站的网格").split("/")[0]) == missing0 - 1
+    assert grid not in _table(at, "网格编码", "楼栋编码", "户均步行距离 m")["网格编码"].tolist()
+    cov1 = int(metric(at, "郁心站5分钟覆盖户数").replace(",", ""))
+    pt = ds.buildings.geometry.loc[bid].representative_point()
+    lib = Coverage(ds, minutes=(5, 10, 15)).with_stations([pt], kind="grid_station").result()
+    assert cov1 == grid_station_coverage(lib, 5)["covered_households"] > cov0
+    # it is a what-if station like the others: the library named it, the coverage page lists it
+    at.switch_page("app_pages/coverage.py").run(timeout=TIMEOUT)
+    assert any("new1" in m.value for m in at.markdown)
+
+
+def test_chain_page_weekday_switch_changes_the_households_reached():
+    from gridplan.demo import SAMPLE_DIR, load_sample
+    from gridplan.mobile import mobile_coverage, read_schedule
+    ds = load_sample()
+    lib = mobile_coverage(ds, schedule=read_schedule(SAMPLE_DIR / "mobile_schedule.csv", stations=ds.stations))
+    want = lib.by_weekday["households"]
+    at = _chain_page()
+    seen = {}
+    for day, name in ((2, "周二"), (6, "周六")):
+        at.radio(key="_pc_weekday").set_value(day).run(timeout=TIMEOUT)
+        assert not at.exception, [e.message for e in at.exception]
+        seen[day] = int(metric(at, f"{name}5分钟覆盖户数").replace(",", ""))
+        assert seen[day] == int(want.loc[day])
+        stops = set(lib.schedule.loc[lib.schedule["weekday"] == day, "station_id"])
+        fg = map_args(at)["feature_group"]
+        assert all(f'"station_id": "{s}"' in fg for s in stops)          # that day's stops are on the map
+        others = set(lib.schedule["station_id"]) - stops
+        assert not any(f'"station_id": "{s}"' in fg for s in others)      # the others are not
+    assert seen[2] != seen[6]
+    week = _table(at, "星期", "出勤站点", "户数")
+    assert week["户数"].tolist() == want.tolist()
+
+
+def test_chain_tree_counts_equal_the_library_and_a_node_focuses_the_map():
+    from gridplan.chain import party_chain
+    from gridplan.demo import load_sample
+    at = _chain_page()
+    ds, p = load_sample(), at.session_state["history"].current
+    ch = party_chain(ds, p)
+    levels = _table(at, "层级", "数量", "已建组织")
+    assert levels["数量"].tolist() == [int((ch["level"] == k).sum()) for k in range(1, 6)]
+    assert levels["已建组织"].tolist() == [int(ch.loc[ch["level"] == k, "has_org"].sum()) for k in range(1, 6)]
+    top = ch[ch["level"] == 1]
+    assert f"{int(top['households'].sum()):,} 户" in " ".join(x.value for x in at.caption)
+    assert int(top["households"].sum()) == int(ds.buildings["households"].sum())
+    for _, row in top.iterrows():
+        assert any(b.label == f"{row['name']} · {int(row['households'])}户" for b in at.button)
+    # down to a community: its compounds are listed with their counts, the map goes there
+    street = top.iloc[0]
+    next(b for b in at.button if b.label.startswith(street["name"] + " ·")).click().run(timeout=TIMEOUT)
+    comm = ch[(ch["level"] == 2) & (ch["parent"] == street["id"])].iloc[0]
+    next(b for b in at.button if b.label.startswith(comm["name"] + " ·")).click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["pc_node"] == comm["id"] and at.session_state["focus"] == comm["id"]
+    kids = ch[ch["parent"] == comm["id"]]
+    shown = _table(at, "名称", "党组织", "户数")
+    assert len(shown) == len(kids) and shown["户数"].sum() == comm["households"]
+    lat, lon = at.session_state["map_center"]
+    (s, w), (n, e) = __import__("gridplan.edit", fromlist=["view_bounds"]).view_bounds(
+        ds.buildings[ds.buildings["community_id"] == comm["id"]])
+    assert s <= lat <= n and w <= lon <= e and at.session_state["map_zoom"] >= 14
+    # the node's buildings are outlined on the map (the plan state carries the selection)
+    args = map_args(at)
+    assert args["center"] == [lat, lon] and args["zoom"] == at.session_state["map_zoom"]
+
+
+def test_chain_page_sanwu_chart_matches_the_library():
+    import pyarrow as pa
+    from gridplan.demo import load_sample
+    from gridplan.sanwu import progress_timeline, sanwu_progress
+    at = _chain_page()
+    ds = load_sample()
+    since = ds.compound_status["date"].min()
+    pr = sanwu_progress(ds, since)
+    a = pr.attrs
+    assert metric(at, f"{a['since']} 时的三无小区") == str(a["sanwu_since"])
+    assert (metric(at, "已成为三有"), metric(at, "仍为三无"), metric(at, "其中红色物业")) == tuple(
+        str(a[k]) for k in ("became_sanyou", "remain", "red_property"))
+    chart = (at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart"))[0].proto
+    data = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
+    wide = data.pivot(index="月份", columns="color -- streamlit-generated", values="value -- streamlit-generated")
+    tl = progress_timeline(ds, since)
+    assert wide.index.tolist() == tl.index.strftime("%Y-%m").tolist()
+    for k, zh in (("sanwu", "三无"), ("partial", "部分具备"), ("sanyou", "三有")):
+        assert wide[zh].astype(int).tolist() == tl[k].tolist()
+    remain, red = [d.value for d in at.dataframe if {"小区编码", "现状", "红色物业"} <= set(d.value.columns)]
+    assert len(remain) == a["remain"] and set(remain["现状"]) == {"三无"}
+    assert len(red) == a["red_property"] and red["红色物业"].all()
+    # a later start date: a smaller cohort, the chart starts there
+    at.date_input(key="_pc_since").set_value(__import__("datetime").date(2025, 1, 1)).run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert metric(at, "2025-01-01 时的三无小区") == str(sanwu_progress(ds, "2025-01-01").attrs["sanwu_since"])
+
+
+def test_chain_page_on_a_folder_with_hostile_names_and_its_own_staff_list(tmp_path):
+    """A dataset folder with its own staff.csv: names from it and from the layers are shown as text
+    (button labels escaped, map tooltips HTML-escaped); what the folder lacks is said, not a crash."""
+    from gridplan.sample import tiny_city, write_city
+    from gridplan.engine import partition
+    from gridplan.io import read_dataset
+    layers = tiny_city()
+    layers["communities"].loc[0, "name"] = "[x](http://evil.example/x.png) *b*社区"
+    layers["compounds"].loc[0, "name"] = '<img src=x onerror="alert(1)">'
+    folder = tmp_path / "city"
+    write_city(layers, folder)
+    ds = read_dataset(folder)
+    grid = partition(ds, seed=0).grid_ids[0]
+    (folder / "staff.csv").write_text("姓名,电话,职务,网格\n"
+                                      f"\"<img src=y onerror=alert(2)>\",13812345678,网格长,{grid}\n", encoding="utf-8")
+    at = app()
+    at.switch_page("app_pages/data.py").run(timeout=TIMEOUT)
+    at.radio(key="_src_kind").set_value("path").run(timeout=TIMEOUT)
+    at.text_input(key="_path").input(str(folder))
+    button(at, "载入").click().run(timeout=TIMEOUT)
+    at.switch_page(CHAIN)
+    ready(at)
+    at.switch_page(CHAIN).run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    gs = _table(at, "网格编码", "网格长", "网格长电话").set_index("网格编码")
+    assert gs.at[grid, "网格长"] == "<img src=y onerror=alert(2)>" and gs.at[grid, "网格长电话"] == "138****5678"
+    labels = [b.label for b in at.button] + [m.value for m in at.markdown] + [x.value for x in at.caption]
+    for v in labels:
+        assert "](http" not in v and "<img" not in v, v
+    # down to the hostile community: its button label is escaped markdown
+    street = next(b for b in at.button if b.label.endswith("户") and " · " in b.label)
+    street.click().run(timeout=TIMEOUT)
+    comm = next(b for b in at.button if "evil" in b.label)
+    assert "\\[x\\]\\(http" in comm.label
+    comm.click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    fg = map_args(at)["feature_group"]
+    assert "<img src=y" not in fg and "13812345678" not in fg
+    assert "pc_node" in at.session_state and at.session_state["pc_node"]
+
+
+def test_the_chain_page_map_does_not_edit_on_a_click():
+    """The chain page draws the map with ``editable=False``: a paint click there moves nothing; the
+    same handler on the map page does."""
+    from gridplan.demo import load_sample
+    ds = load_sample()
+    bid = str(ds.buildings.index[0])
+    ev = {"last_active_drawing": {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
+                                  "properties": {"layer": "building", "building_id": bid}}, "last_clicked": None}
+    code = f"""
+import json as _json
+import streamlit as st
+from app_pages import common as c
+from app_pages import mapview, plans
+c.init_state()
+h = plans.history(wait=True)
+st.session_state["tool"], st.session_state["unit"] = "paint", "building"
+st.session_state["target"] = [g for g in h.current.grid_ids if g != h.current.assignment[{bid!r}]][0]
+st.session_state["map"] = _json.loads({json.dumps(ev)!r})
+if "done" not in st.session_state:
+    st.session_state["done"] = True
+    mapview._on_change("map", None, False)()
+    st.session_state["steps_chain"] = len(st.session_state["history"])
+    mapview._on_change("map", None, True)()
+    st.session_state["steps_map"] = len(st.session_state["history"])
+"""
+    at = AppTest.from_string(code, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["steps_chain"] == 1 and at.session_state["steps_map"] == 2

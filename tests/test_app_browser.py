@@ -589,3 +589,48 @@ def test_the_coverage_headline_names_the_band_it_counts(app_server, browser_cont
     assert after >= int(before.replace(",", ""))                 # a wider band never covers fewer
     assert re.fullmatch(r"\d+\.\d%", _metric(page, "覆盖率"))
     _assert_offline(browser_context)
+
+
+# ----------------------------------------------------------------------------- issue 15: the party chain
+def test_a_chain_node_click_brings_the_map_there_offline(app_server, browser_context):
+    """The party chain page: click 街道 → 社区 in the tree; the map moves to the community and
+    outlines its buildings; the 三无 chart (vega-lite) draws; no request leaves the machine."""
+    from gridplan.chain import party_chain
+    from gridplan.demo import load_sample
+    from gridplan.edit import view_bounds
+    from gridplan.engine import partition
+    ds = load_sample()
+    ch = party_chain(ds, partition(ds, seed=0))
+    street = ch[ch["level"] == 1].iloc[-1]
+    comm = ch[(ch["level"] == 2) & (ch["parent"] == street["id"])].iloc[-1]
+    (s, w), (n, e) = view_bounds(ds.buildings[ds.buildings["community_id"] == comm["id"]])
+    page, _ = _open(browser_context, app_server.url)
+    _wait_plan(page)
+    _nav(page, "党建链条")
+    first = page.get_by_role("button", name=f"{street['name']} · {int(street['households'])}户")
+    first.wait_for(timeout=180_000)
+
+    def view():
+        return _map_frame(page).evaluate("() => { var c = window.map.getCenter(); return [c.lat, c.lng,"
+                                         " window.map.getZoom()]; }")
+    lat0, lon0, _ = _wait_until(view, timeout_s=60)
+    assert not (s <= lat0 <= n and w <= lon0 <= e), "the map is there before the click: the test proves nothing"
+    first.click()
+    page.get_by_role("button", name=re.compile("^" + re.escape(comm["name"]) + " · ")).click(timeout=60_000)
+    page.get_by_text("下级：小区党支部").first.wait_for(timeout=60_000)
+
+    def there():
+        c = view()
+        return c if (s <= c[0] <= n and w <= c[1] <= e and c[2] >= 14) else None
+    _wait_until(there, timeout_s=60)
+    # the community's buildings are outlined: the plan state picks every one of them, and they are drawn so
+    n_comm = int((ds.buildings["community_id"] == comm["id"]).sum())
+    _wait_until(lambda: _map_frame(page).evaluate("() => Object.keys((window.__gp || {}).pick || {}).length")
+                == n_comm, timeout_s=30)
+    _wait_until(lambda: _map_frame(page).evaluate(
+        "() => document.querySelectorAll('path.leaflet-interactive[stroke=\"#00e5ff\"]').length") > 0, timeout_s=30)
+    # the 三无 → 三有 tab draws its chart from the bundled vega-lite
+    page.get_by_role("tab", name="三无 → 三有").click()
+    page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.wait_for(
+        timeout=60_000)
+    _assert_offline(browser_context)

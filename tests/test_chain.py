@@ -95,3 +95,25 @@ def test_party_chain_has_five_levels_and_consistent_counts(tiny):
         seen.add(r["id"])
     en = party_chain(ds, lang="en")
     assert "grid_id" not in en.columns and en.loc[0, "level_name"] == "Street working committee"
+
+
+def test_node_path_and_buildings_follow_the_tree(tiny):
+    from gridplan.chain import node_buildings, node_path
+    ds, plan = tiny
+    ch = party_chain(ds, plan)
+    b = ds.buildings
+    # a community holds exactly the buildings of that community; a street every building
+    assert node_buildings(ch, A) == sorted(b.index[b["community_id"] == A].astype(str))
+    assert (ch["level"] == 1).sum() == 1                           # the tiny city has one street
+    assert node_buildings(ch, ch.loc[ch["level"] == 1, "id"].iloc[0]) == sorted(b.index.astype(str))
+    # a compound holds its buildings (from the buildings layer, not from the tree code)
+    comp = b["compound_id"].dropna().astype(str).iloc[0]
+    assert node_buildings(ch, comp) == sorted(b.index[b["compound_id"].astype(str) == comp].astype(str))
+    bid = str(b.index[b["compound_id"].astype(str) == comp][0])
+    assert node_buildings(ch, bid) == [bid] and node_buildings(ch, f"{bid}#central") == [bid]
+    # the path runs street → community → compound → building → 党员中心户
+    path = node_path(ch, f"{bid}#central")
+    assert path[1:] == [str(b.at[bid, "community_id"]), comp, bid, f"{bid}#central"]
+    assert ch.set_index("id").loc[path, "level"].tolist() == [1, 2, 3, 4, 5]
+    with pytest.raises(KeyError):
+        node_buildings(ch, "nope")

@@ -238,3 +238,16 @@ def test_dataset_fingerprint_follows_the_content(tmp_path):
     c = tmp_path / "c"
     write_city(layers, c)
     assert dataset_fingerprint(read_dataset(c)) != fa
+
+
+def test_view_of_fits_the_bounds_at_the_largest_zoom():
+    from gridplan.edit import view_of
+    bounds = [[31.12, 104.15], [31.13, 104.17]]
+    (lat, lon), z = view_of(bounds, width_px=800, height_px=640, padding=0.1)
+    assert lon == pytest.approx(104.16) and 31.12 < lat < 31.13
+    # 0.02° of longitude in 640 px: 256·2^z·0.02/360 ≤ 640 holds for z = 15, not for 16
+    assert z == 15
+    assert view_of([[31.12, 104.15], [31.12, 104.15]], max_zoom=18)[1] == 18   # one point: the closest zoom
+    assert view_of(None) is None
+    # a tall box is limited by the height
+    assert view_of([[31.0, 104.0], [31.4, 104.001]], width_px=800, height_px=640)[1] < z

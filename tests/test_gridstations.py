@@ -185,3 +185,19 @@ def test_sample_like_grids_and_unknown_grid():
     assert grid_station_status(ds, plan, stations=layer)["has_station"].all()
     with pytest.raises(ValueError, match="unknown grid"):
         suggest_grid_stations(ds, plan, grid_ids=["nope"])
+
+
+def test_grid_station_coverage_counts_households_near_a_grid_station(city):
+    from gridplan.gridstations import grid_station_coverage
+    ds, plan, lines, pts, hh = city
+    # counted kind red_station: the 郁心站 figure still comes from the 郁心站 distances
+    res = Coverage(ds, plan=plan, minutes=(5,)).result()
+    gs = grid_station_coverage(res)
+    walk = Coverage(ds, plan=plan, minutes=(5,), kinds=("grid_station",)).result().buildings
+    assert gs["covered_households"] == int(walk.loc[walk["covered"], "households"].sum())
+    assert gs["households"] == int(hh.sum()) and gs["stations"] == 1
+    assert 0 < gs["covered_households"] < gs["households"]
+    more = Coverage(ds, plan=plan, minutes=(5,)).with_stations([(O[0] + 450, O[1] + 300)], kind="grid_station")
+    g2 = grid_station_coverage(more.result())
+    assert g2["stations"] == 2 and g2["covered_households"] > gs["covered_households"]
+    assert grid_station_coverage(res, minutes=100)["covered_households"] >= gs["covered_households"]

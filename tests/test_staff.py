@@ -236,3 +236,33 @@ def test_a_list_without_grid_or_community_names_the_file_and_header_row(tmp_path
     (q,) = e.value.problems
     assert (q.code, q.feature) == ("missing_field", "row 2")
     assert q.message.startswith("名单.csv: 缺少网格或社区列") and "网格" in q.fix
+
+
+def test_unassign_can_keep_the_person_and_reassign_moves_duties():
+    s = _staff([("p1", "张伟", "13812345678", "leader", "G1"), ("p2", "李娜", None, "full_time", "G1"),
+                ("p2", "李娜", None, "full_time", "G2")])
+    # without keep a person whose only duty goes leaves the list; with keep they wait without a grid
+    assert "p1" not in set(s.unassign("p1", "G1").table["person_id"])
+    k = s.unassign("p1", "G1", keep=True)
+    assert k.without_grid()[["person_id", "role", "reason"]].values.tolist() == [["p1", "leader", "community_only"]]
+    assert "no_leader" in set(k.check(["G1", "G2"])["code"])
+    # a person with another duty loses just this one, keep or not
+    assert s.unassign("p2", "G1", keep=True).table.query("person_id == 'p2'")["grid_id"].tolist() == ["G2"]
+    # reassign: the leader moves from G1 to G2 with the role; G1 then lacks a leader, G2 has one
+    r = s.reassign("p1", "G1", "G2")
+    gs = r.grid_staff(["G1", "G2"])
+    assert gs.loc["G1", "leader"] == "" and gs.loc["G2", "leader"] == "张伟"
+    assert len(r) == len(s) and r.parent is s
+    # moving into a grid where the person already has that duty leaves one row of it
+    assert s.reassign("p2", "G1", "G2").table.query("person_id == 'p2'")["grid_id"].tolist() == ["G2"]
+    with pytest.raises(PlanError):
+        s.reassign("p1", "G9", "G2")
+
+
+def test_persons_lists_each_person_once_leader_role_first():
+    s = _staff([("p2", "李娜", None, "full_time", "G2"), ("p2", "李娜", None, "leader", "G1"),
+                ("p4", "何平", None, "part_time", None)])
+    p = s.persons()
+    assert p.index.tolist() == ["p2", "p4"]
+    assert p.loc["p2"].tolist() == ["李娜", "leader", "G1,G2", 2]
+    assert p.loc["p4", "grids"] == "" and p.loc["p4", "duties"] == 1

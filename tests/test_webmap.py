@@ -345,3 +345,22 @@ def test_footprints_can_come_from_a_file(toy):
     html = parts.base.get_root().render()
     assert 'fetch("/app/static/x.json")' in html
     assert '"layer": "building"' not in html
+
+
+def test_suggested_grid_stations_have_their_own_markers(toy):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    ds, plan, grids = toy
+    b = ds.buildings
+    gid = str(grids.index[0])
+    sug = gpd.GeoDataFrame({"grid_id": [f"{gid}<b>"], "households": [42], "mean_walk_m": [123.4],
+                            "kind": ["grid_station"]}, geometry=[Point(b.geometry.iloc[0].centroid)], crs=ds.crs)
+    m = webmap.make_map(ds, grids=grids, assignment=plan.assignment, suggested=sug)
+    layers = _geojson_layers(m)
+    assert "建议郁心站站址" in layers and "建议新增站点" not in layers
+    f = layers["建议郁心站站址"]["features"][0]["properties"]
+    assert f["layer"] == "suggested" and f["kind"] == "grid_station"
+    assert "&lt;b&gt;" in f["t"][0] and "<b>" not in f["t"][0] and f["t"][2] == "123"
+    red = gpd.GeoDataFrame({"gain_households": [7]}, geometry=[Point(b.geometry.iloc[0].centroid)], crs=ds.crs)
+    assert "建议新增站点" in _geojson_layers(webmap.make_map(ds, suggested=red))
