@@ -15,6 +15,7 @@ from gridplan import metrics
 from app_pages import common as c
 from app_pages import plans
 from app_pages import whatif
+from app_pages import partychain
 from app_pages import projects
 from app_pages.common import T, flash, md
 
@@ -333,7 +334,8 @@ def export_key(kind: str, *args) -> str:
     p = plans.plan()
     return json.dumps([kind, list(map(str, args)), ed.fingerprint(p) if p is not None else "", c.lang(),
                        bool(r.get("_include_personal")), r.get("active_stations"), list(r.get("added_stations") or ()),
-                       list(r["cov_minutes"]), r["cov_speed"], list(r["cov_kinds"])], default=str)
+                       list(r["cov_minutes"]), r["cov_speed"], list(r["cov_kinds"]), partychain.export_state()],
+                      default=str)
 
 
 def cb_prepare_export(kind: str, *args):
@@ -346,7 +348,8 @@ def cb_prepare_export(kind: str, *args):
         res = whatif.coverage_result(ds)
         data, fname, mime = exports.build(kind, ds, p, *args, lang=c.lang(), coverage=res,
                                           stations=whatif.shown_stations(ds, res),
-                                          include_personal=bool(st.session_state.get("_include_personal")))
+                                          include_personal=bool(st.session_state.get("_include_personal")),
+                                          chain=partychain.export_inputs(ds))
     except Exception as e:  # noqa: BLE001 - an export failure is a message, never a traceback
         log.exception("export %s failed", kind)
         flash("error", T("export_failed", msg=md(f"{type(e).__name__}: {e}")))

@@ -39,8 +39,13 @@ def _zip_folder(folder: Path, name: str) -> tuple[bytes, str, str]:
 
 
 def build(kind: str, ds, plan, *args, lang: str = "zh", include_personal: bool = False, coverage=None,
-          stations=None):
+          stations=None, chain: dict | None = None):
+    """One export of ``kind`` as (bytes, file name, MIME type). ``chain`` adds the party-chain page's
+    state (``staff``, ``mobile``, ``sanwu_since``, ``households_per_central``, ``max_grids_per_leader``)
+    to the exports that show it."""
     from gridplan import export
+    chain = chain or {}
+    staff = chain.get("staff")
     base = basename(ds)
     with tempfile.TemporaryDirectory(prefix="gridplan-export-") as d:
         d = Path(d)
@@ -48,7 +53,7 @@ def build(kind: str, ds, plan, *args, lang: str = "zh", include_personal: bool =
             return _read(export.export_assignment(ds, plan, d / f"{base}_assignment.csv")[0])
         if kind == "html":
             path, = export.export_html(ds, plan, d / f"{base}_map.html", coverage=coverage, stations=stations,
-                                       lang=lang, include_personal=include_personal)
+                                       lang=lang, include_personal=include_personal, staff=staff)
             return _read(path)
         if kind == "data":
             fmt = args[0] if args else "gpkg"
@@ -59,15 +64,16 @@ def build(kind: str, ds, plan, *args, lang: str = "zh", include_personal: bool =
         if kind == "ledger":
             fmt = args[0] if args else "xlsx"
             written = export.export_ledger(ds, plan, d / f"{base}_网格台账.{fmt}", coverage=coverage,
-                                           include_personal=include_personal, csv=(fmt == "csv"))
+                                           include_personal=include_personal, csv=(fmt == "csv"), **chain)
             return _read(written[0])
         if kind == "hierarchy":
-            path, = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", include_personal=include_personal)
+            path, = export.export_hierarchy(ds, plan, d / f"{base}_党建层级.csv", include_personal=include_personal,
+                                             households_per_central=chain.get("households_per_central"))
             return _read(path)
         if kind == "poster":
             paper, orientation, fmt = tuple(args) + ("A3", "landscape", "pdf")[len(args):]
             paths = export.export_poster(ds, plan, d / f"{base}_poster_{paper}.{fmt}", paper=paper,
                                          orientation=orientation, lang=lang, coverage=coverage, stations=stations,
-                                         dpi=150, formats=[fmt])
+                                         dpi=150, formats=[fmt], staff=staff, include_personal=include_personal)
             return _read(Path(paths[0]))
         raise ValueError(f"unknown export {kind!r}")

@@ -312,3 +312,38 @@ def _sanwu(_ds, dkey: str, since, lang: str):
 
 def sanwu(ds, since):
     return _sanwu(ds, _dkey(), since, c.lang())
+
+
+# --------------------------------------------------------------------------- exports
+def export_inputs(ds) -> dict:
+    """What the ledger, posters and HTML map add from this page's state — the staff list (following
+    the plan), the 流动郁心站 coverage, the 三无 → 三有 start date and the households per 党员中心户 —
+    so every export shows what the planner set here. Parts that are missing are left out."""
+    init()
+    r = st.session_state
+    out: dict = {"households_per_central": int(r["pc_per"]), "max_grids_per_leader": int(r["pc_max_grids"])}
+    h = plans.history(start=False)
+    staff_now = staff(ds, h) if h is not None else None
+    if staff_now is not None:
+        out["staff"] = staff_now
+    mob, _ = mobile(ds, h.current) if h is not None else (None, None)
+    if mob is not None:
+        out["mobile"] = mob
+    since = r.get("pc_since") or since_default(ds)
+    if since is not None:
+        out["sanwu_since"] = since
+    return out
+
+
+def export_state() -> list:
+    """The part of this page's state that changes an export (for the download's key)."""
+    r = st.session_state
+    cur = r.get("pc_staff") or {}
+    table = cur["staff"].table if cur.get("staff") is not None else None
+    digest = "" if table is None else str(int(pd_hash(table)))
+    return [r.get("pc_per"), r.get("pc_max_grids"), str(r.get("pc_since")), digest]
+
+
+def pd_hash(table) -> int:
+    import pandas as pd
+    return int(pd.util.hash_pandas_object(table.astype(str), index=False).sum())

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1070,3 +1071,35 @@ if "done" not in st.session_state:
     at.run(timeout=TIMEOUT)
     assert not at.exception, [e.message for e in at.exception]
     assert at.session_state["steps_chain"] == 1 and at.session_state["steps_map"] == 2
+
+
+def test_the_ledger_shows_the_chain_pages_staff_and_mobile_stops():
+    """Issue 15: the ledger exported from the app carries the staff as assigned on the chain page
+    (phones masked) and the 流动郁心站 sheet, like the command line's ledger."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from gridplan.demo import SAMPLE_DIR, load_sample
+    from gridplan.staff import read_staff
+    at = _chain_page()
+    ds, p = load_sample(), at.session_state["history"].current
+    lib = read_staff(SAMPLE_DIR / "staff.csv", dataset=ds)
+    grid = lib.check(p).query("code == 'no_leader'")["grid_id"].tolist()[0]
+    t = lib.table
+    who = t[(t["role"] == "full_time") & t["grid_id"].notna() & (t["grid_id"] != grid)].iloc[0]
+    at.selectbox(key="_pc_person").set_value(who["person_id"]).run(timeout=TIMEOUT)
+    at.selectbox(key="_pc_grid").set_value(grid)
+    at.selectbox(key="_pc_role").set_value("leader")
+    button(at, "分配到网格").click().run(timeout=TIMEOUT)
+    at.switch_page("app_pages/export.py").run(timeout=TIMEOUT)
+    at.button(key="prep_ledger").click().run(timeout=TIMEOUT)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    data = at.session_state["exports"]["ledger"][0]
+    wb = load_workbook(io.BytesIO(data), read_only=True)
+    assert {"网格员", "流动郁心站"} <= set(wb.sheetnames), wb.sheetnames
+    rows = list(wb["网格员"].values)
+    body = pd.DataFrame(rows[1:], columns=rows[0])
+    assert who["name"] in body.loc[body["网格编码"] == grid, "姓名"].tolist()   # the assignment made on the page
+    phones = body["电话"].dropna().astype(str)
+    assert len(phones) > 100 and phones.str.fullmatch(r"\d{3}\*{4}\d{4}").all(), phones.head().tolist()
