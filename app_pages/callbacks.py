@@ -295,8 +295,23 @@ def cb_save_version():
     r["store_base"] = (store.location, vid)
     r["conflict"] = None
     flash("success", T("saved", vid=vid, name=md(name)))
+    _take_saved(store, vid, p)
     r["_version_name"] = r["_version_note"] = ""
     projects.clear_draft()
+
+
+def _take_saved(store, vid, p) -> None:
+    """A save applies the plan's communities on top of the newest version: when others saved other
+    communities meanwhile, the saved version holds them too, and it becomes the session's plan (the
+    next save's base is that version, so it must not look as if the planner had undone them)."""
+    from gridplan.store import StoreError
+    try:
+        saved = store.load(vid)
+    except StoreError as e:
+        log.warning("version %s not read back: %s", vid, e)
+        return
+    if not saved.same_assignment(p) or saved.locked != p.locked:
+        plans.push_plan(saved, message=T("saved_merged", vid=vid))
 
 
 def load_version(vid):

@@ -442,6 +442,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit_version": {"zh": "查看版本", "en": "Version"},
     "audit_none": {"zh": "此版本没有改动任何网格。", "en": "This version changed no grid."},
     "audit_download": {"zh": "下载留痕（Excel）", "en": "Download the audit trail (Excel)"},
+    "saved_merged": {"zh": "版本 {vid} 同时包含其他人期间保存的其他社区的修改，已载入为当前方案。",
+                     "en": "Version {vid} also holds other planners' changes to other communities, saved meanwhile; it is now the current plan."},
 }
 
 

@@ -968,7 +968,9 @@ def test_signin_two_planners_different_communities_both_land(signin_store):
     _save(b, "B")
     assert list(store.list().index) == [1, 2, 3]
     head = store.load(3)
-    assert head.same_assignment(b.session_state["history"].current) is False
+    # the saved version holds both changes, and it is b's plan now (the next save's base)
+    assert head.same_assignment(b.session_state["history"].current)
+    assert any("同时包含其他人" in s.value for s in b.success)
     grids = head.assignment
     assert grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]].nunique() == 1
     assert (grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]] != C1 + "01").all()
