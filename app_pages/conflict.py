@@ -143,7 +143,10 @@ def show_audit(store, versions) -> None:
     from app_pages import tables
     st.subheader(T("audit_title"))
     ids = list(versions.index)
-    vid = st.selectbox(T("audit_version"), ids, index=len(ids) - 1, key="_audit_vid",
+    r = st.session_state
+    if r.get("_audit_head") != ids[-1] or r.get("_audit_vid") not in ids:    # a new version: show it
+        r["_audit_vid"], r["_audit_head"] = ids[-1], ids[-1]
+    vid = st.selectbox(T("audit_version"), ids, key="_audit_vid",
                        format_func=lambda v: f"{v} · {versions.at[v, 'name']} · {versions.at[v, 'user']}")
     trail = store.audit(int(vid))
     if not len(trail):

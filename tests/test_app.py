@@ -929,8 +929,11 @@ def test_signin_planner_edits_only_their_scope_and_saves(signin_store, tmp_path)
     v = store.list()
     assert list(v.index) == [1, 2] and v.at[2, "user"] == "wang" and v.at[2, "communities_changed"] == [C1]
     # the audit trail of that version: the changed grids with households before and after
-    shown = at.dataframe[-1].value if at.dataframe else None
-    assert shown is not None
+    trail = next(d.value for d in at.dataframe if "原户数" in d.value.columns)
+    expected = store.audit(2)
+    assert len(trail) == len(expected) > 0
+    assert trail["原户数"].sum() == expected["households_before"].sum() > 0
+    assert sorted(trail["网格编码"]) == sorted(expected["grid_id"])
     assert any(d.label.startswith("下载留痕") for d in at.get("download_button"))
     # another planner's session does not restore wang's draft
     other = signed_in("li")
