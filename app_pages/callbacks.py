@@ -311,7 +311,10 @@ def _take_saved(store, vid, p) -> None:
         log.warning("version %s not read back: %s", vid, e)
         return
     if not saved.same_assignment(p) or saved.locked != p.locked:
-        plans.push_plan(saved, message=T("saved_merged", vid=vid))
+        # a fresh history: undoing past this point would make the next save revert the others' work
+        st.session_state["history"] = ed.History.start(saved)
+        st.session_state["report"] = None
+        flash("info", T("saved_merged", vid=vid))
 
 
 def load_version(vid):

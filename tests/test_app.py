@@ -973,7 +973,8 @@ def test_signin_two_planners_different_communities_both_land(signin_store):
     head = store.load(3)
     # the saved version holds both changes, and it is b's plan now (the next save's base)
     assert head.same_assignment(b.session_state["history"].current)
-    assert any("同时包含其他人" in s.value for s in b.success)
+    assert any("同时包含其他人" in s.value for s in b.info)
+    assert len(b.session_state["history"]) == 1            # no undo back to a plan without a's change
     grids = head.assignment
     assert grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]].nunique() == 1
     assert (grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]] != C1 + "01").all()
@@ -1011,3 +1012,39 @@ def test_signin_conflict_shows_who_and_saves_a_branch(signin_store):
     assert any("放弃" in w.value for w in a.warning)
     button(a, "确定载入，放弃我的修改").click().run(timeout=TIMEOUT)
     assert a.session_state["history"].current.same_assignment(store.load(3))
+
+
+def test_signin_admin_manages_users(signin_store):
+    ds, store = signin_store
+    at = signed_in("admin1")
+    at.switch_page("app_pages/admin.py").run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    users = next(d.value for d in at.dataframe if "角色" in d.value.columns)
+    assert sorted(users.index) == ["admin1", "li", "wang", "zhao"]
+    assert not any("hash" in str(c).lower() or "密码" in str(c) for c in users.columns)
+    at.text_input(key="_adm_name").input("孙<b>")
+    at.selectbox(key="_adm_role").set_value("planner")
+    at.multiselect(key="_adm_scope").select(C2)
+    at.text_input(key="_adm_password").input("sun-password-1")
+    button(at, "添加用户").click().run(timeout=TIMEOUT)
+    assert any("已添加用户" in s.value for s in at.success), [e.value for e in at.error]
+    u = store.get_user("孙<b>")
+    assert (u.role, u.scope) == ("planner", (C2,))
+    assert store.verify("孙<b>", "sun-password-1") is not None
+    # change wang to a viewer, reset li's password
+    at.selectbox(key="_adm_pick").set_value("wang").run(timeout=TIMEOUT)
+    at.selectbox(key="_adm_set_role").set_value("viewer")
+    button(at, "应用").click().run(timeout=TIMEOUT)
+    assert store.get_user("wang").role == "viewer"
+    at.selectbox(key="_adm_pick").set_value("li").run(timeout=TIMEOUT)
+    at.text_input(key="_adm_new_password").input("li-new-password")
+    button(at, "重置密码").click().run(timeout=TIMEOUT)
+    assert store.verify("li", "li-new-password") is not None and store.verify("li", "pw-li-123") is None
+    # an admin cannot lock themselves out; a planner has no admin page
+    at.selectbox(key="_adm_pick").set_value("admin1").run(timeout=TIMEOUT)
+    at.selectbox(key="_adm_set_role").set_value("planner")
+    button(at, "应用").click().run(timeout=TIMEOUT)
+    assert store.get_user("admin1").role == "admin"
+    viewer = signed_in("zhao")
+    with pytest.raises(ValueError, match="admin.py"):                # not even registered as a page
+        viewer.switch_page("app_pages/admin.py")
