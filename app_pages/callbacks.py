@@ -57,7 +57,13 @@ def cb_partition():
     except ValueError as e:
         flash("error", T("edit_failed", msg=c.message(e)))
         return
+    from app_pages import auth
+    before = plans.plan()
+    old = (r["rule"], r["seed"], r["code_width"])
     new = plans.partition_now(rule, r["_seed"], r["_code_width"])
+    if before is not None and auth.refuse_edit(before, new):
+        r["rule"], r["seed"], r["code_width"] = old
+        return
     plans.push_plan(new)
     tb = ed.check(c.dataset(), new).table
     flash("success", T("partition_done", grids=len(tb), ok=int(tb["compliant"].sum())))
@@ -267,23 +273,49 @@ def cb_adopt_suggested():
 # --------------------------------------------------------------------------- versions
 def cb_save_version():
     from gridplan.store import StoreConflict, StoreError
+    from app_pages import auth, conflict
     r = st.session_state
     name = (r.get("_version_name") or "").strip()
     ds, p = c.dataset(), plans.plan()
+    if auth.is_viewer():
+        flash("error", T("auth_read_only"))
+        return
     try:
         store = projects.project_store()
+        if auth.current() is not None:      # a planner's scope, checked before (and again inside) the save
+            conflict.check_scope(store, ds, p)
         vid = store.save(p, name=name, user=projects.store_user(), note=r.get("_version_note") or "", dataset=ds,
                          base=projects.store_base(store), grids=metrics.grids(ds, p))
     except StoreConflict as e:
-        flash("error", T("save_conflict", msg=md(e)))
+        conflict.keep(e)
+        flash("error", T("save_conflict", msg=c.message(e)))
         return
     except (StoreError, PlanError, OSError) as e:
         flash("error", T("edit_failed", msg=md(e)))
         return
     r["store_base"] = (store.location, vid)
+    r["conflict"] = None
     flash("success", T("saved", vid=vid, name=md(name)))
+    _take_saved(store, vid, p)
     r["_version_name"] = r["_version_note"] = ""
     projects.clear_draft()
+
+
+def _take_saved(store, vid, p) -> None:
+    """A save applies the plan's communities on top of the newest version: when others saved other
+    communities meanwhile, the saved version holds them too, and it becomes the session's plan (the
+    next save's base is that version, so it must not look as if the planner had undone them)."""
+    from gridplan.store import StoreError
+    try:
+        saved = store.load(vid)
+    except StoreError as e:
+        log.warning("version %s not read back: %s", vid, e)
+        return
+    if not saved.same_assignment(p) or saved.locked != p.locked:
+        # a fresh history: undoing past this point would make the next save revert the others' work
+        st.session_state["history"] = ed.History.start(saved)
+        st.session_state["report"] = None
+        flash("info", T("saved_merged", vid=vid))
 
 
 def load_version(vid):
@@ -322,6 +354,9 @@ def cb_import_assignment():
     except (ValueError, PlanError) as e:
         flash("error", T("import_bad", msg=c.message(e)))
         return
+    from app_pages import auth
+    if auth.refuse_edit(p, new):
+        return
     plans.push_plan(new, message=T("imported", n=len(new)))
     st.session_state["selection"], st.session_state["selected_grid"] = (), None
 
@@ -341,8 +376,11 @@ def export_key(kind: str, *args) -> str:
 def cb_prepare_export(kind: str, *args):
     """Build one export into memory (bytes, file name, MIME type) for the download button, showing
     the state the planner sees (what-if stations included)."""
-    from app_pages import exports
+    from app_pages import auth, exports
     ds, p = c.dataset(), plans.plan()
+    if auth.is_viewer() and kind not in auth.VIEWER_EXPORTS:     # per-building counts: not for viewers
+        flash("error", T("auth_read_only"))
+        return
     t0 = time.perf_counter()
     try:
         res = whatif.coverage_result(ds)

@@ -7,13 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common as c
-from app_pages import mapview, plans, tables, whatif
+from app_pages import auth, mapview, plans, tables, whatif
 from app_pages import partychain as pc
 from gridplan import i18n
 from gridplan.mobile import WEEKDAY_KEYS, weekday_label
 
 T = c.T
 r = st.session_state
+viewer = auth.is_viewer()          # read-only, and no per-building counts
 ds = c.require_dataset()
 pc.init()
 st.header(T("page_chain"))
@@ -106,7 +107,10 @@ with right:
             st.selectbox(T("pc_more_nodes", n=len(kids) - len(shown_kids)), ids[len(shown_kids):], key="_pc_more",
                          format_func=lambda x: str(names.get(x, x)))
             st.button(T("pc_show_node"), key="pc_more_btn", on_click=lambda: pc.cb_node(r.get("_pc_more")))
-        kt = kids[["name", "organisation", "households", "persons", "party_members", "buildings", "central_need"]]
+        cols_kt = ["name", "organisation", "households", "persons", "party_members", "buildings", "central_need"]
+        if viewer and (kids["level"] >= 4).any():         # buildings and 党员中心户: no per-building counts
+            cols_kt = ["name", "organisation"]
+        kt = kids[cols_kt]
         st.dataframe(kt.rename(columns={"name": T("pc_name"), "organisation": T("pc_org"),
                                         "central_need": T("pc_central_need")}).pipe(tables.localized),
                      hide_index=True, width="stretch", key="pc_children_table")
@@ -129,7 +133,8 @@ with t_staff:
         r["_pc_max_grids"] = int(r["pc_max_grids"])
         s1.number_input(T("pc_max_grids"), 1, 20, key="_pc_max_grids", on_change=_copy, args=("_pc_max_grids", "pc_max_grids"))
         r["_pc_show_phones"] = bool(r["pc_show_phones"])
-        s2.toggle(T("pc_show_phones"), key="_pc_show_phones", on_change=_copy, args=("_pc_show_phones", "pc_show_phones"))
+        s2.toggle(T("pc_show_phones"), key="_pc_show_phones", on_change=_copy, args=("_pc_show_phones", "pc_show_phones"),
+                  disabled=viewer)
         checks = staff.check(p, max_grids_per_leader=int(r["pc_max_grids"]), lang=L)
         wg = staff.without_grid()
         m = st.columns(4)
@@ -150,11 +155,12 @@ with t_staff:
         a3.selectbox(T("pc_role"), list(roles), key="_pc_role", format_func=lambda k: roles[k])
         mine = [g for g in (persons.at[pid, "grids"].split(",") if pid is not None else []) if g]
         b1, b2, b3, b4 = st.columns([1.2, 1.2, 1.2, 1.2])
-        b1.button(T("pc_assign"), on_click=pc.cb_assign, key="pc_assign_btn", type="primary", width="stretch")
+        b1.button(T("pc_assign"), on_click=pc.cb_assign, key="pc_assign_btn", type="primary", width="stretch",
+                  disabled=viewer)
         b2.selectbox(T("pc_from"), mine, key="_pc_from", label_visibility="collapsed", placeholder=T("pc_from"))
-        b3.button(T("pc_reassign"), on_click=pc.cb_reassign, key="pc_reassign_btn", disabled=not mine, width="stretch")
-        b4.button(T("pc_unassign"), on_click=pc.cb_unassign, key="pc_unassign_btn", disabled=not mine, width="stretch")
-        gstaff = staff.grid_staff(p.grid_ids, include_personal=bool(r["pc_show_phones"]),
+        b3.button(T("pc_reassign"), on_click=pc.cb_reassign, key="pc_reassign_btn", disabled=viewer or not mine, width="stretch")
+        b4.button(T("pc_unassign"), on_click=pc.cb_unassign, key="pc_unassign_btn", disabled=viewer or not mine, width="stretch")
+        gstaff = staff.grid_staff(p.grid_ids, include_personal=bool(r["pc_show_phones"]) and not viewer,
                                   sep="、" if L == "zh" else ", ")
         st.markdown(f"**{T('pc_grid_staff')}**")
         tables.show(gstaff.reset_index(), hide_index=True, width="stretch", key="pc_grid_staff")
@@ -251,9 +257,12 @@ with t_central:
                 .reset_index(), hide_index=True, width="stretch", key="pc_central_grids")
     st.markdown(f"**{T('pc_central_short')}**")
     sb = need.short_buildings
-    tables.show(sb[["grid_id", "compound_id", "households", "party_members", "need", "shortfall"]]
-                .rename(columns={"need": "central_need", "shortfall": "central_shortfall"}).reset_index(),
-                hide_index=True, width="stretch", key="pc_central_short")
+    if viewer:
+        st.info(T("auth_read_only"))
+    else:
+        tables.show(sb[["grid_id", "compound_id", "households", "party_members", "need", "shortfall"]]
+                    .rename(columns={"need": "central_need", "shortfall": "central_shortfall"}).reset_index(),
+                    hide_index=True, width="stretch", key="pc_central_short")
 
 # --- 三无 → 三有
 with t_sanwu:

@@ -1,6 +1,7 @@
 """Download buttons for every export the library offers (posters, HTML, data, ledger)."""
 import streamlit as st
 
+from app_pages import auth
 from app_pages import callbacks as cb
 from app_pages import common as c
 from app_pages import plans
@@ -11,12 +12,19 @@ ds = c.require_dataset()
 p = plans.plan()
 st.header(T("export_title"))
 c.show_flash()
-st.checkbox(T("include_personal"), key="_include_personal")
+viewer = auth.is_viewer()
+if viewer:          # no per-building counts: only the exports that hold none
+    r["_include_personal"] = False
+    st.info(T("auth_viewer_exports"))
+else:
+    st.checkbox(T("include_personal"), key="_include_personal")
 ready = r.get("exports", {})
 
 
 def row(kind, title, options=None):
     """One export: its options (widgets returning the arguments), a prepare button and the download."""
+    if viewer and kind not in auth.VIEWER_EXPORTS:
+        return
     with st.container(border=True):
         st.markdown(f"**{title}**")
         cols = st.columns([3, 1, 3])

@@ -6,6 +6,7 @@ plan arrives on it in place, and it never moves under the planner's cursor.
 """
 import streamlit as st
 
+from app_pages import auth
 from app_pages import callbacks as cb
 from app_pages import common as c
 from app_pages import plans
@@ -53,7 +54,8 @@ with st.expander(T("rule") + f" — {rule.min_households}–{rule.max_households
     e.selectbox(T("mode"), modes, index=modes.index(rule.mode), format_func=lambda k: T("mode_" + k), key="_mode")
     f.number_input(T("seed"), 0, 10**6, int(r["seed"]), key="_seed")
     g.selectbox(T("code_width"), [2, 3], index=[2, 3].index(int(r["code_width"])), key="_code_width")
-    st.button(T("partition"), on_click=cb.cb_partition, type="primary", key="partition_btn", disabled=p is None)
+    st.button(T("partition"), on_click=cb.cb_partition, type="primary", key="partition_btn",
+              disabled=p is None or not auth.may_edit())
 
 left, right = st.columns([3, 1.3], gap="medium")
 with left:
@@ -89,70 +91,76 @@ with right:
         plans.history()                 # the map is drawn: start the engine (in its process), and
         plans.wait_for_partition(ds)    # soon prepare here what the grids will need
         st.stop()
-    r["_tool"] = r["tool"]
-    st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=cb.cb_copy, args=("_tool", "tool"), horizontal=True,
-             format_func=lambda k: T("tool_" + k))
-    r["_unit"] = r["unit"]
-    st.radio(T("unit"), ["building", "compound"], key="_unit", on_change=cb.cb_copy, args=("_unit", "unit"),
-             horizontal=True, format_func=lambda k: T("unit_" + k))
-    # move targets: the grids of the community in view (or of the selection), plus a new grid
-    sel = tuple(r.get("selection") or ())
-    ssum = ed.selection_summary(ds, p, sel) if sel else None
-    tcomm = (ssum["communities"][0] if ssum and len(ssum["communities"]) == 1 else
-             (ed.community_of_grid(ds, p, r["selected_grid"]) if r.get("selected_grid") else None) or
-             (focus if focus != c.ALL else None))
-    options = ed.grids_of_community(ds, p, tcomm) if tcomm else p.grid_ids
-    new_code = ed.new_grid_id(ds, p, tcomm) if tcomm else None
-    if new_code:
-        options = options + [new_code]
-    if r.get("target") not in options:
-        r["target"] = options[0] if options else None
-    r["_target"] = r["target"]
-    st.selectbox(T("target_grid"), options, key="_target", on_change=cb.cb_copy, args=("_target", "target"),
-                 format_func=lambda k: _grid_option(k, new_code))
-    st.markdown(f"**{T('selection')}**")
-    if ssum:
-        st.markdown(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
-                      grids=", ".join(c.md(g) for g in ssum["grids"])))
-        b1, b2 = st.columns(2)
-        b1.button(T("move_to"), on_click=cb.cb_move_selection, type="primary", key="move_btn", width="stretch")
-        b2.button(T("clear_selection"), on_click=cb.cb_clear_selection, key="clear_btn", width="stretch")
+    if not auth.may_edit():
+        st.info(T("auth_read_only"))
+        r["selection"] = ()
     else:
-        st.caption(T("selection_none"))
-
-    rep = r.get("report")        # the check after the last edit
-    if rep:
-        st.markdown(f"**{T('history')}**: {c.step(rep['label'])}")
-        if rep["newly_broken"]:
-            st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{c.md(g)}**: {c.md(why)}"
-                                                             for g, why in rep["newly_broken"]))
+        if not auth.may_edit(focus):
+            st.caption(":material/lock: " + T("auth_view_only_here"))
+        r["_tool"] = r["tool"]
+        st.radio(T("tool"), list(c.TOOLS), key="_tool", on_change=cb.cb_copy, args=("_tool", "tool"), horizontal=True,
+                 format_func=lambda k: T("tool_" + k))
+        r["_unit"] = r["unit"]
+        st.radio(T("unit"), ["building", "compound"], key="_unit", on_change=cb.cb_copy, args=("_unit", "unit"),
+                 horizontal=True, format_func=lambda k: T("unit_" + k))
+        # move targets: the grids of the community in view (or of the selection), plus a new grid
+        sel = tuple(r.get("selection") or ())
+        ssum = ed.selection_summary(ds, p, sel) if sel else None
+        tcomm = (ssum["communities"][0] if ssum and len(ssum["communities"]) == 1 else
+                 (ed.community_of_grid(ds, p, r["selected_grid"]) if r.get("selected_grid") else None) or
+                 (focus if focus != c.ALL else None))
+        options = ed.grids_of_community(ds, p, tcomm) if tcomm else p.grid_ids
+        new_code = ed.new_grid_id(ds, p, tcomm) if tcomm else None
+        if new_code:
+            options = options + [new_code]
+        if r.get("target") not in options:
+            r["target"] = options[0] if options else None
+        r["_target"] = r["target"]
+        st.selectbox(T("target_grid"), options, key="_target", on_change=cb.cb_copy, args=("_target", "target"),
+                     format_func=lambda k: _grid_option(k, new_code))
+        st.markdown(f"**{T('selection')}**")
+        if ssum:
+            st.markdown(T("selection_info", n=ssum["buildings"], hh=ssum["households"], pp=ssum["persons"],
+                          grids=", ".join(c.md(g) for g in ssum["grids"])))
+            b1, b2 = st.columns(2)
+            b1.button(T("move_to"), on_click=cb.cb_move_selection, type="primary", key="move_btn", width="stretch")
+            b2.button(T("clear_selection"), on_click=cb.cb_clear_selection, key="clear_btn", width="stretch")
         else:
-            st.success(T("check_ok"))
-        if rep["fixed"]:
-            st.info(T("check_fixed", grids=", ".join(c.md(g) for g in rep["fixed"])))
+            st.caption(T("selection_none"))
 
-    sg = r.get("selected_grid")
-    # the label names the selected grid: selecting another grid opens the panel again
-    with st.expander(T("grid_ops") + (f" · {c.md(sg)}" if sg else ""), expanded=bool(sg)):
-        if sg and sg in tb.index:
-            ok = bool(tb.at[sg, "compliant"])
-            why = i18n.reason(str(tb.at[sg, "reason"] or ""), c.lang())
-            st.markdown(f"**{T('selected_grid')}**: {c.md(sg)} · {int(tb.at[sg, 'households'])} / "
-                        f"{int(tb.at[sg, 'persons'])} · {T('ok') if ok else T('not_ok')}"
-                        + ("" if ok else f" — {c.md(why)}") + (f" · {T('locked')}" if sg in p.locked else ""))
-            same = [x for x in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, sg)) if x != sg]
-            st.selectbox(T("merge_absorb"), same, key="_merge_absorb", format_func=lambda k: _grid_option(k, None))
-            st.button(T("merge_into", grid=c.md(sg)), on_click=cb.cb_merge, key="merge_btn", disabled=not same)
-            s1, s2 = st.columns([1, 1])
-            s1.number_input(T("split_parts"), 0, 20, 0, key="_split_parts")
-            s2.button(T("split"), on_click=cb.cb_split, key="split_btn")
-            if sg in p.locked:
-                st.button(T("unlock"), on_click=cb.cb_lock, args=(False,), key="unlock_btn", icon=":material/lock_open:")
+        rep = r.get("report")        # the check after the last edit
+        if rep:
+            st.markdown(f"**{T('history')}**: {c.step(rep['label'])}")
+            if rep["newly_broken"]:
+                st.error(T("check_broken") + "\n\n" + "\n".join(f"- **{c.md(g)}**: {c.md(why)}"
+                                                                 for g, why in rep["newly_broken"]))
             else:
-                st.button(T("lock"), on_click=cb.cb_lock, args=(True,), key="lock_btn", icon=":material/lock:")
-        else:
-            st.caption(T("grid_table"))
-        st.button(T("reoptimise"), on_click=cb.cb_reoptimise, key="reopt_btn", disabled=not (sg or focus != c.ALL))
+                st.success(T("check_ok"))
+            if rep["fixed"]:
+                st.info(T("check_fixed", grids=", ".join(c.md(g) for g in rep["fixed"])))
+
+        sg = r.get("selected_grid")
+        # the label names the selected grid: selecting another grid opens the panel again
+        with st.expander(T("grid_ops") + (f" · {c.md(sg)}" if sg else ""), expanded=bool(sg)):
+            if sg and sg in tb.index:
+                ok = bool(tb.at[sg, "compliant"])
+                why = i18n.reason(str(tb.at[sg, "reason"] or ""), c.lang())
+                st.markdown(f"**{T('selected_grid')}**: {c.md(sg)} · {int(tb.at[sg, 'households'])} / "
+                            f"{int(tb.at[sg, 'persons'])} · {T('ok') if ok else T('not_ok')}"
+                            + ("" if ok else f" — {c.md(why)}") + (f" · {T('locked')}" if sg in p.locked else ""))
+                same = [x for x in ed.grids_of_community(ds, p, ed.community_of_grid(ds, p, sg)) if x != sg]
+                st.selectbox(T("merge_absorb"), same, key="_merge_absorb", format_func=lambda k: _grid_option(k, None))
+                st.button(T("merge_into", grid=c.md(sg)), on_click=cb.cb_merge, key="merge_btn", disabled=not same)
+                s1, s2 = st.columns([1, 1])
+                s1.number_input(T("split_parts"), 0, 20, 0, key="_split_parts")
+                s2.button(T("split"), on_click=cb.cb_split, key="split_btn")
+                if sg in p.locked:
+                    st.button(T("unlock"), on_click=cb.cb_lock, args=(False,), key="unlock_btn", icon=":material/lock_open:")
+                else:
+                    st.button(T("lock"), on_click=cb.cb_lock, args=(True,), key="lock_btn", icon=":material/lock:")
+            else:
+                st.caption(T("grid_table"))
+            st.button(T("reoptimise"), on_click=cb.cb_reoptimise, key="reopt_btn", disabled=not (sg or focus != c.ALL))
 
     if whatif.coverage_available(ds):
         r["_show_coverage"], r["_show_isochrones"] = r["show_coverage"], r["show_isochrones"]

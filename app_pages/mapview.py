@@ -63,7 +63,7 @@ def _base_options(basemap: dict) -> dict:
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
-def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int) -> Base:
+def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int, counts: bool = True) -> Base:
     """The base map of the community in view, rendered once."""
     import folium
 
@@ -72,8 +72,9 @@ def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int
 
     fds = _focus_dataset(_ds, dkey, focus)
     opts = _base_options(dict(basemap_key))
-    url = _footprints_file(fds, lang, opts["tiles_crs"])
-    parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, footprints_url=url, **opts)
+    url = _footprints_file(fds, lang, opts["tiles_crs"], counts)
+    parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, footprints_url=url,
+                                  building_counts=counts, **opts)
     m = parts.base
     bounds = ed.view_bounds(fds.buildings)
     if bounds is not None:
@@ -102,7 +103,7 @@ def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int
                 defaults, threading.Lock(), sf.generate_js_hash(script, "map", False))
 
 
-def _footprints_file(fds, lang: str, tiles_crs: str) -> str | None:
+def _footprints_file(fds, lang: str, tiles_crs: str, counts: bool = True) -> str | None:
     """The footprints written once as a file the app serves (``static/cache/<hash>.json``): the map's
     script then stays small, so a rerun does not send megabytes of buildings again (the browser
     fetches them once). ``None`` (embedded) when the file cannot be written."""
@@ -111,7 +112,7 @@ def _footprints_file(fds, lang: str, tiles_crs: str) -> str | None:
 
     from gridplan import webmap
     from gridplan._atomic import atomic_path
-    text = json.dumps(webmap.footprints(fds, lang=lang, tiles_crs=tiles_crs), ensure_ascii=False,
+    text = json.dumps(webmap.footprints(fds, lang=lang, tiles_crs=tiles_crs, building_counts=counts), ensure_ascii=False,
                       separators=(",", ":"))
     name = hashlib.sha1(text.encode("utf-8")).hexdigest()[:20] + ".json"
     folder = c.ROOT / "static" / "cache"
@@ -164,7 +165,9 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     focus = c.current_focus(ds)
     basemap = r.get("basemap") or {}
     basemap_key = tuple(sorted((k, v) for k, v in basemap.items() if v))
-    base = _base(ds, dkey, focus, c.lang(), basemap_key, c.MAP_HEIGHT)
+    from app_pages import auth
+    counts = auth.building_counts()          # a viewer sees grid totals only
+    base = _base(ds, dkey, focus, c.lang(), basemap_key, c.MAP_HEIGHT, counts)
     fds = _focus_dataset(ds, dkey, focus)
     data: dict = {}
     if p is not None:
@@ -181,7 +184,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     sf = _fast_path()
     fast = sf is not None and bool(base.script) and key == "map"
     parts = webmap.make_map_parts(fds, lang=c.lang(), draw_tools=True, height=c.MAP_HEIGHT, with_base=not fast,
-                                  **_base_options(basemap), **data)
+                                  building_counts=counts, **_base_options(basemap), **data)
     parts.control.options["collapsed"] = True
     c.mark("map_layers", t0)
     if not fast:       # st_folium renders everything again (slower, same map)

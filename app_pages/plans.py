@@ -52,7 +52,8 @@ def history(*, wait: bool = False, start: bool = True):
         if done is None:
             return None
         r["timings"]["partition_s"] = round(done.seconds, 3)
-        h = ed.History.start(done.plan)
+        from app_pages import auth
+        h = ed.History.start(auth.starting_plan(done.plan))
         r["history"], r["history_key"] = h, dkey
     return h
 
@@ -180,6 +181,9 @@ def do_edit(edit: ed.Edit, *, message: str | None = None) -> bool:
         return False
     if new is p:
         flash("info", T("move_noop", grid=md(edit.args[-1])))
+        return False
+    from app_pages import auth
+    if auth.refuse_edit(p, new):
         return False
     push_plan(new, message=message)
     st.session_state["timings"]["edit_s"] = round(time.perf_counter() - t0, 3)

@@ -53,7 +53,14 @@ def store_base(store):
 
 
 def draft_path(ds) -> Path:
-    return projects_dir() / f"{project_stem(ds)}.draft.json"
+    """The draft of the dataset's current plan; with a signed-in user, one per user (two planners
+    never restore each other's drafts)."""
+    user = (st.session_state.get("auth") or {}).get("user")
+    if not user:
+        return projects_dir() / f"{project_stem(ds)}.draft.json"
+    import hashlib
+    safe = re.sub(r'[^0-9A-Za-z_\-]+', "_", user).strip("_")[:24]
+    return projects_dir() / f"{project_stem(ds)}.u-{safe}-{hashlib.sha1(user.encode('utf-8')).hexdigest()[:8]}.draft.json"
 
 
 _DRAFT_LOCK = threading.Lock()

@@ -1,8 +1,10 @@
 """Plan versions: save, list, reopen and compare (the plan store: the project GeoPackage or PostgreSQL)."""
 import streamlit as st
 
+from app_pages import auth
 from app_pages import callbacks as cb
 from app_pages import common as c
+from app_pages import conflict
 from app_pages import plans
 from app_pages import projects
 from app_pages import tables
@@ -16,15 +18,19 @@ c.show_flash()
 p = plans.plan()
 store = projects.project_store()
 
-st.subheader(T("save_version"))
-a, b, d = st.columns([2, 3, 1])
-a.text_input(T("version_name"), key="_version_name", max_chars=200)
-b.text_input(T("version_note"), key="_version_note")
-d.button(T("save"), on_click=cb.cb_save_version, type="primary", key="save_version_btn")
+if auth.is_viewer():
+    st.info(T("auth_read_only"))
+else:
+    st.subheader(T("save_version"))
+    a, b, d = st.columns([2, 3, 1])
+    a.text_input(T("version_name"), key="_version_name", max_chars=200)
+    b.text_input(T("version_note"), key="_version_note")
+    d.button(T("save"), on_click=cb.cb_save_version, type="primary", key="save_version_btn")
+    conflict.show_conflict(ds)
 
-with st.expander(T("import_assignment")):
-    st.file_uploader(T("import_assignment"), type=["csv"], key="_import_csv", label_visibility="collapsed")
-    st.button(T("import_button"), on_click=cb.cb_import_assignment, key="import_btn")
+    with st.expander(T("import_assignment")):
+        st.file_uploader(T("import_assignment"), type=["csv"], key="_import_csv", label_visibility="collapsed")
+        st.button(T("import_button"), on_click=cb.cb_import_assignment, key="import_btn")
 
 st.subheader(T("versions"))
 st.caption(T("project_file", path=c.md(store.location)))
@@ -34,7 +40,7 @@ if not len(versions):
     st.stop()
 shown = versions.drop(columns=["rule", "locked"], errors="ignore").copy()
 if "communities_changed" in shown.columns:
-    shown["communities_changed"] = shown["communities_changed"].map(len)
+    shown["communities_changed"] = ["、".join(map(str, x)) for x in shown["communities_changed"]]
 if "created" in shown.columns:
     shown["created"] = [c.when(x) for x in shown["created"]]
 if "label" in shown.columns:
@@ -46,6 +52,8 @@ tables.show(shown, width="stretch")
 def _label(v):
     return T("compare_current") if v == "current" else f"{v} · {versions.at[v, 'name']}"
 
+
+conflict.show_audit(store, versions)
 
 ids = list(versions.index)
 o1, o2 = st.columns([3, 1])

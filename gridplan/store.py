@@ -810,6 +810,39 @@ class PlanStore:
         v = self.list()
         return v[v.index > int(base)]
 
+    def rebase(self, plan: Plan, base, onto=None) -> tuple[Plan, int]:
+        """Carry a planner's changes over to a newer version (after a :class:`StoreConflict`:
+        keep working as a branch of the newest version).
+
+        The communities where ``plan`` differs from version ``base`` (its own changes) keep the
+        plan's buildings and locks; every other community is taken from version ``onto`` (default
+        the newest), so nothing another planner saved elsewhere is reverted. Returns the new plan
+        and the version it is based on; save it with ``base=`` that version. In a community both
+        changed, the planner's state wins: that is what keeping one's own work means.
+        """
+        onto_id = self.head() if onto is None else self.resolve(onto)
+        base_id = self.resolve(base)
+        if not onto_id:
+            raise StoreError(f"no version is saved in {self.location} yet")
+        b = self.buildings()
+        bids = b.index
+        _check_plan_covers(plan.assignment, bids)
+        mine = plan.assignment.reindex(bids).to_numpy(dtype=object)
+        with self._read() as conn:
+            old = self._assignment(conn, base_id).reindex(bids).to_numpy(dtype=object)
+            theirs = self._assignment(conn, onto_id).reindex(bids).to_numpy(dtype=object)
+            onto_grids = self._state_grids(conn, onto_id)
+        comm = b["community_id"].to_numpy(dtype=object)
+        changed = sorted(set(comm[mine != old].tolist()))
+        take = np.isin(comm, np.array(changed, dtype=object)) if changed else np.zeros(len(comm), bool)
+        out = np.where(take, mine, theirs)
+        kept = onto_grids[~onto_grids["community_id"].isin(changed) & onto_grids["locked"].fillna(False).astype(bool)]
+        my_grids = set(out[take].tolist())
+        locked = set(kept["grid_id"]) | {g for g in plan.locked if g in my_grids}
+        a = pd.Series(out, index=pd.Index(bids, name="building_id"), name="grid_id", dtype=object)
+        log.info("rebased a plan from version %d onto %d (its communities: %s)", base_id, onto_id, ", ".join(changed))
+        return Plan(a, rule=plan.rule, locked=sorted(locked), label=f"branch of version {onto_id}"), onto_id
+
     def grids(self, name_or_id) -> "gpd.GeoDataFrame":  # noqa: F821 - geopandas imported lazily
         """The stored grid polygons of a version (index ``grid_id``; ``community_id``, ``households``,
         ``persons``, ``buildings``, ``locked``; metric CRS). Grids of communities saved without a

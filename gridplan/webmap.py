@@ -619,6 +619,9 @@ class MapOptions:
         Height of the map (CSS).
     include_personal
         Show party-member counts in tooltips (personal data; off by default).
+    building_counts
+        Show each building's households and persons in its tooltip (``False`` for a read-only
+        viewer, who sees grid totals only; party members are then hidden too).
     minutes
         The coverage threshold when ``coverage`` has no ``covered`` column (default: the largest
         isochrone band, else 15).
@@ -642,6 +645,7 @@ class MapOptions:
     tiles_crs: str = "wgs84"
     height: int | str = "100%"
     include_personal: bool = False
+    building_counts: bool = True
     minutes: float | None = None
     show_compounds: bool = True
     show_isochrones: bool = True
@@ -960,7 +964,9 @@ def _support(ctx: _Ctx):
     from folium.elements import MacroElement
 
     T = ctx.T
-    fixed = [T["compound"], T["households"], T["persons"]] + ([T["party_members"]] if ctx.opts.include_personal else [])
+    counts = ctx.opts.building_counts
+    fixed = ([T["compound"]] + ([T["households"], T["persons"]] if counts else [])
+             + ([T["party_members"]] if ctx.opts.include_personal and counts else []))
     labels = {"grid": _safe(T["grid"]), "fixed": [_safe(x) for x in fixed], "walk": _safe(T["walk"]),
               "min": _safe(T["min"]), "covered": _safe(T["covered"]), "yes": _safe(T["yes"]), "no": _safe(T["no"])}
 
@@ -980,13 +986,14 @@ def _support(ctx: _Ctx):
 
 
 def footprints(dataset: Dataset, *, lang: str = "zh", include_personal: bool = False,
-               tiles_crs: str = "wgs84") -> dict:
+               tiles_crs: str = "wgs84", building_counts: bool = True) -> dict:
     """The building footprints as the map draws them: a GeoJSON FeatureCollection in the map's
     coordinates with what never changes (``layer``, ``building_id``, ``i`` — the position the plan
     state refers to —, ``compound_id`` and the tooltip's fixed rows, all escaped).
 
     Written to a file served next to the app, it is what ``MapOptions.footprints_url`` loads."""
-    ctx = _Ctx(dataset, MapOptions(lang=lang, include_personal=include_personal, tiles_crs=tiles_crs), True)
+    ctx = _Ctx(dataset, MapOptions(lang=lang, include_personal=include_personal, tiles_crs=tiles_crs,
+                                   building_counts=building_counts), True)
     return _footprint_collection(ctx, dataset.buildings, None)
 
 
@@ -997,9 +1004,10 @@ def _footprint_collection(ctx: _Ctx, b: gpd.GeoDataFrame, assignment) -> dict:
     cid = _native(_col(g, "compound_id"))
     names = _escape_all(_col(g, "name"))
     title = [f"{_safe(T['building'])} {n if n != '—' else _safe(i)}" for n, i in zip(names, bid)]
-    cols = [[ctx.comp_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid],
-            _escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
-    if ctx.opts.include_personal:
+    cols = [[ctx.comp_name.get(str(c), _esc(c)) if c is not None else "—" for c in cid]]
+    if ctx.opts.building_counts:
+        cols += [_escape_all(_col(g, "households")), _escape_all(_col(g, "persons"))]
+    if ctx.opts.include_personal and ctx.opts.building_counts:
         cols.append(_escape_all(_col(g, "party_members")))
     props = {"layer": ["building"] * len(g), "building_id": bid, "i": list(range(len(g))), "compound_id": cid,
              "t": _tips(title, cols)}

@@ -134,11 +134,9 @@ def playwright_instance():
         yield pw
 
 
-@pytest.fixture()
-def browser_context(playwright_instance, tmp_path):
-    """A fresh Chromium profile; every request to a host other than 127.0.0.1/localhost is
-    aborted and recorded in ``context.outside_requests`` (tests assert it stays empty)."""
-    user_data = tmp_path / "chromium-profile"
+def offline_context(playwright_instance, user_data: Path):
+    """A headless Chromium context with a fresh profile in ``user_data``; every request to a host
+    other than 127.0.0.1/localhost is aborted and recorded in ``context.outside_requests``."""
     ctx = playwright_instance.chromium.launch_persistent_context(
         str(user_data), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
         viewport={"width": 1500, "height": 1100}, accept_downloads=True, locale="zh-CN")
@@ -162,10 +160,23 @@ def browser_context(playwright_instance, tmp_path):
 
     ctx.on("page", lambda page: page.on("websocket", on_ws))
     ctx.outside_requests = outside
-    yield ctx
+    return ctx
+
+
+def close_context(ctx, user_data: Path) -> None:
     ctx.unroute_all(behavior="ignoreErrors")
     ctx.close()
     shutil.rmtree(user_data, ignore_errors=True)
+
+
+@pytest.fixture()
+def browser_context(playwright_instance, tmp_path):
+    """A fresh Chromium profile that fails on outside requests (:func:`offline_context`; tests
+    assert ``context.outside_requests`` stays empty)."""
+    user_data = tmp_path / "chromium-profile"
+    ctx = offline_context(playwright_instance, user_data)
+    yield ctx
+    close_context(ctx, user_data)
 
 
 # ----------------------------------------------------------------------------- PostgreSQL + PostGIS

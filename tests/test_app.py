@@ -791,6 +791,8 @@ from app_pages import mapview
 mapview._fast_path = lambda: None
 runpy.run_path("app.py", run_name="__main__")
 """
+    from app_pages import mapview
+    fast_path = mapview._fast_path      # the page patches the module every later test shares: put it back
     path = ROOT / "_fallback_app.py"
     path.write_text(code, encoding="utf-8")
     try:
@@ -800,6 +802,8 @@ runpy.run_path("app.py", run_name="__main__")
         assert '"layer": "building"' in args["script"] and "window.__gp = s" in args["feature_group"]
     finally:
         path.unlink()
+        mapview._fast_path = fast_path
+        mapview._base.clear()           # bases cached without the fast path's script
 
 
 # ---- issue 15: the party chain
@@ -1103,3 +1107,261 @@ def test_the_ledger_shows_the_chain_pages_staff_and_mobile_stops():
     assert who["name"] in body.loc[body["网格编码"] == grid, "姓名"].tolist()   # the assignment made on the page
     phones = body["电话"].dropna().astype(str)
     assert len(phones) > 100 and phones.str.fullmatch(r"\d{3}\*{4}\d{4}").all(), phones.head().tolist()
+
+
+# ----------------------------------------------------------------------------- issue 12: sign-in, scopes, conflicts
+C1, C2 = "510682001001", "510682001002"       # 学院社区, 柳荫社区 (方亭街道)
+
+
+def _signin_store(path, users):
+    """A plan store bound to the sample (version 1: one grid per community) with ``users``
+    ``(name, role, scope)``; each password is ``pw-<name>-123``."""
+    from gridplan.demo import load_sample
+    from gridplan.model import Plan
+    from gridplan.store import open_store
+    ds = load_sample()
+    plan = Plan(ds.buildings["community_id"].astype(str) + "01", label="base")
+    store = open_store(path, create=True)
+    store.save(plan, name="底图", user="setup", dataset=ds)
+    for name, role, scope in users:
+        store.add_user(name, f"pw-{name}-123", role=role, scope=scope)
+    return ds, store
+
+
+@pytest.fixture()
+def signin_store(tmp_path, monkeypatch):
+    path = tmp_path / "office.gpkg"
+    ds, store = _signin_store(path, [("admin1", "admin", []), ("wang", "planner", [C1]), ("li", "planner", [C1, C2]),
+                                     ("zhao", "viewer", [])])
+    monkeypatch.setenv("GRIDPLAN_STORE", str(path))
+    return ds, store
+
+
+def _sign_in(at: AppTest, user: str, password: str) -> AppTest:
+    at.text_input(key="_auth_user").input(user)
+    at.text_input(key="_auth_password").input(password)
+    button(at, "登录").click().run(timeout=TIMEOUT)
+    return at
+
+
+def signed_in(user: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    _sign_in(at, user, f"pw-{user}-123")
+    assert at.session_state["auth"]["user"] == user
+    return ready(at)
+
+
+def _move(at: AppTest, ids, community: str) -> None:
+    """Select ``ids`` and move them to a new grid of their community (the 移到目标网格 button)."""
+    from gridplan import edit as ed
+    from gridplan.demo import load_sample
+    at.switch_page("app_pages/map_edit.py")
+    at.session_state["selection"] = tuple(ids)
+    at.run(timeout=TIMEOUT)
+    p = at.session_state["history"].current
+    selectbox(at, "目标网格").set_value(ed.new_grid_id(load_sample(), p, community)).run(timeout=TIMEOUT)
+    button(at, "移到目标网格").click().run(timeout=TIMEOUT)
+
+
+def _save(at: AppTest, name: str) -> None:
+    at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
+    at.text_input(key="_version_name").input(name)
+    button(at, "保存").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_signin_single_user_note_without_users():
+    at = app()
+    assert any("单用户模式：未配置用户" in x.value for x in at.sidebar.caption)
+    assert "auth" not in at.session_state or at.session_state["auth"] is None
+
+
+def test_signin_refused_on_a_public_address_without_users():
+    from streamlit import config
+    old = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=TIMEOUT)
+    finally:
+        config.set_option("server.address", old)
+    assert any("gridplan store user add" in e.value and "--role admin" in e.value for e in at.error)
+    assert not at.metric and not at.get("component_instance")       # no page ran
+
+
+def test_signin_required_and_a_wrong_password_says_nothing_more(signin_store):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["用户名", "密码"]
+    assert not at.metric and not at.get("component_instance")
+    for user, pw in (("wang", "wrong-password"), ("nobody", "pw-wang-123")):
+        _sign_in(at, user, pw)
+        msgs = [e.value for e in at.error]
+        assert msgs == ["用户名或密码不正确。"], msgs             # the same for a wrong user and a wrong password
+        assert at.session_state["auth"] is None and not at.metric
+    everything = json.dumps([str(x) for x in at.main] + [str(x) for x in at.sidebar], ensure_ascii=False)
+    assert "wrong-password" not in everything and "pw-wang-123" not in everything
+    # English interface on the sign-in page too
+    at.radio(key="_lang_radio").set_value("en").run(timeout=TIMEOUT)
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    at.radio(key="_lang_radio").set_value("zh").run(timeout=TIMEOUT)
+    _sign_in(at, "wang", "pw-wang-123")
+    at = ready(at)
+    side = " ".join(m.value for m in at.sidebar.markdown)
+    assert "wang" in side and "规划员" in side
+    # signed in, the session starts from the newest version of the shared store
+    assert at.session_state["history"].current.same_assignment(signin_store[1].load(1))
+    button(at, "退出登录").click().run(timeout=TIMEOUT)
+    assert at.session_state["auth"] is None and [t.label for t in at.text_input] == ["用户名", "密码"]
+
+
+def test_signin_planner_edits_only_their_scope_and_saves(signin_store, tmp_path):
+    ds, store = signin_store
+    at = signed_in("wang")
+    p0 = at.session_state["history"].current
+    outside = ds.buildings.index[ds.buildings["community_id"] == C2][:2]
+    _move(at, outside, C2)
+    assert any("超出负责范围" in e.value and "柳荫社区" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["history"].current.same_assignment(p0)
+    inside = ds.buildings.index[ds.buildings["community_id"] == C1][:2]
+    _move(at, inside, C1)
+    assert not at.session_state["history"].current.same_assignment(p0)
+    # the draft is the user's own
+    deadline = time.monotonic() + 20
+    while not list((tmp_path / "projects").glob("*.draft.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    drafts = [f.name for f in (tmp_path / "projects").glob("*.draft.json")]
+    assert len(drafts) == 1 and ".u-wang-" in drafts[0], drafts
+    _save(at, "学院社区 <b>调整</b>")
+    assert any("已保存版本 2" in s.value for s in at.success), [s.value for s in at.success]
+    v = store.list()
+    assert list(v.index) == [1, 2] and v.at[2, "user"] == "wang" and v.at[2, "communities_changed"] == [C1]
+    # the audit trail of that version: the changed grids with households before and after
+    trail = next(d.value for d in at.dataframe if "原户数" in d.value.columns)
+    expected = store.audit(2)
+    assert len(trail) == len(expected) > 0
+    assert trail["原户数"].sum() == expected["households_before"].sum() > 0
+    assert sorted(trail["网格编码"]) == sorted(expected["grid_id"])
+    assert any(d.label.startswith("下载留痕") for d in at.get("download_button"))
+    # another planner's session does not restore wang's draft
+    other = signed_in("li")
+    assert not any("发现未保存的修改" in i.value for i in other.info)
+
+
+def test_signin_viewer_is_read_only_and_sees_no_building_counts(signin_store):
+    at = signed_in("zhao")
+    assert not any(b.label == "移到目标网格" for b in at.button)
+    assert not any(b.label in ("撤销", "重做") for b in at.button)
+    assert any("只读" in i.value for i in at.info)
+    tips = [f["properties"]["t"] for f in footprints(map_args(at))["features"][:50]]
+    assert all(len(t) == 2 for t in tips), tips[:3]             # title and compound: no households, no persons
+    at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
+    assert not any(b.label == "保存" for b in at.button)
+    at.switch_page("app_pages/export.py").run(timeout=TIMEOUT)
+    prep = [b.key for b in at.button if b.key and b.key.startswith("prep_")]
+    assert sorted(prep) == ["prep_assignment", "prep_poster"]
+    assert not any(cb.label == T_INCLUDE_PERSONAL for cb in at.checkbox)
+    # the party chain page: no staff edits, no full phones, no per-building table of 党员中心户
+    at.switch_page(CHAIN).run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.button(key="pc_assign_btn").disabled and at.toggle(key="_pc_show_phones").disabled
+    assert not any(d.key == "pc_central_short" for d in at.dataframe if hasattr(d, "key"))
+    assert not [d for d in at.dataframe if "楼栋编码" in d.value.columns or "building_id" in d.value.columns]
+    # a planner's map does show them
+    planner = signed_in("wang")
+    tips = [f["properties"]["t"] for f in footprints(map_args(planner))["features"][:50]]
+    assert all(len(t) == 4 for t in tips)
+    planner.switch_page(CHAIN).run(timeout=TIMEOUT)
+    assert not planner.button(key="pc_assign_btn").disabled
+    assert [d for d in planner.dataframe if "楼栋编码" in d.value.columns or "building_id" in d.value.columns]
+
+
+T_INCLUDE_PERSONAL = __import__("gridplan.i18n", fromlist=["t"]).t("include_personal", "zh")
+
+
+def test_signin_two_planners_different_communities_both_land(signin_store):
+    ds, store = signin_store
+    a, b = signed_in("wang"), signed_in("li")
+    _move(a, ds.buildings.index[ds.buildings["community_id"] == C1][:2], C1)
+    _move(b, ds.buildings.index[ds.buildings["community_id"] == C2][:3], C2)
+    _save(a, "A")
+    _save(b, "B")
+    assert list(store.list().index) == [1, 2, 3]
+    head = store.load(3)
+    # the saved version holds both changes, and it is b's plan now (the next save's base)
+    assert head.same_assignment(b.session_state["history"].current)
+    assert any("同时包含其他人" in s.value for s in b.info)
+    assert len(b.session_state["history"]) == 1            # no undo back to a plan without a's change
+    grids = head.assignment
+    assert grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]].nunique() == 1
+    assert (grids[ds.buildings.index[ds.buildings["community_id"] == C1][:2]] != C1 + "01").all()
+    assert (grids[ds.buildings.index[ds.buildings["community_id"] == C2][:3]] != C2 + "01").all()
+
+
+def test_signin_conflict_shows_who_and_saves_a_branch(signin_store):
+    ds, store = signin_store
+    a, b = signed_in("li"), signed_in("admin1")
+    c1 = ds.buildings.index[ds.buildings["community_id"] == C1]
+    c2 = ds.buildings.index[ds.buildings["community_id"] == C2]
+    _move(a, c1[:2], C1)
+    _move(b, c1[5:8], C1)
+    _move(b, c2[:2], C2)
+    _save(a, "A")
+    _save(b, "B")
+    assert list(store.list().index) == [1, 2]                     # b's save was refused
+    text = " ".join(m.value for m in b.markdown)
+    assert "保存冲突" in text and "li" in text and "学院社区" in text, text
+    labels = [x.label for x in b.button]
+    assert "载入对方版本" in labels and "另存为分支版本" in labels
+    button(b, "另存为分支版本").click().run(timeout=TIMEOUT)
+    assert not b.exception
+    assert list(store.list().index) == [1, 2, 3]
+    v3 = store.load(3).assignment
+    mine = b.session_state["history"].current.assignment
+    # b's communities are b's; nothing else a saved was reverted (a changed only C1, which b kept)
+    assert (v3[c1] == mine[c1]).all() and (v3[c2] == mine[c2]).all()
+    assert store.list().at[3, "base"] == 2
+    # the other way: load their version (after a confirmation) drops the edits
+    _move(a, c1[10:12], C1)
+    _save(a, "A2")                                                  # base 2, but 3 changed C1: a conflict
+    assert list(store.list().index) == [1, 2, 3]
+    button(a, "载入对方版本").click().run(timeout=TIMEOUT)
+    assert any("放弃" in w.value for w in a.warning)
+    button(a, "确定载入，放弃我的修改").click().run(timeout=TIMEOUT)
+    assert a.session_state["history"].current.same_assignment(store.load(3))
+
+
+def test_signin_admin_manages_users(signin_store):
+    ds, store = signin_store
+    at = signed_in("admin1")
+    at.switch_page("app_pages/admin.py").run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    users = next(d.value for d in at.dataframe if "角色" in d.value.columns)
+    assert sorted(users.index) == ["admin1", "li", "wang", "zhao"]
+    assert not any("hash" in str(c).lower() or "密码" in str(c) for c in users.columns)
+    at.text_input(key="_adm_name").input("孙<b>")
+    at.selectbox(key="_adm_role").set_value("planner")
+    at.multiselect(key="_adm_scope").select(C2)
+    at.text_input(key="_adm_password").input("sun-password-1")
+    button(at, "添加用户").click().run(timeout=TIMEOUT)
+    assert any("已添加用户" in s.value for s in at.success), [e.value for e in at.error]
+    u = store.get_user("孙<b>")
+    assert (u.role, u.scope) == ("planner", (C2,))
+    assert store.verify("孙<b>", "sun-password-1") is not None
+    # change wang to a viewer, reset li's password
+    at.selectbox(key="_adm_pick").set_value("wang").run(timeout=TIMEOUT)
+    at.selectbox(key="_adm_set_role").set_value("viewer")
+    button(at, "应用").click().run(timeout=TIMEOUT)
+    assert store.get_user("wang").role == "viewer"
+    at.selectbox(key="_adm_pick").set_value("li").run(timeout=TIMEOUT)
+    at.text_input(key="_adm_new_password").input("li-new-password")
+    button(at, "重置密码").click().run(timeout=TIMEOUT)
+    assert store.verify("li", "li-new-password") is not None and store.verify("li", "pw-li-123") is None
+    # an admin cannot lock themselves out; a planner has no admin page
+    at.selectbox(key="_adm_pick").set_value("admin1").run(timeout=TIMEOUT)
+    at.selectbox(key="_adm_set_role").set_value("planner")
+    button(at, "应用").click().run(timeout=TIMEOUT)
+    assert store.get_user("admin1").role == "admin"
+    viewer = signed_in("zhao")
+    with pytest.raises(ValueError, match="admin.py"):                # not even registered as a page
+        viewer.switch_page("app_pages/admin.py")

@@ -634,3 +634,109 @@ def test_a_chain_node_click_brings_the_map_there_offline(app_server, browser_con
     page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.wait_for(
         timeout=60_000)
     _assert_offline(browser_context)
+
+
+# ----------------------------------------------------------------------------- issue 12: two app servers, one PostGIS store
+def _sign_in_page(ctx, url: str, user: str):
+    page, _ = _open(ctx, url)
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(f"pw-{user}-123")
+    page.get_by_role("button", name="登录").click()
+    _wait_plan(page)
+    page.get_by_text(user, exact=True).first.wait_for(timeout=30_000)     # the sidebar names the user
+    return page
+
+
+_BUILDING_IN_VIEW_BUT_JS = _BUILDING_IN_VIEW_JS.replace("() => {", "(avoid) => {").replace(
+    "if (view.contains(c))", "if (view.contains(c) && avoid.indexOf(f.properties.building_id) < 0)")
+
+
+def _paint_one(page, community_name: str | None = None, avoid=()) -> str:
+    """Paint one building of the community in view (after focusing ``community_name``) into a new
+    grid; not one of ``avoid`` (a click the map reported already is not reported again)."""
+    if community_name:
+        _choose(page, "显示社区", community_name)
+        _wait_until(lambda: community_name in _selected(page, "显示社区"))
+        time.sleep(1.0)
+        _wait_until(lambda: _map_frame(page).evaluate(_BUILDING_IN_VIEW_JS), timeout_s=120)
+    page.get_by_text("涂刷到目标网格").click()
+    _choose(page, "目标网格", "新网格")
+    _wait_until(lambda: "新网格" in _selected(page, "目标网格"))
+    step0 = _history_step(page)
+    x, y, bid = _map_frame(page).evaluate(_BUILDING_IN_VIEW_BUT_JS, list(avoid))
+    box = page.locator(MAP_IFRAME).last.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    _wait_until(lambda: _history_step(page)[0] == step0[0] + 1, timeout_s=60)
+    return bid
+
+
+def _save_version(page, name: str):
+    _nav(page, "方案版本")
+    page.get_by_label("版本名称").fill(name)
+    page.get_by_role("button", name="保存", exact=True).click()
+
+
+def test_signin_two_servers_one_postgis_store(pg_url, playwright_instance, tmp_path):
+    """Two planners in two browsers on two app processes against one PostGIS store: different
+    communities → both saves land; the same community → the second sees who changed it and keeps
+    working as a branch version."""
+    from conftest import AppServer, close_context, offline_context
+    from test_app import C1, C2, _signin_store
+    from gridplan.store import open_store
+    ds, store = _signin_store(pg_url, [("wang", "planner", [C1]), ("li", "planner", [C1, C2])])
+    comm = ds.buildings["community_id"].astype(str)
+    servers, contexts = [], []
+    try:
+        for k in (0, 1):
+            (tmp_path / f"projects{k}").mkdir()
+            servers.append(AppServer(tmp_path / f"projects{k}", tmp_path / f"streamlit{k}.log",
+                                     env={"GRIDPLAN_STORE": pg_url}).start())
+            contexts.append(offline_context(playwright_instance, tmp_path / f"profile{k}"))
+        wang = _sign_in_page(contexts[0], servers[0].url, "wang")
+        li = _sign_in_page(contexts[1], servers[1].url, "li")
+        # different communities: both land
+        b_li = _paint_one(li, "柳荫社区")
+        b_wang = _paint_one(wang)
+        assert comm[b_wang] == C1 and comm[b_li] == C2
+        _save_version(wang, "王：学院社区")
+        wang.get_by_text(re.compile("已保存版本 2")).first.wait_for(timeout=60_000)
+        _save_version(li, "李：柳荫社区")
+        li.get_by_text(re.compile("已保存版本 3")).first.wait_for(timeout=60_000)
+        v = open_store(pg_url).list()
+        assert list(v.index) == [1, 2, 3]
+        assert [v.at[2, "user"], v.at[3, "user"]] == ["wang", "li"]
+        assert v.at[2, "communities_changed"] == [C1] and v.at[3, "communities_changed"] == [C2]
+        newest = open_store(pg_url).load(3).assignment
+        assert newest[b_wang] != C1 + "01" and newest[b_li] != C2 + "01"          # neither reverted the other
+        # the same community: li saves a change to 学院社区 first; wang's save then conflicts
+        _nav(li, "地图与编辑")
+        _wait_plan(li)
+        b_li2 = _paint_one(li, "学院社区")
+        _save_version(li, "李：学院社区")
+        li.get_by_text(re.compile("已保存版本 4")).first.wait_for(timeout=60_000)
+        _nav(wang, "地图与编辑")
+        _wait_plan(wang)
+        b_wang2 = _paint_one(wang, avoid=[b_wang])
+        _save_version(wang, "王：再改学院社区")
+        wang.get_by_text("保存冲突：其他人已修改了相同的社区").first.wait_for(timeout=60_000)
+        conflict = wang.get_by_text(re.compile(r"版本 4「李：学院社区」，用户 li")).first
+        conflict.wait_for(timeout=10_000)
+        assert "学院社区" in conflict.inner_text()
+        assert list(open_store(pg_url).list().index) == [1, 2, 3, 4]              # nothing written
+        wang.get_by_role("button", name=re.compile("另存为分支版本")).click()
+        wang.get_by_text(re.compile("已另存为分支版本 5")).first.wait_for(timeout=60_000)
+        v = open_store(pg_url).list()
+        assert list(v.index) == [1, 2, 3, 4, 5]
+        assert v.at[5, "user"] == "wang" and v.at[5, "base"] == 4 and v.at[5, "communities_changed"] == [C1]
+        final = open_store(pg_url).load(5).assignment
+        assert final[b_wang2] != C1 + "01" and final[b_li] != C2 + "01"            # li's 柳荫社区 kept
+        del b_li2
+        for ctx in contexts:
+            _assert_offline(ctx)
+    finally:
+        for k, ctx in enumerate(contexts):
+            close_context(ctx, tmp_path / f"profile{k}")
+        for s in servers:
+            s.stop()
+        from gridplan.store import close_engines
+        close_engines(pg_url)

@@ -184,6 +184,34 @@ def test_same_community_conflict_names_version_user_communities_and_writes_nothi
     assert store.load(v3).same_assignment(mine)
 
 
+def test_rebase_keeps_my_communities_and_takes_the_rest_from_the_newest(store_url, ds, plan0):
+    """After a conflict, 另存为分支版本: my changed communities on top of the newest version."""
+    cx, cy, cz = _communities(ds)[:3]
+    store = open_store(store_url)
+    v1 = store.save(plan0.lock([f"{cz}01"]), name="初稿", user="admin", dataset=ds)
+    theirs = change_in(ds, plan0, cx, "A")
+    theirs = change_in(ds, theirs, cy, "A2")
+    v2 = store.save(theirs.lock([f"{cz}01"]), name="A", user="a", base=v1, dataset=ds)
+    mine = change_in(ds, plan0, cx, "B", n=7)                 # from version 1: X changed, Y still as in 1
+    with pytest.raises(StoreConflict):
+        store.save(mine, name="B", user="b", base=v1, dataset=ds)
+    branch, onto = store.rebase(mine, v1)
+    assert onto == v2
+    comm = ds.buildings["community_id"].astype(str)
+    a, b, t = branch.assignment, mine.assignment, store.load(v2).assignment
+    in_x = comm.index[comm == cx]
+    others = comm.index[comm != cx]
+    assert a[in_x].equals(b[in_x])                            # my community is mine
+    assert a[others].equals(t.reindex(others))                 # Y (their change) is not reverted
+    assert f"{cz}01" in branch.locked                          # their locks elsewhere are kept
+    v3 = store.save(branch, name="B 分支", user="b", base=onto, dataset=ds)
+    assert store.list().at[v3, "communities_changed"] == [cx]
+    assert store.load(v3).same_assignment(branch)
+    # nothing changed since: the rebase of a plan made on the newest version is that plan
+    again, onto2 = store.rebase(store.load(v3), v3)
+    assert onto2 == v3 and again.same_assignment(store.load(v3))
+
+
 def test_a_grid_id_taken_meanwhile_in_another_community_is_a_conflict(store_url, ds, plan0):
     cx, cy = _communities(ds)[:2]
     store = open_store(store_url)

@@ -364,3 +364,18 @@ def test_suggested_grid_stations_have_their_own_markers(toy):
     assert "&lt;b&gt;" in f["t"][0] and "<b>" not in f["t"][0] and f["t"][2] == "123"
     red = gpd.GeoDataFrame({"gain_households": [7]}, geometry=[Point(b.geometry.iloc[0].centroid)], crs=ds.crs)
     assert "建议新增站点" in _geojson_layers(webmap.make_map(ds, suggested=red))
+
+
+def test_footprints_without_building_counts_for_viewers(toy):
+    ds, plan, grids = toy
+    full = webmap.footprints(ds)
+    bare = webmap.footprints(ds, building_counts=False)
+    assert all(len(f["properties"]["t"]) == 4 for f in full["features"])     # title, compound, households, persons
+    assert all(len(f["properties"]["t"]) == 2 for f in bare["features"])     # title, compound
+    hh = [str(int(x)) for x in ds.buildings["households"]]
+    assert [f["properties"]["t"][2] for f in full["features"]] == hh
+    html = webmap.make_map_parts(ds, grids=grids, assignment=plan.assignment, building_counts=False,
+                                 include_personal=True).base.get_root().render()
+    assert '"fixed": ["' in html
+    fixed = json.loads(re.search(r'"fixed": (\[[^\]]*\])', html).group(1))
+    assert len(fixed) == 1                                    # only the compound: no counts, no party members
