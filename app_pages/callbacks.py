@@ -8,15 +8,11 @@ import time
 
 import streamlit as st
 
-from gridplan import PlanError, Rule
-from gridplan import edit as ed
-from gridplan import metrics
-
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages import projects
+from app_pages import plans, projects, whatif
 from app_pages.common import T, flash, md
+from gridplan import PlanError, Rule, metrics
+from gridplan import edit as ed
 
 log = logging.getLogger("gridplan.app")
 

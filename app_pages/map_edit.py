@@ -8,10 +8,7 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages import projects
-from app_pages import mapview, tables
+from app_pages import mapview, plans, projects, tables, whatif
 from gridplan import edit as ed
 from gridplan import i18n, metrics
 

@@ -3,9 +3,7 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import plans
-from app_pages import projects
-from app_pages import tables
+from app_pages import plans, projects, tables
 from gridplan import edit as ed
 
 T = c.T

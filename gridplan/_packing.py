@@ -237,7 +237,7 @@ def min_splits(item_h: np.ndarray, item_p: np.ndarray, pool_h: np.ndarray, pool_
         row = {x[i, g]: 1.0 for g in range(K) if (i, g) in x}
         row[s[i]] = 1.0
         m.row(row, 1.0, 1.0)
-    for (i, g), v in x.items():
+    for (_i, g), v in x.items():
         m.row({v: 1.0, u[g]: -1.0}, -math.inf, 0.0)
     for g in range(K):
         m.row({yh[g]: 1.0, u[g]: -SH}, -math.inf, 0.0)

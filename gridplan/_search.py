@@ -99,15 +99,15 @@ class Graph:
     def __len__(self) -> int:
         return len(self.h)
 
-    def sub(self, idx: np.ndarray) -> "Graph":
+    def sub(self, idx: np.ndarray) -> Graph:
         return Graph(A=self.A[idx][:, idx].tocsr(), L=self.L[idx][:, idx].tocsr(), h=self.h[idx],
                      p=self.p[idx], xy=self.xy[idx], area=self.area[idx], perim=self.perim[idx],
                      mass=None if self.mass is None else self.mass[idx])
 
-    def with_mass(self, mass: np.ndarray) -> "Graph":
+    def with_mass(self, mass: np.ndarray) -> Graph:
         return Graph(self.A, self.L, self.h, self.p, self.xy, self.area, self.perim, mass)
 
-    def contract(self, unit_of: np.ndarray) -> "Graph":
+    def contract(self, unit_of: np.ndarray) -> Graph:
         """The graph of units ``0..max(unit_of)`` (each unit a set of this graph's vertices)."""
         n = len(self.h)
         nu = int(unit_of.max()) + 1
@@ -323,7 +323,7 @@ class Search:
                             cands.append((new, u, v))
                 work.used += len(outside) * len(inside)
                 cands.sort()
-                for new, u, v in cands[:200]:
+                for _new, u, v in cands[:200]:
                     if work.over():
                         return done
                     lab[u], lab[v] = g, n_

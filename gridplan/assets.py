@@ -375,6 +375,7 @@ def streamlit_config_ok(root: str | os.PathLike | None = None) -> bool:
 
 # --------------------------------------------------------------------------- command line
 def main(argv=None) -> int:
+    """Run ``python -m gridplan.assets`` (``install`` the map assets into ``static/vendor``, …); return the exit code."""
     p = argparse.ArgumentParser(prog="python -m gridplan.assets", description="offline map assets (Leaflet, …)")
     sub = p.add_subparsers(dest="cmd", required=True)
     pi = sub.add_parser("install", help="copy the map assets from the installed packages into static/vendor")

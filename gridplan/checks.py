@@ -282,7 +282,7 @@ def _id_strings(s: pd.Series) -> pd.Series:
         finite = np.isfinite(v)
         if np.all(np.floor(v[finite]) == v[finite]) and (np.abs(v[finite]) < 2 ** 53).all():
             return build(np.where(finite, v, 0).astype(np.int64).astype(str).astype(object), ~finite)
-    elif isinstance(dt, pd.StringDtype) or (dt == object and all(isinstance(v, str) for v in s.dropna())):
+    elif isinstance(dt, pd.StringDtype) or (pd.api.types.is_object_dtype(dt) and all(isinstance(v, str) for v in s.dropna())):
         txt = s.to_numpy(dtype=object, na_value=None)
         strs = np.array([v.strip() if isinstance(v, str) else None for v in txt], dtype=object)
         null = np.array([v is None or v.lower() in _NULL_WORDS for v in strs], dtype=bool)

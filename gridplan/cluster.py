@@ -43,8 +43,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._errors import ClusterError
-from .engine import (RESTARTS, TIME_LIMIT_S, WORK_PER_BUILDING, CommunityArrays, CommunityResult, PartitionRun,
-                     _assemble, _community_work, _Ctx, _prepare, solve_community)
+from .engine import (
+    RESTARTS,
+    TIME_LIMIT_S,
+    WORK_PER_BUILDING,
+    CommunityArrays,
+    CommunityResult,
+    PartitionRun,
+    _assemble,
+    _community_work,
+    _Ctx,
+    _prepare,
+    solve_community,
+)
 from .model import Dataset, Rule
 
 log = logging.getLogger(__name__)
@@ -196,7 +207,7 @@ class _CityArrays:
     ctx: _Ctx
 
     @classmethod
-    def of(cls, ctx: _Ctx, codes: np.ndarray) -> "_CityArrays":
+    def of(cls, ctx: _Ctx, codes: np.ndarray) -> _CityArrays:
         g = ctx.graph
         return cls(_Ctx(ids=None, comm=np.asarray(codes, dtype=np.int32), compound=ctx.compound, graph=g))
 
@@ -393,6 +404,7 @@ class ClusterPartitioner:
         return run
 
     def close(self) -> None:
+        """Close the progress bar, if one is shown."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

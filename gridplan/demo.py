@@ -37,8 +37,8 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
     from tqdm import tqdm
 
     from . import export, metrics
-    from .reach import Coverage, isochrones
     from .engine import partition
+    from .reach import Coverage, isochrones
     from .stations import suggest_stations
 
     out_dir = Path(out_dir)

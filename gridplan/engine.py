@@ -85,14 +85,12 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ._errors import PlanError
-from ._executor import Executor, PARALLEL_MIN_BUILDINGS, make_executor
+from ._executor import PARALLEL_MIN_BUILDINGS, Executor, make_executor
 from ._packing import min_splits, partition_region, stuck_compounds, whole_packing_exists
-from ._search import (BIG, Graph, Search as _Search, Work, improve, lams, make_connected, shape_cost,  # noqa: F401
-                      violations, weights, _balanced_kmeans)
+from ._search import BIG, Graph, Work, _balanced_kmeans, improve, lams, make_connected, shape_cost, violations, weights  # noqa: F401
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
-from .model import Dataset, Plan, Rule
-from .model import dataset_cache
+from .model import Dataset, Plan, Rule, dataset_cache
 from .tessellate import building_cells, building_points, community_labels
 
 log = logging.getLogger(__name__)
@@ -248,7 +246,8 @@ class CommunityArrays:
     compound: np.ndarray
 
     @classmethod
-    def of(cls, ctx: _Ctx, nodes: np.ndarray) -> "CommunityArrays":
+    def of(cls, ctx: _Ctx, nodes: np.ndarray) -> CommunityArrays:
+        """The arrays of the subgraph on ``nodes`` (one community)."""
         g = ctx.graph.sub(np.asarray(nodes, dtype=np.int64))
         A, L = g.A, g.L
         A.sort_indices()
@@ -267,6 +266,7 @@ class CommunityArrays:
         return len(self.h)
 
     def graph(self) -> Graph:
+        """The arrays as a :class:`Graph` again."""
         n = len(self.h)
         A = sp.csr_matrix((self.cut, self.indices, self.indptr), shape=(n, n))
         L = sp.csr_matrix((self.shared, self.indices, self.indptr), shape=(n, n))

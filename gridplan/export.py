@@ -21,8 +21,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from xml.sax.saxutils import escape as _xml
 
 import geopandas as gpd

@@ -18,8 +18,8 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Mapping
 
 import geopandas as gpd
 import pandas as pd
@@ -28,8 +28,8 @@ from pyproj import CRS
 
 from ._atomic import atomic_path
 from ._errors import Problem, ValidationError
-from .model import ID_FIELD, LAYERS, Dataset
 from .checks import LAYER_ALIASES, LoadOptions, normalise
+from .model import ID_FIELD, LAYERS, Dataset
 
 log = logging.getLogger(__name__)
 
@@ -841,6 +841,7 @@ def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None 
 
 
 def layer_ids(dataset: Dataset, layer: str) -> pd.Index:
+    """The ids of a layer's features (an empty index when the dataset lacks the layer)."""
     g = dataset.layer(layer)
     return pd.Index([]) if g is None else g.index.rename(ID_FIELD[layer])
 

@@ -51,6 +51,7 @@ SCHEDULE_COLUMNS = ["station_id", "weekday", "start", "end"]
 
 
 def weekday_label(day: int, lang: str = "zh") -> str:
+    """The name of weekday ``day`` (1 = Monday … 7 = Sunday) in ``lang``."""
     return (WEEKDAYS_ZH if lang == "zh" else WEEKDAYS_EN)[int(day) - 1]
 
 
@@ -254,6 +255,7 @@ class MobileCoverage:
     problems: tuple = field(default=())
 
     def summary(self) -> dict:
+        """The headline figures as a plain dict (for JSON and the CLI)."""
         b = self.by_building
         hh = float(b["households"].sum())
         return {"stations": int(len(self.by_station)), "minutes": self.minutes, "walk_m": round(self.walk_m, 3),

@@ -61,12 +61,14 @@ class Snapped:
         """Points that are on the usable network (not far, snapped)."""
         return (self.edge >= 0) & ~self.far
 
-    def take(self, idx) -> "Snapped":
+    def take(self, idx) -> Snapped:
+        """The snaps at positions ``idx``."""
         idx = np.asarray(idx)
         return Snapped(*(getattr(self, f)[idx] for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
 
     @staticmethod
-    def concat(parts: "list[Snapped]") -> "Snapped":
+    def concat(parts: list[Snapped]) -> Snapped:
+        """The snaps of several parts, one after the other."""
         return Snapped(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
 
@@ -108,14 +110,17 @@ class WalkNetwork:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes."""
         return len(self.node_xy)
 
     @property
     def n_edges(self) -> int:
+        """Number of edges."""
         return len(self.edge_u)
 
     @property
     def kept_node(self) -> np.ndarray:
+        """Whether each node lies in the part of the network that is kept (the main part)."""
         return np.isin(self.component, self.kept_component)
 
     def __repr__(self) -> str:
@@ -283,7 +288,7 @@ class WalkNetwork:
         return dist, owner
 
 
-def same_edge_improve(edges, pos_m, source_edges, source_idx, sources: "Snapped", best, owner) -> None:
+def same_edge_improve(edges, pos_m, source_edges, source_idx, sources: Snapped, best, owner) -> None:
     """Shorten walks of points lying on the same edge as a source, in place.
 
     For point ``i`` on edge ``edges[i]`` at ``pos_m[i]`` and source ``s`` (index into

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -145,9 +145,8 @@ def _poly_collection(geoms, facecolors, edgecolors, linewidths, *, zorder=1, alp
                      linestyle="solid"):
     """One PathCollection for many (multi)polygons with holes — much faster than one patch each."""
     from matplotlib.collections import PathCollection
-    from matplotlib.path import Path as MPath
-
     from matplotlib.colors import to_rgba
+    from matplotlib.path import Path as MPath
 
     paths, fc, ec, lw = [], [], [], []
     n = len(geoms)
@@ -469,7 +468,7 @@ def _draw_bands(sh: _Sheet, isochrones) -> None:
     iso = isochrones.to_crs(sh.crs) if isochrones.crs != sh.crs else isochrones
     bm = iso["band_min"].astype(float).to_numpy()
     bands = sorted(set(bm.tolist()))
-    for i, b_ in enumerate(reversed(bands)):
+    for _i, b_ in enumerate(reversed(bands)):
         geom = shapely.union_all(iso.geometry.to_numpy()[bm == b_]).intersection(sh.view)
         colr = BAND_COLORS[min(bands.index(b_), len(BAND_COLORS) - 1)]
         sh.ax.add_collection(_poly_collection([geom], colr, "none", 0, zorder=1, alpha=0.28))

@@ -123,9 +123,11 @@ class ProvinceRun:
 
     @property
     def failed(self) -> pd.DataFrame:
+        """The datasets that failed, with their error."""
         return self.cities[self.cities["error"].notna()]
 
     def summary(self) -> dict:
+        """The headline figures over the datasets that succeeded, as a plain dict."""
         ok = self.cities[self.cities["error"].isna()]
         out = {"datasets": int(len(self.cities)), "failed": int(len(self.failed)),
                "buildings": int(ok["buildings"].sum()), "households": int(ok["households"].sum()),

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -207,7 +207,7 @@ class Coverage:
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ what-if (each returns a new analysis)
-    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> "Coverage":
+    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> Coverage:
         kw = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
                   max_snap_m=self.max_snap_m, limit_m=None if not np.isfinite(self.limit_m) else self.limit_m)
         kw.update(opts)
@@ -222,7 +222,7 @@ class Coverage:
                     new._cache[key] = val
         return new
 
-    def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> "Coverage":
+    def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> Coverage:
         """The same stations and network with other bands, speed or counted kinds."""
         opts = {}
         if minutes is not None:
@@ -234,14 +234,14 @@ class Coverage:
         return self._derive(self.stations, self.station_snap, **opts)
 
     def with_station(self, point, *, station_id: str | None = None, kind: str = "red_station",
-                     name: str = "") -> "Coverage":
+                     name: str = "") -> Coverage:
         """A new analysis with one more (active) station at ``point`` (a shapely Point or ``(x, y)``
         in the dataset's metric CRS)."""
         return self.with_stations([point], station_ids=None if station_id is None else [station_id],
                                   kind=kind, names=[name])
 
     def with_stations(self, points, *, station_ids: Sequence[str] | None = None, kind: str = "red_station",
-                      names: Sequence[str] | None = None) -> "Coverage":
+                      names: Sequence[str] | None = None) -> Coverage:
         """A new analysis with several more stations."""
         pts = [p if isinstance(p, shapely.Geometry) else shapely.Point(*p) for p in points]
         if kind not in STATION_KINDS:
@@ -267,7 +267,7 @@ class Coverage:
         return self._derive(gpd.GeoDataFrame(st, geometry="geometry", crs=self.dataset.crs),
                             Snapped.concat([self.station_snap, snap]), changed_kinds={kind})
 
-    def with_active(self, active: Iterable[str] | dict) -> "Coverage":
+    def with_active(self, active: Iterable[str] | dict) -> Coverage:
         """A new analysis where exactly the given station ids are active (or ``{id: bool}`` changes)."""
         st = self.stations.copy()
         if isinstance(active, dict):
@@ -281,7 +281,7 @@ class Coverage:
         changed = st["active"].to_numpy(dtype=bool) != self.stations["active"].to_numpy(dtype=bool)
         return self._derive(st, self.station_snap, changed_kinds=set(st["kind"].to_numpy()[changed]))
 
-    def without_stations(self, station_ids: Iterable[str]) -> "Coverage":
+    def without_stations(self, station_ids: Iterable[str]) -> Coverage:
         """A new analysis with these stations switched off."""
         return self.with_active({s: False for s in station_ids})
 
@@ -322,7 +322,7 @@ class Coverage:
                 out.append((k,))
         return out
 
-    def adopt_reach(self, kinds: Iterable[str], reach: "_Reach") -> None:
+    def adopt_reach(self, kinds: Iterable[str], reach: _Reach) -> None:
         """Use distances computed elsewhere (e.g. on a Dask cluster by :mod:`gridplan.cluster`) for
         ``kinds``, as if :meth:`reach` had computed them here. Only before :meth:`result`."""
         if "result" in self._cache:
@@ -332,7 +332,7 @@ class Coverage:
             raise ValueError(f"reach arrays do not fit this analysis ({n_nodes} nodes, {n_b} buildings)")
         self._cache[("reach", tuple(kinds))] = reach
 
-    def result(self) -> "CoverageResult":
+    def result(self) -> CoverageResult:
         """Every table of the analysis (computed once, then cached)."""
         if "result" not in self._cache:
             t0 = time.perf_counter()
@@ -417,10 +417,12 @@ class CoverageResult:
 
     @property
     def covered_households(self) -> int:
+        """Households in covered buildings (within the largest band)."""
         b = self.buildings
         return int(b.loc[b["covered"], "households"].sum())
 
     def summary(self) -> dict:
+        """The headline figures as a plain dict (for JSON and the CLI)."""
         b = self.buildings
         hh = float(b["households"].sum())
         pp = float(b["persons"].sum())
@@ -574,12 +576,14 @@ def _make_result(cov: Coverage) -> CoverageResult:
     nfar = int(cov.building_snap.far.sum())
     if nfar:
         problems.append(Problem("warning", "buildings", None,
-                                f"{nfar} building(s) are more than {cov.max_snap_m:g} m from the walking network and count as unreachable",
+                                f"{nfar} building(s) are more than {cov.max_snap_m:g} m from the walking network "
+                                "and count as unreachable",
                                 "add the missing roads/paths or check the building positions", "far_from_road"))
     noff = int(cov.building_snap.off_main.sum())
     if noff:
         problems.append(Problem("warning", "buildings", None,
-                                f"{noff} building(s) are nearest to a disconnected piece of road; they were snapped to the main network",
+                                f"{noff} building(s) are nearest to a disconnected piece of road; "
+                                "they were snapped to the main network",
                                 "connect those roads to the network", "off_main"))
     for sid in sids[(ssnap.far | ssnap.off_main)]:
         problems.append(Problem("warning", "stations", str(sid),
@@ -606,7 +610,7 @@ def coverage(dataset: Dataset, *, plan: Plan | None = None, minutes: Sequence[fl
 
 # ---------------------------------------------------------------------- isochrones
 
-def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False, minutes: Sequence[float] | None = None,
+def isochrones(source: CoverageResult | Coverage, *, per_station: bool = False, minutes: Sequence[float] | None = None,
                buffer_m: float = 40.0, cell_m: float | None = None,
                min_hole_m2: float | None = None) -> gpd.GeoDataFrame:
     """Isochrone polygons for display: the area within ``buffer_m`` of the reached network.

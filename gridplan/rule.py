@@ -34,8 +34,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -215,7 +216,7 @@ class Rule:
         return "p"
 
     # ------------------------------------------------------------------ a missing measure
-    def effective(self, households: float, persons: float) -> "Rule":
+    def effective(self, households: float, persons: float) -> Rule:
         """The rule a community with these totals is judged by.
 
         In mode "either", a community whose households (or persons) are all zero or absent is

@@ -174,7 +174,8 @@ def generate_rosters(buildings: pd.DataFrame, compounds: pd.DataFrame, communiti
                               身份证号=_id_number(rng, used_ids)))
     for k in range(2):     # no building given
         unmatched.append(dict(x[0], 楼栋="", 户室=f"{k + 1}03", 姓名=_name(rng), 身份证号=_id_number(rng, used_ids)))
-    unmatched_c = [dict(c[0], 社区=comm_name[CSV_COMMUNITY], 小区=some_compound, 户室="909", 姓名=_name(rng), 身份证号=_id_number(rng, used_ids))]
+    unmatched_c = [dict(c[0], 社区=comm_name[CSV_COMMUNITY], 小区=some_compound, 户室="909", 姓名=_name(rng),
+                        身份证号=_id_number(rng, used_ids))]
     x = x + unmatched + dup_x
     c = c + unmatched_c + dup_c
     order_x = rng.permutation(len(x))

@@ -329,12 +329,12 @@ def plot_sanwu_progress(dataset, since, *, until=None, history: pd.DataFrame | N
     with a line for those with 红色物业. Returns the matplotlib Figure (a bare Agg figure, no pyplot
     state, safe in notebooks and threads); Chinese labels use the CJK font of the posters, set on each
     text so the figure can be saved anywhere without tofu boxes."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .i18n import t
     from .poster import _rc, cjk_font
-    import matplotlib
 
     tl = progress_timeline(dataset, since, until=until, history=history, freq=freq)
     family = cjk_font()

@@ -28,7 +28,7 @@ user asks for them (``include_personal=True``).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,7 @@ def _community_lookup(dataset) -> dict[str, str]:
     return out
 
 
-def read_staff(source, *, dataset=None, sheet=None) -> "StaffAssignment":
+def read_staff(source, *, dataset=None, sheet=None) -> StaffAssignment:
     """Load a staff list (CSV/TXT in UTF-8, UTF-16 or GBK, or Excel .xlsx/.xls: :func:`gridplan.tables.read_sheets`).
 
     Columns (Chinese headers accepted, a title row above the header is skipped): 姓名 ``name``
@@ -238,6 +238,7 @@ class StaffAssignment:
 
     @property
     def table(self) -> pd.DataFrame:
+        """The duty table (a copy)."""
         return self._table.copy()
 
     def __len__(self) -> int:
@@ -248,11 +249,12 @@ class StaffAssignment:
         return (f"StaffAssignment({t['person_id'].nunique()} person(s), {len(t)} duty row(s), "
                 f"{t['grid_id'].dropna().nunique()} grid(s), label={self.label!r})")
 
-    def _derive(self, table: pd.DataFrame, label: str) -> "StaffAssignment":
+    def _derive(self, table: pd.DataFrame, label: str) -> StaffAssignment:
         return StaffAssignment(table, problems=self.problems, parent=self, label=label)
 
     # ------------------------------------------------------------------ queries
     def grid_ids(self) -> list[str]:
+        """The grids somebody is assigned to, sorted."""
         return sorted(self._table["grid_id"].dropna().unique().tolist())
 
     def without_grid(self) -> pd.DataFrame:
@@ -329,7 +331,7 @@ class StaffAssignment:
 
     # ------------------------------------------------------------------ edits
     def assign(self, person_id: str, grid_id: str, *, role: str | None = None, name: str | None = None,
-               phone: str | None = None) -> "StaffAssignment":
+               phone: str | None = None) -> StaffAssignment:
         """Give a person a duty in ``grid_id``: fills the person's duty without a grid if there is one
         (of ``role``, when given), else adds a duty (``role`` required for a new person)."""
         t = self._table.copy()
@@ -350,7 +352,7 @@ class StaffAssignment:
             t = pd.concat([t, pd.DataFrame([base])], ignore_index=True)
         return self._derive(t, f"assign {person_id} to {grid_id}")
 
-    def unassign(self, person_id: str, grid_id: str) -> "StaffAssignment":
+    def unassign(self, person_id: str, grid_id: str) -> StaffAssignment:
         """Remove a person's duties in ``grid_id``."""
         t = self._table
         hit = t["person_id"].eq(str(person_id)) & t["grid_id"].eq(str(grid_id))
@@ -358,7 +360,7 @@ class StaffAssignment:
             raise PlanError(f"{person_id!r} has no duty in grid {grid_id!r}")
         return self._derive(t[~hit.to_numpy()], f"unassign {person_id} from {grid_id}")
 
-    def follow(self, old_plan, new_plan) -> "StaffAssignment":
+    def follow(self, old_plan, new_plan) -> StaffAssignment:
         """The assignment after the plan changed from ``old_plan`` to ``new_plan`` (rule in the module
         doc). Moved duties remember ``previous_grid_id``; staff left without a grid are listed by
         :meth:`without_grid`."""

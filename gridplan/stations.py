@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -27,9 +27,9 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .reach import Coverage, CoverageResult, minutes_to_m
 from .model import Dataset
 from .network import Snapped, WalkNetwork, _as_points
+from .reach import Coverage, CoverageResult, minutes_to_m
 
 log = logging.getLogger(__name__)
 
@@ -287,9 +287,9 @@ def _drop_dominated(C: sparse.csc_matrix, *, max_pairs: float = 3e7) -> np.ndarr
     if ncol == 0 or work > max_pairs:
         return np.arange(ncol)
     B = sparse.csc_matrix(C, dtype=np.float64)
-    O = (B.T @ B).tocoo()
+    pairs = (B.T @ B).tocoo()
     size = np.diff(C.indptr)
-    a, b, o = O.row, O.col, O.data
+    a, b, o = pairs.row, pairs.col, pairs.data
     dom = (a != b) & (o >= size[a] - 0.5) & (size[b] > size[a])
     bad = np.zeros(ncol, dtype=bool)
     bad[a[dom]] = True
@@ -298,8 +298,8 @@ def _drop_dominated(C: sparse.csc_matrix, *, max_pairs: float = 3e7) -> np.ndarr
 
 # ---------------------------------------------------------------------- the public function
 
-def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, method: str = "greedy",
-                     candidates: "str | gpd.GeoDataFrame" = "buildings", minutes: float | None = None,
+def suggest_stations(source: Dataset | Coverage | CoverageResult, k: int, *, method: str = "greedy",
+                     candidates: str | gpd.GeoDataFrame = "buildings", minutes: float | None = None,
                      speed_kmh: float | str | None = None, kinds: Iterable[str] | None = None,
                      weight: str = "households", time_limit_s: float = 60.0, max_snap_m: float = 300.0,
                      seed: int = 0, time_cap_s: float | None = 120.0) -> gpd.GeoDataFrame:
@@ -477,7 +477,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     return out
 
 
-def describe_places(dataset: "Dataset", points, *, road_within_m: float = 150.0) -> pd.DataFrame:
+def describe_places(dataset: Dataset, points, *, road_within_m: float = 150.0) -> pd.DataFrame:
     """Where each point is, in words a planner can find: the nearest named road (within
     ``road_within_m``), the compound it lies in (or the nearest within 50 m), the community and
     the coordinates (WGS 84 lon/lat, 6 decimals).

@@ -58,9 +58,9 @@ import sqlite3
 import struct
 import time
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -320,6 +320,7 @@ class User:
 
     @property
     def active(self) -> bool:
+        """Whether the user may log in and save (not disabled)."""
         return self.disabled is None
 
 
@@ -360,7 +361,7 @@ def _check_password(password) -> str:
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _utc(ts) -> pd.Timestamp | None:
@@ -497,7 +498,7 @@ class PlanStore:
         self._ready = ok
         return ok
 
-    def init(self) -> "PlanStore":
+    def init(self) -> PlanStore:
         """Create the tables (and on PostgreSQL the PostGIS extension) if they are missing; safe to
         repeat and to run from several processes at once. Returns the store."""
         if self.initialised():
@@ -810,7 +811,7 @@ class PlanStore:
         v = self.list()
         return v[v.index > int(base)]
 
-    def grids(self, name_or_id) -> "gpd.GeoDataFrame":  # noqa: F821 - geopandas imported lazily
+    def grids(self, name_or_id) -> gpd.GeoDataFrame:  # noqa: F821 - geopandas imported lazily
         """The stored grid polygons of a version (index ``grid_id``; ``community_id``, ``households``,
         ``persons``, ``buildings``, ``locked``; metric CRS). Grids of communities saved without a
         dataset have no polygon (``None``)."""
@@ -1039,6 +1040,7 @@ class PlanStore:
     def _shapes(self, dataset: Dataset, plan: Plan, changed: list[str], comm: np.ndarray, grids=None) -> dict:
         """(community_id, grid_id) → WKB of the grid polygon, for the grids of the changed communities."""
         import shapely
+
         from .tessellate import grid_polygons
         if grids is not None and "community_id" in grids.columns:
             polys = grids[grids["community_id"].astype(str).isin(changed)]

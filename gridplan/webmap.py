@@ -21,8 +21,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -100,6 +101,7 @@ def _t(lang: str) -> dict[str, str]:
 
 
 def station_kind_label(kind: str, lang: str = "zh") -> str:
+    """The display name of a station kind in ``lang`` (the kind itself when unknown)."""
     table = STATION_KINDS if lang == "zh" else STATION_KINDS_EN
     return table.get(str(kind), str(kind))
 
@@ -860,7 +862,7 @@ def _road_layers(ctx: _Ctx, extent) -> list:
         order.append((longest.length, name))
     ll = ctx.lonlat(gpd.GeoSeries(pts, crs=near.crs))
     data = []
-    for (length, name), p in sorted(zip(order, ll), key=lambda t: -t[0][0]):
+    for (_length, name), p in sorted(zip(order, ll), key=lambda t: -t[0][0]):
         text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;font:11px sans-serif;color:#666;"
                 f"text-shadow:0 0 2px #fff,0 0 2px #fff'>{_safe(name)}</div>")
         data.append([round(p.y, 6), round(p.x, 6), text, 12 * len(name) + 6, 14])

@@ -392,6 +392,7 @@ def test_data_page_loads_a_folder_and_escapes_user_names(tmp_path):
 def test_uploads_are_read_from_a_temp_folder_that_is_deleted(tmp_path):
     """Issue 16: an upload is named after its files, keyed by its content, and its files are deleted."""
     import tempfile
+
     from gridplan.sample import tiny_city, write_city
     write_city(tiny_city(), tmp_path / "city")
     files = {p.name: p.read_bytes() for p in (tmp_path / "city").iterdir()}
@@ -536,6 +537,7 @@ def test_data_page_applies_household_rosters_and_undoes_it():
     """Upload the sample rosters, see the summary and the rows not counted (masked), use the counts as
     the dataset (the partition follows), then 撤销 back to the sample."""
     import geopandas as gpd
+
     from gridplan.sample_roster import CSV_NAME, ROSTER_DIR, XLSX_NAME, generate_rosters
     sample = ROOT / "data" / "sample"
     _, truth = generate_rosters(*(gpd.read_file(sample / f"{n}.geojson") for n in ("buildings", "compounds",

@@ -14,8 +14,16 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import (EXIT_OK, UsageError, add_dataset_options, add_scheduler_options, cluster_options, emit, load,
-                      parse_or_usage)
+from ._common import (
+    EXIT_OK,
+    UsageError,
+    add_dataset_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    load,
+    parse_or_usage,
+)
 
 
 def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
@@ -107,8 +115,8 @@ def write_coverage(ds, res, out: Path, *, per_station: bool = False, isochrone_l
 
 def cmd_coverage(args) -> int:
     """Compute coverage and write the GeoPackage; returns the exit status."""
-    from ..reach import Coverage
     from ..io import read_plan
+    from ..reach import Coverage
     t0 = time.perf_counter()
     minutes, speed, kinds = _walk_options(args)
     out = Path(args.out)
@@ -187,7 +195,8 @@ def cmd_suggest_stations(args) -> int:
         recs.append({"rank": int(r["rank"]), "candidate_id": str(r["candidate_id"]),
                      "gain_households": float(r["gain_households"]), "gain_persons": float(r["gain_persons"]),
                      "cum_households": float(r["cum_households"]), "x": float(g.x), "y": float(g.y)})
-    payload = {"sites": recs, "count": len(recs), "method": a["method"], "total_gain_households": sum(r["gain_households"] for r in recs),
+    payload = {"sites": recs, "count": len(recs), "method": a["method"],
+               "total_gain_households": sum(r["gain_households"] for r in recs),
                "total_gain": a["total_gain"], "bound": a["bound"], "optimal": a["optimal"], "gap_pct": a["gap_pct"],
                "status": a["status"], "uncovered_households": a["uncovered_households"],
                "coverable_households": a["coverable_households"], "candidates": a["n_candidates"],

@@ -4,8 +4,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import (EXIT_OK, UsageError, add_dataset_options, add_output_options, add_scheduler_options,
-                      cluster_options, emit, load)
+from ._common import (
+    EXIT_OK,
+    UsageError,
+    add_dataset_options,
+    add_output_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    load,
+)
 
 
 def add_rule_options(p: argparse.ArgumentParser) -> None:
@@ -66,9 +74,9 @@ def rule_options(args) -> dict:
 
 def cmd_partition(args) -> int:
     """Run the partition and write the plan; returns the exit status."""
+    from ..engine import partition_run
     from ..io import write_plan
     from ..metrics import grids, plan_summary
-    from ..engine import partition_run
 
     opts = rule_options(args)
     copts = cluster_options(args)

@@ -12,8 +12,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import (EXIT_BAD_INPUT, EXIT_OK, UsageError, add_output_options, add_scheduler_options,
-                      cluster_options, emit, parse_column_map)
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    UsageError,
+    add_output_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    parse_column_map,
+)
 from .partition import add_rule_options, rule_options
 
 
