@@ -352,10 +352,10 @@ def _check_geometry(gdf, layer, col: _Collector):
     allowed = _ALLOWED_GEOMS[layer]
     # single-part multi-points are points
     if layer in ("stations",):
-        for i in np.flatnonzero(types == "MultiPoint"):
-            if len(arr[i].geoms) == 1:
-                arr[i] = arr[i].geoms[0]
-                types[i] = "Point"
+        for m in np.flatnonzero(types == "MultiPoint"):
+            if len(arr[m].geoms) == 1:
+                arr[m] = arr[m].geoms[0]
+                types[m] = "Point"
     bad = [i for i in range(len(arr)) if keep[i] and types[i] not in allowed]
     for i in bad:
         col.error(layer, ids[i], f"has geometry type {types[i]}, expected {' or '.join(sorted(allowed))}",
@@ -950,7 +950,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
 
 def _largest_overlap(polys: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> list:
     """The ``community_id`` of the community each polygon overlaps most (``None`` when it touches none)."""
-    out = []
+    out: list[str | None] = []
     tree = shapely.STRtree(np.asarray(comm.geometry.array, dtype=object))
     cg = np.asarray(comm.geometry.array, dtype=object)
     cids = comm["community_id"].to_numpy()

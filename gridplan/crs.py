@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import shapely
@@ -110,8 +111,9 @@ def central_meridian(crs: CRS) -> float | None:
     return None
 
 
-def require_metric(crs: CRS | None, what: str = "this operation") -> CRS:
-    """Raise :class:`CRSError` unless ``crs`` is projected in metres."""
+def require_metric(crs: Any, what: str = "this operation") -> CRS:
+    """Raise :class:`CRSError` unless ``crs`` (anything :meth:`pyproj.CRS.from_user_input` takes) is projected in
+    metres; return it as a :class:`~pyproj.CRS`."""
     if crs is None:
         raise CRSError(f"{what} needs a CRS; the data has none")
     crs = CRS.from_user_input(crs)

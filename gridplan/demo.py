@@ -4,8 +4,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .io import read_dataset, write_plan
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .model import Dataset, Plan
+    from .reach import CoverageResult
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +28,7 @@ def sample_path() -> Path:
     return SAMPLE_DIR
 
 
-def load_sample():
+def load_sample() -> Dataset:
     """The bundled sample city as a :class:`~gridplan.Dataset`."""
     return read_dataset(sample_path(), name=SAMPLE_NAME)
 
@@ -49,14 +56,20 @@ def run_demo(*, out_dir: Path = Path("maps"), progress: bool = True, seed: int =
     lines: list[str] = []
     t_all = time.perf_counter()
     bar = tqdm(steps, disable=not progress, desc="gridplan demo", unit="step", leave=False)
-    ds = plan = layer = res = iso = sites = None
+    # each step uses what the steps before it made (the order above is fixed)
+    ds: Dataset
+    plan: Plan
+    layer: gpd.GeoDataFrame
+    res: CoverageResult
+    iso = sites = None
     for key, label in bar:
         bar.set_postfix_str(label)
         t0 = time.perf_counter()
         if key == "load":
             ds = load_sample()
             b = ds.buildings
-            s.update(communities=len(ds.communities), compounds=0 if ds.compounds is None else len(ds.compounds),
+            s.update(communities=0 if ds.communities is None else len(ds.communities),
+                     compounds=0 if ds.compounds is None else len(ds.compounds),
                      buildings=len(b), households=int(b["households"].sum()), persons=int(b["persons"].sum()),
                      warnings=len(ds.warnings))
             lines.append(f"数据 / data: {s['communities']} 社区, {s['compounds']} 小区, {s['buildings']} 楼栋, "

@@ -368,6 +368,7 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
     t_["sanwu_names"] = ["、".join(str(comp_name.get(c, c)) for c in x) for x in sanwu_lists]
     plan_obj = plan if isinstance(plan, Plan) else Plan(a)
     need = central_household_need(dataset, plan_obj, households_per_central=per)
+    assert need.grids is not None   # there is a plan
     t_["central_need"] = need.grids["need"].reindex(t_.index).fillna(0).astype("int64").to_numpy()
     cov = _coverage_by_building(coverage)
     cols = ["grid_id", "code", "street", "community", "community_id", "households", "balance", "persons",
@@ -578,7 +579,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str, images:
     if "网格台账" in tables:
         df = tables["网格台账"]
         ws = wb["网格台账"]
-        total = ["合计"] + [None] * (len(df.columns) - 1)
+        total: list[object] = ["合计"] + [None] * (len(df.columns) - 1)
         for j, col in enumerate(df.columns):
             if col in ("户数", "人口", "党员数", "楼栋数", "小区数", "三无小区数", "15分钟服务圈覆盖户数"):
                 total[j] = int(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
@@ -626,6 +627,7 @@ def export_ledger(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoData
             import io as _io
 
             from .sanwu import plot_sanwu_progress
+            assert dataset.compound_status is not None   # the sheet is there only with a status history
             since = sanwu_since if sanwu_since is not None else dataset.compound_status["date"].min()
             fig = plot_sanwu_progress(dataset, since, until=sanwu_until)
             buf = _io.BytesIO()

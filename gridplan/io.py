@@ -129,7 +129,7 @@ def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
                    "936": "GB18030", "CP936": "GB18030", "ANSI936": "GB18030"}.get(d)
     if declared_is == detected:
         return detected
-    if declared:
+    if cpg is not None and declared:
         problems.append(Problem("warning", layer, None, f"{cpg.name} declares the encoding {declared!r} but the "
                                 f"attributes are {detected}; they were read as {detected} / 编码声明与内容不符",
                                 f"write {detected} into {cpg.name} (or save the Shapefile as UTF-8)",
@@ -712,7 +712,7 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
             out = to_output_crs(gdf, dataset, driver=driver, coord_system=coord_system) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
             # the layer name (GeoJSON's "name", FlatGeobuf's header) would otherwise be the temporary file's
-            kw = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
+            kw: dict[str, object] = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
             if driver == "GeoJSON":
                 kw["layer_options"] = {"COORDINATE_PRECISION": 7}
             if driver == "ESRI Shapefile":
@@ -807,14 +807,15 @@ def read_plan(path, dataset: Dataset | None = None):
     missing = {"building_id", "grid_id"} - set(t.columns)
     if missing:
         raise ValueError(f"the assignment layer of {p} lacks {sorted(missing)}; it needs building_id and grid_id")
-    rule, locked, label = Rule(), (), f"loaded from {p.name}"
+    rule, label = Rule(), f"loaded from {p.name}"
+    locked: list[str] = []
     try:
         info = dict(read_table_layer(p, "plan_info")[["key", "value"]].itertuples(index=False))
     except Exception:  # noqa: BLE001 - plan_info is optional (plans from other tools)
         info = {}
     if info:
         fields = {k[5:]: v for k, v in info.items() if k.startswith("rule.")}
-        rule = Rule(**{k: (v if k == "mode" else int(v)) for k, v in fields.items()})
+        rule = Rule(**{k: (v if k == "mode" else int(v)) for k, v in fields.items()})  # type: ignore[arg-type]
         locked = [g for g in str(info.get("locked") or "").split(",") if g]
         label = info.get("label") or label
     plan = Plan(pd.Series(t["grid_id"].astype(str).to_numpy(), index=t["building_id"].astype(str).to_numpy()),

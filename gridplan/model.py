@@ -239,6 +239,11 @@ class Plan:
     """
 
     __slots__ = ("_assignment", "rule", "locked", "label", "_derived")
+    _assignment: pd.Series
+    rule: Rule
+    locked: frozenset[str]
+    label: str
+    _derived: dict[tuple[int, str], Any]
 
     def __init__(self, assignment, rule: Rule | None = None, locked: Iterable[str] = frozenset(),
                  label: str = ""):
@@ -252,7 +257,8 @@ class Plan:
     def __setattr__(self, name, value):
         raise AttributeError("Plan is immutable; use an edit method (move, merge, …) to get a new plan")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        self.__setattr__(name, None)
 
     @property
     def assignment(self) -> pd.Series:

@@ -16,7 +16,8 @@ further than ``max_snap_m`` from any kept road is flagged ``far`` and treated as
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -101,6 +102,10 @@ class WalkNetwork:
     kept_edge: np.ndarray
     crs: object = None
     problems: tuple = ()
+    if TYPE_CHECKING:   # set in __post_init__; not fields at run time
+        _kept_idx: np.ndarray = field(init=False)
+        _kept_tree: shapely.STRtree = field(init=False)
+        _off_tree: shapely.STRtree = field(init=False)
 
     def __post_init__(self):
         kept = np.flatnonzero(self.kept_edge)
@@ -160,8 +165,7 @@ class WalkNetwork:
         sx[tgt] = shapely.get_x(sp)
         sy[tgt] = shapely.get_y(sp)
         if len(self._kept_idx) < self.n_edges:  # is a road of a dropped piece nearer?
-            lim = snap[vi]
-            lim = float(np.max(np.where(np.isfinite(lim), lim, max_snap_m if np.isfinite(max_snap_m) else 0.0)))
+            lim = float(np.max(np.where(np.isfinite(snap[vi]), snap[vi], max_snap_m if np.isfinite(max_snap_m) else 0.0)))
             (pa, _), dall = self._off_tree.query_nearest(pts[vi], max_distance=lim if lim > 0 else None,
                                                          return_distance=True, all_matches=False)
             dmin = np.full(len(vi), np.inf)

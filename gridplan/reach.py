@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -208,7 +209,7 @@ class Coverage:
 
     # ------------------------------------------------------------------ what-if (each returns a new analysis)
     def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> Coverage:
-        kw = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
+        kw: dict[str, Any] = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
                   max_snap_m=self.max_snap_m, limit_m=None if not np.isfinite(self.limit_m) else self.limit_m)
         kw.update(opts)
         new = Coverage(self.dataset, _shared={"network": self.network, "building_snap": self.building_snap,
@@ -660,9 +661,9 @@ def isochrones(source: CoverageResult | Coverage, *, per_station: bool = False, 
     order = np.lexsort((val, cid))
     first = np.r_[True, cid[order][1:] != cid[order][:-1]]
     o = order[first]
-    field_ = np.full(ny * nx, big)
+    field_: np.ndarray = np.full(ny * nx, big)
     field_[cid[o]] = val[o]
-    owner = np.full(ny * nx, -1, dtype=np.int64)
+    owner: np.ndarray = np.full(ny * nx, -1, dtype=np.int64)
     owner[cid[o]] = own[o]
     field_ = field_.reshape(ny, nx)
     owner = owner.reshape(ny, nx)
@@ -749,22 +750,23 @@ def _contour(xs, ys, f, level, *, min_hole_area: float = 0.0) -> shapely.Geometr
     if f.shape[0] < 2 or f.shape[1] < 2 or not (f <= level).any():
         return shapely.Polygon()
     gen = contourpy.contour_generator(xs, ys, f, fill_type=contourpy.FillType.OuterOffset, name="serial")
-    pts_list, off_list = gen.filled(-1.0, level)
-    coords, ring_id, poly_id, is_shell = [], [], [], []
+    # contourpy's annotations cover every fill type; OuterOffset gives (points, offsets)
+    pts_list, off_list = gen.filled(-1.0, level)  # type: ignore[misc]
+    coords_l, ring_l, poly_l, shell_l = [], [], [], []
     r = 0
     for p, (pts, off) in enumerate(zip(pts_list, off_list)):
         n = np.diff(off)
-        coords.append(pts)
-        ring_id.append(np.repeat(np.arange(r, r + len(n)), n))
-        poly_id.append(np.full(len(n), p))
-        is_shell.append(np.arange(len(n)) == 0)
+        coords_l.append(pts)
+        ring_l.append(np.repeat(np.arange(r, r + len(n)), n))
+        poly_l.append(np.full(len(n), p))
+        shell_l.append(np.arange(len(n)) == 0)
         r += len(n)
     if r == 0:
         return shapely.Polygon()
-    coords = np.concatenate(coords)
-    ring_id = np.concatenate(ring_id)
-    poly_id = np.concatenate(poly_id)
-    is_shell = np.concatenate(is_shell)
+    coords = np.concatenate(coords_l)
+    ring_id = np.concatenate(ring_l)
+    poly_id = np.concatenate(poly_l)
+    is_shell = np.concatenate(shell_l)
     rings = shapely.linearrings(coords, indices=ring_id)
     keep = shapely.get_num_coordinates(rings) >= 4
     if min_hole_area > 0:  # drop specks of holes (display only)
@@ -802,4 +804,5 @@ def _min_filter_disk(f: np.ndarray, rad: float, cval: float) -> np.ndarray:
         g = ndimage.minimum_filter1d(f, size=2 * dy + 1, axis=0, mode="constant", cval=cval)
         g = ndimage.minimum_filter1d(g, size=2 * dx + 1, axis=1, mode="constant", cval=cval)
         out = g if out is None else np.minimum(out, g)
+    assert out is not None   # dy = 0 always runs
     return out

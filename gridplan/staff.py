@@ -223,6 +223,10 @@ class StaffAssignment:
     """
 
     __slots__ = ("_table", "problems", "parent", "label")
+    _table: pd.DataFrame
+    problems: tuple[Problem, ...]
+    parent: StaffAssignment | None
+    label: str
 
     def __init__(self, table: pd.DataFrame, *, problems: Iterable[Problem] = (), parent=None, label: str = ""):
         sa = object.__setattr__
@@ -234,7 +238,8 @@ class StaffAssignment:
     def __setattr__(self, name, value):
         raise AttributeError("StaffAssignment is immutable; use assign/unassign/follow to get a new one")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        self.__setattr__(name, None)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -302,7 +307,7 @@ class StaffAssignment:
             raise ValueError("max_grids_per_leader must be at least 1")
         grids = set(plan.grid_ids) if hasattr(plan, "grid_ids") else {str(g) for g in plan}
         t = self._table
-        rows = []
+        rows: list[tuple] = []
         lead = t[t["role"].eq("leader") & t["grid_id"].notna()]
         per_grid = lead.groupby("grid_id")["person_id"].nunique()
         for g in sorted(grids):
