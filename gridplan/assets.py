@@ -260,7 +260,7 @@ def _add_icon_fix(m, image_path: str | None, data_uris: dict | None = None) -> N
         js = f"L.Icon.Default.imagePath = {json.dumps(image_path)};"
     el = MacroElement()
     el._template = Template("{% macro script(this, kwargs) %}\n" + js + "\n{% endmacro %}")
-    el._gridplan_icon_fix = True
+    el._gridplan_icon_fix = True  # type: ignore[attr-defined]  # our mark on folium's element
     m.add_child(el)
     # render the fix before any marker: move it to the front of the map's children
     m._children.move_to_end(el.get_name(), last=False)

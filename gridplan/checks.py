@@ -342,7 +342,7 @@ def _check_geometry(gdf, layer, col: _Collector):
     ids = _labels(gdf, layer)
     keep = np.ones(len(gdf), dtype=bool)
     is_null = shapely.is_missing(np.asarray(geoms)) | shapely.is_empty(np.asarray(geoms))
-    for i in np.flatnonzero(is_null):
+    for i in np.flatnonzero(is_null).tolist():
         col.error(layer, ids[i], "has no geometry", "draw the feature or delete it", "null_geometry")
         keep[i] = False
     arr = np.asarray(geoms, dtype=object)

@@ -162,7 +162,7 @@ def generate_rosters(buildings: pd.DataFrame, compounds: pd.DataFrame, communiti
         nm = x[int(i)]["小区"]
         x[int(i)]["小区"] = f" {nm[:2]} {nm[2:]}\u3000"
     # 社区 left blank on some rows of the CSV
-    for i in np.flatnonzero(rng.random(len(c)) < 0.3):
+    for i in np.flatnonzero(rng.random(len(c)) < 0.3).tolist():
         c[int(i)]["社区"] = ""
     unmatched = []
     some_compound = comp_name[b[b["community_id"] == XLSX_COMMUNITY]["compound_id"].iloc[0]]

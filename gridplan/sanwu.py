@@ -274,7 +274,8 @@ def sanwu_progress(dataset, since, *, until=None, history: pd.DataFrame | None =
     out["status_now"] = b.loc[keep, "status"].to_numpy()
     out["status_text"] = [t(f"sanwu_status_{s}", lang) for s in out["status_now"]]
     hh = h[(pd.to_datetime(h["date"]) > d0) & (pd.to_datetime(h["date"]) <= d1)] if len(h) else h
-    left, sanyou = {}, {}
+    left: dict[str, pd.Timestamp] = {}
+    sanyou: dict[str, pd.Timestamp] = {}
     if len(hh):
         hh = hh.sort_values("date")
         st = _status(hh[list(FLAGS)].astype(bool).to_numpy())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -253,7 +254,7 @@ def _aggregate_rows(A: sparse.csr_matrix, w: np.ndarray):
     candidate covers and duplicate candidate columns. Returns (A', w', column ids kept)."""
     A = sparse.csr_matrix(A)
     A.sort_indices()
-    keys = {}
+    keys: dict[bytes, int] = {}
     rid = np.empty(A.shape[0], dtype=np.int64)
     for i in range(A.shape[0]):
         key = A.indices[A.indptr[i]:A.indptr[i + 1]].tobytes()
@@ -267,14 +268,14 @@ def _aggregate_rows(A: sparse.csr_matrix, w: np.ndarray):
     wr = wa[keep]
     C = sparse.csc_matrix(Ar)
     C.sort_indices()
-    ckeys = {}
-    cols = []
+    ckeys: dict[bytes, int] = {}
+    kept: list[int] = []
     for j in range(C.shape[1]):
         key = C.indices[C.indptr[j]:C.indptr[j + 1]].tobytes()
         if C.indptr[j + 1] > C.indptr[j] and key not in ckeys:
             ckeys[key] = j
-            cols.append(j)
-    cols = np.asarray(cols, dtype=np.int64)
+            kept.append(j)
+    cols = np.asarray(kept, dtype=np.int64)
     return sparse.csc_matrix(C[:, cols]), wr, cols
 
 
@@ -352,7 +353,7 @@ def suggest_stations(source: Dataset | Coverage | CoverageResult, k: int, *, met
         source = source.analysis
     if isinstance(source, Coverage):
         cov = source
-        opts = {}
+        opts: dict[str, Any] = {}
         if minutes is not None:
             opts["minutes"] = (minutes,)
         if speed_kmh is not None:
@@ -437,7 +438,7 @@ def suggest_stations(source: Dataset | Coverage | CoverageResult, k: int, *, met
     Ac = sparse.csc_matrix(A_raw)
     remaining = list(sel)
     covered = np.zeros(A_raw.shape[0], dtype=bool)
-    rows_out = []
+    rows_out: list[dict[str, Any]] = []
     cum = 0.0
     while remaining:
         best, best_g, best_rows = None, -1.0, None
@@ -447,6 +448,7 @@ def suggest_stations(source: Dataset | Coverage | CoverageResult, k: int, *, met
             g = w_dem[rows].sum()
             if g > best_g:
                 best, best_g, best_rows = j, g, rows
+        assert best is not None and best_rows is not None   # remaining is not empty and every gain is ≥ 0
         remaining.remove(best)
         if best_g <= 0:  # nothing left to gain: fewer sites suffice
             break

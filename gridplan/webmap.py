@@ -153,9 +153,9 @@ def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | Non
     index = {c: k for k, c in enumerate(palette)}
     out: dict[str, int] = {}
     for g in ids:
-        c = (keep or {}).get(g)
-        if c in index:
-            out[g] = index[c]
+        colour = (keep or {}).get(g)
+        if colour in index:
+            out[g] = index[colour]
     use = [0] * len(palette)
     for c in out.values():
         use[c] += 1
@@ -440,7 +440,7 @@ def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: s
         parts.append(" layer.on('click', function(e){ if (window.__gpSend) window.__gpSend(e, e.target); });")
         parts.append("}")
         on_each = JsCode("".join(parts))
-    kw = {"style": JsCode(style_js)}
+    kw: dict[str, Any] = {"style": JsCode(style_js)}
     if not interactive:
         kw["interactive"] = False
     if pane:
@@ -1023,6 +1023,7 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
                      style_js="function(f){ return window.__gpStyle(f.properties); }")
 
     class Register(MacroElement):
+        url_js = ""
         _template = _tmpl("""
             {% macro script(this, kwargs) %}
             window.__gpB = {{ this._parent.get_name() }};
@@ -1231,7 +1232,7 @@ def _suggested_layer(ctx: _Ctx, suggested):
     g = ctx.display(suggested)
     gain_col = next((c for c in ("gain_households", "gain", "households") if c in g.columns), None)
     gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
-    props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
+    props: dict[str, list] = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
              "t": _tips([f"{_safe(T['suggested'])} {i + 1}" for i in range(len(g))], [gain])}
     ctx.plan_legend.append((_swatch("#ffff33", "#e41a1c", circle=True, dash=True, opacity=1), T["suggested"]))
     return _geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
@@ -1361,8 +1362,8 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
         # notebooks show the map through Figure.render() in an iframe: inline the assets there too
         fig = m.get_root()
         plain_render = fig.render
-        fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))
-    m._gridplan_inline = inline
+        fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))  # type: ignore[method-assign]
+    m._gridplan_inline = inline  # type: ignore[attr-defined]  # our mark on folium's Map
     log.info("map built in %.2f s", time.perf_counter() - t0)
     if parts:
         return MapParts(base=m, layers=layers, control=control)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load
 
@@ -123,7 +124,7 @@ def cmd_staff(args) -> int:
             else:
                 _write_xlsx({"网格员": sheet}, tmp, title="网格员")
         files.append(str(out))
-    payload = {"persons": int(t["person_id"].nunique()), "duties": int(len(t)), "grids": len(plan.grid_ids),
+    payload: dict[str, Any] = {"persons": int(t["person_id"].nunique()), "duties": int(len(t)), "grids": len(plan.grid_ids),
                "grids_with_one_leader": int((lead == 1).sum()), "violations": [
                    {k: (None if r[k] != r[k] else r[k]) for k in ("code", "grid_id", "name", "message")}
                    for r in v.to_dict("records")],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from ._common import (
     EXIT_OK,
@@ -190,7 +191,7 @@ def cmd_suggest_stations(args) -> int:
     if args.out:
         from ..io import write_layers
         write_layers({"suggested_stations": sites}, args.out, dataset=ds)
-    recs = []
+    recs: list[dict[str, Any]] = []
     for (_, r), g in zip(sites.iterrows(), out_sites.geometry):
         recs.append({"rank": int(r["rank"]), "candidate_id": str(r["candidate_id"]),
                      "gain_households": float(r["gain_households"]), "gain_persons": float(r["gain_persons"]),

@@ -101,7 +101,7 @@ def cmd_partition(args) -> int:
     payload = {**summary, "budget_reached": run.budget_reached, "workers": run.workers,
                "seconds": round(time.perf_counter() - t0, 3),
                "partition_seconds": round(t_part - t_load, 3), "out": str(out), "seed": args.seed}
-    if run.scheduler is not None:
+    if run.scheduler is not None and run.shipping is not None:
         payload.update({"scheduler": run.scheduler, "bytes_scattered": run.shipping["bytes_scattered"],
                         "bytes_per_task": run.shipping["bytes_per_task"], "shipping": run.shipping})
     bad = table[~table["compliant"]]
