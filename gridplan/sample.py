@@ -37,6 +37,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 
 from ._atomic import atomic_path
+from ._data import data_dir
 from .model import LAYERS
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 __all__ = ["generate_city", "write_city", "tiny_city", "main", "DEFAULT_SEED", "SAMPLE_DIR"]
 
 DEFAULT_SEED = 20261126
-#: the bundled sample's folder (``data/sample`` in the repository)
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+#: the bundled sample's folder (``data/sample`` in the repository; an installed gridplan carries a copy)
+SAMPLE_DIR = data_dir("sample")
 
 _METRIC_EPSG = 4544  # CGCS2000 / 3-degree Gauss-Kruger CM 105E
 _CENTRE_LONLAT = (104.170, 31.130)  # 什邡市 城区

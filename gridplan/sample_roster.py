@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
+from ._data import data_dir
 from .roster import id_check_digit
 
 log = logging.getLogger(__name__)
 
-ROSTER_DIR = Path(__file__).resolve().parents[1] / "data" / "rosters"
+ROSTER_DIR = data_dir("rosters")
 DEFAULT_SEED = 20261201
 
 XLSX_COMMUNITY = "510682003004"    # 城西社区
