@@ -269,7 +269,16 @@ class Plan:
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str] | pd.Series, *, rule: Rule | None = None,
                      locked: Iterable[str] = (), label: str = "") -> Plan:
-        """A plan from a building → grid mapping (a dict or a Series indexed by building id)."""
+        """A plan from a building → grid mapping (a dict or a Series indexed by building id).
+
+        Examples
+        --------
+        >>> plan = Plan.from_mapping({"B1": "G1", "B2": "G1", "B3": "G2"}, label="by hand")
+        >>> len(plan), plan.grid_ids, plan.grid_of("B3")
+        (3, ['G1', 'G2'], 'G2')
+        >>> plan.move(["B3"], "G1").grid_ids, plan.grid_ids    # a new plan; this one is unchanged
+        (['G1'], ['G1', 'G2'])
+        """
         s = mapping if isinstance(mapping, pd.Series) else pd.Series(dict(mapping), dtype=object)
         return cls(s, rule=rule or Rule(), locked=frozenset(locked), label=label)
 

@@ -44,7 +44,13 @@ _EPS_M = 1e-7
 
 
 def minutes_to_m(minutes, speed_kmh: float = 4.0):
-    """Walk distance in metres for ``minutes`` at ``speed_kmh`` (15 min at 4 km/h = 1,000 m)."""
+    """Walk distance in metres for ``minutes`` at ``speed_kmh`` (15 min at 4 km/h = 1,000 m).
+
+    Examples
+    --------
+    >>> minutes_to_m([5, 15]).tolist()
+    [333.3333333333333, 1000.0]
+    """
     return np.asarray(minutes, dtype=float) * float(speed_kmh) * 1000.0 / 60.0
 
 
@@ -93,7 +99,15 @@ def parse_minutes(text) -> tuple[float, ...]:
 
 
 def parse_speed(text):
-    """A walking speed typed by a user: a number of km/h or a preset name (``elderly``)."""
+    """A walking speed typed by a user: a number of km/h or a preset name (``elderly``).
+
+    Raises ValueError with a message that says what is wrong and how to write it.
+
+    Examples
+    --------
+    >>> parse_speed(" 4.5 "), parse_speed("elderly")
+    (4.5, 'elderly')
+    """
     t = str(text).strip()
     if t in WALK_SPEED_KMH:
         return t
@@ -106,7 +120,13 @@ def parse_speed(text):
 
 
 def parse_kinds(text) -> tuple[str, ...]:
-    """Station kinds typed by a user: ``"red_station,service_center"``."""
+    """Station kinds typed by a user: ``"red_station,service_center"``.
+
+    Examples
+    --------
+    >>> parse_kinds("red_station，service_center")
+    ('red_station', 'service_center')
+    """
     from .model import STATION_KINDS
     kinds = tuple(k.strip() for k in str(text).replace("，", ",").split(",") if k.strip())
     bad = [k for k in kinds if k not in STATION_KINDS]
