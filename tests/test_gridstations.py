@@ -17,29 +17,29 @@ from gridplan.network import build_network
 from gridplan.reach import Coverage
 
 CRS = "EPSG:4544"
-ORIGIN = np.array([500_000.0, 3_445_000.0])  # near CM 105°E, so EPSG:4544 is also the metric CRS chosen
+O = np.array([500_000.0, 3_445_000.0])  # noqa: E741 - the origin; near CM 105°E, so EPSG:4544 is the metric CRS
 
 
 def _dataset(lines, pts, households, *, stations=None):
     roads = gpd.GeoDataFrame({"road_id": [f"R{i}" for i in range(len(lines))]},
-                             geometry=[shapely.transform(g, lambda c: c + ORIGIN) for g in lines], crs=CRS)
+                             geometry=[shapely.transform(g, lambda c: c + O) for g in lines], crs=CRS)
     b = gpd.GeoDataFrame({"building_id": [f"B{i:03d}" for i in range(len(pts))], "households": households,
                           "persons": np.asarray(households) * 3, "community_id": "C1"},
-                         geometry=[shapely.transform(p, lambda c: c + ORIGIN) for p in pts], crs=CRS)
+                         geometry=[shapely.transform(p, lambda c: c + O) for p in pts], crs=CRS)
     layers = {"buildings": b, "roads": roads}
     if stations is not None:
         layers["stations"] = gpd.GeoDataFrame(
             {"station_id": [s[0] for s in stations], "kind": [s[1] for s in stations]},
-            geometry=[shapely.Point(np.add(s[2], ORIGIN)) for s in stations], crs=CRS)
+            geometry=[shapely.Point(np.add(s[2], O)) for s in stations], crs=CRS)
     return read_dataset(layers, metric_crs=CRS, name="t")
 
 
 def _halves(ds, plan):
     """Grid polygons: the west (x < 300) and east halves of the area."""
-    x0, y0 = ORIGIN - 100
+    x0, y0 = O - 100
     g = gpd.GeoDataFrame({"community_id": ["C1", "C1"]}, index=pd.Index(["G1", "G2"], name="grid_id"),
-                         geometry=[shapely.box(x0, y0, ORIGIN[0] + 300, ORIGIN[1] + 800),
-                                   shapely.box(ORIGIN[0] + 300, y0, ORIGIN[0] + 800, ORIGIN[1] + 800)], crs=CRS)
+                         geometry=[shapely.box(x0, y0, O[0] + 300, O[1] + 800),
+                                   shapely.box(O[0] + 300, y0, O[0] + 800, O[1] + 800)], crs=CRS)
     return g
 
 
@@ -109,9 +109,9 @@ def test_river_with_one_bridge_beats_the_straight_line_centre():
 
 
 def test_one_median_weights_and_unreachable_points():
-    lines = [shapely.LineString([(0, 0) + ORIGIN, (300, 0) + ORIGIN])]
+    lines = [shapely.LineString([(0, 0) + O, (300, 0) + O])]
     net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS))
-    pts = shapely.points(np.array([[0, 0], [100, 0], [300, 0], [150, 5000]]) + ORIGIN)
+    pts = shapely.points(np.array([[0, 0], [100, 0], [300, 0], [150, 5000]]) + O)
     snap = net.snap(pts)
     best, mean = one_median(net, snap, [1, 0, 5, 100])  # the far point has weight but cannot walk
     assert best == 2 and mean[2] == pytest.approx(300 / 6) and np.isinf(mean[3])
