@@ -9,10 +9,9 @@ import time
 def main() -> None:
     import streamlit as st
 
-    from app_pages import auth
+    from app_pages import auth, plans
     from app_pages import callbacks as cb
     from app_pages import common as c
-    from app_pages import plans
 
     t0 = time.perf_counter()
     st.set_page_config(page_title="网格规划 · gridplan", page_icon=c.favicon(), layout="wide")

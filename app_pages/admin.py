@@ -2,10 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import auth
+from app_pages import auth, projects, tables
 from app_pages import common as c
-from app_pages import projects
-from app_pages import tables
 from gridplan.store import format_time
 
 T = c.T

@@ -12,10 +12,9 @@ import logging
 
 import streamlit as st
 
-from gridplan import access
-
 from app_pages import common as c
 from app_pages.common import T, flash, md
+from gridplan import access
 
 log = logging.getLogger("gridplan.app")
 

@@ -8,16 +8,11 @@ import time
 
 import streamlit as st
 
-from gridplan import PlanError, Rule
-from gridplan import edit as ed
-from gridplan import metrics
-
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages import partychain
-from app_pages import projects
+from app_pages import partychain, plans, projects, whatif
 from app_pages.common import T, flash, md
+from gridplan import PlanError, Rule, metrics
+from gridplan import edit as ed
 
 log = logging.getLogger("gridplan.app")
 
@@ -272,8 +267,8 @@ def cb_adopt_suggested():
 
 # --------------------------------------------------------------------------- versions
 def cb_save_version():
-    from gridplan.store import StoreConflict, StoreError
     from app_pages import auth, conflict
+    from gridplan.store import StoreConflict, StoreError
     r = st.session_state
     name = (r.get("_version_name") or "").strip()
     ds, p = c.dataset(), plans.plan()

@@ -6,8 +6,8 @@ Thin: the figures come from the library through :mod:`app_pages.partychain`; thi
 import pandas as pd
 import streamlit as st
 
-from app_pages import common as c
 from app_pages import auth, mapview, plans, tables, whatif
+from app_pages import common as c
 from app_pages import partychain as pc
 from gridplan import i18n
 from gridplan.mobile import WEEKDAY_KEYS, weekday_label

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gridplan import Rule, ValidationError
+from gridplan import Rule, ValidationError, i18n
 from gridplan import edit as ed
-from gridplan import i18n
 
 log = logging.getLogger("gridplan.app")
 

@@ -7,12 +7,10 @@ import logging
 
 import streamlit as st
 
-from gridplan import edit as ed
-
 from app_pages import common as c
-from app_pages import plans
-from app_pages import projects
+from app_pages import plans, projects
 from app_pages.common import T, flash, md
+from gridplan import edit as ed
 
 log = logging.getLogger("gridplan.app")
 
@@ -69,9 +67,8 @@ def cb_reload() -> None:
 def cb_branch() -> None:
     """Keep working: the planner's own communities carried over to the newest version, saved as a
     new version (a branch) based on it."""
-    from gridplan import metrics
+    from gridplan import PlanError, metrics
     from gridplan.store import StoreConflict, StoreError
-    from gridplan import PlanError
     r = st.session_state
     ds, p = c.dataset(), plans.plan()
     name = (r.get("_version_name") or "").strip() or T("conflict_branch_name")

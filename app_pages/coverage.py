@@ -4,9 +4,7 @@ import streamlit as st
 
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages import tables
+from app_pages import plans, tables, whatif
 from gridplan.webmap import station_kind_label
 
 T = c.T

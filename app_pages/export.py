@@ -1,10 +1,9 @@
 """Download buttons for every export the library offers (posters, HTML, data, ledger)."""
 import streamlit as st
 
-from app_pages import auth
+from app_pages import auth, plans
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import plans
 
 T = c.T
 r = st.session_state

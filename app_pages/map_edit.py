@@ -6,13 +6,9 @@ plan arrives on it in place, and it never moves under the planner's cursor.
 """
 import streamlit as st
 
-from app_pages import auth
+from app_pages import auth, mapview, plans, projects, tables, whatif
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages import projects
-from app_pages import mapview, tables
 from gridplan import edit as ed
 from gridplan import i18n, metrics
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
+from app_pages import plans, whatif
 
 RETURNED = ["last_active_drawing", "all_drawings", "last_clicked"]
 

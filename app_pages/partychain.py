@@ -14,13 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import common as c
+from app_pages import plans, whatif
+from app_pages.common import T, flash, md
 from gridplan import GridplanError, ValidationError
 from gridplan import edit as ed
-
-from app_pages import common as c
-from app_pages import plans
-from app_pages import whatif
-from app_pages.common import T, flash, md
 
 STAFF_TYPES = ["csv", "txt", "xlsx", "xls"]
 DEFAULTS = {"pc_staff": None, "pc_staff_problems": None, "pc_max_grids": 1, "pc_show_phones": False,

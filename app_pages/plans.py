@@ -6,12 +6,10 @@ import time
 
 import streamlit as st
 
-from gridplan import PlanError, Rule
-from gridplan import edit as ed
-from gridplan import i18n
-
 from app_pages import common as c
 from app_pages.common import T, flash, md
+from gridplan import PlanError, Rule, i18n
+from gridplan import edit as ed
 
 
 @st.cache_resource(show_spinner=False)

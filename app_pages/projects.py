@@ -13,10 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import common as c
 from gridplan import PlanError
 from gridplan import edit as ed
-
-from app_pages import common as c
 
 log = logging.getLogger("gridplan.app")
 
@@ -71,7 +70,7 @@ def _write_draft(plan, path: Path, fingerprint: str) -> None:
     with _DRAFT_LOCK:          # one writer at a time; the plan is immutable, so any thread may write it
         try:
             write_plan_json(plan, path, dataset=fingerprint,
-                            saved=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                            saved=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
         except OSError as e:  # a full disk must not break editing
             log.warning("draft not written: %s", e)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gridplan import i18n
-
 from app_pages import common as c
 from app_pages.common import T
+from gridplan import i18n
 
 #: columns shown as percentages with one decimal (the library keeps full precision)
 PERCENT = ("pct_households", "pct_persons", "pct_covered", "coverage_pct")

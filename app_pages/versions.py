@@ -1,13 +1,9 @@
 """Plan versions: save, list, reopen and compare (the plan store: the project GeoPackage or PostgreSQL)."""
 import streamlit as st
 
-from app_pages import auth
+from app_pages import auth, conflict, plans, projects, tables
 from app_pages import callbacks as cb
 from app_pages import common as c
-from app_pages import conflict
-from app_pages import plans
-from app_pages import projects
-from app_pages import tables
 from gridplan import edit as ed
 
 T = c.T

@@ -170,7 +170,9 @@ def measure(root: Path, args, tmp: Path) -> dict:
             finally:
                 ctx.close()
                 server.stop()
-    med = (lambda xs: round(statistics.median(xs), 3) if xs else None)
+    def med(xs):
+        return round(statistics.median(xs), 3) if xs else None
+
     out.update(first_map_cold_s=med(first), grids_cold_s=med(grids), edit_round_trip_s=med(edits),
                city_after_coverage_s=med(city), runs={"first_map": [round(x, 3) for x in first],
                                                       "grids": [round(x, 3) for x in grids],

@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.cities import DEFAULT_HOUSEHOLDS, FAMILIES, generate  # noqa: E402
 from gridplan.io import read_dataset  # noqa: E402
-from gridplan.reach import Coverage, isochrones  # noqa: E402
 from gridplan.model import Dataset  # noqa: E402
 from gridplan.network import build_network  # noqa: E402
+from gridplan.reach import Coverage, isochrones  # noqa: E402
 from gridplan.stations import suggest_stations  # noqa: E402
 
 CRS = "EPSG:4544"

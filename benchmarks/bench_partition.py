@@ -32,9 +32,11 @@ Methods (peers are optional installs, imported here only, never by ``gridplan/``
 
 Peers run with one BLAS/OpenMP thread (``--peer-threads``): on the shared 2-core machine
 KMeans' OpenMP threads spun and ran 10–20× slower on these small per-community problems;
-gridplan uses its default worker processes. Graph peers (gerrychain, spopt) are charged for building the adjacency graph, as gridplan is
+gridplan uses its default worker processes. Graph peers (gerrychain, spopt) are charged for building the adjacency
+graph, as gridplan is
 charged for its cells and graph. A community a peer fails on (error or time limit) stays one grid
-and is counted in ``failed`` (it then splits no compound, which flatters that peer's split %). Infeasible communities (no compliant k) are one grid for the peers.
+and is counted in ``failed`` (it then splits no compound, which flatters that peer's split %). Infeasible communities
+(no compliant k) are one grid for the peers.
 
 Judging: the same code for every method — :func:`gridplan.metrics.grid_table` and
 :func:`gridplan.metrics.plan_summary`:

@@ -26,8 +26,8 @@ def main() -> None:
 
     from gridplan import metrics, poster, webmap
     from gridplan.demo import load_sample
-    from gridplan.export import export_html
     from gridplan.engine import partition
+    from gridplan.export import export_html
 
     ds = load_sample()
     plan = partition(ds, seed=0)

@@ -232,7 +232,8 @@ def main(argv=None) -> int:
         if "shipping" in r:
             sh = r["shipping"]
             print(f"{m}: scattered {sh['bytes_scattered'] / 1e6:.1f} MB once ({sh['bytes_scattered'] / r['buildings']:.0f} B "
-                  f"per building), {sh['bytes_per_task'] / 1e3:.1f} kB per task (arguments {sh['bytes_task_args'] / sh['tasks']:.0f} B, "
+                  f"per building), {sh['bytes_per_task'] / 1e3:.1f} kB per task "
+                  f"(arguments {sh['bytes_task_args'] / sh['tasks']:.0f} B, "
                   f"result {sh['bytes_task_results'] / sh['tasks'] / 1e3:.1f} kB), retries {sh['retries']}, "
                   f"Dask overhead {r['overhead_per_task_s'] * 1e3:.1f} ms per task")
     same = all(not v for v in diff.values())

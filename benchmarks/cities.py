@@ -52,9 +52,9 @@ import heapq
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -66,8 +66,21 @@ if __package__ in (None, ""):  # run as a script: make the work tree importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridplan.sample import (  # noqa: E402  (small helpers and name pools of the sample generator)
-    _CENTRE_LONLAT, _COMMUNITIES, _COUNTY_CODE, _LANE_PREFIX, _METRIC_EPSG, _MODERN_PREFIX, _MODERN_SUFFIX,
-    _PROPERTY_COMPANIES, _RED_STATIONS, _STREETS, _UNITS, _Names, _nth, write_city)
+    _CENTRE_LONLAT,
+    _COMMUNITIES,
+    _COUNTY_CODE,
+    _LANE_PREFIX,
+    _METRIC_EPSG,
+    _MODERN_PREFIX,
+    _MODERN_SUFFIX,
+    _PROPERTY_COMPANIES,
+    _RED_STATIONS,
+    _STREETS,
+    _UNITS,
+    _Names,
+    _nth,
+    write_city,
+)
 
 __all__ = ["FAMILIES", "DEFAULT_HOUSEHOLDS", "TEST_HOUSEHOLDS", "generate", "write", "describe", "main"]
 
@@ -407,7 +420,7 @@ def _treemap(polys: np.ndarray, groups: list[np.ndarray], weights: np.ndarray, n
             cut = np.clip(cut + (f - share) * span, u0 + 0.05 * span, u1 - 0.05 * span)
         left = _largest_part(shapely.intersection(P, _boxes(theta, u0 - 1, cut - half, v0 - 1, v1 + 1)))
         right = _largest_part(shapely.intersection(P, _boxes(theta, cut + half, u1 + 1, v0 - 1, v1 + 1)))
-        for (p, g), k, a, b in zip(multi, ks, left, right):
+        for (_p, g), k, a, b in zip(multi, ks, left, right):
             nxt.append((a, g[:k]))
             nxt.append((b, g[k:]))
         items = nxt
@@ -605,7 +618,7 @@ def _assemble(rng, city: _City, family: str) -> dict[str, gpd.GeoDataFrame]:
     p_mgmt = {"estate": 0.97, "modern": 0.85, "old": 0.35, "court": 0.08, "small": 0.6}
     p_dept = {"estate": 0.05, "modern": 0.05, "old": 0.45, "court": 0.15, "small": 0.2}
     p_own = {"estate": 0.7, "modern": 0.5, "old": 0.2, "court": 0.05, "small": 0.3}
-    for k, t in enumerate(ctype):
+    for _k, t in enumerate(ctype):
         if t in ("estate", "modern", "small"):
             nm = names.draw(_MODERN_PREFIX, _MODERN_SUFFIX)
         elif t == "old":

@@ -22,15 +22,26 @@ Where things live (floors from the ground up; imports only point down):
    coverage on a Dask cluster), ``province`` (many datasets in one run)
 4. presentation: ``webmap``, ``poster``, ``export``, ``roster`` (household rosters to building counts,
    with its report)
-5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``, ``sample_roster``); the app (``app.py``) lives outside the package.
+5. entry points: ``cli``, ``demo``, ``sample`` (and ``sample_chain``, ``sample_roster``); the app (``app.py``) lives
+   outside the package.
 
 No module is named like a function of this namespace, so ``import gridplan.engine`` always gives
 the module and ``gridplan.partition`` always the function.
 """
 from importlib import import_module
 
-from ._errors import (ClusterError, CRSError, GridplanError, PlanError, Problem, RosterError, StoreAccessError,
-                      StoreConflict, StoreError, ValidationError)
+from ._errors import (
+    ClusterError,
+    CRSError,
+    GridplanError,
+    PlanError,
+    Problem,
+    RosterError,
+    StoreAccessError,
+    StoreConflict,
+    StoreError,
+    ValidationError,
+)
 from .model import FIELDS, ID_FIELD, LAYERS, STATION_KINDS, Dataset, Plan
 from .rule import Rule
 
@@ -75,7 +86,7 @@ def __dir__():
 
 
 __all__ = [
-    "ClusterError", "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict", "StoreError",
-    "ValidationError",
+    "ClusterError", "CRSError", "GridplanError", "PlanError", "Problem", "RosterError", "StoreAccessError", "StoreConflict",
+    "StoreError", "ValidationError",
     "FIELDS", "ID_FIELD", "LAYERS", "STATION_KINDS", "Dataset", "Plan", "Rule", *_LAZY,
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 

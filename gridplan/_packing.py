@@ -237,7 +237,7 @@ def min_splits(item_h: np.ndarray, item_p: np.ndarray, pool_h: np.ndarray, pool_
         row = {x[i, g]: 1.0 for g in range(K) if (i, g) in x}
         row[s[i]] = 1.0
         m.row(row, 1.0, 1.0)
-    for (i, g), v in x.items():
+    for (_i, g), v in x.items():
         m.row({v: 1.0, u[g]: -1.0}, -math.inf, 0.0)
     for g in range(K):
         m.row({yh[g]: 1.0, u[g]: -SH}, -math.inf, 0.0)
@@ -309,11 +309,11 @@ def _fill_bins(a: np.ndarray, pool: float, lo: float, hi: float) -> np.ndarray |
         for i in order.tolist():
             if not short[i] or need <= pool + 1e-9:
                 continue
-            room = hi - arr
-            room[i] = -1
-            room[short] = -1
-            j = int(np.argmax(room))
-            if room[j] >= arr[i]:
+            space = hi - arr
+            space[i] = -1
+            space[short] = -1
+            j = int(np.argmax(space))
+            if space[j] >= arr[i]:
                 arr[j] += arr[i]
                 need -= lo - arr[i]
                 arr[i] = 0.0
@@ -456,8 +456,8 @@ def stuck_compounds(nbrs: list[set[int]], h: np.ndarray, p: np.ndarray, locked: 
     options: dict[int, list[frozenset]] = {}
     involved: dict[int, set[int]] = {}
     for u in small:
-        found, inv = _feasible_sets(u, nbrs, h, p, locked, rule, max_sets)
-        involved[u] = inv
+        found, near = _feasible_sets(u, nbrs, h, p, locked, rule, max_sets)
+        involved[u] = near
         if found is not None:
             options[u] = found
     # groups: small nodes whose possible sets share a node (a node with too many sets to list is
@@ -498,6 +498,8 @@ def _columns(nbrs: list[list[int]], shared: dict, h, p, perim, area, rule: Rule,
     n = len(h)
     cols: list[tuple[tuple[int, ...], float]] = []
     count = 0
+    # (set, extension, neighbourhood, households, persons, perimeter, area)
+    stack: list[tuple[tuple[int, ...], tuple[int, ...], frozenset[int], float, float, float, float]]
     for v in range(n):
         stack = [((v,), tuple(u for u in nbrs[v] if u > v), frozenset(nbrs[v]) | {v},
                   float(h[v]), float(p[v]), float(perim[v]), float(area[v]))]
@@ -513,14 +515,14 @@ def _columns(nbrs: list[list[int]], shared: dict, h, p, perim, area, rule: Rule,
                 if len(cols) > max_cols:
                     stats["overflow"] = True
                     return None
-            ext = list(ext)
-            while ext:
-                w = ext.pop()
+            todo = list(ext)
+            while todo:
+                w = todo.pop()
                 nh, np_ = sh + h[w], sp_ + p[w]
                 if _past_upper(rule, nh, np_):
                     continue
                 inner = sum(shared.get((w, x), 0.0) for x in S)
-                new_ext = tuple(ext) + tuple(u for u in nbrs[w] if u > v and u not in nbhd)
+                new_ext = tuple(todo) + tuple(u for u in nbrs[w] if u > v and u not in nbhd)
                 stack.append((S + (w,), new_ext, nbhd | set(nbrs[w]), nh, np_, pe + perim[w] - 2 * inner,
                                ar + area[w]))
     return cols

@@ -99,15 +99,22 @@ class Graph:
     def __len__(self) -> int:
         return len(self.h)
 
-    def sub(self, idx: np.ndarray) -> "Graph":
+    def sub(self, idx: np.ndarray) -> Graph:
         return Graph(A=self.A[idx][:, idx].tocsr(), L=self.L[idx][:, idx].tocsr(), h=self.h[idx],
                      p=self.p[idx], xy=self.xy[idx], area=self.area[idx], perim=self.perim[idx],
                      mass=None if self.mass is None else self.mass[idx])
 
-    def with_mass(self, mass: np.ndarray) -> "Graph":
+    @property
+    def required_mass(self) -> np.ndarray:
+        """The vertex masses the search needs (set by :meth:`with_mass`)."""
+        if self.mass is None:
+            raise ValueError("the graph has no vertex masses: use with_mass first")
+        return self.mass
+
+    def with_mass(self, mass: np.ndarray) -> Graph:
         return Graph(self.A, self.L, self.h, self.p, self.xy, self.area, self.perim, mass)
 
-    def contract(self, unit_of: np.ndarray) -> "Graph":
+    def contract(self, unit_of: np.ndarray) -> Graph:
         """The graph of units ``0..max(unit_of)`` (each unit a set of this graph's vertices)."""
         n = len(self.h)
         nu = int(unit_of.max()) + 1
@@ -160,7 +167,7 @@ def lams(G: Graph, k: int) -> tuple[float, float]:
         span = np.ptp(G.xy, axis=0)
         area = max(float(span[0] * span[1]), 1.0)
     s = math.sqrt(area / k)
-    m_avg = float(G.mass.sum()) / k
+    m_avg = float(G.required_mass.sum()) / k
     return INERTIA_WEIGHT / max(m_avg * s, 1e-9), SHAPE_WEIGHT * s / 8.0
 
 
@@ -203,7 +210,7 @@ class Search:
         self.nb = [ind[ptr[i]:ptr[i + 1]] for i in range(n)]
         self.nw = [ad[ptr[i]:ptr[i + 1]] for i in range(n)]
         self.nl = [ld[ptr[i]:ptr[i + 1]] for i in range(n)]
-        mass = G.mass
+        mass = G.required_mass
         xy = G.xy
         self.h = G.h.tolist()
         self.p = G.p.tolist()
@@ -301,7 +308,7 @@ class Search:
         for g in range(self.k):
             if self.V[g] <= 0:
                 continue
-            border = {}
+            border: dict[int, set[int]] = {}
             for u in range(self.n):
                 if lab[u] == g:
                     for v in nb[u]:
@@ -323,7 +330,7 @@ class Search:
                             cands.append((new, u, v))
                 work.used += len(outside) * len(inside)
                 cands.sort()
-                for new, u, v in cands[:200]:
+                for _new, u, v in cands[:200]:
                     if work.over():
                         return done
                     lab[u], lab[v] = g, n_
@@ -380,7 +387,7 @@ class Search:
         H, P, V, AR, PE = self.H, self.P, self.V, self.AR, self.PE
         S2, SX, SY, M = self.S2, self.SX, self.SY, self.M
         work = self.work
-        moved = []
+        moved: list[int] = []
         check = min(stop, work.limit, work._next_clock)
         for u in order:
             if work.used >= check:
@@ -397,8 +404,8 @@ class Search:
                 continue  # interior unit
             if self.size[a] <= 1:
                 continue
-            wg = {}
-            lg = {}
+            wg: dict[int, float] = {}
+            lg: dict[int, float] = {}
             for v, w, ln in zip(nbu, nw[u], nl[u]):
                 g = lab[v]
                 if g in wg:

@@ -15,7 +15,7 @@ once (:func:`outside_scope`) rather than at the save.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

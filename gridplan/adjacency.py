@@ -24,8 +24,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from .model import Dataset
-from .model import dataset_cache
+from .model import Dataset, dataset_cache
 from .tessellate import building_cells, building_points, community_labels, glued_cells
 
 __all__ = ["building_adjacency", "shared_lengths", "grid_components"]

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from ._errors import AssetsMissingError
@@ -81,6 +82,14 @@ _BASENAME_TO_KEY: dict[str, str] = {
 }
 
 SETUP_HINT = "run `bash scripts/setup.sh` (or `python -m gridplan.assets install`)"
+
+#: asset key → (XStatic package, file in its data folder): where an installed gridplan finds Leaflet and
+#: jQuery without a vendor folder (leaflet.draw comes from npm: only from the vendor folder)
+_XSTATIC_FILES: dict[str, tuple[str, str]] = {
+    "leaflet": ("leaflet", "leaflet.js"),
+    "leaflet_css": ("leaflet", "leaflet.css"),
+    "jquery": ("jquery", "jquery.min.js"),
+}
 
 
 # --------------------------------------------------------------------------- install
@@ -183,6 +192,38 @@ def check_installed(vendor_dir: str | os.PathLike | None = None, keys=None) -> P
     return vendor
 
 
+def asset_path(key: str, vendor_dir: str | os.PathLike | None = None) -> Path:
+    """The file of asset ``key`` (see :data:`FILES`) for reading it, e.g. to inline it.
+
+    The vendor folder's copy when it is there (``static/vendor``, what :func:`install` writes); else, for
+    Leaflet and jQuery, the file inside the installed XStatic package (found through
+    :mod:`importlib.resources`), so a gridplan installed with ``pip install`` finds them too.
+
+    Raises
+    ------
+    AssetsMissingError
+        Neither has the file (the message says how to install it).
+
+    Examples
+    --------
+    >>> asset_path("leaflet").name
+    'leaflet.js'
+    """
+    vendor = Path(vendor_dir) if vendor_dir is not None else VENDOR_DIR
+    path = vendor / FILES[key]
+    if path.is_file():
+        return path
+    if key in _XSTATIC_FILES:
+        module, name = _XSTATIC_FILES[key]
+        try:
+            packaged = resources.files(f"xstatic.pkg.{module}") / "data" / name
+        except ModuleNotFoundError:
+            packaged = None
+        if packaged is not None and packaged.is_file():
+            return Path(str(packaged))
+    raise AssetsMissingError(f"offline map asset {FILES[key]} missing in {vendor}; {SETUP_HINT}")
+
+
 # --------------------------------------------------------------------------- URLs and folium maps
 def asset_urls(base: str = DEFAULT_BASE) -> dict[str, str]:
     """Asset key → URL under ``base`` (e.g. ``{"leaflet": "/app/static/vendor/leaflet/leaflet.js", …}``)."""
@@ -260,7 +301,7 @@ def _add_icon_fix(m, image_path: str | None, data_uris: dict | None = None) -> N
         js = f"L.Icon.Default.imagePath = {json.dumps(image_path)};"
     el = MacroElement()
     el._template = Template("{% macro script(this, kwargs) %}\n" + js + "\n{% endmacro %}")
-    el._gridplan_icon_fix = True
+    el._gridplan_icon_fix = True  # type: ignore[attr-defined]  # our mark on folium's element
     m.add_child(el)
     # render the fix before any marker: move it to the front of the map's children
     m._children.move_to_end(el.get_name(), last=False)
@@ -268,8 +309,7 @@ def _add_icon_fix(m, image_path: str | None, data_uris: dict | None = None) -> N
 
 def marker_icon_data_uris(vendor_dir=None) -> dict[str, str]:
     """Leaflet's default marker images as data URIs (for standalone HTML)."""
-    vendor = check_installed(vendor_dir, ["leaflet"])
-    img = vendor / "leaflet" / "images"
+    img = asset_path("leaflet", vendor_dir).parent / "images"
     return {"iconUrl": _data_uri(img / "marker-icon.png"), "iconRetinaUrl": _data_uri(img / "marker-icon-2x.png"),
             "shadowUrl": _data_uri(img / "marker-shadow.png")}
 
@@ -316,12 +356,12 @@ def _key_for_url(url: str, urls_to_key: dict) -> str | None:
 def inline_assets(html: str, *, vendor_dir=None, strict: bool = True) -> str:
     """Inline every script and stylesheet link of ``html`` (CSS ``url(...)`` as data URIs).
 
-    Links to Leaflet, jQuery and leaflet.draw (local or CDN) are replaced by the installed files;
+    Links to Leaflet, jQuery and leaflet.draw (local or CDN) are replaced by the installed files
+    (:func:`asset_path`);
     Bootstrap/Font Awesome/awesome-markers links are removed. With ``strict``, any other outside
     ``<script src>`` or stylesheet raises :class:`AssetsMissingError` — the result must render
     with no network.
     """
-    vendor = check_installed(vendor_dir)
     cache: dict[str, str] = {}
     leftovers = []
 
@@ -336,7 +376,7 @@ def inline_assets(html: str, *, vendor_dir=None, strict: bool = True) -> str:
             leftovers.append(url)
             return mo.group(0)
         if key not in cache:
-            js = (vendor / FILES[key]).read_text(encoding="utf-8")
+            js = asset_path(key, vendor_dir).read_text(encoding="utf-8")
             cache[key] = js.replace("</script", "<\\/script")
         return f"<script>/* {FILES[key]} (inlined) */\n{cache[key]}\n</script>"
 
@@ -353,7 +393,7 @@ def inline_assets(html: str, *, vendor_dir=None, strict: bool = True) -> str:
             leftovers.append(url)
             return tag
         if key not in cache:
-            path = vendor / FILES[key]
+            path = asset_path(key, vendor_dir)
             css = _inline_css(path.read_text(encoding="utf-8"), path.parent)
             cache[key] = css.replace("</style", "<\\/style")
         return f"<style>/* {FILES[key]} (inlined) */\n{cache[key]}\n</style>"
@@ -375,6 +415,7 @@ def streamlit_config_ok(root: str | os.PathLike | None = None) -> bool:
 
 # --------------------------------------------------------------------------- command line
 def main(argv=None) -> int:
+    """Run ``python -m gridplan.assets`` (``install`` the map assets into ``static/vendor``, …); return the exit code."""
     p = argparse.ArgumentParser(prog="python -m gridplan.assets", description="offline map assets (Leaflet, …)")
     sub = p.add_subparsers(dest="cmd", required=True)
     pi = sub.add_parser("install", help="copy the map assets from the installed packages into static/vendor")

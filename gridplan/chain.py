@@ -79,13 +79,16 @@ class CentralNeed:
 
     @property
     def short_buildings(self) -> pd.DataFrame:
+        """Buildings that lack the 党员中心户 they need."""
         return self.buildings[~self.buildings["met"]]
 
     @property
     def short_grids(self) -> pd.DataFrame | None:
+        """Grids that lack 党员中心户 (``None`` without a plan)."""
         return None if self.grids is None else self.grids[~self.grids["met"]]
 
     def summary(self) -> dict:
+        """The headline figures as a plain dict (for JSON and the CLI)."""
         b = self.buildings
         out = {"households_per_central": self.households_per_central, "need": int(b["need"].sum()),
                "buildings_short": int((~b["met"]).sum()), "shortfall_buildings": int(b["shortfall"].sum())}

@@ -282,7 +282,7 @@ def _id_strings(s: pd.Series) -> pd.Series:
         finite = np.isfinite(v)
         if np.all(np.floor(v[finite]) == v[finite]) and (np.abs(v[finite]) < 2 ** 53).all():
             return build(np.where(finite, v, 0).astype(np.int64).astype(str).astype(object), ~finite)
-    elif isinstance(dt, pd.StringDtype) or (dt == object and all(isinstance(v, str) for v in s.dropna())):
+    elif isinstance(dt, pd.StringDtype) or (pd.api.types.is_object_dtype(dt) and all(isinstance(v, str) for v in s.dropna())):
         txt = s.to_numpy(dtype=object, na_value=None)
         strs = np.array([v.strip() if isinstance(v, str) else None for v in txt], dtype=object)
         null = np.array([v is None or v.lower() in _NULL_WORDS for v in strs], dtype=bool)
@@ -342,7 +342,7 @@ def _check_geometry(gdf, layer, col: _Collector):
     ids = _labels(gdf, layer)
     keep = np.ones(len(gdf), dtype=bool)
     is_null = shapely.is_missing(np.asarray(geoms)) | shapely.is_empty(np.asarray(geoms))
-    for i in np.flatnonzero(is_null):
+    for i in np.flatnonzero(is_null).tolist():
         col.error(layer, ids[i], "has no geometry", "draw the feature or delete it", "null_geometry")
         keep[i] = False
     arr = np.asarray(geoms, dtype=object)
@@ -352,10 +352,10 @@ def _check_geometry(gdf, layer, col: _Collector):
     allowed = _ALLOWED_GEOMS[layer]
     # single-part multi-points are points
     if layer in ("stations",):
-        for i in np.flatnonzero(types == "MultiPoint"):
-            if len(arr[i].geoms) == 1:
-                arr[i] = arr[i].geoms[0]
-                types[i] = "Point"
+        for m in np.flatnonzero(types == "MultiPoint"):
+            if len(arr[m].geoms) == 1:
+                arr[m] = arr[m].geoms[0]
+                types[m] = "Point"
     bad = [i for i in range(len(arr)) if keep[i] and types[i] not in allowed]
     for i in bad:
         col.error(layer, ids[i], f"has geometry type {types[i]}, expected {' or '.join(sorted(allowed))}",
@@ -950,7 +950,7 @@ def _finish_layers(layers, col: _Collector, opts: LoadOptions):
 
 def _largest_overlap(polys: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> list:
     """The ``community_id`` of the community each polygon overlaps most (``None`` when it touches none)."""
-    out = []
+    out: list[str | None] = []
     tree = shapely.STRtree(np.asarray(comm.geometry.array, dtype=object))
     cg = np.asarray(comm.geometry.array, dtype=object)
     cids = comm["community_id"].to_numpy()

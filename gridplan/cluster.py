@@ -39,13 +39,30 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._errors import ClusterError
-from .engine import (RESTARTS, TIME_LIMIT_S, WORK_PER_BUILDING, CommunityArrays, CommunityResult, PartitionRun,
-                     _assemble, _community_work, _Ctx, _prepare, solve_community)
+from .engine import (
+    RESTARTS,
+    TIME_LIMIT_S,
+    WORK_PER_BUILDING,
+    CommunityArrays,
+    CommunityResult,
+    PartitionRun,
+    _assemble,
+    _community_work,
+    _Ctx,
+    _Job,
+    _prepare,
+    solve_community,
+)
 from .model import Dataset, Rule
+from .network import Snapped
+
+if TYPE_CHECKING:
+    from .reach import CoverageResult
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +89,7 @@ def _require_distributed():
     return distributed
 
 
-def parse_scheduler(text: str) -> tuple[str, object]:
+def parse_scheduler(text: str) -> tuple[str, Any]:
     """``"local"`` → ``("local", None)``, ``"local:4"`` → ``("local", 4)``, ``"tcp://h:8786"`` →
     ``("remote", "tcp://h:8786")``. Raises ValueError (with how to write it) otherwise."""
     t = str(text).strip()
@@ -196,7 +213,7 @@ class _CityArrays:
     ctx: _Ctx
 
     @classmethod
-    def of(cls, ctx: _Ctx, codes: np.ndarray) -> "_CityArrays":
+    def of(cls, ctx: _Ctx, codes: np.ndarray) -> _CityArrays:
         g = ctx.graph
         return cls(_Ctx(ids=None, comm=np.asarray(codes, dtype=np.int32), compound=ctx.compound, graph=g))
 
@@ -223,7 +240,7 @@ class _Task:
     community: str
     args: tuple
     size: int
-    future: object = None
+    future: Any = None       # its distributed.Future, once submitted
     tries: int = 0
     done: _TaskResult | None = None
     args_bytes: int = 0
@@ -239,9 +256,9 @@ class ClusterJob:
     rule: Rule
     seed: int
     code_width: int
-    job: object
+    job: _Job
     city: _CityArrays
-    data_future: object
+    data_future: Any         # the distributed.Future of the scattered arrays
     tasks: dict
     t0: float
     prepare_seconds: float
@@ -393,6 +410,7 @@ class ClusterPartitioner:
         return run
 
     def close(self) -> None:
+        """Close the progress bar, if one is shown."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -425,12 +443,12 @@ class _Component:
     plain arrays (scattered once). Duck-types the parts of :class:`~gridplan.network.WalkNetwork`
     that :meth:`node_distances` and :meth:`point_distances` use, so the very same code runs."""
 
-    graph: object            # CSR among the component's nodes (in the network's node order)
+    graph: Any               # scipy CSR matrix among the component's nodes (in the network's node order)
     edge_u: np.ndarray       # per global edge: local end nodes (-1 outside the component)
     edge_v: np.ndarray
     edge_len_m: np.ndarray
-    buildings: object        # Snapped, edges global
-    stations: object         # Snapped of every station, edges global
+    buildings: Snapped       # edges global
+    stations: Snapped        # every station, edges global
 
     @property
     def n_nodes(self) -> int:
@@ -447,8 +465,9 @@ def _walk_remote(comp: _Component, sel: np.ndarray, limit_m: float):
     """Distances from the stations ``sel`` (indices into the station table) within one component."""
     t0 = time.perf_counter()
     sub = comp.stations.take(sel)
-    nd, no = comp.node_distances(sub, limit_m=limit_m)
-    bd, bo = comp.point_distances(nd, no, comp.buildings, sub)
+    # _Component duck-types the WalkNetwork these methods were written for
+    nd, no = comp.node_distances(sub, limit_m=limit_m)  # type: ignore[misc]
+    bd, bo = comp.point_distances(nd, no, comp.buildings, sub)  # type: ignore[misc]
     if len(sel):
         no = np.where(no >= 0, sel[np.maximum(no, 0)], -1)
         bo = np.where(bo >= 0, sel[np.maximum(bo, 0)], -1)
@@ -459,7 +478,7 @@ def _walk_remote(comp: _Component, sel: np.ndarray, limit_m: float):
 class CoverageRun:
     """What :func:`coverage_on_cluster` returns: the result and how it was computed."""
 
-    result: object
+    result: CoverageResult
     scheduler: str
     workers: int
     shipping: dict

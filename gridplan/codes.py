@@ -8,7 +8,7 @@ numbered west to east within a row.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,11 @@ def reading_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     The row height is the side of the average grid: the points' bounding box area divided by the
     number of points, square-rooted.
+
+    Examples
+    --------
+    >>> reading_order([10, 0, 10, 0], [0, 0, 10, 10]).tolist()   # north-west, north-east, south-west, south-east
+    [3, 2, 1, 0]
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -57,7 +62,15 @@ def _positions(dataset: Dataset, assignment: pd.Series) -> pd.DataFrame:
 
 
 def grid_code(community_id: str, serial: int, width: int = 2) -> str:
-    """``community_id`` followed by the serial, zero-padded to ``width``."""
+    """``community_id`` followed by the serial, zero-padded to ``width``.
+
+    Examples
+    --------
+    >>> grid_code("510682001001", 3)
+    '51068200100103'
+    >>> grid_code("510682001001", 3, width=3)
+    '510682001001003'
+    """
     prefix = community_id if community_id else NO_COMMUNITY_PREFIX
     return f"{prefix}{serial:0{width}d}"
 
@@ -126,7 +139,15 @@ def _serial(code: str, prefix: str) -> int | None:
 
 
 def next_codes(community_id: str, existing: Iterable[str], count: int, width: int = 2) -> list[str]:
-    """``count`` unused codes of a community (after the highest serial in use)."""
+    """``count`` unused codes of a community (after the highest serial in use; one digit more when they run out).
+
+    Examples
+    --------
+    >>> next_codes("510682001001", ["51068200100101", "51068200100104"], 2)
+    ['51068200100105', '51068200100106']
+    >>> next_codes("510682001001", ["51068200100199"], 1)
+    ['510682001001100']
+    """
     prefix = community_id if community_id else NO_COMMUNITY_PREFIX
     serials = [s for s in (_serial(str(g), prefix) for g in existing) if s is not None]
     widths = [len(str(g)) - len(prefix) for g in existing if _serial(str(g), prefix) is not None]
@@ -138,5 +159,11 @@ def next_codes(community_id: str, existing: Iterable[str], count: int, width: in
 
 
 def apply_codes(assignment: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
-    """The assignment with grids renamed by ``mapping`` (ids not in it are left alone)."""
+    """The assignment with grids renamed by ``mapping`` (ids not in it are left alone).
+
+    Examples
+    --------
+    >>> apply_codes(pd.Series({"B1": "g1", "B2": "g2"}), {"g1": "51068200100101"}).tolist()
+    ['51068200100101', 'g2']
+    """
     return assignment.map(lambda g: mapping.get(g, g))

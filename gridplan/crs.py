@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import shapely
@@ -110,8 +111,9 @@ def central_meridian(crs: CRS) -> float | None:
     return None
 
 
-def require_metric(crs: CRS | None, what: str = "this operation") -> CRS:
-    """Raise :class:`CRSError` unless ``crs`` is projected in metres."""
+def require_metric(crs: Any, what: str = "this operation") -> CRS:
+    """Raise :class:`CRSError` unless ``crs`` (anything :meth:`pyproj.CRS.from_user_input` takes) is projected in
+    metres; return it as a :class:`~pyproj.CRS`."""
     if crs is None:
         raise CRSError(f"{what} needs a CRS; the data has none")
     crs = CRS.from_user_input(crs)
@@ -203,10 +205,12 @@ def bd09_to_gcj02(lon, lat, *, tol_deg: float = 1e-10, max_iter: int = 30):
 
 
 def wgs84_to_bd09(lon, lat):
+    """Convert WGS-84 longitudes/latitudes to BD-09 (Baidu), through GCJ-02."""
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
 def bd09_to_wgs84(lon, lat):
+    """Convert BD-09 (Baidu) longitudes/latitudes to WGS-84, through GCJ-02."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
@@ -234,6 +238,15 @@ def from_wgs84(geoms, system: str):
 
 
 def normalise_offset_system(system: str) -> str:
+    """Name an offset coordinate system: ``"gcj02"`` or ``"bd09"``.
+
+    Accepts the usual spellings (``"GCJ-02"``, ``"amap"``, ``"高德"``, ``"baidu"``, ``"百度"``, …).
+
+    Raises
+    ------
+    CRSError
+        When the name is none of them.
+    """
     s = str(system).lower().replace("-", "").replace("_", "").replace(" ", "")
     aliases = {"gcj02": "gcj02", "gcj": "gcj02", "amap": "gcj02", "gaode": "gcj02", "tencent": "gcj02",
                "火星坐标": "gcj02", "高德": "gcj02", "bd09": "bd09", "baidu": "bd09", "百度": "bd09", "bd09ll": "bd09"}

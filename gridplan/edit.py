@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,7 @@ from pyproj import Transformer
 
 from . import metrics
 from ._errors import PlanError
-from .model import Dataset, Plan
-from .model import dataset_cache
+from .model import Dataset, Plan, dataset_cache
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +48,42 @@ class Edit:
     args: tuple = ()
 
     @classmethod
-    def move(cls, building_ids: Iterable[str], to_grid: str) -> "Edit":
+    def move(cls, building_ids: Iterable[str], to_grid: str) -> Edit:
+        """Move buildings to a grid."""
         return cls("move", (tuple(str(b) for b in building_ids), str(to_grid)))
 
     @classmethod
-    def move_compound(cls, compound_id: str, to_grid: str) -> "Edit":
+    def move_compound(cls, compound_id: str, to_grid: str) -> Edit:
+        """Move a whole compound to a grid."""
         return cls("move_compound", (str(compound_id), str(to_grid)))
 
     @classmethod
-    def merge(cls, keep: str, absorb: str) -> "Edit":
+    def merge(cls, keep: str, absorb: str) -> Edit:
+        """Merge grid ``absorb`` into grid ``keep``."""
         return cls("merge", (str(keep), str(absorb)))
 
     @classmethod
-    def split(cls, grid_id: str, parts: int | None = None, seed: int = 0) -> "Edit":
+    def split(cls, grid_id: str, parts: int | None = None, seed: int = 0) -> Edit:
+        """Split a grid (into ``parts``, or as many as the rule asks)."""
         return cls("split", (str(grid_id), None if parts is None else int(parts), int(seed)))
 
     @classmethod
-    def lock(cls, grid_ids: Iterable[str]) -> "Edit":
+    def lock(cls, grid_ids: Iterable[str]) -> Edit:
+        """Lock grids (re-optimising leaves them alone)."""
         return cls("lock", (tuple(str(g) for g in grid_ids),))
 
     @classmethod
-    def unlock(cls, grid_ids: Iterable[str]) -> "Edit":
+    def unlock(cls, grid_ids: Iterable[str]) -> Edit:
+        """Unlock grids."""
         return cls("unlock", (tuple(str(g) for g in grid_ids),))
 
     @classmethod
-    def reoptimise(cls, community_id: str, seed: int = 0) -> "Edit":
+    def reoptimise(cls, community_id: str, seed: int = 0) -> Edit:
+        """Re-optimise one community, keeping its locked grids."""
         return cls("reoptimise", (str(community_id), int(seed)))
 
     def to_json(self) -> str:
+        """The edit as a JSON object with its kind and arguments."""
         return json.dumps({"kind": self.kind, "args": self.args}, ensure_ascii=False)
 
 
@@ -182,6 +189,7 @@ class CheckReport:
         return {g: str(t.at[g, col]) if col in t.columns else "" for g in ids}
 
     def summary(self) -> dict:
+        """Counts and grid ids of the check as a plain dict (for JSON and the CLI)."""
         return {"grids": int(len(self.table)), "compliant": int(self.table["compliant"].sum()),
                 "changed": list(self.changed), "newly_broken": list(self.newly_broken),
                 "fixed": list(self.fixed), "removed": list(self.removed), "added": list(self.added)}
@@ -222,22 +230,26 @@ class History:
     index: int = 0
 
     @classmethod
-    def start(cls, plan: Plan) -> "History":
+    def start(cls, plan: Plan) -> History:
+        """A history holding one plan."""
         return cls((plan,), 0)
 
     @property
     def current(self) -> Plan:
+        """The plan at the current position."""
         return self.plans[self.index]
 
     @property
     def can_undo(self) -> bool:
+        """Whether there is a step to undo."""
         return self.index > 0
 
     @property
     def can_redo(self) -> bool:
+        """Whether there is a step to redo."""
         return self.index < len(self.plans) - 1
 
-    def push(self, plan: Plan) -> "History":
+    def push(self, plan: Plan) -> History:
         """The history with ``plan`` as the new current step (``self`` when ``plan`` is the
         current plan already: an edit that changed nothing adds no step)."""
         if plan is self.current:
@@ -247,12 +259,14 @@ class History:
             plans = plans[-HISTORY_LIMIT:]
         return History(plans, len(plans) - 1)
 
-    def undo(self) -> "History":
+    def undo(self) -> History:
+        """One step back; raises :class:`PlanError` when there is none."""
         if not self.can_undo:
             raise PlanError("nothing to undo")
         return History(self.plans, self.index - 1)
 
-    def redo(self) -> "History":
+    def redo(self) -> History:
+        """One step forward; raises :class:`PlanError` when there is none."""
         if not self.can_redo:
             raise PlanError("nothing to redo")
         return History(self.plans, self.index + 1)
@@ -327,6 +341,7 @@ def building_at(dataset: Dataset, lon: float, lat: float, *, crs="EPSG:4326", ma
 
 
 def compound_of(dataset: Dataset, building_id: str) -> str | None:
+    """The compound of a building, or ``None`` when it has none (or the dataset has no compounds)."""
     b = dataset.buildings
     if "compound_id" not in b.columns or str(building_id) not in b.index:
         return None

@@ -73,9 +73,11 @@ grid).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,14 +87,13 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ._errors import PlanError
-from ._executor import Executor, PARALLEL_MIN_BUILDINGS, make_executor
+from ._executor import PARALLEL_MIN_BUILDINGS, Executor, make_executor
 from ._packing import min_splits, partition_region, stuck_compounds, whole_packing_exists
-from ._search import (BIG, Graph, Search as _Search, Work, improve, lams, make_connected, shape_cost,  # noqa: F401
-                      violations, weights, _balanced_kmeans)
+from ._search import BIG, Graph, Work, _balanced_kmeans, improve, lams, make_connected, shape_cost, violations, weights
+from ._search import Search as _Search  # noqa: F401  (tests patch the search through the engine)
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
-from .model import Dataset, Plan, Rule
-from .model import dataset_cache
+from .model import Dataset, Plan, Rule, dataset_cache
 from .tessellate import building_cells, building_points, community_labels
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,8 @@ class CommunityArrays:
     compound: np.ndarray
 
     @classmethod
-    def of(cls, ctx: _Ctx, nodes: np.ndarray) -> "CommunityArrays":
+    def of(cls, ctx: _Ctx, nodes: np.ndarray) -> CommunityArrays:
+        """The arrays of the subgraph on ``nodes`` (one community)."""
         g = ctx.graph.sub(np.asarray(nodes, dtype=np.int64))
         A, L = g.A, g.L
         A.sort_indices()
@@ -267,6 +269,7 @@ class CommunityArrays:
         return len(self.h)
 
     def graph(self) -> Graph:
+        """The arrays as a :class:`Graph` again."""
         n = len(self.h)
         A = sp.csr_matrix((self.cut, self.indices, self.indptr), shape=(n, n))
         L = sp.csr_matrix((self.shared, self.indices, self.indptr), shape=(n, n))
@@ -602,6 +605,13 @@ class _Best:
             if split <= allowed and score < sc:
                 self.whole[allowed] = (score, labels)
 
+    @property
+    def found(self) -> np.ndarray:
+        """The best labels (asked for only once some were offered)."""
+        if self.labels is None:
+            raise RuntimeError("no labels were offered")
+        return self.labels
+
     def track(self, allowed: frozenset) -> None:
         """Also keep the best labels that split only compounds in ``allowed``."""
         self.whole.setdefault(allowed, ((math.inf,), None))
@@ -703,7 +713,7 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             region(chk.cut, "after the check")
     # 4. fewer cuts: keep each cut compound whole in turn and re-partition the whole piece exactly
     if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
-        current = set(_fit_split(best.labels, cc, fits).tolist())
+        current = set(_fit_split(best.found, cc, fits).tolist())
         th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
         for c in sorted(current, key=lambda c: (-th[c], c)):
             if work.over() or len(current) <= necessary:
@@ -711,11 +721,11 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             keep = current - {c}
             locked_b = whole & ~np.isin(cc, np.fromiter(keep, dtype=np.int64, count=len(keep)))
             everything = np.ones(best.k, dtype=bool)
-            out = _region_solve(G, best.labels, everything, locked_b, cc, rule, rule.primary(H, P, best.k),
+            out = _region_solve(G, best.found, everything, locked_b, cc, rule, rule.primary(H, P, best.k),
                                 seed, work, 0.5)
             if out is not None:
                 offer(out, f"keep compound {c} whole")
-                current = set(_fit_split(best.labels, cc, fits).tolist())
+                current = set(_fit_split(best.found, cc, fits).tolist())
     # 5. last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
     if best.score[0] > 0 and not work.over():
         k = best.k
@@ -723,21 +733,21 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
         Gm = G.with_mass(weights(G, prim))
         lam = lams(Gm, k)
         uo = _units(Gm, cc, rule, prim, seed).unit_of
-        labels, _ = _repair(Gm, best.labels, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
+        labels, _ = _repair(Gm, best.found, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
                             seed, work, stop=work.limit)
         offer(labels, "last resort")
     # 6. the most compact partition of the whole piece at unit level, when it is small enough
     if RESHAPE and not fixed_k and best.score[0] == 0 and not work.over():
-        current = set(_fit_split(best.labels, cc, fits).tolist())
+        current = set(_fit_split(best.found, cc, fits).tolist())
         locked_b = whole & ~np.isin(cc, np.fromiter(current, dtype=np.int64, count=len(current)))
-        out = _region_solve(G, best.labels, np.ones(best.k, dtype=bool), locked_b, cc, rule,
+        out = _region_solve(G, best.found, np.ones(best.k, dtype=bool), locked_b, cc, rule,
                             rule.primary(H, P, best.k), seed, work, 0.5, max_units=RESHAPE_MAX_UNITS,
                             max_cols=RESHAPE_MAX_COLUMNS)
         if out is not None:
             offer(out, "most compact partition")
     if POLISH and not work.over():
         _polish(G, cc, rule, fits, best, seed, work)
-    labels = best.labels
+    labels = best.found
     split = len(_fit_split(labels, cc, fits))
     return labels, int(fits.sum()), split, min(split, necessary)
 
@@ -746,7 +756,7 @@ def _polish(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, best: _Best,
     """Improve the shape of the best plan with single buildings: every building outside a whole
     fitting compound becomes a unit of its own and the search runs with bound violations barred
     (so compliance and whole compounds stay as they are)."""
-    labels = best.labels
+    labels = best.found
     k = best.k
     if k < 2:
         return
@@ -1186,7 +1196,7 @@ def necessary_splits(dataset: Dataset, rule: Rule, communities=None) -> dict[str
     out = {}
     for c in wanted:
         key = f"necessary_splits:{sorted(rule.as_dict().items())}:{c}"
-        out[c] = dataset_cache(dataset, key, lambda c=c: _necessary_in(ctx, c, rules[c]))
+        out[c] = dataset_cache(dataset, key, functools.partial(_necessary_in, ctx, c, rules[c]))
     return out
 
 
@@ -1219,7 +1229,7 @@ def _code_width(plan: Plan, community_id: str) -> int:
 
 
 def _place_groups(dataset: Dataset, plan: Plan, groups: list[np.ndarray], community_id: str,
-                  ctx: _Ctx, reuse: list[str] = ()) -> pd.Series:
+                  ctx: _Ctx, reuse: Sequence[str] = ()) -> pd.Series:
     """The plan's assignment with ``groups`` as new grids (reusing ``reuse`` ids first)."""
     a = plan.assignment.reindex(ctx.ids).copy()
     if not groups:
@@ -1349,12 +1359,12 @@ def _split_nodes(ctx: _Ctx, nodes: np.ndarray, parts: int, rule: Rule, seed: int
     if ncomp >= parts:
         # already in at least ``parts`` pieces: the largest pieces are the parts, every other piece
         # joins the part whose centre is nearest
-        groups = [list(c) for c in comps[:parts]]
+        members = [list(c) for c in comps[:parts]]
         centre = np.array([ctx.xy[c].mean(0) for c in comps[:parts]])
         for c in comps[parts:]:
             d = ((centre - ctx.xy[c].mean(0)) ** 2).sum(1)
-            groups[int(np.argmin(d))].extend(c.tolist())
-        return [np.sort(np.asarray(g, dtype=np.int64)) for g in groups]
+            members[int(np.argmin(d))].extend(c.tolist())
+        return [np.sort(np.asarray(g, dtype=np.int64)) for g in members]
     sizes = np.array([len(c) for c in comps], dtype=float)
     alloc = np.ones(ncomp, dtype=int)
     for _ in range(parts - ncomp):

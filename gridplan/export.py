@@ -21,8 +21,10 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as _xml
 
 import geopandas as gpd
@@ -32,6 +34,9 @@ import pandas as pd
 from ._atomic import atomic_path
 from .io import write_layers, write_zip_shapefile
 from .model import Dataset, Plan
+
+if TYPE_CHECKING:
+    from .chain import CentralNeed
 
 log = logging.getLogger(__name__)
 
@@ -325,27 +330,24 @@ def _coverage_by_building(coverage, minutes: float = 15.0) -> pd.Series | None:
     return None if cov is None else cov["covered"]
 
 
-def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=None,
-                  include_personal: bool = False, staff=None, mobile=None, sanwu_since=None, sanwu_until=None,
-                  households_per_central: int | None = None, max_grids_per_leader: int = 1) -> dict[str, pd.DataFrame]:
-    """The ledger as DataFrames with Chinese headers, one per sheet.
+@dataclass(frozen=True)
+class _LedgerBase:
+    """What the ledger's sheets share: the plan, per-building and per-grid attributes and the 党员中心户 need."""
 
-    Always: ``网格台账`` (one row per grid, with the 党员中心户 each grid needs), ``党建层级`` (one row
-    per building with all five levels of the party chain 街道党工委 → 社区党组织 → 小区党支部 →
-    楼栋党小组 → 党员中心户, and the grid), ``五级组织`` (the chain's upper levels with counts, see
-    :func:`gridplan.chain.party_chain`), ``党员中心户`` (need against party members per grid) and
-    ``说明`` (notes). With ``staff`` (a :class:`gridplan.staff.StaffAssignment`): the grid ledger
-    names each grid's 网格长 (phone masked unless ``include_personal``) and grid workers, plus the
-    sheets ``网格员`` and ``网格员核查``. With ``mobile`` (a :class:`gridplan.mobile.MobileCoverage`):
-    ``流动郁心站`` (households reached per grid and weekday) and ``流动站排班``. With a status history
-    (``dataset.compound_status``): ``三无小区治理`` (progress since ``sanwu_since``, default the
-    first record). ``include_personal`` adds per-building party-member figures.
-    """
-    from .chain import HOUSEHOLDS_PER_CENTRAL, central_household_need, party_chain
-    from .i18n import column, t
+    plan: Plan
+    bid: pd.Index                  # building ids (str)
+    bt: pd.DataFrame               # per building: grid_id, compound_id, households
+    attrs: pd.DataFrame            # per grid (index grid_id): grid_attributes without geometry
+    comp_name: dict
+    sw: pd.Series                  # compound_id → 三无
+    need: CentralNeed
+    need_grids: pd.DataFrame       # need.grids (there is a plan)
+
+
+def _ledger_base(dataset: Dataset, plan, grids: gpd.GeoDataFrame, per: int) -> _LedgerBase:
+    from .chain import central_household_need
     from .webmap import sanwu_mask
 
-    per = HOUSEHOLDS_PER_CENTRAL if households_per_central is None else households_per_central
     a = _assignment_of(plan)
     b = dataset.buildings
     bid = pd.Index(b.index.astype(str).to_numpy())
@@ -353,22 +355,31 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
     attrs = pd.DataFrame(attrs.drop(columns="geometry"))
     attrs.index = pd.Index(attrs["grid_id"].to_numpy())
     comp = dataset.compounds
-    comp_name = _names(comp, "name")
     sw = sanwu_mask(comp) if comp is not None else pd.Series(dtype=bool)
     sw.index = sw.index.astype(str)
     bt = pd.DataFrame({"grid_id": a.reindex(bid).to_numpy(),
                        "compound_id": b["compound_id"].astype(object).to_numpy() if "compound_id" in b.columns else None,
                        "households": pd.to_numeric(b["households"], errors="coerce").fillna(0).to_numpy()},
                       index=bid)
+    plan_obj = plan if isinstance(plan, Plan) else Plan(a)
+    need = central_household_need(dataset, plan_obj, households_per_central=per)
+    assert need.grids is not None   # there is a plan
+    return _LedgerBase(plan=plan_obj, bid=bid, bt=bt, attrs=attrs, comp_name=_names(comp, "name"), sw=sw,
+                       need=need, need_grids=need.grids)
+
+
+def _grid_ledger(lb: _LedgerBase, *, coverage, staff, include_personal: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``网格台账``: one row per grid, with Chinese headers; also the per-grid table in ledger order."""
+    from .i18n import column
+
+    bt, comp_name, sw, bid = lb.bt, lb.comp_name, lb.sw, lb.bid
     comp_of_grid = bt.dropna(subset=["compound_id"]).groupby("grid_id")["compound_id"].agg(lambda s: sorted(set(s)))
-    t_ = attrs.copy()
+    t_ = lb.attrs.copy()
     t_["compound_names"] = ["、".join(str(comp_name.get(c, c)) for c in comp_of_grid.get(g, [])) for g in t_.index]
     sanwu_lists = [[c for c in comp_of_grid.get(g, []) if bool(sw.get(c, False))] for g in t_.index]
     t_["sanwu"] = [len(x) for x in sanwu_lists]
     t_["sanwu_names"] = ["、".join(str(comp_name.get(c, c)) for c in x) for x in sanwu_lists]
-    plan_obj = plan if isinstance(plan, Plan) else Plan(a)
-    need = central_household_need(dataset, plan_obj, households_per_central=per)
-    t_["central_need"] = need.grids["need"].reindex(t_.index).fillna(0).astype("int64").to_numpy()
+    t_["central_need"] = lb.need_grids["need"].reindex(t_.index).fillna(0).astype("int64").to_numpy()
     cov = _coverage_by_building(coverage)
     cols = ["grid_id", "code", "street", "community", "community_id", "households", "balance", "persons",
             "party_members", "buildings", "compounds", "compound_names", "sanwu", "sanwu_names", "central_need"]
@@ -391,11 +402,17 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
                                                                   "full_time", "part_time")}}
     ledger = t_[[c for c in cols if c in t_.columns]].rename(columns=headers).reset_index(drop=True)
     ledger.insert(0, "序号", np.arange(1, len(ledger) + 1))
+    return ledger, t_
 
-    # party hierarchy: one row per building, the five levels as columns
+
+def _hierarchy_sheet(dataset: Dataset, lb: _LedgerBase, *, include_personal: bool) -> pd.DataFrame:
+    """``党建层级``: one row per building, the five levels of the party chain as columns."""
+    from .i18n import column, t
+
+    b, bid, bt, attrs, comp_name, sw = dataset.buildings, lb.bid, lb.bt, lb.attrs, lb.comp_name, lb.sw
     comm = dataset.communities
     cname, cstreet = _names(comm, "name"), _names(comm, "street")
-    party = _names(comp, "party_org")
+    party = _names(dataset.compounds, "party_org")
     g_comm = attrs["community_id"].to_dict()
     h = pd.DataFrame(index=bid)
     h["grid_id"] = bt["grid_id"].to_numpy()
@@ -417,7 +434,7 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
                            for n, i, hh in zip(h["building"], h.index, h["households"])]
     h["persons"] = pd.to_numeric(b["persons"], errors="coerce").fillna(0).astype("int64").to_numpy() \
         if "persons" in b.columns else 0
-    nb = need.buildings.reindex(bid)
+    nb = lb.need.buildings.reindex(bid)
     h["central_need"] = nb["need"].to_numpy()
     hcols = {"street": "街道", "street_party": column("chain_street", "zh"), "community": "社区",
              "community_party": column("chain_community", "zh"), "grid_id": "网格编码", "code": "网格序号",
@@ -431,10 +448,15 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
         hcols.update({"party_members": "党员数", "central_designated": column("central_designated", "zh"),
                       "central_shortfall": column("central_shortfall", "zh")})
     h = h.sort_values(["street", "community", "grid_id", "compound", "building_id"], kind="stable")
-    hierarchy = h[list(hcols)].rename(columns=hcols).reset_index(drop=True)
+    return h[list(hcols)].rename(columns=hcols).reset_index(drop=True)
 
-    # the chain's upper levels (street, community, compound) with counts at every level
-    pc = party_chain(dataset, plan_obj, households_per_central=per)
+
+def _chain_sheet(dataset: Dataset, plan: Plan, *, per: int, include_personal: bool) -> pd.DataFrame:
+    """``五级组织``: the chain's upper levels (street, community, compound) with counts at every level."""
+    from .chain import party_chain
+    from .i18n import column
+
+    pc = party_chain(dataset, plan, households_per_central=per)
     kids = pc[pc["level"] == 4].groupby("parent").apply(lambda d: int(d["has_org"].sum()), include_groups=False)
     up = pc[pc["level"] <= 3].copy()
     up["groups"] = [int(kids.get(i, 0)) if lv == 3 else None for i, lv in zip(up["id"], up["level"])]
@@ -450,78 +472,102 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
         tree_cols.update({"party_members": "党员数", "central_designated": column("central_designated", "zh")})
     parent_name = dict(zip(pc["id"], pc["name"]))
     up["parent"] = [parent_name.get(p_, "") if p_ is not None else "" for p_ in up["parent"]]
-    tree = up[list(tree_cols)].rename(columns=tree_cols).reset_index(drop=True)
+    return up[list(tree_cols)].rename(columns=tree_cols).reset_index(drop=True)
 
-    # 党员中心户: need against party members per grid (aggregates; per building only when personal)
-    gneed = need.grids.reindex(t_["grid_id"].to_numpy())
-    central = pd.DataFrame({
+
+def _central_sheets(lb: _LedgerBase, grid_order: np.ndarray, *, include_personal: bool) -> dict[str, pd.DataFrame]:
+    """``党员中心户``: need against party members per grid (aggregates; per building only when personal)."""
+    from .i18n import column, t
+
+    gneed = lb.need_grids.reindex(grid_order)
+    tables = {t("sheet_central", "zh"): pd.DataFrame({
         "网格编码": gneed.index, "户数": gneed["households"].to_numpy(),
         column("central_need", "zh"): gneed["need"].to_numpy(), "党员数": gneed["party_members"].to_numpy(),
         column("central_shortfall", "zh"): gneed["shortfall"].to_numpy(),
         column("central_met", "zh"): np.where(gneed["met"].to_numpy(dtype=bool), "是", "否"),
         column("buildings_short", "zh"): gneed["buildings_short"].to_numpy(),
-    })
-    tables = {"网格台账": ledger, "党建层级": hierarchy, t("sheet_chain", "zh"): tree, t("sheet_central", "zh"): central}
+    })}
     if include_personal:
-        sb = need.short_buildings
+        sb = lb.need.short_buildings
         tables[t("sheet_central_buildings", "zh")] = pd.DataFrame({
             "楼栋编号": sb.index, "网格编码": sb["grid_id"].to_numpy(), "户数": sb["households"].to_numpy(),
             column("central_need", "zh"): sb["need"].to_numpy(), "党员数": sb["party_members"].to_numpy(),
             column("central_shortfall", "zh"): sb["shortfall"].to_numpy(),
             column("central_designated", "zh"): sb["designated"].to_numpy()})
+    return tables
 
-    notes_extra: list[tuple[str, object]] = [
-        (t("note_central", "zh"), t("note_central_text", "zh", per=per, need=int(need.buildings["need"].sum()),
-                                     short=int((~need.grids["met"]).sum())))]
-    if staff is not None:
-        from .staff import staff_sheet
-        tables[t("sheet_staff", "zh")] = staff_sheet(staff, include_personal=include_personal,
-                                                      communities=_names(comm, "name"))
-        v = staff.check(plan_obj, max_grids_per_leader=max_grids_per_leader)
-        tables[t("sheet_staff_check", "zh")] = pd.DataFrame({
-            column("violation", "zh"): [t(f"violation_{c}", "zh") for c in v["code"]],
-            "网格编码": v["grid_id"].fillna("").to_numpy(), "姓名": v["name"].fillna("").to_numpy(),
-            column("violation_text", "zh"): v["message"].to_numpy()})
-        notes_extra.append((t("note_staff", "zh"), t("note_staff_text", "zh", n=int(staff.table["person_id"].nunique()),
-                                                      v=len(v), max=max_grids_per_leader)))
-    if mobile is not None:
-        mg = mobile.by_grid if mobile.by_grid is not None else pd.DataFrame()
-        mg = mg.reindex(t_["grid_id"].to_numpy())
-        from .mobile import WEEKDAY_KEYS, WEEKDAYS_ZH
-        mt = pd.DataFrame({"网格编码": mg.index, "户数": mg["households"].fillna(0).astype("int64").to_numpy()})
-        for k, zh in zip(WEEKDAY_KEYS, WEEKDAYS_ZH):
-            mt[zh] = mg[k].fillna(0).astype("int64").to_numpy()
-        mt[column("households_any", "zh")] = mg["households_any"].fillna(0).astype("int64").to_numpy()
-        mt["覆盖率(%)"] = mg["pct_any"].round(1).to_numpy()
-        tables[t("sheet_mobile", "zh")] = mt
-        bs = mobile.by_station
-        tables[t("sheet_mobile_schedule", "zh")] = pd.DataFrame({
-            "站点编码": bs.index, "名称": bs["name"].to_numpy(), column("weekdays", "zh"): bs["weekdays"].to_numpy(),
-            column("windows", "zh"): bs["windows"].to_numpy(), "覆盖楼栋": bs["buildings"].to_numpy(),
-            "覆盖户数": bs["households"].astype("int64").to_numpy()})
-        notes_extra.append((t("note_mobile", "zh"), t("note_mobile_text", "zh", m=f"{mobile.minutes:g}",
-                                                       d=f"{mobile.walk_m:.0f}")))
-    if dataset.compound_status is not None and len(dataset.compound_status):
-        from .sanwu import sanwu_progress
-        since = sanwu_since if sanwu_since is not None else dataset.compound_status["date"].min()
-        pr = sanwu_progress(dataset, since, until=sanwu_until)
-        stxt = {k: t(f"sanwu_status_{k}", "zh") for k in ("sanwu", "partial", "sanyou", "unknown")}
-        tables[t("sheet_sanwu", "zh")] = pd.DataFrame({
-            "小区编码": pr.index, "小区": pr["name"].to_numpy(),
-            "社区": [cname.get(str(c), c) for c in pr["community_id"]],
-            column("status_since", "zh"): pr["status_since"].map(stxt).to_numpy(),
-            column("status_now", "zh"): pr["status_now"].map(stxt).to_numpy(),
-            column("left_sanwu_on", "zh"): pr["left_sanwu_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
-            column("sanyou_on", "zh"): pr["sanyou_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
-            column("red_property", "zh"): np.where(pr["red_property"].to_numpy(dtype=bool), "是", ""),
-            column("property_company", "zh"): pr["property_company"].fillna("").to_numpy()})
-        notes_extra.append((t("note_sanwu", "zh"), t("note_sanwu_text", "zh", **pr.attrs)))
 
+def _staff_sheets(dataset: Dataset, plan: Plan, staff, *, include_personal: bool, max_grids_per_leader: int
+                  ) -> tuple[dict[str, pd.DataFrame], tuple[str, object]]:
+    """``网格员`` and ``网格员核查``, and their note."""
+    from .i18n import column, t
+    from .staff import staff_sheet
+
+    tables = {t("sheet_staff", "zh"): staff_sheet(staff, include_personal=include_personal,
+                                                  communities=_names(dataset.communities, "name"))}
+    v = staff.check(plan, max_grids_per_leader=max_grids_per_leader)
+    tables[t("sheet_staff_check", "zh")] = pd.DataFrame({
+        column("violation", "zh"): [t(f"violation_{c}", "zh") for c in v["code"]],
+        "网格编码": v["grid_id"].fillna("").to_numpy(), "姓名": v["name"].fillna("").to_numpy(),
+        column("violation_text", "zh"): v["message"].to_numpy()})
+    note = (t("note_staff", "zh"), t("note_staff_text", "zh", n=int(staff.table["person_id"].nunique()),
+                                     v=len(v), max=max_grids_per_leader))
+    return tables, note
+
+
+def _mobile_sheets(mobile, grid_order: np.ndarray) -> tuple[dict[str, pd.DataFrame], tuple[str, object]]:
+    """``流动郁心站`` (households reached per grid and weekday) and ``流动站排班``, and their note."""
+    from .i18n import column, t
+    from .mobile import WEEKDAY_KEYS, WEEKDAYS_ZH
+
+    mg = mobile.by_grid if mobile.by_grid is not None else pd.DataFrame()
+    mg = mg.reindex(grid_order)
+    mt = pd.DataFrame({"网格编码": mg.index, "户数": mg["households"].fillna(0).astype("int64").to_numpy()})
+    for k, zh in zip(WEEKDAY_KEYS, WEEKDAYS_ZH):
+        mt[zh] = mg[k].fillna(0).astype("int64").to_numpy()
+    mt[column("households_any", "zh")] = mg["households_any"].fillna(0).astype("int64").to_numpy()
+    mt["覆盖率(%)"] = mg["pct_any"].round(1).to_numpy()
+    bs = mobile.by_station
+    tables = {t("sheet_mobile", "zh"): mt, t("sheet_mobile_schedule", "zh"): pd.DataFrame({
+        "站点编码": bs.index, "名称": bs["name"].to_numpy(), column("weekdays", "zh"): bs["weekdays"].to_numpy(),
+        column("windows", "zh"): bs["windows"].to_numpy(), "覆盖楼栋": bs["buildings"].to_numpy(),
+        "覆盖户数": bs["households"].astype("int64").to_numpy()})}
+    note = (t("note_mobile", "zh"), t("note_mobile_text", "zh", m=f"{mobile.minutes:g}", d=f"{mobile.walk_m:.0f}"))
+    return tables, note
+
+
+def _sanwu_sheet(dataset: Dataset, since, until) -> tuple[dict[str, pd.DataFrame], tuple[str, object]]:
+    """``三无小区治理``: progress since ``since`` (default the first record), and its note."""
+    from .i18n import column, t
+    from .sanwu import sanwu_progress
+
+    status = dataset.compound_status
+    assert status is not None   # asked only with a status history
+    cname = _names(dataset.communities, "name")
+    since = since if since is not None else status["date"].min()
+    pr = sanwu_progress(dataset, since, until=until)
+    stxt = {k: t(f"sanwu_status_{k}", "zh") for k in ("sanwu", "partial", "sanyou", "unknown")}
+    sheet = pd.DataFrame({
+        "小区编码": pr.index, "小区": pr["name"].to_numpy(),
+        "社区": [cname.get(str(c), c) for c in pr["community_id"]],
+        column("status_since", "zh"): pr["status_since"].map(stxt).to_numpy(),
+        column("status_now", "zh"): pr["status_now"].map(stxt).to_numpy(),
+        column("left_sanwu_on", "zh"): pr["left_sanwu_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
+        column("sanyou_on", "zh"): pr["sanyou_on"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(),
+        column("red_property", "zh"): np.where(pr["red_property"].to_numpy(dtype=bool), "是", ""),
+        column("property_company", "zh"): pr["property_company"].fillna("").to_numpy()})
+    return {t("sheet_sanwu", "zh"): sheet}, (t("note_sanwu", "zh"), t("note_sanwu_text", "zh", **pr.attrs))
+
+
+def _notes_sheet(dataset: Dataset, plan, ledger: pd.DataFrame, *, include_personal: bool,
+                 notes_extra: list[tuple[str, object]]) -> pd.DataFrame:
+    """``说明``: what the ledger holds (data, date, totals, rule, personal data, the chain) and the notes."""
     rule = plan.rule if isinstance(plan, Plan) else None
-    notes = [("数据", dataset.name or ""), ("导出日期", _dt.date.today().isoformat()),
-             ("网格数", len(ledger)), ("楼栋数", len(b)),
-             ("总户数", int(ledger["户数"].sum())), ("总人口", int(ledger["人口"].sum()) if "人口" in ledger else ""),
-             ("合规网格数", int((ledger["是否合规"] == "是").sum()))]
+    notes: list[tuple[str, object]] = [
+        ("数据", dataset.name or ""), ("导出日期", _dt.date.today().isoformat()),
+        ("网格数", len(ledger)), ("楼栋数", len(dataset.buildings)),
+        ("总户数", int(ledger["户数"].sum())), ("总人口", int(ledger["人口"].sum()) if "人口" in ledger else ""),
+        ("合规网格数", int((ledger["是否合规"] == "是").sum()))]
     if rule is not None:
         notes.append(("网格规模规则", f"户数 {rule.min_households}–{rule.max_households} 或/且 人口 "
                                       f"{rule.min_persons}–{rule.max_persons}（模式 {rule.mode}）"))
@@ -529,7 +575,52 @@ def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=N
                   else "不含楼栋党员数等个人信息（网格党员数为汇总），网格员电话已隐去中间四位"))
     notes.append(("层级", "街道党工委 → 社区党组织 → 小区党支部 → 楼栋党小组 → 党员中心户（网格与党组织一体化）"))
     notes += notes_extra
-    tables["说明"] = pd.DataFrame(notes, columns=["项目", "内容"])
+    return pd.DataFrame(notes, columns=["项目", "内容"])
+
+
+def ledger_tables(dataset: Dataset, plan, grids: gpd.GeoDataFrame, *, coverage=None,
+                  include_personal: bool = False, staff=None, mobile=None, sanwu_since=None, sanwu_until=None,
+                  households_per_central: int | None = None, max_grids_per_leader: int = 1) -> dict[str, pd.DataFrame]:
+    """The ledger as DataFrames with Chinese headers, one per sheet.
+
+    Always: ``网格台账`` (one row per grid, with the 党员中心户 each grid needs), ``党建层级`` (one row
+    per building with all five levels of the party chain 街道党工委 → 社区党组织 → 小区党支部 →
+    楼栋党小组 → 党员中心户, and the grid), ``五级组织`` (the chain's upper levels with counts, see
+    :func:`gridplan.chain.party_chain`), ``党员中心户`` (need against party members per grid) and
+    ``说明`` (notes). With ``staff`` (a :class:`gridplan.staff.StaffAssignment`): the grid ledger
+    names each grid's 网格长 (phone masked unless ``include_personal``) and grid workers, plus the
+    sheets ``网格员`` and ``网格员核查``. With ``mobile`` (a :class:`gridplan.mobile.MobileCoverage`):
+    ``流动郁心站`` (households reached per grid and weekday) and ``流动站排班``. With a status history
+    (``dataset.compound_status``): ``三无小区治理`` (progress since ``sanwu_since``, default the
+    first record). ``include_personal`` adds per-building party-member figures.
+    """
+    from .chain import HOUSEHOLDS_PER_CENTRAL
+    from .i18n import t
+
+    per = HOUSEHOLDS_PER_CENTRAL if households_per_central is None else households_per_central
+    lb = _ledger_base(dataset, plan, grids, per)
+    ledger, by_grid = _grid_ledger(lb, coverage=coverage, staff=staff, include_personal=include_personal)
+    grid_order = by_grid["grid_id"].to_numpy()
+    tables = {"网格台账": ledger, "党建层级": _hierarchy_sheet(dataset, lb, include_personal=include_personal),
+              t("sheet_chain", "zh"): _chain_sheet(dataset, lb.plan, per=per, include_personal=include_personal)}
+    tables.update(_central_sheets(lb, grid_order, include_personal=include_personal))
+    notes_extra: list[tuple[str, object]] = [
+        (t("note_central", "zh"), t("note_central_text", "zh", per=per, need=int(lb.need.buildings["need"].sum()),
+                                     short=int((~lb.need_grids["met"]).sum())))]
+    if staff is not None:
+        sheets, note = _staff_sheets(dataset, lb.plan, staff, include_personal=include_personal,
+                                     max_grids_per_leader=max_grids_per_leader)
+        tables.update(sheets)
+        notes_extra.append(note)
+    if mobile is not None:
+        sheets, note = _mobile_sheets(mobile, grid_order)
+        tables.update(sheets)
+        notes_extra.append(note)
+    if dataset.compound_status is not None and len(dataset.compound_status):
+        sheets, note = _sanwu_sheet(dataset, sanwu_since, sanwu_until)
+        tables.update(sheets)
+        notes_extra.append(note)
+    tables["说明"] = _notes_sheet(dataset, plan, ledger, include_personal=include_personal, notes_extra=notes_extra)
     return tables
 
 
@@ -578,7 +669,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, title: str, images:
     if "网格台账" in tables:
         df = tables["网格台账"]
         ws = wb["网格台账"]
-        total = ["合计"] + [None] * (len(df.columns) - 1)
+        total: list[object] = ["合计"] + [None] * (len(df.columns) - 1)
         for j, col in enumerate(df.columns):
             if col in ("户数", "人口", "党员数", "楼栋数", "小区数", "三无小区数", "15分钟服务圈覆盖户数"):
                 total[j] = int(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
@@ -626,6 +717,7 @@ def export_ledger(dataset: Dataset, plan: Plan, path=None, *, grids: gpd.GeoData
             import io as _io
 
             from .sanwu import plot_sanwu_progress
+            assert dataset.compound_status is not None   # the sheet is there only with a status history
             since = sanwu_since if sanwu_since is not None else dataset.compound_status["date"].min()
             fig = plot_sanwu_progress(dataset, since, until=sanwu_until)
             buf = _io.BytesIO()

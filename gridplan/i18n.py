@@ -841,7 +841,7 @@ def local_time(iso: str | None, tz: str | None = None) -> str:
     except ValueError:
         return str(iso)
     if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.timezone.utc)
+        t = t.replace(tzinfo=_dt.UTC)
     zone = None
     if tz:
         try:

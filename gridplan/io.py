@@ -18,8 +18,8 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Mapping
 
 import geopandas as gpd
 import pandas as pd
@@ -28,8 +28,8 @@ from pyproj import CRS
 
 from ._atomic import atomic_path
 from ._errors import Problem, ValidationError
-from .model import ID_FIELD, LAYERS, Dataset
 from .checks import LAYER_ALIASES, LoadOptions, normalise
+from .model import ID_FIELD, LAYERS, Dataset
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _shapefile_encoding(shp: Path, problems: list, layer: str) -> str | None:
                    "936": "GB18030", "CP936": "GB18030", "ANSI936": "GB18030"}.get(d)
     if declared_is == detected:
         return detected
-    if declared:
+    if cpg is not None and declared:
         problems.append(Problem("warning", layer, None, f"{cpg.name} declares the encoding {declared!r} but the "
                                 f"attributes are {detected}; they were read as {detected} / 编码声明与内容不符",
                                 f"write {detected} into {cpg.name} (or save the Shapefile as UTF-8)",
@@ -267,61 +267,52 @@ def _read_zip(path: Path, *, as_layer: str | None, max_file_mb: float, single: b
         return {}, {}, problems
 
 
-def read_layers(source, *, max_file_mb: float | None = None):
-    """Read the raw layers of a dataset without changing them (nor the files).
+class _LayerReader:
+    """The steps of :func:`read_layers`, collecting layers, their formats and every problem."""
 
-    Returns
-    -------
-    layers, formats, problems
-        ``layers`` maps canonical layer names to GeoDataFrames as read; ``formats`` the format of
-        each; ``problems`` lists unreadable files, unknown layers and the like.
-    """
-    max_file_mb = default_max_file_mb() if max_file_mb is None else float(max_file_mb)
-    problems: list[Problem] = []
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    formats: dict[str, str] = {}
+    def __init__(self, max_file_mb: float):
+        self.max_file_mb = max_file_mb
+        self.problems: list[Problem] = []
+        self.layers: dict[str, gpd.GeoDataFrame] = {}
+        self.formats: dict[str, str] = {}
 
-    def add(layer, gdf, fmt, where):
+    def add(self, layer, gdf, fmt, where):
         if not isinstance(gdf, gpd.GeoDataFrame) or gdf._geometry_column_name not in gdf.columns:
-            problems.append(Problem("error", layer, None, f"{where} has no geometry column / 没有几何图形",
-                                    "save the layer with its geometry (a spatial layer, not a plain table)",
-                                    "no_geometry"))
+            self.problems.append(Problem("error", layer, None, f"{where} has no geometry column / 没有几何图形",
+                                         "save the layer with its geometry (a spatial layer, not a plain table)",
+                                         "no_geometry"))
             return
-        layers[layer], formats[layer] = gdf, fmt
+        self.layers[layer], self.formats[layer] = gdf, fmt
 
-    if isinstance(source, Mapping):
+    def from_mapping(self, source: Mapping) -> None:
+        """Layers given as GeoDataFrames (keys: layer names or their aliases)."""
         for key, gdf in source.items():
             layer = key if key in LAYERS else _canonical_layer(str(key))
             if layer is None:
-                problems.append(Problem("warning", str(key), None, "is not a known layer and is ignored",
-                                        f"name layers {', '.join(LAYERS)}", "unknown_layer"))
+                self.problems.append(Problem("warning", str(key), None, "is not a known layer and is ignored",
+                                             f"name layers {', '.join(LAYERS)}", "unknown_layer"))
                 continue
             if not isinstance(gdf, gpd.GeoDataFrame):
-                problems.append(Problem("error", layer, None, "is not a GeoDataFrame",
-                                        "pass geopandas GeoDataFrames", "not_a_layer"))
+                self.problems.append(Problem("error", layer, None, "is not a GeoDataFrame",
+                                             "pass geopandas GeoDataFrames", "not_a_layer"))
                 continue
-            add(layer, gdf, "memory", f"layer {key!r}")
-        return layers, formats, problems
+            self.add(layer, gdf, "memory", f"layer {key!r}")
 
-    path = Path(source)
-    if not path.exists():
-        problems.append(Problem("error", "dataset", None, f"{path} does not exist / 路径不存在",
-                                "give a folder of layer files or a GeoPackage (.gpkg)", "no_such_path"))
-        return layers, formats, problems
-
-    def too_big(p: Path, layer: str) -> bool:
+    def too_big(self, p: Path, layer: str) -> bool:
         mb = _file_size_mb(p)
-        if mb > max_file_mb:
-            problems.append(Problem("error", layer, None, f"{p.name} is {_size(mb)}, above the {_size(max_file_mb)} "
-                                    "limit / 文件过大", "split the data (e.g. one street at a time) or raise the "
-                                    "limit (max_file_mb, GRIDPLAN_MAX_FILE_MB)", "file_too_big"))
+        if mb > self.max_file_mb:
+            self.problems.append(Problem("error", layer, None, f"{p.name} is {_size(mb)}, above the "
+                                         f"{_size(self.max_file_mb)} limit / 文件过大", "split the data (e.g. one "
+                                         "street at a time) or raise the limit (max_file_mb, GRIDPLAN_MAX_FILE_MB)",
+                                         "file_too_big"))
             return True
         return False
 
-    def read_gpkg(p: Path, *, only: str | None = None):
+    def read_gpkg(self, p: Path, *, only: str | None = None) -> None:
         """All layers of a GeoPackage (``only``: the one layer this per-layer file gives)."""
+        problems = self.problems
         where = only or "dataset"
-        if too_big(p, where):
+        if self.too_big(p, where):
             return
         try:
             with warnings.catch_warnings():
@@ -355,54 +346,59 @@ def read_layers(source, *, max_file_mb: float | None = None):
                                                 "and is ignored", f"name layers {', '.join(LAYERS)}",
                                                 "unknown_layer"))
                     continue
-                if layer in layers or any(lay == layer for lay, _ in plan):
+                if layer in self.layers or any(lay == layer for lay, _ in plan):
                     problems.append(Problem("error", layer, None, f"two layers give {layer}, one is {n!r}",
                                             "keep one layer per kind", "duplicate_layer"))
                     continue
                 plan.append((layer, n))
         for layer, n in plan:
             try:
-                add(layer, _read_file(p, n), "gpkg", f"layer {n!r} of {p.name}")
+                self.add(layer, _read_file(p, n), "gpkg", f"layer {n!r} of {p.name}")
             except Exception as e:  # noqa: BLE001
                 problems.append(Problem("error", layer, None, f"layer {n!r} of {p.name} cannot be read "
                                         f"({_first_line(e)}) / 无法读取", "re-export the layer from your GIS",
                                         "unreadable"))
 
-    def merge(sub_layers, sub_formats, sub_problems):
+    def merge(self, sub_layers, sub_formats, sub_problems) -> None:
+        """Add the layers read from a zip archive."""
         for k, g in sub_layers.items():
-            if k in layers:
-                problems.append(Problem("error", k, None, "two files give this layer (one inside a zip archive)",
-                                        "keep one file per layer", "duplicate_layer"))
+            if k in self.layers:
+                self.problems.append(Problem("error", k, None, "two files give this layer (one inside a zip "
+                                             "archive)", "keep one file per layer", "duplicate_layer"))
                 continue
-            layers[k], formats[k] = g, sub_formats[k]
-        problems.extend(sub_problems)
+            self.layers[k], self.formats[k] = g, sub_formats[k]
+        self.problems.extend(sub_problems)
 
-    files: list[tuple[str, Path]] = []
-    if path.is_file():
-        ext = path.suffix.lower()
-        if ext not in FORMATS:
-            problems.append(Problem("error", "dataset", None, f"{path.name}: the format {path.suffix or '(none)'} "
-                                    "is not supported / 不支持的格式", "give a folder of .geojson/.gpkg/.shp/.fgb "
-                                    "layer files, a .zip of them, or one GeoPackage", "unsupported_format"))
-            return layers, formats, problems
-        if ext == ".gpkg" and _canonical_layer(path.stem) is None:
-            read_gpkg(path)
-            return layers, formats, problems
-        if ext == ".zip":
-            merge(*_read_zip(path, as_layer=_canonical_layer(path.stem), max_file_mb=max_file_mb, single=True))
-            return layers, formats, problems
-        # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
-        files = [(_canonical_layer(path.stem) or "buildings", path)]
-    else:
+    def layer_files(self, path: Path) -> list[tuple[str, Path]]:
+        """The per-layer files of ``path`` (a folder or one file); GeoPackages of several layers and zip
+        archives are read on the way."""
+        problems = self.problems
+        files: list[tuple[str, Path]] = []
+        if path.is_file():
+            ext = path.suffix.lower()
+            if ext not in FORMATS:
+                problems.append(Problem("error", "dataset", None, f"{path.name}: the format {path.suffix or '(none)'} "
+                                        "is not supported / 不支持的格式", "give a folder of .geojson/.gpkg/.shp/.fgb "
+                                        "layer files, a .zip of them, or one GeoPackage", "unsupported_format"))
+                return files
+            if ext == ".gpkg" and _canonical_layer(path.stem) is None:
+                self.read_gpkg(path)
+                return files
+            if ext == ".zip":
+                self.merge(*_read_zip(path, as_layer=_canonical_layer(path.stem), max_file_mb=self.max_file_mb,
+                                      single=True))
+                return files
+            # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
+            return [(_canonical_layer(path.stem) or "buildings", path)]
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
             if ext not in FORMATS or p.name.startswith(".") or not p.is_file() or p.name == METADATA_FILE:
                 continue
             if ext == ".gpkg" and _canonical_layer(p.stem) is None:
-                read_gpkg(p)
+                self.read_gpkg(p)
                 continue
             if ext == ".zip":
-                merge(*_read_zip(p, as_layer=_canonical_layer(p.stem), max_file_mb=max_file_mb))
+                self.merge(*_read_zip(p, as_layer=_canonical_layer(p.stem), max_file_mb=self.max_file_mb))
                 continue
             layer = _canonical_layer(p.stem)
             if layer is None:
@@ -411,24 +407,32 @@ def read_layers(source, *, max_file_mb: float | None = None):
                                         "unknown_layer"))
                 continue
             files.append((layer, p))
-        if not files and not layers and not problems:
+        if not files and not self.layers and not problems:
             problems.append(Problem("error", "dataset", None, f"{path} holds no layer files / 文件夹中没有图层文件",
                                     "add buildings.geojson (or .gpkg/.shp/.fgb) and the other layers",
                                     "no_layers"))
-    seen: dict[str, Path] = {}
-    for layer, p in files:
-        if layer in seen or layer in layers:
-            other = seen[layer].name if layer in seen else "a GeoPackage layer"
-            problems.append(Problem("error", layer, None, f"two files give this layer: {other} and {p.name}",
-                                    "keep one file per layer", "duplicate_layer"))
-            continue
-        seen[layer] = p
+        return files
+
+    def read_files(self, files: list[tuple[str, Path]]) -> None:
+        """Read each layer file (one file per layer)."""
+        seen: dict[str, Path] = {}
+        for layer, p in files:
+            if layer in seen or layer in self.layers:
+                other = seen[layer].name if layer in seen else "a GeoPackage layer"
+                self.problems.append(Problem("error", layer, None, f"two files give this layer: {other} and "
+                                             f"{p.name}", "keep one file per layer", "duplicate_layer"))
+                continue
+            seen[layer] = p
+            if p.suffix.lower() == ".gpkg":
+                self.read_gpkg(p, only=layer)
+                continue
+            if not self.too_big(p, layer):
+                self.read_file(layer, p)
+
+    def read_file(self, layer: str, p: Path) -> None:
+        """One layer file (GeoJSON, Shapefile with its sidecars, FlatGeobuf)."""
+        problems = self.problems
         ext = p.suffix.lower()
-        if ext == ".gpkg":
-            read_gpkg(p, only=layer)
-            continue
-        if too_big(p, layer):
-            continue
         encoding = None
         if ext == ".shp":
             missing = [e for e in (".shx", ".dbf") if _sidecar(p, e) is None]
@@ -437,7 +441,7 @@ def read_layers(source, *, max_file_mb: float | None = None):
                                         "file(s) / Shapefile 缺少配套文件", f"copy {', '.join(p.stem + e for e in missing)} "
                                         "next to it (a Shapefile is several files), or save the layer as GeoPackage",
                                         "missing_sidecar"))
-                continue
+                return
             try:
                 encoding = _shapefile_encoding(p, problems, layer)
             except OSError:
@@ -453,12 +457,33 @@ def read_layers(source, *, max_file_mb: float | None = None):
                 problems.append(Problem("warning", layer, None, f"{p.name} is not UTF-8; it was read as GBK "
                                         "(GB18030) / 文件编码不是 UTF-8", f"save {p.name} as UTF-8",
                                         "encoding_assumed"))
-            add(layer, gdf, FORMATS.get(ext, "file"), p.name)
+            self.add(layer, gdf, FORMATS.get(ext, "file"), p.name)
         except Exception as e:  # noqa: BLE001
             problems.append(Problem("error", layer, None, f"{p.name} cannot be read ({_first_line(e)}) / 无法读取",
                                     "check the file: re-export it from your GIS as GeoJSON or GeoPackage",
                                     "unreadable"))
-    return layers, formats, problems
+
+
+def read_layers(source, *, max_file_mb: float | None = None):
+    """Read the raw layers of a dataset without changing them (nor the files).
+
+    Returns
+    -------
+    layers, formats, problems
+        ``layers`` maps canonical layer names to GeoDataFrames as read; ``formats`` the format of
+        each; ``problems`` lists unreadable files, unknown layers and the like.
+    """
+    r = _LayerReader(default_max_file_mb() if max_file_mb is None else float(max_file_mb))
+    if isinstance(source, Mapping):
+        r.from_mapping(source)
+        return r.layers, r.formats, r.problems
+    path = Path(source)
+    if not path.exists():
+        r.problems.append(Problem("error", "dataset", None, f"{path} does not exist / 路径不存在",
+                                  "give a folder of layer files or a GeoPackage (.gpkg)", "no_such_path"))
+        return r.layers, r.formats, r.problems
+    r.read_files(r.layer_files(path))
+    return r.layers, r.formats, r.problems
 
 
 def read_dataset(source, *, coord_system: str | None = None, column_map: dict | None = None,
@@ -712,7 +737,7 @@ def write_layers(layers: Mapping[str, gpd.GeoDataFrame], path, *, dataset: Datas
             out = to_output_crs(gdf, dataset, driver=driver, coord_system=coord_system) if dataset is not None else gdf
             out = out.reset_index() if out.index.name and out.index.name not in out.columns else out
             # the layer name (GeoJSON's "name", FlatGeobuf's header) would otherwise be the temporary file's
-            kw = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
+            kw: dict[str, object] = {"layer": str(lname)} if driver != "ESRI Shapefile" else {}
             if driver == "GeoJSON":
                 kw["layer_options"] = {"COORDINATE_PRECISION": 7}
             if driver == "ESRI Shapefile":
@@ -807,14 +832,15 @@ def read_plan(path, dataset: Dataset | None = None):
     missing = {"building_id", "grid_id"} - set(t.columns)
     if missing:
         raise ValueError(f"the assignment layer of {p} lacks {sorted(missing)}; it needs building_id and grid_id")
-    rule, locked, label = Rule(), (), f"loaded from {p.name}"
+    rule, label = Rule(), f"loaded from {p.name}"
+    locked: list[str] = []
     try:
         info = dict(read_table_layer(p, "plan_info")[["key", "value"]].itertuples(index=False))
     except Exception:  # noqa: BLE001 - plan_info is optional (plans from other tools)
         info = {}
     if info:
         fields = {k[5:]: v for k, v in info.items() if k.startswith("rule.")}
-        rule = Rule(**{k: (v if k == "mode" else int(v)) for k, v in fields.items()})
+        rule = Rule(**{k: (v if k == "mode" else int(v)) for k, v in fields.items()})  # type: ignore[arg-type]
         locked = [g for g in str(info.get("locked") or "").split(",") if g]
         label = info.get("label") or label
     plan = Plan(pd.Series(t["grid_id"].astype(str).to_numpy(), index=t["building_id"].astype(str).to_numpy()),
@@ -841,6 +867,7 @@ def write_zip_shapefile(gdf: gpd.GeoDataFrame, path, *, dataset: Dataset | None 
 
 
 def layer_ids(dataset: Dataset, layer: str) -> pd.Index:
+    """The ids of a layer's features (an empty index when the dataset lacks the layer)."""
     g = dataset.layer(layer)
     return pd.Index([]) if g is None else g.index.rename(ID_FIELD[layer])
 

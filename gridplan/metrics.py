@@ -15,10 +15,9 @@ import pandas as pd
 import shapely
 
 from .adjacency import building_adjacency, grid_components
-from .i18n import reason as reason_text
-from .model import Dataset, Plan, derived
 from .engine import _context, community_rules, necessary_splits, over_bound_buildings
-from .model import dataset_cache
+from .i18n import reason as reason_text
+from .model import Dataset, Plan, dataset_cache, derived
 from .tessellate import grid_polygons
 
 __all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",

@@ -51,6 +51,7 @@ SCHEDULE_COLUMNS = ["station_id", "weekday", "start", "end"]
 
 
 def weekday_label(day: int, lang: str = "zh") -> str:
+    """The name of weekday ``day`` (1 = Monday … 7 = Sunday) in ``lang``."""
     return (WEEKDAYS_ZH if lang == "zh" else WEEKDAYS_EN)[int(day) - 1]
 
 
@@ -145,7 +146,7 @@ def read_schedule(source, *, stations=None, sheet=None) -> pd.DataFrame:
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     ids, kinds = _station_lookup(stations)
-    rows = []
+    rows: list[dict] = []
     for rec in table.to_dict("records"):
         where = f"row {rec[ROW]}"
         sid_raw = rec.get("station_id") if rec.get("station_id") is not None else rec.get("station_name")
@@ -254,6 +255,7 @@ class MobileCoverage:
     problems: tuple = field(default=())
 
     def summary(self) -> dict:
+        """The headline figures as a plain dict (for JSON and the CLI)."""
         b = self.by_building
         hh = float(b["households"].sum())
         return {"stations": int(len(self.by_station)), "minutes": self.minutes, "walk_m": round(self.walk_m, 3),
@@ -296,7 +298,7 @@ def mobile_coverage(dataset: Dataset, plan: Plan | None = None, *, schedule: pd.
     st = dataset.stations
     sids = sorted(sched["station_id"].astype(str).unique())
     missing = [s for s in sids if st is None or s not in set(st.index.astype(str))]
-    if missing:
+    if missing or st is None:
         raise ValueError(f"scheduled station(s) not in the stations layer: {missing[:5]}")
     stn = st.loc[sids]
     net, bsnap = walk_context(dataset, coverage=coverage, network=network, max_snap_m=max_snap_m)

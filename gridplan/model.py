@@ -16,8 +16,9 @@ per pair (:func:`derived`).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -100,6 +101,7 @@ class Dataset:
         return self.buildings.crs
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
+        """The layer called ``name`` (``None`` when the dataset lacks it); ``KeyError`` for an unknown name."""
         if name not in LAYERS:
             raise KeyError(f"unknown layer {name!r}; layers are {', '.join(LAYERS)}")
         return getattr(self, name)
@@ -108,11 +110,11 @@ class Dataset:
         """The layers present, by name."""
         return {n: getattr(self, n) for n in LAYERS if getattr(self, n) is not None}
 
-    def replace(self, **changes) -> "Dataset":
+    def replace(self, **changes) -> Dataset:
         """A new dataset with some layers or fields replaced (the original is untouched)."""
         return replace(self, **changes)
 
-    def for_communities(self, community_ids) -> "Dataset":
+    def for_communities(self, community_ids) -> Dataset:
         """The buildings and compounds of some communities (the other layers kept whole), e.g. to
         draw one community in detail."""
         ids = {str(c) for c in ([community_ids] if isinstance(community_ids, str) else community_ids)}
@@ -152,6 +154,7 @@ class Dataset:
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
+        """The problems of severity ``warning``."""
         return tuple(p for p in self.problems if p.severity == "warning")
 
     def __repr__(self) -> str:
@@ -159,7 +162,7 @@ class Dataset:
         return f"Dataset({self.name!r}, {parts}, crs=EPSG:{self.crs.to_epsg()})"
 
 
-_CACHE: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Dataset, dict] = weakref.WeakKeyDictionary()
 
 
 def _data_address(col: pd.Series) -> int:
@@ -175,7 +178,7 @@ def _data_address(col: pd.Series) -> int:
 def _freeze(gdf: pd.DataFrame) -> None:
     """Make a layer's numeric and geometry memory read-only, so an in-place write raises instead
     of changing data that cached results were computed from."""
-    for blk in getattr(gdf, "_mgr").blocks:
+    for blk in gdf._mgr.blocks:
         v = blk.values
         arr = v if isinstance(v, np.ndarray) else getattr(v, "_data", None)
         if isinstance(arr, np.ndarray) and arr.flags.writeable:
@@ -187,7 +190,7 @@ def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any
     return dataset.cache(key, compute)
 
 
-def derived(dataset: Dataset, plan: "Plan", key: str, compute: Callable[[], Any]) -> Any:
+def derived(dataset: Dataset, plan: Plan, key: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per (dataset, plan, key): the grid table, grid polygons … of a plan are
     computed once, whoever asks (GerryChain computes its partition statistics the same way).
 
@@ -236,6 +239,11 @@ class Plan:
     """
 
     __slots__ = ("_assignment", "rule", "locked", "label", "_derived")
+    _assignment: pd.Series
+    rule: Rule
+    locked: frozenset[str]
+    label: str
+    _derived: dict[tuple[int, str], Any]
 
     def __init__(self, assignment, rule: Rule | None = None, locked: Iterable[str] = frozenset(),
                  label: str = ""):
@@ -249,7 +257,8 @@ class Plan:
     def __setattr__(self, name, value):
         raise AttributeError("Plan is immutable; use an edit method (move, merge, …) to get a new plan")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        self.__setattr__(name, None)
 
     @property
     def assignment(self) -> pd.Series:
@@ -259,36 +268,50 @@ class Plan:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str] | pd.Series, *, rule: Rule | None = None,
-                     locked: Iterable[str] = (), label: str = "") -> "Plan":
+                     locked: Iterable[str] = (), label: str = "") -> Plan:
+        """A plan from a building → grid mapping (a dict or a Series indexed by building id).
+
+        Examples
+        --------
+        >>> plan = Plan.from_mapping({"B1": "G1", "B2": "G1", "B3": "G2"}, label="by hand")
+        >>> len(plan), plan.grid_ids, plan.grid_of("B3")
+        (3, ['G1', 'G2'], 'G2')
+        >>> plan.move(["B3"], "G1").grid_ids, plan.grid_ids    # a new plan; this one is unchanged
+        (['G1'], ['G1', 'G2'])
+        """
         s = mapping if isinstance(mapping, pd.Series) else pd.Series(dict(mapping), dtype=object)
         return cls(s, rule=rule or Rule(), locked=frozenset(locked), label=label)
 
-    def _derive(self, assignment: pd.Series, label: str, **changes) -> "Plan":
+    def _derive(self, assignment: pd.Series, label: str, **changes) -> Plan:
         return Plan(assignment, rule=changes.get("rule", self.rule),
                     locked=changes.get("locked", self.locked), label=label)
 
     # ------------------------------------------------------------------ queries
     @property
     def grid_ids(self) -> list[str]:
+        """The grid ids, sorted."""
         return sorted(self._assignment.unique().tolist())
 
     def __len__(self) -> int:
         return len(self._assignment)
 
     def grid_of(self, building_id: str) -> str:
+        """The grid of a building; :class:`PlanError` for an unknown building."""
         try:
             return self._assignment.loc[str(building_id)]
         except KeyError:
             raise PlanError(f"building {building_id!r} is not in the plan") from None
 
     def buildings_of(self, grid_id: str) -> pd.Index:
+        """The ids of the buildings in a grid."""
         return self._assignment.index[self._assignment.to_numpy() == str(grid_id)]
 
-    def same_assignment(self, other: "Plan") -> bool:
+    def same_assignment(self, other: Plan) -> bool:
+        """Whether both plans assign every building to the same grid (ignoring rule, locks and label)."""
         a, b = self._assignment, other._assignment
         return len(a) == len(b) and a.sort_index().equals(b.sort_index())
 
-    def diff(self, other: "Plan") -> pd.DataFrame:
+    def diff(self, other: Plan) -> pd.DataFrame:
         """Buildings whose grid differs between ``self`` (``from``) and ``other`` (``to``)."""
         j = pd.concat([self._assignment.rename("from_grid"), other._assignment.rename("to_grid")], axis=1)
         moved = j[j["from_grid"].fillna("∅") != j["to_grid"].fillna("∅")]
@@ -312,7 +335,7 @@ class Plan:
         if hit:
             raise PlanError(f"grid(s) {', '.join(hit)} are locked; unlock them first")
 
-    def move(self, building_ids: Iterable[str], to_grid: str, *, label: str | None = None) -> "Plan":
+    def move(self, building_ids: Iterable[str], to_grid: str, *, label: str | None = None) -> Plan:
         """Move buildings to ``to_grid`` (an existing grid or a new id)."""
         ids = pd.Index([str(b) for b in building_ids]).unique()
         if len(ids) == 0:
@@ -326,7 +349,7 @@ class Plan:
         a.loc[ids] = to_grid
         return self._derive(a, label or f"move {len(ids)} building(s) to {to_grid}")
 
-    def merge(self, keep: str, absorb: str, *, label: str | None = None) -> "Plan":
+    def merge(self, keep: str, absorb: str, *, label: str | None = None) -> Plan:
         """Merge grid ``absorb`` into grid ``keep``."""
         keep, absorb = str(keep), str(absorb)
         for g in (keep, absorb):
@@ -339,26 +362,29 @@ class Plan:
         a[a.to_numpy() == absorb] = keep
         return self._derive(a, label or f"merge {absorb} into {keep}")
 
-    def relabel(self, mapping: Mapping[str, str], *, label: str = "renumber") -> "Plan":
+    def relabel(self, mapping: Mapping[str, str], *, label: str = "renumber") -> Plan:
         """Rename grids (e.g. after renumbering); locked ids follow their grids."""
         a = self._assignment.map(lambda g: mapping.get(g, g))
         locked = frozenset(mapping.get(g, g) for g in self.locked)
         return self._derive(a, label, locked=locked)
 
-    def with_assignment(self, assignment: pd.Series | Mapping[str, str], *, label: str) -> "Plan":
+    def with_assignment(self, assignment: pd.Series | Mapping[str, str], *, label: str) -> Plan:
         """A child plan with a whole new assignment (the engine's re-optimisations use this)."""
         s = assignment if isinstance(assignment, pd.Series) else pd.Series(dict(assignment), dtype=object)
         return self._derive(s, label)
 
-    def lock(self, grid_ids: Iterable[str]) -> "Plan":
+    def lock(self, grid_ids: Iterable[str]) -> Plan:
+        """A plan with these grids locked as well."""
         g = frozenset(str(x) for x in grid_ids)
         return self._derive(self._assignment, f"lock {', '.join(sorted(g))}", locked=self.locked | g)
 
-    def unlock(self, grid_ids: Iterable[str]) -> "Plan":
+    def unlock(self, grid_ids: Iterable[str]) -> Plan:
+        """A plan with these grids no longer locked."""
         g = frozenset(str(x) for x in grid_ids)
         return self._derive(self._assignment, f"unlock {', '.join(sorted(g))}", locked=self.locked - g)
 
-    def with_rule(self, rule: Rule) -> "Plan":
+    def with_rule(self, rule: Rule) -> Plan:
+        """The same assignment under another size rule."""
         return self._derive(self._assignment, "change rule", rule=rule)
 
     def __repr__(self) -> str:

@@ -16,7 +16,8 @@ further than ``max_snap_m`` from any kept road is flagged ``far`` and treated as
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -61,12 +62,14 @@ class Snapped:
         """Points that are on the usable network (not far, snapped)."""
         return (self.edge >= 0) & ~self.far
 
-    def take(self, idx) -> "Snapped":
+    def take(self, idx) -> Snapped:
+        """The snaps at positions ``idx``."""
         idx = np.asarray(idx)
         return Snapped(*(getattr(self, f)[idx] for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
 
     @staticmethod
-    def concat(parts: "list[Snapped]") -> "Snapped":
+    def concat(parts: list[Snapped]) -> Snapped:
+        """The snaps of several parts, one after the other."""
         return Snapped(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("edge", "pos_m", "snap_m", "far", "off_main", "x", "y")))
 
@@ -99,6 +102,10 @@ class WalkNetwork:
     kept_edge: np.ndarray
     crs: object = None
     problems: tuple = ()
+    if TYPE_CHECKING:   # set in __post_init__; not fields at run time
+        _kept_idx: np.ndarray = field(init=False)
+        _kept_tree: shapely.STRtree = field(init=False)
+        _off_tree: shapely.STRtree = field(init=False)
 
     def __post_init__(self):
         kept = np.flatnonzero(self.kept_edge)
@@ -108,14 +115,17 @@ class WalkNetwork:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes."""
         return len(self.node_xy)
 
     @property
     def n_edges(self) -> int:
+        """Number of edges."""
         return len(self.edge_u)
 
     @property
     def kept_node(self) -> np.ndarray:
+        """Whether each node lies in the part of the network that is kept (the main part)."""
         return np.isin(self.component, self.kept_component)
 
     def __repr__(self) -> str:
@@ -155,8 +165,7 @@ class WalkNetwork:
         sx[tgt] = shapely.get_x(sp)
         sy[tgt] = shapely.get_y(sp)
         if len(self._kept_idx) < self.n_edges:  # is a road of a dropped piece nearer?
-            lim = snap[vi]
-            lim = float(np.max(np.where(np.isfinite(lim), lim, max_snap_m if np.isfinite(max_snap_m) else 0.0)))
+            lim = float(np.max(np.where(np.isfinite(snap[vi]), snap[vi], max_snap_m if np.isfinite(max_snap_m) else 0.0)))
             (pa, _), dall = self._off_tree.query_nearest(pts[vi], max_distance=lim if lim > 0 else None,
                                                          return_distance=True, all_matches=False)
             dmin = np.full(len(vi), np.inf)
@@ -283,7 +292,7 @@ class WalkNetwork:
         return dist, owner
 
 
-def same_edge_improve(edges, pos_m, source_edges, source_idx, sources: "Snapped", best, owner) -> None:
+def same_edge_improve(edges, pos_m, source_edges, source_idx, sources: Snapped, best, owner) -> None:
     """Shorten walks of points lying on the same edge as a source, in place.
 
     For point ``i`` on edge ``edges[i]`` at ``pos_m[i]`` and source ``s`` (index into

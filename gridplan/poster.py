@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +25,11 @@ import shapely
 from ._atomic import atomic_path
 from ._errors import FontMissingError
 from .model import Dataset
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from pyproj import CRS
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +123,8 @@ def resolve_scope(dataset: Dataset, scope) -> tuple[str | None, list[str]]:
         ids = [str(s) for s in scope if str(s) in all_ids]
         if not ids:
             raise ValueError(f"none of {list(scope)[:5]} is a community id")
-        return "、".join(str(comm.loc[i, "name"]) if "name" in comm.columns else i for i in ids), ids
+        return "、".join(str(comm.loc[i, "name"]) if comm is not None and "name" in comm.columns else i
+                        for i in ids), ids
     s = str(scope)
     if comm is None:
         raise ValueError("the dataset has no communities layer: only the whole city (scope=None) can be drawn")
@@ -145,9 +152,8 @@ def _poly_collection(geoms, facecolors, edgecolors, linewidths, *, zorder=1, alp
                      linestyle="solid"):
     """One PathCollection for many (multi)polygons with holes — much faster than one patch each."""
     from matplotlib.collections import PathCollection
-    from matplotlib.path import Path as MPath
-
     from matplotlib.colors import to_rgba
+    from matplotlib.path import Path as MPath
 
     paths, fc, ec, lw = [], [], [], []
     n = len(geoms)
@@ -217,7 +223,7 @@ def place_labels(ax, items, *, fig_dpi: float, min_size: float = 5.0, pad_pt: fl
     trans = ax.transData
     px_per_pt = fig_dpi / 72.0
     drawn = 0
-    grid = {}  # coarse spatial hash of placed boxes (display units)
+    grid: dict[tuple[int, int], list[int]] = {}  # coarse spatial hash of placed boxes (display units)
     cell = 200.0
 
     def collides(b):
@@ -296,16 +302,17 @@ class _Sheet:
     T: dict
     lang: str
     family: str
-    crs: object
+    crs: CRS
     extent: tuple = ()
-    fig: object = None
-    ax: object = None
+    # set by _figure, which every drawing step follows
+    fig: Figure = field(init=False)
+    ax: Axes = field(init=False)
     k: float = 1.0                      # text and line scale (A2 ≈ 1)
     aw: float = 0.0                     # map axes size in inches
     ah: float = 0.0
-    view: object = None
-    map_rect: list = field(default_factory=list)
-    side: list = field(default_factory=list)
+    view: shapely.Polygon = field(init=False)
+    map_rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    side: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     handles: list = field(default_factory=list)
     comp: gpd.GeoDataFrame | None = None
 
@@ -439,11 +446,11 @@ def _layout(sh: _Sheet, paper: str, orientation: str, dpi: int) -> None:
     sh.fig = fig = Figure(figsize=(W, H), dpi=dpi)
     FigureCanvasAgg(fig)
     if orientation == "landscape":
-        sh.map_rect = [0.025, 0.075, 0.73, 0.83]
-        sh.side = [0.775, 0.075, 0.20, 0.83]
+        sh.map_rect = (0.025, 0.075, 0.73, 0.83)
+        sh.side = (0.775, 0.075, 0.20, 0.83)
     else:
-        sh.map_rect = [0.04, 0.2, 0.92, 0.71]
-        sh.side = [0.04, 0.045, 0.92, 0.14]
+        sh.map_rect = (0.04, 0.2, 0.92, 0.71)
+        sh.side = (0.04, 0.045, 0.92, 0.14)
     sh.ax = ax = fig.add_axes(sh.map_rect)
     ax.set_aspect("equal")
     ax.set_xticks([])
@@ -469,7 +476,7 @@ def _draw_bands(sh: _Sheet, isochrones) -> None:
     iso = isochrones.to_crs(sh.crs) if isochrones.crs != sh.crs else isochrones
     bm = iso["band_min"].astype(float).to_numpy()
     bands = sorted(set(bm.tolist()))
-    for i, b_ in enumerate(reversed(bands)):
+    for _i, b_ in enumerate(reversed(bands)):
         geom = shapely.union_all(iso.geometry.to_numpy()[bm == b_]).intersection(sh.view)
         colr = BAND_COLORS[min(bands.index(b_), len(BAND_COLORS) - 1)]
         sh.ax.add_collection(_poly_collection([geom], colr, "none", 0, zorder=1, alpha=0.28))
@@ -531,7 +538,9 @@ def _draw_buildings(sh: _Sheet, assignment, coverage) -> None:
         ax.scatter(xy[:, 0], xy[:, 1], s=6 * k, c=list(np.asarray(fc, dtype=object)[~polys]),
                    edgecolors="#555555", linewidths=0.2, zorder=4)
     if coverage is not None:
-        covered = coverage_table(coverage)["covered"].reindex(b.index.astype(str))
+        cov_t = coverage_table(coverage)
+        assert cov_t is not None   # coverage is given
+        covered = cov_t["covered"].reindex(b.index.astype(str))
         unc = covered.eq(False).to_numpy()
         if unc.any():
             ax.add_collection(_poly_collection(b.geometry.to_numpy()[unc & polys] if polys.any() else [],
@@ -678,11 +687,11 @@ def _draw_side(sh: _Sheet, orientation: str) -> None:
     k, side, fig = sh.k, sh.side, sh.fig
     x0, y0, x1, y1 = sh.extent
     if orientation == "landscape":
-        ov = fig.add_axes([side[0], side[1] + side[3] * 0.68, side[2], side[3] * 0.32])
-        leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3] * 0.64), 1
+        ov = fig.add_axes((side[0], side[1] + side[3] * 0.68, side[2], side[3] * 0.32))
+        leg_anchor, ncol = (side[0], side[1] + side[3] * 0.64), 1
     else:
-        ov = fig.add_axes([side[0] + side[2] * 0.72, side[1], side[2] * 0.28, side[3]])
-        leg_loc, leg_anchor, ncol = "upper left", (side[0], side[1] + side[3]), 3
+        ov = fig.add_axes((side[0] + side[2] * 0.72, side[1], side[2] * 0.28, side[3]))
+        leg_anchor, ncol = (side[0], side[1] + side[3]), 3
     ov.set_aspect("equal")
     ov.set_xticks([])
     ov.set_yticks([])
@@ -702,7 +711,7 @@ def _draw_side(sh: _Sheet, orientation: str) -> None:
     ov.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="#b2182b", lw=1.5 * k, zorder=5))
     ov.set_title(sh.T["overview"], fontsize=10 * k)
     fig.legend(handles=[h_ for h_ in sh.handles if h_.get_label() and not h_.get_label().startswith("_")],
-               loc=leg_loc, bbox_to_anchor=leg_anchor, ncol=ncol, fontsize=11 * k, title=sh.T["legend"],
+               loc="upper left", bbox_to_anchor=leg_anchor, ncols=ncol, fontsize=11 * k, title=sh.T["legend"],
                title_fontsize=13 * k, frameon=True, borderpad=0.8, labelspacing=0.7)
 
 
@@ -718,7 +727,7 @@ def _write(sh: _Sheet, stem: Path, formats, dpi: int, title: str) -> list[Path]:
                 from PIL import Image
                 fig.set_dpi(dpi)
                 fig.canvas.draw()
-                rgba = np.asarray(fig.canvas.buffer_rgba())
+                rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]  # an Agg canvas (_figure)
                 Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).save(
                     tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
             else:

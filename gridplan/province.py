@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -123,18 +124,20 @@ class ProvinceRun:
 
     @property
     def failed(self) -> pd.DataFrame:
+        """The datasets that failed, with their error."""
         return self.cities[self.cities["error"].notna()]
 
     def summary(self) -> dict:
+        """The headline figures over the datasets that succeeded, as a plain dict."""
         ok = self.cities[self.cities["error"].isna()]
-        out = {"datasets": int(len(self.cities)), "failed": int(len(self.failed)),
+        out: dict[str, Any] = {"datasets": int(len(self.cities)), "failed": int(len(self.failed)),
                "buildings": int(ok["buildings"].sum()), "households": int(ok["households"].sum()),
                "communities": int(ok["communities"].sum()), "grids": int(ok["grids"].sum()),
                "compliant_grids": int(ok["compliant_grids"].sum()),
                "infeasible_grids": int(ok["infeasible_grids"].sum()),
                "budget_reached": bool(ok["budget_reached"].astype(bool).any()) if len(ok) else False,
                "workers": self.workers, "seconds": round(self.seconds, 3)}
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.shipping is not None:
             out["scheduler"] = self.scheduler
             out.update({k: self.shipping[k] for k in ("bytes_scattered", "bytes_per_task")})
             out["shipping"] = self.shipping
@@ -192,6 +195,7 @@ def _finish(name: str, ds: Dataset, run: PartitionRun, row: dict, output: _Outpu
         from .store import open_store
         st = open_store(_city_store(output.store, name), create=True)
         try:
+            assert output.user is not None   # partition_many asks for a user with a store
             version = st.save(run.plan, name=output.version_name, user=output.user, dataset=ds, grids=layer)
         finally:
             st.close()
@@ -366,6 +370,7 @@ def _community_tasks(c, cities, rows, plans, opts, output, read_options, progres
             in_flight -= 1
             run = cp.finish(cj)
             sh = run.shipping
+            assert sh is not None   # a run on the cluster
             for k in totals:
                 totals[k] += sh[k]
             longest = max(longest, sh["task_seconds_max"])

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +44,13 @@ _EPS_M = 1e-7
 
 
 def minutes_to_m(minutes, speed_kmh: float = 4.0):
-    """Walk distance in metres for ``minutes`` at ``speed_kmh`` (15 min at 4 km/h = 1,000 m)."""
+    """Walk distance in metres for ``minutes`` at ``speed_kmh`` (15 min at 4 km/h = 1,000 m).
+
+    Examples
+    --------
+    >>> minutes_to_m([5, 15]).tolist()
+    [333.3333333333333, 1000.0]
+    """
     return np.asarray(minutes, dtype=float) * float(speed_kmh) * 1000.0 / 60.0
 
 
@@ -92,7 +99,15 @@ def parse_minutes(text) -> tuple[float, ...]:
 
 
 def parse_speed(text):
-    """A walking speed typed by a user: a number of km/h or a preset name (``elderly``)."""
+    """A walking speed typed by a user: a number of km/h or a preset name (``elderly``).
+
+    Raises ValueError with a message that says what is wrong and how to write it.
+
+    Examples
+    --------
+    >>> parse_speed(" 4.5 "), parse_speed("elderly")
+    (4.5, 'elderly')
+    """
     t = str(text).strip()
     if t in WALK_SPEED_KMH:
         return t
@@ -105,7 +120,13 @@ def parse_speed(text):
 
 
 def parse_kinds(text) -> tuple[str, ...]:
-    """Station kinds typed by a user: ``"red_station,service_center"``."""
+    """Station kinds typed by a user: ``"red_station,service_center"``.
+
+    Examples
+    --------
+    >>> parse_kinds("red_station，service_center")
+    ('red_station', 'service_center')
+    """
     from .model import STATION_KINDS
     kinds = tuple(k.strip() for k in str(text).replace("，", ",").split(",") if k.strip())
     bad = [k for k in kinds if k not in STATION_KINDS]
@@ -207,8 +228,8 @@ class Coverage:
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ what-if (each returns a new analysis)
-    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> "Coverage":
-        kw = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
+    def _derive(self, stations: gpd.GeoDataFrame, station_snap: Snapped, changed_kinds=None, **opts) -> Coverage:
+        kw: dict[str, Any] = dict(plan=self.plan, minutes=self.minutes, speed_kmh=self.speed_kmh, kinds=self.kinds,
                   max_snap_m=self.max_snap_m, limit_m=None if not np.isfinite(self.limit_m) else self.limit_m)
         kw.update(opts)
         new = Coverage(self.dataset, _shared={"network": self.network, "building_snap": self.building_snap,
@@ -222,7 +243,7 @@ class Coverage:
                     new._cache[key] = val
         return new
 
-    def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> "Coverage":
+    def with_options(self, *, minutes=None, speed_kmh=None, kinds=None) -> Coverage:
         """The same stations and network with other bands, speed or counted kinds."""
         opts = {}
         if minutes is not None:
@@ -234,14 +255,14 @@ class Coverage:
         return self._derive(self.stations, self.station_snap, **opts)
 
     def with_station(self, point, *, station_id: str | None = None, kind: str = "red_station",
-                     name: str = "") -> "Coverage":
+                     name: str = "") -> Coverage:
         """A new analysis with one more (active) station at ``point`` (a shapely Point or ``(x, y)``
         in the dataset's metric CRS)."""
         return self.with_stations([point], station_ids=None if station_id is None else [station_id],
                                   kind=kind, names=[name])
 
     def with_stations(self, points, *, station_ids: Sequence[str] | None = None, kind: str = "red_station",
-                      names: Sequence[str] | None = None) -> "Coverage":
+                      names: Sequence[str] | None = None) -> Coverage:
         """A new analysis with several more stations."""
         pts = [p if isinstance(p, shapely.Geometry) else shapely.Point(*p) for p in points]
         if kind not in STATION_KINDS:
@@ -267,7 +288,7 @@ class Coverage:
         return self._derive(gpd.GeoDataFrame(st, geometry="geometry", crs=self.dataset.crs),
                             Snapped.concat([self.station_snap, snap]), changed_kinds={kind})
 
-    def with_active(self, active: Iterable[str] | dict) -> "Coverage":
+    def with_active(self, active: Iterable[str] | dict) -> Coverage:
         """A new analysis where exactly the given station ids are active (or ``{id: bool}`` changes)."""
         st = self.stations.copy()
         if isinstance(active, dict):
@@ -281,7 +302,7 @@ class Coverage:
         changed = st["active"].to_numpy(dtype=bool) != self.stations["active"].to_numpy(dtype=bool)
         return self._derive(st, self.station_snap, changed_kinds=set(st["kind"].to_numpy()[changed]))
 
-    def without_stations(self, station_ids: Iterable[str]) -> "Coverage":
+    def without_stations(self, station_ids: Iterable[str]) -> Coverage:
         """A new analysis with these stations switched off."""
         return self.with_active({s: False for s in station_ids})
 
@@ -322,7 +343,7 @@ class Coverage:
                 out.append((k,))
         return out
 
-    def adopt_reach(self, kinds: Iterable[str], reach: "_Reach") -> None:
+    def adopt_reach(self, kinds: Iterable[str], reach: _Reach) -> None:
         """Use distances computed elsewhere (e.g. on a Dask cluster by :mod:`gridplan.cluster`) for
         ``kinds``, as if :meth:`reach` had computed them here. Only before :meth:`result`."""
         if "result" in self._cache:
@@ -332,7 +353,7 @@ class Coverage:
             raise ValueError(f"reach arrays do not fit this analysis ({n_nodes} nodes, {n_b} buildings)")
         self._cache[("reach", tuple(kinds))] = reach
 
-    def result(self) -> "CoverageResult":
+    def result(self) -> CoverageResult:
         """Every table of the analysis (computed once, then cached)."""
         if "result" not in self._cache:
             t0 = time.perf_counter()
@@ -417,10 +438,12 @@ class CoverageResult:
 
     @property
     def covered_households(self) -> int:
+        """Households in covered buildings (within the largest band)."""
         b = self.buildings
         return int(b.loc[b["covered"], "households"].sum())
 
     def summary(self) -> dict:
+        """The headline figures as a plain dict (for JSON and the CLI)."""
         b = self.buildings
         hh = float(b["households"].sum())
         pp = float(b["persons"].sum())
@@ -574,12 +597,14 @@ def _make_result(cov: Coverage) -> CoverageResult:
     nfar = int(cov.building_snap.far.sum())
     if nfar:
         problems.append(Problem("warning", "buildings", None,
-                                f"{nfar} building(s) are more than {cov.max_snap_m:g} m from the walking network and count as unreachable",
+                                f"{nfar} building(s) are more than {cov.max_snap_m:g} m from the walking network "
+                                "and count as unreachable",
                                 "add the missing roads/paths or check the building positions", "far_from_road"))
     noff = int(cov.building_snap.off_main.sum())
     if noff:
         problems.append(Problem("warning", "buildings", None,
-                                f"{noff} building(s) are nearest to a disconnected piece of road; they were snapped to the main network",
+                                f"{noff} building(s) are nearest to a disconnected piece of road; "
+                                "they were snapped to the main network",
                                 "connect those roads to the network", "off_main"))
     for sid in sids[(ssnap.far | ssnap.off_main)]:
         problems.append(Problem("warning", "stations", str(sid),
@@ -606,7 +631,7 @@ def coverage(dataset: Dataset, *, plan: Plan | None = None, minutes: Sequence[fl
 
 # ---------------------------------------------------------------------- isochrones
 
-def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False, minutes: Sequence[float] | None = None,
+def isochrones(source: CoverageResult | Coverage, *, per_station: bool = False, minutes: Sequence[float] | None = None,
                buffer_m: float = 40.0, cell_m: float | None = None,
                min_hole_m2: float | None = None) -> gpd.GeoDataFrame:
     """Isochrone polygons for display: the area within ``buffer_m`` of the reached network.
@@ -656,9 +681,9 @@ def isochrones(source: "CoverageResult | Coverage", *, per_station: bool = False
     order = np.lexsort((val, cid))
     first = np.r_[True, cid[order][1:] != cid[order][:-1]]
     o = order[first]
-    field_ = np.full(ny * nx, big)
+    field_: np.ndarray = np.full(ny * nx, big)
     field_[cid[o]] = val[o]
-    owner = np.full(ny * nx, -1, dtype=np.int64)
+    owner: np.ndarray = np.full(ny * nx, -1, dtype=np.int64)
     owner[cid[o]] = own[o]
     field_ = field_.reshape(ny, nx)
     owner = owner.reshape(ny, nx)
@@ -745,22 +770,23 @@ def _contour(xs, ys, f, level, *, min_hole_area: float = 0.0) -> shapely.Geometr
     if f.shape[0] < 2 or f.shape[1] < 2 or not (f <= level).any():
         return shapely.Polygon()
     gen = contourpy.contour_generator(xs, ys, f, fill_type=contourpy.FillType.OuterOffset, name="serial")
-    pts_list, off_list = gen.filled(-1.0, level)
-    coords, ring_id, poly_id, is_shell = [], [], [], []
+    # contourpy's annotations cover every fill type; OuterOffset gives (points, offsets)
+    pts_list, off_list = gen.filled(-1.0, level)  # type: ignore[misc]
+    coords_l, ring_l, poly_l, shell_l = [], [], [], []
     r = 0
     for p, (pts, off) in enumerate(zip(pts_list, off_list)):
         n = np.diff(off)
-        coords.append(pts)
-        ring_id.append(np.repeat(np.arange(r, r + len(n)), n))
-        poly_id.append(np.full(len(n), p))
-        is_shell.append(np.arange(len(n)) == 0)
+        coords_l.append(pts)
+        ring_l.append(np.repeat(np.arange(r, r + len(n)), n))
+        poly_l.append(np.full(len(n), p))
+        shell_l.append(np.arange(len(n)) == 0)
         r += len(n)
     if r == 0:
         return shapely.Polygon()
-    coords = np.concatenate(coords)
-    ring_id = np.concatenate(ring_id)
-    poly_id = np.concatenate(poly_id)
-    is_shell = np.concatenate(is_shell)
+    coords = np.concatenate(coords_l)
+    ring_id = np.concatenate(ring_l)
+    poly_id = np.concatenate(poly_l)
+    is_shell = np.concatenate(shell_l)
     rings = shapely.linearrings(coords, indices=ring_id)
     keep = shapely.get_num_coordinates(rings) >= 4
     if min_hole_area > 0:  # drop specks of holes (display only)
@@ -798,4 +824,5 @@ def _min_filter_disk(f: np.ndarray, rad: float, cval: float) -> np.ndarray:
         g = ndimage.minimum_filter1d(f, size=2 * dy + 1, axis=0, mode="constant", cval=cval)
         g = ndimage.minimum_filter1d(g, size=2 * dx + 1, axis=1, mode="constant", cval=cval)
         out = g if out is None else np.minimum(out, g)
+    assert out is not None   # dy = 0 always runs
     return out

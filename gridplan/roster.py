@@ -37,9 +37,9 @@ import tempfile
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -337,10 +337,10 @@ def _sheet_frame(path: Path, sheet: Sheet, hand: dict[str, str], warnings: list[
     h, fields = found.index, found.fields
     missing = [f for f in ("compound", "building") if f not in fields.values()]
     if missing:
-        cols = [str(c) for c in rows[h] if c not in (None, "")]
+        present = [str(c) for c in rows[h] if c not in (None, "")]
         raise RosterError(
             f"{where} 第 {found.row} 行 (表头): 没有{'、'.join(FIELD_LABELS[f] for f in missing)}列 / the header row {found.row} "
-            f"has no {' or '.join(FIELD_LABELS[f] for f in missing)} column (columns: {', '.join(cols[:20])}) — "
+            f"has no {' or '.join(FIELD_LABELS[f] for f in missing)} column (columns: {', '.join(present[:20])}) — "
             f"请把列名改为{'、'.join(FIELD_LABELS[f] for f in missing)}，或用 --map 列名={missing[0]} 指定 / rename the "
             f"column or map it: --map 列名={missing[0]}")
     header_text = found.texts(rows)
@@ -412,7 +412,9 @@ def read_roster(paths, *, column_map: Mapping[str, str] | None = None) -> Roster
     hand = parse_field_map(column_map)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    frames, infos, warnings = [], [], []
+    frames: list[pd.DataFrame] = []
+    infos: list[dict] = []
+    warnings: list[str] = []
     for p in paths:
         path = Path(p)
         ext = path.suffix.lower()
@@ -588,7 +590,8 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     resolved = []
     arrays = [a.to_numpy(dtype=object) for a in (ckey, pkey, bkey, r["community"], r["compound"], r["building"])]
     for i in first:
-        resolved.append(_resolve(*(a[i] for a in arrays), lookups, dataset))
+        ck, pk, bk, rc, rq, rb = (a[i] for a in arrays)
+        resolved.append(_resolve(ck, pk, bk, rc, rq, rb, lookups, dataset))
     res = pd.DataFrame(resolved, columns=["status", "reason", "detail", "building_id", "compound_id"])
     per_row = res.iloc[codes].reset_index(drop=True) if n else res.iloc[:0]
     status = per_row["status"].to_numpy(dtype=object).copy()

@@ -24,8 +24,8 @@ Examples
 >>> r = Rule()
 >>> bool(r.meets(420, 900)), bool(r.meets(520, 1400)), bool(r.meets(520, 1600))
 (True, True, False)
->>> r.k_options(1000, 3000)
-[2, 3]
+>>> r.k_options(1000, 3000)      # best first: 3 grids of 333 households are nearer the middle than 2 of 500
+[3, 2]
 >>> r.k_options(550, 0)          # 500–600 households: no compliant count of grids
 []
 >>> r.effective(0, 1800).mode    # no households at all: judged on persons
@@ -34,8 +34,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -215,7 +216,7 @@ class Rule:
         return "p"
 
     # ------------------------------------------------------------------ a missing measure
-    def effective(self, households: float, persons: float) -> "Rule":
+    def effective(self, households: float, persons: float) -> Rule:
         """The rule a community with these totals is judged by.
 
         In mode "either", a community whose households (or persons) are all zero or absent is

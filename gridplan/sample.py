@@ -37,6 +37,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 
 from ._atomic import atomic_path
+from ._data import data_dir
 from .model import LAYERS
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 __all__ = ["generate_city", "write_city", "tiny_city", "main", "DEFAULT_SEED", "SAMPLE_DIR"]
 
 DEFAULT_SEED = 20261126
-#: the bundled sample's folder (``data/sample`` in the repository)
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+#: the bundled sample's folder (``data/sample`` in the repository; an installed gridplan carries a copy)
+SAMPLE_DIR = data_dir("sample")
 
 _METRIC_EPSG = 4544  # CGCS2000 / 3-degree Gauss-Kruger CM 105E
 _CENTRE_LONLAT = (104.170, 31.130)  # 什邡市 城区
@@ -334,7 +335,8 @@ def _fill_compound(ctx: _Ctx, lot: Polygon, strip: Polygon, centre, u, v, ltype:
     # buildings ------------------------------------------------------------------------------
     gap_u = 4.5 if has_path else 0.0
     cols = [(a0 + 3.5, um - gap_u), (um + gap_u, a1 - 3.5)] if has_path else [(a0 + 3.5, a1 - 3.5)]
-    cu_l, cv_l, L_l, D_l, kind_l, fl_l, un_l, hh_l = [], [], [], [], [], [], [], []
+    none: np.ndarray = np.zeros(0)  # each branch below sets the arrays of its buildings
+    cu_l, cv_l, L_l, D_l, kind_l, fl_l, un_l, hh_l = (none,) * 8
 
     def slots(length, dep, gu, gv):
         out_u, out_v = [], []
@@ -395,13 +397,13 @@ def _fill_compound(ctx: _Ctx, lot: Polygon, strip: Polygon, centre, u, v, ltype:
         if length < 8 or dep < 6:
             ctx.n_compounds -= 1
             return 0
-        mid = rng.random() < 0.3
-        floors = np.array([11 if mid else int(rng.integers(4, 8))])
+        is_mid = rng.random() < 0.3
+        floors = np.array([11 if is_mid else int(rng.integers(4, 8))])
         units = np.array([max(1, int(round(length / 15)))])
         hh = floors * units * 2
         cu_l, cv_l = np.array([um]), np.array([(b0 + b1) / 2])
         L_l, D_l = np.array([length]), np.array([dep])
-        kind_l, fl_l, un_l, hh_l = np.array(["midrise" if mid else "walkup"], dtype=object), floors, units, hh
+        kind_l, fl_l, un_l, hh_l = np.array(["midrise" if is_mid else "walkup"], dtype=object), floors, units, hh
 
     if len(cu_l) == 0:
         ctx.n_compounds -= 1
@@ -446,16 +448,17 @@ def _fill_village(ctx: _Ctx, lot: Polygon, inner: Polygon, centre, u, v, box, co
         ctx.acc.roads.append((LineString([a - v * 0.5, b + v * 0.5]), "path", lane, True, False))
     w, d = rng.uniform(9, 13), rng.uniform(8, 12)
     gu, gv = rng.uniform(2.5, 5), rng.uniform(2.5, 5)
-    cu, cv = [], []
+    us: list[float] = []
+    vs: list[float] = []
     rows = _pack(v0, v1, d, gv)
     for lo, hi in ((u0, um - 4), (um + 4, u1)):
         for c in _pack(lo, hi, w, gu):
-            cu.extend([c] * len(rows))
-            cv.extend(rows)
-    if not cu:
+            us.extend([c] * len(rows))
+            vs.extend(rows)
+    if not us:
         return 0
-    cu = np.asarray(cu) + rng.uniform(-0.8, 0.8, len(cu)) * min(gu, 2) / 2
-    cv = np.asarray(cv) + rng.uniform(-0.8, 0.8, len(cv)) * min(gv, 2) / 2
+    cu = np.asarray(us) + rng.uniform(-0.8, 0.8, len(us)) * min(gu, 2) / 2
+    cv = np.asarray(vs) + rng.uniform(-0.8, 0.8, len(vs)) * min(gv, 2) / 2
     n = len(cu)
     rect = _rects(centre, u, v, cu, cv, np.full(n, w), np.full(n, d))
     keep = shapely.within(rect, inner) & (rng.random(n) > 0.12)
@@ -580,29 +583,41 @@ def _node_lines(lines: list[LineString]) -> tuple[list[LineString], np.ndarray]:
     return pieces, np.asarray(source)
 
 
-def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float = 1.0,
-              households_per_community: float = 60000 / 18, block_m: float = 440.0,
-              tiny_households: tuple[int, ...] = (220, 550), tiny_persons: tuple[int, ...] = (600, 1650),
-              ) -> tuple[dict[str, gpd.GeoDataFrame], dict]:
-    """Build the city; returns the five layers (EPSG:4326) and extras (river, metric layers, figures)."""
-    if n_communities < 1:
-        raise ValueError("n_communities must be at least 1")
-    if not scale > 0:
-        raise ValueError("scale must be positive")
-    rng = np.random.default_rng(seed)
-    acc = _Acc()
-    ctx = _Ctx(rng=rng, names=_Names(rng), acc=acc)
+@dataclass
+class _Frame:
+    """The perturbed, rotated road grid the city is laid on: ``nodes[i, j]`` (metric) and the same in the
+    local, unrotated frame (``nodes_local``; ``xs``/``ys`` are its unperturbed lines)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    nodes_local: np.ndarray
+    nodes: np.ndarray
+    rot: np.ndarray
+    origin: np.ndarray
+
+    @property
+    def nx(self) -> int:
+        return len(self.xs) - 1
+
+    @property
+    def ny(self) -> int:
+        return len(self.ys) - 1
+
+    def place(self, local_xy) -> np.ndarray:
+        """Local coordinates → metric coordinates."""
+        return np.asarray(local_xy) @ self.rot.T + self.origin
+
+
+def _road_grid(rng: np.random.Generator, n_blocks: int, block_m: float) -> _Frame:
+    """Stage 1: about ``n_blocks`` blocks of about ``block_m`` on a perturbed grid, rotated by up to 12°."""
     to_metric = Transformer.from_crs(4326, _METRIC_EPSG, always_xy=True)
     ox, oy = to_metric.transform(*_CENTRE_LONLAT)
     origin = np.array([round(ox, -1), round(oy, -1)])
-
-    n_tiny = len(tiny_households) if n_communities >= 6 else 0
-    n_regular = n_communities - n_tiny
-    n_blocks = max(n_communities, int(round(n_tiny + 3.5 * n_regular * scale)))
     nx = max(2, int(round(math.sqrt(n_blocks * 4 / 3))))
     ny = max(2, int(math.ceil(n_blocks / nx)))
     block_m = block_m * math.sqrt(n_blocks / (nx * ny))  # keep the city's area in step with n_blocks
-    # ---------------------------------------------------------------- perturbed, rotated road grid
     xs = np.concatenate([[0.0], np.cumsum(block_m * rng.uniform(0.8, 1.2, nx))])
     ys = np.concatenate([[0.0], np.cumsum(block_m * rng.uniform(0.8, 1.2, ny))])
     xs -= xs[-1] / 2
@@ -611,14 +626,14 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     gy = ys[None, :] + rng.uniform(-0.07, 0.07, (nx + 1, ny + 1)) * block_m
     angle = math.radians(rng.uniform(-12, 12))
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-
-    def place(local_xy):
-        return np.asarray(local_xy) @ rot.T + origin
-
     nodes_local = np.stack([gx, gy], axis=-1)  # (nx+1, ny+1, 2)
-    nodes = place(nodes_local.reshape(-1, 2)).reshape(nodes_local.shape)
+    nodes = (nodes_local.reshape(-1, 2) @ rot.T + origin).reshape(nodes_local.shape)
+    return _Frame(xs=xs, ys=ys, gx=gx, gy=gy, nodes_local=nodes_local, nodes=nodes, rot=rot, origin=origin)
 
-    # river: west → east through the middle band (in the local frame), then placed like the grid
+
+def _river(rng: np.random.Generator, fr: _Frame) -> tuple[np.ndarray, np.ndarray, LineString]:
+    """Stage 2: the river, west → east through the middle band; its local x and y and its metric line."""
+    xs, ys = fr.xs, fr.ys
     rx = np.arange(xs[0] - 800, xs[-1] + 800, 20.0)
     ry0 = rng.uniform(-0.12, 0.12) * (ys[-1] - ys[0])
     ph1, ph2 = rng.uniform(0, 2 * np.pi, 2)
@@ -626,11 +641,14 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     ry = (ry0 + 110 * np.sin(2 * np.pi * rx / lam + ph1) + 45 * np.sin(2 * np.pi * rx / (lam / 2.7) + ph2)
           + rng.uniform(-0.06, 0.06) * rx)
     river_local = np.column_stack([rx, ry])
-    river = LineString(place(river_local))
-    river_poly = river.buffer(20.0)
-    park_zone = river.buffer(45.0)
+    return rx, ry, LineString(fr.place(river_local))
 
-    # ---------------------------------------------------------------- blocks → communities → streets
+
+def _community_blocks(rng: np.random.Generator, fr: _Frame, rx: np.ndarray, ry: np.ndarray, n_tiny: int,
+                      n_regular: int) -> tuple[list[np.ndarray], np.ndarray, list[int], np.ndarray]:
+    """Stage 3: the blocks (corner quads), the community of each, the blocks of the tiny communities and the
+    blocks' local centres. Communities grow from seeds spread on each side of the river."""
+    nodes, nodes_local, nx, ny = fr.nodes, fr.nodes_local, fr.nx, fr.ny
     blocks, bij = [], []
     for i in range(nx):
         for j in range(ny):
@@ -681,13 +699,16 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     for t, b in enumerate(tiny_blocks):
         label[b] = n_regular + t
     if (label < 0).any():  # blocks unreachable from any seed join their nearest labelled neighbour
-        for b in np.flatnonzero(label < 0):
+        for b in np.flatnonzero(label < 0).tolist():
             lab = np.flatnonzero(label >= 0)
             label[b] = label[lab[np.argmin(np.hypot(*(cen_local[lab] - cen_local[b]).T))]]
-    n_comm = n_regular + len(tiny_blocks)
+    return blocks, label, tiny_blocks, cen_local
 
-    comm_polys = [shapely.union_all(shapely.polygons([blocks[k] for k in np.flatnonzero(label == c)]))
-                  for c in range(n_comm)]
+
+def _streets_and_names(rng: np.random.Generator, comm_polys: list) -> tuple[np.ndarray, int, list[str], list[str]]:
+    """Stage 4: the street of each community (sectors around the centre), and the communities' codes and names
+    (codes per street, north → south, west → east)."""
+    n_comm = len(comm_polys)
     comm_cen = np.array([np.asarray(p.centroid.coords[0]) for p in comm_polys])
     city_c = comm_cen.mean(axis=0)
     n_streets = 1 if n_comm < 3 else max(3 if n_comm >= 6 else 1, min(len(_STREETS), int(round(n_comm / 4.5))))
@@ -697,7 +718,6 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     street_of = np.empty(n_comm, int)
     for s_i, chunk in enumerate(np.array_split(order, n_streets)):
         street_of[chunk] = s_i
-    # community codes: per street, north → south, west → east
     comm_code, comm_name = [""] * n_comm, [""] * n_comm
     name_order = rng.permutation(len(_COMMUNITIES))
     k_name = 0
@@ -712,8 +732,13 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         a = comm_name.index("阳光社区")
         b0 = int(np.flatnonzero(street_of == 0)[0])
         comm_name[a], comm_name[b0] = comm_name[b0], comm_name[a]
+    return street_of, n_streets, comm_code, comm_name
 
-    # ---------------------------------------------------------------- the arterial / secondary grid
+
+def _main_roads(rng: np.random.Generator, acc: _Acc, fr: _Frame, river: LineString, comm_polys: list) -> set[int]:
+    """Stage 5: the arterial / secondary grid, the expressway and the riverside roads (into ``acc.roads``);
+    returns the north-south lines that keep their river crossing (bridges)."""
+    nodes, nodes_local, nx, ny, ys = fr.nodes, fr.nodes_local, fr.nx, fr.ny, fr.ys
     for i in range(nx + 1):  # north-south lines
         kind = "arterial" if (i in (0, nx) or i % 2 == 0) else "secondary"
         name = _nth(_ROADS_NS, i)
@@ -726,14 +751,14 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
             acc.roads.append((LineString([nodes[i, j], nodes[i + 1, j]]), kind, name, True, False))
         if kind == "arterial":  # leaves the city eastwards, under the expressway
             e = nodes_local[nx, j]
-            acc.roads.append((LineString(place([e, e + [260.0, 0.0]])), kind, name, True, False))
+            acc.roads.append((LineString(fr.place([e, e + [260.0, 0.0]])), kind, name, True, False))
     # bridges: a few north-south lines keep their river crossing
     n_bridges = max(2, int(round((nx + 1) / 3)))
     bridge_lines = set(np.unique(np.round(np.linspace(1, nx - 1, n_bridges) + rng.uniform(-0.4, 0.4, n_bridges))
                                  .astype(int).clip(0, nx)).tolist())
-    exp_x = gx[nx].max() + 70
-    acc.roads.append((LineString(place([[exp_x, ys[0] - 500], [exp_x, ys[-1] + 500]])), "arterial", _EXPRESSWAY,
-                      False, "bridge"))
+    exp_x = fr.gx[nx].max() + 70
+    acc.roads.append((LineString(fr.place([[exp_x, ys[0] - 500], [exp_x, ys[-1] + 500]])), "arterial",
+                      _EXPRESSWAY, False, "bridge"))
     # riverside roads
     city_poly = shapely.union_all(comm_polys)
     for off, nm in ((30.0, "滨江北路"), (-30.0, "滨江南路")):
@@ -741,13 +766,18 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         for part in shapely.get_parts(bank):
             if part.geom_type == "LineString" and part.length > 20:
                 acc.roads.append((part, "secondary", nm, True, False))
+    return bridge_lines
 
-    # ---------------------------------------------------------------- lots, compounds, buildings
+
+def _fill_blocks(ctx: _Ctx, blocks: list[np.ndarray], label: np.ndarray, tiny_blocks: list[int],
+                 cen_local: np.ndarray, park_zone, tiny_households: tuple[int, ...]) -> None:
+    """Stage 6: lots, compounds and buildings in every block (into ``ctx.acc``); lots by the river stay parks.
+    A tiny community fills its lots nearest the block's centre until it has about its households."""
+    rng, acc = ctx.rng, ctx.acc
     dist = np.hypot(*(cen_local - cen_local.mean(axis=0)).T)
     r_norm = dist / max(dist.max(), 1.0)
-    raw_hh = np.zeros(n_comm)
     tiny_index = {b: t for t, b in enumerate(tiny_blocks)}
-    for k in range(nb):
+    for k in range(len(blocks)):
         lots = _bsp(blocks[k], rng, (150.0, 260.0), acc.roads, _LANE_PREFIX)
         c = int(label[k])
         if k in tiny_index:
@@ -759,18 +789,19 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
                 if got >= target * 0.9 or Polygon(lots[q_i]).intersects(park_zone):
                     continue
                 got += _fill_lot(ctx, lots[q_i], "old" if rng.random() < 0.6 else "houses", c)
-            raw_hh[c] += got
             continue
         probs = _lot_type_probs(r_norm[k])
         for q in lots:
             if Polygon(q).intersects(park_zone):
                 continue
             ltype = _LOT_TYPES[rng.choice(len(_LOT_TYPES), p=probs)]
-            raw_hh[c] += _fill_lot(ctx, q, ltype, c)
+            _fill_lot(ctx, q, ltype, c)
 
+
+def _building_arrays(rng: np.random.Generator, acc: _Acc, scale: float, n_regular: int) -> dict[str, np.ndarray]:
+    """Stage 7: the buildings as arrays, with a handful of very large towers (> 500 households) whatever the
+    draw (the largest towers are promoted)."""
     b = {key: np.concatenate([blk[key] for blk in acc.buildings]) for key in acc.buildings[0]}
-    nbld = len(b["geometry"])
-    # a handful of very large towers (> 500 households) whatever the draw: promote the largest towers
     n_super = max(1, int(round(5 * scale * n_regular / 16))) if n_regular else 0
     have = int((b["kind"] == "supertower").sum())
     if have < n_super:
@@ -781,13 +812,20 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
             b["units"][k] = 4
             b["floors"][k] = int(rng.integers(32, 35))
             b["households"][k] = b["floors"][k] * 16
-    # ---------------------------------------------------------------- households, persons, party members
+    return b
+
+
+def _people(rng: np.random.Generator, b: dict[str, np.ndarray], *, n_regular: int, n_tiny_blocks: int,
+            total_target: int, tiny_households: tuple[int, ...], tiny_persons: tuple[int, ...],
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Stage 8: households calibrated to the targets per community, persons and party members per building;
+    also the factor the regular communities' households were scaled by."""
+    n_comm = n_regular + n_tiny_blocks
     hh = b["households"].astype(np.int64)
     comm = b["community"]
     kinds = b["kind"]
     scalable = np.isin(kinds, _APARTMENT_KINDS)
-    total_target = round(households_per_community * n_communities * scale)
-    regular_target = total_target - sum(tiny_households[:len(tiny_blocks)])
+    regular_target = total_target - sum(tiny_households[:n_tiny_blocks])
     targets = np.zeros(n_comm, np.int64)
     reg = np.arange(n_regular)
     raw_reg = np.array([hh[comm == c].sum() for c in reg], float)
@@ -796,7 +834,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     targets[reg] = np.floor(raw_reg * f_global).astype(np.int64)
     if n_regular:
         targets[int(np.argmax(raw_reg))] += regular_target - targets[reg].sum()
-    for t in range(len(tiny_blocks)):
+    for t in range(n_tiny_blocks):
         targets[n_regular + t] = tiny_households[t]
     for c in range(n_comm):
         idx = np.flatnonzero(comm == c)
@@ -804,7 +842,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     house_like = np.isin(kinds, ("house",))
     lam = np.where(house_like, 2.1, 1.65)
     persons = hh + rng.poisson(hh * lam)
-    for t in range(len(tiny_blocks)):
+    for t in range(n_tiny_blocks):
         c = n_regular + t
         idx = np.flatnonzero(comm == c)
         persons[idx] = hh[idx] + _calibrate(persons[idx] - hh[idx], hh[idx] > 0,
@@ -816,13 +854,17 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     persons[sup] = np.maximum(persons[sup], np.maximum(1520, np.round(hh[sup] * rng.uniform(2.85, 3.1, len(sup)))))
     p_party = np.where(b["ctype"] == "old", 0.075, 0.045)
     party = rng.binomial(persons, p_party)
+    return hh, persons, party, f_global
 
-    # ---------------------------------------------------------------- compound attributes
-    comps = acc.compounds
+
+def _compound_attributes(rng: np.random.Generator, comps: list[dict], hh: np.ndarray,
+                         building_compound: np.ndarray) -> dict[str, np.ndarray]:
+    """Stage 9: per compound, its property company, the three 三无 flags (about 15 % 三无, mostly old
+    compounds) and its party organisation (about a third, larger compounds more likely)."""
     ncp = len(comps)
     cids = np.array([cp["compound_id"] for cp in comps], dtype=object)
     ctype = np.array([cp["ctype"] for cp in comps], dtype=object)
-    comp_hh = pd.Series(hh, index=b["compound_id"]).groupby(level=0).sum().reindex(cids).fillna(0).to_numpy()
+    comp_hh = pd.Series(hh, index=building_compound).groupby(level=0).sum().reindex(cids).fillna(0).to_numpy()
     w_sw = np.select([ctype == "old", ctype == "single", ctype == "houses", ctype == "resettle"],
                      [0.30, 0.35, 0.35, 0.03], 0.0)
     n_sw = int(round(0.15 * ncp))
@@ -846,14 +888,16 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         chosen = rng.choice(ncp, size=min(n_party, ncp), replace=False, p=w_party / w_party.sum())
         party_org[chosen] = np.where((comp_hh[chosen] >= 250) | (rng.random(len(chosen)) < 0.3),
                                      "独立党支部", "联合党支部")
+    return {"compound_id": cids, "property_company": company, "has_property_mgmt": has_mgmt,
+            "has_competent_dept": has_dept, "has_owners_committee": has_owner, "party_org": party_org}
 
-    # ---------------------------------------------------------------- stations
-    stations = _place_stations(rng, comm_polys, comm_name, street_of, n_streets, scale, n_communities, acc,
-                               city_c)
 
-    # ---------------------------------------------------------------- roads: cut at the river, node, clean
+def _clean_roads(roads: list, bridge_lines: set[int], river: LineString, river_poly
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    """Stage 11: roads cut at the river (except bridges), noded, tiny dangling pieces dropped; walkable
+    pieces over the river named as bridges. Returns pieces, kinds, names, walkable and the bridge names."""
     lines, kinds_r, names_r, walk_r = [], [], [], []
-    for geom, kind, name, walk, tag in acc.roads:
+    for geom, kind, name, walk, tag in roads:
         is_bridge = tag == "bridge" or (isinstance(tag, tuple) and tag[1] in bridge_lines)
         if not is_bridge and geom.intersects(river_poly):
             geom = shapely.difference(geom, river.buffer(29.0))
@@ -863,8 +907,8 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
                 kinds_r.append(kind)
                 names_r.append(name)
                 walk_r.append(walk)
-    pieces, src = _node_lines(lines)
-    pieces = np.asarray(pieces, dtype=object)
+    noded, src = _node_lines(lines)
+    pieces = np.asarray(noded, dtype=object)
     length = shapely.length(pieces)
     ends = np.concatenate([shapely.get_coordinates(shapely.get_point(pieces, 0)),
                            shapely.get_coordinates(shapely.get_point(pieces, -1))])
@@ -874,18 +918,80 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     dangling = (deg[:len(pieces)] == 1) | (deg[len(pieces):] == 1)
     keep = (length > 1e-3) & ~(dangling & (length < 1.5))
     pieces, src = pieces[keep], src[keep]
-    kinds_r = np.asarray(kinds_r, dtype=object)[src]
-    names_r = np.asarray(names_r, dtype=object)[src]
-    walk_r = np.asarray(walk_r, dtype=bool)[src]
-    on_river = shapely.intersects(pieces, river_poly) & walk_r
-    bridge_names = {}
+    kinds = np.asarray(kinds_r, dtype=object)[src]
+    names = np.asarray(names_r, dtype=object)[src]
+    walk = np.asarray(walk_r, dtype=bool)[src]
+    on_river = shapely.intersects(pieces, river_poly) & walk
+    bridge_names: dict[str, str] = {}
     for k in np.flatnonzero(on_river):
-        key = names_r[k]
+        key = names[k]
         if key not in bridge_names:
             bridge_names[key] = _BRIDGES[len(bridge_names) % len(_BRIDGES)]
-        names_r[k] = bridge_names[key]
+        names[k] = bridge_names[key]
+    return pieces, kinds, names, walk, bridge_names
 
-    # ---------------------------------------------------------------- assemble the layers (metric)
+
+def _lonlat_layers(metric: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
+    """Stage 13: the layers in EPSG:4326. Road pieces shorter than the 6-decimal rounding collapse to a point:
+    they are dropped (their ends merge), from ``metric["roads"]`` too, and the roads renumbered."""
+    layers = {name: _to_lonlat(g) for name, g in metric.items()}
+    rd = layers["roads"]
+    ok = shapely.get_num_coordinates(rd.geometry.array) >= 2
+    ok &= np.array([len(set(map(tuple, shapely.get_coordinates(g)))) >= 2 for g in rd.geometry.array])
+    if not ok.all():
+        keep_idx = np.flatnonzero(ok)
+        rd = rd.iloc[keep_idx].reset_index(drop=True)
+        rd["road_id"] = [f"R{k + 1:06d}" for k in range(len(rd))]
+        layers["roads"] = rd
+        metric["roads"] = metric["roads"].iloc[keep_idx].reset_index(drop=True).assign(road_id=rd["road_id"].values)
+    return layers
+
+
+def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float = 1.0,
+              households_per_community: float = 60000 / 18, block_m: float = 440.0,
+              tiny_households: tuple[int, ...] = (220, 550), tiny_persons: tuple[int, ...] = (600, 1650),
+              ) -> tuple[dict[str, gpd.GeoDataFrame], dict]:
+    """Build the city; returns the five layers (EPSG:4326) and extras (river, metric layers, figures).
+
+    The stages run in a fixed order on one random generator (each draws from it in turn), so a seed
+    always gives the same city.
+    """
+    if n_communities < 1:
+        raise ValueError("n_communities must be at least 1")
+    if not scale > 0:
+        raise ValueError("scale must be positive")
+    rng = np.random.default_rng(seed)
+    acc = _Acc()
+    ctx = _Ctx(rng=rng, names=_Names(rng), acc=acc)
+    n_tiny = len(tiny_households) if n_communities >= 6 else 0
+    n_regular = n_communities - n_tiny
+    n_blocks = max(n_communities, int(round(n_tiny + 3.5 * n_regular * scale)))
+
+    fr = _road_grid(rng, n_blocks, block_m)
+    rx, ry, river = _river(rng, fr)
+    river_poly = river.buffer(20.0)
+    park_zone = river.buffer(45.0)
+    blocks, label, tiny_blocks, cen_local = _community_blocks(rng, fr, rx, ry, n_tiny, n_regular)
+    n_comm = n_regular + len(tiny_blocks)
+    comm_polys = [shapely.union_all(shapely.polygons([blocks[k] for k in np.flatnonzero(label == c)]))
+                  for c in range(n_comm)]
+    city_c = np.array([np.asarray(p.centroid.coords[0]) for p in comm_polys]).mean(axis=0)
+    street_of, n_streets, comm_code, comm_name = _streets_and_names(rng, comm_polys)
+    bridge_lines = _main_roads(rng, acc, fr, river, comm_polys)
+    _fill_blocks(ctx, blocks, label, tiny_blocks, cen_local, park_zone, tiny_households)
+    b = _building_arrays(rng, acc, scale, n_regular)
+    nbld = len(b["geometry"])
+    hh, persons, party, f_global = _people(rng, b, n_regular=n_regular, n_tiny_blocks=len(tiny_blocks),
+                                           total_target=round(households_per_community * n_communities * scale),
+                                           tiny_households=tiny_households, tiny_persons=tiny_persons)
+    comps = acc.compounds
+    attrs = _compound_attributes(rng, comps, hh, b["compound_id"])
+    # stage 10: red stations, 郁心站, mobile stops and service centres
+    stations = _place_stations(rng, comm_polys, comm_name, street_of, n_streets, scale, n_communities, acc,
+                               city_c)
+    pieces, kinds_r, names_r, walk_r, bridge_names = _clean_roads(acc.roads, bridge_lines, river, river_poly)
+
+    # stage 12: the layers (metric)
     crs = f"EPSG:{_METRIC_EPSG}"
     communities = gpd.GeoDataFrame({
         "community_id": comm_code,
@@ -895,14 +1001,11 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     }, geometry=comm_polys, crs=crs).sort_values("community_id", kind="stable").reset_index(drop=True)
     code_of = np.asarray(comm_code, dtype=object)
     compounds = gpd.GeoDataFrame({
-        "compound_id": cids,
+        "compound_id": attrs["compound_id"],
         "name": [cp["name"] for cp in comps],
         "community_id": code_of[[cp["community"] for cp in comps]],
-        "property_company": company,
-        "has_property_mgmt": has_mgmt,
-        "has_competent_dept": has_dept,
-        "has_owners_committee": has_owner,
-        "party_org": party_org,
+        **{k: attrs[k] for k in ("property_company", "has_property_mgmt", "has_competent_dept",
+                                 "has_owners_committee", "party_org")},
     }, geometry=[cp["geometry"] for cp in comps], crs=crs)
     buildings = gpd.GeoDataFrame({
         "building_id": [f"B{k + 1:06d}" for k in range(nbld)],
@@ -913,7 +1016,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         "units": b["units"].astype(np.int64),
         "building_no": _building_numbers(b["compound_id"], b["units"]),
         "compound_id": b["compound_id"],
-        "community_id": code_of[comm],
+        "community_id": code_of[b["community"]],
     }, geometry=b["geometry"], crs=crs)
     roads = gpd.GeoDataFrame({
         "road_id": [f"R{k + 1:06d}" for k in range(len(pieces))],
@@ -929,17 +1032,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
     }, geometry=shapely.points([s_[3] for s_ in stations]), crs=crs)
     metric = {"communities": communities, "compounds": compounds, "buildings": buildings, "roads": roads,
               "stations": st}
-    layers = {name: _to_lonlat(g) for name, g in metric.items()}
-    # pieces shorter than the 6-decimal rounding collapse to a point: drop them (their ends merge)
-    rd = layers["roads"]
-    ok = shapely.get_num_coordinates(rd.geometry.array) >= 2
-    ok &= np.array([len(set(map(tuple, shapely.get_coordinates(g)))) >= 2 for g in rd.geometry.array])
-    if not ok.all():
-        keep_idx = np.flatnonzero(ok)
-        rd = rd.iloc[keep_idx].reset_index(drop=True)
-        rd["road_id"] = [f"R{k + 1:06d}" for k in range(len(rd))]
-        layers["roads"] = rd
-        metric["roads"] = metric["roads"].iloc[keep_idx].reset_index(drop=True).assign(road_id=rd["road_id"].values)
+    layers = _lonlat_layers(metric)
     extras = {
         "metric": metric,
         "river": gpd.GeoSeries([river], crs=crs),
@@ -950,7 +1043,7 @@ def _generate(*, seed: int = DEFAULT_SEED, n_communities: int = 18, scale: float
         "tiny_communities": [code_of[n_regular + t] for t in range(len(tiny_blocks))],
     }
     log.info("sample city (seed %s): %d communities, %d compounds, %d buildings, %d households, %d roads",
-             seed, n_comm, ncp, nbld, int(hh.sum()), len(roads))
+             seed, n_comm, len(comps), nbld, int(hh.sum()), len(roads))
     return layers, extras
 
 

@@ -18,6 +18,7 @@ it); :func:`generate_chain` returns them as DataFrames.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,8 @@ def _status(dataset, rng) -> pd.DataFrame:
     flags = comp[list(FLAGS)].astype(bool)
     sanwu = ~flags.any(axis=1)
     others = comp.index[~sanwu.to_numpy()].astype(str).to_numpy()
-    improved = np.sort(rng.choice(others, size=max(1, len(others) // 6), replace=False)) if len(others) else []
+    improved: Iterable[str] = (np.sort(rng.choice(others, size=max(1, len(others) // 6), replace=False))
+                               if len(others) else [])
     span = (pd.Timestamp("2025-10-31") - _BASELINE).days
     rows = []
 

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
+from ._data import data_dir
 from .roster import id_check_digit
 
 log = logging.getLogger(__name__)
 
-ROSTER_DIR = Path(__file__).resolve().parents[1] / "data" / "rosters"
+ROSTER_DIR = data_dir("rosters")
 DEFAULT_SEED = 20261201
 
 XLSX_COMMUNITY = "510682003004"    # 城西社区
@@ -162,7 +163,7 @@ def generate_rosters(buildings: pd.DataFrame, compounds: pd.DataFrame, communiti
         nm = x[int(i)]["小区"]
         x[int(i)]["小区"] = f" {nm[:2]} {nm[2:]}\u3000"
     # 社区 left blank on some rows of the CSV
-    for i in np.flatnonzero(rng.random(len(c)) < 0.3):
+    for i in np.flatnonzero(rng.random(len(c)) < 0.3).tolist():
         c[int(i)]["社区"] = ""
     unmatched = []
     some_compound = comp_name[b[b["community_id"] == XLSX_COMMUNITY]["compound_id"].iloc[0]]
@@ -174,7 +175,8 @@ def generate_rosters(buildings: pd.DataFrame, compounds: pd.DataFrame, communiti
                               身份证号=_id_number(rng, used_ids)))
     for k in range(2):     # no building given
         unmatched.append(dict(x[0], 楼栋="", 户室=f"{k + 1}03", 姓名=_name(rng), 身份证号=_id_number(rng, used_ids)))
-    unmatched_c = [dict(c[0], 社区=comm_name[CSV_COMMUNITY], 小区=some_compound, 户室="909", 姓名=_name(rng), 身份证号=_id_number(rng, used_ids))]
+    unmatched_c = [dict(c[0], 社区=comm_name[CSV_COMMUNITY], 小区=some_compound, 户室="909", 姓名=_name(rng),
+                        身份证号=_id_number(rng, used_ids))]
     x = x + unmatched + dup_x
     c = c + unmatched_c + dup_c
     order_x = rng.permutation(len(x))

@@ -274,7 +274,8 @@ def sanwu_progress(dataset, since, *, until=None, history: pd.DataFrame | None =
     out["status_now"] = b.loc[keep, "status"].to_numpy()
     out["status_text"] = [t(f"sanwu_status_{s}", lang) for s in out["status_now"]]
     hh = h[(pd.to_datetime(h["date"]) > d0) & (pd.to_datetime(h["date"]) <= d1)] if len(h) else h
-    left, sanyou = {}, {}
+    left: dict[str, pd.Timestamp] = {}
+    sanyou: dict[str, pd.Timestamp] = {}
     if len(hh):
         hh = hh.sort_values("date")
         st = _status(hh[list(FLAGS)].astype(bool).to_numpy())
@@ -329,12 +330,12 @@ def plot_sanwu_progress(dataset, since, *, until=None, history: pd.DataFrame | N
     with a line for those with 红色物业. Returns the matplotlib Figure (a bare Agg figure, no pyplot
     state, safe in notebooks and threads); Chinese labels use the CJK font of the posters, set on each
     text so the figure can be saved anywhere without tofu boxes."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .i18n import t
     from .poster import _rc, cjk_font
-    import matplotlib
 
     tl = progress_timeline(dataset, since, until=until, history=history, freq=freq)
     family = cjk_font()

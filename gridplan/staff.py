@@ -28,7 +28,7 @@ user asks for them (``include_personal=True``).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,7 @@ def _community_lookup(dataset) -> dict[str, str]:
     return out
 
 
-def read_staff(source, *, dataset=None, sheet=None) -> "StaffAssignment":
+def read_staff(source, *, dataset=None, sheet=None) -> StaffAssignment:
     """Load a staff list (CSV/TXT in UTF-8, UTF-16 or GBK, or Excel .xlsx/.xls: :func:`gridplan.tables.read_sheets`).
 
     Columns (Chinese headers accepted, a title row above the header is skipped): 姓名 ``name``
@@ -223,6 +223,10 @@ class StaffAssignment:
     """
 
     __slots__ = ("_table", "problems", "parent", "label")
+    _table: pd.DataFrame
+    problems: tuple[Problem, ...]
+    parent: StaffAssignment | None
+    label: str
 
     def __init__(self, table: pd.DataFrame, *, problems: Iterable[Problem] = (), parent=None, label: str = ""):
         sa = object.__setattr__
@@ -234,10 +238,12 @@ class StaffAssignment:
     def __setattr__(self, name, value):
         raise AttributeError("StaffAssignment is immutable; use assign/unassign/follow to get a new one")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        self.__setattr__(name, None)
 
     @property
     def table(self) -> pd.DataFrame:
+        """The duty table (a copy)."""
         return self._table.copy()
 
     def __len__(self) -> int:
@@ -248,11 +254,12 @@ class StaffAssignment:
         return (f"StaffAssignment({t['person_id'].nunique()} person(s), {len(t)} duty row(s), "
                 f"{t['grid_id'].dropna().nunique()} grid(s), label={self.label!r})")
 
-    def _derive(self, table: pd.DataFrame, label: str) -> "StaffAssignment":
+    def _derive(self, table: pd.DataFrame, label: str) -> StaffAssignment:
         return StaffAssignment(table, problems=self.problems, parent=self, label=label)
 
     # ------------------------------------------------------------------ queries
     def grid_ids(self) -> list[str]:
+        """The grids somebody is assigned to, sorted."""
         return sorted(self._table["grid_id"].dropna().unique().tolist())
 
     def without_grid(self) -> pd.DataFrame:
@@ -300,7 +307,7 @@ class StaffAssignment:
             raise ValueError("max_grids_per_leader must be at least 1")
         grids = set(plan.grid_ids) if hasattr(plan, "grid_ids") else {str(g) for g in plan}
         t = self._table
-        rows = []
+        rows: list[tuple] = []
         lead = t[t["role"].eq("leader") & t["grid_id"].notna()]
         per_grid = lead.groupby("grid_id")["person_id"].nunique()
         for g in sorted(grids):
@@ -329,7 +336,7 @@ class StaffAssignment:
 
     # ------------------------------------------------------------------ edits
     def assign(self, person_id: str, grid_id: str, *, role: str | None = None, name: str | None = None,
-               phone: str | None = None) -> "StaffAssignment":
+               phone: str | None = None) -> StaffAssignment:
         """Give a person a duty in ``grid_id``: fills the person's duty without a grid if there is one
         (of ``role``, when given), else adds a duty (``role`` required for a new person)."""
         t = self._table.copy()
@@ -350,7 +357,7 @@ class StaffAssignment:
             t = pd.concat([t, pd.DataFrame([base])], ignore_index=True)
         return self._derive(t, f"assign {person_id} to {grid_id}")
 
-    def unassign(self, person_id: str, grid_id: str, *, keep: bool = False) -> "StaffAssignment":
+    def unassign(self, person_id: str, grid_id: str, *, keep: bool = False) -> StaffAssignment:
         """Remove a person's duties in ``grid_id``.
 
         With ``keep`` a person who has no other duty stays on the list without a grid (one row of
@@ -367,7 +374,7 @@ class StaffAssignment:
             out = pd.concat([out, row], ignore_index=True)
         return self._derive(out, f"unassign {person_id} from {grid_id}")
 
-    def reassign(self, person_id: str, from_grid: str, to_grid: str) -> "StaffAssignment":
+    def reassign(self, person_id: str, from_grid: str, to_grid: str) -> StaffAssignment:
         """Move a person's duties in ``from_grid`` to ``to_grid`` (same roles). Moving into a grid where
         the person already has that duty leaves one row of it."""
         t = self._table.copy()
@@ -391,7 +398,7 @@ class StaffAssignment:
                             "duties": g.size()})
         return out
 
-    def follow(self, old_plan, new_plan) -> "StaffAssignment":
+    def follow(self, old_plan, new_plan) -> StaffAssignment:
         """The assignment after the plan changed from ``old_plan`` to ``new_plan`` (rule in the module
         doc). Moved duties remember ``previous_grid_id``; staff left without a grid are listed by
         :meth:`without_grid`."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,9 +28,9 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .reach import Coverage, CoverageResult, minutes_to_m
 from .model import Dataset
 from .network import Snapped, WalkNetwork, _as_points
+from .reach import Coverage, CoverageResult, minutes_to_m
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ def _aggregate_rows(A: sparse.csr_matrix, w: np.ndarray):
     candidate covers and duplicate candidate columns. Returns (A', w', column ids kept)."""
     A = sparse.csr_matrix(A)
     A.sort_indices()
-    keys = {}
+    keys: dict[bytes, int] = {}
     rid = np.empty(A.shape[0], dtype=np.int64)
     for i in range(A.shape[0]):
         key = A.indices[A.indptr[i]:A.indptr[i + 1]].tobytes()
@@ -267,14 +268,14 @@ def _aggregate_rows(A: sparse.csr_matrix, w: np.ndarray):
     wr = wa[keep]
     C = sparse.csc_matrix(Ar)
     C.sort_indices()
-    ckeys = {}
-    cols = []
+    ckeys: dict[bytes, int] = {}
+    kept: list[int] = []
     for j in range(C.shape[1]):
         key = C.indices[C.indptr[j]:C.indptr[j + 1]].tobytes()
         if C.indptr[j + 1] > C.indptr[j] and key not in ckeys:
             ckeys[key] = j
-            cols.append(j)
-    cols = np.asarray(cols, dtype=np.int64)
+            kept.append(j)
+    cols = np.asarray(kept, dtype=np.int64)
     return sparse.csc_matrix(C[:, cols]), wr, cols
 
 
@@ -287,9 +288,9 @@ def _drop_dominated(C: sparse.csc_matrix, *, max_pairs: float = 3e7) -> np.ndarr
     if ncol == 0 or work > max_pairs:
         return np.arange(ncol)
     B = sparse.csc_matrix(C, dtype=np.float64)
-    O = (B.T @ B).tocoo()
+    pairs = (B.T @ B).tocoo()
     size = np.diff(C.indptr)
-    a, b, o = O.row, O.col, O.data
+    a, b, o = pairs.row, pairs.col, pairs.data
     dom = (a != b) & (o >= size[a] - 0.5) & (size[b] > size[a])
     bad = np.zeros(ncol, dtype=bool)
     bad[a[dom]] = True
@@ -298,8 +299,8 @@ def _drop_dominated(C: sparse.csc_matrix, *, max_pairs: float = 3e7) -> np.ndarr
 
 # ---------------------------------------------------------------------- the public function
 
-def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, method: str = "greedy",
-                     candidates: "str | gpd.GeoDataFrame" = "buildings", minutes: float | None = None,
+def suggest_stations(source: Dataset | Coverage | CoverageResult, k: int, *, method: str = "greedy",
+                     candidates: str | gpd.GeoDataFrame = "buildings", minutes: float | None = None,
                      speed_kmh: float | str | None = None, kinds: Iterable[str] | None = None,
                      weight: str = "households", time_limit_s: float = 60.0, max_snap_m: float = 300.0,
                      seed: int = 0, time_cap_s: float | None = 120.0) -> gpd.GeoDataFrame:
@@ -352,7 +353,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
         source = source.analysis
     if isinstance(source, Coverage):
         cov = source
-        opts = {}
+        opts: dict[str, Any] = {}
         if minutes is not None:
             opts["minutes"] = (minutes,)
         if speed_kmh is not None:
@@ -437,7 +438,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     Ac = sparse.csc_matrix(A_raw)
     remaining = list(sel)
     covered = np.zeros(A_raw.shape[0], dtype=bool)
-    rows_out = []
+    rows_out: list[dict[str, Any]] = []
     cum = 0.0
     while remaining:
         best, best_g, best_rows = None, -1.0, None
@@ -447,6 +448,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
             g = w_dem[rows].sum()
             if g > best_g:
                 best, best_g, best_rows = j, g, rows
+        assert best is not None and best_rows is not None   # remaining is not empty and every gain is ≥ 0
         remaining.remove(best)
         if best_g <= 0:  # nothing left to gain: fewer sites suffice
             break
@@ -477,7 +479,7 @@ def suggest_stations(source: "Dataset | Coverage | CoverageResult", k: int, *, m
     return out
 
 
-def describe_places(dataset: "Dataset", points, *, road_within_m: float = 150.0) -> pd.DataFrame:
+def describe_places(dataset: Dataset, points, *, road_within_m: float = 150.0) -> pd.DataFrame:
     """Where each point is, in words a planner can find: the nearest named road (within
     ``road_within_m``), the compound it lies in (or the nearest within 50 m), the community and
     the coordinates (WGS 84 lon/lat, 6 decimals).

@@ -45,6 +45,7 @@ both pass it. A process killed at any moment leaves either the whole version or 
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import csv
 import datetime as _dt
@@ -58,9 +59,10 @@ import sqlite3
 import struct
 import time
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -69,6 +71,9 @@ from sqlalchemy.pool import NullPool
 
 from ._errors import PlanError, StoreAccessError, StoreConflict, StoreError
 from .model import Dataset, Plan, Rule
+
+if TYPE_CHECKING:   # for annotations; the functions import it where they use it
+    import geopandas as gpd
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +192,8 @@ class _Tables:
             regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z"), "sqlite")
         if postgis:
             from geoalchemy2 import Geometry
-            geom_type = Geometry(geometry_type=None, srid=-1, spatial_index=False)
+            geom_type: sa.types.TypeEngine | type[sa.types.TypeEngine] = Geometry(geometry_type=None, srid=-1,
+                                                                                   spatial_index=False)
         else:
             geom_type = sa.LargeBinary  # a GeoPackage geometry blob
         self.meta = sa.Table("gp_meta", m, sa.Column("key", text, primary_key=True), sa.Column("value", text))
@@ -320,6 +326,7 @@ class User:
 
     @property
     def active(self) -> bool:
+        """Whether the user may log in and save (not disabled)."""
         return self.disabled is None
 
 
@@ -360,7 +367,7 @@ def _check_password(password) -> str:
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _utc(ts) -> pd.Timestamp | None:
@@ -497,7 +504,7 @@ class PlanStore:
         self._ready = ok
         return ok
 
-    def init(self) -> "PlanStore":
+    def init(self) -> PlanStore:
         """Create the tables (and on PostgreSQL the PostGIS extension) if they are missing; safe to
         repeat and to run from several processes at once. Returns the store."""
         if self.initialised():
@@ -843,7 +850,7 @@ class PlanStore:
         log.info("rebased a plan from version %d onto %d (its communities: %s)", base_id, onto_id, ", ".join(changed))
         return Plan(a, rule=plan.rule, locked=sorted(locked), label=f"branch of version {onto_id}"), onto_id
 
-    def grids(self, name_or_id) -> "gpd.GeoDataFrame":  # noqa: F821 - geopandas imported lazily
+    def grids(self, name_or_id) -> gpd.GeoDataFrame:
         """The stored grid polygons of a version (index ``grid_id``; ``community_id``, ``households``,
         ``persons``, ``buildings``, ``locked``; metric CRS). Grids of communities saved without a
         dataset have no polygon (``None``)."""
@@ -1028,6 +1035,7 @@ class PlanStore:
             if frame is not None:  # binding: unless another first save got there while we computed
                 meta = self._meta(conn)
                 if "fingerprint" not in meta:
+                    assert dataset is not None and fingerprint is not None   # set with frame, above
                     self._bind(conn, dataset, frame, fingerprint)
                 elif meta["fingerprint"] != fingerprint:
                     raise StoreError(f"another save bound the store {self.location} to a different dataset "
@@ -1069,9 +1077,10 @@ class PlanStore:
                  self.location)
         return vid
 
-    def _shapes(self, dataset: Dataset, plan: Plan, changed: list[str], comm: np.ndarray, grids=None) -> dict:
+    def _shapes(self, dataset: Dataset, plan: Plan, changed: builtins.list[str], comm: np.ndarray, grids=None) -> dict:
         """(community_id, grid_id) → WKB of the grid polygon, for the grids of the changed communities."""
         import shapely
+
         from .tessellate import grid_polygons
         if grids is not None and "community_id" in grids.columns:
             polys = grids[grids["community_id"].astype(str).isin(changed)]
@@ -1099,7 +1108,7 @@ class PlanStore:
             return WKBElement(wkb, srid=srid or -1, extended=False)
         return _gpkg_blob(wkb, srid or -1)
 
-    def _check_conflicts(self, conn, base: int, head: int, changed: list[str]) -> None:
+    def _check_conflicts(self, conn, base: int, head: int, changed: builtins.list[str]) -> None:
         vc, v = self.t.version_communities, self.t.versions
         q = (sa.select(vc.c.version_id, vc.c.community_id, v.c.user_name, v.c.name, v.c.created)
              .join(v, v.c.version_id == vc.c.version_id)
@@ -1131,7 +1140,7 @@ class PlanStore:
             f"saved. Open the newest version {head} and redo your changes there, or save with base {head} to "
             "overwrite them.", conflicts=list(by_version.values()), base=base, head=head)
 
-    def _check_grid_ids(self, conn, head: int, changed: list[str], after: pd.DataFrame,
+    def _check_grid_ids(self, conn, head: int, changed: builtins.list[str], after: pd.DataFrame,
                         base_grids: pd.DataFrame | None) -> None:
         """A grid id the plan uses in its changed communities that another version meanwhile gave to a
         grid of another community would merge two unrelated grids: refuse (a conflict)."""
@@ -1170,7 +1179,7 @@ class PlanStore:
     def _has_users(self, conn) -> bool:
         return conn.execute(sa.select(sa.func.count()).select_from(self.t.users)).scalar() > 0
 
-    def _check_user(self, conn, user: str, changed: list[str]) -> None:
+    def _check_user(self, conn, user: str, changed: builtins.list[str]) -> None:
         """Inside the save's transaction: the user may make this save (no users: anyone may)."""
         if not self._has_users(conn):
             return
@@ -1185,7 +1194,7 @@ class PlanStore:
             raise StoreAccessError(f"user {user!r} is a viewer and may not save versions")
         if u.role == "planner":
             allowed = self._resolve_scope(conn, u.scope)
-            outside = sorted(set(changed) - allowed)
+            outside: builtins.list[str] = sorted(set(changed) - allowed)
             if outside:
                 names = dict(conn.execute(sa.select(self.t.communities.c.community_id,
                                                     self.t.communities.c.name)).all())
@@ -1207,7 +1216,7 @@ class PlanStore:
             out |= hit
         return frozenset(out)
 
-    def _unknown_codes(self, conn, codes: Iterable[str]) -> list[str]:
+    def _unknown_codes(self, conn, codes: Iterable[str]) -> builtins.list[str]:
         c = self.t.communities
         rows = conn.execute(sa.select(c.c.community_id, c.c.street, c.c.street_id)).all()
         if not rows:

@@ -32,9 +32,9 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
@@ -269,6 +269,7 @@ def decode_text(raw: bytes, name: str, *, layer: str = "table") -> tuple[str, st
             return raw.decode(enc), label
         except UnicodeDecodeError as e:
             err = e
+    assert err is not None   # every candidate failed
     line = raw[:err.start].decode(err.encoding, errors="replace").count("\n") + 1
     raise _fail(layer, f"{name}: 第 {line} 行无法按 UTF-8 或 GBK 解码 / line {line} is neither UTF-8 nor GBK text "
                 f"(byte {err.start})", "请用 Excel/WPS 另存为“CSV UTF-8”或 .xlsx / save it as CSV UTF-8 or .xlsx",
@@ -426,9 +427,9 @@ def read_user_table(source, aliases: Mapping[str, tuple[str, ...]], *, layer: st
                                 "删除或重命名其中一列 / delete or rename one of them", "ambiguous_field"))
     missing = [c for c in required if c not in first_col]
     if missing:
-        cols = ", ".join(f"{aliases[c][0] if aliases[c] else c}（{c}）" for c in missing)
-        problems.append(Problem("error", layer, f"row {header.row}", f"{where}: 缺少必需的列 {cols} / lacks the "
-                                f"column(s) {cols}", f"请添加一列，列名为 {' / '.join(aliases[missing[0]][:3]) or missing[0]} "
+        absent = ", ".join(f"{aliases[c][0] if aliases[c] else c}（{c}）" for c in missing)
+        problems.append(Problem("error", layer, f"row {header.row}", f"{where}: 缺少必需的列 {absent} / lacks the "
+                                f"column(s) {absent}", f"请添加一列，列名为 {' / '.join(aliases[missing[0]][:3]) or missing[0]} "
                                 "/ add a column with that header", "missing_field"))
         return empty, problems
     cols = sorted(header.fields.items())

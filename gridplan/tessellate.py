@@ -202,14 +202,14 @@ def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndar
     cells = cells.copy()
     glued = np.zeros(len(cells), dtype=bool)
     tid = shapely.get_type_id(cells)
-    for i in np.flatnonzero((tid != 3) & (tid != 6)):
+    for i in np.flatnonzero((tid != 3) & (tid != 6)).tolist():
         cells[i] = _polygonal(cells[i])
     nparts = shapely.get_num_geometries(cells)
     multi = np.flatnonzero(nparts > 1)
     if len(multi) == 0:
         return cells, glued
     strays: list[tuple[int, Any]] = []
-    for i in multi:
+    for i in multi.tolist():
         parts = shapely.get_parts(cells[i])
         d = shapely.distance(parts, pts[i])
         keep = int(np.argmin(d))

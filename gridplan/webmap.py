@@ -21,8 +21,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -102,6 +103,7 @@ def _t(lang: str) -> dict[str, str]:
 
 
 def station_kind_label(kind: str, lang: str = "zh") -> str:
+    """The display name of a station kind in ``lang`` (the kind itself when unknown)."""
     table = STATION_KINDS if lang == "zh" else STATION_KINDS_EN
     return table.get(str(kind), str(kind))
 
@@ -153,9 +155,9 @@ def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | Non
     index = {c: k for k, c in enumerate(palette)}
     out: dict[str, int] = {}
     for g in ids:
-        c = (keep or {}).get(g)
-        if c in index:
-            out[g] = index[c]
+        colour = (keep or {}).get(g)
+        if colour in index:
+            out[g] = index[colour]
     use = [0] * len(palette)
     for c in out.values():
         use[c] += 1
@@ -440,7 +442,7 @@ def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: s
         parts.append(" layer.on('click', function(e){ if (window.__gpSend) window.__gpSend(e, e.target); });")
         parts.append("}")
         on_each = JsCode("".join(parts))
-    kw = {"style": JsCode(style_js)}
+    kw: dict[str, Any] = {"style": JsCode(style_js)}
     if not interactive:
         kw["interactive"] = False
     if pane:
@@ -866,7 +868,7 @@ def _road_layers(ctx: _Ctx, extent) -> list:
         order.append((longest.length, name))
     ll = ctx.lonlat(gpd.GeoSeries(pts, crs=near.crs))
     data = []
-    for (length, name), p in sorted(zip(order, ll), key=lambda t: -t[0][0]):
+    for (_length, name), p in sorted(zip(order, ll), key=lambda t: -t[0][0]):
         text = (f"<div style='transform:translate(-50%,-50%);white-space:nowrap;font:11px sans-serif;color:#666;"
                 f"text-shadow:0 0 2px #fff,0 0 2px #fff'>{_safe(name)}</div>")
         data.append([round(p.y, 6), round(p.x, 6), text, 12 * len(name) + 6, 14])
@@ -1031,6 +1033,7 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
                      style_js="function(f){ return window.__gpStyle(f.properties); }")
 
     class Register(MacroElement):
+        url_js = ""
         _template = _tmpl("""
             {% macro script(this, kwargs) %}
             window.__gpB = {{ this._parent.get_name() }};
@@ -1241,7 +1244,7 @@ def _suggested_layer(ctx: _Ctx, suggested):
         return _suggested_gs_layer(ctx, g)
     gain_col = next((c for c in ("gain_households", "gain", "households") if c in g.columns), None)
     gain = _escape_all(g[gain_col]) if gain_col else ["—"] * len(g)
-    props = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
+    props: dict[str, list] = {"layer": ["suggested"] * len(g), "rank": list(range(1, len(g) + 1)),
              "t": _tips([f"{_safe(T['suggested'])} {i + 1}" for i in range(len(g))], [gain])}
     ctx.plan_legend.append((_swatch("#ffff33", "#e41a1c", circle=True, dash=True, opacity=1), T["suggested"]))
     return _geojson(_feature_collection(g, props), name=T["suggested"], marker=folium.CircleMarker(radius=9),
@@ -1259,7 +1262,7 @@ def _suggested_gs_layer(ctx: _Ctx, g):
     T = ctx.T
     gid = [str(x) for x in (g["grid_id"] if "grid_id" in g.columns else g.index)]
     walk = [None if not _py(v) else _esc(f"{float(v):.0f}") for v in _col(g, "mean_walk_m")]
-    props = {"layer": ["suggested"] * len(g), "kind": ["grid_station"] * len(g), "grid_id": gid,
+    props: dict[str, list] = {"layer": ["suggested"] * len(g), "kind": ["grid_station"] * len(g), "grid_id": gid,
              "rank": list(range(1, len(g) + 1)),
              "t": _tips([f"{_safe(T['suggested_gs'])} · {_safe(T['grid'])} {_esc(x)}" for x in gid],
                         [_escape_all(_col(g, "households")), walk])}
@@ -1391,8 +1394,8 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
         # notebooks show the map through Figure.render() in an iframe: inline the assets there too
         fig = m.get_root()
         plain_render = fig.render
-        fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))
-    m._gridplan_inline = inline
+        fig.render = lambda **kw: assets.inline_assets(plain_render(**kw))  # type: ignore[method-assign]
+    m._gridplan_inline = inline  # type: ignore[attr-defined]  # our mark on folium's Map
     log.info("map built in %.2f s", time.perf_counter() - t0)
     if parts:
         return MapParts(base=m, layers=layers, control=control)

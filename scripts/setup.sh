@@ -2,7 +2,8 @@
 # Set up gridplan on a fresh Debian/Ubuntu machine with Python 3.11.
 #   bash scripts/setup.sh            Python packages, the gridplan command, offline map assets
 #   bash scripts/setup.sh --tests    also Chromium, CJK fonts, poppler and PostgreSQL + PostGIS for the test
-#                                    suite (the tests start their own throwaway server; none is left running)
+#                                    suite (the tests start their own throwaway server; none is left running),
+#                                    and ruff and mypy (requirements-dev.txt), which the suite runs
 #   bash scripts/setup.sh --postgis  also PostgreSQL + PostGIS with a local database "gridplan" for an office's
 #                                    shared plan store (prints its URL); GRIDPLAN_DB names another database
 # Options combine. Safe to run again: it only installs and creates what is missing.
@@ -35,6 +36,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements.txt
+# the linters the test suite runs (tests/test_tooling.py: ruff check ., mypy gridplan)
+[ $want_tests -eq 1 ] && python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+  -r requirements-dev.txt
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps -e .
 # offline map assets (Leaflet, leaflet.draw, …) from the installed packages into static/vendor
 python3 -m gridplan.assets install

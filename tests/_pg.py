@@ -92,7 +92,7 @@ class PgCluster:
         return out.stdout.strip()
 
     # ------------------------------------------------------------------ life cycle
-    def start(self) -> "PgCluster":
+    def start(self) -> PgCluster:
         # /tmp is traversable by every user; the folder is chowned to postgres when running as root
         self.root = Path(tempfile.mkdtemp(prefix="gridplan-pg-"))
         self.sockdir.mkdir()
@@ -104,7 +104,7 @@ class PgCluster:
         if init.returncode:
             self.stop()
             raise RuntimeError(f"initdb failed: {init.stderr.strip()[-800:]}")
-        for attempt in range(5):
+        for _attempt in range(5):
             self.port = free_port()
             opts = (f"-p {self.port} -k {self.sockdir} -c listen_addresses='' -c fsync=on "
                     "-c max_connections=60 -c shared_buffers=64MB")
@@ -148,7 +148,7 @@ class PgCluster:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
-    def __enter__(self) -> "PgCluster":
+    def __enter__(self) -> PgCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

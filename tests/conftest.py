@@ -39,7 +39,7 @@ class AppServer:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout_s: float = 90.0) -> "AppServer":
+    def start(self, timeout_s: float = 90.0) -> AppServer:
         port = _free_port()
         env = dict(os.environ, GRIDPLAN_PROJECTS_DIR=str(self.projects_dir), GRIDPLAN_APP_TIMINGS="1",
                    PYTHONUNBUFFERED="1", PYTHONPATH=str(self.root), **self.env)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from _store_worker import base_plan, change_in, city
+
 from gridplan import access
 
 

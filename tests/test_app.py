@@ -393,6 +393,7 @@ def test_data_page_loads_a_folder_and_escapes_user_names(tmp_path):
 def test_uploads_are_read_from_a_temp_folder_that_is_deleted(tmp_path):
     """Issue 16: an upload is named after its files, keyed by its content, and its files are deleted."""
     import tempfile
+
     from gridplan.sample import tiny_city, write_city
     write_city(tiny_city(), tmp_path / "city")
     files = {p.name: p.read_bytes() for p in (tmp_path / "city").iterdir()}
@@ -537,6 +538,7 @@ def test_data_page_applies_household_rosters_and_undoes_it():
     """Upload the sample rosters, see the summary and the rows not counted (masked), use the counts as
     the dataset (the partition follows), then 撤销 back to the sample."""
     import geopandas as gpd
+
     from gridplan.sample_roster import CSV_NAME, ROSTER_DIR, XLSX_NAME, generate_rosters
     sample = ROOT / "data" / "sample"
     _, truth = generate_rosters(*(gpd.read_file(sample / f"{n}.geojson") for n in ("buildings", "compounds",
@@ -979,6 +981,7 @@ def test_chain_tree_counts_equal_the_library_and_a_node_focuses_the_map():
 
 def test_chain_page_sanwu_chart_matches_the_library():
     import pyarrow as pa
+
     from gridplan.demo import load_sample
     from gridplan.sanwu import progress_timeline, sanwu_progress
     at = _chain_page()
@@ -1008,9 +1011,9 @@ def test_chain_page_sanwu_chart_matches_the_library():
 def test_chain_page_on_a_folder_with_hostile_names_and_its_own_staff_list(tmp_path):
     """A dataset folder with its own staff.csv: names from it and from the layers are shown as text
     (button labels escaped, map tooltips HTML-escaped); what the folder lacks is said, not a crash."""
-    from gridplan.sample import tiny_city, write_city
     from gridplan.engine import partition
     from gridplan.io import read_dataset
+    from gridplan.sample import tiny_city, write_city
     layers = tiny_city()
     layers["communities"].loc[0, "name"] = "[x](http://evil.example/x.png) *b*社区"
     layers["compounds"].loc[0, "name"] = '<img src=x onerror="alert(1)">'

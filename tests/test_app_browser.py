@@ -682,6 +682,7 @@ def test_signin_two_servers_one_postgis_store(pg_url, playwright_instance, tmp_p
     working as a branch version."""
     from conftest import AppServer, close_context, offline_context
     from test_app import C1, C2, _signin_store
+
     from gridplan.store import open_store
     ds, store = _signin_store(pg_url, [("wang", "planner", [C1]), ("li", "planner", [C1, C2])])
     comm = ds.buildings["community_id"].astype(str)

@@ -8,10 +8,10 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+from _toy import toy_layers, toy_plan
 
 from gridplan import cli
 from gridplan.io import read_dataset, write_plan
-from _toy import toy_layers, toy_plan
 
 G1, G2, G3, G4 = "51068200100101", "51068200100102", "51068200100201", "51068200100202"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import pytest
-
 from _store_worker import base_plan, change_in, city
+
 from gridplan.cli import main
 from gridplan.io import read_dataset, read_plan, write_layers, write_plan
 from gridplan.store import open_store

@@ -10,11 +10,10 @@ import sys
 import warnings
 from pathlib import Path
 
+import malformed as M
 import pytest
 
 from gridplan.cli import main
-
-import malformed as M
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -111,6 +110,7 @@ def test_map_option(tmp_path):
 def test_coord_system_option(tmp_path):
     import geopandas as gpd
     import numpy as np
+
     from gridplan.crs import from_wgs84
     layers = {k: v.set_geometry(gpd.GeoSeries(from_wgs84(np.asarray(v.geometry.array), "gcj02"), index=v.index,
                                               crs=4326)) for k, v in M.base_layers().items()}

@@ -8,8 +8,8 @@ import pytest
 import shapely
 
 from gridplan import Dataset, Plan, ValidationError
-from gridplan.reach import WALK_SPEED_KMH, Coverage, coverage, isochrones, minutes_to_m
 from gridplan.network import build_network
+from gridplan.reach import WALK_SPEED_KMH, Coverage, coverage, isochrones, minutes_to_m
 
 CRS = "EPSG:4544"
 
@@ -200,7 +200,7 @@ def test_isochrones_nested_valid(city):
     per = isochrones(res, per_station=True)
     assert set(per["station_id"]) == {"s1", "s3"}
     assert shapely.is_valid(per.geometry.to_numpy()).all()
-    for sid, grp in per.groupby("station_id"):
+    for _sid, grp in per.groupby("station_id"):
         gs = grp.sort_values("band_min").geometry.to_numpy()
         for small, big in zip(gs[:-1], gs[1:]):
             assert shapely.difference(small, big).area <= 1e-6 * small.area

@@ -3,9 +3,22 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from gridplan.crs import (bd09_to_wgs84, central_meridian, gcj02_to_wgs84, metric_crs_for, require_metric,
-                          to_wgs84, wgs84_to_bd09, wgs84_to_gcj02)
 from gridplan._errors import CRSError
+from gridplan.crs import (
+    bd09_to_gcj02,
+    bd09_to_wgs84,
+    central_meridian,
+    from_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    in_china,
+    metric_crs_for,
+    normalise_offset_system,
+    require_metric,
+    to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 
 
 def test_epsg_4544_is_cgcs2000_gk_cm_105():
@@ -76,7 +89,6 @@ def test_to_wgs84_on_geometries():
 
 
 # --------------------------------------------------------------------------- added with the loading work
-from gridplan.crs import bd09_to_gcj02, from_wgs84, gcj02_to_bd09, in_china, normalise_offset_system
 
 
 @pytest.mark.parametrize("epsg", range(4534, 4555))

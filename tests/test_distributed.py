@@ -12,17 +12,16 @@ import signal
 import socket
 import time
 
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-import distributed
 
 from gridplan.cli import main
 from gridplan.engine import partition_run
 from gridplan.io import read_dataset, read_plan
 from gridplan.sample import generate_city, write_city
-
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +257,7 @@ def test_coverage_on_cluster_equals_one_machine(client):
 
 def test_cli_coverage_scheduler_equals_one_machine(cluster, tmp_path, capsys):
     import pyogrio
+
     from gridplan.demo import sample_path
     src = str(sample_path())
     assert main(["coverage", src, "--out", str(tmp_path / "one.gpkg"), "--no-isochrones", "--json"]) == 0

@@ -6,8 +6,20 @@ import shapely
 from pyproj import Transformer
 
 from gridplan import PlanError
-from gridplan.edit import (Edit, History, apply, building_at, buildings_within, check, compound_buildings,
-                           compound_of, grid_changes, grids_of_community, new_grid_id, selection_summary)
+from gridplan.edit import (
+    Edit,
+    History,
+    apply,
+    building_at,
+    buildings_within,
+    check,
+    compound_buildings,
+    compound_of,
+    grid_changes,
+    grids_of_community,
+    new_grid_id,
+    selection_summary,
+)
 from gridplan.io import read_dataset
 from gridplan.model import Plan
 from gridplan.sample import tiny_city

@@ -1,17 +1,18 @@
 """The grid engine: invariants on many small random cities, and the edge cases of SPEC §3."""
 from __future__ import annotations
 
-import numpy as np
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import CRS
 
+from gridplan.engine import _Search, necessary_splits, partition, partition_run, reoptimise, split_grid
 from gridplan.metrics import grid_table, plan_summary
 from gridplan.model import Dataset, Plan, Rule
-from gridplan.engine import _Search, necessary_splits, partition, partition_run, reoptimise, split_grid
 
 CRS4544 = CRS.from_epsg(4544)
 X0, Y0 = 400000.0, 3440000.0

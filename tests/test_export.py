@@ -8,9 +8,9 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 from gridplan import export
-from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 
 @pytest.fixture(scope="module")

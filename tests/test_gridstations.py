@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from test_network import brute_force, random_planar_roads
 
 from gridplan.gridstations import adopt_grid_stations, grid_station_status, one_median, suggest_grid_stations
 from gridplan.io import read_dataset
 from gridplan.model import Plan
 from gridplan.network import build_network
 from gridplan.reach import Coverage
-from test_network import brute_force, random_planar_roads
 
 CRS = "EPSG:4544"
-O = np.array([500_000.0, 3_445_000.0])  # near CM 105°E, so EPSG:4544 is also the metric CRS chosen
+O = np.array([500_000.0, 3_445_000.0])  # noqa: E741 - the origin; near CM 105°E, so EPSG:4544 is the metric CRS
 
 
 def _dataset(lines, pts, households, *, stations=None):

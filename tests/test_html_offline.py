@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 from gridplan import assets, webmap
 from gridplan.export import export_html
-from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser]

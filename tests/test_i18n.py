@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import re
 
+import malformed as M
 import pytest
 
 from gridplan import i18n
 from gridplan.edit import Edit, apply
 from gridplan.io import read_dataset
 from gridplan.sample import tiny_city
-
-import malformed as M
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -6,6 +6,7 @@ import warnings
 import zipfile
 
 import geopandas as gpd
+import malformed as M
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -15,11 +16,9 @@ from pyproj import CRS
 from shapely.geometry import box
 
 from gridplan import ValidationError
+from gridplan.checks import ALIASES, FIELDS, ID_FIELD, LAYER_ALIASES, rename_columns
 from gridplan.crs import from_wgs84
 from gridplan.io import read_dataset, read_layers, to_output_crs, write_layers, write_zip_shapefile
-from gridplan.checks import ALIASES, FIELDS, ID_FIELD, LAYER_ALIASES, rename_columns
-
-import malformed as M
 
 
 @pytest.fixture(autouse=True)
@@ -629,6 +628,7 @@ def test_a_folder_can_name_its_dataset(tmp_path):
     assert ds.name == "雍城测试区" and dataset_name(folder) == "雍城测试区"
     assert not [w for w in ds.warnings if METADATA_FILE in w.message]     # not mistaken for a layer file
     from pathlib import Path
+
     import gridplan
     sample = Path(gridplan.__file__).resolve().parent.parent / "data" / "sample"
     assert dataset_name(sample) == "什邡市示例城区"
@@ -668,6 +668,7 @@ def test_plan_json_round_trip(tmp_path):
 def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
     import tempfile
     from pathlib import Path
+
     from gridplan.io import read_uploaded
     from gridplan.sample import tiny_city, write_city
     write_city(tiny_city(), tmp_path / "c")

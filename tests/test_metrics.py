@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import time
 
-
 try:
     from test_engine import make_city
 except ImportError:  # pragma: no cover
     from tests.test_engine import make_city
 
-from gridplan.metrics import COLUMNS, REASONS, grid_table, grids, plan_summary
 from gridplan.engine import partition
+from gridplan.metrics import COLUMNS, REASONS, grid_table, grids, plan_summary
 
 
 def test_table_columns_and_totals():

@@ -8,11 +8,11 @@ import openpyxl
 import pandas as pd
 import pytest
 import shapely
+from test_gridstations import _dataset
 
 from gridplan import ValidationError
 from gridplan.mobile import mobile_coverage, parse_time, parse_weekdays, read_schedule, schedule_from_stations
 from gridplan.model import Plan
-from test_gridstations import _dataset
 
 
 def test_parse_weekdays_and_times():

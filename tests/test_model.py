@@ -30,10 +30,10 @@ def test_move_returns_a_new_plan_and_leaves_the_old():
 
 
 def test_derived_numbers_are_computed_once_per_plan_and_never_stale():
+    from gridplan.engine import partition
+    from gridplan.io import read_dataset
     from gridplan.metrics import grid_table
     from gridplan.sample import tiny_city
-    from gridplan.io import read_dataset
-    from gridplan.engine import partition
 
     ds = read_dataset(tiny_city())
     plan = partition(ds, seed=0)

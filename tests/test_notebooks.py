@@ -1,8 +1,8 @@
 """Every notebook in notebooks/ runs top to bottom (issue 7) and carries no bulky outputs."""
 import html as html_mod
 import json
-import re
 import os
+import re
 import time
 from pathlib import Path
 

@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from _toy import toy_dataset, toy_grids, toy_plan
 from PIL import Image
 
 from gridplan import poster
-from _toy import toy_dataset, toy_grids, toy_plan
+
 
 @pytest.fixture()
 def needs_poppler():

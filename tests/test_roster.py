@@ -19,8 +19,18 @@ from hypothesis import strategies as st
 from gridplan import RosterError
 from gridplan.cli import main
 from gridplan.io import read_dataset
-from gridplan.roster import (apply_roster, building_key, fold_name, id_check, mask_id, mask_name, read_roster,
-                             room_key, unit_key, write_roster_output)
+from gridplan.roster import (
+    apply_roster,
+    building_key,
+    fold_name,
+    id_check,
+    mask_id,
+    mask_name,
+    read_roster,
+    room_key,
+    unit_key,
+    write_roster_output,
+)
 from gridplan.sample import tiny_city
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,14 @@ import pytest
 from gridplan import ValidationError
 from gridplan.io import read_dataset
 from gridplan.sample import tiny_city, write_city
-from gridplan.sanwu import (plot_sanwu_progress, progress_timeline, read_compound_status, sanwu_progress, status_at,
-                            write_compound_status)
+from gridplan.sanwu import (
+    plot_sanwu_progress,
+    progress_timeline,
+    read_compound_status,
+    sanwu_progress,
+    status_at,
+    write_compound_status,
+)
 
 HISTORY = """小区状态登记表
 小区编号,日期,有物业,有主管部门,有业委会,物业公司,红色物业

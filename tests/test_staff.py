@@ -8,8 +8,7 @@ import pytest
 
 from gridplan import PlanError, ValidationError
 from gridplan.model import Plan
-from gridplan.staff import (StaffAssignment, follow_grids, mask_phone, normalise_phone, read_staff,
-                            staff_sheet)
+from gridplan.staff import StaffAssignment, follow_grids, mask_phone, normalise_phone, read_staff, staff_sheet
 
 HEAD = ["姓名", "电话", "职务", "网格", "社区"]
 ROWS = [

@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 import shapely
 from scipy import sparse
+from test_coverage import CRS, grid_city
 
 from gridplan.reach import Coverage
 from gridplan.stations import exact_mclp, greedy_swap, pairs_within, suggest_stations
-
-from test_coverage import CRS, grid_city
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from _store_worker import base_plan, change_in, city
+
+from gridplan._errors import PlanError
 from gridplan.metrics import grid_table
 from gridplan.model import Plan, Rule
-from gridplan.store import (PlanStore, StoreAccessError, StoreConflict, StoreError, dataset_fingerprint,
-                            default_project_path, open_store)
-from gridplan._errors import PlanError
+from gridplan.store import (
+    PlanStore,
+    StoreAccessError,
+    StoreConflict,
+    StoreError,
+    dataset_fingerprint,
+    default_project_path,
+    open_store,
+)
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = ["gpkg", "postgresql"]
@@ -612,7 +619,7 @@ def test_two_processes_saving_at_once_never_lose_an_update(store_url):
     for r in results:
         by_round.setdefault(r["round"], []).append(r)
     same = 0
-    for r, pair in sorted(by_round.items()):
+    for _r, pair in sorted(by_round.items()):
         assert pair[0]["base"] == pair[1]["base"]          # both started from the same version
         landed = [x for x in pair if x["version"] is not None]
         if pair[0]["community"] == pair[1]["community"]:
@@ -663,7 +670,7 @@ def test_kill_9_mid_save_leaves_a_consistent_store(store_url):
     n = 20000
     rng = random.Random(7)
     cut_short = 0
-    for attempt in range(6):
+    for _attempt in range(6):
         proc = subprocess.Popen([sys.executable, str(HERE / "_store_worker.py"), "kill", store_url, str(n)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -1,4 +1,5 @@
-"""Tables typed by people: the shared reader (every encoding, delimiters, workbooks .xlsx and .xls with merged cells\nand several sheets, files that are not tables) and read_user_table (header below title rows, aliases, problems)."""
+"""Tables typed by people: the shared reader (every encoding, delimiters, workbooks .xlsx and .xls with merged cells
+and several sheets, files that are not tables) and read_user_table (header below title rows, aliases, problems)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,17 @@ import pandas as pd
 import pytest
 
 from gridplan import ValidationError
-from gridplan.tables import (ROW, alias_index, cell, cell_text, find_header, header_fields, read_sheets, read_user_table,
-                             sniff_delimiter)
+from gridplan.tables import (
+    ROW,
+    alias_index,
+    cell,
+    cell_text,
+    find_header,
+    header_fields,
+    read_sheets,
+    read_user_table,
+    sniff_delimiter,
+)
 
 ALIASES = {"name": ("姓名",), "phone": ("电话", "联系电话"), "day": ("日期",)}
 

@@ -10,8 +10,8 @@ try:
 except ImportError:  # pragma: no cover
     from tests.test_engine import X0, Y0, dataset_from, make_city, row_of_buildings
 
-from gridplan.metrics import grid_table
 from gridplan.engine import partition
+from gridplan.metrics import grid_table
 from gridplan.tessellate import building_cells, grid_polygons
 
 

@@ -12,6 +12,7 @@ import json
 import warnings
 
 import geopandas as gpd
+import malformed as M
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,11 +20,9 @@ import shapely
 from shapely.geometry import Point, box
 
 from gridplan import Problem, ValidationError
+from gridplan.checks import LoadOptions, normalise
 from gridplan.cli import main
 from gridplan.io import read_dataset
-from gridplan.checks import LoadOptions, normalise
-
-import malformed as M
 
 CASE_IDS = [c.name for c in M.CASES]
 

@@ -6,9 +6,9 @@ import re
 import time
 
 import pytest
+from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 from gridplan import assets, webmap
-from _toy import EVIL, EVIL_IMG, toy_dataset, toy_grids, toy_plan
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +158,9 @@ def test_map_without_plan(toy):
 
 
 def test_sample_city_map_is_fast():
+    from gridplan import metrics
     from gridplan.demo import load_sample
     from gridplan.engine import partition
-    from gridplan import metrics
     ds = load_sample()
     plan = partition(ds, seed=0)
     grids = metrics.grids(ds, plan)
@@ -309,6 +309,7 @@ def test_legend_folds_and_roads_are_the_default_base(toy):
 
 def test_gcj02_tiles_shift_every_layer_and_clicks_come_back(toy):
     import numpy as np
+
     from gridplan.crs import wgs84_to_gcj02
     ds, plan, grids = toy
     plain = _geojson_layers(webmap.make_map(ds, grids=grids, assignment=plan.assignment))

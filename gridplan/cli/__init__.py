@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 from .._errors import GridplanError, ValidationError
+from ._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, UsageError, add_dataset_options, emit, parse_column_map
 
-from ._common import (EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, UsageError, add_dataset_options, emit,
-                      parse_column_map)
 
 # --------------------------------------------------------------------------- validate
 def cmd_validate(args) -> int:

@@ -63,6 +63,7 @@ def cluster_options(args) -> dict:
     if args.scheduler is None:
         return {}
     import logging
+
     from ..cluster import CONNECT_TIMEOUT_S, parse_scheduler
     if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's start/stop chatter only with -v
         import distributed  # noqa: F401 - its import sets its loggers' levels: set ours after it

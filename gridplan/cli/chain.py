@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from ._common import EXIT_OK, UsageError, add_dataset_options, emit, load
 
@@ -94,6 +95,7 @@ def _plan(args, ds, option="plan"):
 
 # --------------------------------------------------------------------------- staff
 def cmd_staff(args) -> int:
+    """``gridplan staff``: check a grid staff list against a plan; return the exit code."""
     from ..staff import read_staff, staff_sheet
     t0 = time.perf_counter()
     if args.max_grids < 1:
@@ -111,8 +113,8 @@ def cmd_staff(args) -> int:
     wg = staff.without_grid()
     files = []
     if args.out:
-        from ..export import _plain_text, _write_xlsx
         from .._atomic import atomic_path
+        from ..export import _plain_text, _write_xlsx
         sheet = staff_sheet(staff, include_personal=args.include_personal)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def cmd_staff(args) -> int:
             else:
                 _write_xlsx({"网格员": sheet}, tmp, title="网格员")
         files.append(str(out))
-    payload = {"persons": int(t["person_id"].nunique()), "duties": int(len(t)), "grids": len(plan.grid_ids),
+    payload: dict[str, Any] = {"persons": int(t["person_id"].nunique()), "duties": int(len(t)), "grids": len(plan.grid_ids),
                "grids_with_one_leader": int((lead == 1).sum()), "violations": [
                    {k: (None if r[k] != r[k] else r[k]) for k in ("code", "grid_id", "name", "message")}
                    for r in v.to_dict("records")],
@@ -141,6 +143,7 @@ def cmd_staff(args) -> int:
 
 # --------------------------------------------------------------------------- 郁心站
 def cmd_grid_stations(args) -> int:
+    """``gridplan grid-stations``: grids without a 郁心站 and the best site in each; return the exit code."""
     from ..gridstations import adopt_grid_stations, grid_station_status, suggest_grid_stations
     from ..metrics import grids as grid_layer
     t0 = time.perf_counter()
@@ -183,6 +186,7 @@ def cmd_grid_stations(args) -> int:
 
 # --------------------------------------------------------------------------- mobile stops
 def cmd_mobile(args) -> int:
+    """``gridplan mobile``: households the 流动郁心站 reach, per weekday; return the exit code."""
     from ..mobile import WEEKDAYS_ZH, mobile_coverage, read_schedule
     from ..reach import parse_speed
     from ._common import parse_or_usage
@@ -213,6 +217,7 @@ def cmd_mobile(args) -> int:
 
 # --------------------------------------------------------------------------- the chain
 def cmd_party_chain(args) -> int:
+    """``gridplan party-chain``: the five-level chain and the 党员中心户 needed; return the exit code."""
     from ..chain import central_household_need, party_chain
     t0 = time.perf_counter()
     if args.per < 1:
@@ -225,8 +230,8 @@ def cmd_party_chain(args) -> int:
     pc = party_chain(ds, plan, households_per_central=args.per)
     files = []
     if args.out:
-        from ..export import _plain_text, _write_xlsx
         from .._atomic import atomic_path
+        from ..export import _plain_text, _write_xlsx
         from ..i18n import column
         table = pc if args.include_personal else pc.drop(columns=["party_members", "central_designated"])
         table = table.rename(columns={c: column(c, "zh") for c in ("households", "persons", "buildings",
@@ -253,6 +258,7 @@ def cmd_party_chain(args) -> int:
 
 # --------------------------------------------------------------------------- 三无 → 三有
 def cmd_sanwu_progress(args) -> int:
+    """``gridplan sanwu-progress``: 三无小区 since a date, which became 三有; return the exit code."""
     from ..sanwu import plot_sanwu_progress, read_compound_status, sanwu_progress
     t0 = time.perf_counter()
     since = _date(args.since, "--since")
@@ -264,7 +270,7 @@ def cmd_sanwu_progress(args) -> int:
     ds = load(args)
     history = read_compound_status(args.history, compounds=ds.compounds) if args.history else None
     if history is None and ds.compound_status is None:
-        from .._errors import ValidationError, Problem
+        from .._errors import Problem, ValidationError
         raise ValidationError([Problem("error", "compound_status", None, "the dataset has no compound_status.csv "
                                        "(the dated 三无/三有 history) / 缺少小区状态记录",
                                        "add compound_status.csv to the dataset folder or give --history FILE",

@@ -13,9 +13,18 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
-from ._common import (EXIT_OK, UsageError, add_dataset_options, add_scheduler_options, cluster_options, emit, load,
-                      parse_or_usage)
+from ._common import (
+    EXIT_OK,
+    UsageError,
+    add_dataset_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    load,
+    parse_or_usage,
+)
 
 
 def _walk_options(args) -> tuple[tuple[float, ...], float | str, tuple[str, ...]]:
@@ -107,8 +116,8 @@ def write_coverage(ds, res, out: Path, *, per_station: bool = False, isochrone_l
 
 def cmd_coverage(args) -> int:
     """Compute coverage and write the GeoPackage; returns the exit status."""
-    from ..reach import Coverage
     from ..io import read_plan
+    from ..reach import Coverage
     t0 = time.perf_counter()
     minutes, speed, kinds = _walk_options(args)
     out = Path(args.out)
@@ -182,12 +191,13 @@ def cmd_suggest_stations(args) -> int:
     if args.out:
         from ..io import write_layers
         write_layers({"suggested_stations": sites}, args.out, dataset=ds)
-    recs = []
+    recs: list[dict[str, Any]] = []
     for (_, r), g in zip(sites.iterrows(), out_sites.geometry):
         recs.append({"rank": int(r["rank"]), "candidate_id": str(r["candidate_id"]),
                      "gain_households": float(r["gain_households"]), "gain_persons": float(r["gain_persons"]),
                      "cum_households": float(r["cum_households"]), "x": float(g.x), "y": float(g.y)})
-    payload = {"sites": recs, "count": len(recs), "method": a["method"], "total_gain_households": sum(r["gain_households"] for r in recs),
+    payload = {"sites": recs, "count": len(recs), "method": a["method"],
+               "total_gain_households": sum(r["gain_households"] for r in recs),
                "total_gain": a["total_gain"], "bound": a["bound"], "optimal": a["optimal"], "gap_pct": a["gap_pct"],
                "status": a["status"], "uncovered_households": a["uncovered_households"],
                "coverable_households": a["coverable_households"], "candidates": a["n_candidates"],

@@ -10,8 +10,17 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import (EXIT_BAD_INPUT, EXIT_OK, UsageError, add_dataset_options, add_output_options, emit, error, load,
-                      parse_or_usage)
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    UsageError,
+    add_dataset_options,
+    add_output_options,
+    emit,
+    error,
+    load,
+    parse_or_usage,
+)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -114,8 +123,8 @@ def cmd_export(args) -> int:
 def _run(args, dataset, minutes, kinds, t0) -> int:
     from .. import export
     from ..io import read_plan
-    from ..sanwu import _to_date
     from ..metrics import grids as grid_layer
+    from ..sanwu import _to_date
 
     if args.kind == "poster" and args.scope:
         from ..poster import resolve_scope

@@ -4,8 +4,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import (EXIT_OK, UsageError, add_dataset_options, add_output_options, add_scheduler_options,
-                      cluster_options, emit, load)
+from ._common import (
+    EXIT_OK,
+    UsageError,
+    add_dataset_options,
+    add_output_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    load,
+)
 
 
 def add_rule_options(p: argparse.ArgumentParser) -> None:
@@ -66,9 +74,9 @@ def rule_options(args) -> dict:
 
 def cmd_partition(args) -> int:
     """Run the partition and write the plan; returns the exit status."""
+    from ..engine import partition_run
     from ..io import write_plan
     from ..metrics import grids, plan_summary
-    from ..engine import partition_run
 
     opts = rule_options(args)
     copts = cluster_options(args)
@@ -93,7 +101,7 @@ def cmd_partition(args) -> int:
     payload = {**summary, "budget_reached": run.budget_reached, "workers": run.workers,
                "seconds": round(time.perf_counter() - t0, 3),
                "partition_seconds": round(t_part - t_load, 3), "out": str(out), "seed": args.seed}
-    if run.scheduler is not None:
+    if run.scheduler is not None and run.shipping is not None:
         payload.update({"scheduler": run.scheduler, "bytes_scattered": run.shipping["bytes_scattered"],
                         "bytes_per_task": run.shipping["bytes_per_task"], "shipping": run.shipping})
     bad = table[~table["compliant"]]

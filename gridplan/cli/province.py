@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
-from ._common import (EXIT_BAD_INPUT, EXIT_OK, UsageError, add_output_options, add_scheduler_options,
-                      cluster_options, emit, parse_column_map)
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    UsageError,
+    add_output_options,
+    add_scheduler_options,
+    cluster_options,
+    emit,
+    parse_column_map,
+)
 from .partition import add_rule_options, rule_options
 
 
@@ -57,12 +66,14 @@ def cmd_coverage_many(args) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows, workers, scheduler = [], set(), None
+    rows: list[dict[str, Any]] = []
+    workers, scheduler = set(), None
     opts = {"minutes": minutes, "speed_kmh": speed, "kinds": kinds, "max_snap_m": args.max_snap_m}
     shipped = {"tasks": 0, "bytes_scattered": 0, "bytes_task_args": 0, "bytes_task_results": 0}
     if copts:
         from ..cluster import connect, coverage_on_cluster
-        ctx = connect(copts["scheduler"], connect_timeout_s=copts["connect_timeout_s"])
+        ctx: contextlib.AbstractContextManager = connect(copts["scheduler"],
+                                                         connect_timeout_s=copts["connect_timeout_s"])
     else:
         ctx = contextlib.nullcontext(None)
     with ctx as client:

@@ -104,6 +104,7 @@ def _store(args, *, create=False):
 
 # --------------------------------------------------------------------------- versions
 def cmd_init(args) -> int:
+    """``gridplan store init``: create the store's tables (safe to repeat); return the exit code."""
     store = _store(args)
     existed = store.initialised()
     store.init()
@@ -113,6 +114,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_save(args) -> int:
+    """``gridplan store save``: save a plan as a new version; return the exit code (3 on a conflict)."""
     from .._errors import StoreConflict
     from ..io import read_plan
     t0 = time.perf_counter()
@@ -141,6 +143,7 @@ def cmd_save(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """``gridplan store list``: every version with its author, time and base; return the exit code."""
     from ..store import format_time
     v = _store(args).list()
     rows = [{"version": int(vid), "name": r["name"], "user": r["user"], "created": format_time(r["created"]),
@@ -159,6 +162,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_get(args) -> int:
+    """``gridplan store get``: write a version as a plan GeoPackage; return the exit code."""
     store = _store(args)
     dataset = None
     if args.dataset:
@@ -173,6 +177,7 @@ def cmd_get(args) -> int:
 
 
 def cmd_audit(args) -> int:
+    """``gridplan store audit``: the audit trail (留痕) of changed grids; return the exit code."""
     from ..store import format_time
     store = _store(args)
     if args.out:
@@ -211,6 +216,7 @@ def _user_dict(u) -> dict:
 
 
 def cmd_user_add(args) -> int:
+    """``gridplan store user add``: add a user, password from a prompt or stdin; return the exit code."""
     password = _read_password()
     u = _store(args).add_user(args.name, password, role=args.role, display_name=args.display_name, scope=args.scope)
     emit(args, _user_dict(u), f"✓ 已添加用户 / added user {u.name} ({u.role})")
@@ -218,6 +224,7 @@ def cmd_user_add(args) -> int:
 
 
 def cmd_user_list(args) -> int:
+    """``gridplan store user list``: every user (never passwords); return the exit code."""
     from ..store import format_time
     df = _store(args).list_users()
     rows = [{"user": name, "display_name": r["display_name"], "role": r["role"], "scope": list(r["scope"]),
@@ -230,6 +237,7 @@ def cmd_user_list(args) -> int:
 
 
 def cmd_user_passwd(args) -> int:
+    """``gridplan store user passwd``: set a user's password; return the exit code."""
     password = _read_password()
     _store(args).set_password(args.name, password)
     emit(args, {"user": args.name, "password_changed": True}, f"✓ 已修改密码 / password changed: {args.name}")
@@ -237,6 +245,7 @@ def cmd_user_passwd(args) -> int:
 
 
 def cmd_user_disable(args) -> int:
+    """``gridplan store user disable|enable``: stop or allow a user's saves; return the exit code."""
     u = _store(args).set_user(args.name, disabled=args.disable)
     emit(args, _user_dict(u), f"✓ {u.name}: {'已停用 / disabled' if args.disable else '已启用 / enabled'}")
     return EXIT_OK
