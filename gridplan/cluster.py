@@ -275,11 +275,13 @@ class ClusterPartitioner:
     """Submits the communities of one or more datasets to a Dask cluster and collects them as
     they complete; :meth:`finish` turns a completed job into a :class:`PartitionRun`.
 
-    >>> with connect("local:2") as client:                       # doctest: +SKIP
-    ...     cp = ClusterPartitioner(client)
-    ...     cp.submit(ds, key="city")
-    ...     for job in cp.completed():
-    ...         run = cp.finish(job)
+    Example::
+
+        with connect("local:2") as client:
+            cp = ClusterPartitioner(client)
+            cp.submit(ds, key="city")
+            for job in cp.completed():
+                run = cp.finish(job)
 
     ``progress=True`` shows a progress bar (tqdm, on stderr) over the tasks as they complete.
     """

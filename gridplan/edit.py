@@ -1,12 +1,12 @@
 """Editing a plan by hand: edits, the check after every edit, selections and undo/redo.
 
 Everything here is a pure function of immutable values, so the browser app (and a notebook) only
-keeps a :class:`History` and calls :func:`apply` / :func:`check`:
+keeps a :class:`History` and calls :func:`apply` / :func:`check`::
 
->>> h = History.start(plan)                                            # doctest: +SKIP
->>> new = apply(ds, h.current, Edit.move(["B0001", "B0002"], "510682001003"))  # doctest: +SKIP
->>> report = check(ds, new, before=h.current)                          # doctest: +SKIP
->>> h = h.push(new); h = h.undo(); h = h.redo()                        # doctest: +SKIP
+    h = History.start(plan)
+    new = apply(ds, h.current, Edit.move(["B0001", "B0002"], "510682001003"))
+    report = check(ds, new, before=h.current)
+    h = h.push(new); h = h.undo(); h = h.redo()
 
 An edit that fails raises :class:`~gridplan.PlanError` and the plan stays as it was (plans never
 change). The check report says, per grid, whether it meets the size rule, is contiguous and lies

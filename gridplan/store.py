@@ -38,10 +38,12 @@ database (PostgreSQL: ``SELECT … FOR UPDATE`` on the one row of ``gp_head``; G
 ``BEGIN IMMEDIATE``) and the conflict check runs inside that transaction, so two saves can never
 both pass it. A process killed at any moment leaves either the whole version or none of it.
 
->>> store = open_store("projects/sample.gpkg")                      # doctest: +SKIP
->>> v = store.save(plan, name="初稿", user="wang", dataset=ds)       # doctest: +SKIP
->>> store.list()                                                     # doctest: +SKIP
->>> store.load(v).same_assignment(plan)                              # doctest: +SKIP
+Example::
+
+    store = open_store("projects/sample.gpkg")
+    v = store.save(plan, name="初稿", user="wang", dataset=ds)
+    store.list()
+    store.load(v).same_assignment(plan)
 """
 from __future__ import annotations
 

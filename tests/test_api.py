@@ -54,3 +54,8 @@ def test_the_suite_never_skips_for_a_missing_part():
     offenders = [f"{f.name}:{i}" for f in sorted(here.glob("*.py")) if f.name != "test_api.py"
                  for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert not offenders, offenders
+    # doctests run with the suite (--doctest-modules): an example is runnable or a literal block, never +SKIP
+    lib = here.parent / "gridplan"
+    skipped = [f"{f.relative_to(lib)}:{i}" for f in sorted(lib.rglob("*.py"))
+               for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if "doctest: +SKIP" in line]
+    assert not skipped, skipped
