@@ -31,8 +31,12 @@ def _store():
     import os
 
     from app_pages import projects
-    if not os.environ.get("GRIDPLAN_STORE") and c.dataset() is None:
-        return None
+    if not os.environ.get("GRIDPLAN_STORE"):
+        ds = c.dataset()
+        # the dataset's own GeoPackage store: before its first save it does not exist, so it has no
+        # users (single-user mode) — do not import and open the store on the way to the first map
+        if ds is None or not projects.project_path(ds).exists():
+            return None
     try:
         return projects.project_store()
     except Exception as e:  # noqa: BLE001 - a store that cannot be opened is a message, not a traceback

@@ -31,12 +31,16 @@ def projects_dir() -> Path:
     return Path(os.environ.get("GRIDPLAN_PROJECTS_DIR") or c.ROOT / "projects")
 
 
+def project_path(ds) -> Path:
+    """The dataset's own GeoPackage store (``projects/<name>-<fingerprint>.gpkg``)."""
+    return projects_dir() / f"{project_stem(ds)}.gpkg"
+
+
 def project_store():
     """The plan store of the loaded dataset: ``GRIDPLAN_STORE`` (a ``.gpkg`` path or a
-    ``postgresql://`` URL, shared by an office) when set, else ``projects/<name>-<fingerprint>.gpkg``."""
+    ``postgresql://`` URL, shared by an office) when set, else :func:`project_path`."""
     from gridplan.store import open_store
-    url = os.environ.get("GRIDPLAN_STORE") or projects_dir() / f"{project_stem(c.dataset())}.gpkg"
-    return open_store(url)
+    return open_store(os.environ.get("GRIDPLAN_STORE") or project_path(c.dataset()))
 
 
 def store_user() -> str:
