@@ -356,7 +356,7 @@ def test_a_version_note_keeps_its_focus_and_is_saved(app_server, browser_context
     assert page.get_by_role("dialog").count() == 0, "stray keystrokes opened a Streamlit dialog"
     page.get_by_role("button", name="保存", exact=True).click()
     try:
-        page.get_by_text(re.compile(r"已保存版本 \d+：焦点测试二")).wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"已保存版本 \d+：焦点测试二")).wait_for(timeout=180_000)
     except Exception as e:  # noqa: BLE001 - say what the page showed instead
         raise AssertionError(f"no saved message; the page shows: {page.inner_text('body')[:2500]}") from e
     from gridplan.store import open_store
