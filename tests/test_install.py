@@ -27,11 +27,12 @@ out = {"gridplan": gridplan.__file__, "sample": str(sample_path()), "buildings":
 leaflet = assets.asset_path("leaflet")
 out["leaflet"] = str(leaflet)
 out["leaflet_head"] = leaflet.read_text(encoding="utf-8")[:400]
-html = assets.inline_assets('<html><head><script src="https://unpkg.com/leaflet@1.9.3/dist/leaflet.js"></script>'
-                            '<link rel="stylesheet" href="https://unpkg.com/leaflet@1.9.3/dist/leaflet.css"/>'
-                            '</head></html>')
+import folium, re
+page = folium.Map().get_root().render()           # folium's own page: it links its assets on public CDNs
+out["cdn_links_before"] = len(re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', page))
+html = assets.inline_assets(page)
 out["inlined"] = len(html)
-out["outside_links"] = html.count("unpkg.com")
+out["outside_links"] = len(re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', html))
 try:
     assets.asset_path("leaflet_draw_js")
     out["draw"] = "found"
@@ -79,6 +80,7 @@ def test_wheel_in_a_fresh_venv_finds_sample_and_assets(tmp_path):
     # Leaflet from the installed XStatic package, inlined so the page needs no network
     assert "xstatic" in out["leaflet"] and out["leaflet"].endswith("leaflet.js")
     assert "Leaflet" in out["leaflet_head"]
+    assert out["cdn_links_before"] >= 2                       # the page did link outside before
     assert out["inlined"] > 100_000 and out["outside_links"] == 0
     # leaflet.draw comes from npm into a vendor folder only: a clear message, not a traceback
     assert "setup.sh" in out["draw"]
