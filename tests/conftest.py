@@ -101,6 +101,33 @@ def require(why: str | None) -> None:
         pytest.fail(f"{why} — run `bash scripts/setup.sh --tests` to install it", pytrace=False)
 
 
+_NO_SKIP = ("skipped, which this suite never allows: a missing browser, font, database or asset must "
+            "fail the run (install it with `bash scripts/setup.sh --tests`). Reason given: ")
+
+
+def _fail_skip(rep) -> None:
+    """Turn a skip report into a failure (an expected failure, ``xfail``, is not allowed either)."""
+    if rep.skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = _NO_SKIP + str(getattr(rep, "wasxfail", "") or reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """No test may skip, whatever skips it (a marker, ``unittest.SkipTest``, a doctest ``+SKIP``, a
+    plugin): CI on a fresh clone must fail, not pass, when a part is missing."""
+    outcome = yield
+    _fail_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped at collection."""
+    outcome = yield
+    _fail_skip(outcome.get_result())
+
+
 @pytest.fixture(autouse=True)
 def _keep_main_module():
     """Streamlit's AppTest runs a page as ``__main__`` (it replaces ``sys.modules["__main__"]``); a

@@ -44,18 +44,24 @@ def test_every_reason_code_has_both_languages():
             assert zh != code and en != code and zh != en, code
 
 
-def test_the_suite_never_skips_for_a_missing_part():
+def test_the_suite_never_skips_for_a_missing_part(tmp_path):
     """CI must fail, not pass, when Chromium, poppler, a CJK font, PostGIS or an asset is missing:
-    tests call ``conftest.require`` (which fails) instead of skipping."""
-    import pathlib
-    import re
-    here = pathlib.Path(__file__).parent
-    pattern = re.compile(r"pytest\.skip\(|mark\.skipif|importorskip|pytest\.mark\.skip\b|xfail")
-    offenders = [f"{f.name}:{i}" for f in sorted(here.glob("*.py")) if f.name != "test_api.py"
-                 for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
-    assert not offenders, offenders
-    # doctests run with the suite (--doctest-modules): an example is runnable or a literal block, never +SKIP
-    lib = here.parent / "gridplan"
-    skipped = [f"{f.relative_to(lib)}:{i}" for f in sorted(lib.rglob("*.py"))
-               for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if "doctest: +SKIP" in line]
-    assert not skipped, skipped
+    the suite's conftest turns every skip into a failure, however the skip is raised."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    here = Path(__file__).parent
+    shutil.copy(here / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_parts.py").write_text(
+        "import unittest\n"
+        "def test_part_missing():\n"
+        "    raise unittest.SkipTest('no Chromium here')\n"
+        "def test_fine():\n"
+        "    assert True\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                          str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "1 failed, 1 passed" in out and "skipped" not in out.splitlines()[-1], out
+    assert "never allows" in out and "no Chromium here" in out, out
