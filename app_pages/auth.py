@@ -245,8 +245,22 @@ def _admin_store():
     return _store()
 
 
-def cb_add_user():
+def _admin_change(change, done) -> None:
+    """Run ``change()`` (one call to the store); flash its error, or the message ``done(result)``."""
     from gridplan.store import StoreError
+    try:
+        result = change()
+    except StoreError as e:
+        flash("error", T("edit_failed", msg=c.message(e)))
+        return
+    flash("success", done(result))
+
+
+def _user_message(key: str):
+    return lambda u: T(key, user=md(u.name), role=T("role_" + u.role))
+
+
+def cb_add_user():
     r = st.session_state
     password = r.get("_adm_password") or ""
     r["_adm_password"] = ""
@@ -254,17 +268,13 @@ def cb_add_user():
     if store is None:
         return
     name = str(r.get("_adm_name") or "").strip()
-    try:
-        u = store.add_user(name, password, role=r.get("_adm_role") or "planner",
-                           display_name=str(r.get("_adm_display") or ""), scope=list(r.get("_adm_scope") or ()))
-    except StoreError as e:
-        flash("error", T("edit_failed", msg=c.message(e)))
-        return
-    flash("success", T("auth_user_added", user=md(u.name), role=T("role_" + u.role)))
+    _admin_change(lambda: store.add_user(name, password, role=r.get("_adm_role") or "planner",
+                                         display_name=str(r.get("_adm_display") or ""),
+                                         scope=list(r.get("_adm_scope") or ())),
+                  _user_message("auth_user_added"))
 
 
 def cb_set_user():
-    from gridplan.store import StoreError
     r = st.session_state
     store = _admin_store()
     name = r.get("_adm_pick")
@@ -274,17 +284,12 @@ def cb_set_user():
     if name == me and (r.get("_adm_set_role") != "admin" or r.get("_adm_set_disabled")):
         flash("error", T("auth_not_yourself"))
         return
-    try:
-        u = store.set_user(name, role=r.get("_adm_set_role"), scope=list(r.get("_adm_set_scope") or ()),
-                           disabled=bool(r.get("_adm_set_disabled")))
-    except StoreError as e:
-        flash("error", T("edit_failed", msg=c.message(e)))
-        return
-    flash("success", T("auth_user_changed", user=md(u.name), role=T("role_" + u.role)))
+    _admin_change(lambda: store.set_user(name, role=r.get("_adm_set_role"), scope=list(r.get("_adm_set_scope") or ()),
+                                         disabled=bool(r.get("_adm_set_disabled"))),
+                  _user_message("auth_user_changed"))
 
 
 def cb_reset_password():
-    from gridplan.store import StoreError
     r = st.session_state
     password = r.get("_adm_new_password") or ""
     r["_adm_new_password"] = ""
@@ -292,9 +297,4 @@ def cb_reset_password():
     name = r.get("_adm_pick")
     if store is None or not name:
         return
-    try:
-        store.set_password(name, password)
-    except StoreError as e:
-        flash("error", T("edit_failed", msg=c.message(e)))
-        return
-    flash("success", T("auth_password_reset", user=md(name)))
+    _admin_change(lambda: store.set_password(name, password), lambda _: T("auth_password_reset", user=md(name)))

@@ -338,10 +338,11 @@ def export_state() -> list:
     r = st.session_state
     cur = r.get("pc_staff") or {}
     table = cur["staff"].table if cur.get("staff") is not None else None
-    digest = "" if table is None else str(int(pd_hash(table)))
+    digest = "" if table is None else str(_table_digest(table))
     return [r.get("pc_per"), r.get("pc_max_grids"), str(r.get("pc_since")), digest]
 
 
-def pd_hash(table) -> int:
+def _table_digest(table) -> int:
+    """A content hash of a table (for the download key)."""
     import pandas as pd
     return int(pd.util.hash_pandas_object(table.astype(str), index=False).sum())

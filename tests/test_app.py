@@ -824,13 +824,30 @@ def _table(at: AppTest, *columns: str):
     return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
 
 
-def test_chain_page_assigns_reassigns_and_removes_grid_staff():
+def _sample_staff_gap(at: AppTest):
+    """The sample's staff list (checked by the library), its one grid without a 网格长 in the page's
+    plan, and a full-time worker of another grid to put there."""
     from gridplan.demo import SAMPLE_DIR, load_sample
     from gridplan.staff import read_staff
+    lib = read_staff(SAMPLE_DIR / "staff.csv", dataset=load_sample())
+    gap = lib.check(at.session_state["history"].current).query("code == 'no_leader'")["grid_id"].tolist()
+    t = lib.table
+    who = t[(t["role"] == "full_time") & t["grid_id"].notna() & ~t["grid_id"].isin(gap)].iloc[0]
+    return lib, gap, who
+
+
+def _assign_leader(at: AppTest, person_id: str, grid: str) -> None:
+    """Pick a person, a grid and the role 网格长 on the chain page, then 分配到网格."""
+    at.selectbox(key="_pc_person").set_value(person_id).run(timeout=TIMEOUT)
+    at.selectbox(key="_pc_grid").set_value(grid)
+    at.selectbox(key="_pc_role").set_value("leader")
+    button(at, "分配到网格").click().run(timeout=TIMEOUT)
+
+
+def test_chain_page_assigns_reassigns_and_removes_grid_staff():
     at = _chain_page()
-    ds, p = load_sample(), at.session_state["history"].current
-    lib = read_staff(SAMPLE_DIR / "staff.csv", dataset=ds)     # the sample's list, checked by the library
-    gap = lib.check(p).query("code == 'no_leader'")["grid_id"].tolist()
+    p = at.session_state["history"].current
+    lib, gap, who = _sample_staff_gap(at)                        # the sample's list, checked by the library
     assert len(gap) == 1 and metric(at, "无网格长的网格") == "1"
     grid = gap[0]
     staff = _table(at, "网格编码", "网格长", "网格长电话")
@@ -839,12 +856,7 @@ def test_chain_page_assigns_reassigns_and_removes_grid_staff():
     assert staff["网格长电话"].str.contains(r"^\d{3}\*{4}\d{4}$").sum() > 100
     assert not staff["网格长电话"].str.contains(r"^\d{11}$").any()
     # … pick a full-time worker of another grid, the empty grid and the role 网格长, then assign
-    t = lib.table
-    who = t[(t["role"] == "full_time") & t["grid_id"].notna() & (t["grid_id"] != grid)].iloc[0]
-    at.selectbox(key="_pc_person").set_value(who["person_id"]).run(timeout=TIMEOUT)
-    at.selectbox(key="_pc_grid").set_value(grid)
-    at.selectbox(key="_pc_role").set_value("leader")
-    button(at, "分配到网格").click().run(timeout=TIMEOUT)
+    _assign_leader(at, who["person_id"], grid)
     assert not at.exception, [e.message for e in at.exception]
     assert _table(at, "网格编码", "网格长").set_index("网格编码").at[grid, "网格长"] == who["name"]
     assert metric(at, "无网格长的网格") == "0"
@@ -1087,18 +1099,10 @@ def test_the_ledger_shows_the_chain_pages_staff_and_mobile_stops():
 
     from openpyxl import load_workbook
 
-    from gridplan.demo import SAMPLE_DIR, load_sample
-    from gridplan.staff import read_staff
     at = _chain_page()
-    ds, p = load_sample(), at.session_state["history"].current
-    lib = read_staff(SAMPLE_DIR / "staff.csv", dataset=ds)
-    grid = lib.check(p).query("code == 'no_leader'")["grid_id"].tolist()[0]
-    t = lib.table
-    who = t[(t["role"] == "full_time") & t["grid_id"].notna() & (t["grid_id"] != grid)].iloc[0]
-    at.selectbox(key="_pc_person").set_value(who["person_id"]).run(timeout=TIMEOUT)
-    at.selectbox(key="_pc_grid").set_value(grid)
-    at.selectbox(key="_pc_role").set_value("leader")
-    button(at, "分配到网格").click().run(timeout=TIMEOUT)
+    _, gap, who = _sample_staff_gap(at)
+    grid = gap[0]
+    _assign_leader(at, who["person_id"], grid)
     at.switch_page("app_pages/export.py").run(timeout=TIMEOUT)
     at.button(key="prep_ledger").click().run(timeout=TIMEOUT)
     assert not at.exception and not at.error, [e.value for e in at.error]

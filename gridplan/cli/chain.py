@@ -87,6 +87,12 @@ def _date(text, option: str):
     return d
 
 
+def _check_suffix(path, option: str, suffixes: tuple[str, ...]) -> None:
+    """A usage error (exit 2) unless ``path`` is unset or ends with one of ``suffixes``."""
+    if path and Path(path).suffix.lower() not in suffixes:
+        raise UsageError(f"{option} must be a {' or '.join(suffixes)} file")
+
+
 def _plan(args, ds, option="plan"):
     from ..io import read_plan
     path = getattr(args, option)
@@ -100,8 +106,7 @@ def cmd_staff(args) -> int:
     t0 = time.perf_counter()
     if args.max_grids < 1:
         raise UsageError("--max-grids must be at least 1")
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".xlsx"):
-        raise UsageError("--out must be a .csv or .xlsx file")
+    _check_suffix(args.out, "--out", (".csv", ".xlsx"))
     ds = load(args)
     plan = _plan(args, ds)
     staff = read_staff(args.staff, dataset=ds)
@@ -222,8 +227,7 @@ def cmd_party_chain(args) -> int:
     t0 = time.perf_counter()
     if args.per < 1:
         raise UsageError("--per must be at least 1")
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".xlsx"):
-        raise UsageError("--out must be a .csv or .xlsx file")
+    _check_suffix(args.out, "--out", (".csv", ".xlsx"))
     ds = load(args)
     plan = _plan(args, ds)
     need = central_household_need(ds, plan, households_per_central=args.per)
@@ -265,8 +269,7 @@ def cmd_sanwu_progress(args) -> int:
     until = _date(args.until, "--until") if args.until else None
     if until is not None and until < since:
         raise UsageError("--until is before --since")
-    if args.chart and Path(args.chart).suffix.lower() not in (".png", ".pdf"):
-        raise UsageError("--chart must be a .png or .pdf file")
+    _check_suffix(args.chart, "--chart", (".png", ".pdf"))
     ds = load(args)
     history = read_compound_status(args.history, compounds=ds.compounds) if args.history else None
     if history is None and ds.compound_status is None:
