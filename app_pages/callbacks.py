@@ -266,11 +266,33 @@ def cb_adopt_suggested():
 
 
 # --------------------------------------------------------------------------- versions
+def version_keys() -> tuple[str, str]:
+    """The widget keys of the version name and note. A save moves them on to new keys, so the browser
+    draws two new, empty fields (clearing the old ones' values raced with the planner typing the
+    next name: the text was appended to the old one)."""
+    n = st.session_state.get("version_form", 0)
+    return f"_version_name_{n}", f"_version_note_{n}"
+
+
+def version_inputs() -> tuple[str, str]:
+    """The version name (stripped) and note the planner typed."""
+    r = st.session_state
+    kn, kd = version_keys()
+    return (r.get(kn) or "").strip(), r.get(kd) or ""
+
+
+def clear_version_inputs() -> None:
+    r = st.session_state
+    for k in version_keys():
+        r.pop(k, None)
+    r["version_form"] = r.get("version_form", 0) + 1
+
+
 def cb_save_version():
     from app_pages import auth, conflict
     from gridplan.store import StoreConflict, StoreError
     r = st.session_state
-    name = (r.get("_version_name") or "").strip()
+    name, note = version_inputs()
     ds, p = c.dataset(), plans.plan()
     if auth.is_viewer():
         flash("error", T("auth_read_only"))
@@ -279,7 +301,7 @@ def cb_save_version():
         store = projects.project_store()
         if auth.current() is not None:      # a planner's scope, checked before (and again inside) the save
             conflict.check_scope(store, ds, p)
-        vid = store.save(p, name=name, user=projects.store_user(), note=r.get("_version_note") or "", dataset=ds,
+        vid = store.save(p, name=name, user=projects.store_user(), note=note, dataset=ds,
                          base=projects.store_base(store), grids=metrics.grids(ds, p))
     except StoreConflict as e:
         conflict.keep(e)
@@ -292,7 +314,7 @@ def cb_save_version():
     r["conflict"] = None
     flash("success", T("saved", vid=vid, name=md(name)))
     _take_saved(store, vid, p)
-    r["_version_name"] = r["_version_note"] = ""
+    clear_version_inputs()
     projects.clear_draft()
 
 

@@ -71,14 +71,16 @@ def cb_branch() -> None:
     from gridplan.store import StoreConflict, StoreError
     r = st.session_state
     ds, p = c.dataset(), plans.plan()
-    name = (r.get("_version_name") or "").strip() or T("conflict_branch_name")
+    from app_pages.callbacks import clear_version_inputs, version_inputs
+    name, note = version_inputs()
+    name = name or T("conflict_branch_name")
     try:
         store = projects.project_store()
         base = projects.store_base(store) or (r.get("conflict") or {}).get("base") or store.head()
         new, onto = store.rebase(p, base)
         r["store_base"] = (store.location, onto)
         check_scope(store, ds, new)
-        vid = store.save(new, name=name, user=projects.store_user(), note=r.get("_version_note") or "", dataset=ds,
+        vid = store.save(new, name=name, user=projects.store_user(), note=note, dataset=ds,
                          base=onto, grids=metrics.grids(ds, new))
     except StoreConflict as e:      # someone saved again meanwhile: the same choice, one version later
         keep(e)
@@ -90,7 +92,7 @@ def cb_branch() -> None:
     plans.push_plan(new)
     r["store_base"] = (store.location, vid)
     r["conflict"], r["conflict_confirm"] = None, False
-    r["_version_name"] = r["_version_note"] = ""
+    clear_version_inputs()
     projects.clear_draft()
     flash("success", T("conflict_branched", vid=vid, name=md(name), base=onto))
 

@@ -19,8 +19,9 @@ if auth.is_viewer():
 else:
     st.subheader(T("save_version"))
     a, b, d = st.columns([2, 3, 1])
-    a.text_input(T("version_name"), key="_version_name", max_chars=200)
-    b.text_input(T("version_note"), key="_version_note")
+    key_name, key_note = cb.version_keys()
+    a.text_input(T("version_name"), key=key_name, max_chars=200)
+    b.text_input(T("version_note"), key=key_note)
     d.button(T("save"), on_click=cb.cb_save_version, type="primary", key="save_version_btn")
     conflict.show_conflict(ds)
 

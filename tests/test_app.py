@@ -57,6 +57,11 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def version_field(at: AppTest, label: str):
+    """The version name or note field of 方案版本 (its key changes after every save)."""
+    return next(t for t in at.text_input if t.label == label)
+
+
 def map_args(at: AppTest) -> dict:
     comps = at.get("component_instance")
     assert comps, "no map component on the page"
@@ -307,8 +312,8 @@ def test_versions_save_list_open_compare(tmp_path):
     at = app()
     at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
     assert not at.exception
-    at.text_input(key="_version_name").input("初稿")
-    at.text_input(key="_version_note").input("note")
+    version_field(at, "版本名称").input("初稿")
+    version_field(at, "备注").input("note")
     button(at, "保存").click().run(timeout=TIMEOUT)
     assert any("已保存版本 1" in s.value for s in at.success)
     files = list((tmp_path / "projects").glob("*.gpkg"))
@@ -321,7 +326,7 @@ def test_versions_save_list_open_compare(tmp_path):
     selectbox(at, "目标网格").set_value(_new_code(at, p.buildings_of(p.grid_ids[0])[0])).run(timeout=TIMEOUT)
     button(at, "移到目标网格").click().run(timeout=TIMEOUT)
     at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
-    at.text_input(key="_version_name").input("二稿")
+    version_field(at, "版本名称").input("二稿")
     button(at, "保存").click().run(timeout=TIMEOUT)
     at.selectbox(key="_cmp_a").select(1).run(timeout=TIMEOUT)
     at.selectbox(key="_cmp_b").select(2).run(timeout=TIMEOUT)
@@ -643,7 +648,7 @@ def test_history_and_versions_speak_chinese_with_local_times():
     assert any("网格划分（随机种子 0）" in x for x in captions), captions
     assert any("移动楼栋" in x for x in captions) and not any("partition (seed" in x for x in captions)
     at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
-    at.text_input(key="_version_name").input("初稿")
+    version_field(at, "版本名称").input("初稿")
     button(at, "保存").click().run(timeout=TIMEOUT)
     table = at.dataframe[0].value
     assert "保存时间" in table.columns and "(UTC)" not in " ".join(table.columns)
@@ -711,7 +716,7 @@ def test_an_edit_leaves_a_draft_the_next_visit_offers(tmp_path):
     assert len(again.session_state["history"]) == 2           # undoable
     # saving a version clears the draft
     again.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
-    again.text_input(key="_version_name").input("草稿转正")
+    version_field(again, "版本名称").input("草稿转正")
     button(again, "保存").click().run(timeout=TIMEOUT)
     assert not list((tmp_path / "projects").glob("*.draft.json"))
 
@@ -1173,7 +1178,7 @@ def _move(at: AppTest, ids, community: str) -> None:
 
 def _save(at: AppTest, name: str) -> None:
     at.switch_page("app_pages/versions.py").run(timeout=TIMEOUT)
-    at.text_input(key="_version_name").input(name)
+    version_field(at, "版本名称").input(name)
     button(at, "保存").click().run(timeout=TIMEOUT)
     assert not at.exception, [e.message for e in at.exception]
 

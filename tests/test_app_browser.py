@@ -346,6 +346,7 @@ def test_a_version_note_keeps_its_focus_and_is_saved(app_server, browser_context
     name.fill("焦点测试一")
     page.get_by_role("button", name="保存", exact=True).click()
     page.get_by_text(re.compile(r"已保存版本 \d+：焦点测试一")).wait_for(timeout=180_000)
+    _wait_until(lambda: name.input_value() == "", timeout_s=30)      # a saved name leaves an empty field
     name.click()
     page.keyboard.type("焦点测试二", delay=20)
     note.click()
