@@ -3,6 +3,7 @@
     python benchmarks/bench_partition.py                                  # every family + the sample
     python benchmarks/bench_partition.py --families lognormal,organic --size 40000 --repeats 1
     python benchmarks/bench_partition.py --peers sklearn,kmc,gerrychain,spopt --json > bench.json
+    python benchmarks/bench_partition.py --sweep --seeds 0-4 --size 40000   # gridplan's promises, many cities
 
 Inputs: the bundled sample city (``data/sample``) and one city of every family of
 ``benchmarks/cities.py`` (``--size`` households, default 160,000 ≈ 20,000 buildings; ``--seed``),
@@ -51,6 +52,11 @@ Judging: the same code for every method — :func:`gridplan.metrics.grid_table` 
 * PP: mean Polsby-Popper of the grid polygons.
 
 Measurements on a shared machine are noisy: the load average is printed with every table.
+
+``--sweep`` checks gridplan alone (no peers, one run each) on every family × every seed of
+``--seeds``: one line per city, and the exit status is 1 unless every city has 100 % of its feasible
+grids compliant, 100 % contiguous grids and at most :data:`SWEEP_MAX_SPLIT_PCT` % of its fitting
+compounds split.
 """
 from __future__ import annotations
 
@@ -418,6 +424,48 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+#: the most fitting compounds a city may split in ``--sweep`` (%, issue 10)
+SWEEP_MAX_SPLIT_PCT = 5.0
+
+
+def sweep_city(family: str, seed: int, size: int) -> dict:
+    """gridplan on one city, judged against its promises (one row of ``--sweep``)."""
+    ds, _ = load_city(family, seed, size)
+    rule = Rule()
+    plan, secs, _ = run_gridplan(ds, rule, seed, None)
+    row = {"family": family, "seed": seed, "buildings": len(ds.buildings), "seconds": round(secs, 2),
+           **judge(ds, plan, compound_fit(ds, rule))}
+    row["ok"] = bool(row["compliant_pct"] == 100.0 and row["contiguous_pct"] == 100.0
+                     and not row["fit_split_pct"] > SWEEP_MAX_SPLIT_PCT)
+    return row
+
+
+def sweep(families: list[str], seeds: list[int], size: int, out=sys.stdout) -> list[dict]:
+    """:func:`sweep_city` on every family × seed, a line each as it goes."""
+    rows = []
+    for f in families:
+        for s in ([0] if f == "sample" else seeds):
+            r = sweep_city(f, s, size)
+            rows.append(r)
+            print(f"  {f:14s} seed {s}: {r['buildings']:6,} buildings {r['seconds']:6.2f} s  compliant "
+                  f"{r['compliant_pct']:5.1f}%  contiguous {r['contiguous_pct']:5.1f}%  fit split "
+                  f"{r['fit_split_pct']:4.1f}%  PP {r['mean_pp']:.3f}  {'ok' if r['ok'] else 'FAILS'}",
+                  file=out, flush=True)
+    bad = [r for r in rows if not r["ok"]]
+    print(f"sweep: {len(rows) - len(bad)} of {len(rows)} cities keep every promise; load average {load_avg()}",
+          file=out)
+    return rows
+
+
+def _seeds(text: str) -> list[int]:
+    """``"0-4"`` or ``"0,2,7"`` as a list of seeds."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        out.extend(range(int(a), int(b) + 1) if b else [int(a)])
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", default=",".join(ALL_FAMILIES),
@@ -434,6 +482,9 @@ def main(argv=None) -> int:
                     help="BLAS/OpenMP threads of the peers (0: their default); one thread is faster for their "
                          "small per-community problems on a shared machine")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON at the end (tables go to stderr)")
+    ap.add_argument("--sweep", action="store_true",
+                    help="check gridplan alone on every family × --seeds (exit 1 if a city breaks a promise)")
+    ap.add_argument("--seeds", default="0-4", help="seeds of --sweep, e.g. 0-4 or 0,3 (default 0-4)")
     a = ap.parse_args(argv)
     fams = [f.strip() for f in a.families.split(",") if f.strip()]
     bad = [f for f in fams if f not in ALL_FAMILIES]
@@ -442,6 +493,13 @@ def main(argv=None) -> int:
     if bad or badp or a.repeats < 1:
         ap.error(f"unknown families {bad} / peers {badp}, or --repeats < 1")
     out = sys.stderr if a.json else sys.stdout
+    if a.sweep:
+        print(f"bench_partition --sweep: {platform.node()} {os.cpu_count()} cores, load average {load_avg()}, "
+              f"size {a.size:,}, seeds {a.seeds}", file=out)
+        rows = sweep([f for f in fams if f != "sample"] or fams, _seeds(a.seeds), a.size, out=out)
+        if a.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+        return 0 if all(r["ok"] for r in rows) else 1
     print(f"bench_partition: {platform.node()} {os.cpu_count()} cores, load average {load_avg()}, "
           f"repeats {a.repeats}, size {a.size:,}, seed {a.seed}", file=out)
     rows = []

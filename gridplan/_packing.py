@@ -359,10 +359,17 @@ def _interval_ok(rule: Rule, lh: float, fh: float, lp: float, fp: float) -> bool
     return bool(rule._by_mode(h_ok, p_ok, both=lambda: h_ok and p_ok, either=lambda: h_ok or p_ok))
 
 
+def _past_upper_fn(rule: Rule):
+    """Whether totals ``(households, persons)`` already above the upper bound(s) can never meet the
+    rule again, as a plain scalar function."""
+    uh, up = float(rule.max_households), float(rule.max_persons)
+    return {"households": lambda a, b: a > uh, "persons": lambda a, b: b > up,
+            "both": lambda a, b: a > uh or b > up}.get(rule.mode, lambda a, b: a > uh and b > up)
+
+
 def _past_upper(rule: Rule, lh: float, lp: float) -> bool:
     """Whether totals already above the upper bound(s) can never meet the rule again."""
-    hh, pp = lh > rule.max_households, lp > rule.max_persons
-    return bool(rule._by_mode(hh, pp, both=lambda: hh or pp, either=lambda: hh and pp))
+    return bool(_past_upper_fn(rule)(lh, lp))
 
 
 def _feasible_sets(u: int, nbrs, h, p, locked, rule: Rule, max_sets: int):
@@ -498,33 +505,39 @@ def _columns(nbrs: list[list[int]], shared: dict, h, p, perim, area, rule: Rule,
     n = len(h)
     cols: list[tuple[tuple[int, ...], float]] = []
     count = 0
+    h, p, perim, area = (np.asarray(x, dtype=float).tolist() for x in (h, p, perim, area))
+    viol = rule.violation_fn()     # 0.0 exactly when the rule is met (scalar, fast)
+    past = _past_upper_fn(rule)
+    limit = PARTIAL_PER_COLUMN * max_cols
     # (set, extension, neighbourhood, households, persons, perimeter, area)
     stack: list[tuple[tuple[int, ...], tuple[int, ...], frozenset[int], float, float, float, float]]
     for v in range(n):
         stack = [((v,), tuple(u for u in nbrs[v] if u > v), frozenset(nbrs[v]) | {v},
-                  float(h[v]), float(p[v]), float(perim[v]), float(area[v]))]
+                  h[v], p[v], perim[v], area[v])]
         while stack:
             S, ext, nbhd, sh, sp_, pe, ar = stack.pop()
             count += 1
-            stats["enumerated"] = count
-            if count > PARTIAL_PER_COLUMN * max_cols:
+            if count > limit:
+                stats["enumerated"] = count
                 stats["overflow"] = True
                 return None
-            if rule.meets(sh, sp_):
+            if viol(sh, sp_) == 0.0:
                 cols.append((S, pe * pe / max(ar, 1.0)))
                 if len(cols) > max_cols:
+                    stats["enumerated"] = count
                     stats["overflow"] = True
                     return None
             todo = list(ext)
             while todo:
                 w = todo.pop()
                 nh, np_ = sh + h[w], sp_ + p[w]
-                if _past_upper(rule, nh, np_):
+                if past(nh, np_):
                     continue
                 inner = sum(shared.get((w, x), 0.0) for x in S)
                 new_ext = tuple(todo) + tuple(u for u in nbrs[w] if u > v and u not in nbhd)
                 stack.append((S + (w,), new_ext, nbhd | set(nbrs[w]), nh, np_, pe + perim[w] - 2 * inner,
                                ar + area[w]))
+    stats["enumerated"] = count
     return cols
 
 
@@ -566,30 +579,31 @@ def partition_region(nbrs: list[list[int]], shared: dict, h, p, perim, area, rul
     for u in range(n):
         cols_of[u].sort(key=lambda j: (-lp[j], cost[j], j))
     order = sorted(range(n), key=lambda u: (len(cols_of[u]), u))
-    covered = [False] * n
+    # covered units and every column's units as bit masks (one AND per overlap test)
+    mask = [sum(1 << x for x in S) for S, _ in cols]
+    bit = [1 << u for u in order]
+    covered = [0]
     chosen: list[int] = []
     nodes = [0]
 
     def go() -> bool | None:
-        u = next((x for x in order if not covered[x]), None)
+        cov = covered[0]
+        u = next((x for x, b in zip(order, bit) if not cov & b), None)
         if u is None:
             return True
         for j in cols_of[u]:
-            S = cols[j][0]
-            if any(covered[x] for x in S):
+            if cov & mask[j]:
                 continue
             nodes[0] += 1
             if nodes[0] > max_nodes:
                 return None
-            for x in S:
-                covered[x] = True
+            covered[0] = cov | mask[j]
             chosen.append(j)
             r_ = go()
             if r_ is None or r_:
                 return r_
             chosen.pop()
-            for x in S:
-                covered[x] = False
+            covered[0] = cov
         return False
 
     found = go()

@@ -105,9 +105,13 @@ RESTARTS = 5
 WORK_PER_BUILDING = 3000
 #: every solve gets at least the budget of this many buildings, however small
 WORK_MIN_BUILDINGS = 100
-#: the exact region repair's tries: (rings of neighbouring grids, 3 = every grid; slice size as a
-#: fraction of the search's slices)
-REGION_STEPS = ((1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25))
+#: the exact region repair's tries around a connected group of failing grids: (region, slice size as
+#: a fraction of the search's slices); regions: 0 the group alone, 1 one failing grid of the group
+#: and one grid next to it, 2 the group and one neighbouring grid (each of up to
+#: REGION_NEIGHBOURS), 3 one ring of neighbouring grids, 4 two rings, 5 every grid
+REGION_STEPS = ((0, 0.5), (0, 0.25), (1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25),
+                (4, 0.5), (4, 0.25), (5, 0.5), (5, 0.25))
+REGION_NEIGHBOURS = 6
 #: most units the exact region repair takes on; units lighter than this fraction of the search's
 #: slices join a neighbour first
 REGION_MAX_UNITS = 150
@@ -736,6 +740,14 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
         labels, _ = _repair(Gm, best.found, uo, np.ones(int(uo.max()) + 1, dtype=bool), k, rule, prim, lam,
                             seed, work, stop=work.limit)
         offer(labels, "last resort")
+        if best.score[0] > 0 and not fixed_k and not work.over():
+            # the last resort's grids are closer to the rule: the exact repair again from there,
+            # keeping whole the fitting compounds it kept whole
+            current = set(_fit_split(best.found, cc, fits).tolist())
+            locked_b = whole & ~np.isin(cc, np.fromiter(current, dtype=np.int64, count=len(current)))
+            out = _region_repair(G, best.found, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work)
+            if out is not None:
+                offer(out, "exact region repair after the last resort")
     # 6. the most compact partition of the whole piece at unit level, when it is small enough
     if RESHAPE and not fixed_k and best.score[0] == 0 and not work.over():
         current = set(_fit_split(best.found, cc, fits).tolist())
@@ -789,39 +801,101 @@ def _polish(G: Graph, cc: np.ndarray, rule: Rule, fits: np.ndarray, best: _Best,
 
 def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.ndarray, rule: Rule, prim: str,
                    seed: int, work: Work) -> np.ndarray | None:
-    """Re-partition the failing grids and their neighbours exactly
-    (:func:`gridplan._packing.partition_region`), with whole fitting compounds (``locked_b``:
-    per building) as units and the other buildings in slices (coarse, then fine; one ring of
-    neighbouring grids, then two). Returns new labels (any number of grids) or None."""
+    """Re-partition failing grids exactly (:func:`gridplan._packing.partition_region`), with whole
+    fitting compounds (``locked_b``: per building) as units and the other buildings in slices.
+
+    Each connected group of failing grids is taken in turn, in the smallest regions first
+    (:data:`REGION_STEPS`): the group alone (two failing neighbours may only comply merged, which
+    the fixed-``k`` search cannot do), the group with one neighbouring grid (those that can give or
+    take the most first), then one ring of neighbours, two rings, every grid; coarse slices before
+    fine ones. A region is skipped when a region inside it already had too many sets to list at
+    slices no finer. Every re-partitioned region meets the rule, so each success removes failing
+    grids; returns the new labels (any number of grids) once some group was fixed, else None."""
+    failed: set[bytes] = set()
+    improved = False
+    while not work.over():
+        k = int(labels.max()) + 1
+        bad = violations(rule, labels, G.h, G.p, k) > 0
+        if not bad.any():
+            break
+        Ac = G.A.tocoo()
+        cross = labels[Ac.row] != labels[Ac.col]
+        ga, gb = labels[Ac.row[cross]], labels[Ac.col[cross]]
+        gadj = sp.csr_matrix((np.ones(len(ga)), (ga, gb)), shape=(k, k))
+        badidx = np.flatnonzero(bad)
+        _, glab = connected_components(gadj[badidx][:, badidx], directed=False)
+        todo = []
+        for j in range(int(glab.max()) + 1):
+            grp = badidx[glab == j]
+            key = np.isin(labels, grp).tobytes()
+            if key not in failed:
+                todo.append((grp, key))
+        if not todo:
+            break
+        grp, key = todo[0]
+        out = _repair_group(G, labels, grp, ga, gb, locked_b, cc, rule, prim, seed, work)
+        if out is None:
+            failed.add(key)
+            continue
+        labels, improved = out, True
+    return labels if improved else None
+
+
+def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray, gb: np.ndarray,
+                  locked_b: np.ndarray, cc: np.ndarray, rule: Rule, prim: str, seed: int,
+                  work: Work) -> np.ndarray | None:
+    """One connected group ``grp`` of failing grids re-partitioned exactly in the smallest region
+    around it that works (see :func:`_region_repair`; ``ga``/``gb``: the grids on either side of
+    every cut edge). Returns new labels or None."""
     k = int(labels.max()) + 1
-    bad = violations(rule, labels, G.h, G.p, k) > 0
-    if not bad.any():
-        return labels
-    Ac = G.A.tocoo()
-    cross = labels[Ac.row] != labels[Ac.col]
-    ga, gb = labels[Ac.row[cross]], labels[Ac.col[cross]]
-    rings = [bad]
+    inner = np.zeros(k, dtype=bool)
+    inner[grp] = True
+    rings = [inner]
     for _ in range(2):
         grow = rings[-1].copy()
         grow[gb[rings[-1][ga]]] = True
         rings.append(grow)
-    rings.append(np.ones(k, dtype=bool))
-    tried = set()
-    too_many_ring = 0
-    too_many = math.inf      # the smallest slice fraction whose sets overflowed (larger regions: skip)
-    for ring, frac in REGION_STEPS:
-        key = (rings[ring].tobytes(), frac)
-        if key in tried or (too_many < math.inf and frac <= too_many and ring >= too_many_ring):
-            continue
-        tried.add(key)
-        if work.over():
-            return None
-        flags: dict = {}
-        out = _region_solve(G, labels, rings[ring], locked_b, cc, rule, prim, seed, work, frac, flags=flags)
-        if out is not None:
-            return out
-        if flags.get("overflow") and frac < too_many:
-            too_many, too_many_ring = frac, ring
+    w = G.h if prim == "h" else G.p
+    tot = np.bincount(labels, w, minlength=k)
+    lo, hi = ((rule.min_households, rule.max_households) if prim == "h" else (rule.min_persons, rule.max_persons))
+
+    def partners(members: np.ndarray) -> list[int]:
+        # neighbours of ``members``: for grids short of the measure the heaviest first (they can
+        # give the most), for grids over it the lightest first
+        m = np.zeros(k, dtype=bool)
+        m[members] = True
+        nb = np.flatnonzero(np.isin(np.arange(k), gb[m[ga]]) & ~m)
+        short = float(np.clip(lo - tot[members], 0, None).sum()) >= float(np.clip(tot[members] - hi, 0, None).sum())
+        return sorted(nb.tolist(), key=lambda g: (-tot[g] if short else tot[g], g))[:REGION_NEIGHBOURS]
+
+    def region_of(grids) -> np.ndarray:
+        r = np.zeros(k, dtype=bool)
+        r[list(grids)] = True
+        return r
+
+    regions: dict[int, list[np.ndarray]] = {0: [inner], 1: [], 2: []}
+    if len(grp) > 1:
+        viol = violations(rule, labels, G.h, G.p, k)
+        for g in sorted(grp.tolist(), key=lambda g: (-viol[g], g)):
+            regions[1].extend(region_of([g, n]) for n in partners(np.array([g])))
+    regions[2] = [region_of(list(grp) + [n]) for n in partners(grp)]
+    regions[3], regions[4], regions[5] = [rings[1]], [rings[2]], [np.ones(k, dtype=bool)]
+    tried: set = set()
+    overflowed: list[tuple[np.ndarray, float]] = []
+    for step, frac in REGION_STEPS:
+        for region in regions[step]:
+            key = (region.tobytes(), frac)
+            if key in tried or any(frac <= f and not (m & ~region).any() for m, f in overflowed):
+                continue
+            tried.add(key)
+            if work.over():
+                return None
+            flags: dict = {}
+            out = _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work, frac, flags=flags)
+            if out is not None:
+                return out
+            if flags.get("overflow"):
+                overflowed.append((region, frac))
     return None
 
 

@@ -5,10 +5,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
 
 from gridplan.engine import _Search, necessary_splits, partition, partition_run, reoptimise, split_grid
 from gridplan.metrics import grid_table, plan_summary
@@ -600,3 +602,66 @@ def test_split_grid_returns_exactly_the_parts_asked_for():
         assert grid_table(ds, out)["contiguous"].all()
     tiny = plan.move(plan.buildings_of(g0)[2:], g1)          # g0 keeps two buildings
     assert len(split_grid(ds, tiny, g0, parts=5).grid_ids) == len(tiny.grid_ids) + 1
+
+
+def _lattice_with_two_failing_grids():
+    """The estates failure of issue 10 in miniature, as a graph: a 20 × 20 lattice of tiny
+    buildings (3 households) in three compliant grids (420, 420, 360), and below it a row of four
+    buildings of 125 households in two grids of 250 (A = the left two, B = the right two), each
+    under the floor. A and B touch each other and the lattice; together they make 500. Returns the
+    arrays, the labels and the rule."""
+    from gridplan.engine import CommunityArrays
+
+    nx, ny = 20, 20
+    idx = {(i, j): j * nx + i for j in range(ny) for i in range(nx)}
+    n_small = nx * ny
+    big = [n_small + b for b in range(4)]          # each 5 cells wide, under lattice row 0
+    edges = []
+    for (i, j), u in idx.items():
+        if i + 1 < nx:
+            edges.append((u, idx[i + 1, j], 10.0))
+        if j + 1 < ny:
+            edges.append((u, idx[i, j + 1], 10.0))
+    for b in range(4):
+        for i in range(5 * b, 5 * b + 5):
+            edges.append((big[b], idx[i, 0], 10.0))
+        if b < 3:
+            edges.append((big[b], big[b + 1], 10.0))
+    n = n_small + 4
+    r = [a for a, b, _ in edges] + [b for a, b, _ in edges]
+    c = [b for a, b, _ in edges] + [a for a, b, _ in edges]
+    v = [w for *_, w in edges] * 2
+    A = sp.csr_matrix((v, (r, c)), shape=(n, n))
+    A.sort_indices()
+    h = np.array([3.0] * n_small + [125.0] * 4)
+    xy = np.array([(i * 10.0, (j + 1) * 10.0) for j in range(ny) for i in range(nx)]
+                  + [(25.0 * b + 12.5, 0.0) for b in range(4)])
+    arrays = CommunityArrays(h=h, p=h * 3, xy=xy, area=np.array([100.0] * n_small + [500.0] * 4),
+                             perim=np.array([40.0] * n_small + [120.0] * 4), indptr=A.indptr, indices=A.indices,
+                             cut=A.data, shared=A.data.copy(), compound=np.full(n, -1, dtype=np.int64))
+    col = np.array([i for j in range(ny) for i in range(nx)])
+    labels = np.concatenate([np.where(col < 7, 0, np.where(col < 14, 1, 2)), [3, 3, 4, 4]]).astype(np.int64)
+    return arrays, labels, Rule(mode="households")
+
+
+def test_the_exact_repair_fixes_two_failing_neighbours_whose_ring_is_too_big_to_list():
+    # issue 10 (estates, community …006): two adjacent grids under the floor, surrounded by grids of
+    # tiny buildings. One ring of neighbours around them holds too many compliant sets to list;
+    # the repair used to give up there and never tried the two failing grids on their own
+    from gridplan._search import Work, violations
+    from gridplan.engine import _region_repair
+
+    arrays, labels, rule = _lattice_with_two_failing_grids()
+    G = arrays.graph()
+    k = int(labels.max()) + 1
+    assert (violations(rule, labels, G.h, G.p, k) > 0).sum() == 2
+    out = _region_repair(G, labels, np.zeros(len(G), dtype=bool), arrays.compound, rule, "h", 0,
+                         Work(1e7, None))
+    assert out is not None
+    t = np.bincount(out, G.h)
+    assert rule.meets(t, np.bincount(out, G.p)).all(), t
+    # every grid is connected, every building kept
+    assert len(out) == len(G) and t.sum() == G.h.sum()
+    for g in range(int(out.max()) + 1):
+        m = np.flatnonzero(out == g)
+        assert connected_components(G.A[m][:, m], directed=False)[0] == 1
