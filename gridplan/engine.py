@@ -715,22 +715,7 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             attempt(min(k, n), chk.cut, 2, seed + 31337 + len(tried))
         if not (best.score[0] == 0 and best.score[1] <= necessary):
             region(chk.cut, "after the check")
-    # 4. fewer cuts: keep each cut compound whole in turn and re-partition the whole piece exactly
-    if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
-        current = set(_fit_split(best.found, cc, fits).tolist())
-        th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
-        for c in sorted(current, key=lambda c: (-th[c], c)):
-            if work.over() or len(current) <= necessary:
-                break
-            keep = current - {c}
-            locked_b = whole & ~np.isin(cc, np.fromiter(keep, dtype=np.int64, count=len(keep)))
-            everything = np.ones(best.k, dtype=bool)
-            out = _region_solve(G, best.found, everything, locked_b, cc, rule, rule.primary(H, P, best.k),
-                                seed, work, 0.5)
-            if out is not None:
-                offer(out, f"keep compound {c} whole")
-                current = set(_fit_split(best.found, cc, fits).tolist())
-    # 5. last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
+    # 4. last resort: cut fitting compounds on the borders of failing grids (not proven necessary)
     if best.score[0] > 0 and not work.over():
         k = best.k
         prim = rule.primary(H, P, k)
@@ -748,6 +733,30 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             out = _region_repair(G, best.found, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work)
             if out is not None:
                 offer(out, "exact region repair after the last resort")
+    # 5. fewer cuts: keep each cut compound whole in turn and re-partition exactly the grids it
+    # lies in, then those and their neighbours, then the whole piece
+    if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
+        current = set(_fit_split(best.found, cc, fits).tolist())
+        th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
+        for c in sorted(current, key=lambda c: (-th[c], c)):
+            if work.over() or len(current) <= necessary:
+                break
+            keep = current - {c}
+            locked_b = whole & ~np.isin(cc, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+            labels = best.found
+            inside = np.zeros(best.k, dtype=bool)
+            inside[np.unique(labels[cc == c])] = True
+            Ac = G.A.tocoo()
+            cross = labels[Ac.row] != labels[Ac.col]
+            ring = inside.copy()
+            ring[labels[Ac.col[cross]][inside[labels[Ac.row[cross]]]]] = True
+            for region in (inside, ring, np.ones(best.k, dtype=bool)):
+                out = _region_solve(G, labels, region, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work,
+                                    0.5)
+                if out is not None:
+                    offer(out, f"keep compound {c} whole")
+                    break
+            current = set(_fit_split(best.found, cc, fits).tolist())
     # 6. the most compact partition of the whole piece at unit level, when it is small enough
     if RESHAPE and not fixed_k and best.score[0] == 0 and not work.over():
         current = set(_fit_split(best.found, cc, fits).tolist())
