@@ -472,14 +472,22 @@ def _balanced_kmeans(xy, mass, w, k, seed, outer: int = 6, inner: int = 20) -> n
     T = max(float(w.sum()) / k, 1e-9)
     b = np.zeros(k)
     lab = np.zeros(len(X), dtype=np.int64)
+    prev = None
     for _ in range(outer):
         D0 = _sqdist(X, C)
+        moved = False
         for _ in range(inner):
             lab = (D0 - b[None, :]).argmin(1)
             dev = (T - np.bincount(lab, w, minlength=k)) / T
             if np.abs(dev).max() < 0.05:
                 break
             b += 0.3 * s2 * dev
+            moved = True
+        if not moved and prev is not None and np.array_equal(lab, prev):
+            # a fixed point: the centres below come out as they went in, so every further round
+            # would repeat this one exactly
+            break
+        prev = lab
         M = np.bincount(lab, mass, minlength=k)
         ok = M > 0
         C[ok] = np.column_stack([np.bincount(lab, mass * X[:, 0], minlength=k),

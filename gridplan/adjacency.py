@@ -184,5 +184,6 @@ def grid_components(adjacency: sp.csr_matrix, codes: np.ndarray) -> np.ndarray:
     sub = sp.coo_matrix((np.ones(int(keep.sum())), (A.row[keep], A.col[keep])), shape=(n, n))
     _, comp = connected_components(sub, directed=False)
     ng = int(codes.max()) + 1 if len(codes) else 0
-    pairs = np.unique(np.column_stack([codes, comp]), axis=0)
-    return np.bincount(pairs[:, 0], minlength=ng)
+    nc = int(comp.max()) + 1 if len(comp) else 1
+    pairs = np.unique(codes.astype(np.int64) * nc + comp)  # (grid, piece) pairs, as one key
+    return np.bincount(pairs // nc, minlength=ng)

@@ -378,8 +378,9 @@ def _fit_split(labels: np.ndarray, cc: np.ndarray, fits: np.ndarray) -> np.ndarr
     m = cc >= 0
     if not m.any() or not fits.any():
         return np.zeros(0, dtype=np.int64)
-    pairs = np.unique(np.column_stack([cc[m], labels[m]]), axis=0)
-    parts = np.bincount(pairs[:, 0], minlength=len(fits))
+    nl = int(labels.max()) + 1
+    pairs = np.unique(cc[m].astype(np.int64) * nl + labels[m])  # (compound, grid) pairs, as one key
+    parts = np.bincount(pairs // nl, minlength=len(fits))
     return np.flatnonzero((parts > 1) & fits)
 
 
@@ -908,6 +909,19 @@ def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray,
     return None
 
 
+def _heavy_units(piece: np.ndarray, free: np.ndarray, w: np.ndarray, S: float, min_w: float) -> int:
+    """A lower bound on the units that :func:`_slice_pieces` (slices of about ``S``) and then
+    :func:`_merge_tiny` (units lighter than ``min_w`` merged away) leave of ``piece``: a unit of at
+    least ``min_w`` is never merged away, a piece that is not sliced is a unit as it is, and a
+    sliced piece has a slice at least as heavy as its slices' average."""
+    pw = np.bincount(piece, w)
+    size = np.bincount(piece)
+    has_free = np.bincount(piece, free.astype(float), minlength=len(pw)) > 0
+    m = np.where(has_free & (pw > S), np.minimum(np.ceil(pw / S), size), 1)
+    heavy = np.where(m >= 2, pw / np.maximum(m, 1) >= min_w, pw >= min_w)
+    return int(heavy.sum())
+
+
 def _merge_tiny(U: Graph, prim: str, min_w: float) -> np.ndarray | None:
     """A new unit for every unit of ``U``, units lighter than ``min_w`` merged (lightest first)
     into their lightest neighbour; None when nothing is merged."""
@@ -963,15 +977,22 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     w = sub.h if prim == "h" else sub.p
     mass = weights(sub, prim)
     S = _slice_size(rule, prim) * frac
+    limit = REGION_MAX_UNITS if max_units is None else max_units
+    min_w = _slice_size(rule, prim) * REGION_TINY
+    if _heavy_units(piece, ~locked_b[B], w, S, min_w) > limit:
+        # too many units whatever the slices: skip slicing
+        if flags is not None:
+            flags["overflow"] = True
+        return None
     unit = _slice_pieces(piece, ~locked_b[B], sub.xy, mass, w, sub.A, S, seed)
     U = sub.with_mass(mass).contract(unit)
     # tiny units (a courtyard, a lone house) join their lightest neighbour: they multiply the sets
     # to list without making new partitions possible
-    merged = _merge_tiny(U, prim, _slice_size(rule, prim) * REGION_TINY)
+    merged = _merge_tiny(U, prim, min_w)
     if merged is not None:
         unit = merged[unit]
         U = sub.with_mass(mass).contract(unit)
-    if len(U) > (REGION_MAX_UNITS if max_units is None else max_units):
+    if len(U) > limit:
         if flags is not None:
             flags["overflow"] = True
         return None
