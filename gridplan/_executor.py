@@ -15,11 +15,24 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "make_executor", "PARALLEL_MIN_BUILDINGS"]
+__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "make_executor", "PARALLEL_MIN_BUILDINGS",
+           "PARALLEL_MIN_BUILDINGS_FORK"]
 
 #: with ``n_jobs=None``, datasets with at least this many buildings are solved by one worker process
 #: per core (smaller ones, such as everything the app edits, stay in this process)
 PARALLEL_MIN_BUILDINGS = 20_000
+#: the same when worker processes can be forked (they start in milliseconds with everything
+#: imported; a fresh interpreter costs about a second to start and import)
+PARALLEL_MIN_BUILDINGS_FORK = 10_000
+
+
+def _can_fork() -> bool:
+    """Whether worker processes are forked: the platform allows it and this process runs a single
+    thread (forking a threaded one, such as a web server, can deadlock)."""
+    import multiprocessing as mp
+    import threading
+
+    return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
 class Executor(Protocol):
@@ -58,11 +71,7 @@ class ProcessExecutor:
         order = list(range(len(tasks)))
         if sizes is not None:
             order.sort(key=lambda i: (-float(sizes[i]), i))  # largest first
-        import threading
-
-        # fork only a single-threaded process (forking a threaded one, such as a web server, can
-        # deadlock); otherwise start fresh interpreters
-        method = "fork" if "fork" in mp.get_all_start_methods() and threading.active_count() == 1 else "spawn"
+        method = "fork" if _can_fork() else "spawn"
         try:
             ctx = mp.get_context(method)
             with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
@@ -75,10 +84,12 @@ class ProcessExecutor:
 
 def make_executor(n_jobs: int | None, n_buildings: int, n_tasks: int) -> Executor:
     """The executor for ``n_jobs`` workers: ``None`` = automatic (one per core for datasets of at
-    least :data:`PARALLEL_MIN_BUILDINGS` buildings, else this process). An explicit ``n_jobs`` is
-    honoured even above the number of cores."""
+    least :data:`PARALLEL_MIN_BUILDINGS` buildings, or :data:`PARALLEL_MIN_BUILDINGS_FORK` where
+    workers are forked, else this process). An explicit ``n_jobs`` is honoured even above the
+    number of cores."""
     if n_jobs is None:
         cores = os.cpu_count() or 1
-        n_jobs = cores if n_buildings >= PARALLEL_MIN_BUILDINGS else 1
+        least = PARALLEL_MIN_BUILDINGS_FORK if _can_fork() else PARALLEL_MIN_BUILDINGS
+        n_jobs = cores if n_buildings >= least else 1
     workers = max(1, min(int(n_jobs), n_tasks))
     return ProcessExecutor(workers) if workers > 1 else SerialExecutor()

@@ -546,7 +546,8 @@ def partition_region(nbrs: list[list[int]], shared: dict, h, p, perim, area, rul
                      deadline: float | None = None, stats: dict | None = None) -> list[tuple[int, ...]] | None:
     """A compact partition of a small graph of units into connected sets that each meet the rule
     (see the module doc), as a list of unit tuples; None when there is none (or the graph has too
-    many such sets to list, or the search gives up).
+    many such sets to list, or the search gives up). ``stats`` gets ``infeasible`` when None is a
+    proof that there is none, ``overflow`` when there were too many sets to list.
 
     The linear relaxation of the set-partitioning program (HiGHS) proves most infeasible cases at
     once and ranks the sets; a depth-first exact cover, trying the sets the relaxation likes first
@@ -556,12 +557,14 @@ def partition_region(nbrs: list[list[int]], shared: dict, h, p, perim, area, rul
     n = len(h)
     cols = _columns(nbrs, shared, h, p, perim, area, rule, max_cols, stats)
     if not cols:
+        stats["infeasible"] = cols is not None   # nothing meets the rule (None: too many to list)
         return None
     cols_of: list[list[int]] = [[] for _ in range(n)]
     for j, (S, _) in enumerate(cols):
         for u in S:
             cols_of[u].append(j)
     if any(not c for c in cols_of):
+        stats["infeasible"] = True
         return None
     r, c = [], []
     for j, (S, _) in enumerate(cols):
@@ -574,6 +577,7 @@ def partition_region(nbrs: list[list[int]], shared: dict, h, p, perim, area, rul
                           [LinearConstraint(A, np.ones(n), np.ones(n))], 1, deadline)
     stats["timed_out"] = timed_out
     if res is None or res.x is None:
+        stats["infeasible"] = res is not None and res.status == 2   # the relaxation is infeasible
         return None
     lp = np.round(res.x, 6)
     for u in range(n):
@@ -609,5 +613,6 @@ def partition_region(nbrs: list[list[int]], shared: dict, h, p, perim, area, rul
     found = go()
     stats["enumerated"] = stats.get("enumerated", 0) + nodes[0] * 8
     if not found:
+        stats["infeasible"] = found is False    # every cover tried (None: the node limit)
         return None
     return [cols[j][0] for j in chosen]

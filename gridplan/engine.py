@@ -108,8 +108,10 @@ WORK_MIN_BUILDINGS = 100
 #: the exact region repair's tries around a connected group of failing grids: (region, slice size as
 #: a fraction of the search's slices); regions: 0 the group alone, 1 one failing grid of the group
 #: and one grid next to it, 2 the group and one neighbouring grid (each of up to
-#: REGION_NEIGHBOURS), 3 one ring of neighbouring grids, 4 two rings, 5 every grid
-REGION_STEPS = ((0, 0.5), (0, 0.25), (1, 0.5), (1, 0.25), (2, 0.5), (2, 0.25), (3, 0.5), (3, 0.25),
+#: REGION_NEIGHBOURS), 3 one ring of neighbouring grids, 4 two rings, 5 every grid. One ring comes
+#: first; the smaller regions inside it are tried when it had too many sets to list (a region
+#: inside one proven to have no compliant partition is skipped)
+REGION_STEPS = ((3, 0.5), (0, 0.5), (1, 0.5), (2, 0.5), (3, 0.25), (0, 0.25), (1, 0.25), (2, 0.25),
                 (4, 0.5), (4, 0.25), (5, 0.5), (5, 0.25))
 REGION_NEIGHBOURS = 6
 #: most units the exact region repair takes on; units lighter than this fraction of the search's
@@ -325,14 +327,22 @@ def _slice_size(rule: Rule, prim: str) -> float:
 
 
 def _slice_pieces(piece: np.ndarray, free: np.ndarray, xy: np.ndarray, mass: np.ndarray, w: np.ndarray, A,
-                  S: float, seed: int) -> np.ndarray:
+                  S: float, seed: int, cap: tuple[float, int] | None = None) -> np.ndarray | None:
     """Cut every piece heavier than ``S`` that has a ``free`` building into ``ceil(weight / S)`` connected
     slices (balanced k-means, then made connected on ``A``); pieces of whole compounds stay. Returns
-    a unit number per building, numbered 0… in order."""
+    a unit number per building, numbered 0… in order.
+
+    With ``cap = (min_w, limit)``, returns None as soon as more than ``limit`` units of at least
+    ``min_w`` are certain (see :func:`_heavy_pieces`): the caller would have too many units anyway."""
     pw = np.bincount(piece, w)
     unit = piece.astype(np.int64).copy()
     nxt = int(piece.max()) + 1
     Acsr = A.tocsr()
+    if cap is not None:
+        heavy = _heavy_pieces(piece, free, w, S, cap[0])
+        bound = int(heavy.sum())
+        if bound > cap[1]:
+            return None
     for pc in np.unique(piece[free]).tolist():
         if pw[pc] <= S:
             continue
@@ -344,8 +354,25 @@ def _slice_pieces(piece: np.ndarray, free: np.ndarray, xy: np.ndarray, mass: np.
         lab = make_connected(Acsr[members][:, members], lab, w[members], m)
         unit[members] = nxt + lab
         nxt += m
+        if cap is not None:
+            bound += int((np.bincount(lab, w[members], minlength=m) >= cap[0]).sum()) - int(heavy[pc])
+            if bound > cap[1]:
+                return None
     _, unit = np.unique(unit, return_inverse=True)
     return unit.ravel()
+
+
+def _heavy_pieces(piece: np.ndarray, free: np.ndarray, w: np.ndarray, S: float, min_w: float) -> np.ndarray:
+    """Per piece, a lower bound on its units of at least ``min_w`` once :func:`_slice_pieces` has cut
+    it into slices of about ``S`` (0 or 1): a piece that is not sliced is a unit as it is, and a
+    sliced piece has a slice at least as heavy as its slices' average. :func:`_merge_tiny` never
+    merges such a unit away, so the sum bounds the units a re-partition ends with."""
+    pw = np.bincount(piece, w)
+    size = np.bincount(piece)
+    has_free = np.bincount(piece, free.astype(float), minlength=len(pw)) > 0
+    m = np.where(has_free & (pw > S), np.minimum(np.ceil(pw / S), size), 1)
+    return np.where(m >= 2, pw / np.maximum(m, 1) >= min_w, pw >= min_w).astype(np.int64)
+
 
 def _units(G: Graph, cc: np.ndarray, rule: Rule, prim: str, seed: int, cut: frozenset = frozenset()) -> _Units:
     """Fitting compounds (except those in ``cut``) are one unit per connected piece; the other
@@ -814,13 +841,15 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
     """Re-partition failing grids exactly (:func:`gridplan._packing.partition_region`), with whole
     fitting compounds (``locked_b``: per building) as units and the other buildings in slices.
 
-    Each connected group of failing grids is taken in turn, in the smallest regions first
-    (:data:`REGION_STEPS`): the group alone (two failing neighbours may only comply merged, which
-    the fixed-``k`` search cannot do), the group with one neighbouring grid (those that can give or
-    take the most first), then one ring of neighbours, two rings, every grid; coarse slices before
-    fine ones. A region is skipped when a region inside it already had too many sets to list at
-    slices no finer. Every re-partitioned region meets the rule, so each success removes failing
-    grids; returns the new labels (any number of grids) once some group was fixed, else None."""
+    Each connected group of failing grids is taken in turn (:data:`REGION_STEPS`): with one ring of
+    neighbouring grids; when that ring has too many sets to list, in the smaller regions inside it
+    — the group alone (two failing neighbours may only comply merged, which the fixed-``k`` search
+    cannot do), one failing grid with one grid next to it, the group with one neighbouring grid
+    (those that can give or take the most first); then two rings, every grid; coarse slices before
+    fine ones. A region is skipped when a region inside it had too many sets to list at slices no
+    finer, or a region around it was proven to have no compliant partition at slices no coarser.
+    Every re-partitioned region meets the rule, so each success removes failing grids; returns the
+    new labels (any number of grids) once some group was fixed, else None."""
     failed: set[bytes] = set()
     improved = False
     while not work.over():
@@ -892,10 +921,17 @@ def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray,
     regions[3], regions[4], regions[5] = [rings[1]], [rings[2]], [np.ones(k, dtype=bool)]
     tried: set = set()
     overflowed: list[tuple[np.ndarray, float]] = []
+    infeasible: list[tuple[np.ndarray, float]] = []
     for step, frac in REGION_STEPS:
         for region in regions[step]:
             key = (region.tobytes(), frac)
-            if key in tried or any(frac <= f and not (m & ~region).any() for m, f in overflowed):
+            if key in tried:
+                continue
+            # a region around one with too many sets to list (at slices no finer) has more; a
+            # region inside one proven to have no compliant partition (at slices no coarser) has
+            # none either, up to how the tiny units merge
+            if any(frac <= f and not (m & ~region).any() for m, f in overflowed) or \
+                    any(frac >= f and not (region & ~m).any() for m, f in infeasible):
                 continue
             tried.add(key)
             if work.over():
@@ -906,20 +942,9 @@ def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray,
                 return out
             if flags.get("overflow"):
                 overflowed.append((region, frac))
+            elif flags.get("infeasible"):
+                infeasible.append((region, frac))
     return None
-
-
-def _heavy_units(piece: np.ndarray, free: np.ndarray, w: np.ndarray, S: float, min_w: float) -> int:
-    """A lower bound on the units that :func:`_slice_pieces` (slices of about ``S``) and then
-    :func:`_merge_tiny` (units lighter than ``min_w`` merged away) leave of ``piece``: a unit of at
-    least ``min_w`` is never merged away, a piece that is not sliced is a unit as it is, and a
-    sliced piece has a slice at least as heavy as its slices' average."""
-    pw = np.bincount(piece, w)
-    size = np.bincount(piece)
-    has_free = np.bincount(piece, free.astype(float), minlength=len(pw)) > 0
-    m = np.where(has_free & (pw > S), np.minimum(np.ceil(pw / S), size), 1)
-    heavy = np.where(m >= 2, pw / np.maximum(m, 1) >= min_w, pw >= min_w)
-    return int(heavy.sum())
 
 
 def _merge_tiny(U: Graph, prim: str, min_w: float) -> np.ndarray | None:
@@ -979,12 +1004,11 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     S = _slice_size(rule, prim) * frac
     limit = REGION_MAX_UNITS if max_units is None else max_units
     min_w = _slice_size(rule, prim) * REGION_TINY
-    if _heavy_units(piece, ~locked_b[B], w, S, min_w) > limit:
-        # too many units whatever the slices: skip slicing
+    unit = _slice_pieces(piece, ~locked_b[B], sub.xy, mass, w, sub.A, S, seed, cap=(min_w, limit))
+    if unit is None:  # too many units whatever the rest of the slices
         if flags is not None:
             flags["overflow"] = True
         return None
-    unit = _slice_pieces(piece, ~locked_b[B], sub.xy, mass, w, sub.A, S, seed)
     U = sub.with_mass(mass).contract(unit)
     # tiny units (a courtyard, a lone house) join their lightest neighbour: they multiply the sets
     # to list without making new partitions possible
@@ -1007,8 +1031,9 @@ def _region_solve(G, labels, region, locked_b, cc, rule, prim, seed, work: Work,
     work.used += stats.get("enumerated", 0)
     if stats.get("timed_out"):
         work.capped = work.reached = True
-    if flags is not None and stats.get("overflow"):
-        flags["overflow"] = True
+    if flags is not None:
+        flags["overflow"] = flags.get("overflow", False) or bool(stats.get("overflow"))
+        flags["infeasible"] = bool(stats.get("infeasible"))
     if sets is None:
         return None
     out = labels.copy()
@@ -1263,7 +1288,8 @@ def partition(dataset: Dataset, *, rule: Rule | None = None, seed: int = 0, code
         per community.
     n_jobs
         Worker processes (communities are independent). Default: one per core for datasets of
-        at least :data:`PARALLEL_MIN_BUILDINGS` buildings, else 1. The plan is the same either way.
+        at least :data:`PARALLEL_MIN_BUILDINGS` buildings (10,000 where workers can be forked), else 1.
+        The plan is the same either way.
     work_per_building
         Work budget per building of a community (unit moves evaluated; a community counts as at
         least :data:`WORK_MIN_BUILDINGS` buildings). The default is generous; lower it to trade
