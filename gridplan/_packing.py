@@ -352,11 +352,22 @@ def whole_packing_exists(item_h: np.ndarray, item_p: np.ndarray, pool_h: float, 
     return False
 
 
-def _interval_ok(rule: Rule, lh: float, fh: float, lp: float, fp: float) -> bool:
-    """Whether households in [lh, lh + fh] and persons in [lp, lp + fp] can meet the rule."""
-    h_ok = lh <= rule.max_households and lh + fh >= rule.min_households
-    p_ok = lp <= rule.max_persons and lp + fp >= rule.min_persons
-    return bool(rule._by_mode(h_ok, p_ok, both=lambda: h_ok and p_ok, either=lambda: h_ok or p_ok))
+def _interval_ok_fn(rule: Rule):
+    """Whether households in [lh, lh + fh] and persons in [lp, lp + fp] can meet the rule, as a
+    plain scalar function of ``(lh, fh, lp, fp)``."""
+    lo_h, hi_h, lo_p, hi_p = (float(rule.min_households), float(rule.max_households),
+                              float(rule.min_persons), float(rule.max_persons))
+
+    def h_ok(lh, fh):
+        return lh <= hi_h and lh + fh >= lo_h
+
+    def p_ok(lp, fp):
+        return lp <= hi_p and lp + fp >= lo_p
+
+    return {"households": lambda lh, fh, lp, fp: h_ok(lh, fh),
+            "persons": lambda lh, fh, lp, fp: p_ok(lp, fp),
+            "both": lambda lh, fh, lp, fp: h_ok(lh, fh) and p_ok(lp, fp)}.get(
+        rule.mode, lambda lh, fh, lp, fp: h_ok(lh, fh) or p_ok(lp, fp))
 
 
 def _past_upper_fn(rule: Rule):
@@ -367,11 +378,6 @@ def _past_upper_fn(rule: Rule):
             "both": lambda a, b: a > uh or b > up}.get(rule.mode, lambda a, b: a > uh and b > up)
 
 
-def _past_upper(rule: Rule, lh: float, lp: float) -> bool:
-    """Whether totals already above the upper bound(s) can never meet the rule again."""
-    return bool(_past_upper_fn(rule)(lh, lp))
-
-
 def _feasible_sets(u: int, nbrs, h, p, locked, rule: Rule, max_sets: int):
     """The connected sets of locked nodes containing ``u`` that, with any part of the free regions
     touching them, can meet the rule; and every locked node looked at. None when there are too
@@ -380,6 +386,7 @@ def _feasible_sets(u: int, nbrs, h, p, locked, rule: Rule, max_sets: int):
     stack = [frozenset([u])]
     involved = {u}
     found = []
+    ok, past = _interval_ok_fn(rule), _past_upper_fn(rule)
     while stack:
         S = stack.pop()
         if S in seen:
@@ -390,9 +397,9 @@ def _feasible_sets(u: int, nbrs, h, p, locked, rule: Rule, max_sets: int):
         free = {f for v in S for f in nbrs[v] if not locked[f]}
         lh = float(sum(h[v] for v in S))
         lp = float(sum(p[v] for v in S))
-        if _interval_ok(rule, lh, float(sum(h[f] for f in free)), lp, float(sum(p[f] for f in free))):
+        if ok(lh, float(sum(h[f] for f in free)), lp, float(sum(p[f] for f in free))):
             found.append(S)
-        if _past_upper(rule, lh, lp):
+        if past(lh, lp):
             continue
         reach = {w for v in S for w in nbrs[v] if locked[w]} | {w for f in free for w in nbrs[f] if locked[w]}
         for w in sorted(reach - S):
@@ -462,8 +469,9 @@ def stuck_compounds(nbrs: list[set[int]], h: np.ndarray, p: np.ndarray, locked: 
     small = [u for u in np.flatnonzero(locked).tolist() if not rule.meets(h[u], p[u])]
     options: dict[int, list[frozenset]] = {}
     involved: dict[int, set[int]] = {}
+    hl, pl, ll = h.tolist(), p.tolist(), locked.tolist()   # plain lists: scalar access is faster
     for u in small:
-        found, near = _feasible_sets(u, nbrs, h, p, locked, rule, max_sets)
+        found, near = _feasible_sets(u, nbrs, hl, pl, ll, rule, max_sets)
         involved[u] = near
         if found is not None:
             options[u] = found

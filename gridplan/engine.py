@@ -433,15 +433,16 @@ def _super_graph(G: Graph, cc: np.ndarray, whole: np.ndarray):
     code_of = np.full(nn, -1, dtype=np.int64)
     code_of[node[whole]] = cc[whole]
     cross = node[A.row] != node[A.col]
-    nbrs: list[set[int]] = [set() for _ in range(nn)]
-    for a_, b_ in zip(node[A.row[cross]].tolist(), node[A.col[cross]].tolist()):
-        nbrs[a_].add(b_)
-    return nbrs, nh, npp, locked, code_of
+    pairs = np.unique(node[A.row[cross]].astype(np.int64) * nn + node[A.col[cross]])
+    a_, b_ = pairs // nn, (pairs % nn).tolist()
+    cut = np.searchsorted(a_, np.arange(nn + 1)).tolist()
+    nbrs = [set(b_[cut[i]:cut[i + 1]]) for i in range(nn)]
+    return nbrs, nh, npp, locked, code_of, node
 
 
 def _stuck(G, cc, rule, whole) -> list[tuple[frozenset, frozenset]]:
     """:func:`stuck_compounds` in compound codes: (small compounds, compounds the proof relied on)."""
-    nbrs, nh, npp, locked, code_of = _super_graph(G, cc, whole)
+    nbrs, nh, npp, locked, code_of, _ = _super_graph(G, cc, whole)
     out = []
     for members, involved in stuck_compounds(nbrs, nh, npp, locked, rule):
         out.append((frozenset(int(code_of[v]) for v in members if code_of[v] >= 0),
@@ -539,15 +540,8 @@ def _absorbable(G, cc, rule, whole, cut: set, c: int) -> bool:
     """Whether compound ``c``, once cut, can go somewhere: the free region it joins is large enough
     for a grid of its own, or its whole neighbours have room for it (in the rule's primary measure)."""
     w = whole & ~np.isin(cc, np.fromiter(cut, dtype=np.int64, count=len(cut)))
-    nbrs, nh, npp, locked, code_of = _super_graph(G, cc, w)
-    b = int(np.flatnonzero(cc == c)[0])
-    # the node of c's first building: rebuild the map from buildings to nodes
-    n = len(G)
-    A = G.A.tocoo()
-    same = (w[A.row] == w[A.col]) & np.where(w[A.row], cc[A.row] == cc[A.col], True)
-    Gm = sp.coo_matrix((np.ones(int(same.sum())), (A.row[same], A.col[same])), shape=(n, n))
-    _, node = connected_components(Gm, directed=False)
-    r = int(node[b])
+    nbrs, nh, npp, locked, code_of, node = _super_graph(G, cc, w)
+    r = int(node[int(np.flatnonzero(cc == c)[0])])   # the node of c's first building
     if not rule.too_small(nh[r], npp[r]):
         return True
     prim = rule.primary(float(G.h.sum()), float(G.p.sum()), 2)
