@@ -174,7 +174,7 @@ def _compute_cells(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
             out[idx[0]] = region
             continue
         cells, cut = _voronoi_in(pts, region)
-        out[idx], g = _tidy_cells(cells, shapely.points(pts))
+        out[idx], g = _tidy_cells(cells, pts)
         glued[idx] = g | cut
     return out, glued
 
@@ -197,8 +197,9 @@ def _polygonal(g):
 
 
 def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keep each cell's piece holding its building; give stray pieces to the neighbour cell
-    sharing the longest boundary with them. Also returns which cells received pieces."""
+    """Keep each cell's piece holding its building (``pts``: the buildings' points as an (n, 2)
+    array); give stray pieces to the neighbour cell sharing the longest boundary with them. Also
+    returns which cells received pieces."""
     cells = cells.copy()
     glued = np.zeros(len(cells), dtype=bool)
     tid = shapely.get_type_id(cells)
@@ -211,7 +212,7 @@ def _tidy_cells(cells: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndar
     strays: list[tuple[int, Any]] = []
     for i in multi.tolist():
         parts = shapely.get_parts(cells[i])
-        d = shapely.distance(parts, pts[i])
+        d = shapely.distance(parts, shapely.points(pts[i]))
         keep = int(np.argmin(d))
         cells[i] = parts[keep]
         strays.extend((i, p) for j, p in enumerate(parts) if j != keep)
