@@ -45,18 +45,22 @@ How it works, per community (:func:`solve_community`, a pure function of compact
      finds the fewest splits for *any* number of grids to meet the rule, ignoring contiguity —
      skipped when a quick packing already needs none.
 
-6. **Exact region repair.** When nothing is proven, the failing grids and one ring, then two rings
-   of neighbours, then the whole component, are re-partitioned exactly at unit level: every
-   connected set of units that meets the rule is listed (ESU enumeration) and a set-partitioning
-   program (its linear relaxation, then a depth-first exact cover guided by it) picks compact sets
-   covering every unit once. Any number of grids may come out, so two grids whose whole compounds
-   only fit together can merge, which the local search (fixed ``k``) cannot do.
+6. **Exact region repair.** When nothing is proven, each connected group of failing grids is
+   re-partitioned exactly at unit level, with one ring of neighbouring grids; when that ring has
+   too many sets to list, in smaller regions inside it (the group alone, one failing grid with one
+   grid next to it, the group with one neighbouring grid); then two rings, then the whole
+   component: every connected set of units that meets the rule is listed (ESU enumeration) and a
+   set-partitioning program (its linear relaxation, then a depth-first exact cover guided by it)
+   picks compact sets covering every unit once. Any number of grids may come out, so two grids
+   whose whole compounds only fit together can merge, which the local search (fixed ``k``) cannot
+   do.
 7. **Cutting what must be cut.** When a split is proven, compounds are cut greedily (the one whose
    cut leaves the fewest stuck compounds and that its neighbours can absorb), the search and the
-   region repair run again, and each cut compound is tried whole again. Only if all that fails do
-   the failing grids' borders get shattered, fitting compounds included (counted as split but not
-   as necessary). A final building-level polish improves shapes without breaking the rule or
-   cutting another compound.
+   region repair run again. If the rule is still broken, the failing grids' borders get shattered,
+   fitting compounds included (counted as split but not as necessary), and the region repair runs
+   once more from there. Then each cut compound is tried whole again (the grids it lies in, then
+   those and their neighbours, then the whole piece, re-partitioned exactly). A final
+   building-level polish improves shapes without breaking the rule or cutting another compound.
 
 Same seed, same plan, anywhere: the search is budgeted in deterministic *work units* (unit moves
 evaluated, plus listed sets; :data:`WORK_PER_BUILDING` per building of the community), never in
