@@ -506,11 +506,17 @@ _BAD = "__bad__"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
 
 
+#: a count followed by its unit word, as spreadsheets hold them: ``350户``, ``1200人``, ``6层``
+_COUNT_WITH_UNIT = re.compile(r"([+\-]?[0-9]+(?:\.[0-9]+)?)(?:户|人|口|层|套|名|个|栋|幢)")
+
+
 def _clean_number(v):
-    """Numbers as people type them: blanks, thousands separators, full-width digits."""
+    """Numbers as people type them: blanks, thousands separators, full-width digits, a unit word after
+    the number (``350户``, ``1,200人``)."""
     if isinstance(v, str):
-        t = v.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "").replace(" ", "")
-        return t if t else None
+        t = v.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "").replace(" ", "").replace("\u3000", "")
+        m = _COUNT_WITH_UNIT.fullmatch(t)
+        return m.group(1) if m else (t if t else None)
     return v
 
 
@@ -645,6 +651,77 @@ def _check_layers_apart(layers, col: _Collector, *, margin_m: float = 2000.0) ->
                       "/ 图层相距过远，坐标系可能有误",
                       f"declare the CRS {name} was really saved in (.prj / GeoPackage CRS)", "layers_apart")
     return False
+
+
+def _pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` of geometries whose bounding boxes intersect."""
+    if len(geoms) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    i, j = shapely.STRtree(geoms).query(geoms)
+    keep = i < j
+    return i[keep], j[keep]
+
+
+def _check_duplicate_footprints(b, col: _Collector, *, min_iou: float = 0.9):
+    """Two buildings drawn on the same footprint (two surveys merged, a feature pasted twice) would count
+    their households twice: an error for polygons that cover each other to ``min_iou`` (area of the
+    intersection over the union), a warning for points at the same spot (addresses geocoded alike)."""
+    geoms = np.asarray(b.geometry.array, dtype=object)
+    if len(geoms) < 2:
+        return
+    ids = _labels(b, "buildings")
+    i, j = _pairs(geoms)
+    if not len(i):
+        return
+    ti, tj = shapely.get_type_id(geoms[i]), shapely.get_type_id(geoms[j])
+    poly = np.isin(ti, (3, 6)) & np.isin(tj, (3, 6))
+    pts = (ti == 0) & (tj == 0)
+    same_pt = pts & shapely.equals_exact(geoms[i], geoms[j], tolerance=0.01)
+    area = shapely.area(geoms)
+    ai, aj = area[i], area[j]
+    # footprints of nearly the same size whose centroids nearly coincide: the only candidates for a high overlap
+    near = poly & (np.minimum(ai, aj) >= min_iou * np.maximum(ai, aj)) & (np.maximum(ai, aj) > 0)
+    cand = np.flatnonzero(near)
+    cand = cand[shapely.distance(shapely.centroid(geoms[i[cand]]), shapely.centroid(geoms[j[cand]]))
+                <= np.sqrt(np.maximum(ai[cand], aj[cand])) * (1 - min_iou)]
+    inter = shapely.area(shapely.intersection(geoms[i[cand]], geoms[j[cand]]))
+    iou = inter / np.maximum(ai[cand] + aj[cand] - inter, 1e-9)
+    for k in cand[iou >= min_iou]:
+        col.error("buildings", ids[j[k]], f"has the same footprint as building {ids[i[k]]} (a duplicate: its "
+                  "households would be counted twice) / 与楼栋重复", f"delete one of {ids[i[k]]} and {ids[j[k]]}, "
+                  "or merge them into one building with the sum of their counts", "duplicate_geometry")
+    for k in np.flatnonzero(same_pt):
+        col.warn("buildings", ids[j[k]], f"stands on the same point as building {ids[i[k]]} / 与楼栋位置相同",
+                 f"check that {ids[i[k]]} and {ids[j[k]]} are two buildings (not one entered twice); draw their "
+                 "footprints where you can", "duplicate_point")
+
+
+def _check_overlaps(polys, layer: str, col: _Collector, *, min_share: float = 0.01):
+    """Communities (or compounds) drawn over each other. A building in the overlap could belong to either,
+    and grids that tile each community would overlap: for communities an overlap above ``min_share`` of
+    the smaller polygon is an error, a thinner sliver a warning; for compounds a warning."""
+    geoms = np.asarray(polys.geometry.array, dtype=object)
+    ids = _labels(polys, layer)
+    i, j = _pairs(geoms)
+    if not len(i):
+        return
+    hit = shapely.intersects(geoms[i], geoms[j]) & ~shapely.touches(geoms[i], geoms[j])
+    i, j = i[hit], j[hit]
+    inter = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    smaller = np.minimum(shapely.area(geoms[i]), shapely.area(geoms[j]))
+    what = "community" if layer == "communities" else "compound"
+    for k in np.flatnonzero(inter > 1.0):
+        share = inter[k] / max(smaller[k], 1e-9)
+        big = layer == "communities" and share > min_share
+        msg = (f"overlaps {what} {ids[i[k]]} by {inter[k]:,.0f} m² ({share:.0%} of the smaller one) / "
+               f"{'社区' if layer == 'communities' else '小区'}边界重叠")
+        fix = (f"redraw the common boundary of {ids[i[k]]} and {ids[j[k]]} so they do not overlap "
+               "(e.g. QGIS: Difference, or snap both to one line)")
+        if big:
+            col.error(layer, ids[j[k]], msg + "; grids of the two would overlap", fix, "overlapping_polygons")
+        else:
+            col.warn(layer, ids[j[k]], msg + f"; a building in the overlap goes to {ids[i[k]]}", fix,
+                     "overlapping_polygons")
 
 
 def _check_column_map(raw_columns: dict[str, list], column_map, col: _Collector):
@@ -808,6 +885,10 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
 
     if not _check_layers_apart(layers, col):
         return None, col.finish(), source_crs, metric
+    _check_duplicate_footprints(layers["buildings"], col)
+    for name in ("communities", "compounds"):
+        if name in layers:
+            _check_overlaps(layers[name], name, col)
     _finish_layers(layers, col, opts)
     problems = col.finish()
     if any(p.severity == "error" for p in problems):

@@ -808,3 +808,41 @@ def _(d):
     b = _b().rename(columns={"households": "户数", "name": "名称"})
     (d / "buildings.geojson").write_bytes(b.to_json(drop_id=True, ensure_ascii=False).encode("gbk"))
     return d
+
+
+@case("duplicate_footprint_under_another_id", [("buildings", "B901", "duplicate_geometry")])
+def _(d):
+    # two surveys merged: building B001 again as B901 (its households would count twice)
+    b = _b()
+    twin = b.iloc[[0]].assign(building_id="B901")
+    return _with(d, "gpkg_per_layer", buildings=pd.concat([b, twin], ignore_index=True))
+
+
+@case("same_point_twice", [("buildings", "B002", "duplicate_point")], ok=True)
+def _(d):
+    b = _b()
+    b["geometry"] = b.geometry.to_crs(4544).centroid.to_crs(4326)
+    b.loc[b.index[1], "geometry"] = b.geometry.iloc[0]
+    return _with(d, buildings=b)
+
+
+@case("overlapping_communities", [("communities", "510682001002", "overlapping_polygons")])
+def _(d):
+    c = base_layers(4544)["communities"]
+    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(150, join_style="mitre")
+    return _with(d, communities=c.to_crs(4326))
+
+
+@case("community_boundaries_overlap_by_a_sliver", [("communities", "510682001002", "overlapping_polygons")],
+      ok=True)
+def _(d):
+    c = base_layers(4544)["communities"]
+    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(c.geometry.iloc[0], 1.002, 1.0, origin=(c.geometry.iloc[0].bounds[0], 0))
+    return _with(d, communities=c.to_crs(4326))
+
+
+@case("overlapping_compounds", [("compounds", "Q2", "overlapping_polygons")], ok=True)
+def _(d):
+    c = base_layers(4544)["compounds"]
+    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(60, join_style="mitre")
+    return _with(d, compounds=c.to_crs(4326))

@@ -537,7 +537,7 @@ def _(d):
     return p, []
 
 
-@mess("overlapping_compounds", "error", mentions=("compounds", "Q1", "Q2"))
+@mess("overlapping_compounds")
 def _(d):
     lay = layers_gk()
     c = lay["compounds"].copy()

@@ -318,3 +318,28 @@ def test_random_byte_damage_in_every_format(fmt, tmp_path):
         except ValidationError as e:
             assert not any(p.code == "internal" for p in e.problems), e.problems
         f.write_bytes(original[f])
+
+
+def test_counts_with_their_unit_word():
+    # other offices' spreadsheets write the unit after the number: 350户, 1,200人, 6层
+    layers = base()
+    b = layers["buildings"].copy()
+    for c in ("households", "persons", "floors"):
+        b[c] = b[c].astype(object)
+    b.loc[b.index[0], "households"] = "350户"
+    b.loc[b.index[0], "persons"] = "1,200人"
+    b.loc[b.index[1], "households"] = "４８ 户"
+    b.loc[b.index[1], "floors"] = "6层"
+    b.loc[b.index[2], "households"] = "-3户"
+    b.loc[b.index[3], "households"] = "12.5户"
+    b.loc[b.index[4], "households"] = "户"
+    layers["buildings"] = b
+    codes = {(p.feature, p.code) for p in errors_of(layers)}
+    assert {("B003", "negative_count"), ("B004", "fractional_count"), ("B005", "not_a_number")} <= codes
+    assert not {f for f, c in codes if f in ("B001", "B002")}
+    for i in (2, 3, 4):
+        b.loc[b.index[i], "households"] = 40
+    layers["buildings"] = b
+    ds = load(layers)
+    assert ds.buildings.loc["B001", ["households", "persons"]].tolist() == [350, 1200]
+    assert ds.buildings.loc["B002", ["households", "floors"]].tolist() == [48, 6]
