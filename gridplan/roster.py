@@ -244,6 +244,10 @@ def _ids(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         check[np.flatnonzero(is15)] = np.where(born.notna().to_numpy(), "old15", "format")
     masked = np.array([("" if t is None else t[:6] + "*" * (len(t) - 10) + t[-4:] if len(t) >= 15 else mask_id(t))
                        for t in key.to_numpy(dtype=object)], dtype=object)
+    old = np.flatnonzero(check == "old15")
+    if len(old):  # a first-generation number is the same person as its 18-digit form: one key for both
+        key17 = [t[:6] + "19" + t[6:] for t in key.iloc[old].to_numpy(dtype=object)]
+        key.iloc[old] = [k + id_check_digit(k) for k in key17]
     return key, check, masked
 
 
@@ -509,8 +513,8 @@ def _lookups(dataset: Dataset):
             if k:
                 comp_keys.setdefault(k, []).append((cpid, cid))
     b = dataset.buildings
-    bno = b["building_no"] if "building_no" in b else pd.Series(None, index=b.index, dtype=object)
-    keys = _map_unique(bno.astype(object).where(bno.notna(), None), building_key)
+    bno = _building_numbers(b)
+    keys = _map_unique(bno, building_key)
     frame = pd.DataFrame({"compound_id": b["compound_id"].to_numpy(dtype=object), "key": keys.to_numpy(),
                           "building_id": b.index.to_numpy()})
     frame = frame[frame["compound_id"].notna() & frame["key"].notna()]
@@ -519,6 +523,29 @@ def _lookups(dataset: Dataset):
         bld.setdefault((cpid, k), []).append(bid)
     numbered = set(frame["compound_id"])
     return comm_keys, comp_keys, bld, numbered
+
+
+def _building_numbers(b: pd.DataFrame) -> pd.Series:
+    """Each building's 楼栋号: ``building_no``, else its ``name`` when that is a bare number such as
+    ``1栋``/``3号楼``/``七幢`` (many offices keep the number only in the name, or in a 楼栋 column, read as name)."""
+    bno = (b["building_no"] if "building_no" in b else pd.Series(None, index=b.index)).astype(object)
+    bno = bno.where(bno.notna(), None)
+    if "name" in b:
+        name = b["name"].astype(object).where(b["name"].notna(), None)
+        numeric = _map_unique(name, lambda v: building_key(v) if _NUMBER_NAME.fullmatch(_text(v) or "") else None)
+        bno = bno.where(bno.notna(), numeric.where(numeric.isna(), name))
+    return bno
+
+
+#: a building name that is only its number: 1栋, 03号楼, 七幢, 12#, 第5栋, A座
+_NUMBER_NAME = re.compile(r"第?([0-9]+|[零〇○一二两三四五六七八九十百]+|[A-Za-z])(号楼|号栋|号幢|栋楼|幢楼|#楼|栋|幢|座|号|#|楼)?")
+
+
+def _numbers_from_names(dataset: Dataset) -> int:
+    """How many buildings get their 楼栋号 from their name (see :func:`_building_numbers`)."""
+    b = dataset.buildings
+    has = b["building_no"].notna() if "building_no" in b else pd.Series(False, index=b.index)
+    return int((_building_numbers(b).notna() & ~has).sum())
 
 
 def _resolve(ckey, pkey, bkey, raw_comm, raw_comp, raw_bld, lookups, dataset: Dataset):
@@ -681,6 +708,11 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     warnings = list(roster.warnings)
+    from_names = _numbers_from_names(dataset)
+    if from_names:
+        warnings.append(f"{from_names} 栋楼没有楼栋号（building_no），楼栋号取自名称（如 1栋）/ {from_names} building(s) have "
+                        "no building_no: their number was taken from their name (e.g. 1栋) — 请在数据集中填写楼栋号 / "
+                        "fill building_no in the dataset to be sure")
     if _communities_derived(dataset) and r["community"].notna().any():
         warnings.append("数据集没有社区图层，台账的社区列未用于匹配 / the dataset has no communities layer: the 社区 "
                         "column was not used")
