@@ -427,7 +427,11 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
                       "declare the CRS (a .prj file, or the CRS in the GeoPackage), or load with "
                       "assume_crs='EPSG:…'", "no_crs_projected")
             return gdf, False
-        if source_format not in ("geojson", "json", "memory"):
+        if source_format == "table":
+            col.warn(layer, None, "is a table of longitude/latitude; assumed WGS 84 (EPSG:4326) / 表格坐标按 WGS 84 读取",
+                     "if the coordinates come from Amap/Tencent or Baidu, load with --coord-system gcj02 / bd09 "
+                     "(coord_system=); for CGCS2000 or projected x/y give --assume-crs (assume_crs=)", "crs_assumed")
+        elif source_format not in ("geojson", "json", "memory"):
             col.warn(layer, None, "has no CRS; assumed EPSG:4326 (WGS 84 longitude/latitude)",
                      "declare the CRS in the file if it is not WGS 84", "crs_assumed")
         gdf = gdf.set_crs(4326, allow_override=True)

@@ -648,12 +648,31 @@ def _(d):
     return d
 
 
-@case("csv_instead_of_dataset", [("dataset", None, "unsupported_format")])
+@case("csv_without_coordinates", [("buildings", None, "no_geometry")])
 def _(d):
     d.mkdir(parents=True, exist_ok=True)
     p = d / "buildings.csv"
     p.write_text("building_id,户数\nB1,40\n", encoding="utf-8")
     return p
+
+
+@case("docx_instead_of_dataset", [("dataset", None, "unsupported_format")])
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / "buildings.docx"
+    p.write_bytes(b"PK\x03\x04 not a layer")
+    return p
+
+
+@case("xlsx_buildings_with_bad_coordinates", [("buildings", "row 4", "bad_coordinates")])
+def _(d):
+    _with(d, buildings=None)
+    b = _b()
+    c = b.geometry.to_crs(4544).centroid.to_crs(4326)
+    t = pd.DataFrame({"楼栋编号": b["building_id"], "户数": b["households"], "经度": c.x, "纬度": c.y.astype(object)})
+    t.loc[2, "纬度"] = "31.1.3"
+    t.to_excel(d / "楼栋.xlsx", index=False)
+    return d
 
 
 @case("gpkg_table_without_geometry", [("buildings", None, "no_geometry")])

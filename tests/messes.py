@@ -376,7 +376,7 @@ def _(d):
     """A building table with 经度/纬度 columns (points) from a spreadsheet, beside GeoJSON layers."""
     lay = layers(4326)
     b = lay["buildings"]
-    c = b.geometry.centroid
+    c = b.geometry.to_crs(GK_NO_PREFIX).centroid.to_crs(4326)
     t = pd.DataFrame({"楼栋编号": b["building_id"], "户数": b["households"], "人口": b["persons"],
                       "所属小区": b["compound_id"], "经度": c.x.round(7), "纬度": c.y.round(7)})
     lay.pop("buildings")
@@ -391,7 +391,7 @@ def _(d):
     b = lay["buildings"]
     t = pd.DataFrame({"building_id": b["building_id"], "households": b["households"], "persons": b["persons"],
                       "compound_id": b["compound_id"], "community_id": b["community_id"],
-                      "WKT": b.geometry.to_wkt()})
+                      "WKT": b.geometry.to_wkt(rounding_precision=-1)})
     lay.pop("buildings")
     write_all(lay, d)
     t.to_excel(d / "楼栋.xlsx", index=False)
