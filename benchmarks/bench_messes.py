@@ -126,6 +126,9 @@ def _kwargs(opts: list[str]) -> dict:
     for flag, key in (("--assume-crs", "assume_crs"), ("--coord-system", "coord_system")):
         if flag in opts:
             kw[key] = opts[opts.index(flag) + 1]
+    cmap = dict(opts[i + 1].split("=", 1) for i, o in enumerate(opts) if o == "--map")
+    if cmap:
+        kw["column_map"] = cmap
     return kw
 
 

@@ -49,9 +49,10 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "buildings": {
         "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id"),
-        "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "hh", "households_count",
-                       "n_households"),
-        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "population", "pop"),
+        "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "户数量", "住户数量",
+                       "常住户数", "实住户数", "入住户数", "居住户数", "hh", "households_count", "n_households"),
+        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "人口数量", "常住人口数",
+                    "实有人口数", "居住人数", "居住人口数量", "population", "pop"),
         "party_members": ("党员数", "党员", "党员人数", "党员数量"),
         "central_households": ("党员中心户", "党员中心户数", "中心户数", "中心户"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
@@ -461,7 +462,58 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
                       "declare EPSG:4326 (or EPSG:4490 for CGCS2000 longitude/latitude) instead",
                       "geographic_as_projected")
             return gdf, False
+        if not _inside_area_of_use(crs, xmin, ymin, xmax, ymax):
+            col.error(layer, None, f"coordinates (x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) lie outside the "
+                      f"area of the declared {crs.name} (EPSG:{crs.to_epsg()}) / 坐标不在所声明坐标系的范围内; "
+                      + _gk_counterpart(crs, xmin, xmax, ymin, ymax),
+                      "declare the CRS the data was really saved in (the .prj file, or the CRS of the GeoPackage "
+                      "layer), or load with assume_crs / --assume-crs for files without one", "outside_crs_area")
+            return gdf, False
     return gdf, True
+
+
+def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float = 3.0) -> bool:
+    """Whether the bounding box of projected coordinates maps to longitudes/latitudes within ``margin_deg`` of
+    the CRS's area of use (true when the CRS names none). Catches a Gauss-Krüger zone declared with the
+    zone number where the x values lack it, or the other way round: far outside, not merely a zone over."""
+    area = crs.area_of_use
+    if area is None:
+        return True
+    from .crs import transformer
+    try:
+        xs = np.array([xmin, xmax, xmin, xmax, (xmin + xmax) / 2])
+        ys = np.array([ymin, ymin, ymax, ymax, (ymin + ymax) / 2])
+        lon, lat = transformer(crs, 4326).transform(xs, ys)
+    except Exception:  # noqa: BLE001 - pyproj's own errors: the coordinates do not project
+        return False
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        return False
+    w, s, e, n = area.bounds
+    if w > e:  # an area across the antimeridian: only the latitude is checked
+        return bool(((lat >= s - margin_deg) & (lat <= n + margin_deg)).all())
+    return bool(((lon >= w - margin_deg) & (lon <= e + margin_deg) & (lat >= s - margin_deg)
+                 & (lat <= n + margin_deg)).all())
+
+
+def _gk_counterpart(crs: CRS, xmin, xmax, ymin, ymax) -> str:
+    """A hint at the CRS projected coordinates are really in, for a CGCS2000 3° Gauss-Krüger zone declared
+    with the zone number in front of x (EPSG:4513–4533) where the data lacks it, or the other way round."""
+    from .crs import central_meridian
+    cm = central_meridian(crs)
+    fe = next((p.value for p in (crs.coordinate_operation.params if crs.coordinate_operation else [])
+               if "false easting" in p.name.lower()), None)
+    datum = (crs.datum.name if crs.datum else "").lower()
+    cgcs = "china 2000" in datum or "china geodetic coordinate system 2000" in datum or "cgcs2000" in datum
+    if cgcs and cm is not None and fe is not None and float(cm) % 3 == 0 and 75 <= cm <= 135:
+        zone = int(cm) // 3
+        if fe > 1e6 and xmax < 1e6:
+            return (f"x lacks the zone number {zone}: probably CGCS2000 3° Gauss-Kruger CM {int(cm)}°E without the "
+                    f"zone prefix, EPSG:{4534 + (int(cm) - 75) // 3}")
+        if fe < 1e6 and xmin // 1e6 == zone and xmax // 1e6 == zone:
+            return (f"x starts with the zone number {zone}: probably CGCS2000 3° Gauss-Kruger zone {zone} with the "
+                    f"zone prefix, EPSG:{4513 + zone - 25}")
+    return _guess_projected(xmin, ymin, xmax, ymax)
 
 
 def _coerce_fields(gdf, layer, col: _Collector):
@@ -543,6 +595,15 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
         h[can] = np.round(area[can] * f[can] / opts.area_per_household_m2)
         est_h[can] = True
         cant = need_h & ~can & np.isnan(pp.to_numpy(dtype=float, na_value=np.nan))
+        if cant.any() and "households" not in b:
+            known = {ID_FIELD["buildings"], *FIELDS["buildings"], "geometry"}
+            other = [str(c) for c in b.columns if c not in known and not str(c).startswith(_BAD)]
+            example = other[0] if other else "户数列"
+            col.error("buildings", None, "has no households column (户数) / 没有户数列"
+                      + (f"; columns not recognised: {', '.join(other[:15])}" if other else ""),
+                      f"name the column 户数 (or households), or map it by hand: --map {example}=households "
+                      f"(column_map={{'{example}': 'households'}}); persons the same way (--map …=persons)",
+                      "missing_field")
         for i in np.flatnonzero(cant):
             col.error("buildings", ids[i], "has no households and nothing to estimate them from",
                       "give `households` (户数), or `floors` (楼层) with a footprint polygon, or `persons`",
@@ -877,6 +938,11 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
             col.error("buildings", None, "no building has a geometry", "draw the buildings", "no_geometry")
             return None, col.finish(), source_crs, None
         bounds = gpd.GeoSeries(g, crs=b.crs).to_crs(4326).total_bounds
+        if not np.isfinite(bounds).all():
+            col.error("buildings", None, f"the coordinates cannot be turned into longitude/latitude from the declared "
+                      f"{b.crs.name} / 坐标无法换算为经纬度", "check the coordinates and declare the CRS the data was "
+                      "really saved in", "unprojectable")
+            return None, col.finish(), source_crs, None
         metric = metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     for name in list(layers):
         projected = layers[name].to_crs(metric)

@@ -865,3 +865,21 @@ def _(d):
     c = base_layers(4544)["compounds"]
     c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(60, join_style="mitre")
     return _with(d, compounds=c.to_crs(4326))
+
+
+@case("gk_x_without_zone_number_declared_with_it", [("buildings", None, "outside_crs_area")])
+def _(d):
+    # x of EPSG:4544 (CM 105°E, no prefix) in a file whose CRS says zone 35 with the prefix (EPSG:4523)
+    return write_dataset({k: v.set_crs(4523, allow_override=True) for k, v in base_layers(4544).items()}, d, "gpkg")
+
+
+@case("gk_x_with_zone_number_declared_without_it", [("buildings", None, "outside_crs_area")])
+def _(d):
+    layers = {k: v.set_geometry(v.geometry.translate(35_000_000, 0)) for k, v in base_layers(4544).items()}
+    return write_dataset(layers, d, "shp")
+
+
+@case("count_headers_not_recognised", [("buildings", None, "missing_field"), ("buildings", "B001", "missing_households")])
+def _(d):
+    b = _b().rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
+    return _with(d, "shp", buildings=b)

@@ -556,3 +556,76 @@ def _(d):
     b["households"] = b["households"].map(lambda v: f"{v}.0")
     lay["buildings"] = b
     return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d, ".shp"), []
+
+
+@mess("gk3_prefixed_x_declared_without_prefix", "error", mentions=("buildings", "EPSG:4528"))
+def _(d):
+    """x carries the zone number 40 but the .prj names the zone without it (EPSG:4549)."""
+    lay = {k: v.set_geometry(v.geometry.translate(40_000_000, 0)) for k, v in layers_gk().items()}
+    return write_all(lay, d, ".shp"), []
+
+
+@mess("gk3_plain_x_declared_with_prefix", "error", mentions=("buildings", "EPSG:4549"))
+def _(d):
+    """x without the zone number, but the .prj names the zone-prefixed CRS (EPSG:4528)."""
+    return write_all({k: v.set_crs(GK_PREFIX, allow_override=True) for k, v in layers_gk().items()}, d, ".gpkg"), []
+
+
+@mess("headers_zhuHuShuLiang_juZhuRenKouShuLiang")
+def _(d):
+    lay = layers(4326)
+    lay["buildings"] = lay["buildings"].rename(columns={"households": "住户数量", "persons": "居住人口数量"}).drop(
+        columns=["floors"])
+    return write_all(lay, d), []
+
+
+@mess("headers_pinyin_abbreviations_shp", "error", mentions=("buildings", "HS", "--map"))
+def _(d):
+    """户数/人口 as the pinyin initials GIS staff use for DBF fields (HS, RKS): not guessable, must be mapped."""
+    lay = layers(4326)
+    lay["buildings"] = lay["buildings"].rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
+    return write_all(lay, d, ".shp"), []
+
+
+@mess("headers_pinyin_abbreviations_mapped")
+def _(d):
+    lay = layers(4326)
+    lay["buildings"] = lay["buildings"].rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
+    return write_all(lay, d, ".shp"), ["--map", "HS=households", "--map", "RKS=persons"]
+
+
+@mess("roster_id_numbers_stored_as_numbers_xlsx", kind="roster", roster_expect={"persons": 24, "households": 12})
+def _(d):
+    """ID numbers typed into Excel as numbers: 18 digits do not fit a double, neighbours collapse."""
+    from openpyxl import Workbook
+    data = _roster_dataset(d)
+    p = d / "台账.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(list(roster_people().columns))
+    for r in roster_people().itertuples(index=False):
+        row = list(r)
+        row[6] = float(row[6]) if row[6][-1] != "X" else row[6]
+        ws.append(row)
+    wb.save(p)
+    return data, [p]
+
+
+@mess("roster_building_unit_room_in_one_column", kind="roster", roster_expect={"persons": 24, "households": 12})
+def _(d):
+    data = _roster_dataset(d)
+    ppl = roster_people()
+    ppl["楼栋"] = [f"{b}{u}{r}室" for b, u, r in zip(ppl["楼栋"], ppl["单元"], ppl["户室"])]
+    ppl = ppl.drop(columns=["单元", "户室"])
+    p = d / "台账.csv"
+    p.write_bytes(ppl.to_csv(index=False).encode("gbk"))
+    return data, [p]
+
+
+@mess("roster_compound_without_suffix", kind="roster", roster_expect={"persons": 24, "households": 12})
+def _(d):
+    data = _roster_dataset(d)
+    ppl = roster_people().assign(小区="金河")
+    p = d / "台账.csv"
+    p.write_bytes(ppl.to_csv(index=False).encode("utf-8"))
+    return data, [p]

@@ -343,3 +343,35 @@ def test_counts_with_their_unit_word():
     ds = load(layers)
     assert ds.buildings.loc["B001", ["households", "persons"]].tolist() == [350, 1200]
     assert ds.buildings.loc["B002", ["households", "floors"]].tolist() == [48, 6]
+
+
+@pytest.mark.parametrize("declared, shift, hint", [(4523, 0, "EPSG:4544"), (4544, 35_000_000, "EPSG:4523")])
+def test_gauss_kruger_zone_prefix_mismatch_names_the_right_crs(declared, shift, hint):
+    # a .prj naming the zone-prefixed CRS for plain x (or the other way round) used to crash on (inf, inf)
+    layers = {k: v.set_geometry(v.geometry.translate(shift, 0)).set_crs(declared, allow_override=True)
+              for k, v in M.base_layers(4544).items()}
+    probs = [p for p in errors_of(layers) if p.severity == "error"]
+    assert {p.code for p in probs} == {"outside_crs_area"}
+    assert all(hint in p.message for p in probs), probs[0].message
+    ds = load({k: v.set_crs(int(hint[5:]), allow_override=True) for k, v in layers.items()})
+    assert ds.buildings.geometry.area.loc["B001"] == pytest.approx(2400, rel=1e-3)
+
+
+def test_unrecognised_count_headers_are_named_with_the_mapping_to_use():
+    layers = base()
+    layers["buildings"] = layers["buildings"].rename(columns={"households": "HS", "persons": "RKS"}).drop(
+        columns=["floors"])
+    (p,) = [p for p in errors_of(layers) if p.code == "missing_field"]
+    assert p.feature is None and "HS" in p.message and "RKS" in p.message and "--map HS=households" in p.fix
+    ds = load(layers, column_map={"HS": "households", "RKS": "persons"})
+    assert ds.buildings["households"].sum() == base()["buildings"]["households"].sum()
+
+
+@pytest.mark.parametrize("hh, pp", [("住户数量", "居住人口数量"), ("常住户数", "常住人口数"), ("户数量", "人口数量")])
+def test_more_count_header_words(hh, pp):
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.rename(columns={"households": hh, "persons": pp})
+    ds = load(layers)
+    assert (ds.buildings["households"].to_numpy() == b["households"].to_numpy()).all()
+    assert (ds.buildings["persons"].to_numpy() == b["persons"].to_numpy()).all()
