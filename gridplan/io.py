@@ -646,7 +646,8 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
     except ValidationError:
         raise
     except Exception as e:  # noqa: BLE001 - the last safety net: a bug in gridplan must not become a traceback
-        log.exception("unexpected failure while loading %s", source)
+        # the traceback is for a bug report (-v shows it), not for the user's screen
+        log.info("unexpected failure while loading %s", source, exc_info=True)
         problems = [*problems, Problem("error", "dataset", None, f"gridplan could not check this dataset "
                                        f"({type(e).__name__}: {_first_line(e)})",
                                        "please report this with the files; meanwhile re-export the data from your "

@@ -242,6 +242,30 @@ def test_internal_failure_becomes_a_problem_not_a_traceback(monkeypatch):
     assert "simulated bug" in ei.value.problems[-1].message
 
 
+def test_internal_failure_prints_no_traceback_in_the_cli(monkeypatch, tmp_path):
+    import logging
+
+    import gridplan.io as gio
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(gio, "normalise", boom)
+    path = M.write_dataset(base(), tmp_path, "geojson")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        root.handlers = []          # let the CLI set up logging as it does for a user
+        out = _io.StringIO()
+        with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
+            code = main(["validate", str(path)])
+            for h in root.handlers:
+                h.flush()
+    finally:
+        root.handlers, root.level = handlers, level
+    assert code == 1
+    assert "simulated bug" in out.getvalue() and "Traceback" not in out.getvalue()
+
+
 def test_normalise_does_not_mutate_its_input():
     layers = base()
     copies = {k: v.copy() for k, v in layers.items()}
