@@ -74,7 +74,8 @@ def run_dataset(m: Mess, path: Path, opts: list[str], work: Path) -> tuple[str, 
         missing = [s for s in m.mentions if s not in err + out]
         if missing:
             return "DEFECT", f"message lacks {missing}: {err.strip()[:300]}"
-        return "clear error", err.strip().splitlines()[1][:110] if len(err.strip().splitlines()) > 1 else err[:110]
+        lines = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("- 错误")]
+        return "clear error", (lines[0] if lines else err.strip())[:110]
     if rc != 0:
         return "DEFECT", f"validate exit {rc}: {(err or out).strip()[:400]}"
     plan = work / "plan.gpkg"
@@ -134,6 +135,12 @@ def _kwargs(opts: list[str]) -> dict:
 
 def run_roster(m: Mess, data: Path, rosters: list[Path], work: Path) -> tuple[str, str]:
     out_dir = work / "roster_out"
+    if m.expect == "error":     # rows that cannot be placed: reported with the reason, none counted
+        rc, out, err = cli("roster", data, *rosters, "--out", out_dir)
+        missing = [s for s in m.mentions if s not in out + err]
+        if rc not in (0, 1) or missing:
+            return "DEFECT", f"exit {rc}, message lacks {missing}: {(out + err).strip()[:300]}"
+        return "clear error", (out + err).strip().splitlines()[1][:110] if rc == 0 else err.strip()[:110]
     rc, out, err = cli("roster", data, *rosters, "--out", out_dir, "--json")
     if rc != 0:
         return ("DEFECT" if rc == "traceback" or m.expect == "ok" else "clear error"), f"exit {rc}: {err.strip()[-300:]}"

@@ -177,6 +177,43 @@ def room_key(v) -> str:
     return _suffixed_key(v, _ROOM_SUFFIX, prefix="") or ""
 
 
+#: a whole address in the 楼栋 column: ``1幢1单元101室``, ``3号楼2单元0502``, ``七栋-一单元-301``, ``5-2-302``
+_ADDRESS = re.compile(
+    r"(?P<b>.+?(?:号楼|号栋|号幢|栋|幢|座|#))[-－—_/]?(?P<u>[0-9]+|[一二两三四五六七八九十]+)单元[-－—_/]?(?P<r>[0-9]+)(?:室|号|房)?"
+    r"|(?P<b2>[0-9]+)[-－—](?P<u2>[0-9]+)[-－—](?P<r2>[0-9]+)")
+
+
+def split_address(v) -> tuple[str, str, str] | None:
+    """``(楼栋, 单元, 户室)`` of an address written whole in one cell (``1幢1单元101室`` → ``("1幢", "1", "101")``,
+    ``5-2-302`` → ``("5", "2", "302")``); ``None`` when the text is not such an address."""
+    t = _text(v)
+    if t is None:
+        return None
+    m = _ADDRESS.fullmatch(t)
+    if m is None:
+        return None
+    if m.group("b") is not None:
+        return m.group("b"), m.group("u"), m.group("r")
+    return m.group("b2"), m.group("u2"), m.group("r2")
+
+
+def _split_addresses(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows whose 楼栋 cell holds the whole address and whose 单元 and 户室 are empty, split into the three
+    (so that households are told apart); returns the rows and how many were split."""
+    empty = rows["unit"].isna() & rows["room"].isna() & rows["building"].notna()
+    if not empty.any():
+        return rows, 0
+    parts = _map_unique(rows.loc[empty, "building"], split_address)
+    hit = parts.dropna()
+    if hit.empty:
+        return rows, 0
+    out = rows.copy()
+    out.loc[hit.index, "building"] = [p[0] for p in hit]
+    out.loc[hit.index, "unit"] = [p[1] for p in hit]
+    out.loc[hit.index, "room"] = [p[2] for p in hit]
+    return out, len(hit)
+
+
 def _map_unique(s: pd.Series, fn) -> pd.Series:
     """``s.map(fn)`` computed once per distinct value."""
     values = pd.unique(s.to_numpy(dtype=object))
@@ -604,7 +641,7 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     in :attr:`RosterResult.dataset`).
     """
     t0 = time.perf_counter()
-    r = roster.rows
+    r, n_split = _split_addresses(roster.rows)
     n = len(r)
     ckey = _map_unique(r["community"], fold_name)
     pkey = _map_unique(r["compound"], fold_name)
@@ -627,7 +664,16 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
 
     # ID numbers: checked, masked, and repeated ones counted once
     idk, idcheck, idmasked = _ids(r["id_number"])
-    idcheck = np.where(r["id_numeric"].to_numpy(dtype=bool) & (idk.notna().to_numpy()), "numeric", idcheck)
+    numeric = r["id_numeric"].to_numpy(dtype=bool) & idk.notna().to_numpy()
+    idcheck = np.where(numeric, "numeric", idcheck)
+    lossy = numeric & (idk.str.len().fillna(0).to_numpy() > 15)
+    if lossy.any():
+        # an 18-digit number kept as a number lost its last digits (a double holds ~15): neighbours born on one
+        # day collapse to one value. Such rows are the same person only when name and address agree as well.
+        same = (r["name"].map(lambda v: _text(v) or "") + "\x1f" + bkey.fillna("") + "\x1f"
+                + _map_unique(r["unit"], unit_key).fillna("") + "\x1f" + _map_unique(r["room"], room_key).fillna(""))
+        idk = idk.copy()
+        idk[lossy] = idk[lossy] + "\x1f" + same[lossy]
     kept_row = np.full(n, "", dtype=object)
     has_id = idk.notna().to_numpy()
     if has_id.any():
@@ -708,6 +754,9 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     warnings = list(roster.warnings)
+    if n_split:
+        warnings.append(f"{n_split} 行的楼栋列写了完整地址（如 1幢1单元101室），已拆分为楼栋、单元、户室 / {n_split} row(s) held "
+                        "the whole address in the building column; it was split into building, unit and room")
     from_names = _numbers_from_names(dataset)
     if from_names:
         warnings.append(f"{from_names} 栋楼没有楼栋号（building_no），楼栋号取自名称（如 1栋）/ {from_names} building(s) have "

@@ -403,6 +403,37 @@ def test_id_stored_as_a_number_is_flagged(tmp_path, ds):
     assert res.rows["id_check"].tolist() == ["numeric"]
 
 
+def test_ids_stored_as_numbers_do_not_merge_neighbours(tmp_path, ds):
+    # 18 digits do not fit a double: 510682198001013000 and …3019 (one birthday, one district) become the same
+    # number in Excel; they are two people unless name and address agree too
+    from openpyxl import Workbook
+    a, b = _id("51068219800101300"), _id("51068219800101301")
+    assert a != b and float(a) == float(b)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    ws.append(["", "蓥华小区", "3栋", "1", "101", "甲", float(a), "户主", "常住", "群众"])
+    ws.append(["", "蓥华小区", "3栋", "1", "102", "乙", float(b), "户主", "常住", "群众"])
+    ws.append(["", "蓥华小区", "3栋", "1", "102", "乙", float(b), "户主", "常住", "群众"])      # 乙 entered twice
+    wb.save(tmp_path / "n.xlsx")
+    res = apply_roster(ds, tmp_path / "n.xlsx")
+    assert counts(res) == {"B03": (2, 2, 0)}
+    assert res.rows["status"].tolist() == ["matched", "matched", "duplicate"]
+    assert res.rows["id_check"].tolist() == ["numeric"] * 3
+
+
+def test_whole_address_in_the_building_column_is_split(tmp_path, ds):
+    rows = [person("蓥华小区", "1幢1单元101室", "", "", "甲", _id("51068219800101051")),
+            person("蓥华小区", "1幢1单元101室", "", "", "乙", _id("51068219800101052")),
+            person("蓥华小区", "1号楼-一单元-102", "", "", "丙", _id("51068219800101053")),
+            person("蓥华小区", "2-1-301", "", "", "丁", _id("51068219800101054")),
+            person("蓥华小区", "3栋", "2单元", "", "戊", _id("51068219800101055"))]      # a unit given: left alone
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
+    assert counts(res) == {"B01": (2, 3, 0), "B02": (1, 1, 0), "B03": (1, 1, 0)}
+    assert any("split" in w for w in res.warnings)
+    assert res.rows.loc[0, ["building", "unit", "room"]].tolist() == ["1幢", "1", "101"]   # the report shows the parts
+
+
 def _all_text(folder: Path) -> str:
     """Every cell of every layer and every report sheet in ``folder``, as one string."""
     from openpyxl import load_workbook
