@@ -74,7 +74,7 @@ def run_dataset(m: Mess, path: Path, opts: list[str], work: Path) -> tuple[str, 
         missing = [s for s in m.mentions if s not in err + out]
         if missing:
             return "DEFECT", f"message lacks {missing}: {err.strip()[:300]}"
-        lines = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("- 错误")]
+        lines = [ln.strip() for ln in (out + err).splitlines() if ln.strip().startswith("- 错误")]
         return "clear error", (lines[0] if lines else err.strip())[:110]
     if rc != 0:
         return "DEFECT", f"validate exit {rc}: {(err or out).strip()[:400]}"
@@ -109,17 +109,59 @@ def run_dataset(m: Mess, path: Path, opts: list[str], work: Path) -> tuple[str, 
     if rc != 0:
         return "DEFECT", f"export data exit {rc}: {err.strip()[-300:]}"
     if m.position_m is not None:
-        for f in (exp / "assignment.geojson", exp / "grids.gpkg"):
+        for f in (exp / "assignment.geojson", exp / "grids.gpkg", exp / "assignment_shp.zip"):
             a = gpd.read_file(f, layer="assignment") if f.suffix == ".gpkg" else gpd.read_file(f)
+            if f.suffix != ".geojson" and a.crs is not None and ds.source_crs is not None \
+                    and not a.crs.equals(ds.source_crs) and _kwargs(opts).get("coord_system") is None:
+                return "DEFECT", f"exported {f.name} is in {a.crs.to_epsg()}, the input in {ds.source_crs.to_epsg()}"
             system = _kwargs(opts).get("coord_system")
             if system in ("gcj02", "bd09"):   # written back in the offset system: compare in WGS 84
                 from gridplan.crs import to_wgs84
                 a = a.to_crs(4326)
                 a = a.set_geometry(gpd.GeoSeries(to_wgs84(a.geometry.to_numpy(), system), crs=4326))
-            d = _positions(a, a["building_id"], tr)
+            d = _positions(a, a["building_id" if "building_id" in a else "bldg_id"], tr)   # a .dbf name has 10 chars
             if not d <= m.position_m:
                 return "DEFECT", f"exported {f.name} puts buildings up to {d:.1f} m from their true place"
+    if m.exports:
+        bad = _check_exports(path, opts, plan, work)
+        if bad:
+            return "DEFECT", bad
     return "ok", f"{res['grids']} grids, {want_h} households, {len(ds.problems)} warning(s)"
+
+
+def _check_exports(path: Path, opts: list[str], plan: Path, work: Path) -> str | None:
+    """The ledger (Excel/CSV) and the HTML map: written, user text inert (no formula, no live HTML)."""
+    from messes import HOSTILE_NAME
+    out = work / "maps"
+    for kind in ("ledger", "html"):
+        rc, _, err = cli("export", kind, path, *opts, "--plan", plan, "--out", out / kind)
+        if rc != 0:
+            return f"export {kind} exit {rc}: {err.strip()[-300:]}"
+    files = [f for f in out.rglob("*") if f.is_file()]
+    for f in files:
+        if f.suffix == ".xlsx":
+            import openpyxl
+            wb = openpyxl.load_workbook(f)
+            for ws in wb.worksheets:
+                for row in ws.iter_rows():
+                    for c in row:
+                        if c.data_type == "f" or (isinstance(c.value, str) and c.value[:1] in "=+-@" and
+                                                  c.value not in ("-",)):
+                            return f"{f.name} [{ws.title}] {c.coordinate} holds a formula: {c.value!r:.60}"
+        elif f.suffix == ".csv":
+            import csv
+            text = f.read_bytes().decode("utf-8-sig", errors="replace")
+            for row in csv.reader(io.StringIO(text)):
+                hit = [c for c in row if c[:1] in ("=", "+", "@") or (c[:1] == "-" and c[1:2].isalpha())]
+                if hit:
+                    return f"{f.name} holds a cell a spreadsheet runs as a formula: {hit[0][:60]}"
+        elif f.suffix == ".html":
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if HOSTILE_NAME.split("=HYPER")[0] in text:
+                return f"{f.name} carries the user's <img onerror> unescaped"
+    if not files:
+        return "the exports wrote no file"
+    return None
 
 
 def _kwargs(opts: list[str]) -> dict:

@@ -125,9 +125,14 @@ class Mess:
     kind: str = "dataset"
     roster: Callable[[Path], list[Path]] | None = None
     roster_expect: dict = field(default_factory=dict)
+    exports: bool = False          # also export the ledger and the HTML map, and look inside them
 
 
 MESSES: list[Mess] = []
+
+
+#: user text that must come out inert: HTML escaped, no spreadsheet formula
+HOSTILE_NAME = '<img src=x onerror=alert(1)>=HYPERLINK("http://x","点")'
 
 
 def mess(name, expect="ok", **kw):
@@ -632,3 +637,24 @@ def _(d):
     p = d / "台账.csv"
     p.write_bytes(ppl.to_csv(index=False).encode("utf-8"))
     return data, [p]
+
+
+@mess("hostile_names_exported", exports=True)
+def _(d):
+    """Names a user typed (or pasted) that would run as HTML or as a spreadsheet formula."""
+    lay = layers(4326)
+    for k in ("communities", "compounds", "stations"):
+        lay[k] = lay[k].assign(name=[f"{HOSTILE_NAME}{i}" for i in range(len(lay[k]))])
+    lay["buildings"] = lay["buildings"].assign(name="=1+1")
+    return write_all(lay, d), []
+
+
+@mess("zip_nested_folders_upper_case_gk_prefix", exports=True)
+def _(d):
+    src = d / "src"
+    write_all(layers(GK_PREFIX), src / "姑苏区" / "矢量数据", ".shp", encoding="GBK")
+    with zipfile.ZipFile(d / "数据.zip", "w") as z:
+        for f in sorted((src / "姑苏区" / "矢量数据").iterdir()):
+            z.write(f, f"姑苏区/矢量数据/{f.stem}{f.suffix.upper()}")
+    shutil.rmtree(src)
+    return d / "数据.zip", []
