@@ -331,9 +331,19 @@ def _check_ids(gdf, layer, col: _Collector):
     for i in np.flatnonzero(null.to_numpy()):
         col.error(layer, f"row {i + 1}", f"`{idf}` is empty", f"give every feature a unique `{idf}`", "null_id")
     dup = ids[ids.duplicated(keep=False) & ~null]
+    one = {"communities": "community", "compounds": "compound", "buildings": "building", "roads": "road",
+           "stations": "station"}.get(layer, layer)
+    parts = (f", or, if they are the parts of one {one}, merge them into one multi-part feature (QGIS: Dissolve "
+             f"by {idf})") if layer in ("communities", "compounds") else ""
+    if layer == "buildings" and len(dup) and "compound_id" in gdf.columns:
+        pair = _id_strings(gdf["compound_id"]).fillna("").astype(str) + "\x1f" + ids.fillna("").astype(str)
+        if not pair[ids.duplicated(keep=False) & ~null].duplicated().any():
+            parts = ("; the ids repeat only across compounds, so they look like building numbers: name that column "
+                     "楼栋号 (building_no) and add a unique building_id (e.g. compound id + number), or leave "
+                     "building_id out to have ids generated")
     for v in dup.unique():
         col.error(layer, v, f"`{idf}` {v!r} is used by {int((ids == v).sum())} features",
-                  f"make `{idf}` unique (each {layer[:-1]} once)", "duplicate_id")
+                  f"make `{idf}` unique (each {one} once){parts}", "duplicate_id")
     gdf[idf] = ids.astype(object)
     return gdf
 

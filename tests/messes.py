@@ -658,3 +658,23 @@ def _(d):
             z.write(f, f"姑苏区/矢量数据/{f.stem}{f.suffix.upper()}")
     shutil.rmtree(src)
     return d / "数据.zip", []
+
+
+@mess("community_in_two_features_same_id", "error", mentions=("communities", "510682001001", "Dissolve"))
+def _(d):
+    lay = layers_gk()
+    c = lay["communities"]
+    g = c.geometry.iloc[0]
+    x0, y0, x1, y1 = g.bounds
+    west = c.iloc[[0]].assign(geometry=[box(x0, y0, (x0 + x1) / 2, y1)])
+    east = c.iloc[[0]].assign(geometry=[box((x0 + x1) / 2, y0, x1, y1)])
+    lay["communities"] = pd.concat([west, east, c.iloc[1:]], ignore_index=True)
+    return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d, ".shp"), []
+
+
+@mess("building_ids_repeat_per_compound", "error", mentions=("buildings", "building_id"))
+def _(d):
+    lay = layers(4326)
+    b = lay["buildings"]
+    lay["buildings"] = b.assign(building_id=b.groupby(b["compound_id"].fillna("-")).cumcount().add(1).astype(str))
+    return write_all(lay, d), []

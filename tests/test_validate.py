@@ -399,3 +399,21 @@ def test_more_count_header_words(hh, pp):
     ds = load(layers)
     assert (ds.buildings["households"].to_numpy() == b["households"].to_numpy()).all()
     assert (ds.buildings["persons"].to_numpy() == b["persons"].to_numpy()).all()
+
+
+def test_a_community_in_two_parts_is_told_to_dissolve():
+    layers = base()
+    c = layers["communities"]
+    layers["communities"] = pd.concat([c, c.iloc[[0]]], ignore_index=True)
+    (p,) = [p for p in errors_of(layers) if p.code == "duplicate_id"]
+    assert p.layer == "communities" and "each community once" in p.fix and "Dissolve by community_id" in p.fix
+
+
+def test_building_ids_that_repeat_per_compound_are_called_building_numbers():
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.assign(building_id=b.groupby(b["compound_id"].fillna("-")).cumcount().add(1).astype(str))
+    probs = [p for p in errors_of(layers) if p.code == "duplicate_id"]
+    assert probs and all("building numbers" in p.fix and "building_no" in p.fix for p in probs)
+    layers["buildings"] = b.assign(building_id="B001")           # one id everywhere: no such hint
+    assert all("building numbers" not in p.fix for p in errors_of(layers) if p.code == "duplicate_id")
