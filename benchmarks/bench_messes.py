@@ -131,7 +131,7 @@ def run_dataset(m: Mess, path: Path, opts: list[str], work: Path) -> tuple[str, 
 
 def _check_exports(path: Path, opts: list[str], plan: Path, work: Path) -> str | None:
     """The ledger (Excel/CSV) and the HTML map: written, user text inert (no formula, no live HTML)."""
-    from messes import HOSTILE_NAME
+    from messes import HOSTILE_NAME, PERSONAL
     out = work / "maps"
     for kind in ("ledger", "html"):
         rc, _, err = cli("export", kind, path, *opts, "--plan", plan, "--out", out / kind)
@@ -161,7 +161,22 @@ def _check_exports(path: Path, opts: list[str], plan: Path, work: Path) -> str |
                 return f"{f.name} carries the user's <img onerror> unescaped"
     if not files:
         return "the exports wrote no file"
+    secrets = [*PERSONAL.values(), "13812345678", "钱多多"]
+    for f in [*files, *(work / "export").rglob("*")]:
+        if f.is_file():
+            text = _file_text(f) if f.suffix in (".xlsx", ".gpkg") else _unzipped_text(f)
+            leak = [x for x in secrets if x in text]
+            if leak:
+                return f"{f.name} carries personal data from the user's columns ({leak[0][:3]}…)"
     return None
+
+
+def _unzipped_text(f: Path) -> str:
+    if f.suffix == ".zip":
+        import zipfile
+        with zipfile.ZipFile(f) as z:
+            return "\n".join(z.read(n).decode("utf-8", errors="replace") for n in z.namelist())
+    return f.read_bytes().decode("utf-8", errors="replace")
 
 
 def _kwargs(opts: list[str]) -> dict:

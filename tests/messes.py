@@ -678,3 +678,15 @@ def _(d):
     b = lay["buildings"]
     lay["buildings"] = b.assign(building_id=b.groupby(b["compound_id"].fillna("-")).cumcount().add(1).astype(str))
     return write_all(lay, d), []
+
+
+#: personal data an office keeps beside the buildings (building head's name and mobile, ID number)
+PERSONAL = {"楼栋长": "赵铁柱", "联系电话": "13912345678", "身份证号": "320508198001013000"}
+
+
+@mess("personal_columns_on_buildings", exports=True)
+def _(d):
+    lay = layers(4326)
+    lay["buildings"] = lay["buildings"].assign(**PERSONAL)
+    lay["compounds"] = lay["compounds"].assign(物业联系人="钱多多", 物业电话="13812345678")
+    return write_all(lay, d), []
