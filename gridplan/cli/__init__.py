@@ -13,7 +13,16 @@ import time
 from pathlib import Path
 
 from .._errors import GridplanError, ValidationError
-from ._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, UsageError, add_dataset_options, emit, parse_column_map
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_dataset_options,
+    emit,
+    parse_column_map,
+    refuse_overwriting_inputs,
+)
 
 
 # --------------------------------------------------------------------------- validate
@@ -80,6 +89,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(message)s")
     try:
+        refuse_overwriting_inputs(args)
         return args.func(args)
     except UsageError as e:
         print(f"用法错误 / usage error: {e}", file=sys.stderr)
