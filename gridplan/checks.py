@@ -472,7 +472,7 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
                       "declare EPSG:4326 (or EPSG:4490 for CGCS2000 longitude/latitude) instead",
                       "geographic_as_projected")
             return gdf, False
-        if not _inside_area_of_use(crs, xmin, ymin, xmax, ymax):
+        if _gk_prefix_mismatch(crs, xmin, xmax) or not _inside_area_of_use(crs, xmin, ymin, xmax, ymax):
             col.error(layer, None, f"coordinates (x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) lie outside the "
                       f"area of the declared {crs.name} (EPSG:{crs.to_epsg()}) / 坐标不在所声明坐标系的范围内; "
                       + _gk_counterpart(crs, xmin, xmax, ymin, ymax),
@@ -482,10 +482,10 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
     return gdf, True
 
 
-def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float = 3.0) -> bool:
-    """Whether the bounding box of projected coordinates maps to longitudes/latitudes within ``margin_deg`` of
-    the CRS's area of use (true when the CRS names none). Catches a Gauss-Krüger zone declared with the
-    zone number where the x values lack it, or the other way round: far outside, not merely a zone over."""
+def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float = 30.0) -> bool:
+    """Whether the bounding box of projected coordinates maps to finite longitudes/latitudes within
+    ``margin_deg`` of the CRS's area of use (true when the CRS names none): coordinates thousands of
+    kilometres off, not merely a zone over (nor local test coordinates near the false origin)."""
     area = crs.area_of_use
     if area is None:
         return True
@@ -506,9 +506,8 @@ def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float =
                  & (lat <= n + margin_deg)).all())
 
 
-def _gk_counterpart(crs: CRS, xmin, xmax, ymin, ymax) -> str:
-    """A hint at the CRS projected coordinates are really in, for a CGCS2000 3° Gauss-Krüger zone declared
-    with the zone number in front of x (EPSG:4513–4533) where the data lacks it, or the other way round."""
+def _cgcs_gk3(crs: CRS) -> tuple[int, float] | None:
+    """``(zone, false easting)`` of a CGCS2000 3° Gauss-Krüger CRS (EPSG:4513–4554), else ``None``."""
     from .crs import central_meridian
     cm = central_meridian(crs)
     fe = next((p.value for p in (crs.coordinate_operation.params if crs.coordinate_operation else [])
@@ -516,10 +515,28 @@ def _gk_counterpart(crs: CRS, xmin, xmax, ymin, ymax) -> str:
     datum = (crs.datum.name if crs.datum else "").lower()
     cgcs = "china 2000" in datum or "china geodetic coordinate system 2000" in datum or "cgcs2000" in datum
     if cgcs and cm is not None and fe is not None and float(cm) % 3 == 0 and 75 <= cm <= 135:
-        zone = int(cm) // 3
+        return int(cm) // 3, float(fe)
+    return None
+
+
+def _gk_prefix_mismatch(crs: CRS, xmin, xmax) -> bool:
+    """A CGCS2000 3° zone declared with the zone number in front of x where x lacks it, or the reverse."""
+    gk = _cgcs_gk3(crs)
+    if gk is None:
+        return False
+    zone, fe = gk
+    return (fe > 1e6 and xmax < 1e6) or (fe < 1e6 and xmin // 1e6 == zone and xmax // 1e6 == zone)
+
+
+def _gk_counterpart(crs: CRS, xmin, xmax, ymin, ymax) -> str:
+    """A hint at the CRS projected coordinates are really in, for a CGCS2000 3° Gauss-Krüger zone declared
+    with the zone number in front of x (EPSG:4513–4533) where the data lacks it, or the other way round."""
+    gk = _cgcs_gk3(crs)
+    if gk is not None:
+        zone, fe = gk
         if fe > 1e6 and xmax < 1e6:
-            return (f"x lacks the zone number {zone}: probably CGCS2000 3° Gauss-Kruger CM {int(cm)}°E without the "
-                    f"zone prefix, EPSG:{4534 + (int(cm) - 75) // 3}")
+            return (f"x lacks the zone number {zone}: probably CGCS2000 3° Gauss-Kruger CM {3 * zone}°E without the "
+                    f"zone prefix, EPSG:{4534 + (3 * zone - 75) // 3}")
         if fe < 1e6 and xmin // 1e6 == zone and xmax // 1e6 == zone:
             return (f"x starts with the zone number {zone}: probably CGCS2000 3° Gauss-Kruger zone {zone} with the "
                     f"zone prefix, EPSG:{4513 + zone - 25}")
@@ -573,7 +590,7 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "012345678
 
 
 #: a count followed by its unit word, as spreadsheets hold them: ``350户``, ``1200人``, ``6层``
-_COUNT_WITH_UNIT = re.compile(r"([+\-]?[0-9]+(?:\.[0-9]+)?)(?:户|人|口|层|套|名|个|栋|幢)")
+_COUNT_WITH_UNIT = re.compile(r"([+\-]?[0-9]+(?:\.[0-9]+)?)(?:户|人|口|层|套|名|个|栋|幢|F|f)")
 
 
 def _clean_number(v):
@@ -627,6 +644,12 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
                      f"{opts.persons_per_household:g}); they are flagged `households_estimated`",
                      "enter counted households where you have them", "households_estimated")
     p = pp.to_numpy(dtype=float, na_value=np.nan)
+    both = ~est_h & ~np.isnan(h) & ~np.isnan(p) & (h > 0) & (p > 0)
+    if both.sum() >= 5 and (h[both] > p[both]).mean() > 0.5:
+        col.warn("buildings", None, f"households exceed persons in {int((h[both] > p[both]).sum())} of "
+                 f"{int(both.sum())} buildings: the two columns look swapped / 户数大于人口，两列可能填反",
+                 "check which column holds 户数 (households) and which 人口 (persons); map them by hand if the "
+                 "headers are swapped (--map 人口=households --map 户数=persons)", "counts_swapped")
     est_p = np.isnan(p) & ~np.isnan(h) & ~invalid.get("persons", np.zeros(n, dtype=bool))
     if est_p.any():
         p[est_p] = np.round(h[est_p] * opts.persons_per_household)

@@ -417,3 +417,24 @@ def test_building_ids_that_repeat_per_compound_are_called_building_numbers():
     assert probs and all("building numbers" in p.fix and "building_no" in p.fix for p in probs)
     layers["buildings"] = b.assign(building_id="B001")           # one id everywhere: no such hint
     assert all("building numbers" not in p.fix for p in errors_of(layers) if p.code == "duplicate_id")
+
+
+def test_swapped_count_columns_are_warned():
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.rename(columns={"households": "persons", "persons": "households"})
+    ds = load(layers)
+    assert [p.code for p in ds.problems] == ["counts_swapped"]
+    assert load(base()).problems == ()
+
+
+def test_floors_written_as_6F():
+    layers = base()
+    b = layers["buildings"].copy()
+    b["floors"] = [f"{v}F" for v in b["floors"]]
+    b["households"] = b["households"].astype(object)
+    b.loc[b.index[0], "households"] = None
+    layers["buildings"] = b
+    ds = load(layers)
+    assert (ds.buildings["floors"].to_numpy() == base()["buildings"]["floors"].to_numpy()).all()
+    assert ds.buildings.loc["B001", "households_estimated"]
