@@ -83,6 +83,9 @@ def run_dataset(m: Mess, path: Path, opts: list[str], work: Path) -> tuple[str, 
     if rc != 0:
         return "DEFECT", f"partition exit {rc}: {err.strip()[-300:]}"
     res = json.loads(out)
+    if m.name.startswith("city_"):              # a generated city: its own totals
+        from messes import _city_households
+        m.households, m.buildings = _city_households()
     want_h = m.households if m.households is not None else int(tr["households"].sum())
     if res["households"] != want_h:
         return "DEFECT", f"plan holds {res['households']} households, the files {want_h}"

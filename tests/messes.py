@@ -690,3 +690,41 @@ def _(d):
     lay["buildings"] = lay["buildings"].assign(**PERSONAL)
     lay["compounds"] = lay["compounds"].assign(物业联系人="钱多多", 物业电话="13812345678")
     return write_all(lay, d), []
+
+
+
+def _city(households: int = 6000):
+    """A generated city (benchmarks/cities.py, family 'organic') moved from Shifang to 苏州 (EPSG:4549)."""
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    if str(root / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(root / "benchmarks"))
+    import cities
+    lay = cities.generate("organic", seed=1, households=households)
+    dx, dy = ORIGIN[0] - ORIGIN_4544[0], ORIGIN[1] - ORIGIN_4544[1]
+    return {k: v.set_geometry(v.geometry.translate(dx, dy)).set_crs(GK_NO_PREFIX, allow_override=True)
+            for k, v in lay.items()}
+
+
+_CITY_HH: dict = {}
+
+
+def _city_households() -> tuple[int, int]:
+    if not _CITY_HH:
+        b = _city()["buildings"]
+        _CITY_HH["v"] = (int(b["households"].sum()), len(b))
+    return _CITY_HH["v"]
+
+
+@mess("city_6000hh_gbk_zip_gk_prefix_chinese_headers", position_m=None)
+def _(d):
+    lay = {k: v.to_crs(GK_PREFIX) for k, v in _city().items()}
+    lay["buildings"] = chinese_buildings(lay["buildings"])
+    src = d / "src"
+    for k, g in lay.items():
+        write(g, src / f"{k}.shp", encoding="GBK")
+    for f in src.glob("*.cpg"):
+        f.unlink()
+    zip_folder(src, d / "城区.zip")
+    shutil.rmtree(src)
+    return d / "城区.zip", []
