@@ -797,12 +797,15 @@ def _check_duplicate_footprints(b, col: _Collector, *, min_iou: float = 0.9):
 def _check_overlaps(polys, layer: str, col: _Collector, *, min_share: float = 0.01):
     """Communities (or compounds) drawn over each other. A building in the overlap could belong to either,
     and grids that tile each community would overlap: for communities an overlap above ``min_share`` of
-    the smaller polygon is an error, a thinner sliver a warning; for compounds a warning."""
+    the smaller polygon is an error, a thinner sliver (two digitisations of one boundary) a warning and
+    is cut from the later community, so that grids tile without overlaps; for compounds a warning.
+    Returns the layer (a copy when a sliver was cut)."""
     geoms = np.asarray(polys.geometry.array, dtype=object)
     ids = _labels(polys, layer)
     i, j = _pairs(geoms)
     if not len(i):
-        return
+        return polys
+    cut = geoms.copy()
     hit = shapely.intersects(geoms[i], geoms[j]) & ~shapely.touches(geoms[i], geoms[j])
     i, j = i[hit], j[hit]
     inter = shapely.area(shapely.intersection(geoms[i], geoms[j]))
@@ -817,9 +820,17 @@ def _check_overlaps(polys, layer: str, col: _Collector, *, min_share: float = 0.
                "(e.g. QGIS: Difference, or snap both to one line)")
         if big:
             col.error(layer, ids[j[k]], msg + "; grids of the two would overlap", fix, "overlapping_polygons")
-        else:
-            col.warn(layer, ids[j[k]], msg + f"; a building in the overlap goes to {ids[i[k]]}", fix,
-                     "overlapping_polygons")
+            continue
+        if layer == "communities":
+            rest = shapely.difference(cut[j[k]], geoms[i[k]])
+            parts = [g for g in getattr(rest, "geoms", [rest]) if g.geom_type in ("Polygon", "MultiPolygon")]
+            if parts:
+                cut[j[k]] = shapely.union_all(parts)
+        col.warn(layer, ids[j[k]], msg + f"; the overlap (and a building in it) was given to {ids[i[k]]}", fix,
+                 "overlapping_polygons")
+    if any(a is not b for a, b in zip(cut, geoms)):
+        polys = polys.set_geometry(gpd.GeoSeries(cut, index=polys.index, crs=polys.crs))
+    return polys
 
 
 def _check_column_map(raw_columns: dict[str, list], column_map, col: _Collector):
@@ -991,7 +1002,7 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
     _check_duplicate_footprints(layers["buildings"], col)
     for name in ("communities", "compounds"):
         if name in layers:
-            _check_overlaps(layers[name], name, col)
+            layers[name] = _check_overlaps(layers[name], name, col)
     _finish_layers(layers, col, opts)
     problems = col.finish()
     if any(p.severity == "error" for p in problems):

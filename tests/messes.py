@@ -728,3 +728,14 @@ def _(d):
     zip_folder(src, d / "城区.zip")
     shutil.rmtree(src)
     return d / "城区.zip", []
+
+
+@mess("points_geocoded_to_compound_centres", position_m=None)
+def _(d):
+    """Buildings geocoded from their address: every building of a compound on the compound's centre point."""
+    lay = layers_gk()
+    b = lay["buildings"].copy()
+    centre = lay["compounds"].set_index("compound_id").geometry.centroid
+    b["geometry"] = [centre[c] if isinstance(c, str) else g.centroid for c, g in zip(b["compound_id"], b.geometry)]
+    lay["buildings"] = b
+    return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []

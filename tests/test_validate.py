@@ -438,3 +438,16 @@ def test_floors_written_as_6F():
     ds = load(layers)
     assert (ds.buildings["floors"].to_numpy() == base()["buildings"]["floors"].to_numpy()).all()
     assert ds.buildings.loc["B001", "households_estimated"]
+
+
+def test_a_sliver_overlap_of_two_communities_is_cut_from_the_later_one():
+    layers = base()
+    c = layers["communities"].to_crs(4544)
+    g0 = c.geometry.iloc[0]
+    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(g0, 1.002, 1.0, origin=(g0.bounds[0], 0))
+    layers["communities"] = c.to_crs(4326)
+    ds = load(layers)
+    assert [(p.code, p.feature) for p in ds.problems] == [("overlapping_polygons", "510682001002")]
+    a, b = ds.communities.geometry.loc["510682001001"], ds.communities.geometry.loc["510682001002"]
+    assert a.intersection(b).area < 1e-3 and a.area > 200_000
+    assert a.union(b).area == pytest.approx(1000 * 400 + 1, rel=1e-3)
