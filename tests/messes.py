@@ -739,3 +739,23 @@ def _(d):
     b["geometry"] = [centre[c] if isinstance(c, str) else g.centroid for c, g in zip(b["compound_id"], b.geometry)]
     lay["buildings"] = b
     return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []
+
+
+@mess("roster_two_level_header_vertical_merges_xlsx", kind="roster", roster_expect={"persons": 24, "households": 12,
+                                                                                      "party_members": 5})
+def _(d):
+    """住址 over 小区/楼栋/单元/户室 in two header rows; 姓名, 身份证号, 政治面貌 merged down across both rows."""
+    from openpyxl import Workbook
+    data = _roster_dataset(d)
+    p = d / "台账.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["序号", "社区", "住址", None, None, None, "姓名", "公民身份号码", "政治面貌"])
+    ws.append([None, None, "小区", "楼栋", "单元", "户室", None, None, None])
+    for col in ("A", "B", "G", "H", "I"):
+        ws.merge_cells(f"{col}1:{col}2")
+    ws.merge_cells("C1:F1")
+    for i, r in enumerate(roster_people().itertuples(index=False)):
+        ws.append([i + 1, r.社区, r.小区, r.楼栋, r.单元, r.户室, r.姓名, r.身份证号, r.政治面貌])
+    wb.save(p)
+    return data, [p]
