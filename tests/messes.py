@@ -759,3 +759,15 @@ def _(d):
         ws.append([i + 1, r.社区, r.小区, r.楼栋, r.单元, r.户室, r.姓名, r.身份证号, r.政治面貌])
     wb.save(p)
     return data, [p]
+
+
+@mess("roster_csv_ids_as_excel_text_formulas", kind="roster", roster_expect={"persons": 24, "households": 12,
+                                                                              "invalid_ids": 0})
+def _(d):
+    """IDs written ="510682…" (how offices keep Excel from turning 18 digits into 5.10682E+17) or '510682…."""
+    data = _roster_dataset(d)
+    ppl = roster_people()
+    ppl["身份证号"] = [f'="{v}"' if i % 2 else f"'{v}" for i, v in enumerate(ppl["身份证号"])]
+    p = d / "台账.csv"
+    p.write_bytes(ppl.to_csv(index=False).encode("gbk"))
+    return data, [p]
