@@ -114,6 +114,24 @@ def fold_name(v) -> str | None:
     return s.casefold() if s else None
 
 
+#: generic words at the end of a 社区/小区 name that rosters write or leave out: 方亭社区居委会 = 方亭社区 = 方亭,
+#: 金河小区 = 金河
+_COMMUNITY_WORDS = re.compile(r"(社区居民委员会|社区居委会|居民委员会|居委会|社区)$")
+_COMPOUND_WORDS = re.compile(r"(小区)$")
+
+
+def community_key(v) -> str | None:
+    """A 社区 name as compared: :func:`fold_name` without a closing 社区/社区居委会/居民委员会."""
+    s = fold_name(v)
+    return (_COMMUNITY_WORDS.sub("", s) or s) if s else None
+
+
+def compound_key(v) -> str | None:
+    """A 小区 name as compared: :func:`fold_name` without a closing 小区."""
+    s = fold_name(v)
+    return (_COMPOUND_WORDS.sub("", s) or s) if s else None
+
+
 _CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -538,7 +556,7 @@ def _lookups(dataset: Dataset):
     comm_keys: dict[str, list[str]] = {}
     if comm is not None and not _communities_derived(dataset):
         for cid, name in zip(comm.index, comm["name"] if "name" in comm else comm.index):
-            for k in {fold_name(name), fold_name(cid)}:
+            for k in {community_key(name), fold_name(cid)}:
                 if k and cid not in comm_keys.setdefault(k, []):
                     comm_keys[k].append(cid)
     comp = dataset.compounds
@@ -546,7 +564,7 @@ def _lookups(dataset: Dataset):
     if comp is not None:
         cc = comp["community_id"] if "community_id" in comp else pd.Series(None, index=comp.index)
         for cpid, name, cid in zip(comp.index, comp["name"], cc):
-            k = fold_name(name)
+            k = compound_key(name)
             if k:
                 comp_keys.setdefault(k, []).append((cpid, cid))
     b = dataset.buildings
@@ -643,8 +661,8 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     t0 = time.perf_counter()
     r, n_split = _split_addresses(roster.rows)
     n = len(r)
-    ckey = _map_unique(r["community"], fold_name)
-    pkey = _map_unique(r["compound"], fold_name)
+    ckey = _map_unique(r["community"], community_key)
+    pkey = _map_unique(r["compound"], compound_key)
     bkey = _map_unique(r["building"], building_key)
     lookups = _lookups(dataset)
     combo = [f"{c}\x1f{q}\x1f{b}" for c, q, b in zip(ckey.to_numpy(dtype=object), pkey.to_numpy(dtype=object),

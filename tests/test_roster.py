@@ -353,6 +353,17 @@ def test_building_numbers_taken_from_names_when_the_dataset_has_none(tmp_path):
     assert any("building_no" in w for w in res.warnings)
 
 
+def test_community_and_compound_names_with_or_without_their_generic_word(tmp_path, ds):
+    # 阳光社区 written as its 居委会 or bare; 蓥华小区 as 蓥华; 金桂花园 keeps its own word (花园 is a name)
+    rows = [person("蓥华", "1栋", "1", "101", "甲", _id("51068219800101061"), community="阳光社区居民委员会"),
+            person("蓥华小区", "1栋", "1", "102", "乙", _id("51068219800101062"), community="阳光"),
+            person("金桂", "7栋", "1", "101", "丙", _id("51068219800101063"), community="阳光社区居委会")]
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
+    assert res.rows["status"].tolist() == ["matched", "matched", "unmatched"]
+    assert counts(res) == {"B01": (2, 2, 0)}
+    assert res.rows["reason"].iat[2] == "unknown_compound"
+
+
 def test_rows_without_id_count_once_each(tmp_path, ds):
     rows = [person("蓥华小区", "3栋", "1", "101", n, "") for n in ("甲", "乙", "丙")]
     res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
