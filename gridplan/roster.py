@@ -11,7 +11,10 @@ A 社区 keeps its residents in spreadsheets with one row per person, keyed by a
 
 Spellings are folded before comparing: full-width characters and blanks (NFKC), building numbers
 (``7栋`` = ``7号楼`` = ``7幢`` = ``7#`` = ``7号`` = ``七号楼`` = ``07栋`` = ``７栋`` = ``7``), units
-(``1单元`` = ``一单元`` = ``1``) and room numbers (``0302室`` = ``302``).
+(``1单元`` = ``一单元`` = ``1``), room numbers (``0302室`` = ``302``) and the generic word closing a name
+(``方亭社区居民委员会`` = ``方亭社区`` = ``方亭``, ``金河小区`` = ``金河``). A 楼栋 cell holding the whole address
+(``1幢1单元101室``) is split; buildings without ``building_no`` are numbered by a name like ``1栋``; a
+15-digit first-generation ID is the same person as its 18-digit form.
 
 Privacy: names and ID numbers stay in memory. :class:`RosterResult` holds them masked only
 (:func:`mask_name`: 王*, :func:`mask_id`: 510682********1234); the output dataset carries counts, never
