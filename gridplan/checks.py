@@ -482,6 +482,30 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
     return gdf, True
 
 
+def _check_datum_shift(src, metric: CRS, layer: str, col: _Collector) -> None:
+    """Warn when a layer's datum differs from the metric CRS's and PROJ knows no transformation between them
+    (Beijing 1954, Xian 1980 → CGCS2000/WGS 84 is only a "ballpark" offset here: tens of metres, up to
+    about 100 m). Distances within the layer stay right; its place against other data and in lon/lat
+    outputs does not."""
+    crs = CRS.from_user_input(src)
+    if crs.datum is None or metric.datum is None or crs.datum.name == metric.datum.name:
+        return
+    quiet = {"world geodetic system 1984", "china 2000", "china geodetic coordinate system 2000"}
+    if {crs.datum.name.lower(), metric.datum.name.lower()} <= quiet | {n + " ensemble" for n in quiet}:
+        return   # WGS 84 and CGCS2000 agree to a few centimetres
+    from pyproj import Transformer
+    try:
+        desc = Transformer.from_crs(crs, metric, always_xy=True).description or ""
+    except Exception:  # noqa: BLE001 - no transformation at all is reported when projecting
+        return
+    if "ballpark" in desc.lower():
+        col.warn(layer, None, f"is in {crs.name} (datum {crs.datum.name}); no datum transformation to "
+                 f"{metric.datum.name} is known here, so its place may be off by tens of metres (up to ~100 m) "
+                 "against WGS 84/CGCS2000 data and in lon/lat outputs / 缺少基准转换参数，位置可能偏差数十米",
+                 "convert the layer to CGCS2000 (EPSG:4490 or its Gauss-Kruger zone) in your GIS with the local "
+                 "transformation parameters (七参数), then load it", "datum_ballpark")
+
+
 def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float = 30.0) -> bool:
     """Whether the bounding box of projected coordinates maps to finite longitudes/latitudes within
     ``margin_deg`` of the CRS's area of use (true when the CRS names none): coordinates thousands of
@@ -989,6 +1013,7 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
             return None, col.finish(), source_crs, None
         metric = metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     for name in list(layers):
+        _check_datum_shift(layers[name].crs, metric, name, col)
         projected = layers[name].to_crs(metric)
         xy = shapely.get_coordinates(np.asarray(projected.geometry.array, dtype=object))
         if len(xy) and not np.isfinite(xy).all():

@@ -782,3 +782,9 @@ def _(d):
     p = d / "台账.csv"
     p.write_bytes(ppl.to_csv(index=False).encode("utf-8"))
     return data, [p]
+
+
+@mess("xian80_gk_zone_gpkg")
+def _(d):
+    """Survey data in Xian 1980 / 3° GK CM 120°E (EPSG:2385): loads, with the honest datum warning."""
+    return write_all(layers(2385), d, ".gpkg"), []

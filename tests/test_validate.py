@@ -451,3 +451,12 @@ def test_a_sliver_overlap_of_two_communities_is_cut_from_the_later_one():
     a, b = ds.communities.geometry.loc["510682001001"], ds.communities.geometry.loc["510682001002"]
     assert a.intersection(b).area < 1e-3 and a.area > 200_000
     assert a.union(b).area == pytest.approx(1000 * 400 + 1, rel=1e-3)
+
+
+def test_old_chinese_datums_warn_that_no_shift_is_known():
+    # Xian 1980 / 3° GK CM 105°E (EPSG:2380): PROJ has only a ballpark offset to CGCS2000 here
+    ds = load({k: v.to_crs(2380) for k, v in base().items()})
+    assert {p.code for p in ds.problems} == {"datum_ballpark"}
+    assert {p.layer for p in ds.problems} == set(base())
+    assert ds.buildings.geometry.area.loc["B001"] == pytest.approx(2400, rel=1e-3)
+    assert load({k: v.to_crs(4490) for k, v in base().items()}).problems == ()
