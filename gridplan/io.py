@@ -38,6 +38,10 @@ FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "
            ".zip": "shp"}
 
 
+#: files that belong to a Shapefile (or a GeoPackage's journal) beside a layer of that name
+_SIDECARS = {".shx", ".dbf", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".qmd", ".xml", ".gpkg-wal", ".gpkg-shm",
+             ".gpkg-journal", ".qpj", ".atx", ".ain", ".aih", ".ixs", ".mxs", ".fix", ".lock"}
+
 #: spreadsheet and text tables read as a layer of points (经度/纬度 columns) or of WKT geometries, when the
 #: file is named after a layer (``buildings.csv``, ``楼栋.xlsx``)
 TABLE_FORMATS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
@@ -488,11 +492,16 @@ class _LayerReader:
                 return files
             # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
             return [(_canonical_layer(path.stem) or "buildings", path)]
+        unread: dict[str, list[str]] = {}
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
             if ext in TABLE_FORMATS and p.is_file() and not p.name.startswith((".", "~$")) \
                     and _canonical_layer(p.stem) is not None:
                 files.append((_canonical_layer(p.stem), p))      # buildings.csv, 楼栋.xlsx: a layer as a table
+                continue
+            if ext not in FORMATS and not p.name.startswith((".", "~$")) and _canonical_layer(p.stem) is not None \
+                    and (p.is_file() or ext == ".gdb") and ext not in _SIDECARS:
+                unread.setdefault(_canonical_layer(p.stem), []).append(p.name)   # 楼栋.kml, buildings.tab, 社区.gdb
                 continue
             if ext not in FORMATS or p.name.startswith(".") or not p.is_file() or p.name == METADATA_FILE:
                 continue
@@ -509,6 +518,15 @@ class _LayerReader:
                                         "unknown_layer"))
                 continue
             files.append((layer, p))
+        main = (".kml", ".kmz", ".tab", ".mif", ".gdb", ".dxf", ".dwg", ".gml", ".sqlite", ".mdb")
+        for layer, names in unread.items():
+            if layer not in self.layers and all(lay != layer for lay, _ in files):
+                names = sorted(names, key=lambda n: (Path(n).suffix.lower() not in main, n))
+                left_out = "" if layer == "buildings" else "; the layer is left out"
+                problems.append(Problem("error" if layer == "buildings" else "warning", layer, None,
+                                        f"{', '.join(names[:3])}: this format is not read{left_out} / 不支持的格式",
+                                        "save the layer as GeoPackage, GeoJSON or Shapefile (QGIS: Export → Save "
+                                        "Features As), or as a table with 经度/纬度 columns", "unsupported_format"))
         if not files and not self.layers and not problems:
             problems.append(Problem("error", "dataset", None, f"{path} holds no layer files / 文件夹中没有图层文件",
                                     "add buildings.geojson (or .gpkg/.shp/.fgb) and the other layers",

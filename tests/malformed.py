@@ -883,3 +883,19 @@ def _(d):
 def _(d):
     b = _b().rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
     return _with(d, "shp", buildings=b)
+
+
+@case("buildings_as_kml_in_a_folder", [("buildings", None, "unsupported_format")])
+def _(d):
+    # a layer named as one but in a format gridplan does not read (奥维/Google Earth KML): named, not ignored
+    _with(d, buildings=None)
+    _b().to_file(d / "楼栋.kml", driver="KML", engine="pyogrio")
+    return d
+
+
+@case("stations_as_mapinfo_beside_valid_layers", [("stations", None, "unsupported_format")], ok=True)
+def _(d):
+    _with(d, stations=None)
+    base_layers()["stations"].to_file(d / "stations.tab", driver="MapInfo File", engine="pyogrio")
+    (d / "buildings.qml").write_text("<qgis/>", encoding="utf-8")     # a QGIS style beside a layer: no problem
+    return d

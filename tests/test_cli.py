@@ -130,3 +130,17 @@ def test_out_never_overwrites_an_input(tmp_path, capsys):
         assert "would overwrite" in err and "Traceback" not in err, argv
     assert {**M.snapshot(tmp_path / "one"), **M.snapshot(folder), **M.snapshot(plan)} == before
     assert main(["partition", str(gpkg), "--out", str(tmp_path / "one" / "plan.gpkg")]) == 0     # beside it: fine
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path):
+    """`gridplan validate DATA | head -1`: head closes the pipe; no BrokenPipeError traceback."""
+    import malformed as M
+    layers = M.base_layers()
+    layers["buildings"] = layers["buildings"].assign(households=-1)      # many lines of output
+    folder = M.write_dataset(layers, tmp_path / "d", "geojson")
+    proc = subprocess.Popen([sys.executable, "-m", "gridplan.cli", "validate", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                                                   # the reader went away
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err[-1500:]

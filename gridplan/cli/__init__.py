@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,13 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     except (GridplanError, FileNotFoundError, FileExistsError) as e:
         print(f"错误 / error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the output went into `| head` (or a pager) that closed early: nothing to report
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())       # so that the interpreter's last flush is quiet too
+        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests, notebooks)
+            pass
         return EXIT_BAD_INPUT
 
 
