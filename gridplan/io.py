@@ -492,6 +492,12 @@ class _LayerReader:
                 return files
             # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
             return [(_canonical_layer(path.stem) or "buildings", path)]
+        if path.suffix.lower() == ".gdb":
+            problems.append(Problem("error", "dataset", None, f"{path.name} is an ArcGIS file geodatabase, which is not "
+                                    "read / 不支持 FileGDB", "export its layers to one GeoPackage (ArcGIS: Feature Class "
+                                    "To Geodatabase → .gpkg; QGIS: Package Layers) named buildings, communities …",
+                                    "unsupported_format"))
+            return files
         unread: dict[str, list[str]] = {}
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()

@@ -899,3 +899,12 @@ def _(d):
     base_layers()["stations"].to_file(d / "stations.tab", driver="MapInfo File", engine="pyogrio")
     (d / "buildings.qml").write_text("<qgis/>", encoding="utf-8")     # a QGIS style beside a layer: no problem
     return d
+
+
+@case("file_geodatabase_folder", [("dataset", None, "unsupported_format")])
+def _(d):
+    gdb = d / "城区.gdb"
+    gdb.mkdir(parents=True)
+    (gdb / "a00000001.gdbtable").write_bytes(b"\x03\x00\x00\x00")
+    (gdb / "gdb").write_bytes(b"\x05\x00")
+    return gdb

@@ -788,3 +788,10 @@ def _(d):
 def _(d):
     """Survey data in Xian 1980 / 3° GK CM 120°E (EPSG:2385): loads, with the honest datum warning."""
     return write_all(layers(2385), d, ".gpkg"), []
+
+
+@mess("buildings_from_ovital_kml", "error", mentions=("buildings", "楼栋.kml"))
+def _(d):
+    lay = layers(4326)
+    lay.pop("buildings").to_file(d / "楼栋.kml", driver="KML", engine="pyogrio")
+    return write_all(lay, d), []
