@@ -32,15 +32,16 @@ MAX_LISTED = 20
 #: accepted header aliases per layer (matched case-insensitively after stripping blanks)
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "communities": {
-        "community_id": ("社区编码", "社区代码", "社区编号", "社区id", "统计代码", "区划代码", "统计用区划代码", "code", "id"),
+        "community_id": ("社区编码", "社区代码", "社区编号", "社区id", "统计代码", "区划代码", "统计用区划代码", "code", "id",
+                         "comm_id"),
         "name": ("名称", "社区名称", "社区名", "社区"),
         "street": ("街道", "所属街道", "街道名称", "街道办"),
         "street_id": ("街道编码", "街道代码", "街道编号"),
     },
     "compounds": {
-        "compound_id": ("小区编号", "小区编码", "小区id", "小区代码", "编号", "id"),
+        "compound_id": ("小区编号", "小区编码", "小区id", "小区代码", "编号", "id", "comp_id"),
         "name": ("名称", "小区名称", "小区名", "小区"),
-        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码", "comm_id"),
         "property_company": ("物业公司", "物业", "物业企业", "物业服务企业"),
         "has_property_mgmt": ("有物业", "有物业管理", "物业管理", "是否有物业"),
         "has_competent_dept": ("有主管部门", "主管部门", "是否有主管部门"),
@@ -48,18 +49,18 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "party_org": ("党组织", "党支部", "党组织类型", "党组织形式"),
     },
     "buildings": {
-        "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id"),
+        "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id", "bldg_id"),
         "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "户数量", "住户数量",
                        "常住户数", "实住户数", "入住户数", "居住户数", "hh", "households_count", "n_households"),
         "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "人口数量", "常住人口数",
                     "实有人口数", "居住人数", "居住人口数量", "population", "pop"),
-        "party_members": ("党员数", "党员", "党员人数", "党员数量"),
+        "party_members": ("党员数", "党员", "党员人数", "党员数量", "party_mem"),
         "central_households": ("党员中心户", "党员中心户数", "中心户数", "中心户"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
         "building_no": ("楼栋号", "楼号", "栋号", "幢号", "楼幢号", "building_number", "bldg_no"),
-        "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
-        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区", "comp_id"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码", "comm_id"),
         "name": ("名称", "楼栋名称", "楼栋"),
     },
     "roads": {
@@ -72,7 +73,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "station_id": ("站点编号", "驿站编号", "站点id", "编号", "id"),
         "name": ("名称", "站点名称", "驿站名称"),
         "kind": ("类型", "站点类型", "种类"),
-        "community_id": ("社区", "社区编号", "所属社区"),
+        "community_id": ("社区", "社区编号", "所属社区", "comm_id"),
     },
 }
 

@@ -745,3 +745,22 @@ def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
     codes = sorted(p.code for p in e.value.problems)
     assert codes == ["file_too_big", "unsupported_format"]
     assert set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) == before
+
+
+def test_gridplans_own_shapefile_export_reads_back_as_buildings(tmp_path, reference):
+    """The assignment Shapefile of `export data` (bldg_id, comp_id, comm_id: ≤10-character names) is a
+    buildings layer gridplan reads back with its ids and references."""
+    from gridplan import partition
+    from gridplan.export import export_data
+    plan = partition(reference)
+    (z,) = [p for p in export_data(reference, plan, tmp_path / "out", formats=["shp"]) if "assignment" in p.name]
+    layers = M.base_layers()
+    layers.pop("buildings")
+    folder = M.write_dataset(layers, tmp_path / "again", "geojson")
+    z.rename(folder / "buildings.zip")
+    ds = read_dataset(folder)
+    assert "ids_generated" not in {p.code for p in ds.problems}
+    assert sorted(ds.buildings.index) == sorted(reference.buildings.index)
+    b, r = ds.buildings, reference.buildings.loc[ds.buildings.index]
+    assert (b["compound_id"].fillna("") == r["compound_id"].fillna("")).all()
+    assert (b["community_id"] == r["community_id"]).all() and (b["households"] == r["households"]).all()
