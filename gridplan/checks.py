@@ -655,7 +655,7 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
                       + (f"; columns not recognised: {', '.join(other[:15])}" if other else ""),
                       f"name the column 户数 (or households), or map it by hand: --map {example}=households "
                       f"(column_map={{'{example}': 'households'}}); persons the same way (--map …=persons)",
-                      "missing_field")
+                      "no_count_column")
         for i in np.flatnonzero(cant):
             col.error("buildings", ids[i], "has no households and nothing to estimate them from",
                       "give `households` (户数), or `floors` (楼层) with a footprint polygon, or `persons`",

@@ -879,7 +879,7 @@ def _(d):
     return write_dataset(layers, d, "shp")
 
 
-@case("count_headers_not_recognised", [("buildings", None, "missing_field"), ("buildings", "B001", "missing_households")])
+@case("count_headers_not_recognised", [("buildings", None, "no_count_column"), ("buildings", "B001", "missing_households")])
 def _(d):
     b = _b().rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
     return _with(d, "shp", buildings=b)

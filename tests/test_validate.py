@@ -385,7 +385,7 @@ def test_unrecognised_count_headers_are_named_with_the_mapping_to_use():
     layers = base()
     layers["buildings"] = layers["buildings"].rename(columns={"households": "HS", "persons": "RKS"}).drop(
         columns=["floors"])
-    (p,) = [p for p in errors_of(layers) if p.code == "missing_field"]
+    (p,) = [p for p in errors_of(layers) if p.code == "no_count_column"]
     assert p.feature is None and "HS" in p.message and "RKS" in p.message and "--map HS=households" in p.fix
     ds = load(layers, column_map={"HS": "households", "RKS": "persons"})
     assert ds.buildings["households"].sum() == base()["buildings"]["households"].sum()
