@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
-
 from malformed import snapshot  # noqa: E402
 from messes import MESSES, Mess, roster_people, truth  # noqa: E402
 

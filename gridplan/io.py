@@ -501,13 +501,13 @@ class _LayerReader:
         unread: dict[str, list[str]] = {}
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
-            if ext in TABLE_FORMATS and p.is_file() and not p.name.startswith((".", "~$")) \
-                    and _canonical_layer(p.stem) is not None:
-                files.append((_canonical_layer(p.stem), p))      # buildings.csv, 楼栋.xlsx: a layer as a table
+            named = _canonical_layer(p.stem)
+            if ext in TABLE_FORMATS and p.is_file() and not p.name.startswith((".", "~$")) and named is not None:
+                files.append((named, p))      # buildings.csv, 楼栋.xlsx: a layer as a table
                 continue
-            if ext not in FORMATS and not p.name.startswith((".", "~$")) and _canonical_layer(p.stem) is not None \
+            if ext not in FORMATS and not p.name.startswith((".", "~$")) and named is not None \
                     and (p.is_file() or ext == ".gdb") and ext not in _SIDECARS:
-                unread.setdefault(_canonical_layer(p.stem), []).append(p.name)   # 楼栋.kml, buildings.tab, 社区.gdb
+                unread.setdefault(named, []).append(p.name)   # 楼栋.kml, buildings.tab, 社区.gdb
                 continue
             if ext not in FORMATS or p.name.startswith(".") or not p.is_file() or p.name == METADATA_FILE:
                 continue

@@ -596,7 +596,8 @@ def _building_numbers(b: pd.DataFrame) -> pd.Series:
 
 
 #: a building name that is only its number: 1栋, 03号楼, 七幢, 12#, 第5栋, A座
-_NUMBER_NAME = re.compile(r"第?([0-9]+|[零〇○一二两三四五六七八九十百]+|[A-Za-z])(号楼|号栋|号幢|栋楼|幢楼|#楼|栋|幢|座|号|#|楼)?")
+_NUMBER_NAME = re.compile(r"第?([0-9]+|[零〇○一二两三四五六七八九十百]+|[A-Za-z])"
+                          r"(号楼|号栋|号幢|栋楼|幢楼|#楼|栋|幢|座|号|#|楼)?")
 
 
 def _numbers_from_names(dataset: Dataset) -> int:

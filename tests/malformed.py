@@ -856,7 +856,8 @@ def _(d):
       ok=True)
 def _(d):
     c = base_layers(4544)["communities"]
-    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(c.geometry.iloc[0], 1.002, 1.0, origin=(c.geometry.iloc[0].bounds[0], 0))
+    g = c.geometry.iloc[0]
+    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(g, 1.002, 1.0, origin=(g.bounds[0], 0))
     return _with(d, communities=c.to_crs(4326))
 
 
