@@ -32,15 +32,16 @@ MAX_LISTED = 20
 #: accepted header aliases per layer (matched case-insensitively after stripping blanks)
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "communities": {
-        "community_id": ("社区编码", "社区代码", "社区编号", "社区id", "统计代码", "区划代码", "统计用区划代码", "code", "id"),
+        "community_id": ("社区编码", "社区代码", "社区编号", "社区id", "统计代码", "区划代码", "统计用区划代码", "code", "id",
+                         "comm_id"),
         "name": ("名称", "社区名称", "社区名", "社区"),
         "street": ("街道", "所属街道", "街道名称", "街道办"),
         "street_id": ("街道编码", "街道代码", "街道编号"),
     },
     "compounds": {
-        "compound_id": ("小区编号", "小区编码", "小区id", "小区代码", "编号", "id"),
+        "compound_id": ("小区编号", "小区编码", "小区id", "小区代码", "编号", "id", "comp_id"),
         "name": ("名称", "小区名称", "小区名", "小区"),
-        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码", "comm_id"),
         "property_company": ("物业公司", "物业", "物业企业", "物业服务企业"),
         "has_property_mgmt": ("有物业", "有物业管理", "物业管理", "是否有物业"),
         "has_competent_dept": ("有主管部门", "主管部门", "是否有主管部门"),
@@ -48,17 +49,18 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "party_org": ("党组织", "党支部", "党组织类型", "党组织形式"),
     },
     "buildings": {
-        "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id"),
-        "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "hh", "households_count",
-                       "n_households"),
-        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "population", "pop"),
-        "party_members": ("党员数", "党员", "党员人数", "党员数量"),
+        "building_id": ("楼栋编号", "楼栋编码", "楼栋id", "建筑编号", "楼号编码", "编号", "bid", "id", "bldg_id"),
+        "households": ("户数", "住户数", "住户", "总户数", "户", "实有户数", "居民户数", "住户户数", "户数量", "住户数量",
+                       "常住户数", "实住户数", "入住户数", "居住户数", "hh", "households_count", "n_households"),
+        "persons": ("人口", "人数", "人口数", "常住人口", "居民人数", "总人口", "实有人口", "居住人口", "人口数量", "常住人口数",
+                    "实有人口数", "居住人数", "居住人口数量", "population", "pop"),
+        "party_members": ("党员数", "党员", "党员人数", "党员数量", "party_mem"),
         "central_households": ("党员中心户", "党员中心户数", "中心户数", "中心户"),
         "floors": ("楼层", "层数", "楼层数", "地上层数", "建筑层数", "storeys", "stories", "levels", "floor"),
         "units": ("单元", "单元数"),
         "building_no": ("楼栋号", "楼号", "栋号", "幢号", "楼幢号", "building_number", "bldg_no"),
-        "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区"),
-        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码"),
+        "compound_id": ("小区", "小区编号", "小区编码", "小区id", "所属小区", "comp_id"),
+        "community_id": ("社区", "社区编号", "社区编码", "所属社区", "社区代码", "comm_id"),
         "name": ("名称", "楼栋名称", "楼栋"),
     },
     "roads": {
@@ -71,7 +73,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "station_id": ("站点编号", "驿站编号", "站点id", "编号", "id"),
         "name": ("名称", "站点名称", "驿站名称"),
         "kind": ("类型", "站点类型", "种类"),
-        "community_id": ("社区", "社区编号", "所属社区"),
+        "community_id": ("社区", "社区编号", "所属社区", "comm_id"),
     },
 }
 
@@ -330,9 +332,19 @@ def _check_ids(gdf, layer, col: _Collector):
     for i in np.flatnonzero(null.to_numpy()):
         col.error(layer, f"row {i + 1}", f"`{idf}` is empty", f"give every feature a unique `{idf}`", "null_id")
     dup = ids[ids.duplicated(keep=False) & ~null]
+    one = {"communities": "community", "compounds": "compound", "buildings": "building", "roads": "road",
+           "stations": "station"}.get(layer, layer)
+    parts = (f", or, if they are the parts of one {one}, merge them into one multi-part feature (QGIS: Dissolve "
+             f"by {idf})") if layer in ("communities", "compounds") else ""
+    if layer == "buildings" and len(dup) and "compound_id" in gdf.columns:
+        pair = _id_strings(gdf["compound_id"]).fillna("").astype(str) + "\x1f" + ids.fillna("").astype(str)
+        if not pair[ids.duplicated(keep=False) & ~null].duplicated().any():
+            parts = ("; the ids repeat only across compounds, so they look like building numbers: name that column "
+                     "楼栋号 (building_no) and add a unique building_id (e.g. compound id + number), or leave "
+                     "building_id out to have ids generated")
     for v in dup.unique():
         col.error(layer, v, f"`{idf}` {v!r} is used by {int((ids == v).sum())} features",
-                  f"make `{idf}` unique (each {layer[:-1]} once)", "duplicate_id")
+                  f"make `{idf}` unique (each {one} once){parts}", "duplicate_id")
     gdf[idf] = ids.astype(object)
     return gdf
 
@@ -427,7 +439,11 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
                       "declare the CRS (a .prj file, or the CRS in the GeoPackage), or load with "
                       "assume_crs='EPSG:…'", "no_crs_projected")
             return gdf, False
-        if source_format not in ("geojson", "json", "memory"):
+        if source_format == "table":
+            col.warn(layer, None, "is a table of longitude/latitude; assumed WGS 84 (EPSG:4326) / 表格坐标按 WGS 84 读取",
+                     "if the coordinates come from Amap/Tencent or Baidu, load with --coord-system gcj02 / bd09 "
+                     "(coord_system=); for CGCS2000 or projected x/y give --assume-crs (assume_crs=)", "crs_assumed")
+        elif source_format not in ("geojson", "json", "memory"):
             col.warn(layer, None, "has no CRS; assumed EPSG:4326 (WGS 84 longitude/latitude)",
                      "declare the CRS in the file if it is not WGS 84", "crs_assumed")
         gdf = gdf.set_crs(4326, allow_override=True)
@@ -457,7 +473,99 @@ def _check_crs(gdf, layer, col: _Collector, source_format: str, assume=None):
                       "declare EPSG:4326 (or EPSG:4490 for CGCS2000 longitude/latitude) instead",
                       "geographic_as_projected")
             return gdf, False
+        if _gk_prefix_mismatch(crs, xmin, xmax) or not _inside_area_of_use(crs, xmin, ymin, xmax, ymax):
+            col.error(layer, None, f"coordinates (x {xmin:.0f}…{xmax:.0f}, y {ymin:.0f}…{ymax:.0f}) lie outside the "
+                      f"area of the declared {crs.name} (EPSG:{crs.to_epsg()}) / 坐标不在所声明坐标系的范围内; "
+                      + _gk_counterpart(crs, xmin, xmax, ymin, ymax),
+                      "declare the CRS the data was really saved in (the .prj file, or the CRS of the GeoPackage "
+                      "layer), or load with assume_crs / --assume-crs for files without one", "outside_crs_area")
+            return gdf, False
     return gdf, True
+
+
+def _check_datum_shift(src, metric: CRS, layer: str, col: _Collector) -> None:
+    """Warn when a layer's datum differs from the metric CRS's and PROJ knows no transformation between them
+    (Beijing 1954, Xian 1980 → CGCS2000/WGS 84 is only a "ballpark" offset here: tens of metres, up to
+    about 100 m). Distances within the layer stay right; its place against other data and in lon/lat
+    outputs does not."""
+    crs = CRS.from_user_input(src)
+    if crs.datum is None or metric.datum is None or crs.datum.name == metric.datum.name:
+        return
+    quiet = {"world geodetic system 1984", "china 2000", "china geodetic coordinate system 2000"}
+    if {crs.datum.name.lower(), metric.datum.name.lower()} <= quiet | {n + " ensemble" for n in quiet}:
+        return   # WGS 84 and CGCS2000 agree to a few centimetres
+    from pyproj import Transformer
+    try:
+        desc = Transformer.from_crs(crs, metric, always_xy=True).description or ""
+    except Exception:  # noqa: BLE001 - no transformation at all is reported when projecting
+        return
+    if "ballpark" in desc.lower():
+        col.warn(layer, None, f"is in {crs.name} (datum {crs.datum.name}); no datum transformation to "
+                 f"{metric.datum.name} is known here, so its place may be off by tens of metres (up to ~100 m) "
+                 "against WGS 84/CGCS2000 data and in lon/lat outputs / 缺少基准转换参数，位置可能偏差数十米",
+                 "convert the layer to CGCS2000 (EPSG:4490 or its Gauss-Kruger zone) in your GIS with the local "
+                 "transformation parameters (七参数), then load it", "datum_ballpark")
+
+
+def _inside_area_of_use(crs: CRS, xmin, ymin, xmax, ymax, *, margin_deg: float = 30.0) -> bool:
+    """Whether the bounding box of projected coordinates maps to finite longitudes/latitudes within
+    ``margin_deg`` of the CRS's area of use (true when the CRS names none): coordinates thousands of
+    kilometres off, not merely a zone over (nor local test coordinates near the false origin)."""
+    area = crs.area_of_use
+    if area is None:
+        return True
+    from .crs import transformer
+    try:
+        xs = np.array([xmin, xmax, xmin, xmax, (xmin + xmax) / 2])
+        ys = np.array([ymin, ymin, ymax, ymax, (ymin + ymax) / 2])
+        lon, lat = transformer(crs, 4326).transform(xs, ys)
+    except Exception:  # noqa: BLE001 - pyproj's own errors: the coordinates do not project
+        return False
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        return False
+    w, s, e, n = area.bounds
+    if w > e:  # an area across the antimeridian: only the latitude is checked
+        return bool(((lat >= s - margin_deg) & (lat <= n + margin_deg)).all())
+    return bool(((lon >= w - margin_deg) & (lon <= e + margin_deg) & (lat >= s - margin_deg)
+                 & (lat <= n + margin_deg)).all())
+
+
+def _cgcs_gk3(crs: CRS) -> tuple[int, float] | None:
+    """``(zone, false easting)`` of a CGCS2000 3° Gauss-Krüger CRS (EPSG:4513–4554), else ``None``."""
+    from .crs import central_meridian
+    cm = central_meridian(crs)
+    fe = next((p.value for p in (crs.coordinate_operation.params if crs.coordinate_operation else [])
+               if "false easting" in p.name.lower()), None)
+    datum = (crs.datum.name if crs.datum else "").lower()
+    cgcs = "china 2000" in datum or "china geodetic coordinate system 2000" in datum or "cgcs2000" in datum
+    if cgcs and cm is not None and fe is not None and float(cm) % 3 == 0 and 75 <= cm <= 135:
+        return int(cm) // 3, float(fe)
+    return None
+
+
+def _gk_prefix_mismatch(crs: CRS, xmin, xmax) -> bool:
+    """A CGCS2000 3° zone declared with the zone number in front of x where x lacks it, or the reverse."""
+    gk = _cgcs_gk3(crs)
+    if gk is None:
+        return False
+    zone, fe = gk
+    return (fe > 1e6 and xmax < 1e6) or (fe < 1e6 and xmin // 1e6 == zone and xmax // 1e6 == zone)
+
+
+def _gk_counterpart(crs: CRS, xmin, xmax, ymin, ymax) -> str:
+    """A hint at the CRS projected coordinates are really in, for a CGCS2000 3° Gauss-Krüger zone declared
+    with the zone number in front of x (EPSG:4513–4533) where the data lacks it, or the other way round."""
+    gk = _cgcs_gk3(crs)
+    if gk is not None:
+        zone, fe = gk
+        if fe > 1e6 and xmax < 1e6:
+            return (f"x lacks the zone number {zone}: probably CGCS2000 3° Gauss-Kruger CM {3 * zone}°E without the "
+                    f"zone prefix, EPSG:{4534 + (3 * zone - 75) // 3}")
+        if fe < 1e6 and xmin // 1e6 == zone and xmax // 1e6 == zone:
+            return (f"x starts with the zone number {zone}: probably CGCS2000 3° Gauss-Kruger zone {zone} with the "
+                    f"zone prefix, EPSG:{4513 + zone - 25}")
+    return _guess_projected(xmin, ymin, xmax, ymax)
 
 
 def _coerce_fields(gdf, layer, col: _Collector):
@@ -506,11 +614,17 @@ _BAD = "__bad__"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
 
 
+#: a count followed by its unit word, as spreadsheets hold them: ``350户``, ``1200人``, ``6层``
+_COUNT_WITH_UNIT = re.compile(r"([+\-]?[0-9]+(?:\.[0-9]+)?)(?:户|人|口|层|套|名|个|栋|幢|F|f)")
+
+
 def _clean_number(v):
-    """Numbers as people type them: blanks, thousands separators, full-width digits."""
+    """Numbers as people type them: blanks, thousands separators, full-width digits, a unit word after
+    the number (``350户``, ``1,200人``)."""
     if isinstance(v, str):
-        t = v.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "").replace(" ", "")
-        return t if t else None
+        t = v.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "").replace(" ", "").replace("\u3000", "")
+        m = _COUNT_WITH_UNIT.fullmatch(t)
+        return m.group(1) if m else (t if t else None)
     return v
 
 
@@ -533,6 +647,15 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
         h[can] = np.round(area[can] * f[can] / opts.area_per_household_m2)
         est_h[can] = True
         cant = need_h & ~can & np.isnan(pp.to_numpy(dtype=float, na_value=np.nan))
+        if cant.any() and "households" not in b:
+            known = {ID_FIELD["buildings"], *FIELDS["buildings"], "geometry"}
+            other = [str(c) for c in b.columns if c not in known and not str(c).startswith(_BAD)]
+            example = other[0] if other else "户数列"
+            col.error("buildings", None, "has no households column (户数) / 没有户数列"
+                      + (f"; columns not recognised: {', '.join(other[:15])}" if other else ""),
+                      f"name the column 户数 (or households), or map it by hand: --map {example}=households "
+                      f"(column_map={{'{example}': 'households'}}); persons the same way (--map …=persons)",
+                      "no_count_column")
         for i in np.flatnonzero(cant):
             col.error("buildings", ids[i], "has no households and nothing to estimate them from",
                       "give `households` (户数), or `floors` (楼层) with a footprint polygon, or `persons`",
@@ -546,6 +669,12 @@ def _estimate_counts(b, col: _Collector, opts: LoadOptions):
                      f"{opts.persons_per_household:g}); they are flagged `households_estimated`",
                      "enter counted households where you have them", "households_estimated")
     p = pp.to_numpy(dtype=float, na_value=np.nan)
+    both = ~est_h & ~np.isnan(h) & ~np.isnan(p) & (h > 0) & (p > 0)
+    if both.sum() >= 5 and (h[both] > p[both]).mean() > 0.5:
+        col.warn("buildings", None, f"households exceed persons in {int((h[both] > p[both]).sum())} of "
+                 f"{int(both.sum())} buildings: the two columns look swapped / 户数大于人口，两列可能填反",
+                 "check which column holds 户数 (households) and which 人口 (persons); map them by hand if the "
+                 "headers are swapped (--map 人口=households --map 户数=persons)", "counts_swapped")
     est_p = np.isnan(p) & ~np.isnan(h) & ~invalid.get("persons", np.zeros(n, dtype=bool))
     if est_p.any():
         p[est_p] = np.round(h[est_p] * opts.persons_per_household)
@@ -645,6 +774,88 @@ def _check_layers_apart(layers, col: _Collector, *, margin_m: float = 2000.0) ->
                       "/ 图层相距过远，坐标系可能有误",
                       f"declare the CRS {name} was really saved in (.prj / GeoPackage CRS)", "layers_apart")
     return False
+
+
+def _pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` of geometries whose bounding boxes intersect."""
+    if len(geoms) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    i, j = shapely.STRtree(geoms).query(geoms)
+    keep = i < j
+    return i[keep], j[keep]
+
+
+def _check_duplicate_footprints(b, col: _Collector, *, min_iou: float = 0.9):
+    """Two buildings drawn on the same footprint (two surveys merged, a feature pasted twice) would count
+    their households twice: an error for polygons that cover each other to ``min_iou`` (area of the
+    intersection over the union), a warning for points at the same spot (addresses geocoded alike)."""
+    geoms = np.asarray(b.geometry.array, dtype=object)
+    if len(geoms) < 2:
+        return
+    ids = _labels(b, "buildings")
+    i, j = _pairs(geoms)
+    if not len(i):
+        return
+    ti, tj = shapely.get_type_id(geoms[i]), shapely.get_type_id(geoms[j])
+    poly = np.isin(ti, (3, 6)) & np.isin(tj, (3, 6))
+    pts = (ti == 0) & (tj == 0)
+    same_pt = pts & shapely.equals_exact(geoms[i], geoms[j], tolerance=0.01)
+    area = shapely.area(geoms)
+    ai, aj = area[i], area[j]
+    # footprints of nearly the same size whose centroids nearly coincide: the only candidates for a high overlap
+    near = poly & (np.minimum(ai, aj) >= min_iou * np.maximum(ai, aj)) & (np.maximum(ai, aj) > 0)
+    cand = np.flatnonzero(near)
+    cand = cand[shapely.distance(shapely.centroid(geoms[i[cand]]), shapely.centroid(geoms[j[cand]]))
+                <= np.sqrt(np.maximum(ai[cand], aj[cand])) * (1 - min_iou)]
+    inter = shapely.area(shapely.intersection(geoms[i[cand]], geoms[j[cand]]))
+    iou = inter / np.maximum(ai[cand] + aj[cand] - inter, 1e-9)
+    for k in cand[iou >= min_iou]:
+        col.error("buildings", ids[j[k]], f"has the same footprint as building {ids[i[k]]} (a duplicate: its "
+                  "households would be counted twice) / 与楼栋重复", f"delete one of {ids[i[k]]} and {ids[j[k]]}, "
+                  "or merge them into one building with the sum of their counts", "duplicate_geometry")
+    for k in np.flatnonzero(same_pt):
+        col.warn("buildings", ids[j[k]], f"stands on the same point as building {ids[i[k]]} / 与楼栋位置相同",
+                 f"check that {ids[i[k]]} and {ids[j[k]]} are two buildings (not one entered twice); draw their "
+                 "footprints where you can", "duplicate_point")
+
+
+def _check_overlaps(polys, layer: str, col: _Collector, *, min_share: float = 0.01):
+    """Communities (or compounds) drawn over each other. A building in the overlap could belong to either,
+    and grids that tile each community would overlap: for communities an overlap above ``min_share`` of
+    the smaller polygon is an error, a thinner sliver (two digitisations of one boundary) a warning and
+    is cut from the later community, so that grids tile without overlaps; for compounds a warning.
+    Returns the layer (a copy when a sliver was cut)."""
+    geoms = np.asarray(polys.geometry.array, dtype=object)
+    ids = _labels(polys, layer)
+    i, j = _pairs(geoms)
+    if not len(i):
+        return polys
+    cut = geoms.copy()
+    hit = shapely.intersects(geoms[i], geoms[j]) & ~shapely.touches(geoms[i], geoms[j])
+    i, j = i[hit], j[hit]
+    inter = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    smaller = np.minimum(shapely.area(geoms[i]), shapely.area(geoms[j]))
+    what = "community" if layer == "communities" else "compound"
+    for k in np.flatnonzero(inter > 1.0):
+        share = inter[k] / max(smaller[k], 1e-9)
+        big = layer == "communities" and share > min_share
+        msg = (f"overlaps {what} {ids[i[k]]} by {inter[k]:,.0f} m² ({share:.0%} of the smaller one) / "
+               f"{'社区' if layer == 'communities' else '小区'}边界重叠")
+        fix = (f"redraw the common boundary of {ids[i[k]]} and {ids[j[k]]} so they do not overlap "
+               "(e.g. QGIS: Difference, or snap both to one line)")
+        if big:
+            col.error(layer, ids[j[k]], msg + "; grids of the two would overlap", fix, "overlapping_polygons")
+            continue
+        if layer == "communities":
+            rest = shapely.difference(cut[j[k]], geoms[i[k]])
+            parts = [g for g in getattr(rest, "geoms", [rest]) if g.geom_type in ("Polygon", "MultiPolygon")]
+            if parts:
+                cut[j[k]] = shapely.union_all(parts)
+        col.warn(layer, ids[j[k]], msg + f"; the overlap (and a building in it) was given to {ids[i[k]]}", fix,
+                 "overlapping_polygons")
+    if any(a is not b for a, b in zip(cut, geoms)):
+        polys = polys.set_geometry(gpd.GeoSeries(cut, index=polys.index, crs=polys.crs))
+    return polys
 
 
 def _check_column_map(raw_columns: dict[str, list], column_map, col: _Collector):
@@ -796,8 +1007,14 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
             col.error("buildings", None, "no building has a geometry", "draw the buildings", "no_geometry")
             return None, col.finish(), source_crs, None
         bounds = gpd.GeoSeries(g, crs=b.crs).to_crs(4326).total_bounds
+        if not np.isfinite(bounds).all():
+            col.error("buildings", None, f"the coordinates cannot be turned into longitude/latitude from the declared "
+                      f"{b.crs.name} / 坐标无法换算为经纬度", "check the coordinates and declare the CRS the data was "
+                      "really saved in", "unprojectable")
+            return None, col.finish(), source_crs, None
         metric = metric_crs_for((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     for name in list(layers):
+        _check_datum_shift(layers[name].crs, metric, name, col)
         projected = layers[name].to_crs(metric)
         xy = shapely.get_coordinates(np.asarray(projected.geometry.array, dtype=object))
         if len(xy) and not np.isfinite(xy).all():
@@ -808,6 +1025,10 @@ def normalise(raw: dict[str, gpd.GeoDataFrame], *, formats: dict[str, str] | Non
 
     if not _check_layers_apart(layers, col):
         return None, col.finish(), source_crs, metric
+    _check_duplicate_footprints(layers["buildings"], col)
+    for name in ("communities", "compounds"):
+        if name in layers:
+            layers[name] = _check_overlaps(layers[name], name, col)
     _finish_layers(layers, col, opts)
     problems = col.finish()
     if any(p.severity == "error" for p in problems):

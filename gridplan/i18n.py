@@ -757,9 +757,11 @@ FIXES_ZH: dict[str, str] = {
     "column_map_unused": "检查列名映射中的原列名是否与文件中的列名一致",
     "communities_derived": "补充带官方边界的社区图层（communities）",
     "community_mismatch": "核对楼栋或其小区的 community_id：网格按编码归属，边界按社区范围绘制",
-    "crs_assumed": "如果数据不是 WGS 84 经纬度，请在文件中声明坐标系",
+    "crs_assumed": "如果数据不是 WGS 84 经纬度，请在文件中声明坐标系；表格坐标来自高德/腾讯或百度时载入时选 GCJ-02 / BD-09，"
+                   "投影坐标 x/y 请指定坐标系（--assume-crs）",
     "dangling_ref": "改正 {field}，或在 {layer} 中补上该要素，或把 {field} 留空按位置自动匹配",
-    "duplicate_id": "让 {field} 不重复（每个要素一个编号）",
+    "duplicate_id": "让 {field} 不重复（每个要素一个编号）；同一社区或小区分成几块时，在 GIS 中按编号融合（Dissolve）为一个"
+                    "多部件要素；楼栋编号只在各小区内重复时它其实是楼栋号：把该列命名为楼栋号，另设唯一的 building_id",
     "empty_layer": "补充要素，或删除这个空图层",
     "fractional_count": "人数、户数须为整数，请取整 {field}",
     "geographic_as_projected": "改为声明 EPSG:4326（或 CGCS2000 经纬度 EPSG:4490）",
@@ -788,6 +790,15 @@ FIXES_ZH: dict[str, str] = {
     "repaired_geometry": "检查修复后的形状；在源文件中修正即可消除此提示",
     "swapped_axes": "把坐标顺序改为（经度，纬度），如 QGIS“交换 X 和 Y 坐标”",
     "unprojectable": "检查该图层的坐标和声明的坐标系",
+    "bad_coordinates": "坐标写成十进制度（如 120.6234, 31.3012），或写成 WKT（POINT (120.6234 31.3012)）",
+    "counts_swapped": "核对哪一列是户数、哪一列是人口；表头填反时用列名映射对调（人口=households、户数=persons）",
+    "datum_ballpark": "在 GIS 中用当地转换参数（七参数）把该图层转换为 CGCS2000（EPSG:4490 或对应高斯-克吕格投影带）后再载入",
+    "duplicate_geometry": "删除重复的楼栋之一，或把两者合并为一栋（户数、人口相加）",
+    "duplicate_point": "核对这两栋楼是否是同一栋被录入两次；能画轮廓的尽量画轮廓",
+    "no_count_column": "把户数列命名为“户数”（或 households），或用列名映射指定（如 HS=households）；人口列同理（人口 / persons）",
+    "outside_crs_area": "按数据实际的坐标系声明（.prj 文件或 GeoPackage 中的坐标系）；注意高斯-克吕格投影带号：x 带带号"
+                        "（如 40559000）与不带带号（559000）的坐标系不同；无坐标系的文件载入时指定坐标系",
+    "overlapping_polygons": "在 GIS 中重画两者的公共边界，使其不重叠（如 QGIS 差异运算，或两者都捕捉到同一条线）",
     "ambiguous_layer": "把图层命名为 {layer}，或每个文件只放一个图层",
     "duplicate_layer": "每个图层只保留一个文件",
     "encoding_assumed": "把文件另存为 UTF-8 编码（或在 .cpg 中写明实际编码）",
@@ -799,7 +810,8 @@ FIXES_ZH: dict[str, str] = {
     "not_a_layer": "传入 geopandas GeoDataFrame",
     "unknown_layer": "图层文件命名为 communities、compounds、buildings、roads、stations（或 社区、小区、楼栋 等）",
     "unreadable": "检查文件是否完整：在 GIS 中打开后另存为 GeoJSON 或 GeoPackage 再试",
-    "unsupported_format": "使用 .geojson/.gpkg/.shp/.fgb 图层文件、它们的 .zip 压缩包或一个 GeoPackage",
+    "unsupported_format": "使用 .geojson/.gpkg/.shp/.fgb 图层文件、它们的 .zip 压缩包或一个 GeoPackage，或带经度/纬度"
+                          "（或 WKT）列的表格（如 buildings.csv、楼栋.xlsx）；KML、MapInfo、FileGDB 请在 GIS 中另存为 GeoPackage",
 }
 
 

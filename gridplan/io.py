@@ -38,6 +38,22 @@ FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "
            ".zip": "shp"}
 
 
+#: files that belong to a Shapefile (or a GeoPackage's journal) beside a layer of that name
+_SIDECARS = {".shx", ".dbf", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".qmd", ".xml", ".gpkg-wal", ".gpkg-shm",
+             ".gpkg-journal", ".qpj", ".atx", ".ain", ".aih", ".ixs", ".mxs", ".fix", ".lock"}
+
+#: spreadsheet and text tables read as a layer of points (经度/纬度 columns) or of WKT geometries, when the
+#: file is named after a layer (``buildings.csv``, ``楼栋.xlsx``)
+TABLE_FORMATS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+
+#: headers of the coordinate columns of such a table (compared like other headers: no blanks, case, unit)
+COORDINATE_ALIASES = {
+    "lon": ("经度", "lon", "lng", "long", "longitude", "x", "x坐标", "横坐标", "东经", "中心点经度", "gcj经度", "wgs84经度"),
+    "lat": ("纬度", "lat", "latitude", "y", "y坐标", "纵坐标", "北纬", "中心点纬度", "gcj纬度", "wgs84纬度"),
+    "wkt": ("wkt", "geometry", "geom", "the_geom", "shape", "几何", "几何图形", "空间信息", "轮廓", "坐标串"),
+}
+
+
 #: default size limit of one input file in MB (the environment variable overrides it, e.g. on a server)
 DEFAULT_MAX_FILE_MB = 1024.0
 
@@ -171,6 +187,90 @@ def _read_file(path: Path, layer: str | None = None, *, encoding: str | None = N
     for w in caught:
         log.info("%s: %s", path.name, w.message)
     return _recode(gdf, encoding) if encoding else gdf
+
+
+def _number(v) -> float | None:
+    """A coordinate cell as a number (full-width digits and a trailing ° accepted); ``None`` when it is not one."""
+    import unicodedata
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    t = unicodedata.normalize("NFKC", str(v)).strip().rstrip("°").strip()
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def read_table_layer_file(path: Path, layer: str) -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
+    """A layer kept as a table (first sheet of a workbook, or CSV/TXT in UTF-8/GBK/UTF-16): points from
+    its 经度/纬度 (lon/lat, x/y) columns, or geometries from a WKT column.
+
+    The header row may sit under a title row. The other columns are kept under their own headers (as
+    text; the loader reads counts in text). The table declares no CRS: longitude/latitude is taken as
+    WGS 84 unless the dataset is loaded with ``coord_system``/``assume_crs``. Returns the layer (``None``
+    when it cannot be built) and the problems, each naming the file and the row.
+    """
+    import shapely
+
+    from .tables import alias_index, cell, find_header, read_sheets
+    problems: list[Problem] = []
+    try:
+        sheet = read_sheets(path, sheet=0, layer=layer)[0]
+    except ValidationError as e:
+        return None, list(e.problems)
+    rows = sheet.rows
+    where = f"{path.name}" + (f" [{sheet.name}]" if sheet.name else "")
+    header = find_header(rows, alias_index(COORDINATE_ALIASES),
+                         accept=lambda f: {"lon", "lat"} <= f or "wkt" in f)
+    if header is None:
+        problems.append(Problem("error", layer, None, f"{where}: the table has no coordinate columns (经度/纬度, "
+                                "x/y or WKT) in its first rows / 表格没有坐标列", "add 经度 and 纬度 columns (or a WKT "
+                                "column), or save the layer from a GIS as GeoJSON/GeoPackage", "no_geometry"))
+        return None, problems
+    texts = header.texts(rows)
+    by_field = {f: j for j, f in header.fields.items()}
+    use_wkt = "wkt" in by_field and not ({"lon", "lat"} <= set(by_field))
+    geo_cols = {by_field["wkt"]} if use_wkt else {by_field["lon"], by_field["lat"]}
+    names: list[str] = []
+    for j, t in enumerate(texts):
+        name = t or f"column_{j + 1}"
+        while name in names:
+            name += "_"
+        names.append(name)
+    keep = [j for j in range(len(texts)) if j not in geo_cols and texts[j]]
+    records, geoms, bad = [], [], []
+    for r in range(header.index + 1, len(rows)):
+        row = list(rows[r]) + [None] * max(0, len(texts) - len(rows[r]))
+        if all(cell(v) is None for v in row[:len(texts)]):
+            continue
+        g = None
+        if use_wkt:
+            w = cell(row[by_field["wkt"]])
+            if w is not None:
+                try:
+                    g = shapely.from_wkt(str(w))
+                except Exception:  # noqa: BLE001 - shapely's GEOSException on bad WKT
+                    bad.append((r + 1, f"WKT {str(w)[:40]!r} cannot be read"))
+        else:
+            x, y = cell(row[by_field["lon"]]), cell(row[by_field["lat"]])
+            if x is not None or y is not None:
+                fx, fy = (_number(x) if x is not None else None), (_number(y) if y is not None else None)
+                if fx is None or fy is None:
+                    bad.append((r + 1, f"{texts[by_field['lon']]}/{texts[by_field['lat']]} = {x!r}/{y!r} is not a "
+                                "pair of numbers"))
+                else:
+                    g = shapely.Point(fx, fy)
+        records.append({names[j]: cell(row[j]) for j in keep})
+        geoms.append(g)
+    for rownum, what in bad[:20]:
+        problems.append(Problem("error", layer, f"row {rownum}", f"{where} row {rownum}: {what} / 坐标无法识别",
+                                "write the coordinates as decimal degrees (e.g. 120.6234, 31.3012) or as WKT "
+                                "(POINT (120.6234 31.3012))", "bad_coordinates"))
+    if len(bad) > 20:
+        problems.append(Problem("error", layer, None, f"{where}: {len(bad) - 20} more row(s) with unreadable "
+                                "coordinates", "correct the coordinate columns", "bad_coordinates"))
+    frame = pd.DataFrame(records, columns=[names[j] for j in keep]).astype(object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=None), crs=None), problems
 
 
 def _first_line(e: BaseException) -> str:
@@ -376,6 +476,8 @@ class _LayerReader:
         files: list[tuple[str, Path]] = []
         if path.is_file():
             ext = path.suffix.lower()
+            if ext in TABLE_FORMATS:
+                return [(_canonical_layer(path.stem) or "buildings", path)]
             if ext not in FORMATS:
                 problems.append(Problem("error", "dataset", None, f"{path.name}: the format {path.suffix or '(none)'} "
                                         "is not supported / 不支持的格式", "give a folder of .geojson/.gpkg/.shp/.fgb "
@@ -390,8 +492,23 @@ class _LayerReader:
                 return files
             # a single layer file is a dataset of buildings only, if it is named so or nothing else fits
             return [(_canonical_layer(path.stem) or "buildings", path)]
+        if path.suffix.lower() == ".gdb":
+            problems.append(Problem("error", "dataset", None, f"{path.name} is an ArcGIS file geodatabase, which is not "
+                                    "read / 不支持 FileGDB", "export its layers to one GeoPackage (ArcGIS: Feature Class "
+                                    "To Geodatabase → .gpkg; QGIS: Package Layers) named buildings, communities …",
+                                    "unsupported_format"))
+            return files
+        unread: dict[str, list[str]] = {}
         for p in sorted(path.iterdir()):
             ext = p.suffix.lower()
+            named = _canonical_layer(p.stem)
+            if ext in TABLE_FORMATS and p.is_file() and not p.name.startswith((".", "~$")) and named is not None:
+                files.append((named, p))      # buildings.csv, 楼栋.xlsx: a layer as a table
+                continue
+            if ext not in FORMATS and not p.name.startswith((".", "~$")) and named is not None \
+                    and (p.is_file() or ext == ".gdb") and ext not in _SIDECARS:
+                unread.setdefault(named, []).append(p.name)   # 楼栋.kml, buildings.tab, 社区.gdb
+                continue
             if ext not in FORMATS or p.name.startswith(".") or not p.is_file() or p.name == METADATA_FILE:
                 continue
             if ext == ".gpkg" and _canonical_layer(p.stem) is None:
@@ -407,6 +524,15 @@ class _LayerReader:
                                         "unknown_layer"))
                 continue
             files.append((layer, p))
+        main = (".kml", ".kmz", ".tab", ".mif", ".gdb", ".dxf", ".dwg", ".gml", ".sqlite", ".mdb")
+        for layer, names in unread.items():
+            if layer not in self.layers and all(lay != layer for lay, _ in files):
+                names = sorted(names, key=lambda n: (Path(n).suffix.lower() not in main, n))
+                left_out = "" if layer == "buildings" else "; the layer is left out"
+                problems.append(Problem("error" if layer == "buildings" else "warning", layer, None,
+                                        f"{', '.join(names[:3])}: this format is not read{left_out} / 不支持的格式",
+                                        "save the layer as GeoPackage, GeoJSON or Shapefile (QGIS: Export → Save "
+                                        "Features As), or as a table with 经度/纬度 columns", "unsupported_format"))
         if not files and not self.layers and not problems:
             problems.append(Problem("error", "dataset", None, f"{path} holds no layer files / 文件夹中没有图层文件",
                                     "add buildings.geojson (or .gpkg/.shp/.fgb) and the other layers",
@@ -434,6 +560,12 @@ class _LayerReader:
         problems = self.problems
         ext = p.suffix.lower()
         encoding = None
+        if ext in TABLE_FORMATS:
+            gdf, more = read_table_layer_file(p, layer)
+            problems.extend(more)
+            if gdf is not None:
+                self.add(layer, gdf, "table", p.name)
+            return
         if ext == ".shp":
             missing = [e for e in (".shx", ".dbf") if _sidecar(p, e) is None]
             if missing:
@@ -538,7 +670,8 @@ def read_dataset(source, *, coord_system: str | None = None, column_map: dict | 
     except ValidationError:
         raise
     except Exception as e:  # noqa: BLE001 - the last safety net: a bug in gridplan must not become a traceback
-        log.exception("unexpected failure while loading %s", source)
+        # the traceback is for a bug report (-v shows it), not for the user's screen
+        log.info("unexpected failure while loading %s", source, exc_info=True)
         problems = [*problems, Problem("error", "dataset", None, f"gridplan could not check this dataset "
                                        f"({type(e).__name__}: {_first_line(e)})",
                                        "please report this with the files; meanwhile re-export the data from your "

@@ -11,7 +11,10 @@ A 社区 keeps its residents in spreadsheets with one row per person, keyed by a
 
 Spellings are folded before comparing: full-width characters and blanks (NFKC), building numbers
 (``7栋`` = ``7号楼`` = ``7幢`` = ``7#`` = ``7号`` = ``七号楼`` = ``07栋`` = ``７栋`` = ``7``), units
-(``1单元`` = ``一单元`` = ``1``) and room numbers (``0302室`` = ``302``).
+(``1单元`` = ``一单元`` = ``1``), room numbers (``0302室`` = ``302``) and the generic word closing a name
+(``方亭社区居民委员会`` = ``方亭社区`` = ``方亭``, ``金河小区`` = ``金河``). A 楼栋 cell holding the whole address
+(``1幢1单元101室``) is split; buildings without ``building_no`` are numbered by a name like ``1栋``; a
+15-digit first-generation ID is the same person as its 18-digit form.
 
 Privacy: names and ID numbers stay in memory. :class:`RosterResult` holds them masked only
 (:func:`mask_name`: 王*, :func:`mask_id`: 510682********1234); the output dataset carries counts, never
@@ -114,6 +117,24 @@ def fold_name(v) -> str | None:
     return s.casefold() if s else None
 
 
+#: generic words at the end of a 社区/小区 name that rosters write or leave out: 方亭社区居委会 = 方亭社区 = 方亭,
+#: 金河小区 = 金河
+_COMMUNITY_WORDS = re.compile(r"(社区居民委员会|社区居委会|居民委员会|居委会|社区)$")
+_COMPOUND_WORDS = re.compile(r"(小区)$")
+
+
+def community_key(v) -> str | None:
+    """A 社区 name as compared: :func:`fold_name` without a closing 社区/社区居委会/居民委员会."""
+    s = fold_name(v)
+    return (_COMMUNITY_WORDS.sub("", s) or s) if s else None
+
+
+def compound_key(v) -> str | None:
+    """A 小区 name as compared: :func:`fold_name` without a closing 小区."""
+    s = fold_name(v)
+    return (_COMPOUND_WORDS.sub("", s) or s) if s else None
+
+
 _CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -175,6 +196,43 @@ def unit_key(v) -> str:
 def room_key(v) -> str:
     """The room as compared: ``0302室``, ``302号`` and ``302`` give ``"302"``; empty gives ``""``."""
     return _suffixed_key(v, _ROOM_SUFFIX, prefix="") or ""
+
+
+#: a whole address in the 楼栋 column: ``1幢1单元101室``, ``3号楼2单元0502``, ``七栋-一单元-301``, ``5-2-302``
+_ADDRESS = re.compile(
+    r"(?P<b>.+?(?:号楼|号栋|号幢|栋|幢|座|#))[-－—_/]?(?P<u>[0-9]+|[一二两三四五六七八九十]+)单元[-－—_/]?(?P<r>[0-9]+)(?:室|号|房)?"
+    r"|(?P<b2>[0-9]+)[-－—](?P<u2>[0-9]+)[-－—](?P<r2>[0-9]+)")
+
+
+def split_address(v) -> tuple[str, str, str] | None:
+    """``(楼栋, 单元, 户室)`` of an address written whole in one cell (``1幢1单元101室`` → ``("1幢", "1", "101")``,
+    ``5-2-302`` → ``("5", "2", "302")``); ``None`` when the text is not such an address."""
+    t = _text(v)
+    if t is None:
+        return None
+    m = _ADDRESS.fullmatch(t)
+    if m is None:
+        return None
+    if m.group("b") is not None:
+        return m.group("b"), m.group("u"), m.group("r")
+    return m.group("b2"), m.group("u2"), m.group("r2")
+
+
+def _split_addresses(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows whose 楼栋 cell holds the whole address and whose 单元 and 户室 are empty, split into the three
+    (so that households are told apart); returns the rows and how many were split."""
+    empty = rows["unit"].isna() & rows["room"].isna() & rows["building"].notna()
+    if not empty.any():
+        return rows, 0
+    parts = _map_unique(rows.loc[empty, "building"], split_address)
+    hit = parts.dropna()
+    if hit.empty:
+        return rows, 0
+    out = rows.copy()
+    out.loc[hit.index, "building"] = [p[0] for p in hit]
+    out.loc[hit.index, "unit"] = [p[1] for p in hit]
+    out.loc[hit.index, "room"] = [p[2] for p in hit]
+    return out, len(hit)
 
 
 def _map_unique(s: pd.Series, fn) -> pd.Series:
@@ -244,6 +302,10 @@ def _ids(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         check[np.flatnonzero(is15)] = np.where(born.notna().to_numpy(), "old15", "format")
     masked = np.array([("" if t is None else t[:6] + "*" * (len(t) - 10) + t[-4:] if len(t) >= 15 else mask_id(t))
                        for t in key.to_numpy(dtype=object)], dtype=object)
+    old = np.flatnonzero(check == "old15")
+    if len(old):  # a first-generation number is the same person as its 18-digit form: one key for both
+        key17 = [t[:6] + "19" + t[6:] for t in key.iloc[old].to_numpy(dtype=object)]
+        key.iloc[old] = [k + id_check_digit(k) for k in key17]
     return key, check, masked
 
 
@@ -497,7 +559,7 @@ def _lookups(dataset: Dataset):
     comm_keys: dict[str, list[str]] = {}
     if comm is not None and not _communities_derived(dataset):
         for cid, name in zip(comm.index, comm["name"] if "name" in comm else comm.index):
-            for k in {fold_name(name), fold_name(cid)}:
+            for k in {community_key(name), fold_name(cid)}:
                 if k and cid not in comm_keys.setdefault(k, []):
                     comm_keys[k].append(cid)
     comp = dataset.compounds
@@ -505,12 +567,12 @@ def _lookups(dataset: Dataset):
     if comp is not None:
         cc = comp["community_id"] if "community_id" in comp else pd.Series(None, index=comp.index)
         for cpid, name, cid in zip(comp.index, comp["name"], cc):
-            k = fold_name(name)
+            k = compound_key(name)
             if k:
                 comp_keys.setdefault(k, []).append((cpid, cid))
     b = dataset.buildings
-    bno = b["building_no"] if "building_no" in b else pd.Series(None, index=b.index, dtype=object)
-    keys = _map_unique(bno.astype(object).where(bno.notna(), None), building_key)
+    bno = _building_numbers(b)
+    keys = _map_unique(bno, building_key)
     frame = pd.DataFrame({"compound_id": b["compound_id"].to_numpy(dtype=object), "key": keys.to_numpy(),
                           "building_id": b.index.to_numpy()})
     frame = frame[frame["compound_id"].notna() & frame["key"].notna()]
@@ -519,6 +581,30 @@ def _lookups(dataset: Dataset):
         bld.setdefault((cpid, k), []).append(bid)
     numbered = set(frame["compound_id"])
     return comm_keys, comp_keys, bld, numbered
+
+
+def _building_numbers(b: pd.DataFrame) -> pd.Series:
+    """Each building's 楼栋号: ``building_no``, else its ``name`` when that is a bare number such as
+    ``1栋``/``3号楼``/``七幢`` (many offices keep the number only in the name, or in a 楼栋 column, read as name)."""
+    bno = (b["building_no"] if "building_no" in b else pd.Series(None, index=b.index)).astype(object)
+    bno = bno.where(bno.notna(), None)
+    if "name" in b:
+        name = b["name"].astype(object).where(b["name"].notna(), None)
+        numeric = _map_unique(name, lambda v: building_key(v) if _NUMBER_NAME.fullmatch(_text(v) or "") else None)
+        bno = bno.where(bno.notna(), numeric.where(numeric.isna(), name))
+    return bno
+
+
+#: a building name that is only its number: 1栋, 03号楼, 七幢, 12#, 第5栋, A座
+_NUMBER_NAME = re.compile(r"第?([0-9]+|[零〇○一二两三四五六七八九十百]+|[A-Za-z])"
+                          r"(号楼|号栋|号幢|栋楼|幢楼|#楼|栋|幢|座|号|#|楼)?")
+
+
+def _numbers_from_names(dataset: Dataset) -> int:
+    """How many buildings get their 楼栋号 from their name (see :func:`_building_numbers`)."""
+    b = dataset.buildings
+    has = b["building_no"].notna() if "building_no" in b else pd.Series(False, index=b.index)
+    return int((_building_numbers(b).notna() & ~has).sum())
 
 
 def _resolve(ckey, pkey, bkey, raw_comm, raw_comp, raw_bld, lookups, dataset: Dataset):
@@ -577,10 +663,10 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
     in :attr:`RosterResult.dataset`).
     """
     t0 = time.perf_counter()
-    r = roster.rows
+    r, n_split = _split_addresses(roster.rows)
     n = len(r)
-    ckey = _map_unique(r["community"], fold_name)
-    pkey = _map_unique(r["compound"], fold_name)
+    ckey = _map_unique(r["community"], community_key)
+    pkey = _map_unique(r["compound"], compound_key)
     bkey = _map_unique(r["building"], building_key)
     lookups = _lookups(dataset)
     combo = [f"{c}\x1f{q}\x1f{b}" for c, q, b in zip(ckey.to_numpy(dtype=object), pkey.to_numpy(dtype=object),
@@ -600,7 +686,16 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
 
     # ID numbers: checked, masked, and repeated ones counted once
     idk, idcheck, idmasked = _ids(r["id_number"])
-    idcheck = np.where(r["id_numeric"].to_numpy(dtype=bool) & (idk.notna().to_numpy()), "numeric", idcheck)
+    numeric = r["id_numeric"].to_numpy(dtype=bool) & idk.notna().to_numpy()
+    idcheck = np.where(numeric, "numeric", idcheck)
+    lossy = numeric & (idk.str.len().fillna(0).to_numpy() > 15)
+    if lossy.any():
+        # an 18-digit number kept as a number lost its last digits (a double holds ~15): neighbours born on one
+        # day collapse to one value. Such rows are the same person only when name and address agree as well.
+        same = (r["name"].map(lambda v: _text(v) or "") + "\x1f" + bkey.fillna("") + "\x1f"
+                + _map_unique(r["unit"], unit_key).fillna("") + "\x1f" + _map_unique(r["room"], room_key).fillna(""))
+        idk = idk.copy()
+        idk[lossy] = idk[lossy] + "\x1f" + same[lossy]
     kept_row = np.full(n, "", dtype=object)
     has_id = idk.notna().to_numpy()
     if has_id.any():
@@ -681,6 +776,14 @@ def match_roster(dataset: Dataset, roster: Roster) -> RosterResult:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     warnings = list(roster.warnings)
+    if n_split:
+        warnings.append(f"{n_split} 行的楼栋列写了完整地址（如 1幢1单元101室），已拆分为楼栋、单元、户室 / {n_split} row(s) held "
+                        "the whole address in the building column; it was split into building, unit and room")
+    from_names = _numbers_from_names(dataset)
+    if from_names:
+        warnings.append(f"{from_names} 栋楼没有楼栋号（building_no），楼栋号取自名称（如 1栋）/ {from_names} building(s) have "
+                        "no building_no: their number was taken from their name (e.g. 1栋) — 请在数据集中填写楼栋号 / "
+                        "fill building_no in the dataset to be sure")
     if _communities_derived(dataset) and r["community"].notna().any():
         warnings.append("数据集没有社区图层，台账的社区列未用于匹配 / the dataset has no communities layer: the 社区 "
                         "column was not used")

@@ -61,6 +61,18 @@ _REFILL = "请用 Excel/WPS 打开后另存为 .xlsx 或“CSV UTF-8” / open i
 
 
 # --------------------------------------------------------------------------- cells
+#: text a spreadsheet user wraps so that Excel keeps it as text: ``="510682199003071233"`` (a formula returning
+#: the literal) and ``'510682199003071233`` (the apostrophe before digits)
+_WRAPPED = re.compile(r'="(.*)"|\'([0-9][0-9Xx\-]*)', re.S)
+
+
+def _unwrap(s: str) -> str:
+    m = _WRAPPED.fullmatch(s)
+    if m is None:
+        return s
+    return (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+
+
 def cell(v):
     """A cell as read: ``None`` when empty, text stripped, whole numbers as text without ``.0``
     (``13812345678``), other numbers as text (``1.5``); booleans, times and dates kept (a date as a
@@ -69,6 +81,8 @@ def cell(v):
         return None
     if isinstance(v, str):
         s = v.strip()
+        if s[:1] in ("=", "'"):
+            s = _unwrap(s)
         return s or None
     if isinstance(v, bool):
         return v
@@ -90,6 +104,8 @@ def cell_text(v) -> str | None:
     """:func:`cell` as text: dates as ISO days (``2024-03-31``), booleans as ``True``/``False``."""
     if isinstance(v, str):                       # most cells: skip the dispatch of cell()
         s = v.strip()
+        if s[:1] in ("=", "'"):
+            s = _unwrap(s)
         return s or None
     v = cell(v)
     if v is None or isinstance(v, str):

@@ -648,12 +648,31 @@ def _(d):
     return d
 
 
-@case("csv_instead_of_dataset", [("dataset", None, "unsupported_format")])
+@case("csv_without_coordinates", [("buildings", None, "no_geometry")])
 def _(d):
     d.mkdir(parents=True, exist_ok=True)
     p = d / "buildings.csv"
     p.write_text("building_id,户数\nB1,40\n", encoding="utf-8")
     return p
+
+
+@case("docx_instead_of_dataset", [("dataset", None, "unsupported_format")])
+def _(d):
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / "buildings.docx"
+    p.write_bytes(b"PK\x03\x04 not a layer")
+    return p
+
+
+@case("xlsx_buildings_with_bad_coordinates", [("buildings", "row 4", "bad_coordinates")])
+def _(d):
+    _with(d, buildings=None)
+    b = _b()
+    c = b.geometry.to_crs(4544).centroid.to_crs(4326)
+    t = pd.DataFrame({"楼栋编号": b["building_id"], "户数": b["households"], "经度": c.x, "纬度": c.y.astype(object)})
+    t.loc[2, "纬度"] = "31.1.3"
+    t.to_excel(d / "楼栋.xlsx", index=False)
+    return d
 
 
 @case("gpkg_table_without_geometry", [("buildings", None, "no_geometry")])
@@ -808,3 +827,85 @@ def _(d):
     b = _b().rename(columns={"households": "户数", "name": "名称"})
     (d / "buildings.geojson").write_bytes(b.to_json(drop_id=True, ensure_ascii=False).encode("gbk"))
     return d
+
+
+@case("duplicate_footprint_under_another_id", [("buildings", "B901", "duplicate_geometry")])
+def _(d):
+    # two surveys merged: building B001 again as B901 (its households would count twice)
+    b = _b()
+    twin = b.iloc[[0]].assign(building_id="B901")
+    return _with(d, "gpkg_per_layer", buildings=pd.concat([b, twin], ignore_index=True))
+
+
+@case("same_point_twice", [("buildings", "B002", "duplicate_point")], ok=True)
+def _(d):
+    b = _b()
+    b["geometry"] = b.geometry.to_crs(4544).centroid.to_crs(4326)
+    b.loc[b.index[1], "geometry"] = b.geometry.iloc[0]
+    return _with(d, buildings=b)
+
+
+@case("overlapping_communities", [("communities", "510682001002", "overlapping_polygons")])
+def _(d):
+    c = base_layers(4544)["communities"]
+    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(150, join_style="mitre")
+    return _with(d, communities=c.to_crs(4326))
+
+
+@case("community_boundaries_overlap_by_a_sliver", [("communities", "510682001002", "overlapping_polygons")],
+      ok=True)
+def _(d):
+    c = base_layers(4544)["communities"]
+    g = c.geometry.iloc[0]
+    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(g, 1.002, 1.0, origin=(g.bounds[0], 0))
+    return _with(d, communities=c.to_crs(4326))
+
+
+@case("overlapping_compounds", [("compounds", "Q2", "overlapping_polygons")], ok=True)
+def _(d):
+    c = base_layers(4544)["compounds"]
+    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(60, join_style="mitre")
+    return _with(d, compounds=c.to_crs(4326))
+
+
+@case("gk_x_without_zone_number_declared_with_it", [("buildings", None, "outside_crs_area")])
+def _(d):
+    # x of EPSG:4544 (CM 105°E, no prefix) in a file whose CRS says zone 35 with the prefix (EPSG:4523)
+    return write_dataset({k: v.set_crs(4523, allow_override=True) for k, v in base_layers(4544).items()}, d, "gpkg")
+
+
+@case("gk_x_with_zone_number_declared_without_it", [("buildings", None, "outside_crs_area")])
+def _(d):
+    layers = {k: v.set_geometry(v.geometry.translate(35_000_000, 0)) for k, v in base_layers(4544).items()}
+    return write_dataset(layers, d, "shp")
+
+
+@case("count_headers_not_recognised", [("buildings", None, "no_count_column"), ("buildings", "B001", "missing_households")])
+def _(d):
+    b = _b().rename(columns={"households": "HS", "persons": "RKS"}).drop(columns=["floors"])
+    return _with(d, "shp", buildings=b)
+
+
+@case("buildings_as_kml_in_a_folder", [("buildings", None, "unsupported_format")])
+def _(d):
+    # a layer named as one but in a format gridplan does not read (奥维/Google Earth KML): named, not ignored
+    _with(d, buildings=None)
+    _b().to_file(d / "楼栋.kml", driver="KML", engine="pyogrio")
+    return d
+
+
+@case("stations_as_mapinfo_beside_valid_layers", [("stations", None, "unsupported_format")], ok=True)
+def _(d):
+    _with(d, stations=None)
+    base_layers()["stations"].to_file(d / "stations.tab", driver="MapInfo File", engine="pyogrio")
+    (d / "buildings.qml").write_text("<qgis/>", encoding="utf-8")     # a QGIS style beside a layer: no problem
+    return d
+
+
+@case("file_geodatabase_folder", [("dataset", None, "unsupported_format")])
+def _(d):
+    gdb = d / "城区.gdb"
+    gdb.mkdir(parents=True)
+    (gdb / "a00000001.gdbtable").write_bytes(b"\x03\x00\x00\x00")
+    (gdb / "gdb").write_bytes(b"\x05\x00")
+    return gdb

@@ -105,3 +105,42 @@ def test_cli_poster_is_titled_with_the_datasets_display_name(tmp_path):
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
     title = next(line for line in info.splitlines() if line.startswith("Title:"))
     assert "什邡市示例城区" in title and "sample" not in title, title
+
+
+def test_out_never_overwrites_an_input(tmp_path, capsys):
+    """`partition city.gpkg --out city.gpkg` used to replace the user's dataset by the plan."""
+    import malformed as M
+    gpkg = M.write_dataset(M.base_layers(), tmp_path / "one", "gpkg")
+    folder = M.write_dataset(M.base_layers(), tmp_path / "folder", "shp")
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(folder), "--out", str(plan)]) == 0
+    before = {**M.snapshot(tmp_path / "one"), **M.snapshot(folder), **M.snapshot(plan)}
+    refused = [
+        ["partition", str(gpkg), "--out", str(gpkg)],
+        ["partition", str(folder), "--out", str(folder / "buildings.shp")],         # a layer file of the dataset
+        ["partition", str(folder), "--out", str(folder / "楼栋.gpkg")],             # a new file read as a layer
+        ["coverage", str(folder), "--plan", str(plan), "--out", str(plan)],
+        ["export", "data", str(folder), "--plan", str(plan), "--out", str(folder)],
+        ["export", "data", str(gpkg), "--out", str(tmp_path / "one" / "." / gpkg.name)],
+        ["suggest-stations", str(folder), "--count", "1", "--out", str(folder / "stations.shp")],
+    ]
+    for argv in refused:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "would overwrite" in err and "Traceback" not in err, argv
+    assert {**M.snapshot(tmp_path / "one"), **M.snapshot(folder), **M.snapshot(plan)} == before
+    assert main(["partition", str(gpkg), "--out", str(tmp_path / "one" / "plan.gpkg")]) == 0     # beside it: fine
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path):
+    """`gridplan validate DATA | head -1`: head closes the pipe; no BrokenPipeError traceback."""
+    import malformed as M
+    layers = M.base_layers()
+    layers["buildings"] = layers["buildings"].assign(households=-1)      # many lines of output
+    folder = M.write_dataset(layers, tmp_path / "d", "geojson")
+    proc = subprocess.Popen([sys.executable, "-m", "gridplan.cli", "validate", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                                                   # the reader went away
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err[-1500:]

@@ -617,6 +617,67 @@ def test_zip_with_gbk_member_names(tmp_path, reference):
 
 
 # --------------------------------------------------------------------------- names, assignment tables, drafts
+def _building_table(gdf):
+    """The base buildings as an office keeps them in a spreadsheet: Chinese headers, 经度/纬度 of the centroid."""
+    c = gdf.geometry.to_crs(4544).centroid.to_crs(4326)
+    return pd.DataFrame({"楼栋编号": gdf["building_id"], "户数": gdf["households"].map(lambda v: f"{v}户"),
+                         "人口": gdf["persons"], "所属小区": gdf["compound_id"], "经度": c.x.round(8),
+                         "纬度": c.y.round(8)})
+
+
+@pytest.mark.parametrize("kind", ["csv_gbk_title_row", "xlsx", "xlsx_wkt"])
+def test_a_layer_kept_as_a_table(kind, tmp_path, reference):
+    """buildings.csv / 楼栋.xlsx beside the other layers: points from 经度/纬度 (or polygons from WKT), counts
+    as typed, in the right place to the centimetre; the files are not touched."""
+    layers = M.base_layers()
+    b = layers.pop("buildings")
+    M.write_dataset(layers, tmp_path, "geojson")
+    t = _building_table(b)
+    if kind == "csv_gbk_title_row":
+        (tmp_path / "buildings.csv").write_bytes(("方亭街道楼栋台账\r\n" + t.to_csv(index=False)).encode("gbk"))
+    elif kind == "xlsx":
+        t.to_excel(tmp_path / "楼栋.xlsx", index=False)
+    else:
+        t = t.drop(columns=["经度", "纬度"]).assign(WKT=b.geometry.to_wkt(rounding_precision=-1).to_numpy())
+        t.to_excel(tmp_path / "楼栋.xlsx", index=False)
+    before = M.snapshot(tmp_path)
+    ds = read_dataset(tmp_path)
+    assert M.snapshot(tmp_path) == before
+    got = ds.buildings
+    ref = reference.buildings.loc[got.index]
+    assert len(got) == 14 and (got["households"] == ref["households"]).all()
+    assert (got["compound_id"].fillna("") == ref["compound_id"].fillna("")).all()
+    d = got.geometry.centroid.distance(ref.geometry.centroid)
+    assert d.max() < 0.01
+    if kind == "xlsx_wkt":
+        assert (got.geometry.geom_type == "Polygon").all()
+        assert np.allclose(got.geometry.area, ref.geometry.area, rtol=1e-6)
+    assert [p.code for p in ds.problems] == ["crs_assumed"]     # a table declares no CRS: said so
+
+
+def test_a_table_layer_of_gcj02_or_projected_coordinates(tmp_path, reference):
+    layers = M.base_layers()
+    b = layers.pop("buildings")
+    t = _building_table(b)
+    x = from_wgs84(shapely.points(t["经度"], t["纬度"]), "gcj02")
+    gcj = t.assign(经度=shapely.get_x(x), 纬度=shapely.get_y(x))
+    M.write_dataset({k: v.set_geometry(gpd.GeoSeries(from_wgs84(np.asarray(v.geometry.array), "gcj02"), index=v.index,
+                                                     crs=4326)) for k, v in layers.items()}, tmp_path / "gcj", "geojson")
+    gcj.to_csv(tmp_path / "gcj" / "buildings.csv", index=False)
+    ds = read_dataset(tmp_path / "gcj", coord_system="gcj02")
+    assert ds.buildings.geometry.distance(reference.buildings.geometry.centroid.loc[ds.buildings.index]).max() < 0.01
+    # x/y in metres of EPSG:4544 without a CRS: a clear error with the hint, then read with assume_crs
+    m = b.geometry.to_crs(4544).centroid
+    xy = t.drop(columns=["经度", "纬度"]).assign(X=m.x.round(3), Y=m.y.round(3))
+    M.write_dataset({k: v.to_crs(4544) for k, v in layers.items()}, tmp_path / "xy", "gpkg_per_layer")
+    xy.to_csv(tmp_path / "xy" / "楼栋.csv", index=False)
+    with pytest.raises(ValidationError) as ei:
+        read_dataset(tmp_path / "xy")
+    assert [(p.layer, p.code) for p in ei.value.problems if p.severity == "error"] == [("buildings", "no_crs_projected")]
+    ds = read_dataset(tmp_path / "xy", assume_crs="EPSG:4544")
+    assert ds.buildings.geometry.distance(reference.buildings.geometry.centroid.loc[ds.buildings.index]).max() < 0.01
+
+
 def test_a_folder_can_name_its_dataset(tmp_path):
     from gridplan.io import METADATA_FILE, dataset_name
     from gridplan.sample import tiny_city, write_city
@@ -684,3 +745,22 @@ def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
     codes = sorted(p.code for p in e.value.problems)
     assert codes == ["file_too_big", "unsupported_format"]
     assert set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) == before
+
+
+def test_gridplans_own_shapefile_export_reads_back_as_buildings(tmp_path, reference):
+    """The assignment Shapefile of `export data` (bldg_id, comp_id, comm_id: ≤10-character names) is a
+    buildings layer gridplan reads back with its ids and references."""
+    from gridplan import partition
+    from gridplan.export import export_data
+    plan = partition(reference)
+    (z,) = [p for p in export_data(reference, plan, tmp_path / "out", formats=["shp"]) if "assignment" in p.name]
+    layers = M.base_layers()
+    layers.pop("buildings")
+    folder = M.write_dataset(layers, tmp_path / "again", "geojson")
+    z.rename(folder / "buildings.zip")
+    ds = read_dataset(folder)
+    assert "ids_generated" not in {p.code for p in ds.problems}
+    assert sorted(ds.buildings.index) == sorted(reference.buildings.index)
+    b, r = ds.buildings, reference.buildings.loc[ds.buildings.index]
+    assert (b["compound_id"].fillna("") == r["compound_id"].fillna("")).all()
+    assert (b["community_id"] == r["community_id"]).all() and (b["households"] == r["households"]).all()

@@ -323,6 +323,47 @@ def test_duplicates_count_once_and_prefer_the_matched_row(tmp_path, ds):
     assert set(dups["kept_row"]) == {"r.xlsx [台账] 第5行"}
 
 
+def test_old_15_digit_number_is_the_same_person_as_its_18_digit_form(tmp_path, ds):
+    # GB 11643: the 15-digit number 110105491231002 of the first generation is 11010519491231002X today
+    rows = [person("蓥华小区", "3栋", "1", "101", "甲", "11010519491231002X"),
+            person("蓥华小区", "3栋", "1", "101", "甲", "110105491231002"),
+            person("蓥华小区", "3栋", "1", "102", "乙", "510682700404004"),      # an old number alone
+            person("蓥华小区", "3栋", "1", "102", "乙", "510682700404005")]      # another person
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
+    assert counts(res) == {"B03": (2, 3, 0)}
+    assert res.rows["status"].tolist() == ["matched", "duplicate", "matched", "matched"]
+    assert res.rows["id_number"].tolist()[1:3] == ["110105*****1002", "510682*****4004"]   # masked as written
+    assert res.rows["id_check"].tolist()[1] == "old15"
+
+
+def test_building_numbers_taken_from_names_when_the_dataset_has_none(tmp_path):
+    layers = tiny_city()
+    b = layers["buildings"].copy()
+    # no 楼栋号 column: the numbers are only in the name (B01–B03 of 蓥华小区 named 1栋, 2号楼, 三幢)
+    b["name"] = b["building_id"].map({"B01": "1栋", "B02": "2号楼", "B03": "三幢", "B04": "金桂花园综合楼"})
+    layers["buildings"] = b.drop(columns=[c for c in ("building_no",) if c in b])
+    plain = read_dataset(layers, name="tiny")
+    rows = [person("蓥华小区", "1幢", "1", "101", "甲", _id("51068219800101041")),
+            person("蓥华小区", "二栋", "1", "101", "乙", _id("51068219800101042")),
+            person("蓥华小区", "3号楼", "1", "101", "丙", _id("51068219800101043")),
+            person("金桂花园", "7栋", "1", "101", "丁", _id("51068219800101044"))]
+    res = apply_roster(plain, write_roster(tmp_path / "r.csv", rows))
+    assert counts(res) == {"B01": (1, 1, 0), "B02": (1, 1, 0), "B03": (1, 1, 0)}
+    assert res.rows["reason"].tolist()[3] == "no_building_numbers"    # 金桂花园's names are no numbers
+    assert any("building_no" in w for w in res.warnings)
+
+
+def test_community_and_compound_names_with_or_without_their_generic_word(tmp_path, ds):
+    # 阳光社区 written as its 居委会 or bare; 蓥华小区 as 蓥华; 金桂花园 keeps its own word (花园 is a name)
+    rows = [person("蓥华", "1栋", "1", "101", "甲", _id("51068219800101061"), community="阳光社区居民委员会"),
+            person("蓥华小区", "1栋", "1", "102", "乙", _id("51068219800101062"), community="阳光"),
+            person("金桂", "7栋", "1", "101", "丙", _id("51068219800101063"), community="阳光社区居委会")]
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
+    assert res.rows["status"].tolist() == ["matched", "matched", "unmatched"]
+    assert counts(res) == {"B01": (2, 2, 0)}
+    assert res.rows["reason"].iat[2] == "unknown_compound"
+
+
 def test_rows_without_id_count_once_each(tmp_path, ds):
     rows = [person("蓥华小区", "3栋", "1", "101", n, "") for n in ("甲", "乙", "丙")]
     res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
@@ -371,6 +412,37 @@ def test_id_stored_as_a_number_is_flagged(tmp_path, ds):
     wb.save(tmp_path / "n.xlsx")
     res = apply_roster(ds, tmp_path / "n.xlsx")
     assert res.rows["id_check"].tolist() == ["numeric"]
+
+
+def test_ids_stored_as_numbers_do_not_merge_neighbours(tmp_path, ds):
+    # 18 digits do not fit a double: 510682198001013000 and …3019 (one birthday, one district) become the same
+    # number in Excel; they are two people unless name and address agree too
+    from openpyxl import Workbook
+    a, b = _id("51068219800101300"), _id("51068219800101301")
+    assert a != b and float(a) == float(b)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    ws.append(["", "蓥华小区", "3栋", "1", "101", "甲", float(a), "户主", "常住", "群众"])
+    ws.append(["", "蓥华小区", "3栋", "1", "102", "乙", float(b), "户主", "常住", "群众"])
+    ws.append(["", "蓥华小区", "3栋", "1", "102", "乙", float(b), "户主", "常住", "群众"])      # 乙 entered twice
+    wb.save(tmp_path / "n.xlsx")
+    res = apply_roster(ds, tmp_path / "n.xlsx")
+    assert counts(res) == {"B03": (2, 2, 0)}
+    assert res.rows["status"].tolist() == ["matched", "matched", "duplicate"]
+    assert res.rows["id_check"].tolist() == ["numeric"] * 3
+
+
+def test_whole_address_in_the_building_column_is_split(tmp_path, ds):
+    rows = [person("蓥华小区", "1幢1单元101室", "", "", "甲", _id("51068219800101051")),
+            person("蓥华小区", "1幢1单元101室", "", "", "乙", _id("51068219800101052")),
+            person("蓥华小区", "1号楼-一单元-102", "", "", "丙", _id("51068219800101053")),
+            person("蓥华小区", "2-1-301", "", "", "丁", _id("51068219800101054")),
+            person("蓥华小区", "3栋", "2单元", "", "戊", _id("51068219800101055"))]      # a unit given: left alone
+    res = apply_roster(ds, write_roster(tmp_path / "r.csv", rows))
+    assert counts(res) == {"B01": (2, 3, 0), "B02": (1, 1, 0), "B03": (1, 1, 0)}
+    assert any("split" in w for w in res.warnings)
+    assert res.rows.loc[0, ["building", "unit", "room"]].tolist() == ["1幢", "1", "101"]   # the report shows the parts
 
 
 def _all_text(folder: Path) -> str:

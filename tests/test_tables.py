@@ -293,3 +293,17 @@ def test_cells_as_people_read_them():
     assert cell(dt.date(2024, 3, 31)) == dt.datetime(2024, 3, 31) == cell(dt.datetime(2024, 3, 31))
     assert [cell_text(v) for v in (dt.date(2024, 3, 31), dt.datetime(2024, 3, 31, 9), True, 7.0, " ")] == [
         "2024-03-31", "2024-03-31", "True", "7", None]
+
+
+def test_text_kept_from_excel_by_a_formula_or_an_apostrophe(tmp_path):
+    # ="510682…" keeps Excel from showing 5.10682E+17; '510682… does the same when typed
+    for f in (cell, cell_text):
+        assert f('="510682199003071233"') == "510682199003071233"
+        assert f("'51068219491231002X") == "51068219491231002X"
+        assert f(" ='13800000002' ") == "='13800000002'"          # not the wrapper: left as it is
+        assert f("=SUM(A1:A3)") == "=SUM(A1:A3)" and f("'张三") == "'张三"
+    p = tmp_path / "t.csv"
+    p.write_bytes('姓名,身份证号\r\n甲,="510682199003071233"\r\n乙,\'11010519491231002X\r\n'.encode("gbk"))
+    (sheet,) = read_sheets(p)
+    assert [cell_text(v) for v in sheet.rows[1] + sheet.rows[2]] == ["甲", "510682199003071233", "乙",
+                                                                     "11010519491231002X"]

@@ -242,6 +242,30 @@ def test_internal_failure_becomes_a_problem_not_a_traceback(monkeypatch):
     assert "simulated bug" in ei.value.problems[-1].message
 
 
+def test_internal_failure_prints_no_traceback_in_the_cli(monkeypatch, tmp_path):
+    import logging
+
+    import gridplan.io as gio
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(gio, "normalise", boom)
+    path = M.write_dataset(base(), tmp_path, "geojson")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        root.handlers = []          # let the CLI set up logging as it does for a user
+        out = _io.StringIO()
+        with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
+            code = main(["validate", str(path)])
+            for h in root.handlers:
+                h.flush()
+    finally:
+        root.handlers, root.level = handlers, level
+    assert code == 1
+    assert "simulated bug" in out.getvalue() and "Traceback" not in out.getvalue()
+
+
 def test_normalise_does_not_mutate_its_input():
     layers = base()
     copies = {k: v.copy() for k, v in layers.items()}
@@ -318,3 +342,121 @@ def test_random_byte_damage_in_every_format(fmt, tmp_path):
         except ValidationError as e:
             assert not any(p.code == "internal" for p in e.problems), e.problems
         f.write_bytes(original[f])
+
+
+def test_counts_with_their_unit_word():
+    # other offices' spreadsheets write the unit after the number: 350户, 1,200人, 6层
+    layers = base()
+    b = layers["buildings"].copy()
+    for c in ("households", "persons", "floors"):
+        b[c] = b[c].astype(object)
+    b.loc[b.index[0], "households"] = "350户"
+    b.loc[b.index[0], "persons"] = "1,200人"
+    b.loc[b.index[1], "households"] = "４８ 户"
+    b.loc[b.index[1], "floors"] = "6层"
+    b.loc[b.index[2], "households"] = "-3户"
+    b.loc[b.index[3], "households"] = "12.5户"
+    b.loc[b.index[4], "households"] = "户"
+    layers["buildings"] = b
+    codes = {(p.feature, p.code) for p in errors_of(layers)}
+    assert {("B003", "negative_count"), ("B004", "fractional_count"), ("B005", "not_a_number")} <= codes
+    assert not {f for f, c in codes if f in ("B001", "B002")}
+    for i in (2, 3, 4):
+        b.loc[b.index[i], "households"] = 40
+    layers["buildings"] = b
+    ds = load(layers)
+    assert ds.buildings.loc["B001", ["households", "persons"]].tolist() == [350, 1200]
+    assert ds.buildings.loc["B002", ["households", "floors"]].tolist() == [48, 6]
+
+
+@pytest.mark.parametrize("declared, shift, hint", [(4523, 0, "EPSG:4544"), (4544, 35_000_000, "EPSG:4523")])
+def test_gauss_kruger_zone_prefix_mismatch_names_the_right_crs(declared, shift, hint):
+    # a .prj naming the zone-prefixed CRS for plain x (or the other way round) used to crash on (inf, inf)
+    layers = {k: v.set_geometry(v.geometry.translate(shift, 0)).set_crs(declared, allow_override=True)
+              for k, v in M.base_layers(4544).items()}
+    probs = [p for p in errors_of(layers) if p.severity == "error"]
+    assert {p.code for p in probs} == {"outside_crs_area"}
+    assert all(hint in p.message for p in probs), probs[0].message
+    ds = load({k: v.set_crs(int(hint[5:]), allow_override=True) for k, v in layers.items()})
+    assert ds.buildings.geometry.area.loc["B001"] == pytest.approx(2400, rel=1e-3)
+
+
+def test_unrecognised_count_headers_are_named_with_the_mapping_to_use():
+    layers = base()
+    layers["buildings"] = layers["buildings"].rename(columns={"households": "HS", "persons": "RKS"}).drop(
+        columns=["floors"])
+    (p,) = [p for p in errors_of(layers) if p.code == "no_count_column"]
+    assert p.feature is None and "HS" in p.message and "RKS" in p.message and "--map HS=households" in p.fix
+    ds = load(layers, column_map={"HS": "households", "RKS": "persons"})
+    assert ds.buildings["households"].sum() == base()["buildings"]["households"].sum()
+
+
+@pytest.mark.parametrize("hh, pp", [("住户数量", "居住人口数量"), ("常住户数", "常住人口数"), ("户数量", "人口数量")])
+def test_more_count_header_words(hh, pp):
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.rename(columns={"households": hh, "persons": pp})
+    ds = load(layers)
+    assert (ds.buildings["households"].to_numpy() == b["households"].to_numpy()).all()
+    assert (ds.buildings["persons"].to_numpy() == b["persons"].to_numpy()).all()
+
+
+def test_a_community_in_two_parts_is_told_to_dissolve():
+    layers = base()
+    c = layers["communities"]
+    layers["communities"] = pd.concat([c, c.iloc[[0]]], ignore_index=True)
+    (p,) = [p for p in errors_of(layers) if p.code == "duplicate_id"]
+    assert p.layer == "communities" and "each community once" in p.fix and "Dissolve by community_id" in p.fix
+
+
+def test_building_ids_that_repeat_per_compound_are_called_building_numbers():
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.assign(building_id=b.groupby(b["compound_id"].fillna("-")).cumcount().add(1).astype(str))
+    probs = [p for p in errors_of(layers) if p.code == "duplicate_id"]
+    assert probs and all("building numbers" in p.fix and "building_no" in p.fix for p in probs)
+    layers["buildings"] = b.assign(building_id="B001")           # one id everywhere: no such hint
+    assert all("building numbers" not in p.fix for p in errors_of(layers) if p.code == "duplicate_id")
+
+
+def test_swapped_count_columns_are_warned():
+    layers = base()
+    b = layers["buildings"]
+    layers["buildings"] = b.rename(columns={"households": "persons", "persons": "households"})
+    ds = load(layers)
+    assert [p.code for p in ds.problems] == ["counts_swapped"]
+    assert load(base()).problems == ()
+
+
+def test_floors_written_as_6F():
+    layers = base()
+    b = layers["buildings"].copy()
+    b["floors"] = [f"{v}F" for v in b["floors"]]
+    b["households"] = b["households"].astype(object)
+    b.loc[b.index[0], "households"] = None
+    layers["buildings"] = b
+    ds = load(layers)
+    assert (ds.buildings["floors"].to_numpy() == base()["buildings"]["floors"].to_numpy()).all()
+    assert ds.buildings.loc["B001", "households_estimated"]
+
+
+def test_a_sliver_overlap_of_two_communities_is_cut_from_the_later_one():
+    layers = base()
+    c = layers["communities"].to_crs(4544)
+    g0 = c.geometry.iloc[0]
+    c.loc[c.index[0], "geometry"] = shapely.affinity.scale(g0, 1.002, 1.0, origin=(g0.bounds[0], 0))
+    layers["communities"] = c.to_crs(4326)
+    ds = load(layers)
+    assert [(p.code, p.feature) for p in ds.problems] == [("overlapping_polygons", "510682001002")]
+    a, b = ds.communities.geometry.loc["510682001001"], ds.communities.geometry.loc["510682001002"]
+    assert a.intersection(b).area < 1e-3 and a.area > 200_000
+    assert a.union(b).area == pytest.approx(1000 * 400 + 1, rel=1e-3)
+
+
+def test_old_chinese_datums_warn_that_no_shift_is_known():
+    # Xian 1980 / 3° GK CM 105°E (EPSG:2380): PROJ has only a ballpark offset to CGCS2000 here
+    ds = load({k: v.to_crs(2380) for k, v in base().items()})
+    assert {p.code for p in ds.problems} == {"datum_ballpark"}
+    assert {p.layer for p in ds.problems} == set(base())
+    assert ds.buildings.geometry.area.loc["B001"] == pytest.approx(2400, rel=1e-3)
+    assert load({k: v.to_crs(4490) for k, v in base().items()}).problems == ()

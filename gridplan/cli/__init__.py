@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from .._errors import GridplanError, ValidationError
-from ._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, UsageError, add_dataset_options, emit, parse_column_map
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_dataset_options,
+    emit,
+    parse_column_map,
+    refuse_overwriting_inputs,
+)
 
 
 # --------------------------------------------------------------------------- validate
@@ -80,6 +90,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(message)s")
     try:
+        refuse_overwriting_inputs(args)
         return args.func(args)
     except UsageError as e:
         print(f"用法错误 / usage error: {e}", file=sys.stderr)
@@ -89,6 +100,13 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     except (GridplanError, FileNotFoundError, FileExistsError) as e:
         print(f"错误 / error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the output went into `| head` (or a pager) that closed early: nothing to report
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())       # so that the interpreter's last flush is quiet too
+        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests, notebooks)
+            pass
         return EXIT_BAD_INPUT
 
 

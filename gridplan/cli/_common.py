@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_CONFLICT = 0, 1, 2, 3
 
@@ -92,6 +93,39 @@ def load(args):
     from ..io import read_dataset
     return read_dataset(args.dataset, coord_system=args.coord_system, column_map=parse_column_map(args.column_map),
                         assume_crs=getattr(args, "assume_crs", None))
+
+
+#: argument names that hold the user's input files (compared with every ``--out``)
+INPUT_ARGS = ("dataset", "plan", "from_plan", "staff", "schedule", "url", "rosters")
+
+
+def _layer_stem(path: Path) -> bool:
+    from ..io import _canonical_layer
+    return _canonical_layer(path.stem) is not None
+
+
+def refuse_overwriting_inputs(args) -> None:
+    """:class:`UsageError` when ``--out`` names one of the command's input files (the dataset, one of its
+    layer files, the plan, a staff list, a store …) or the dataset's own folder: writing there would
+    replace or mix into the user's data. ``gridplan partition city.gpkg --out city.gpkg`` used to replace
+    the dataset by the plan."""
+    out = getattr(args, "out", None)
+    if not out or getattr(args, "command", None) == "roster":    # roster checks its folder itself
+        return
+    o = Path(out).resolve()
+    for name in INPUT_ARGS:
+        values = getattr(args, name, None)
+        for v in (values if isinstance(values, list) else [values]):
+            if not v or (isinstance(v, str) and "://" in v):
+                continue
+            src = Path(v).resolve()
+            same = o == src or (src.suffix.lower() == ".shp" and o.parent == src.parent and o.stem == src.stem)
+            into = name == "dataset" and src.is_dir() and (o.parent == src or src in o.parents) and (
+                o.exists() or _layer_stem(o))
+            if same or into:
+                what = "the input dataset" if name == "dataset" else f"the input {name.replace('_', ' ')} file"
+                raise UsageError(f"--out {out} would overwrite {what} ({Path(v).name}) / 输出会覆盖输入文件; "
+                                 "write to another file or folder")
 
 
 def parse_or_usage(fn, text):
