@@ -395,7 +395,8 @@ def _units(G: Graph, cc: np.ndarray, rule: Rule, prim: str, seed: int, cut: froz
     w = G.h if prim == "h" else G.p
     mass = G.mass if G.mass is not None else weights(G, prim)
     S = _slice_size(rule, prim)
-    unit_of = _slice_pieces(piece, ~whole, G.xy, mass, w, G.A, S, seed) if n else piece.astype(np.int64)
+    sliced = _slice_pieces(piece, ~whole, G.xy, mass, w, G.A, S, seed) if n else None
+    unit_of = sliced if sliced is not None else piece.astype(np.int64)   # None only with a cap
     nu = int(unit_of.max()) + 1 if n else 0
     locked = np.zeros(nu, dtype=bool)
     size = np.bincount(unit_of, minlength=nu)
@@ -776,8 +777,8 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             cross = labels[Ac.row] != labels[Ac.col]
             ring = inside.copy()
             ring[labels[Ac.col[cross]][inside[labels[Ac.row[cross]]]]] = True
-            for region in (inside, ring, np.ones(best.k, dtype=bool)):
-                out = _region_solve(G, labels, region, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work,
+            for grids_in in (inside, ring, np.ones(best.k, dtype=bool)):
+                out = _region_solve(G, labels, grids_in, locked_b, cc, rule, rule.primary(H, P, best.k), seed, work,
                                     0.5)
                 if out is not None:
                     offer(out, f"keep compound {c} whole")
