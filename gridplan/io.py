@@ -720,7 +720,8 @@ def _compound_status(source, given, compounds):
 
 
 #: file types a dataset can be uploaded as (a Shapefile comes zipped, with its side files)
-UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip")
+#: what an upload may hold: layer files, zipped Shapefiles, and layers kept as tables (:data:`TABLE_FORMATS`)
+UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip", "csv", "txt", "tsv", "xlsx", "xlsm", "xls")
 
 
 def uploaded_name(names) -> str:
@@ -764,7 +765,7 @@ def read_uploaded(files, *, name: str | None = None, max_file_mb: float | None =
                 continue
             if Path(fname).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
                 problems.append(Problem("error", "upload", fname, f"{fname}: this file type is not read / 不支持的文件类型",
-                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped)",
+                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped; tables with 经度/纬度 or WKT columns)",
                                         "unsupported_format"))
                 continue
             target, i = folder / fname, 1

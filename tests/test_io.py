@@ -747,6 +747,18 @@ def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("gridplan-upload-*")) == before
 
 
+def test_an_upload_may_hold_a_layer_kept_as_a_table(tmp_path, reference):
+    """The app's upload takes 楼栋.xlsx / buildings.csv beside the layer files, as read_dataset does."""
+    from gridplan.io import read_uploaded
+    layers = M.base_layers()
+    b = layers.pop("buildings")
+    folder = M.write_dataset(layers, tmp_path / "up", "geojson")
+    _building_table(b).to_excel(folder / "楼栋.xlsx", index=False)
+    ds = read_uploaded([(p.name, p.read_bytes()) for p in folder.iterdir()])
+    assert len(ds.buildings) == len(reference.buildings)
+    assert ds.buildings["households"].sum() == reference.buildings["households"].sum()
+
+
 def test_gridplans_own_shapefile_export_reads_back_as_buildings(tmp_path, reference):
     """The assignment Shapefile of `export data` (bldg_id, comp_id, comm_id: ≤10-character names) is a
     buildings layer gridplan reads back with its ids and references."""
