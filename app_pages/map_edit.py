@@ -84,9 +84,10 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        plans.history()                 # the map is drawn: start the engine (in its process), and
-        plans.wait_for_partition(ds)    # soon prepare here what the grids will need
-        st.stop()
+        if plans.history() is not None:     # the map is out; the plan was there at once (the persistent
+            st.rerun()                      # cache): draw it now
+        plans.wait_for_partition(ds)        # else the engine runs (in its process); soon prepare here what
+        st.stop()                           # the grids will need
     if not auth.may_edit():
         st.info(T("auth_read_only"))
         r["selection"] = ()
@@ -179,3 +180,4 @@ st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
              selection_mode="single-row", hide_index=True, width="stretch", height=360,
              column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
                             T("col_pp"): st.column_config.NumberColumn(format="%.2f")})
+plans.warm(ds)      # once per dataset and server (in the background): the whole city and the coverage, then kept

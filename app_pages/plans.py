@@ -45,7 +45,7 @@ def history(*, wait: bool = False, start: bool = True):
         key, source = _job(ds)
         if not start and not wait and not jobs().started(key):
             return None
-        jobs().submit(key, source)
+        jobs().submit(key, source, ds)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:
             return None
@@ -60,7 +60,8 @@ def history(*, wait: bool = False, start: bool = True):
 def _warm(_ds, dkey: str):
     """What every plan of a dataset needs (building adjacency, tessellation cells, the walking
     network and the snapped buildings), computed in a background thread while the first partition
-    runs in the worker, so the grids appear as soon as the partition is back."""
+    runs in the worker, so the grids appear as soon as the partition is back; then kept in the
+    persistent cache for the next server (:func:`gridplan.diskcache.keep_derived`)."""
     import threading
 
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -79,6 +80,8 @@ def _warm(_ds, dkey: str):
                 d = c.DEFAULTS
                 whatif._coverage(_ds, dkey, tuple(d["cov_minutes"]), float(d["cov_speed"]), tuple(d["cov_kinds"]),
                                  None, ())
+            from gridplan import diskcache  # the next server starts with these arrays
+            diskcache.keep_derived(_ds)
         except Exception:  # noqa: BLE001 - a warm-up only saves time; the page computes what it needs
             c.log.exception("warming up %s failed", dkey)
 
@@ -123,7 +126,7 @@ def partition_now(rule: Rule, seed: int, code_width: int):
     r["rule"], r["seed"], r["code_width"] = rule, int(seed), int(code_width)
     ds = c.dataset()
     key, source = _job(ds)
-    jobs().submit(key, source)
+    jobs().submit(key, source, ds)
     return jobs().result(key, wait=True, source=source).plan
 
 

@@ -190,6 +190,24 @@ def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any
     return dataset.cache(key, compute)
 
 
+def cached_values(dataset: Dataset) -> dict[str, Any]:
+    """What :meth:`Dataset.cache` holds for ``dataset`` now (values of its current layers only), e.g.
+    to keep them on disk (:mod:`gridplan.diskcache`)."""
+    store = _CACHE.get(dataset) or {}
+    if store.get("\x00stamp") != dataset._stamp():
+        return {}
+    return {k: v for k, v in store.items() if k != "\x00stamp"}
+
+
+def restore_cached(dataset: Dataset, values: Mapping[str, Any]) -> None:
+    """Give ``dataset`` cached values computed from the same data before (see :func:`cached_values`);
+    keys it holds already are kept."""
+    dataset.cache("\x00restored", lambda: True)        # the store, stamped with the current layers
+    store = _CACHE[dataset]
+    for k, v in values.items():
+        store.setdefault(k, v)
+
+
 def derived(dataset: Dataset, plan: Plan, key: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per (dataset, plan, key): the grid table, grid polygons … of a plan are
     computed once, whoever asks (GerryChain computes its partition statistics the same way).
