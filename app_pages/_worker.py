@@ -21,15 +21,17 @@ log = logging.getLogger("gridplan.app")
 
 def load_by_key(key: str):
     """The dataset a source key names (``"sample"`` or the JSON of a path source), read through the
-    persistent cache (:mod:`gridplan.diskcache`: the files' content, the options and the code are its key)."""
+    persistent cache (:mod:`gridplan.diskcache`: the files' content, the options and the code are its key).
+    Its derived arrays come later (``diskcache.restore_derived``, when a plan is there): reading them
+    imports the engine, which the first map does not need."""
     from gridplan import diskcache
     if key == "sample":
         from gridplan.demo import SAMPLE_NAME, sample_path
-        return diskcache.read_dataset(sample_path(), name=SAMPLE_NAME)
+        return diskcache.read_dataset(sample_path(), name=SAMPLE_NAME, derived=False)
     source = json.loads(key)
     path = Path(source["path"])
     return diskcache.read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
-                                  name=source.get("name") or None)
+                                  name=source.get("name") or None, derived=False)
 
 
 def cached_plan(dataset, rule: tuple, seed: int, code_width: int):
@@ -56,6 +58,7 @@ def partition_job(source, rule: tuple, seed: int, code_width: int):
     from gridplan.rule import Rule
     ds = load_by_key(source) if isinstance(source, str) else source
     t0 = time.perf_counter()
+    diskcache.restore_derived(ds)
     plan = diskcache.partition(ds, rule=Rule(*rule), seed=seed, code_width=code_width)
     return plan.assignment, plan.label, time.perf_counter() - t0
 
@@ -104,8 +107,10 @@ class PartitionJobs:
         return self._pool
 
     def warm(self) -> None:
-        """Start the worker process now (it imports the engine while the first page is drawn)."""
+        """Start the worker process now (it imports the engine while the first page is drawn); once."""
         with self._lock:
+            if self._pool is not None:
+                return
             try:
                 self._executor().submit(warm_up)
             except Exception:  # noqa: BLE001 - a broken pool shows up (and is handled) in submit

@@ -10,13 +10,15 @@ from app_pages import auth, mapview, plans, projects, tables, whatif
 from app_pages import callbacks as cb
 from app_pages import common as c
 from gridplan import edit as ed
-from gridplan import i18n, metrics
+from gridplan import i18n
 
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
 h = plans.history(start=False)
 p = None if h is None else h.current
+if p is not None:
+    from gridplan import metrics       # the engine's imports: not on the way to the first map
 tb = None if p is None else metrics.grid_table(ds, p)
 res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 

@@ -14,11 +14,10 @@ from gridplan import edit as ed
 
 @st.cache_resource(show_spinner=False)
 def jobs():
-    """The partition jobs of this server (one worker process, shared by every session)."""
+    """The partition jobs of this server (one worker process, shared by every session; started by
+    :func:`history` when a plan is not in the persistent cache)."""
     from app_pages._worker import PartitionJobs
-    j = PartitionJobs()
-    j.warm()
-    return j
+    return PartitionJobs()
 
 
 def _job(ds):
@@ -44,12 +43,17 @@ def history(*, wait: bool = False, start: bool = True):
     if h is None or r.get("history_key") != dkey:
         key, source = _job(ds)
         if not start and not wait and not jobs().started(key):
+            from app_pages._worker import cached_plan
+            if cached_plan(ds, key.rule, key.seed, key.code_width) is None:
+                jobs().warm()       # the worker process starts (and imports the engine) while the map is drawn
             return None
         jobs().submit(key, source, ds)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:
             return None
         r["timings"]["partition_s"] = round(done.seconds, 3)
+        from gridplan import diskcache
+        diskcache.restore_derived(ds)       # the cells, adjacency … of the last server, for the grid table
         from app_pages import auth
         h = ed.History.start(auth.starting_plan(done.plan))
         r["history"], r["history_key"] = h, dkey
@@ -69,6 +73,9 @@ def _warm(_ds, dkey: str):
     def run():
         try:
             import pandas as pd
+
+            from gridplan import diskcache
+            diskcache.restore_derived(_ds)
 
             from gridplan import metrics
             from gridplan.model import Plan

@@ -211,10 +211,10 @@ def dataset_key(source, **options) -> str:
     return key_of("dataset", str(Path(source).resolve()), files_fingerprint(files, root), options)
 
 
-def read_dataset(source, **options):
+def read_dataset(source, *, derived: bool = True, **options):
     """:func:`gridplan.io.read_dataset` through the cache: the same :class:`~gridplan.Dataset`, read
     from the cache when the files, options and code are unchanged, with the derived arrays kept by
-    :func:`keep_derived` (cells, adjacency …). A source that is not a folder or file on disk is read
+    :func:`keep_derived` (cells, adjacency …; ``derived=False``: later, by :func:`restore_derived`). A source that is not a folder or file on disk is read
     directly. Invalid data raises as usual (a failed load is not cached)."""
     from . import io
     if not isinstance(source, (str, os.PathLike)) or cache_dir() is None:
@@ -227,16 +227,30 @@ def read_dataset(source, **options):
     ds = get("dataset", key)
     if ds is not None:
         ds = ds.replace()        # a fresh value: read-only layers, an empty in-memory cache
-        derived = get("derived", key)
-        if derived:
-            from .model import restore_cached
-            restore_cached(ds, derived)
         log.info("dataset %s from the cache in %.2f s", source, time.perf_counter() - t0)
     else:
         ds = io.read_dataset(source, **options)
         put("dataset", key, ds)
     _memo(ds, _KEY, lambda: key)
+    if derived:
+        restore_derived(ds)
     return ds
+
+
+def restore_derived(dataset) -> bool:
+    """Give a dataset read by :func:`read_dataset` the derived arrays kept by :func:`keep_derived`
+    (once; a separate step because reading them imports the engine). True when some were restored."""
+    key = stored_key(dataset)
+    done = _memo(dataset, "diskcache_restored", list)
+    if key is None or done:
+        return False
+    done.append(True)
+    values = get("derived", key)
+    if not values:
+        return False
+    from .model import restore_cached
+    restore_cached(dataset, values)
+    return True
 
 
 def keep_derived(dataset) -> bool:
@@ -247,7 +261,7 @@ def keep_derived(dataset) -> bool:
     key = stored_key(dataset)
     if key is None:
         return False
-    values = {k: v for k, v in cached_values(dataset).items() if k != _KEY and not k.startswith("\x00")}
+    values = {k: v for k, v in cached_values(dataset).items() if not k.startswith(("\x00", "diskcache_"))}
     old = get("derived", key) or {}
     if not values or set(values) <= set(old):
         return False

@@ -206,6 +206,10 @@ def test_derived_arrays_are_kept_and_give_the_same_figures(cache, folder):
     again = diskcache.read_dataset(folder)
     assert "building_cells" in cached_values(again)               # restored, not computed
     pd.testing.assert_frame_equal(metrics.grid_table(again, plan), table)
+    later = diskcache.read_dataset(folder, derived=False)           # the app: the first map needs none of them
+    assert "building_cells" not in cached_values(later)
+    assert diskcache.restore_derived(later) and "building_cells" in cached_values(later)
+    assert diskcache.restore_derived(later) is False                # once
     assert_geodataframe_equal(metrics.grids(again, plan), metrics.grids(read_dataset(folder), plan))
 
 
