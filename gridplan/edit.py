@@ -136,10 +136,13 @@ def _already_in(plan: Plan, building_ids, grid_id: str) -> bool:
     """True when every (known) building is in ``grid_id`` already (unknown ids are left to
     :meth:`Plan.move` to report)."""
     ids = [str(b) for b in building_ids]
-    a = plan._assignment
-    if not ids or not pd.Index(ids).isin(a.index).all():
+    if not ids:
         return False
-    return bool((a.reindex(ids).to_numpy() == str(grid_id)).all())
+    a = plan._assignment
+    pos = a.index.get_indexer(ids)          # a hash lookup per id (isin scanned the whole index per edit)
+    if (pos < 0).any():
+        return False
+    return bool((a.to_numpy()[pos] == str(grid_id)).all())
 
 
 def _few(ids, n: int = 3) -> str:

@@ -149,7 +149,7 @@ class Dataset:
         out = []
         for name, gdf in self.layers().items():
             _freeze(gdf)
-            out.append((name, len(gdf), tuple(gdf.columns), tuple(_data_address(gdf[c]) for c in gdf.columns)))
+            out.append((name, len(gdf), tuple(gdf.columns), tuple(_block_address(b) for b in gdf._mgr.blocks)))
         return tuple(out)
 
     @property
@@ -165,14 +165,14 @@ class Dataset:
 _CACHE: weakref.WeakKeyDictionary[Dataset, dict] = weakref.WeakKeyDictionary()
 
 
-def _data_address(col: pd.Series) -> int:
-    """Identity of a column's memory: the buffer address of numpy-backed columns, else the
-    identity of the extension array the layer holds (both change when the column is replaced)."""
-    arr = col.array
-    nd = getattr(arr, "_ndarray", None)
-    if isinstance(nd, np.ndarray):
-        return int(nd.__array_interface__["data"][0])
-    return id(arr)
+def _block_address(blk) -> tuple:
+    """Identity of a block of a layer's columns: the address of its numpy memory (else the identity
+    of its extension array) and the columns it holds. Replacing a column gives it a new block; reading the blocks is much cheaper than taking
+    every column out of the frame (this runs on every cache lookup, i.e. several times per edit)."""
+    v = blk.values
+    nd = v if isinstance(v, np.ndarray) else getattr(v, "_ndarray", None)
+    addr = int(nd.__array_interface__["data"][0]) if isinstance(nd, np.ndarray) else id(v)
+    return addr, tuple(blk.mgr_locs.as_array.tolist())
 
 
 def _freeze(gdf: pd.DataFrame) -> None:
