@@ -219,3 +219,12 @@ def test_setup_warms_the_sample(cache):
     assert out["cache_dir"] == str(cache) and out["derived_stored"]
     assert len(entries(cache, "dataset")) == len(entries(cache, "plan")) == len(entries(cache, "derived")) == 1
     assert warm_sample_cache()["derived_stored"] is False          # the second run finds everything there
+
+
+def test_data_held_only_in_memory_never_reaches_the_cache(cache, folder):
+    """Uploads and datasets made from rosters live in memory: not stored, nor their plans."""
+    ds = diskcache.read_dataset(toy_layers())                 # layers given as frames, not files
+    assert diskcache.stored_key(ds) is None
+    diskcache.partition(ds, rule=Rule(min_households=20, max_households=40, min_persons=60, max_persons=120))
+    assert not diskcache.keep_derived(ds)
+    assert not cache.exists() or not any(cache.rglob("*.pkl"))
