@@ -291,7 +291,8 @@ def stored_plan(dataset, *, rule, seed: int = 0, code_width: int = 2):
     if hit is None:
         return None
     assignment, label = hit
-    if len(assignment) != len(dataset.buildings) or not assignment.index.isin(dataset.buildings.index).all():
+    ids = dataset.buildings.index
+    if len(assignment) != len(ids) or not (assignment.index.equals(ids) or (ids.get_indexer(assignment.index) >= 0).all()):
         return None
     return Plan(assignment, rule=rule, label=label)
 
