@@ -18,7 +18,7 @@ ds = c.require_dataset()
 h = plans.history(start=False)
 p = None if h is None else h.current
 if p is not None:
-    from gridplan import metrics       # the engine's imports: not on the way to the first map
+    from gridplan import metrics  # the engine's imports: not on the way to the first map
 tb = None if p is None else metrics.grid_table(ds, p)
 res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 

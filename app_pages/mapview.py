@@ -170,7 +170,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     fds = _focus_dataset(ds, dkey, focus)
     data: dict = {}
     if p is not None:
-        from gridplan import metrics     # (the engine's imports: not on the way to the first map)
+        from gridplan import metrics  # (the engine's imports: not on the way to the first map)
         g = metrics.grids(ds, p)
         if focus != c.ALL:
             g = g[g["community_id"].astype(str).to_numpy() == focus]

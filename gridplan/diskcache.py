@@ -214,8 +214,9 @@ def dataset_key(source, **options) -> str:
 def read_dataset(source, *, derived: bool = True, **options):
     """:func:`gridplan.io.read_dataset` through the cache: the same :class:`~gridplan.Dataset`, read
     from the cache when the files, options and code are unchanged, with the derived arrays kept by
-    :func:`keep_derived` (cells, adjacency …; ``derived=False``: later, by :func:`restore_derived`). A source that is not a folder or file on disk is read
-    directly. Invalid data raises as usual (a failed load is not cached)."""
+    :func:`keep_derived` (cells, adjacency …; ``derived=False``: later, by :func:`restore_derived`).
+    A source that is not a folder or file on disk is read directly. Invalid data raises as usual (a
+    failed load is not cached)."""
     from . import io
     if not isinstance(source, (str, os.PathLike)) or cache_dir() is None:
         return io.read_dataset(source, **options)

@@ -200,7 +200,7 @@ class CheckReport:
 def check(dataset: Dataset, plan: Plan, *, before: Plan | None = None) -> CheckReport:
     """Re-check the rule and contiguity of every grid of ``plan`` and compare with ``before``
     (the grid tables are computed once per plan, so checking after every edit is cheap)."""
-    from . import metrics        # the engine and its imports are loaded when a plan is checked, not with this module
+    from . import metrics  # the engine and its imports are loaded when a plan is checked, not with this module
     t = metrics.grid_table(dataset, plan)
     compliant = t["compliant"].astype(bool)
     broken = tuple(t.index[~compliant].astype(str))

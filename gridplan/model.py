@@ -167,8 +167,9 @@ _CACHE: weakref.WeakKeyDictionary[Dataset, dict] = weakref.WeakKeyDictionary()
 
 def _block_address(blk) -> tuple:
     """Identity of a block of a layer's columns: the address of its numpy memory (else the identity
-    of its extension array) and the columns it holds. Replacing a column gives it a new block; reading the blocks is much cheaper than taking
-    every column out of the frame (this runs on every cache lookup, i.e. several times per edit)."""
+    of its extension array) and the columns it holds. Replacing a column gives it a new block; reading
+    the blocks is much cheaper than taking every column out of the frame (this runs on every cache
+    lookup, i.e. several times per edit)."""
     v = blk.values
     nd = v if isinstance(v, np.ndarray) else getattr(v, "_ndarray", None)
     addr = int(nd.__array_interface__["data"][0]) if isinstance(nd, np.ndarray) else id(v)
