@@ -89,12 +89,12 @@ def code_version() -> str:
 
 
 def source_files(source) -> list[Path]:
-    """The files a dataset source is read from: every file in a folder (recursively), or a file and
-    its side files (a Shapefile's ``.dbf``, ``.prj`` …, a GeoPackage's ``-wal``)."""
+    """The files a dataset source is read from: every file of a folder (the reader looks at its
+    top level only), or a file and its side files (a Shapefile's ``.dbf``, ``.prj`` …, a GeoPackage's
+    ``-wal``; more files than are read only make the key stricter)."""
     p = Path(source)
     if p.is_dir():
-        return sorted(f for f in p.rglob("*") if f.is_file() and not any(part.startswith(".")
-                                                                          for part in f.relative_to(p).parts))
+        return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
     if p.is_file():
         return sorted(f for f in p.parent.iterdir() if f.is_file() and f.name.startswith(p.stem))
     raise FileNotFoundError(str(p))
