@@ -194,7 +194,7 @@ def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any
 def cached_values(dataset: Dataset) -> dict[str, Any]:
     """What :meth:`Dataset.cache` holds for ``dataset`` now (values of its current layers only), e.g.
     to keep them on disk (:mod:`gridplan.diskcache`)."""
-    store = _CACHE.get(dataset) or {}
+    store = dict(_CACHE.get(dataset) or {})       # a copy in one step: another thread may be adding to it
     if store.get("\x00stamp") != dataset._stamp():
         return {}
     return {k: v for k, v in store.items() if k != "\x00stamp"}
