@@ -33,7 +33,6 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,15 +181,6 @@ def _prune(folder: Path) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass
-
-
-def cached(kind: str, key: str, compute: Callable[[], Any]) -> Any:
-    """``get(kind, key)``, or ``compute()`` stored under it."""
-    value = get(kind, key)
-    if value is None:
-        value = compute()
-        put(kind, key, value)
-    return value
 
 
 # --------------------------------------------------------------------------- what is cached
