@@ -16,13 +16,21 @@ Where: ``GRIDPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/gridplan``, else ``~/.cach
 a folder of its own, never beside the user's data, safe to delete at any time.
 ``GRIDPLAN_CACHE_DIR=off`` (or ``0``, ``none``, empty) turns the cache off.
 
-Safety: an entry is a pickle the process wrote itself (like Python's own ``__pycache__``). The
-folder is created private (mode 0700) and is used only when it belongs to the current user and
-nobody else may write to it; every entry carries its key and a SHA-256 of its payload, and an entry
-that is truncated, corrupt or of another key is deleted and recomputed. Nothing is ever unpickled
-from a user's file, and only datasets read from files on disk are cached (uploads and datasets
-made from rosters stay in memory). If the folder cannot be created or written, everything is
-computed as without a cache (a warning in the log, never an error).
+Format: no pickle. An entry (``<kind>/<key>.gpz``) is a short header (a magic line, its key and a
+SHA-256 of the payload) followed by a zip archive written by :mod:`gridplan._codec`: a JSON manifest
+of typed nodes plus binary blobs — numpy arrays in ``.npy`` form read with ``allow_pickle=False``,
+object arrays of str as JSON, geometries as WKB, CRSs as PROJJSON, pandas/geopandas frames column by
+column with their dtypes, and gridplan's own values (Dataset, Plan, Rule, Problem, the engine's
+arrays) rebuilt from their fields through a fixed list of allowed classes. Reading can only produce
+data, never call code named by the file. A value the format cannot hold is simply not cached (a
+debug line in the log).
+
+Safety: the folder is created private (mode 0700) and is used only when it belongs to the current
+user and nobody else may write to it; every entry carries its key and a SHA-256 of its payload, and
+an entry that is truncated, corrupt, of another key, or holds an unknown type tag, a refused dtype
+or a wrong shape is deleted and recomputed. Only datasets read from files on disk are cached
+(uploads and datasets made from rosters stay in memory). If the folder cannot be created or
+written, everything is computed as without a cache (a warning in the log, never an error).
 """
 from __future__ import annotations
 
@@ -31,16 +39,19 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import time
 from pathlib import Path
 from typing import Any
+
+from ._codec import Unencodable, decode, encode, encode_dict
 
 log = logging.getLogger(__name__)
 
 ENV = "GRIDPLAN_CACHE_DIR"
 _OFF = {"", "0", "off", "none", "false", "no"}
-_MAGIC = b"GRIDPLAN-CACHE-1\n"
+_MAGIC = b"GRIDPLAN-CACHE-2\n"
+#: the file name ending of an entry
+SUFFIX = ".gpz"
 #: entries kept per kind (the oldest are deleted beyond this)
 KEEP = 32
 
@@ -71,15 +82,19 @@ def _usable(folder: Path, *, create: bool) -> bool:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """A hash of gridplan's source files and of the versions of the libraries stored objects come from."""
+    import platform
+
     import geopandas
     import numpy
     import pandas
     import pyproj
+    import scipy
     import shapely
+
+    from ._codec import FORMAT
     h = hashlib.sha256()
-    import platform
     h.update(json.dumps([platform.python_version(), pandas.__version__, geopandas.__version__, shapely.__version__,
-                         numpy.__version__, pyproj.__version__, pickle.HIGHEST_PROTOCOL]).encode())
+                         numpy.__version__, pyproj.__version__, scipy.__version__, FORMAT]).encode())
     pkg = Path(__file__).resolve().parent
     for f in sorted(pkg.rglob("*.py")):
         h.update(str(f.relative_to(pkg)).encode() + b"\0")
@@ -121,7 +136,7 @@ def key_of(*parts) -> str:
 
 def _entry(kind: str, key: str) -> Path | None:
     folder = cache_dir()
-    return None if folder is None else folder / kind / f"{key[:40]}.pkl"
+    return None if folder is None else folder / kind / f"{key[:40]}{SUFFIX}"
 
 
 def get(kind: str, key: str) -> Any | None:
@@ -135,8 +150,8 @@ def get(kind: str, key: str) -> Any | None:
         if (head != _MAGIC or digest[:64].decode("ascii") != key
                 or digest[64:].decode("ascii") != hashlib.sha256(payload).hexdigest()[:32]):
             raise ValueError("bad header or checksum")
-        value = pickle.loads(payload)
-    except Exception as e:  # noqa: BLE001 - a broken entry is recomputed, never an error
+        value = decode(payload)
+    except Exception as e:  # noqa: BLE001 - a broken entry (CodecError …) is recomputed, never an error
         log.warning("cache entry %s is unreadable (%s): recomputing", path, e)
         try:
             path.unlink()
@@ -151,7 +166,17 @@ def get(kind: str, key: str) -> Any | None:
 
 
 def put(kind: str, key: str, value) -> bool:
-    """Store ``value`` under ``(kind, key)``; False (and a log line) when the cache cannot be written."""
+    """Store ``value`` under ``(kind, key)``; False (and a log line) when the cache cannot be written
+    or the value is not one the format holds (:mod:`gridplan._codec`)."""
+    try:
+        payload = encode(value)
+    except Unencodable as e:
+        log.debug("%s %s: not cached (%s)", kind, key[:12], e)
+        return False
+    return _write(kind, key, payload)
+
+
+def _write(kind: str, key: str, payload: bytes) -> bool:
     path = _entry(kind, key)
     if path is None:
         return False
@@ -161,14 +186,13 @@ def put(kind: str, key: str, value) -> bool:
         return False
     from ._atomic import atomic_path
     try:
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
                 fh.write(_MAGIC + key[:64].ljust(64, "0").encode("ascii")
                          + hashlib.sha256(payload).hexdigest()[:32].encode("ascii") + payload)
         _prune(path.parent)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError) as e:
+    except OSError as e:
         log.warning("cache entry %s not written (%s)", path, e)
         return False
     return True
@@ -176,7 +200,9 @@ def put(kind: str, key: str, value) -> bool:
 
 def _prune(folder: Path) -> None:
     try:
-        entries = sorted(folder.glob("*.pkl"), key=lambda f: f.stat().st_mtime)
+        for old in folder.glob("*.pkl"):          # entries of the former pickle format: never read
+            old.unlink(missing_ok=True)
+        entries = sorted(folder.glob(f"*{SUFFIX}"), key=lambda f: f.stat().st_mtime)
         for old in entries[:-KEEP]:
             old.unlink(missing_ok=True)
     except OSError:
@@ -254,9 +280,15 @@ def keep_derived(dataset) -> bool:
         return False
     values = {k: v for k, v in cached_values(dataset).items() if not k.startswith(("\x00", "diskcache_"))}
     old = get("derived", key) or {}
-    if not values or set(values) <= set(old):
+    new = {k: v for k, v in values.items() if k not in old}
+    if not new:
         return False
-    return put("derived", key, {**old, **values})
+    payload, skipped = encode_dict({**old, **new})       # a value the format cannot hold is left out
+    if skipped:
+        log.debug("derived values not cached (not of a stored kind): %s", ", ".join(map(str, skipped)))
+    if set(new) <= set(skipped):
+        return False
+    return _write("derived", key, payload)
 
 
 def stored_key(dataset) -> str | None:

@@ -39,7 +39,7 @@ def folder(tmp_path) -> Path:
 
 
 def entries(cache: Path, kind: str) -> list[Path]:
-    return sorted((cache / kind).glob("*.pkl")) if (cache / kind).exists() else []
+    return sorted((cache / kind).glob("*" + diskcache.SUFFIX)) if (cache / kind).exists() else []
 
 
 def assert_same_dataset(a, b):
@@ -139,7 +139,7 @@ def test_an_unusable_folder_is_no_cache_and_no_error(tmp_path, folder, monkeypat
     os.chmod(shared, 0o777)
     monkeypatch.setenv("GRIDPLAN_CACHE_DIR", str(shared))
     assert diskcache.put("dataset", "0" * 64, {"x": 1}) is False
-    assert not any(shared.rglob("*.pkl"))
+    assert not any(shared.rglob("*" + diskcache.SUFFIX))
     assert "not private" in caplog.text
 
 
@@ -227,4 +227,4 @@ def test_data_held_only_in_memory_never_reaches_the_cache(cache, folder):
     assert diskcache.stored_key(ds) is None
     diskcache.partition(ds, rule=Rule(min_households=20, max_households=40, min_persons=60, max_persons=120))
     assert not diskcache.keep_derived(ds)
-    assert not cache.exists() or not any(cache.rglob("*.pkl"))
+    assert not cache.exists() or not any(cache.rglob("*" + diskcache.SUFFIX))
