@@ -49,6 +49,7 @@ CLASSES: dict[str, tuple[str, str]] = {
 _PLAN_FIELDS = ("assignment", "rule", "locked", "label")
 _NUMPY_KINDS = set("biufcmMSU")
 _SCALARS = (type(None), bool, int, float, str)
+_JSON_SCALARS = frozenset(_SCALARS)
 _SPARSE = ("csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array")
 _MASKED = {f"{p}{b}" for p in ("Int", "UInt") for b in (8, 16, 32, 64)} | {"Float32", "Float64", "boolean"}
 
@@ -102,11 +103,9 @@ class _Writer:
             return self.nd(a)
         flat = a.ravel(order="C")
         shape = list(a.shape)
-        types = set(map(type, flat))
-        if types <= {str}:
+        if set(map(type, flat)) <= {str}:
             return {"t": "ndstr", "b": self.blob(_dumps(flat.tolist())), "shape": shape}
-        import shapely
-        if types - {type(None)} and all(issubclass(t, shapely.Geometry) or t is type(None) for t in types):
+        if _all_geometries(flat):
             return {"t": "ndgeom", "v": self.wkb(flat), "shape": shape}
         return {"t": "ndobj", "b": self.blob(_dumps([self.node(x) for x in flat])), "shape": shape}
 
@@ -129,12 +128,21 @@ class _Writer:
             keys = list(v)
             for k in keys:
                 _check_key(k)
-            return {"t": "dict", "k": [self.node(k, d) for k in keys], "v": [self.node(v[k], d) for k in keys]}
+            out = {"t": "dict", "k": [self.node(k, d) for k in keys]}
+            vals = np.empty(len(keys), dtype=object)
+            vals[:] = list(v.values())
+            if len(keys) > 1 and _all_geometries(vals):      # one WKB blob for all (read in one call)
+                out["g"] = self.wkb(vals)
+            else:
+                out["v"] = [self.node(x, d) for x in v.values()]
+            return out
         if t is set or t is frozenset:
             for k in v:
                 _check_key(k)
             return {"t": t.__name__, "v": [self.node(x, d) for x in v]}
         if t is bytes:
+            if len(v) <= 256:
+                return {"t": "bytes", "x": v.hex()}
             return {"t": "bytes", "b": self.blob(v)}
         if isinstance(v, np.generic) and v.dtype.kind in "biuf":
             return {"t": "npscalar", "dtype": v.dtype.str, "v": v.item()}
@@ -227,6 +235,13 @@ class _Writer:
                                              | pd.arrays.FloatingArray):
             return {"t": "masked", "dtype": str(dt), "data": self.nd(arr._data), "mask": self.nd(arr._mask)}
         raise Unencodable(f"pandas dtype {dt}")
+
+
+def _all_geometries(a: np.ndarray) -> bool:
+    """Whether an object array holds shapely geometries (and None), at least one geometry."""
+    import shapely
+    types = set(map(type, a))
+    return bool(types - {type(None)}) and all(t is type(None) or issubclass(t, shapely.Geometry) for t in types)
 
 
 def _check_key(k) -> None:
@@ -324,14 +339,14 @@ class _Reader:
             return self.nd(n)
         if t == "ndstr":
             vals = self.json_blob(n["b"])
-            if not all(type(x) is str for x in vals):
+            if not set(map(type, vals)) <= {str}:
                 raise CodecError("ndstr holds a value that is not a str")
             out = np.empty(len(vals), dtype=object)
             out[:] = vals
         elif t == "ndgeom":
             out = self.wkb(n["v"])
         elif t == "ndobj":
-            vals = [self.node(x, depth + 1) for x in self.json_blob(n["b"])]
+            vals = [x if type(x) in _JSON_SCALARS else self.node(x, depth + 1) for x in self.json_blob(n["b"])]
             out = np.empty(len(vals), dtype=object)
             for i, x in enumerate(vals):
                 out[i] = x
@@ -364,11 +379,17 @@ class _Reader:
             items = [self.node(x, d) for x in _list(n, "v")]
             return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[t](items)
         if t == "dict":
-            keys, vals = _list(n, "k"), _list(n, "v")
+            keys = [self.key(k, d) for k in _list(n, "k")]
+            vals = self.wkb(n["g"]).tolist() if "g" in n else [self.node(v, d) for v in _list(n, "v")]
             if len(keys) != len(vals):
                 raise CodecError("dict keys and values differ in number")
-            return {self.key(k, d): self.node(v, d) for k, v in zip(keys, vals)}
+            return dict(zip(keys, vals))
         if t == "bytes":
+            if "x" in n:
+                try:
+                    return bytes.fromhex(n["x"])
+                except (TypeError, ValueError):
+                    raise CodecError("bad bytes") from None
             return self.blob(n.get("b"))
         if t == "npscalar":
             dt = _dtype(n.get("dtype"), "biuf")
@@ -510,7 +531,7 @@ class _Reader:
                 raise CodecError("bad string dtype")
             dt = pd.StringDtype(n["storage"], na_value=np.nan if n["na"] == "nan" else pd.NA)
             vals = self.array(n.get("v"), d)
-            if not all(x is None or type(x) is str for x in vals):
+            if not set(map(type, vals)) <= {str, type(None)}:
                 raise CodecError("a string column holds a value that is not a str")
             return pd.array(vals, dtype=dt)
         if t == "category":
