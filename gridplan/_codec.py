@@ -152,6 +152,8 @@ class _Writer:
 
     def other(self, v, d: int) -> Any:
         import pandas as pd
+        if v is pd.NA:
+            return {"t": "pdna"}
         mod = type(v).__module__.split(".")[0]
         if mod == "shapely":
             import shapely
@@ -180,8 +182,6 @@ class _Writer:
             else:
                 state = {f.name: getattr(v, f.name) for f in dataclasses.fields(v) if f.init}
             return {"t": "obj", "cls": tag, "f": {k: self.node(x, d) for k, x in state.items()}}
-        if v is pd.NA:
-            return {"t": "pdna"}
         raise Unencodable(f"{type(v).__module__}.{type(v).__qualname__}")
 
     def pandas(self, v, d: int) -> dict:
