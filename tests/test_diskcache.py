@@ -228,3 +228,117 @@ def test_data_held_only_in_memory_never_reaches_the_cache(cache, folder):
     diskcache.partition(ds, rule=Rule(min_households=20, max_households=40, min_persons=60, max_persons=120))
     assert not diskcache.keep_derived(ds)
     assert not cache.exists() or not any(cache.rglob("*" + diskcache.SUFFIX))
+
+
+# --------------------------------------------------------------------------- the format: data only, no pickle
+def test_the_sample_and_its_derived_values_come_back_equal(cache, tmp_path):
+    """Every layer (dtypes, index, CRS, exact coordinates), the problems, the first plan and every
+    derived value the app keeps, read from the cache equal to what was computed."""
+    from _same import assert_same
+
+    from gridplan.demo import SAMPLE_NAME, load_sample, sample_path
+    from gridplan.model import cached_values
+    copy = tmp_path / "sample"
+    shutil.copytree(sample_path(), copy)
+    ds = diskcache.read_dataset(copy, name=SAMPLE_NAME)
+    plan = diskcache.partition(ds, rule=Rule(), seed=0)
+    table, grids = metrics.grid_table(ds, plan), metrics.grids(ds, plan)
+    computed = {k: v for k, v in cached_values(ds).items() if not k.startswith("diskcache_")}
+    assert diskcache.keep_derived(ds)
+    stored = diskcache.get("derived", diskcache.stored_key(ds))
+    assert set(stored) == set(computed)          # every derived value of the sample is of a stored kind
+    for k, v in computed.items():
+        assert_same(v, stored[k], k)
+    again = diskcache.read_dataset(copy, name=SAMPLE_NAME)
+    assert_same(load_sample(), again)                                  # the whole Dataset value
+    cached_plan = diskcache.stored_plan(again, rule=Rule(), seed=0)
+    assert cached_plan is not None
+    assert_same(plan, cached_plan)
+    assert_same(table, metrics.grid_table(again, cached_plan))
+    assert_same(grids, metrics.grids(again, cached_plan))
+
+
+def rewrite_entry(entry: Path, key: str, change) -> None:
+    """Change an entry's archive members with ``change(members)`` and give it a valid header again
+    (so only the format itself can refuse it)."""
+    import hashlib
+    import io
+    import zipfile
+    blob = entry.read_bytes()
+    payload = blob[len(diskcache._MAGIC) + 96:]
+    with zipfile.ZipFile(io.BytesIO(payload)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    change(members)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    payload = buf.getvalue()
+    entry.write_bytes(diskcache._MAGIC + key.encode() + hashlib.sha256(payload).hexdigest()[:32].encode() + payload)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_an_entry_with_an_unknown_tag_or_an_object_array_is_refused_and_recomputed(cache, folder, tmp_path,
+                                                                                    monkeypatch, caplog):
+    import io
+
+    import numpy as np
+    monkeypatch.chdir(tmp_path)
+    diskcache.read_dataset(folder)
+    key = diskcache.dataset_key(folder)
+    (entry,) = entries(cache, "dataset")
+    good = entry.read_bytes()
+
+    def unknown_tag(m):
+        man = json.loads(m["manifest.json"])
+        assert man["root"]["t"] == "obj" and man["root"]["cls"] == "Dataset"
+        man["root"] = {"t": "obj", "cls": "posix.system", "f": {"command": "touch PWNED"}}
+        m["manifest.json"] = json.dumps(man).encode()
+
+    def object_npy(m):
+        evil = io.BytesIO()
+        np.save(evil, np.array([Evil()], dtype=object), allow_pickle=True)
+        for n in m:
+            if n.endswith(".npy"):
+                m[n] = evil.getvalue()
+
+    for change in (unknown_tag, object_npy):
+        rewrite_entry(entry, key, change)
+        assert diskcache.get("dataset", key) is None and not entry.exists()      # refused and deleted
+        entry.write_bytes(good)
+        rewrite_entry(entry, key, change)
+        assert_same_dataset(read_dataset(folder), diskcache.read_dataset(folder))  # recomputed
+        assert entry.read_bytes() == good                                          # and written again
+    assert not (tmp_path / "PWNED").exists()
+    assert "unknown class" in caplog.text and "pickle" in caplog.text.lower()
+
+
+def test_the_cache_modules_import_no_pickle():
+    import ast
+    for mod in ("diskcache.py", "_codec.py"):
+        tree = ast.parse((ROOT / "gridplan" / mod).read_text(encoding="utf-8"))
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert names and not names & {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve"}, mod
+
+
+def test_no_numpy_load_allows_pickle_anywhere_in_gridplan():
+    """No ``np.load``/``read_array`` call in gridplan passes ``allow_pickle`` other than a literal False."""
+    import ast
+    seen = 0
+    for f in sorted((ROOT / "gridplan").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                for kw in node.keywords:
+                    if kw.arg == "allow_pickle":
+                        seen += 1
+                        assert isinstance(kw.value, ast.Constant) and kw.value.value is False, \
+                            f"{f.name}:{node.lineno} allow_pickle={ast.unparse(kw.value)}"
+                    assert kw.arg is not None or not isinstance(kw.value, ast.Dict) or all(
+                        not (isinstance(k, ast.Constant) and k.value == "allow_pickle") for k in kw.value.keys), \
+                        f"{f.name}:{node.lineno} allow_pickle passed through **"
+    assert seen >= 2          # the codec's writer and reader say so explicitly
