@@ -51,6 +51,8 @@ _NUMPY_KINDS = set("biufcmMSU")
 _SCALARS = (type(None), bool, int, float, str)
 _JSON_SCALARS = frozenset(_SCALARS)
 _SPARSE = ("csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array")
+#: geometry type ids written as coordinates + offsets, with their number of offset levels
+_RAGGED = {0: 0, 1: 1, 3: 2, 4: 1, 5: 2, 6: 3}
 _MASKED = {f"{p}{b}" for p in ("Int", "UInt") for b in (8, 16, 32, 64)} | {"Float32", "Float64", "boolean"}
 
 
@@ -110,10 +112,27 @@ class _Writer:
         return {"t": "ndobj", "b": self.blob(_dumps([self.node(x) for x in flat])), "shape": shape}
 
     def wkb(self, flat: np.ndarray) -> dict:
+        """Geometries (and None): coordinate arrays and offsets (``shapely.to_ragged_array``) when all
+        are non-empty of one type and dimension, else WKB."""
         import shapely
+        ragged = self.ragged(flat)
+        if ragged is not None:
+            return ragged
         w = shapely.to_wkb(flat)
         lengths = np.fromiter((-1 if b is None else len(b) for b in w), dtype=np.int64, count=len(w))
         return {"lengths": self.nd(lengths), "b": self.blob(b"".join(b for b in w if b is not None))}
+
+    def ragged(self, flat: np.ndarray) -> dict | None:
+        import shapely
+        if not len(flat) or shapely.is_missing(flat).any() or shapely.is_empty(flat).any():
+            return None
+        kinds = np.unique(shapely.get_type_id(flat))
+        z = np.unique(shapely.has_z(flat))
+        if len(kinds) != 1 or int(kinds[0]) not in _RAGGED or len(z) != 1:
+            return None
+        kind, coords, offsets = shapely.to_ragged_array(flat, include_z=bool(z[0]))
+        return {"ragged": int(kind), "n": len(flat), "coords": self.nd(coords),
+                "offsets": [self.nd(np.asarray(o)) for o in offsets]}
 
     def node(self, v, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -358,6 +377,8 @@ class _Reader:
         import shapely
         if not isinstance(n, dict):
             raise CodecError("bad geometry node")
+        if "ragged" in n:
+            return self.ragged(n)
         lengths = self.nd(n.get("lengths"))
         data = self.blob(n.get("b"))
         if lengths.ndim != 1 or lengths.dtype.kind != "i" or int(lengths[lengths > 0].sum()) != len(data):
@@ -367,6 +388,26 @@ class _Reader:
         raw = np.empty(len(lengths), dtype=object)
         raw[:] = [None if ln < 0 else data[s:e] for ln, s, e in zip(lengths.tolist(), starts.tolist(), ends.tolist())]
         return shapely.from_wkb(raw)
+
+    def ragged(self, n) -> np.ndarray:
+        import shapely
+        kind, count = n.get("ragged"), n.get("n")
+        if kind not in _RAGGED or type(count) is not int:
+            raise CodecError(f"bad geometry kind {kind!r}")
+        coords = self.nd(n.get("coords"))
+        offsets = [self.nd(o) for o in _list(n, "offsets")]
+        if coords.dtype != np.float64 or coords.ndim != 2 or coords.shape[1] not in (2, 3) \
+                or len(offsets) != _RAGGED[kind]:
+            raise CodecError("bad geometry coordinates")
+        size = len(coords)
+        for o in offsets:          # each level: 0 … the size of the level below, never decreasing
+            if o.ndim != 1 or o.dtype.kind != "i" or not len(o) or o[0] != 0 or o[-1] != size \
+                    or (np.diff(o) < 0).any():
+                raise CodecError("bad geometry offsets")
+            size = len(o) - 1
+        if size != count:
+            raise CodecError("geometry count differs from the manifest's")
+        return np.asarray(shapely.from_ragged_array(shapely.GeometryType(kind), coords, offsets or None), dtype=object)
 
     def node(self, n, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:

@@ -75,6 +75,37 @@ def test_geometries_scalar_and_arrays():
     roundtrip({"c1": box(0, 0, 1, 1), "c2": Point(5, 5)})         # a dict of geometries (one WKB blob)
 
 
+@pytest.mark.parametrize("geoms", [
+    [Point(1, 2), Point(3.5, -4)], [Point(1, 2, 3), Point(0, 0, -1)], [LineString([(0, 0), (1, 1), (2, 0)])] * 2,
+    [box(0, 0, 4, 4).difference(box(1, 1, 2, 2)), box(5, 5, 6, 7)],
+    [MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3).difference(box(2.2, 2.2, 2.4, 2.4))]), MultiPolygon([box(9, 9, 10, 10)])],
+    [shapely.MultiPoint([(0, 0), (1, 1)])], [shapely.MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 1), (4, 4)]])],
+])
+def test_geometry_arrays_of_one_kind_are_stored_as_coordinates(geoms):
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = geoms
+    data = encode(arr)
+    assert "ragged" in json.loads(zipfile.ZipFile(io.BytesIO(data)).read(_codec.MANIFEST))["root"]["v"]
+    assert_same(arr, decode(data))
+
+
+def test_bad_geometry_offsets_are_refused():
+    arr = np.empty(2, dtype=object)
+    arr[:] = [box(0, 0, 1, 1), box(2, 2, 3, 3)]
+    data = encode(arr)
+    root = json.loads(zipfile.ZipFile(io.BytesIO(data)).read(_codec.MANIFEST))["root"]
+    name = root["v"]["offsets"][0]["b"]
+    for bad in ([0, 5, 3], [0, 5, 99], [1, 5, 10]):
+        buf = io.BytesIO()
+        np.save(buf, np.array(bad, dtype=np.int32), allow_pickle=False)
+        with pytest.raises(CodecError):
+            decode(rewrite(data, lambda m: m.update({name: buf.getvalue()})))
+    r = json.loads(json.dumps(root))
+    r["v"]["ragged"] = 7                                            # a GeometryCollection cannot be ragged
+    with pytest.raises(CodecError):
+        decode(rewrite(data, set_root(r)))
+
+
 @pytest.mark.parametrize("cls", [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array])
 def test_sparse(cls):
     m = cls(sp.random(30, 20, density=0.1, random_state=1, format="csr"))
