@@ -342,3 +342,30 @@ def test_no_numpy_load_allows_pickle_anywhere_in_gridplan():
                         not (isinstance(k, ast.Constant) and k.value == "allow_pickle") for k in kw.value.keys), \
                         f"{f.name}:{node.lineno} allow_pickle passed through **"
     assert seen >= 2          # the codec's writer and reader say so explicitly
+
+
+def test_a_value_of_another_kind_is_simply_not_cached(cache, folder, caplog):
+    import logging
+
+    import shapely
+    caplog.set_level(logging.DEBUG, logger="gridplan.diskcache")
+    assert diskcache.put("dataset", "0" * 64, {"tree": shapely.STRtree([])}) is False      # no error, no file
+    assert not entries(cache, "dataset") and "not cached" in caplog.text
+    ds = diskcache.read_dataset(folder)
+    from gridplan.model import cached_values, dataset_cache
+    from gridplan.tessellate import building_points
+    building_points(ds)
+    dataset_cache(ds, "edit_tree", lambda: shapely.STRtree(ds.buildings.geometry.values))
+    assert diskcache.keep_derived(ds)                       # what the format holds is kept, the tree left out
+    stored = diskcache.get("derived", diskcache.stored_key(ds))
+    assert "building_points" in stored and "edit_tree" not in stored
+    assert "edit_tree" in cached_values(ds)
+    assert diskcache.keep_derived(ds) is False              # nothing new it could hold
+
+
+def test_entries_of_the_former_pickle_format_are_deleted_never_read(cache, folder):
+    diskcache.read_dataset(folder)
+    old = cache / "dataset" / ("0" * 40 + ".pkl")
+    old.write_bytes(b"\x80\x04N.")
+    diskcache.put("dataset", "1" * 64, 1)
+    assert not old.exists()
