@@ -6,7 +6,8 @@ A value is written as a zip archive (stored, not compressed) of
 * ``<n>.npy`` — numeric, boolean and fixed-width numpy arrays in numpy's own format, read back with
   ``allow_pickle=False`` (an object array is refused),
 * ``<n>.bin`` — raw bytes: UTF-8 JSON lists (object arrays of str and scalars), WKB (shapely
-  geometries, vectorised through ``shapely.to_wkb``/``from_wkb``).
+  geometries, vectorised through ``shapely.to_wkb``/``from_wkb``; an array of non-empty geometries of
+  one type is kept as coordinate and offset arrays instead, ``shapely.to_ragged_array``, faster to read).
 
 What it can hold: ``None``/bool/int/float/str/bytes, list, tuple, set, frozenset, dict (keys of those
 scalars or tuples of them), numpy scalars and arrays, shapely geometries, ``scipy.sparse``
@@ -109,7 +110,7 @@ class _Writer:
             return {"t": "ndstr", "b": self.blob(_dumps(flat.tolist())), "shape": shape}
         if _all_geometries(flat):
             return {"t": "ndgeom", "v": self.wkb(flat), "shape": shape}
-        return {"t": "ndobj", "b": self.blob(_dumps([self.node(x) for x in flat])), "shape": shape}
+        return {"t": "ndobj", "b": self.blob(_dumps([self.node(x, 1) for x in flat])), "shape": shape}
 
     def wkb(self, flat: np.ndarray) -> dict:
         """Geometries (and None): coordinate arrays and offsets (``shapely.to_ragged_array``) when all
