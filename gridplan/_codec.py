@@ -148,7 +148,7 @@ class _Writer:
             keys = list(v)
             for k in keys:
                 _check_key(k)
-            out = {"t": "dict", "k": [self.node(k, d) for k in keys]}
+            out: dict[str, Any] = {"t": "dict", "k": [self.node(k, d) for k in keys]}
             vals = np.empty(len(keys), dtype=object)
             vals[:] = list(v.values())
             if len(keys) > 1 and _all_geometries(vals):      # one WKB blob for all (read in one call)
@@ -242,9 +242,8 @@ class _Writer:
             return {"t": "geometry", "v": self.wkb(np.asarray(arr, dtype=object)), "crs": crs}
         if isinstance(dt, pd.StringDtype):
             na = "nan" if dt.na_value is not pd.NA else "NA"
-            vals = np.asarray(arr, dtype=object)
-            missing = np.asarray(pd.isna(arr), dtype=bool)
-            vals = np.where(missing, None, vals)
+            vals = np.asarray(arr, dtype=object).copy()
+            vals[np.asarray(pd.isna(arr), dtype=bool)] = None
             return {"t": "string", "storage": dt.storage, "na": na, "v": self.array(vals)}
         if isinstance(dt, pd.CategoricalDtype):
             return {"t": "category", "codes": self.nd(np.asarray(arr.codes)), "ordered": bool(dt.ordered),

@@ -98,8 +98,9 @@ def test_bad_geometry_offsets_are_refused():
     for bad in ([0, 5, 3], [0, 5, 99], [1, 5, 10]):
         buf = io.BytesIO()
         np.save(buf, np.array(bad, dtype=np.int32), allow_pickle=False)
+        member = {name: buf.getvalue()}
         with pytest.raises(CodecError):
-            decode(rewrite(data, lambda m: m.update({name: buf.getvalue()})))
+            decode(rewrite(data, lambda m, member=member: m.update(member)))
     r = json.loads(json.dumps(root))
     r["v"]["ragged"] = 7                                            # a GeometryCollection cannot be ragged
     with pytest.raises(CodecError):
