@@ -20,15 +20,27 @@ log = logging.getLogger("gridplan.app")
 
 
 def load_by_key(key: str):
-    """The dataset a source key names (``"sample"`` or the JSON of a path source)."""
+    """The dataset a source key names (``"sample"`` or the JSON of a path source), read through the
+    persistent cache (:mod:`gridplan.diskcache`: the files' content, the options and the code are its key).
+    Its derived arrays come later (``diskcache.restore_derived``, when a plan is there): reading them
+    imports the engine, which the first map does not need."""
+    from gridplan import diskcache
     if key == "sample":
-        from gridplan.demo import load_sample
-        return load_sample()
-    from gridplan.io import read_dataset
+        from gridplan.demo import SAMPLE_NAME, sample_path
+        return diskcache.read_dataset(sample_path(), name=SAMPLE_NAME, derived=False)
     source = json.loads(key)
     path = Path(source["path"])
-    return read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
-                        name=source.get("name") or None)
+    return diskcache.read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
+                                  name=source.get("name") or None, derived=False)
+
+
+def cached_plan(dataset, rule: tuple, seed: int, code_width: int):
+    """The first partition of a dataset read from files, from the persistent cache: (assignment,
+    label), or ``None`` when it is not there."""
+    from gridplan import diskcache
+    from gridplan.rule import Rule
+    plan = diskcache.stored_plan(dataset, rule=Rule(*rule), seed=seed, code_width=code_width)
+    return None if plan is None else (plan.assignment, plan.label)
 
 
 def warm_up() -> bool:
@@ -42,11 +54,12 @@ def partition_job(source, rule: tuple, seed: int, code_width: int):
     """Partition a dataset: ``source`` is a source key (the worker reads the files itself, beside the
     server reading them for the first map) or a Dataset (sent pickled). Returns (assignment, label,
     seconds)."""
-    from gridplan.engine import partition
+    from gridplan import diskcache
     from gridplan.rule import Rule
     ds = load_by_key(source) if isinstance(source, str) else source
     t0 = time.perf_counter()
-    plan = partition(ds, rule=Rule(*rule), seed=seed, code_width=code_width)
+    diskcache.restore_derived(ds)
+    plan = diskcache.partition(ds, rule=Rule(*rule), seed=seed, code_width=code_width)
     return plan.assignment, plan.label, time.perf_counter() - t0
 
 
@@ -94,22 +107,32 @@ class PartitionJobs:
         return self._pool
 
     def warm(self) -> None:
-        """Start the worker process now (it imports the engine while the first page is drawn)."""
+        """Start the worker process now (it imports the engine while the first page is drawn); once."""
         with self._lock:
+            if self._pool is not None:
+                return
             try:
                 self._executor().submit(warm_up)
             except Exception:  # noqa: BLE001 - a broken pool shows up (and is handled) in submit
                 log.exception("could not start the partition worker")
 
-    def submit(self, key: JobKey, source) -> None:
+    def submit(self, key: JobKey, source, dataset=None) -> None:
+        """Start the job of ``key`` once; with ``dataset`` (the loaded dataset), a plan in the
+        persistent cache is taken at once, with no worker."""
         with self._lock:
             if key in self._futures or key in self._done:
+                return
+            hit = None if dataset is None else cached_plan(dataset, key.rule, key.seed, key.code_width)
+            if hit is not None:
+                fut: Future = Future()
+                fut.set_result((*hit, 0.0))
+                self._futures[key] = fut
                 return
             try:
                 self._futures[key] = self._executor().submit(partition_job, source, key.rule, key.seed, key.code_width)
             except Exception:  # noqa: BLE001 - a broken pool: compute here (in the caller) instead
                 log.exception("the partition worker is not available; partitioning in the app process")
-                fut: Future = Future()
+                fut = Future()
                 fut.set_result(partition_job(source, key.rule, key.seed, key.code_width))
                 self._futures[key] = fut
 

@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages import common as c
 from app_pages import partychain, plans, projects, whatif
 from app_pages.common import T, flash, md
-from gridplan import PlanError, Rule, metrics
+from gridplan import PlanError, Rule
 from gridplan import edit as ed
 
 log = logging.getLogger("gridplan.app")
@@ -301,6 +301,7 @@ def cb_save_version():
         store = projects.project_store()
         if auth.current() is not None:      # a planner's scope, checked before (and again inside) the save
             conflict.check_scope(store, ds, p)
+        from gridplan import metrics
         vid = store.save(p, name=name, user=projects.store_user(), note=note, dataset=ds,
                          base=projects.store_base(store), grids=metrics.grids(ds, p))
     except StoreConflict as e:

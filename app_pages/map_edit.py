@@ -10,13 +10,15 @@ from app_pages import auth, mapview, plans, projects, tables, whatif
 from app_pages import callbacks as cb
 from app_pages import common as c
 from gridplan import edit as ed
-from gridplan import i18n, metrics
+from gridplan import i18n
 
 T = c.T
 r = st.session_state
 ds = c.require_dataset()
 h = plans.history(start=False)
 p = None if h is None else h.current
+if p is not None:
+    from gridplan import metrics  # the engine's imports: not on the way to the first map
 tb = None if p is None else metrics.grid_table(ds, p)
 res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 
@@ -84,9 +86,10 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        plans.history()                 # the map is drawn: start the engine (in its process), and
-        plans.wait_for_partition(ds)    # soon prepare here what the grids will need
-        st.stop()
+        if plans.history() is not None:     # the map is out; the plan was there at once (the persistent
+            st.rerun()                      # cache): draw it now
+        plans.wait_for_partition(ds)        # else the engine runs (in its process); soon prepare here what
+        st.stop()                           # the grids will need
     if not auth.may_edit():
         st.info(T("auth_read_only"))
         r["selection"] = ()
@@ -179,3 +182,4 @@ st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
              selection_mode="single-row", hide_index=True, width="stretch", height=360,
              column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
                             T("col_pp"): st.column_config.NumberColumn(format="%.2f")})
+plans.warm(ds)      # once per dataset and server (in the background): the whole city and the coverage, then kept

@@ -156,7 +156,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     ``suggested``, ``selection``, ``selected_grid``, ``staff`` …) — a page showing something of its
     own on the same map, e.g. the party chain page. With ``editable`` false a click on the map changes
     nothing (the editing tools belong to the map page)."""
-    from gridplan import metrics, webmap
+    from gridplan import webmap
 
     r = st.session_state
     t0 = time.perf_counter()
@@ -170,6 +170,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     fds = _focus_dataset(ds, dkey, focus)
     data: dict = {}
     if p is not None:
+        from gridplan import metrics  # (the engine's imports: not on the way to the first map)
         g = metrics.grids(ds, p)
         if focus != c.ALL:
             g = g[g["community_id"].astype(str).to_numpy() == focus]

@@ -14,11 +14,10 @@ from gridplan import edit as ed
 
 @st.cache_resource(show_spinner=False)
 def jobs():
-    """The partition jobs of this server (one worker process, shared by every session)."""
+    """The partition jobs of this server (one worker process, shared by every session; started by
+    :func:`history` when a plan is not in the persistent cache)."""
     from app_pages._worker import PartitionJobs
-    j = PartitionJobs()
-    j.warm()
-    return j
+    return PartitionJobs()
 
 
 def _job(ds):
@@ -44,12 +43,17 @@ def history(*, wait: bool = False, start: bool = True):
     if h is None or r.get("history_key") != dkey:
         key, source = _job(ds)
         if not start and not wait and not jobs().started(key):
+            from app_pages._worker import cached_plan
+            if cached_plan(ds, key.rule, key.seed, key.code_width) is None:
+                jobs().warm()       # the worker process starts (and imports the engine) while the map is drawn
             return None
-        jobs().submit(key, source)
+        jobs().submit(key, source, ds)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:
             return None
         r["timings"]["partition_s"] = round(done.seconds, 3)
+        from gridplan import diskcache
+        diskcache.restore_derived(ds)       # the cells, adjacency … of the last server, for the grid table
         from app_pages import auth
         h = ed.History.start(auth.starting_plan(done.plan))
         r["history"], r["history_key"] = h, dkey
@@ -60,7 +64,8 @@ def history(*, wait: bool = False, start: bool = True):
 def _warm(_ds, dkey: str):
     """What every plan of a dataset needs (building adjacency, tessellation cells, the walking
     network and the snapped buildings), computed in a background thread while the first partition
-    runs in the worker, so the grids appear as soon as the partition is back."""
+    runs in the worker, so the grids appear as soon as the partition is back; then kept in the
+    persistent cache for the next server (:func:`gridplan.diskcache.keep_derived`)."""
     import threading
 
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -68,6 +73,9 @@ def _warm(_ds, dkey: str):
     def run():
         try:
             import pandas as pd
+
+            from gridplan import diskcache
+            diskcache.restore_derived(_ds)
 
             from gridplan import metrics
             from gridplan.model import Plan
@@ -79,6 +87,8 @@ def _warm(_ds, dkey: str):
                 d = c.DEFAULTS
                 whatif._coverage(_ds, dkey, tuple(d["cov_minutes"]), float(d["cov_speed"]), tuple(d["cov_kinds"]),
                                  None, ())
+            from gridplan import diskcache  # the next server starts with these arrays
+            diskcache.keep_derived(_ds)
         except Exception:  # noqa: BLE001 - a warm-up only saves time; the page computes what it needs
             c.log.exception("warming up %s failed", dkey)
 
@@ -123,7 +133,7 @@ def partition_now(rule: Rule, seed: int, code_width: int):
     r["rule"], r["seed"], r["code_width"] = rule, int(seed), int(code_width)
     ds = c.dataset()
     key, source = _job(ds)
-    jobs().submit(key, source)
+    jobs().submit(key, source, ds)
     return jobs().result(key, wait=True, source=source).plan
 
 

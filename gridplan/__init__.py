@@ -16,7 +16,8 @@ Where things live (floors from the ground up; imports only point down):
 1. ``_errors`` (exceptions), ``rule`` (the size rule and its arithmetic), ``model`` (Dataset, Plan)
 2. ``crs``, ``checks`` (collecting validation), ``io`` (read and write every format)
 3. engines: ``adjacency``, ``tessellate``, ``engine`` (partition), ``codes``, ``metrics``;
-   ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``; the party chain: ``tables``
+   ``network``, ``reach`` (coverage), ``stations``; ``edit``, ``store``, ``diskcache`` (loaded datasets and
+   first partitions kept on disk, keyed by content and code version); the party chain: ``tables``
    (reading typed tables), ``staff`` (网格长/网格员), ``gridstations`` (郁心站 per grid), ``mobile``
    (流动郁心站), ``chain`` (五级组织, 党员中心户), ``sanwu`` (三无 → 三有); ``cluster`` (the same partition and
    coverage on a Dask cluster), ``province`` (many datasets in one run)

@@ -25,7 +25,6 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from . import metrics
 from ._errors import PlanError
 from .model import Dataset, Plan, dataset_cache
 
@@ -137,10 +136,13 @@ def _already_in(plan: Plan, building_ids, grid_id: str) -> bool:
     """True when every (known) building is in ``grid_id`` already (unknown ids are left to
     :meth:`Plan.move` to report)."""
     ids = [str(b) for b in building_ids]
-    a = plan._assignment
-    if not ids or not pd.Index(ids).isin(a.index).all():
+    if not ids:
         return False
-    return bool((a.reindex(ids).to_numpy() == str(grid_id)).all())
+    a = plan._assignment
+    pos = a.index.get_indexer(ids)          # a hash lookup per id (isin scanned the whole index per edit)
+    if (pos < 0).any():
+        return False
+    return bool((a.to_numpy()[pos] == str(grid_id)).all())
 
 
 def _few(ids, n: int = 3) -> str:
@@ -198,6 +200,7 @@ class CheckReport:
 def check(dataset: Dataset, plan: Plan, *, before: Plan | None = None) -> CheckReport:
     """Re-check the rule and contiguity of every grid of ``plan`` and compare with ``before``
     (the grid tables are computed once per plan, so checking after every edit is cheap)."""
+    from . import metrics  # the engine and its imports are loaded when a plan is checked, not with this module
     t = metrics.grid_table(dataset, plan)
     compliant = t["compliant"].astype(bool)
     broken = tuple(t.index[~compliant].astype(str))

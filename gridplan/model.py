@@ -149,7 +149,7 @@ class Dataset:
         out = []
         for name, gdf in self.layers().items():
             _freeze(gdf)
-            out.append((name, len(gdf), tuple(gdf.columns), tuple(_data_address(gdf[c]) for c in gdf.columns)))
+            out.append((name, len(gdf), tuple(gdf.columns), tuple(_block_address(b) for b in gdf._mgr.blocks)))
         return tuple(out)
 
     @property
@@ -165,14 +165,15 @@ class Dataset:
 _CACHE: weakref.WeakKeyDictionary[Dataset, dict] = weakref.WeakKeyDictionary()
 
 
-def _data_address(col: pd.Series) -> int:
-    """Identity of a column's memory: the buffer address of numpy-backed columns, else the
-    identity of the extension array the layer holds (both change when the column is replaced)."""
-    arr = col.array
-    nd = getattr(arr, "_ndarray", None)
-    if isinstance(nd, np.ndarray):
-        return int(nd.__array_interface__["data"][0])
-    return id(arr)
+def _block_address(blk) -> tuple:
+    """Identity of a block of a layer's columns: the address of its numpy memory (else the identity
+    of its extension array) and the columns it holds. Replacing a column gives it a new block; reading
+    the blocks is much cheaper than taking every column out of the frame (this runs on every cache
+    lookup, i.e. several times per edit)."""
+    v = blk.values
+    nd = v if isinstance(v, np.ndarray) else getattr(v, "_ndarray", None)
+    addr = int(nd.__array_interface__["data"][0]) if isinstance(nd, np.ndarray) else id(v)
+    return addr, tuple(blk.mgr_locs.as_array.tolist())
 
 
 def _freeze(gdf: pd.DataFrame) -> None:
@@ -188,6 +189,24 @@ def _freeze(gdf: pd.DataFrame) -> None:
 def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any:
     """:meth:`Dataset.cache` as a function (for the engine modules)."""
     return dataset.cache(key, compute)
+
+
+def cached_values(dataset: Dataset) -> dict[str, Any]:
+    """What :meth:`Dataset.cache` holds for ``dataset`` now (values of its current layers only), e.g.
+    to keep them on disk (:mod:`gridplan.diskcache`)."""
+    store = dict(_CACHE.get(dataset) or {})       # a copy in one step: another thread may be adding to it
+    if store.get("\x00stamp") != dataset._stamp():
+        return {}
+    return {k: v for k, v in store.items() if k != "\x00stamp"}
+
+
+def restore_cached(dataset: Dataset, values: Mapping[str, Any]) -> None:
+    """Give ``dataset`` cached values computed from the same data before (see :func:`cached_values`);
+    keys it holds already are kept."""
+    dataset.cache("\x00restored", lambda: True)        # the store, stamped with the current layers
+    store = _CACHE[dataset]
+    for k, v in values.items():
+        store.setdefault(k, v)
 
 
 def derived(dataset: Dataset, plan: Plan, key: str, compute: Callable[[], Any]) -> Any:
