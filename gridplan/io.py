@@ -765,7 +765,8 @@ def read_uploaded(files, *, name: str | None = None, max_file_mb: float | None =
                 continue
             if Path(fname).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
                 problems.append(Problem("error", "upload", fname, f"{fname}: this file type is not read / 不支持的文件类型",
-                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped; tables with 经度/纬度 or WKT columns)",
+                                        f"upload {', '.join('.' + t for t in UPLOAD_TYPES)} files (Shapefiles zipped; "
+                                        "tables with 经度/纬度 or WKT columns)",
                                         "unsupported_format"))
                 continue
             target, i = folder / fname, 1
