@@ -113,6 +113,18 @@ def _fail_skip(rep) -> None:
         rep.longrepr = _NO_SKIP + str(getattr(rep, "wasxfail", "") or reason)
 
 
+def pytest_configure(config):
+    """The test session keeps gridplan's persistent cache (:mod:`gridplan.diskcache`) in a folder of
+    its own, deleted at the end: tests neither read what the user's app cached nor leave entries in
+    ``~/.cache/gridplan`` (app servers and workers started by tests inherit it). A folder given in
+    ``GRIDPLAN_CACHE_DIR`` is kept."""
+    if "GRIDPLAN_CACHE_DIR" not in os.environ:
+        import tempfile
+        folder = tempfile.mkdtemp(prefix="gridplan-test-cache-")
+        os.environ["GRIDPLAN_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """No test may skip, whatever skips it (a marker, ``unittest.SkipTest``, a doctest ``+SKIP``, a
