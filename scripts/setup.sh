@@ -44,7 +44,7 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 python3 -m gridplan.assets install
 # the app's first visitor waits for neither: bytecode of the app and the library, and the persistent cache
 # (gridplan.diskcache, ~/.cache/gridplan or GRIDPLAN_CACHE_DIR) of the sample city and its first partition
-python3 -m compileall -q app.py app_pages gridplan >/dev/null || echo "setup: bytecode not written (the app compiles on start)"
+python3 -m compileall -q app.py app_main.py app_pages gridplan >/dev/null || echo "setup: bytecode not written (the app compiles on start)"
 python3 -c "from gridplan.demo import warm_sample_cache; warm_sample_cache()" \
   || echo "setup: the sample's cache was not filled (the first visit fills it)"
 

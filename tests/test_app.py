@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "app_main.py")
 TIMEOUT = 180
 
 
@@ -796,7 +796,7 @@ def test_the_map_still_works_through_st_folium():
 import runpy
 from app_pages import mapview
 mapview._fast_path = lambda: None
-runpy.run_path("app.py", run_name="__main__")
+runpy.run_path("app_main.py", run_name="__main__")
 """
     from app_pages import mapview
     fast_path = mapview._fast_path      # the page patches the module every later test shares: put it back
@@ -1377,3 +1377,51 @@ def test_signin_admin_manages_users(signin_store):
     viewer = signed_in("zhao")
     with pytest.raises(ValueError, match="admin.py"):                # not even registered as a page
         viewer.switch_page("app_pages/admin.py")
+
+
+# --------------------------------------------------------------------------- the server's entry and warm-up
+def test_app_py_is_served_as_an_st_app_with_the_warm_up():
+    """``streamlit run app.py`` must find the st.App in app.py (else Streamlit would run the launcher
+    as a page and show an empty app), serving app_main.py."""
+    from streamlit.web.server.app_discovery import discover_asgi_app
+    found = discover_asgi_app(ROOT / "app.py")
+    assert found.is_asgi_app and found.import_string == "app:app"
+    assert not discover_asgi_app(ROOT / "app_main.py").is_asgi_app
+    assert 'st.App("app_main.py", lifespan=_lifespan)' in (ROOT / "app.py").read_text(encoding="utf-8")
+
+
+def test_the_warm_up_prepares_what_the_first_visit_uses(monkeypatch):
+    """After boot.warm(), the first visit's dataset, base map and coverage come from the caches the
+    pages use, with the arguments the first visit passes (the same objects, not new ones)."""
+    from app_pages import boot, mapview, whatif
+    from app_pages import common as c
+    monkeypatch.setenv("GRIDPLAN_WARM", "1")
+    for f in (c._load, mapview._base, whatif._coverage):
+        f.clear()
+    boot.warm()
+    d = c.DEFAULTS
+    ds = c._load(c.dataset_key(d["source"]))
+    assert ds is c._load("sample")
+    focus = str(ds.communities.index[0])
+    t0 = time.perf_counter()
+    base = mapview._base(ds, "sample", focus, d["lang"], (), c.MAP_HEIGHT, True)
+    assert time.perf_counter() - t0 < 0.2 and base is mapview._base(ds, "sample", focus, "zh", (), c.MAP_HEIGHT, True)
+    assert base.script
+    mapview._base.clear()
+    assert mapview._base(ds, "sample", focus, d["lang"], (), c.MAP_HEIGHT, True) is not base   # it was the cache
+    cov = whatif._coverage(ds, "sample", tuple(float(m) for m in d["cov_minutes"]), float(d["cov_speed"]),
+                           tuple(d["cov_kinds"]), None, ())
+    assert cov.summary()["covered_households"] > 0
+
+
+def test_the_warm_up_can_be_turned_off_and_runs_once(monkeypatch):
+    from app_pages import boot
+    monkeypatch.setenv("GRIDPLAN_WARM", "0")
+    assert boot.start() is None
+    monkeypatch.setenv("GRIDPLAN_WARM", "1")
+    monkeypatch.setattr(boot, "_started", __import__("threading").Event())
+    calls = []
+    monkeypatch.setattr(boot, "warm", lambda: calls.append(1))
+    th = boot.start()
+    th.join(10)
+    assert calls == [1] and boot.start() is None

@@ -1,0 +1,83 @@
+"""What the server does once as it starts, before any visitor: import the app's modules and prepare
+the first visit's map of the bundled sample city (its dataset, first plan, grid outlines, coverage
+and base map), in a background thread of the server process.
+
+Everything goes through the same caches the pages use (``st.cache_resource`` functions and the
+dataset's own cache), with the arguments a first visit uses, so that visit finds them ready; a
+later change of those arguments simply computes again. The thread only saves time: a failure is
+logged and the pages compute what they need as before. The server takes its first visitor once the
+warm-up is done (a few seconds; at most :data:`WAIT_S`). ``GRIDPLAN_WARM=0`` turns it off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger("gridplan.app")
+
+_started = threading.Event()
+
+
+def warm() -> None:
+    """Prepare the first visit's map (see the module doc); blocking."""
+    t0 = time.perf_counter()
+    _register_map_component()
+    from app_pages import auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
+    from app_pages import common as c
+    from app_pages._worker import cached_plan
+    from gridplan import diskcache, metrics, webmap  # noqa: F401 - imported for the first visit
+
+    d = c.DEFAULTS
+    dkey = c.dataset_key(d["source"])
+    ds = c._load(dkey)
+    rule = d["rule"]
+    hit = cached_plan(ds, (rule.min_households, rule.max_households, rule.min_persons, rule.max_persons, rule.mode),
+                      int(d["seed"]), int(d["code_width"]))
+    if hit is not None:
+        from gridplan.model import Plan
+        plan = Plan(hit[0], rule=rule, label=hit[1])
+        diskcache.restore_derived(ds)
+        metrics.grid_table(ds, plan)
+        metrics.grids(ds, plan)
+    if whatif.coverage_available(ds):
+        whatif._coverage(ds, dkey, tuple(float(m) for m in d["cov_minutes"]), float(d["cov_speed"]),
+                         tuple(d["cov_kinds"]), None, ())
+    focus = c.ALL if ds.communities is None or not len(ds.communities) else str(ds.communities.index[0])
+    basemap = c.settings().get("basemap") or {}
+    basemap_key = tuple(sorted((k, v) for k, v in basemap.items() if v))
+    mapview._base(ds, dkey, focus, d["lang"], basemap_key, c.MAP_HEIGHT, True)
+    log.info("server warm-up done in %.2f s", time.perf_counter() - t0)
+
+
+def _register_map_component() -> None:
+    """Import streamlit-folium and register its component with the server. Streamlit registers a
+    component only when it is declared inside a script run, and a module is imported once: imported
+    first here, outside any run, the map's component would never be registered (its page: 404)."""
+    import streamlit_folium
+    from streamlit.runtime import exists, get_instance
+    if exists():
+        get_instance().component_registry.register_component(streamlit_folium._component_func)
+
+
+def start() -> threading.Thread | None:
+    """Start :func:`warm` in a daemon thread, once per process (``None`` when turned off or started
+    before). The server waits for it, at most :data:`WAIT_S` seconds, before it takes visitors."""
+    if os.environ.get("GRIDPLAN_WARM", "1").strip().lower() in {"0", "off", "no", "false"} or _started.is_set():
+        return None
+    _started.set()
+
+    def run():
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - a warm-up only saves time; the pages compute what they need
+            log.exception("server warm-up failed")
+
+    th = threading.Thread(target=run, name="gridplan-server-warm", daemon=True)
+    th.start()
+    return th
+
+
+#: the longest the server waits for the warm-up before it takes visitors (it then goes on beside them)
+WAIT_S = 30.0
