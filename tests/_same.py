@@ -1,10 +1,12 @@
 """``assert_same(a, b)``: two values are equal in every way a cached value must be (type, dtype, shape,
 index, names, CRS, geometry coordinates, dataclass fields …), recursively. Shared by the codec and
-persistent-cache tests."""
+persistent-cache tests; ``rewrite(data, change)`` changes the members of a stored archive."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+import zipfile
 
 import geopandas as gpd
 import numpy as np
@@ -76,3 +78,16 @@ def _same_geometries(a, b, where) -> None:
     """The same geometries, coordinate for coordinate (their WKB), not merely the same shapes."""
     wa, wb = shapely.to_wkb(np.asarray(a, dtype=object)), shapely.to_wkb(np.asarray(b, dtype=object))
     assert list(wa) == list(wb), f"{where}: geometries differ"
+
+
+def rewrite(data: bytes, change) -> bytes:
+    """``data`` (a zip archive, as the cache format stores) with its members changed by
+    ``change(members: dict[str, bytes])``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    change(members)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    return buf.getvalue()

@@ -24,9 +24,9 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
 try:
-    from .malformed import ORIGIN_4544, base_layers_metric
+    from .malformed import ORIGIN_4544, base_layers_at
 except ImportError:  # run as a script from benchmarks/ (tests/ on sys.path)
-    from malformed import ORIGIN_4544, base_layers_metric
+    from malformed import ORIGIN_4544, base_layers_at
 
 #: EPSG codes of CGCS2000 3° GK zone 40 (CM 120°E): without and with the zone number in front of x
 GK_NO_PREFIX, GK_PREFIX = 4549, 4528
@@ -36,13 +36,7 @@ ORIGIN = (559000.0, 3463500.0)
 
 def layers_gk() -> dict[str, gpd.GeoDataFrame]:
     """The base dataset moved to 苏州, in EPSG:4549 (metres, no zone prefix)."""
-    dx, dy = ORIGIN[0] - ORIGIN_4544[0], ORIGIN[1] - ORIGIN_4544[1]
-    out = {}
-    for k, v in base_layers_metric().items():
-        g = v.copy()
-        g["geometry"] = g.geometry.translate(dx, dy)
-        out[k] = g.set_crs(GK_NO_PREFIX, allow_override=True)
-    return out
+    return base_layers_at(GK_NO_PREFIX, ORIGIN)
 
 
 def layers(crs=4326) -> dict[str, gpd.GeoDataFrame]:
@@ -323,14 +317,19 @@ def _(d):
     return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []
 
 
+def _first_grown(d, layer: str, metres: float):
+    """The city with the first polygon of ``layer`` grown by ``metres`` over its neighbours."""
+    lay = layers_gk()
+    g = lay[layer].copy()
+    g.loc[g.index[0], "geometry"] = g.geometry.iloc[0].buffer(metres, join_style="mitre")
+    lay[layer] = g
+    return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []
+
+
 @mess("overlapping_communities", "error", mentions=("communities", "510682001001", "510682001002"))
 def _(d):
     """Two community polygons drawn over each other: grids could not tile each community without overlaps."""
-    lay = layers_gk()
-    c = lay["communities"].copy()
-    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(150, join_style="mitre")
-    lay["communities"] = c
-    return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []
+    return _first_grown(d, "communities", 150)
 
 
 # --------------------------------------------------------------------------- attributes
@@ -544,11 +543,7 @@ def _(d):
 
 @mess("overlapping_compounds")
 def _(d):
-    lay = layers_gk()
-    c = lay["compounds"].copy()
-    c.loc[c.index[0], "geometry"] = c.geometry.iloc[0].buffer(60, join_style="mitre")
-    lay["compounds"] = c
-    return write_all({k: v.to_crs(4326) for k, v in lay.items()}, d), []
+    return _first_grown(d, "compounds", 60)
 
 
 @mess("multipolygon_communities_and_text_float_counts")

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import shapely
-from _same import assert_same
+from _same import assert_same, rewrite
 from _toy import toy_dataset
 from pyproj import CRS
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
@@ -200,17 +200,6 @@ def test_a_dict_keeps_what_it_can_hold():
 
 
 # --------------------------------------------------------------------------- what is refused on reading
-def rewrite(data: bytes, change) -> bytes:
-    """``data`` with its archive members changed by ``change(members: dict[str, bytes])``."""
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    change(members)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for n, b in members.items():
-            z.writestr(n, b)
-    return buf.getvalue()
-
 
 def set_root(root):
     def change(m):

@@ -262,18 +262,9 @@ def rewrite_entry(entry: Path, key: str, change) -> None:
     """Change an entry's archive members with ``change(members)`` and give it a valid header again
     (so only the format itself can refuse it)."""
     import hashlib
-    import io
-    import zipfile
-    blob = entry.read_bytes()
-    payload = blob[len(diskcache._MAGIC) + 96:]
-    with zipfile.ZipFile(io.BytesIO(payload)) as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    change(members)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for n, b in members.items():
-            z.writestr(n, b)
-    payload = buf.getvalue()
+
+    from _same import rewrite
+    payload = rewrite(entry.read_bytes()[len(diskcache._MAGIC) + 96:], change)
     entry.write_bytes(diskcache._MAGIC + key.encode() + hashlib.sha256(payload).hexdigest()[:32].encode() + payload)
 
 
