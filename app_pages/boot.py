@@ -26,28 +26,20 @@ def warm() -> None:
     _register_map_component()
     from app_pages import auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
     from app_pages import common as c
-    from app_pages._worker import cached_plan
     from gridplan import diskcache, metrics, webmap  # noqa: F401 - imported for the first visit
 
     d = c.DEFAULTS
     dkey = c.dataset_key(d["source"])
     ds = c._load(dkey)
-    rule = d["rule"]
-    hit = cached_plan(ds, (rule.min_households, rule.max_households, rule.min_persons, rule.max_persons, rule.mode),
-                      int(d["seed"]), int(d["code_width"]))
-    if hit is not None:
-        from gridplan.model import Plan
-        plan = Plan(hit[0], rule=rule, label=hit[1])
+    plan = diskcache.stored_plan(ds, rule=d["rule"], seed=int(d["seed"]), code_width=int(d["code_width"]))
+    if plan is not None:
         diskcache.restore_derived(ds)
         metrics.grid_table(ds, plan)
         metrics.grids(ds, plan)
     if whatif.coverage_available(ds):
-        whatif._coverage(ds, dkey, tuple(float(m) for m in d["cov_minutes"]), float(d["cov_speed"]),
-                         tuple(d["cov_kinds"]), None, ())
-    focus = c.ALL if ds.communities is None or not len(ds.communities) else str(ds.communities.index[0])
+        whatif.coverage_of(ds, dkey, d)
     basemap = c.settings().get("basemap") or {}
-    basemap_key = tuple(sorted((k, v) for k, v in basemap.items() if v))
-    mapview._base(ds, dkey, focus, d["lang"], basemap_key, c.MAP_HEIGHT, True)
+    mapview._base(ds, dkey, c.first_focus(ds), d["lang"], mapview.basemap_key(basemap), c.MAP_HEIGHT, True)
     log.info("server warm-up done in %.2f s", time.perf_counter() - t0)
 
 

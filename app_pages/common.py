@@ -289,11 +289,18 @@ def parse_column_map(text: str) -> dict | None:
     return parse([line for line in (text or "").splitlines() if line.strip()])
 
 
+def first_focus(ds) -> str:
+    """The community a first visit shows: the dataset's first (``ALL`` when it has none)."""
+    if ds is None or ds.communities is None or not len(ds.communities):
+        return ALL
+    return str(ds.communities.index[0])
+
+
 def current_focus(ds) -> str:
     f = st.session_state.get("focus")
     if ds is None or ds.communities is None or not len(ds.communities):
         return ALL
     if f is None or (f != ALL and f not in ds.communities.index):
-        f = str(ds.communities.index[0])
+        f = first_focus(ds)
         st.session_state["focus"] = f
     return f

@@ -56,13 +56,18 @@ def _focus_dataset(_ds, dkey: str, focus: str):
     return _ds if focus == c.ALL else _ds.for_communities(focus)
 
 
+def basemap_key(basemap: dict) -> tuple:
+    """The basemap settings as the base map's cache key (unset entries left out)."""
+    return tuple(sorted((k, v) for k, v in (basemap or {}).items() if v))
+
+
 def _base_options(basemap: dict) -> dict:
     return {"tiles": basemap.get("url") or None, "tiles_crs": basemap.get("crs") or "wgs84",
             "tiles_attribution": basemap.get("attribution") or None}
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
-def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int, counts: bool = True) -> Base:
+def _base(_ds, dkey: str, focus: str, lang: str, bkey: tuple, height: int, counts: bool = True) -> Base:
     """The base map of the community in view, rendered once."""
     import folium
 
@@ -70,14 +75,14 @@ def _base(_ds, dkey: str, focus: str, lang: str, basemap_key: tuple, height: int
     from gridplan import webmap
 
     fds = _focus_dataset(_ds, dkey, focus)
-    opts = _base_options(dict(basemap_key))
+    opts = _base_options(dict(bkey))
     url = _footprints_file(fds, lang, opts["tiles_crs"], counts)
     parts = webmap.make_map_parts(fds, lang=lang, draw_tools=True, height=height, footprints_url=url,
                                   building_counts=counts, **opts)
     m = parts.base
     bounds = ed.view_bounds(fds.buildings)
     if bounds is not None:
-        if basemap_key and dict(basemap_key).get("crs") == "gcj02":
+        if bkey and dict(bkey).get("crs") == "gcj02":
             from gridplan.crs import wgs84_to_gcj02
             (s, w), (n, e) = bounds
             (w, e), (s, n) = wgs84_to_gcj02([w, e], [s, n])
@@ -163,10 +168,10 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     dkey = c.dataset_key(r["source"])
     focus = c.current_focus(ds)
     basemap = r.get("basemap") or {}
-    basemap_key = tuple(sorted((k, v) for k, v in basemap.items() if v))
+    bkey = basemap_key(basemap)
     from app_pages import auth
     counts = auth.building_counts()          # a viewer sees grid totals only
-    base = _base(ds, dkey, focus, c.lang(), basemap_key, c.MAP_HEIGHT, counts)
+    base = _base(ds, dkey, focus, c.lang(), bkey, c.MAP_HEIGHT, counts)
     fds = _focus_dataset(ds, dkey, focus)
     data: dict = {}
     if p is not None:

@@ -84,11 +84,8 @@ def _warm(_ds, dkey: str):
             metrics.grid_table(_ds, Plan(pd.Series(by_community, index=b.index)))
             from app_pages import whatif
             if whatif.coverage_available(_ds):      # the default options (no session state in a thread)
-                d = c.DEFAULTS
-                whatif._coverage(_ds, dkey, tuple(d["cov_minutes"]), float(d["cov_speed"]), tuple(d["cov_kinds"]),
-                                 None, ())
-            from gridplan import diskcache  # the next server starts with these arrays
-            diskcache.keep_derived(_ds)
+                whatif.coverage_of(_ds, dkey, c.DEFAULTS)
+            diskcache.keep_derived(_ds)             # the next server starts with these arrays
         except Exception:  # noqa: BLE001 - a warm-up only saves time; the page computes what it needs
             c.log.exception("warming up %s failed", dkey)
 

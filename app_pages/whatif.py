@@ -50,10 +50,16 @@ def coverage_result(ds, *, what_if: bool = True):
     if not coverage_available(ds):
         return None
     r = st.session_state
-    active = r.get("active_stations")
-    return _coverage(ds, c.dataset_key(r["source"]), tuple(float(m) for m in r["cov_minutes"]), float(r["cov_speed"]),
-                     tuple(r["cov_kinds"]), tuple(active) if (what_if and active is not None) else None,
-                     tuple(tuple(x) for x in r["added_stations"]) if what_if else ())
+    return coverage_of(ds, c.dataset_key(r["source"]), r, what_if=what_if)
+
+
+def coverage_of(ds, dkey: str, state, *, what_if: bool = True):
+    """The coverage for the station settings in ``state`` (the session state, or ``common.DEFAULTS``
+    where there is no session: the server's warm-ups), through the same cache."""
+    active = state.get("active_stations")
+    return _coverage(ds, dkey, tuple(float(m) for m in state["cov_minutes"]), float(state["cov_speed"]),
+                     tuple(state["cov_kinds"]), tuple(active) if (what_if and active is not None) else None,
+                     tuple(tuple(x) for x in state["added_stations"]) if what_if else ())
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
