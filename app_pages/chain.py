@@ -11,6 +11,7 @@ from app_pages import common as c
 from app_pages import partychain as pc
 from gridplan import i18n
 from gridplan.mobile import WEEKDAY_KEYS, weekday_label
+from gridplan.sanwu import timeline_labels
 
 T = c.T
 r = st.session_state
@@ -283,8 +284,7 @@ with t_sanwu:
         m[3].metric(T("pc_sanwu_red"), a["red_property"])
         labels = {k: i18n.t(f"sanwu_status_{k}", L) for k in ("sanyou", "partial", "sanwu")}
         chart = tl[["sanyou", "partial", "sanwu"]].rename(columns=labels)
-        chart.index = chart.index.strftime("%Y-%m")
-        chart.index.name = T("pc_month")
+        chart.index = pd.Index(timeline_labels(chart.index), name=T("pc_month"))
         st.bar_chart(chart, stack=True, color=["#1a9850", "#fee08b", "#d95f0e"], y_label=i18n.t("sanwu_chart_y", L))
         cohort = pr[pr["status_since"] == "sanwu"]
         cohort = cohort.rename(columns={"status_text": T("pc_status_now")})

@@ -324,6 +324,19 @@ def progress_timeline(dataset, since, *, until=None, history: pd.DataFrame | Non
     return pd.DataFrame(rows).set_index("date")
 
 
+def timeline_labels(index) -> list[str]:
+    """Axis labels for the dates of :func:`progress_timeline`: the month (``2024-03``) for a month's
+    first day, the whole date for any other point (a ``since`` within a month, and today), so that
+    no two points share a label (today and the first of its month would both read ``2026-12``).
+
+    Examples
+    --------
+    >>> timeline_labels(pd.to_datetime(["2026-11-01", "2026-12-01", "2026-12-02"]))
+    ['2026-11', '2026-12', '2026-12-02']
+    """
+    return [d.strftime("%Y-%m") if d.day == 1 else d.strftime("%Y-%m-%d") for d in pd.DatetimeIndex(index)]
+
+
 def plot_sanwu_progress(dataset, since, *, until=None, history: pd.DataFrame | None = None, lang: str = "zh",
                         ax=None, freq: str = "MS"):
     """A chart of :func:`progress_timeline`: the 三无 compounds of ``since`` stacked by status over time,

@@ -1000,7 +1000,7 @@ def test_chain_page_sanwu_chart_matches_the_library():
     import pyarrow as pa
 
     from gridplan.demo import load_sample
-    from gridplan.sanwu import progress_timeline, sanwu_progress
+    from gridplan.sanwu import progress_timeline, sanwu_progress, timeline_labels
     at = _chain_page()
     ds = load_sample()
     since = ds.compound_status["date"].min()
@@ -1013,7 +1013,7 @@ def test_chain_page_sanwu_chart_matches_the_library():
     data = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
     wide = data.pivot(index="月份", columns="color -- streamlit-generated", values="value -- streamlit-generated")
     tl = progress_timeline(ds, since)
-    assert wide.index.tolist() == tl.index.strftime("%Y-%m").tolist()
+    assert wide.index.tolist() == timeline_labels(tl.index)     # one bar per point, today's too
     for k, zh in (("sanwu", "三无"), ("partial", "部分具备"), ("sanyou", "三有")):
         assert wide[zh].astype(int).tolist() == tl[k].tolist()
     remain, red = [d.value for d in at.dataframe if {"小区编码", "现状", "红色物业"} <= set(d.value.columns)]

@@ -16,6 +16,7 @@ from gridplan.sanwu import (
     read_compound_status,
     sanwu_progress,
     status_at,
+    timeline_labels,
     write_compound_status,
 )
 
@@ -104,6 +105,15 @@ def test_timeline_and_chart(ds, tmp_path):
         fig.savefig(tmp_path / "c.png")
     assert not [w for w in caught if "missing from font" in str(w.message)]  # no tofu boxes
     assert (tmp_path / "c.png").stat().st_size > 5000
+
+
+def test_timeline_labels_name_each_point_once(ds):
+    """A timeline up to a day within a month ends with that day beside its month's first day; their
+    labels differ (a chart by month would draw both as one bar, stacked twice)."""
+    tl = progress_timeline(ds, "2023-06-30", until="2024-03-15")
+    labels = timeline_labels(tl.index)
+    assert labels[0] == "2023-06-30" and labels[1] == "2023-07" and labels[-2:] == ["2024-03", "2024-03-15"]
+    assert len(set(labels)) == len(labels) and labels == sorted(labels)
 
 
 def test_bad_history_stops_loading_with_every_problem(tmp_path):
