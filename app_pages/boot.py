@@ -24,15 +24,20 @@ def warm() -> None:
     """Prepare the first visit's map (see the module doc); blocking."""
     t0 = time.perf_counter()
     _register_map_component()
-    from app_pages import auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
+    from app_pages import _worker, auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
     from app_pages import common as c
     from gridplan import diskcache, metrics, webmap  # noqa: F401 - imported for the first visit
 
+    _streamlit_first_use()
     d = c.DEFAULTS
     dkey = c.dataset_key(d["source"])
     ds = c._load(dkey)
-    plan = diskcache.stored_plan(ds, rule=d["rule"], seed=int(d["seed"]), code_width=int(d["code_width"]))
-    if plan is not None:
+    # the first visit's plan object itself (the server's partition jobs hand every session the same
+    # one): its grid table and outlines are then computed here, not in the first visit
+    key, source = plans.job(ds, dkey, d)
+    if _worker.cached_plan(ds, key.rule, key.seed, key.code_width) is not None:
+        plans.jobs().submit(key, source, ds)
+        plan = plans.jobs().result(key, source=source).plan
         diskcache.restore_derived(ds)
         metrics.grid_table(ds, plan)
         metrics.grids(ds, plan)
@@ -41,6 +46,19 @@ def warm() -> None:
     basemap = c.settings().get("basemap") or {}
     mapview._base(ds, dkey, c.first_focus(ds), d["lang"], mapview.basemap_key(basemap), c.MAP_HEIGHT, True)
     log.info("server warm-up done in %.2f s", time.perf_counter() - t0)
+
+
+def _streamlit_first_use() -> None:
+    """Streamlit's once-per-process check before its first output (whether it runs in a REPL: a walk
+    of the call stack that reads the source of every frame, ~0.1 s): done here rather than in the
+    first visit. Outside a script run the element is not sent anywhere."""
+    import PIL.Image  # noqa: F401 - streamlit's page icon code imports it
+    import streamlit as st
+    import streamlit.components.v1.component_arrow  # noqa: F401 - what the first run's map imports
+    import streamlit.material_icon_names  # noqa: F401 - what the first run's icons import
+    st.empty()
+    from streamlit.string_util import extract_leading_emoji
+    extract_leading_emoji("✓")       # the first message (st.success …) compiles a regex of every emoji: ~0.15 s
 
 
 def _register_map_component() -> None:

@@ -86,8 +86,8 @@ with right:
     st.selectbox(T("community_focus"), comm_ids + [c.ALL], key="_focus", on_change=cb.cb_focus,
                  format_func=lambda k: T("all_communities") if k == c.ALL else f"{names.get(k, k)} ({k})")
     if p is None:
-        if plans.history() is not None:     # the map is out; the plan was there at once (the persistent
-            st.rerun()                      # cache): draw it now
+        if plans.history() is not None:     # the map is out; the partition finished meanwhile: draw it now
+            st.rerun()
         plans.wait_for_partition(ds)        # else the engine runs (in its process); soon prepare here what
         st.stop()                           # the grids will need
     if not auth.may_edit():

@@ -95,13 +95,17 @@ def _base(_ds, dkey: str, focus: str, lang: str, bkey: tuple, height: int, count
     m.render()
     html, header = sf._get_html(m), sf._get_header(m)
     script = sf._get_map_string(m)
-    css, js = [], []
+    css, js, popups = [], [], False
     stack = [m]
     while stack:
         el = stack.pop(0)
         css += [href for _, href in getattr(el, "default_css", [])]
         js += [src for _, src in getattr(el, "default_js", [])]
+        popups = popups or isinstance(el, folium.Popup)
         stack.extend(getattr(el, "_children", {}).values())
+    if not popups:      # only folium's popups use jQuery: the map loads one script less, one after another
+        from gridplan import assets
+        js = [src for src in js if not src.endswith("/" + assets.FILES["jquery"])]
     defaults = {"last_clicked": None, "all_drawings": None, "last_active_drawing": None}
     return Base(m, script, header, html, sf.get_full_id(m), list(dict.fromkeys(css)), list(dict.fromkeys(js)),
                 defaults, threading.Lock(), sf.generate_js_hash(script, "map", False))

@@ -20,20 +20,28 @@ def jobs():
     return PartitionJobs()
 
 
-def _job(ds):
+def job(ds, dkey: str, state):
+    """The partition job of a dataset (its source key ``dkey``) with the options in ``state`` (the
+    session state, or :data:`common.DEFAULTS` for the server's warm-up): its key and what the worker
+    reads (the key itself: the worker reads files beside this process; an upload exists only in
+    memory here, so it is sent)."""
     from app_pages._worker import JobKey
+    rule = state["rule"]
+    key = JobKey(dkey, (rule.min_households, rule.max_households, rule.min_persons, rule.max_persons, rule.mode),
+                 int(state["seed"]), int(state["code_width"]))
+    return key, (ds if dkey.startswith("upload:") else dkey)
+
+
+def _job(ds):
     r = st.session_state
-    rule = r["rule"]
-    key = JobKey(c.dataset_key(r["source"]), (rule.min_households, rule.max_households, rule.min_persons,
-                                            rule.max_persons, rule.mode), int(r["seed"]), int(r["code_width"]))
-    # the worker reads files itself (beside this process); an upload exists only in memory here
-    return key, (ds if key.dataset.startswith("upload:") else key.dataset)
+    return job(ds, c.dataset_key(r["source"]), r)
 
 
 def history(*, wait: bool = False, start: bool = True):
     """The undo history of the current plan; ``None`` while the first partition still runs (with
     ``wait`` false). The partition is started if it is not running yet — unless ``start`` is false
-    (the map page draws the city first and starts the engine then, so they do not compete)."""
+    (the map page draws the city first and starts the engine then, so they do not compete); a plan
+    in the persistent cache is taken at once either way (the server's warm-up has it ready)."""
     ds = c.dataset()
     if ds is None:
         return None
@@ -46,7 +54,7 @@ def history(*, wait: bool = False, start: bool = True):
             from app_pages._worker import cached_plan
             if cached_plan(ds, key.rule, key.seed, key.code_width) is None:
                 jobs().warm()       # the worker process starts (and imports the engine) while the map is drawn
-            return None
+                return None
         jobs().submit(key, source, ds)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:

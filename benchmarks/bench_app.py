@@ -8,7 +8,9 @@ Four figures from one run, each the median of several tries:
   opening the page to the first footprint on the map;
 * ``grids_cold_s`` — the same visit, until the grid labels are on the map (the first partition);
 * ``edit_round_trip_s`` — paint tool, click a building: until the map shows it in its new grid and
-  the table (the history counter) is updated; also whether the map ever went blank or was rebuilt;
+  the table (the history counter) is updated, timed in the page (from the click's event to the
+  change, found by the page's own timers: a driver polling the page would slow the page it measures);
+  also whether the map ever went blank or was rebuilt;
 * ``city_after_coverage_s`` — whole-city view, a station added by a click: until the coverage figure
   and the map's uncovered outlines have changed (and whether the map went blank meanwhile).
 
@@ -68,6 +70,32 @@ DRAWN_JS = """(bid) => { var out = null; window.map.eachLayer(function (l) { var
     var s = window.__gp, g = s ? s.g[f.properties.i] : -1, fill = l._path.getAttribute('fill');
     // without a plan state (the old app drew buildings per plan) the grid is in the feature or its colour
     out = [s ? (g >= 0 ? s.grids[g] : null) : (f.properties.grid_id || fill), fill]; } }); return out; }"""
+
+
+# the edit round trip, timed in the page itself (wall-clock ms, comparable across the page and the map's
+# frame): polling from here through the driver would load the page's renderer while it works
+ARM_PAGE_JS = """(step0) => {
+  var re = /(操作记录|History) \\((\\d+)\\//, out = window.__bench_edit = {table: null};
+  function tick() {
+    var els = document.querySelectorAll('[data-testid="stExpander"] summary');
+    for (var i = 0; i < els.length; i++) { var m = re.exec(els[i].textContent);
+      if (m && +m[2] > step0) { out.table = performance.timeOrigin + performance.now(); return; } }
+    setTimeout(tick, 2);
+  }
+  tick();
+}"""
+ARM_MAP_JS = """([bid, before]) => {
+  var out = window.__bench_edit = {click: null, map: null};
+  document.addEventListener('mousedown', function f(e) { out.click = performance.timeOrigin + e.timeStamp;
+    document.removeEventListener('mousedown', f, true); }, true);
+  var drawn = """ + DRAWN_JS + """;
+  function tick() {
+    var d = drawn(bid);
+    if (d && d[0] !== before) { out.map = performance.timeOrigin + performance.now(); return; }
+    setTimeout(tick, 2);
+  }
+  tick();
+}"""
 
 
 def _load() -> str:
@@ -205,15 +233,18 @@ def _edits(page, n: int):
         if abs(box["y"] - box0["y"]) > 1:
             print(f"[bench] the map moved by {box['y'] - box0['y']:.0f} px on the page", file=sys.stderr)
         x, y = frame.evaluate(WHERE_JS, bid)
-        t0 = time.perf_counter()
+        page.evaluate(ARM_PAGE_JS, step0)
+        frame.evaluate(ARM_MAP_JS, [bid, drawn0[0]])
         page.mouse.click(box["x"] + x, box["y"] + y)
-        _wait(lambda: _history_step(page) > step0)
+        _wait(lambda: page.evaluate("() => window.__bench_edit.table"), every_s=0.05)
         try:   # the map shows the building in its new grid (and, with the state, its new colour)
-            _wait(lambda: frame.evaluate(DRAWN_JS, bid)[0] != drawn0[0], timeout_s=20)
+            _wait(lambda: frame.evaluate("() => window.__bench_edit.map"), timeout_s=20, every_s=0.05)
         except TimeoutError:
             print(f"[bench] {bid}: still drawn in {drawn0} after the edit; errors: {page._bench_errors[-5:]}",
                   file=sys.stderr)
-        times.append(time.perf_counter() - t0)
+            frame.evaluate("() => { window.__bench_edit.map = performance.timeOrigin + performance.now(); }")
+        done = frame.evaluate("() => window.__bench_edit")
+        times.append((max(done["map"], page.evaluate("() => window.__bench_edit.table")) - done["click"]) / 1000)
         try:
             alive = frame.evaluate("() => window.__bench_mark") == mark
             blank += frame.evaluate("() => window.__bench_min") == 0

@@ -153,9 +153,10 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
     # a grid that holds a whole infeasible community (minus over-bound buildings) / a whole component
     non_over = ~over
     comm_n = pd.Series(ctx.comm[non_over]).value_counts()
-    grid_comm_n = pd.DataFrame({"g": codes[non_over], "c": ctx.comm[non_over]}).value_counts()
     comp_sizes = np.bincount(comp[non_over]) if non_over.any() else np.zeros(0, int)
-    gc = pd.DataFrame({"g": codes[non_over], "k": comp[non_over]}).value_counts()
+    in_bad = non_over & np.isin(codes, bad)          # the counts per grid: of the failing grids only
+    grid_comm_n = pd.DataFrame({"g": codes[in_bad], "c": ctx.comm[in_bad]}).value_counts()
+    gc = pd.DataFrame({"g": codes[in_bad], "k": comp[in_bad]}).value_counts()
     for g in bad.tolist():
         if not single[g]:
             out[g] = "spans_communities"

@@ -275,21 +275,45 @@ def _dissolve(cells: np.ndarray, members: np.ndarray):
     return g
 
 
-def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _poking_out(fp: np.ndarray, members: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The members (building positions) whose polygon footprint pokes out of their grid's dissolved
+    cells (``own``, one per member) by more than 0.01 m²."""
+    tid = shapely.get_type_id(fp[members])
+    keep = (tid == 3) | (tid == 6)
+    m, own = members[keep], own[keep]
+    if len(m) == 0:
+        return m
+    keep = ~shapely.covers(own, fp[m])
+    m, own = m[keep], own[keep]
+    if len(m) == 0:
+        return m
+    return m[shapely.area(shapely.difference(fp[m], own)) > 0.01]
+
+
+def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarray,
+                      groups: list | None = None) -> np.ndarray:
     """Where a building's footprint pokes out of its grid's outline (cells are built from points),
     move that part of the footprint from the neighbouring grid to the building's grid, so outlines
     never cut through a building. Area only moves between grids (the tiling stays); a move that
-    would break a grid into pieces is skipped."""
+    would break a grid into pieces is skipped.
+
+    ``groups`` — (key, members) of each grid, as :func:`grid_polygons` keys its dissolve cache: which
+    footprints poke out of a grid depends on its members only, so it is found once per member set
+    (an edit looks again only at the grids it changed)."""
     fp = dataset.buildings.geometry.to_numpy()
-    tid = shapely.get_type_id(fp)
-    cand = np.flatnonzero((tid == 3) | (tid == 6))
-    if len(cand) == 0:
-        return geoms
-    own = geoms[codes[cand]]
-    cand = cand[~shapely.covers(own, fp[cand])]
-    if len(cand) == 0:
-        return geoms
-    cand = cand[shapely.area(shapely.difference(fp[cand], geoms[codes[cand]])) > 0.01]
+    if groups is None:
+        cand = _poking_out(fp, np.arange(len(fp)), geoms[codes])
+    else:
+        seen: dict = dataset_cache(dataset, "grid_claim_cache", dict)
+        if len(seen) > 20000:
+            seen.clear()
+        parts = []
+        for gi, (k, members) in enumerate(groups):
+            hit = seen.get(k)
+            if hit is None:
+                hit = seen[k] = _poking_out(fp, members, np.full(len(members), geoms[gi], dtype=object))
+            parts.append(hit)
+        cand = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     if len(cand) == 0:
         return geoms
     geoms = geoms.copy()
@@ -350,9 +374,11 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     geoms = np.empty(len(uniques), dtype=object)
     comm = np.empty(len(uniques), dtype=object)
+    groups = []
     for gi in range(len(uniques)):
         members = order[bounds[gi]:bounds[gi + 1]]
         k = _key(members)
+        groups.append((k, members))
         g = poly_cache.get(k)
         if g is None:
             g = _dissolve(cells, members)
@@ -363,6 +389,6 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
         vals, cnt = np.unique(labels[members].astype(str), return_counts=True)
         comm[gi] = vals[int(np.argmax(cnt))]
     if len(geoms):
-        geoms = _claim_footprints(dataset, geoms, codes, labels)
+        geoms = _claim_footprints(dataset, geoms, codes, labels, groups)
     idx = pd.Index([str(u) for u in uniques], name="grid_id")
     return gpd.GeoDataFrame({"community_id": comm}, geometry=list(geoms), index=idx, crs=dataset.crs)

@@ -1393,20 +1393,28 @@ def test_app_py_is_served_as_an_st_app_with_the_warm_up():
 def test_the_warm_up_prepares_what_the_first_visit_uses(monkeypatch):
     """After boot.warm(), the first visit's dataset, base map and coverage come from the caches the
     pages use, with the arguments the first visit passes (the same objects, not new ones)."""
-    from app_pages import boot, mapview, whatif
+    from app_pages import boot, mapview, plans, whatif
     from app_pages import common as c
+    from gridplan.demo import warm_sample_cache
     monkeypatch.setenv("GRIDPLAN_WARM", "1")
-    for f in (c._load, mapview._base, whatif._coverage):
+    warm_sample_cache()                   # the sample's first plan in the persistent cache (as setup.sh does)
+    for f in (c._load, mapview._base, whatif._coverage, plans.jobs):
         f.clear()
     boot.warm()
     d = c.DEFAULTS
     ds = c._load(c.dataset_key(d["source"]))
     assert ds is c._load("sample")
+    # the plan every session starts from is the warmed one: its grid table and outlines are there
+    key, _ = plans.job(ds, "sample", d)
+    done = plans.jobs().result(key, wait=False)
+    assert done is not None
+    assert {"grid_table", "grids", "grid_polygons"} <= {k for _, k in done.plan._derived}
     focus = str(ds.communities.index[0])
     t0 = time.perf_counter()
     base = mapview._base(ds, "sample", focus, d["lang"], (), c.MAP_HEIGHT, True)
     assert time.perf_counter() - t0 < 0.2 and base is mapview._base(ds, "sample", focus, "zh", (), c.MAP_HEIGHT, True)
     assert base.script
+    assert base.js_links and not any("jquery" in u for u in base.js_links)   # no popups: no jQuery to load
     mapview._base.clear()
     assert mapview._base(ds, "sample", focus, d["lang"], (), c.MAP_HEIGHT, True) is not base   # it was the cache
     cov = whatif._coverage(ds, "sample", tuple(float(m) for m in d["cov_minutes"]), float(d["cov_speed"]),

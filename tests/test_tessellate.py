@@ -67,8 +67,8 @@ def test_grid_polygons_cache_follows_edits():
     assert np.isclose(b.area.sum(), a.area.sum())
 
 
-def test_grid_outlines_do_not_cut_buildings():
-    # long row houses whose footprints reach over the Voronoi edge of their small neighbours
+def _row_houses():
+    """Long row houses whose footprints reach over the Voronoi edge of their small neighbours."""
     bl = []
     for i in range(12):
         x = X0 + 40 * i
@@ -78,13 +78,45 @@ def test_grid_outlines_do_not_cut_buildings():
         bl.append({"building_id": f"small{i}", "households": 10, "persons": 30, "party_members": 0,
                    "compound_id": None, "community_id": "C",
                    "geometry": shapely.box(x + 30, Y0 + 10, x + 34, Y0 + 14)})
-    ds = dataset_from(bl, {"C": shapely.box(X0 - 10, Y0 - 20, X0 + 500, Y0 + 40)})
+    return dataset_from(bl, {"C": shapely.box(X0 - 10, Y0 - 20, X0 + 500, Y0 + 40)})
+
+
+def test_grid_outlines_do_not_cut_buildings():
+    ds = _row_houses()
     plan = partition(ds)
     polys = grid_polygons(ds, plan)
     own = polys.geometry.reindex(plan.assignment.reindex(ds.buildings.index).to_numpy()).to_numpy()
     fp = ds.buildings.geometry.to_numpy()
     assert (shapely.area(shapely.intersection(fp, own)) / shapely.area(fp) > 0.999).all()
     assert abs(polys.area.sum() - ds.communities.geometry.iloc[0].area) < 1e-3
+
+
+def test_footprints_are_claimed_the_same_with_the_per_grid_cache():
+    """Which footprints poke out of their grid is found once per member set (an edit looks again
+    only at the grids it changed): the outlines are those of the whole-city search, edit after edit."""
+    from gridplan import tessellate
+    ds = _row_houses()
+    plan = partition(ds)
+    fp = ds.buildings.geometry.to_numpy()
+    cells = building_cells(ds).to_numpy()
+    assert (~shapely.covers(cells, fp)).sum() >= 10          # footprints over their cell: there is work
+    plans = [plan]
+    for k in range(4):       # one building after another into the next grid
+        p = plans[-1]
+        b = f"small{3 * k + 1}"
+        other = next(g for g in p.grid_ids if g != p.assignment[b])
+        plans.append(p.move([b], other))
+    whole = tessellate._claim_footprints
+    for p in plans:
+        cached = grid_polygons(ds, p)
+        try:
+            tessellate._claim_footprints = lambda d, g, c, lab, groups=None: whole(d, g, c, lab, None)
+            searched = grid_polygons(ds, p)
+        finally:
+            tessellate._claim_footprints = whole
+        assert list(cached.index) == list(searched.index)
+        assert shapely.equals_exact(cached.geometry.to_numpy(), searched.geometry.to_numpy(), 0).all()
+    assert len(tessellate.dataset_cache(ds, "grid_claim_cache", dict)) > len(plan.grid_ids)   # kept per member set
 
 
 def test_dissolve_survives_a_self_intersecting_cell():
