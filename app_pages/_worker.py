@@ -43,6 +43,20 @@ def cached_plan(dataset, rule: tuple, seed: int, code_width: int):
     return None if plan is None else (plan.assignment, plan.label)
 
 
+def watch_parent(parent: int, every_s: float = 1.0) -> None:
+    """In the worker process: end it when the server that started it is gone (a server killed, or
+    stopped before it could shut its pool down, must not leave its worker running)."""
+    import os
+
+    def run():
+        while True:
+            time.sleep(every_s)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=run, name="gridplan-watch-parent", daemon=True).start()
+
+
 def warm_up() -> bool:
     """Imported in the worker before its first job: the engine and the data readers."""
     import gridplan.engine  # noqa: F401
@@ -99,9 +113,11 @@ class PartitionJobs:
     def _executor(self):
         if self._pool is None:
             import multiprocessing
+            import os
             from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
             try:
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=watch_parent, initargs=(os.getpid(),))
             except (OSError, ValueError, NotImplementedError):  # pragma: no cover - restricted platforms
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridplan-partition")
         return self._pool

@@ -597,6 +597,51 @@ def test_background_worker_gives_the_plan_the_library_gives():
     assert assignment.sort_index().equals(direct.assignment.sort_index())
 
 
+def test_the_partition_worker_ends_with_the_server(tmp_path):
+    """A server killed outright (no shutdown of its pool) must not leave its partition worker
+    process running: the worker watches its parent and ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def running(pid: int) -> bool:           # an ended process not reaped yet (a zombie) is not running
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from app_pages._worker import PartitionJobs\n"
+        "if __name__ == '__main__':\n"
+        "    jobs = PartitionJobs()\n"
+        "    jobs.warm()\n"
+        "    pids = jobs._pool._processes\n"
+        "    while not pids: time.sleep(0.05)\n"
+        "    print(list(pids)[0], flush=True)\n"
+        "    time.sleep(600)\n", encoding="utf-8")
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(server.stdout.readline())
+        assert running(worker)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if not running(worker):
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError(f"the partition worker {worker} outlived its server")
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 # ----------------------------------------------------------------------------- issue 16: the planner's day
 def test_coverage_headline_names_its_band_and_formats_numbers():
     at = app()
