@@ -85,12 +85,19 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     P = np.bincount(codes, ctx.p, minlength=ng)
     PM = np.bincount(codes, pm, minlength=ng)
     NB = np.bincount(codes, minlength=ng)
-    # community of each grid (majority) and whether it spans several
-    cf, cu = pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True)
-    pairs = pd.DataFrame({"g": codes, "c": cf}).value_counts().reset_index(name="n")
-    pairs = pairs.sort_values(["g", "n", "c"], ascending=[True, False, True])
-    ncomm = pairs.groupby("g").size().reindex(range(ng), fill_value=0).to_numpy()
-    main_c = pairs.drop_duplicates("g").set_index("g")["c"].reindex(range(ng)).to_numpy()
+    # community of each grid (the one holding most of its buildings; a tie: the first by id) and
+    # whether it spans several
+    cf, cu = dataset_cache(dataset, "community_codes",
+                           lambda: pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True))
+    nc = max(len(cu), 1)
+    pair, n = np.unique(codes.astype(np.int64) * nc + cf, return_counts=True)
+    pg, pc = pair // nc, pair % nc
+    ncomm = np.bincount(pg, minlength=ng)
+    first = np.lexsort((pc, -n, pg))                           # per grid: most buildings, then id
+    if len(first):
+        first = first[np.r_[True, pg[first][1:] != pg[first][:-1]]]
+    main_c = np.zeros(ng, dtype=np.int64)
+    main_c[pg[first]] = pc[first]
     community = np.asarray(cu, dtype=object)[main_c]
     # compounds (per community piece) whole or split
     comp = ctx.compound
@@ -98,10 +105,11 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     whole = np.zeros(ng, dtype=int)
     split = np.zeros(ng, dtype=int)
     if has.any():
-        cg = pd.DataFrame({"c": comp[has], "g": codes[has]}).drop_duplicates()
-        nparts = cg.groupby("c")["g"].transform("size").to_numpy()
-        whole = np.bincount(cg["g"].to_numpy()[nparts == 1], minlength=ng)
-        split = np.bincount(cg["g"].to_numpy()[nparts > 1], minlength=ng)
+        cgk = np.unique(comp[has] * ng + codes[has])            # (compound, grid) pairs
+        cc, gg = cgk // ng, cgk % ng
+        nparts = np.bincount(cc)[cc]
+        whole = np.bincount(gg[nparts == 1], minlength=ng)
+        split = np.bincount(gg[nparts > 1], minlength=ng)
     # contiguity on the adjacency graph
     pieces = grid_components(building_adjacency(dataset), codes) if len(codes) else np.zeros(0, int)
     contiguous = pieces <= 1

@@ -18,6 +18,8 @@ Defaults follow GB 50180-2018: 15 minutes at 4 km/h (1,000 m), bands of 5/10/15 
 """
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -443,7 +445,12 @@ class CoverageResult:
         return int(b.loc[b["covered"], "households"].sum())
 
     def summary(self) -> dict:
-        """The headline figures as a plain dict (for JSON and the CLI)."""
+        """The headline figures as a plain dict (for JSON and the CLI); computed once (a result is
+        not changed after it is made), each call gets its own copy."""
+        return copy.deepcopy(self._summary)
+
+    @functools.cached_property
+    def _summary(self) -> dict:
         b = self.buildings
         hh = float(b["households"].sum())
         pp = float(b["persons"].sum())

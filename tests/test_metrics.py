@@ -56,6 +56,41 @@ def test_reasons_for_broken_edits():
     assert t3.loc[same[0], "reason_text"] == "户数超过上限"
 
 
+def test_community_of_a_grid_and_compounds_whole_or_split():
+    """A grid's community is the one holding most of its buildings (a tie: the first by id); a
+    compound counts as whole in the one grid that holds it, as split in each grid holding a part."""
+    ds = make_city(1, (2, 1), blocks=4)
+    plan = partition(ds)
+    b = ds.buildings
+    comms = sorted(b["community_id"].astype(str).unique())
+    g = plan.grid_ids
+    in_c0 = [x for x in g if b.loc[plan.buildings_of(x), "community_id"].astype(str).iloc[0] == comms[0]]
+    in_c1 = [x for x in g if b.loc[plan.buildings_of(x), "community_id"].astype(str).iloc[0] == comms[1]]
+    a, z = in_c0[0], in_c1[0]
+    # a grid of three buildings of the second community and two of the first: the second's
+    three, two = plan.buildings_of(z)[:3], plan.buildings_of(a)[:2]
+    p = plan.move([*three, *two], "NEWGRID")
+    assert grid_table(ds, p).loc["NEWGRID", "community_id"] == comms[1]
+    # two and two: a tie goes to the first by id
+    p = plan.move([*plan.buildings_of(z)[:2], *two], "NEWGRID")
+    t = grid_table(ds, p)
+    assert t.loc["NEWGRID", "community_id"] == comms[0] and t.loc["NEWGRID", "reason"] == "spans_communities"
+    # a compound cut in two: split in both grids, whole nowhere
+    comp = b["compound_id"].dropna()
+    cid = comp[comp.map(comp.value_counts()) >= 2].iloc[0]
+    members = list(comp[comp == cid].index.astype(str))
+    home = plan.assignment[members[0]]
+    assert (plan.assignment[members] == home).all()          # the engine keeps it whole
+    t0 = grid_table(ds, plan)
+    cut = plan.move(members[:1], "NEWGRID")
+    t1 = grid_table(ds, cut)
+    assert t1.loc[home, "compounds_split"] == t0.loc[home, "compounds_split"] + 1
+    assert t1.loc[home, "compounds_whole"] == t0.loc[home, "compounds_whole"] - 1
+    assert t1.loc["NEWGRID", "compounds_split"] == 1 and t1.loc["NEWGRID", "compounds_whole"] == 0
+    assert t1["compounds_whole"].sum() + t1["compounds_split"].sum() == \
+        t0["compounds_whole"].sum() + t0["compounds_split"].sum() + 1
+
+
 def test_grid_layer_and_summary():
     ds = make_city(2, (1, 1), blocks=4)
     plan = partition(ds)
