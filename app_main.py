@@ -10,7 +10,7 @@ def main() -> None:
     """One run of the app: the frame, the sidebar and the page the planner is on."""
     import streamlit as st
 
-    from app_pages import auth, plans
+    from app_pages import auth
     from app_pages import callbacks as cb
     from app_pages import common as c
 
@@ -35,6 +35,20 @@ def main() -> None:
         st.Page("app_pages/data.py", title=c.T("page_data"), icon=":material/folder_open:", url_path="data"),
         *admin,
     ])
+    try:
+        nav.run()
+    finally:        # the plan's summary and undo/redo after the page (an edit's map is sent first); also
+        _sidebar_plan()  # when the page stops early (st.stop) or fails
+    c.mark("script", t0)
+
+
+def _sidebar_plan() -> None:
+    """The dataset, the plan's summary, undo/redo and the unsaved-changes note, in the sidebar."""
+    import streamlit as st
+
+    from app_pages import auth, plans
+    from app_pages import callbacks as cb
+    from app_pages import common as c
     with st.sidebar:
         ds = c.dataset()
         if ds is None:
@@ -57,8 +71,6 @@ def main() -> None:
                              key="redo_btn", icon=":material/redo:")
                 if st.session_state.get("dirty"):
                     st.caption(":material/edit_note: " + c.T("unsaved"))
-    nav.run()
-    c.mark("script", t0)
 
 
 # The partition worker is a spawned process, which imports the entry file as ``__mp_main__``: it

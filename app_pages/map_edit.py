@@ -22,39 +22,46 @@ if p is not None:
 tb = None if p is None else metrics.grid_table(ds, p)
 res = whatif.coverage_result(ds) if (p is not None and whatif.coverage_available(ds)) else None
 
-# --- headline figures (placeholders while the first partition runs: the row keeps its height)
-m = st.columns(6)
-if tb is None:
-    for col, label in zip(m, ["summary_grids", "summary_compliant", "summary_contiguous", "summary_households"]):
-        col.metric(T(label), "—")
-else:
-    m[0].metric(T("summary_grids"), len(tb))
-    m[1].metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
-    m[2].metric(T("summary_contiguous"), f"{int(tb['contiguous'].sum())} / {len(tb)}")
-    m[3].metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
-    if res is not None:
-        s = res.summary()
-        d = s["covered_households"] - whatif.coverage_result(ds, what_if=False).summary()["covered_households"]
-        m[4].metric(T("summary_coverage", m=f"{max(res.minutes):g}"), f"{s['covered_households']:,}",
-                    delta=f"{d:+,}" if d else None)
-        m[5].metric(T("summary_coverage_pct"), f"{s['pct_households'] or 0:.1f}%")
 
-# --- rule and partition
-rule = r["rule"]
-with st.expander(T("rule") + f" — {rule.min_households}–{rule.max_households} / "
-                 f"{rule.min_persons}–{rule.max_persons} · {T('mode_' + rule.mode)}"):
-    a, b, cc, d, e, f, g = st.columns([1, 1, 1, 1, 1.6, 0.8, 0.8])
-    a.number_input(T("min_hh"), 0, 100000, rule.min_households, 10, key="_min_hh")
-    b.number_input(T("max_hh"), 0, 100000, rule.max_households, 10, key="_max_hh")
-    cc.number_input(T("min_pp"), 0, 300000, rule.min_persons, 50, key="_min_pp")
-    d.number_input(T("max_pp"), 0, 300000, rule.max_persons, 50, key="_max_pp")
-    modes = ["either", "households", "persons", "both"]
-    e.selectbox(T("mode"), modes, index=modes.index(rule.mode), format_func=lambda k: T("mode_" + k), key="_mode")
-    f.number_input(T("seed"), 0, 10**6, int(r["seed"]), key="_seed")
-    g.selectbox(T("code_width"), [2, 3], index=[2, 3].index(int(r["code_width"])), key="_code_width")
-    st.button(T("partition"), on_click=cb.cb_partition, type="primary", key="partition_btn",
-              disabled=p is None or not auth.may_edit())
+def _header():
+    """The headline figures and the rule. Drawn into their slot above the map after the map and the
+    tool panel: an edit's new map and history are sent first (the slot keeps the last figures until
+    then, so nothing moves)."""
+    # --- headline figures (placeholders while the first partition runs: the row keeps its height)
+    m = st.columns(6)
+    if tb is None:
+        for col, label in zip(m, ["summary_grids", "summary_compliant", "summary_contiguous", "summary_households"]):
+            col.metric(T(label), "—")
+    else:
+        m[0].metric(T("summary_grids"), len(tb))
+        m[1].metric(T("summary_compliant"), f"{int(tb['compliant'].sum())} / {len(tb)}")
+        m[2].metric(T("summary_contiguous"), f"{int(tb['contiguous'].sum())} / {len(tb)}")
+        m[3].metric(T("summary_households"), f"{int(tb['households'].sum()):,}")
+        if res is not None:
+            s = res.summary()
+            d = s["covered_households"] - whatif.coverage_result(ds, what_if=False).summary()["covered_households"]
+            m[4].metric(T("summary_coverage", m=f"{max(res.minutes):g}"), f"{s['covered_households']:,}",
+                        delta=f"{d:+,}" if d else None)
+            m[5].metric(T("summary_coverage_pct"), f"{s['pct_households'] or 0:.1f}%")
 
+    # --- rule and partition
+    rule = r["rule"]
+    with st.expander(T("rule") + f" — {rule.min_households}–{rule.max_households} / "
+                     f"{rule.min_persons}–{rule.max_persons} · {T('mode_' + rule.mode)}"):
+        a, b, cc, d, e, f, g = st.columns([1, 1, 1, 1, 1.6, 0.8, 0.8])
+        a.number_input(T("min_hh"), 0, 100000, rule.min_households, 10, key="_min_hh")
+        b.number_input(T("max_hh"), 0, 100000, rule.max_households, 10, key="_max_hh")
+        cc.number_input(T("min_pp"), 0, 300000, rule.min_persons, 50, key="_min_pp")
+        d.number_input(T("max_pp"), 0, 300000, rule.max_persons, 50, key="_max_pp")
+        modes = ["either", "households", "persons", "both"]
+        e.selectbox(T("mode"), modes, index=modes.index(rule.mode), format_func=lambda k: T("mode_" + k), key="_mode")
+        f.number_input(T("seed"), 0, 10**6, int(r["seed"]), key="_seed")
+        g.selectbox(T("code_width"), [2, 3], index=[2, 3].index(int(r["code_width"])), key="_code_width")
+        st.button(T("partition"), on_click=cb.cb_partition, type="primary", key="partition_btn",
+                  disabled=p is None or not auth.may_edit())
+
+
+head = st.container()
 left, right = st.columns([3, 1.3], gap="medium")
 with left:
     mapview.render_map(ds, p)
@@ -88,6 +95,8 @@ with right:
     if p is None:
         if plans.history() is not None:     # the map is out; the partition finished meanwhile: draw it now
             st.rerun()
+        with head:
+            _header()
         plans.wait_for_partition(ds)        # else the engine runs (in its process); soon prepare here what
         st.stop()                           # the grids will need
     if not auth.may_edit():
@@ -169,8 +178,11 @@ with right:
                   args=("_show_isochrones", "show_isochrones"))
 
     with st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
-        for i, lab in enumerate(h.labels()):
-            st.caption(("▶ " if i == h.index else "  ") + c.step(lab))
+        # one element for the whole history (an element per step made every rerun slower as it grew)
+        st.caption("  \n".join(("▶ " if i == h.index else "\u2003") + c.step(lab) for i, lab in enumerate(h.labels())))
+
+with head:
+    _header()
 
 # --- the grid table
 st.markdown(f"#### {T('grid_table')}")
