@@ -80,19 +80,27 @@ ARM_PAGE_JS = """(step0) => {
     var els = document.querySelectorAll('[data-testid="stExpander"] summary');
     for (var i = 0; i < els.length; i++) { var m = re.exec(els[i].textContent);
       if (m && +m[2] > step0) { out.table = performance.timeOrigin + performance.now(); return; } }
-    setTimeout(tick, 2);
+    setTimeout(tick, 4);
   }
   tick();
 }"""
 ARM_MAP_JS = """([bid, before]) => {
-  var out = window.__bench_edit = {click: null, map: null};
+  var out = window.__bench_edit = {click: null, map: null}, layer = null;
   document.addEventListener('mousedown', function f(e) { out.click = performance.timeOrigin + e.timeStamp;
     document.removeEventListener('mousedown', f, true); }, true);
-  var drawn = """ + DRAWN_JS + """;
+  window.map.eachLayer(function (l) { var f = l.feature;     // found once: each check is then cheap
+    if (!layer && f && f.properties && f.properties.building_id === bid && f.properties.layer === 'building') layer = l; });
+  function grid() {       // as DRAWN_JS: from the plan state, else from the feature or its fill
+    var s = window.__gp, f = layer.feature;
+    if (!layer._map) return undefined;                          // taken off the map: look again
+    if (s) { var g = s.g[f.properties.i]; return g >= 0 ? s.grids[g] : null; }
+    return f.properties.grid_id || (layer._path && layer._path.getAttribute('fill'));
+  }
   function tick() {
-    var d = drawn(bid);
-    if (d && d[0] !== before) { out.map = performance.timeOrigin + performance.now(); return; }
-    setTimeout(tick, 2);
+    var g = layer ? grid() : undefined;
+    if (g === undefined) { var d = (""" + DRAWN_JS + """)(bid); g = d ? d[0] : before; }
+    if (g !== before) { out.map = performance.timeOrigin + performance.now(); return; }
+    setTimeout(tick, 4);
   }
   tick();
 }"""

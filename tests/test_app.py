@@ -597,6 +597,37 @@ def test_background_worker_gives_the_plan_the_library_gives():
     assert assignment.sort_index().equals(direct.assignment.sort_index())
 
 
+def test_a_draft_is_written_a_moment_after_the_edit_once_and_at_once_when_read(tmp_path):
+    """The draft waits DRAFT_DELAY_S (the edit's rerun goes first); quick edits are written once, the
+    newest; a visit reading drafts (or a save clearing them) writes a waiting one at once."""
+    import threading
+
+    from _toy import toy_dataset
+
+    from app_pages import projects
+    from gridplan.engine import partition
+    from gridplan.io import read_plan_json
+    ds = toy_dataset()
+    p1 = partition(ds)
+    p2 = p1.move(p1.buildings_of(p1.grid_ids[0])[:1], p1.grid_ids[1])
+    path = tmp_path / "city.draft.json"
+    threads = []
+    for plan in (p1, p2):                     # two edits in a row
+        with projects._PENDING_LOCK:
+            projects._PENDING[path] = (plan, "fp")
+        threads.append(threading.Thread(target=projects._write_later, args=(path,)))
+        threads[-1].start()
+    assert not path.exists()                 # not during the edit's rerun
+    for th in threads:
+        th.join(10)
+    d, meta = read_plan_json(path)
+    assert d.same_assignment(p2) and meta["dataset"] == "fp"
+    with projects._PENDING_LOCK:
+        projects._PENDING[path] = (p1, "fp")
+    projects.write_pending_drafts(path)       # asked for: written now
+    assert read_plan_json(path)[0].same_assignment(p1) and path not in projects._PENDING
+
+
 def test_the_partition_worker_ends_with_the_server(tmp_path):
     """A server killed outright (no shutdown of its pool) must not leave its partition worker
     process running: the worker watches its parent and ends."""
