@@ -43,34 +43,20 @@ def main() -> None:
 
 
 def _sidebar_plan() -> None:
-    """The dataset, the plan's summary, undo/redo and the unsaved-changes note, in the sidebar."""
+    """The dataset and (but on the map page, which has them beside the map) the plan's summary,
+    undo/redo and the unsaved-changes note, in the sidebar."""
     import streamlit as st
 
-    from app_pages import auth, plans
-    from app_pages import callbacks as cb
     from app_pages import common as c
+    from app_pages import plans
     with st.sidebar:
         ds = c.dataset()
         if ds is None:
             st.warning(c.T("no_dataset"))
         else:
             st.markdown(f"**{c.T('dataset')}**: {c.md(ds.name)}")
-            h = plans.history(start=False)
-            if h is None:
-                st.caption(c.T("partitioning"))
-            else:
-                from gridplan import metrics
-                tb = metrics.grid_table(ds, h.current)
-                st.markdown(f"**{c.T('plan')}**: {len(tb)} {c.T('summary_grids')} · "
-                            f"{int(tb['compliant'].sum())} {c.T('summary_compliant')}")
-                if auth.may_edit():
-                    u, r = st.columns(2)
-                    u.button(c.T("undo"), on_click=cb.cb_undo, disabled=not h.can_undo, width="stretch",
-                             key="undo_btn", icon=":material/undo:")
-                    r.button(c.T("redo"), on_click=cb.cb_redo, disabled=not h.can_redo, width="stretch",
-                             key="redo_btn", icon=":material/redo:")
-                if st.session_state.get("dirty"):
-                    st.caption(":material/edit_note: " + c.T("unsaved"))
+            if not st.session_state.pop("_plan_status_in_page", False):   # the map page shows it itself
+                plans.status(ds)
 
 
 # The partition worker is a spawned process, which imports the entry file as ``__mp_main__``: it

@@ -108,6 +108,27 @@ def warm(ds) -> None:
     _warm(ds, c.dataset_key(st.session_state["source"]))
 
 
+def status(ds) -> None:
+    """The plan's summary, undo/redo and the unsaved-changes note (the sidebar, or beside the map)."""
+    from app_pages import auth
+    from app_pages import callbacks as cb
+    h = history(start=False)
+    if h is None:
+        st.caption(T("partitioning"))
+        return
+    from gridplan import metrics
+    tb = metrics.grid_table(ds, h.current)
+    st.markdown(f"**{T('plan')}**: {len(tb)} {T('summary_grids')} · {int(tb['compliant'].sum())} {T('summary_compliant')}")
+    if auth.may_edit():
+        u, r = st.columns(2)
+        u.button(T("undo"), on_click=cb.cb_undo, disabled=not h.can_undo, width="stretch", key="undo_btn",
+                 icon=":material/undo:")
+        r.button(T("redo"), on_click=cb.cb_redo, disabled=not h.can_redo, width="stretch", key="redo_btn",
+                 icon=":material/redo:")
+    if st.session_state.get("dirty"):
+        st.caption(":material/edit_note: " + T("unsaved"))
+
+
 def plan():
     h = history(wait=True)
     return None if h is None else h.current
