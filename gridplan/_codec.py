@@ -277,12 +277,20 @@ def _dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member with a fixed time: the same value gives the same bytes, whenever it is written."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o600 << 16
+    return info
+
+
 def _archive(w: _Writer, root) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(MANIFEST, _dumps({"format": FORMAT, "root": root}))
+        z.writestr(_member(MANIFEST), _dumps({"format": FORMAT, "root": root}))
         for name, data in w.blobs:
-            z.writestr(name, data)
+            z.writestr(_member(name), data)
     return buf.getvalue()
 
 
