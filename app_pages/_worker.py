@@ -26,8 +26,8 @@ def load_by_key(key: str):
     imports the engine, which the first map does not need."""
     from gridplan import diskcache
     if key == "sample":
-        from gridplan.demo import SAMPLE_NAME, sample_path
-        return diskcache.read_dataset(sample_path(), name=SAMPLE_NAME, derived=False)
+        from gridplan.demo import load_sample
+        return load_sample(cached=True, derived=False)
     source = json.loads(key)
     path = Path(source["path"])
     return diskcache.read_dataset(path, coord_system=source.get("coord_system"), column_map=source.get("column_map"),
@@ -132,28 +132,36 @@ class PartitionJobs:
             except Exception:  # noqa: BLE001 - a broken pool shows up (and is handled) in submit
                 log.exception("could not start the partition worker")
 
+    def take_cached(self, key: JobKey, dataset) -> bool:
+        """Whether the job of ``key`` is known now: started before, or its plan found in the
+        persistent cache (read once, and taken as the finished job: no worker)."""
+        with self._lock:
+            return self._take_cached(key, dataset)
+
+    def _take_cached(self, key: JobKey, dataset) -> bool:
+        if key in self._futures or key in self._done:
+            return True
+        hit = None if dataset is None else cached_plan(dataset, key.rule, key.seed, key.code_width)
+        if hit is None:
+            return False
+        fut: Future = Future()
+        fut.set_result((*hit, 0.0))
+        self._futures[key] = fut
+        return True
+
     def submit(self, key: JobKey, source, dataset=None) -> None:
         """Start the job of ``key`` once; with ``dataset`` (the loaded dataset), a plan in the
         persistent cache is taken at once, with no worker."""
         with self._lock:
-            if key in self._futures or key in self._done:
-                return
-            hit = None if dataset is None else cached_plan(dataset, key.rule, key.seed, key.code_width)
-            if hit is not None:
-                fut: Future = Future()
-                fut.set_result((*hit, 0.0))
-                self._futures[key] = fut
+            if self._take_cached(key, dataset):
                 return
             try:
                 self._futures[key] = self._executor().submit(partition_job, source, key.rule, key.seed, key.code_width)
             except Exception:  # noqa: BLE001 - a broken pool: compute here (in the caller) instead
                 log.exception("the partition worker is not available; partitioning in the app process")
-                fut = Future()
+                fut: Future = Future()
                 fut.set_result(partition_job(source, key.rule, key.seed, key.code_width))
                 self._futures[key] = fut
-
-    def started(self, key: JobKey) -> bool:
-        return key in self._futures or key in self._done
 
     def result(self, key: JobKey, *, wait: bool = True, source=None) -> Finished | None:
         if key in self._done:

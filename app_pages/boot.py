@@ -24,7 +24,7 @@ def warm() -> None:
     """Prepare the first visit's map (see the module doc); blocking."""
     t0 = time.perf_counter()
     _register_map_component()
-    from app_pages import _worker, auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
+    from app_pages import auth, callbacks, mapview, plans, projects, tables, whatif  # noqa: F401 - what the map page imports
     from app_pages import common as c
     from gridplan import diskcache, metrics, webmap  # noqa: F401 - imported for the first visit
 
@@ -35,8 +35,7 @@ def warm() -> None:
     # the first visit's plan object itself (the server's partition jobs hand every session the same
     # one): its grid table and outlines are then computed here, not in the first visit
     key, source = plans.job(ds, dkey, d)
-    if _worker.cached_plan(ds, key.rule, key.seed, key.code_width) is not None:
-        plans.jobs().submit(key, source, ds)
+    if plans.jobs().take_cached(key, ds):
         plan = plans.jobs().result(key, source=source).plan
         diskcache.restore_derived(ds)
         metrics.grid_table(ds, plan)

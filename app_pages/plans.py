@@ -50,11 +50,9 @@ def history(*, wait: bool = False, start: bool = True):
     h = r.get("history")
     if h is None or r.get("history_key") != dkey:
         key, source = _job(ds)
-        if not start and not wait and not jobs().started(key):
-            from app_pages._worker import cached_plan
-            if cached_plan(ds, key.rule, key.seed, key.code_width) is None:
-                jobs().warm()       # the worker process starts (and imports the engine) while the map is drawn
-                return None
+        if not start and not wait and not jobs().take_cached(key, ds):
+            jobs().warm()           # the worker process starts (and imports the engine) while the map is drawn
+            return None
         jobs().submit(key, source, ds)
         done = jobs().result(key, wait=wait, source=source)
         if done is None:

@@ -75,20 +75,20 @@ _PENDING: dict = {}                  # draft path → (plan, dataset fingerprint
 DRAFT_DELAY_S = 0.3
 
 
-def write_pending_drafts(path: Path | None = None) -> None:
-    """Write the draft waiting for ``path`` (every waiting draft with ``None``) now. The plan is
-    immutable, so any thread may write it."""
+def write_pending_drafts(path: Path) -> None:
+    """Write the draft waiting for ``path`` now (nothing when none waits). The plan is immutable, so
+    any thread may write it."""
     from gridplan.io import write_plan_json
     with _DRAFT_LOCK:
         with _PENDING_LOCK:
-            items = ([(path, _PENDING.pop(path))] if path in _PENDING else []) if path is not None else \
-                [(k, _PENDING.pop(k)) for k in list(_PENDING)]
-        for where, (plan, fingerprint) in items:
-            try:
-                write_plan_json(plan, where, dataset=fingerprint,
-                                saved=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-            except OSError as e:  # a full disk must not break editing
-                log.warning("draft not written: %s", e)
+            item = _PENDING.pop(path, None)
+        if item is None:
+            return
+        plan, fingerprint = item
+        try:
+            write_plan_json(plan, path, dataset=fingerprint, saved=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        except OSError as e:  # a full disk must not break editing
+            log.warning("draft not written: %s", e)
 
 
 def _write_later(path: Path) -> None:
