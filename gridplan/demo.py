@@ -30,8 +30,13 @@ def sample_path() -> Path:
     return SAMPLE_DIR
 
 
-def load_sample() -> Dataset:
-    """The bundled sample city as a :class:`~gridplan.Dataset`."""
+def load_sample(*, cached: bool = False, derived: bool = True) -> Dataset:
+    """The bundled sample city as a :class:`~gridplan.Dataset`; with ``cached``, through the
+    persistent cache (:func:`gridplan.diskcache.read_dataset`, whose ``derived`` says whether its
+    derived arrays come with it)."""
+    if cached:
+        from . import diskcache
+        return diskcache.read_dataset(sample_path(), name=SAMPLE_NAME, derived=derived)
     return read_dataset(sample_path(), name=SAMPLE_NAME)
 
 
@@ -42,7 +47,7 @@ def warm_sample_cache(*, seed: int = 0) -> dict:
     from . import diskcache, metrics
     from .rule import Rule
     t0 = time.perf_counter()
-    ds = diskcache.read_dataset(sample_path(), name=SAMPLE_NAME)
+    ds = load_sample(cached=True)
     plan = diskcache.partition(ds, rule=Rule(), seed=seed)
     metrics.grid_table(ds, plan)
     metrics.grids(ds, plan)

@@ -258,15 +258,16 @@ def restore_derived(dataset) -> bool:
     """Give a dataset read by :func:`read_dataset` the derived arrays kept by :func:`keep_derived`
     (once; a separate step because reading them imports the engine). True when some were restored."""
     key = stored_key(dataset)
-    done = _memo(dataset, "diskcache_restored", list)
+    done = _memo(dataset, "diskcache_restored", dict)
     if key is None or done:
         return False
-    done.append(True)
+    done["names"] = set()          # the names the entry holds (keep_derived writes it again only for new ones)
     values = get("derived", key)
     if not values:
         return False
     from .model import restore_cached
     restore_cached(dataset, values)
+    done["names"] = set(values)
     return True
 
 
@@ -278,15 +279,17 @@ def keep_derived(dataset) -> bool:
     key = stored_key(dataset)
     if key is None:
         return False
+    restore_derived(dataset)      # what the entry holds is then in memory too (read once per dataset)
+    stored = _memo(dataset, "diskcache_restored", dict)["names"]
     values = {k: v for k, v in cached_values(dataset).items() if not k.startswith(("\x00", "diskcache_"))}
-    old = get("derived", key) or {}
-    new = {k: v for k, v in values.items() if k not in old}
+    new = set(values) - stored
     if not new:
         return False
-    payload, skipped = encode_dict({**old, **new})       # a value the format cannot hold is left out
+    payload, skipped = encode_dict(values)       # a value the format cannot hold is left out
     if skipped:
         log.debug("derived values not cached (not of a stored kind): %s", ", ".join(map(str, skipped)))
-    if set(new) <= set(skipped):
+    stored |= new                                 # asked again, only what comes after is new
+    if new <= set(skipped):
         return False
     return _write("derived", key, payload)
 

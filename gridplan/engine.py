@@ -213,10 +213,17 @@ def _community_rule(ctx: _Ctx, rule: Rule, community_id: str) -> Rule:
     return rule.effective(float(ctx.h[m].sum()), float(ctx.p[m].sum()))
 
 
+def community_codes(dataset: Dataset) -> tuple[np.ndarray, pd.Index]:
+    """Each building's community as a code, and the community ids in code order (sorted); once per
+    dataset."""
+    return dataset_cache(dataset, "community_codes",
+                         lambda: pd.factorize(pd.Series(_context(dataset).comm, dtype=object), sort=True))
+
+
 def community_rules(dataset: Dataset, rule: Rule) -> dict[str, Rule]:
     """The rule every community is judged by (:meth:`Rule.effective` of its totals)."""
     ctx = _context(dataset)
-    codes, uniq = pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True)
+    codes, uniq = community_codes(dataset)
     H = np.bincount(codes, ctx.h, minlength=len(uniq))
     P = np.bincount(codes, ctx.p, minlength=len(uniq))
     return {str(c): rule.effective(float(h), float(p)) for c, h, p in zip(uniq, H, P)}

@@ -719,9 +719,9 @@ def _compound_status(source, given, compounds):
     return (None if any(q.severity == "error" for q in problems) else table), problems
 
 
-#: file types a dataset can be uploaded as (a Shapefile comes zipped, with its side files)
-#: what an upload may hold: layer files, zipped Shapefiles, and layers kept as tables (:data:`TABLE_FORMATS`)
-UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip", "csv", "txt", "tsv", "xlsx", "xlsm", "xls")
+#: what an upload may hold: layer files, zipped Shapefiles (with their side files) and layers kept as
+#: tables (:data:`TABLE_FORMATS`)
+UPLOAD_TYPES = ("geojson", "json", "gpkg", "fgb", "zip") + tuple(e.lstrip(".") for e in TABLE_FORMATS)
 
 
 def uploaded_name(names) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 
 from .adjacency import building_adjacency, grid_components
-from .engine import _context, community_rules, necessary_splits, over_bound_buildings
+from .engine import _context, community_codes, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
 from .tessellate import grid_polygons
@@ -87,8 +87,7 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     NB = np.bincount(codes, minlength=ng)
     # community of each grid (the one holding most of its buildings; a tie: the first by id) and
     # whether it spans several
-    cf, cu = dataset_cache(dataset, "community_codes",
-                           lambda: pd.factorize(pd.Series(ctx.comm, dtype=object), sort=True))
+    cf, cu = community_codes(dataset)
     nc = max(len(cu), 1)
     pair, n = np.unique(codes.astype(np.int64) * nc + cf, return_counts=True)
     pg, pc = pair // nc, pair % nc

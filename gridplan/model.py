@@ -132,6 +132,13 @@ class Dataset:
         layer column was replaced since (``ds.buildings["households"] = …``), so a cache never
         serves numbers of data that changed. Use :meth:`replace` to change a dataset.
         """
+        store = self._store()
+        if key not in store:
+            store[key] = compute()
+        return store[key]
+
+    def _store(self) -> dict:
+        """The cache's store, emptied (and stamped anew) when a layer changed since it was filled."""
         stamp = self._stamp()
         try:
             store = _CACHE[self]
@@ -140,9 +147,7 @@ class Dataset:
         if store.get("\x00stamp") != stamp:
             store.clear()
             store["\x00stamp"] = stamp
-        if key not in store:
-            store[key] = compute()
-        return store[key]
+        return store
 
     def _stamp(self) -> tuple:
         """Identity of every layer's columns (changes when a column is replaced or added)."""
@@ -194,17 +199,14 @@ def dataset_cache(dataset: Dataset, key: str, compute: Callable[[], Any]) -> Any
 def cached_values(dataset: Dataset) -> dict[str, Any]:
     """What :meth:`Dataset.cache` holds for ``dataset`` now (values of its current layers only), e.g.
     to keep them on disk (:mod:`gridplan.diskcache`)."""
-    store = dict(_CACHE.get(dataset) or {})       # a copy in one step: another thread may be adding to it
-    if store.get("\x00stamp") != dataset._stamp():
-        return {}
+    store = dict(dataset._store())                # a copy in one step: another thread may be adding to it
     return {k: v for k, v in store.items() if k != "\x00stamp"}
 
 
 def restore_cached(dataset: Dataset, values: Mapping[str, Any]) -> None:
     """Give ``dataset`` cached values computed from the same data before (see :func:`cached_values`);
     keys it holds already are kept."""
-    dataset.cache("\x00restored", lambda: True)        # the store, stamped with the current layers
-    store = _CACHE[dataset]
+    store = dataset._store()
     for k, v in values.items():
         store.setdefault(k, v)
 

@@ -291,29 +291,18 @@ def _poking_out(fp: np.ndarray, members: np.ndarray, own: np.ndarray) -> np.ndar
 
 
 def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarray,
-                      groups: list | None = None) -> np.ndarray:
+                      cand: np.ndarray | None = None) -> np.ndarray:
     """Where a building's footprint pokes out of its grid's outline (cells are built from points),
     move that part of the footprint from the neighbouring grid to the building's grid, so outlines
     never cut through a building. Area only moves between grids (the tiling stays); a move that
     would break a grid into pieces is skipped.
 
-    ``groups`` — (key, members) of each grid, as :func:`grid_polygons` keys its dissolve cache: which
-    footprints poke out of a grid depends on its members only, so it is found once per member set
-    (an edit looks again only at the grids it changed)."""
+    ``cand`` — the buildings (positions, ascending) whose footprint pokes out of their grid's
+    dissolved cells, when known (:func:`grid_polygons` keeps them with each grid's outline); else
+    they are searched for over the whole dataset."""
     fp = dataset.buildings.geometry.to_numpy()
-    if groups is None:
+    if cand is None:
         cand = _poking_out(fp, np.arange(len(fp)), geoms[codes])
-    else:
-        seen: dict = dataset_cache(dataset, "grid_claim_cache", dict)
-        if len(seen) > 20000:
-            seen.clear()
-        parts = []
-        for gi, (k, members) in enumerate(groups):
-            hit = seen.get(k)
-            if hit is None:
-                hit = seen[k] = _poking_out(fp, members, np.full(len(members), geoms[gi], dtype=object))
-            parts.append(hit)
-        cand = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     if len(cand) == 0:
         return geoms
     geoms = geoms.copy()
@@ -374,21 +363,23 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     geoms = np.empty(len(uniques), dtype=object)
     comm = np.empty(len(uniques), dtype=object)
-    groups = []
+    fp = b.geometry.to_numpy()
+    poking = []
     for gi in range(len(uniques)):
         members = order[bounds[gi]:bounds[gi + 1]]
         k = _key(members)
-        groups.append((k, members))
-        g = poly_cache.get(k)
-        if g is None:
+        hit = poly_cache.get(k)
+        if hit is None:     # the outline of a member set, and its footprints poking out of it: once
             g = _dissolve(cells, members)
+            hit = (g, _poking_out(fp, members, np.full(len(members), g, dtype=object)))
             if len(poly_cache) > 20000:
                 poly_cache.clear()
-            poly_cache[k] = g
-        geoms[gi] = g
+            poly_cache[k] = hit
+        geoms[gi] = hit[0]
+        poking.append(hit[1])
         vals, cnt = np.unique(labels[members].astype(str), return_counts=True)
         comm[gi] = vals[int(np.argmax(cnt))]
     if len(geoms):
-        geoms = _claim_footprints(dataset, geoms, codes, labels, groups)
+        geoms = _claim_footprints(dataset, geoms, codes, labels, np.sort(np.concatenate(poking)))
     idx = pd.Index([str(u) for u in uniques], name="grid_id")
     return gpd.GeoDataFrame({"community_id": comm}, geometry=list(geoms), index=idx, crs=dataset.crs)

@@ -92,8 +92,9 @@ def test_grid_outlines_do_not_cut_buildings():
 
 
 def test_footprints_are_claimed_the_same_with_the_per_grid_cache():
-    """Which footprints poke out of their grid is found once per member set (an edit looks again
-    only at the grids it changed): the outlines are those of the whole-city search, edit after edit."""
+    """Which footprints poke out of their grid is found once per member set, with its outline (an
+    edit looks again only at the grids it changed): the outlines are those of the whole-city
+    search, edit after edit."""
     from gridplan import tessellate
     ds = _row_houses()
     plan = partition(ds)
@@ -110,13 +111,13 @@ def test_footprints_are_claimed_the_same_with_the_per_grid_cache():
     for p in plans:
         cached = grid_polygons(ds, p)
         try:
-            tessellate._claim_footprints = lambda d, g, c, lab, groups=None: whole(d, g, c, lab, None)
+            tessellate._claim_footprints = lambda d, g, c, lab, cand=None: whole(d, g, c, lab, None)
             searched = grid_polygons(ds, p)
         finally:
             tessellate._claim_footprints = whole
         assert list(cached.index) == list(searched.index)
         assert shapely.equals_exact(cached.geometry.to_numpy(), searched.geometry.to_numpy(), 0).all()
-    assert len(tessellate.dataset_cache(ds, "grid_claim_cache", dict)) > len(plan.grid_ids)   # kept per member set
+    assert len(tessellate.dataset_cache(ds, "grid_polygon_cache", dict)) > len(plan.grid_ids)   # kept per member set
 
 
 def test_dissolve_survives_a_self_intersecting_cell():
