@@ -772,6 +772,7 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
     if not fixed_k and best.score[0] == 0 and best.score[1] > necessary:
         current = set(_fit_split(best.found, cc, fits).tolist())
         th = np.bincount(cc[cc >= 0], G.h[cc >= 0], minlength=len(fits))
+        Ac = G.A.tocoo()
         for c in sorted(current, key=lambda c: (-th[c], c)):
             if work.over() or len(current) <= necessary:
                 break
@@ -780,7 +781,6 @@ def _solve_piece(G: Graph, cc: np.ndarray, rule: Rule, ks: list[int], seed: int,
             labels = best.found
             inside = np.zeros(best.k, dtype=bool)
             inside[np.unique(labels[cc == c])] = True
-            Ac = G.A.tocoo()
             cross = labels[Ac.row] != labels[Ac.col]
             ring = inside.copy()
             ring[labels[Ac.col[cross]][inside[labels[Ac.row[cross]]]]] = True
@@ -858,12 +858,13 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
     new labels (any number of grids) once some group was fixed, else None."""
     failed: set[bytes] = set()
     improved = False
+    Ac = G.A.tocoo()
     while not work.over():
         k = int(labels.max()) + 1
-        bad = violations(rule, labels, G.h, G.p, k) > 0
+        viol = violations(rule, labels, G.h, G.p, k)
+        bad = viol > 0
         if not bad.any():
             break
-        Ac = G.A.tocoo()
         cross = labels[Ac.row] != labels[Ac.col]
         ga, gb = labels[Ac.row[cross]], labels[Ac.col[cross]]
         gadj = sp.csr_matrix((np.ones(len(ga)), (ga, gb)), shape=(k, k))
@@ -878,7 +879,7 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
         if not todo:
             break
         grp, key = todo[0]
-        out = _repair_group(G, labels, grp, ga, gb, locked_b, cc, rule, prim, seed, work)
+        out = _repair_group(G, labels, grp, ga, gb, viol, locked_b, cc, rule, prim, seed, work)
         if out is None:
             failed.add(key)
             continue
@@ -887,11 +888,11 @@ def _region_repair(G: Graph, labels: np.ndarray, locked_b: np.ndarray, cc: np.nd
 
 
 def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray, gb: np.ndarray,
-                  locked_b: np.ndarray, cc: np.ndarray, rule: Rule, prim: str, seed: int,
+                  viol: np.ndarray, locked_b: np.ndarray, cc: np.ndarray, rule: Rule, prim: str, seed: int,
                   work: Work) -> np.ndarray | None:
     """One connected group ``grp`` of failing grids re-partitioned exactly in the smallest region
     around it that works (see :func:`_region_repair`; ``ga``/``gb``: the grids on either side of
-    every cut edge). Returns new labels or None."""
+    every cut edge; ``viol``: each grid's violation). Returns new labels or None."""
     k = int(labels.max()) + 1
     inner = np.zeros(k, dtype=bool)
     inner[grp] = True
@@ -909,7 +910,9 @@ def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray,
         # give the most), for grids over it the lightest first
         m = np.zeros(k, dtype=bool)
         m[members] = True
-        nb = np.flatnonzero(np.isin(np.arange(k), gb[m[ga]]) & ~m)
+        near = np.zeros(k, dtype=bool)
+        near[gb[m[ga]]] = True
+        nb = np.flatnonzero(near & ~m)
         short = float(np.clip(lo - tot[members], 0, None).sum()) >= float(np.clip(tot[members] - hi, 0, None).sum())
         return sorted(nb.tolist(), key=lambda g: (-tot[g] if short else tot[g], g))[:REGION_NEIGHBOURS]
 
@@ -920,7 +923,6 @@ def _repair_group(G: Graph, labels: np.ndarray, grp: np.ndarray, ga: np.ndarray,
 
     regions: dict[int, list[np.ndarray]] = {0: [inner], 1: [], 2: []}
     if len(grp) > 1:
-        viol = violations(rule, labels, G.h, G.p, k)
         for g in sorted(grp.tolist(), key=lambda g: (-viol[g], g)):
             regions[1].extend(region_of([g, n]) for n in partners(np.array([g])))
     regions[2] = [region_of(list(grp) + [n]) for n in partners(grp)]
