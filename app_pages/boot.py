@@ -53,7 +53,7 @@ def _streamlit_first_use() -> None:
     first visit. Outside a script run the element is not sent anywhere."""
     import PIL.Image  # noqa: F401 - streamlit's page icon code imports it
     import streamlit as st
-    import streamlit.components.v1.component_arrow  # noqa: F401 - what the first run's map imports
+    import streamlit.components.v2.bidi_component  # noqa: F401 - what the first run's map imports
     import streamlit.material_icon_names  # noqa: F401 - what the first run's icons import
     st.empty()
     from streamlit.string_util import extract_leading_emoji
@@ -61,11 +61,15 @@ def _streamlit_first_use() -> None:
 
 
 def _register_map_component() -> None:
-    """Import streamlit-folium and register its component with the server. Streamlit registers a
+    """Declare the map's component (the app's own, read once per process) and register
+    streamlit-folium's, which the map falls back to, with the server. Streamlit registers a v1
     component only when it is declared inside a script run, and a module is imported once: imported
-    first here, outside any run, the map's component would never be registered (its page: 404)."""
+    first here, outside any run, that component would never be registered (its page: 404)."""
     import streamlit_folium
     from streamlit.runtime import exists, get_instance
+
+    from app_pages import mapview
+    mapview._component()
     if exists():
         get_instance().component_registry.register_component(streamlit_folium._component_func)
 

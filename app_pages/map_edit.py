@@ -14,6 +14,7 @@ from gridplan import i18n
 
 T = c.T
 r = st.session_state
+HEAD_PX = 148       # the headline figures and the rule's expander above the map
 ds = c.require_dataset()
 
 
@@ -73,11 +74,21 @@ def _work(status_here: bool = False):
     this part only), with the plan's status and undo/redo at the top of the tool panel
     (``status_here``: the sidebar, not rerun by an edit, leaves them out)."""
     h, p, tb, res = _plan_now()
+    # the session's first run with a plan draws the map alone, where it will stay (the browser then has
+    # one component to load and draw, not every widget and the grid table); the map reports when it is
+    # drawn and the rest follows, as it does on any later run
+    first = p is not None and not r.get("_map_painted")
+    if p is not None:
+        r["_map_painted"] = True
     head = st.container()
     left, right = st.columns([3, 1.3], gap="medium")
     with left:
-        mapview.render_map(ds, p)
+        mapview.render_map(ds, p, first_paint=first)
         st.caption(T("map_legend_hint"))
+    if first:
+        with head:       # the figures' and rule's height: the map does not move when they come
+            st.markdown(f'<div style="height:{HEAD_PX}px"></div>', unsafe_allow_html=True)
+        return
 
 
     def _grid_option(k, new_code):

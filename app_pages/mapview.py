@@ -4,10 +4,12 @@ plan's layers swapped in place on every rerun.
 ``webmap.make_map_parts`` splits the map: the base holds the footprints and the dataset's layers,
 the plan's layers are FeatureGroups (first a small plan state that restyles the footprints). The
 base is rendered once and cached (shared by every session); each rerun renders only the plan's
-layers and hands both to the streamlit-folium component with a stable key, so Leaflet keeps its map
-and the planner's view, and the map never goes blank. The component is called the way
-``st_folium`` calls it; when streamlit-folium's internals are not the ones this was written for,
-``st_folium`` itself is used (slower: it renders the base on every rerun).
+layers. Both go, as the scripts streamlit-folium's helpers write, to the app's own component
+(``leafletmap.js``, Streamlit components v2): it is drawn in the page itself, with no iframe and no
+React bundle of its own to load, builds the base once per base key, and swaps the plan's layers in
+place, so Leaflet keeps its map and the planner's view, and the map never goes blank. When
+streamlit-folium's helpers are not the ones this was written for, ``st_folium`` itself is used
+(slower: an iframe, and the base rendered on every rerun).
 """
 from __future__ import annotations
 
@@ -158,13 +160,15 @@ def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
     return fg, lc
 
 
-def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable: bool = True):
+def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable: bool = True,
+               first_paint: bool = False):
     """Show the map of the community in view with the plan ``p`` (``None``: the dataset alone).
 
     ``layers`` replaces some of the plan's layers (``make_map_parts`` arguments: ``stations``,
     ``suggested``, ``selection``, ``selected_grid``, ``staff`` …) — a page showing something of its
     own on the same map, e.g. the party chain page. With ``editable`` false a click on the map changes
-    nothing (the editing tools belong to the map page)."""
+    nothing (the editing tools belong to the map page). With ``first_paint`` the map reports once it is
+    drawn (a rerun: the page's first run holds the map alone, the rest follows it)."""
     from gridplan import webmap
 
     r = st.session_state
@@ -202,15 +206,41 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
                          feature_group_to_add=parts.layers, layer_control=parts.control,
                          center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None, editable))
     fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
-    hash_key = base.hash_key
-    out = sf._component_func(
-        script=base.script, header=base.header, html=base.html, id=base.map_id, key=hash_key, height=c.MAP_HEIGHT,
-        width=None, returned_objects=RETURNED, default=base.defaults, zoom=r.get("map_zoom"),
-        center=r.get("map_center"), feature_group=fg, return_on_hover=False, layer_control=lc, pixelated=False,
-        css_links=base.css_links, js_links=base.js_links, on_change=_on_change(key, hash_key, editable),
-        wrap_longitude=False)
+    out = _component()(
+        key=f"{key}_leaflet", data=dict(base=base.hash_key, script=base.script, header=base.header, html=base.html,
+                                        css_links=base.css_links, js_links=base.js_links, feature_group=fg,
+                                        layer_control=lc, height=c.MAP_HEIGHT, zoom=r.get("map_zoom"),
+                                        center=r.get("map_center"), first_paint=first_paint),
+        on_event_change=_on_event(key, editable), on_drawn_change=_drawn)
     c.mark("map_total", t0)
     return out
+
+
+_COMPONENT = None
+
+
+def _component():
+    """The map's own Streamlit component (components v2: drawn in the page, no iframe to load)."""
+    global _COMPONENT
+    if _COMPONENT is None:
+        from pathlib import Path
+        js = (Path(__file__).with_name("leafletmap.js")).read_text(encoding="utf-8")
+        _COMPONENT = st.components.v2.component("gridplan_map", html='<div class="gp-map-host"></div>', js=js,
+                                                isolate_styles=False)
+    return _COMPONENT
+
+
+def _drawn():
+    """The map is drawn (first paint): the rerun this triggers draws the rest of the page."""
+
+
+def _on_event(key: str, editable: bool):
+    def run():
+        from app_pages.callbacks import cb_map
+        st.session_state[key] = (st.session_state.get(f"{key}_leaflet") or {}).get("event") or {}
+        if editable:
+            cb_map()
+    return run
 
 
 def _on_change(key: str, hash_key: str | None, editable: bool = True):

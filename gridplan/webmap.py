@@ -939,6 +939,10 @@ _BUILDING_JS = """
             // st_folium reports a click 250 ms later (debounced); report it now, with exactly the value it
             // would send, so the later report finds nothing new. No-op outside streamlit-folium.
             window.__gpSend = function (e, layer) {
+              if (window.__gpReport) {     // the app's own map component
+                if (e && e.latlng) window.__gpReport(e.latlng, (layer && layer.toGeoJSON) ? layer.toGeoJSON() : null);
+                return;
+              }
               var g = window.__GLOBAL_DATA__, S = window.Streamlit;
               if (!g || !S || !g.returned_objects || !e || !e.latlng) return;
               if (layer && layer.toGeoJSON) g.last_active_drawing = layer.toGeoJSON();

@@ -1,7 +1,8 @@
 """The app's pages and state transitions, headless with ``streamlit.testing.v1.AppTest``.
 
-st_folium shows up as a ``component_instance``; its ``json_args`` hold the map script, the plan
-layers (feature groups) and the asset links, so the offline promise is checked on them.
+The map is the app's own component (a ``bidi_component``); its data hold the map script, the plan
+layers (feature groups) and the asset links, so the offline promise is checked on them (the
+st_folium fallback shows up as a ``component_instance`` with the same pieces in its ``json_args``).
 Real clicks on the map are covered by ``test_app_browser.py``; here map events are fed to the
 same handler the component's ``on_change`` calls.
 """
@@ -63,6 +64,11 @@ def version_field(at: AppTest, label: str):
 
 
 def map_args(at: AppTest) -> dict:
+    """What the page hands its map: the app's own component (``bidi_component``, its data), or
+    streamlit-folium's (``component_instance``, its arguments) when the page falls back to st_folium."""
+    own = at.get("bidi_component")
+    if own:
+        return json.loads(own[-1].proto.json)
     comps = at.get("component_instance")
     assert comps, "no map component on the page"
     return json.loads(comps[-1].proto.json_args)
@@ -91,6 +97,30 @@ def selectbox(at: AppTest, label: str):
 
 
 # ----------------------------------------------------------------------------- opening
+def test_the_first_run_with_a_plan_draws_the_map_alone_then_the_page():
+    """Issue 16 (first map): the session's first run with a plan sends the map alone (the browser then
+    loads and draws one component, not every widget and the grid table) and asks it to report once it
+    is drawn; that report, or any later run, brings the figures, the tools and the table around it."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    deadline = time.monotonic() + 300
+    while ("history" not in at.session_state or at.session_state["history"] is None) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    first = map_args(at)
+    assert first["first_paint"] is True
+    assert not at.metric and not at.dataframe and not at.radio[1:], "the first paint holds more than the map"
+    assert first["feature_group"] and "window.__gp = s" in first["feature_group"]     # the plan is on it
+    at.run(timeout=TIMEOUT)                  # what the map's report triggers
+    again = map_args(at)
+    assert again["first_paint"] is False
+    assert [m.label for m in at.metric][:4] == ["网格", "合规", "连续", "户数"] and at.dataframe
+    assert again["base"] == first["base"] and again["script"] == first["script"]    # the same map, kept
+    at.run(timeout=TIMEOUT)
+    assert map_args(at)["first_paint"] is False                          # once per session
+
+
 def test_opens_on_the_sample_in_chinese_with_a_local_map():
     at = app()
     assert [m.label for m in at.metric][:4] == ["网格", "合规", "连续", "户数"]
@@ -108,7 +138,8 @@ def test_opens_on_the_sample_in_chinese_with_a_local_map():
     assert '"layer": "building"' not in args["feature_group"]
     assert "window.__gp = s" in args["feature_group"] and '"layer": "grid"' in args["feature_group"]
     assert "L.Control.Draw" in args["script"] or "Draw" in args["script"]
-    assert args["returned_objects"] == ["last_active_drawing", "all_drawings", "last_clicked"]
+    # the app's own map component (drawn in the page), not streamlit-folium's iframe
+    assert at.get("bidi_component") and not at.get("component_instance")
 
 
 def test_language_switch_to_english():
@@ -1274,14 +1305,14 @@ def test_signin_refused_on_a_public_address_without_users():
     finally:
         config.set_option("server.address", old)
     assert any("gridplan store user add" in e.value and "--role admin" in e.value for e in at.error)
-    assert not at.metric and not at.get("component_instance")       # no page ran
+    assert not at.metric and not at.get("bidi_component") and not at.get("component_instance")  # no page ran
 
 
 def test_signin_required_and_a_wrong_password_says_nothing_more(signin_store):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=TIMEOUT)
     assert not at.exception
     assert [t.label for t in at.text_input] == ["用户名", "密码"]
-    assert not at.metric and not at.get("component_instance")
+    assert not at.metric and not at.get("bidi_component") and not at.get("component_instance")
     for user, pw in (("wang", "wrong-password"), ("nobody", "pw-wang-123")):
         _sign_in(at, user, pw)
         msgs = [e.value for e in at.error]

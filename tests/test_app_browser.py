@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 STRICT = bool(os.environ.get("GRIDPLAN_STRICT_PERF"))
 TIMINGS: dict[str, float] = {}
-MAP_IFRAME = 'iframe[title*="folium"]'
+MAP = "#map_div"          # the Leaflet container, in the page (the app's own component: no iframe)
 
 
 def _record(name: str, value: float) -> None:
@@ -34,7 +34,7 @@ def _record(name: str, value: float) -> None:
 
 
 def _frame(page):
-    return page.frame_locator(MAP_IFRAME).last
+    return page
 
 
 def _open(ctx, url, path=""):
@@ -122,6 +122,44 @@ def test_map_renders_with_outside_requests_blocked(app_server, browser_context):
         assert warm < 5.0
 
 
+FIRST_PAINT_JS = """(() => {
+  function look() {
+    var host = document.querySelector('#map_div');
+    if (host && window.map && document.querySelector('path.leaflet-interactive')) {
+      window.__gp_first = {metrics: document.querySelectorAll('[data-testid="stMetric"]').length,
+                           table: document.querySelectorAll('[data-testid="stDataFrame"]').length,
+                           top: host.getBoundingClientRect().top};
+      window.map.__gp_first = 1;
+      return;
+    }
+    requestAnimationFrame(look);
+  }
+  requestAnimationFrame(look);
+})();"""
+
+
+def test_the_map_comes_first_and_the_page_follows_around_it(app_server, browser_context):
+    """Issue 16 (first map): a new visit's first run sends the map alone, drawn in the page itself (no
+    iframe to load); the figures, the tools and the grid table then follow by themselves, around the
+    same map: not rebuilt, and not moved down by the figures above it."""
+    _wait_plan(_open(browser_context, app_server.url)[0])      # the server has the plan (cached) by now
+    page = browser_context.new_page()
+    page.add_init_script(FIRST_PAINT_JS)
+    page.goto(app_server.url)
+    first = _wait_until(lambda: page.evaluate("() => window.__gp_first"))
+    assert first["metrics"] == 0 and first["table"] == 0, first          # the map came alone
+    assert page.locator('iframe[title*="folium"]').count() == 0
+    _wait_plan(page)
+    page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
+    _wait_until(lambda: page.get_by_test_id("stMetric").count() >= 4)
+    assert _metric(page, "网格") not in ("", "—")
+    time.sleep(0.5)
+    assert page.evaluate("() => window.map.__gp_first") == 1, "the map was rebuilt when the page came"
+    top = page.evaluate("() => document.querySelector('#map_div').getBoundingClientRect().top")
+    assert abs(top - first["top"]) <= 12, (first["top"], top)
+    _assert_offline(browser_context)
+
+
 def test_click_moves_building_and_table_updates(app_server, browser_context):
     page, _ = _open(browser_context, app_server.url)
     fr = _wait_plan(page)
@@ -166,7 +204,7 @@ def test_drawn_polygon_moves_a_group_and_undo_restores(app_server, browser_conte
     _choose(page, "目标网格", "新网格")
     _wait_until(lambda: "新网格" in _selected(page, "目标网格"))
     fr.locator("a.leaflet-draw-draw-rectangle").click()
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 110, cy - 80)
     page.mouse.down()
@@ -248,7 +286,7 @@ def test_add_a_station_by_clicking_changes_coverage(app_server, browser_context)
     page.get_by_text("添加驿站").click()
     page.get_by_test_id("stRadio").filter(has_text="地图点击").locator("input:checked").wait_for()
     time.sleep(0.5)
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     # a click on the map (anywhere: a new red station goes where the planner clicks)
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
     page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
@@ -258,8 +296,8 @@ def test_add_a_station_by_clicking_changes_coverage(app_server, browser_context)
 
 # ----------------------------------------------------------------------------- issue 16: a planner's day
 def _map_frame(page):
-    """The Frame of the map iframe (its document is replaced if the map is rebuilt)."""
-    return page.locator(MAP_IFRAME).last.element_handle().content_frame()
+    """The frame the map lives in: the page's own (a rebuilt map is a new ``window.map``)."""
+    return page.main_frame
 
 
 def _nav(page, title: str):
@@ -281,15 +319,15 @@ _BUILDING_IN_VIEW_JS = """() => {
 def _click_building(page, frame):
     """Click a building inside the current view; returns its id."""
     x, y, bid = frame.evaluate(_BUILDING_IN_VIEW_JS)
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
     return bid
 
 
 def _alive(frame, mark) -> bool:
     try:
-        return frame.evaluate("() => window.__gp_mark") == mark
-    except Exception:  # noqa: BLE001 - a detached frame: the iframe was replaced
+        return frame.evaluate("() => window.map && window.map.__gp_mark") == mark
+    except Exception:  # noqa: BLE001 - the page itself went away
         return False
 
 
@@ -300,7 +338,7 @@ def test_an_edit_keeps_the_map_its_view_and_never_blanks(app_server, browser_con
     _wait_plan(page)
     frame = _map_frame(page)
     frame.evaluate("""() => {
-      window.__gp_mark = 4242; window.map.setZoom(window.map.getZoom() + 2, {animate: false});
+      window.map.__gp_mark = 4242; window.map.setZoom(window.map.getZoom() + 2, {animate: false});
       window.__gp_min = 1e9;
       setInterval(function () {
         var n = document.querySelectorAll('path.leaflet-interactive').length;
@@ -318,7 +356,7 @@ def test_an_edit_keeps_the_map_its_view_and_never_blanks(app_server, browser_con
     page.get_by_text(re.compile(r"已将 1 栋楼移到")).first.wait_for(timeout=60_000)
     _wait_until(lambda: _history_step(page)[0] == step0[0] + 1)
     time.sleep(1.0)
-    assert _alive(frame, 4242), "the map iframe was rebuilt by the edit"
+    assert _alive(frame, 4242), "the map was rebuilt by the edit"
     assert frame.evaluate("() => window.map.getZoom()") == zoom0, "the edit reset the planner's view"
     assert frame.evaluate("() => window.__gp_min") > 0, "the map went blank during the edit"
     # the same building again, into the grid it is already in: nothing changes, and the app says so
@@ -326,7 +364,7 @@ def test_an_edit_keeps_the_map_its_view_and_never_blanks(app_server, browser_con
                           " if (!out && f && f.properties && f.properties.layer === 'building' &&"
                           " f.properties.building_id === bid) { var p = window.map.latLngToContainerPoint("
                           "l.getBounds().getCenter()); out = [p.x, p.y]; } }); return out; }", bid)
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     page.mouse.click(box["x"] + x + 2, box["y"] + y + 1)     # not the very same point: a new click
     page.get_by_text(re.compile(r"^1 栋楼")).first.wait_for(timeout=30_000)
     own = page.get_by_text(re.compile(r"所在网格：")).first.inner_text().split("：")[-1].strip()
@@ -380,7 +418,7 @@ def test_exports_show_the_what_if_stations(app_server, browser_context, tmp_path
     page.get_by_text("添加驿站").click()
     page.get_by_test_id("stRadio").filter(has_text="地图点击").locator("input:checked").wait_for()
     time.sleep(0.5)
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.65)
     page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
     added = re.search(r"new\d+", page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.inner_text()).group(0)
@@ -668,7 +706,7 @@ def _paint_one(page, community_name: str | None = None, avoid=()) -> str:
     _wait_until(lambda: "新网格" in _selected(page, "目标网格"))
     step0 = _history_step(page)
     x, y, bid = _map_frame(page).evaluate(_BUILDING_IN_VIEW_BUT_JS, list(avoid))
-    box = page.locator(MAP_IFRAME).last.bounding_box()
+    box = page.locator(MAP).last.bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
     _wait_until(lambda: _history_step(page)[0] == step0[0] + 1, timeout_s=60)
     return bid
