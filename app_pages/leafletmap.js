@@ -1,8 +1,8 @@
 // gridplan's map component (Streamlit components v2: in the page itself, no iframe).
 //
-// The Python side (app_pages/mapview.py) sends folium's rendered pieces: the base map's script, its
-// header styles, the scripts and stylesheets it needs, and the plan's layers (feature groups and a
-// layer control). The base is built once per `base` key and kept across reruns, so Leaflet keeps its
+// The Python side (app_pages/mapview.py) sends folium's rendered pieces: the base map's script (as
+// the URL of a file the app serves, so reruns do not resend it), its header styles, the scripts and
+// stylesheets it needs, and the plan's layers (feature groups and a layer control). The base is built once per `base` key and kept across reruns, so Leaflet keeps its
 // map and the planner's view; on every rerun only the plan's layers are swapped in place.
 //
 // Clicks and drawn shapes go back to Python as one trigger value `event`, shaped the way the
@@ -32,6 +32,16 @@ function loadStyle(href) {
     document.head.appendChild(l);
     loading[href] = true;
   }
+}
+
+function fetchText(url) {
+  if (!loading[url]) {
+    loading[url] = fetch(url).then((r) => {
+      if (!r.ok) throw new Error("gridplan map: cannot load " + url + " (" + r.status + ")");
+      return r.text();
+    });
+  }
+  return loading[url];
 }
 
 function run(code) {
@@ -89,16 +99,22 @@ export default function (component) {
   };
 
   (d.css_links || []).forEach(loadStyle);
-  Promise.all((d.js_links || []).map(loadScript)).then(() => {
+  // the base's script is a file the app serves (fetched once, beside Leaflet), or sent inline
+  const script = d.script_url ? fetchText(d.script_url) : Promise.resolve(d.script);
+  Promise.all([script, ...(d.js_links || []).map(loadScript)]).then(([baseScript]) => {
     if (!host.isConnected) return;
     let map = host.__gpMap;
     if (!map || host.__gpBase !== d.base || map !== window.map) {
       if (map) map.remove();
+      // a map left by another page (its element is gone): let Leaflet drop its listeners
+      if (window.map && window.map !== map && window.map.remove && !window.map.getContainer().isConnected) {
+        window.map.remove();
+      }
       applyHeader(d.header);
       host.innerHTML = (d.html || "") + '<div id="map_div" class="gp-map"></div>';
       window.feature_group = [];
       window.layer_control = null;
-      run(d.script);
+      run(baseScript);
       map = window.map_div;
       window.map = map;
       host.__gpMap = map;

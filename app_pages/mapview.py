@@ -40,6 +40,7 @@ class Base:
     defaults: dict
     lock: threading.Lock
     hash_key: str = ""
+    script_url: str | None = None       # the script as a file the app serves (not resent on every rerun)
 
 
 def _fast_path():
@@ -110,33 +111,40 @@ def _base(_ds, dkey: str, focus: str, lang: str, bkey: tuple, height: int, count
         js = [src for src in js if not src.endswith("/" + assets.FILES["jquery"])]
     defaults = {"last_clicked": None, "all_drawings": None, "last_active_drawing": None}
     return Base(m, script, header, html, sf.get_full_id(m), list(dict.fromkeys(css)), list(dict.fromkeys(js)),
-                defaults, threading.Lock(), sf.generate_js_hash(script, "map", False))
+                defaults, threading.Lock(), sf.generate_js_hash(script, "map", False), _served_file(script, ".js"))
 
 
 def _footprints_file(fds, lang: str, tiles_crs: str, counts: bool = True) -> str | None:
-    """The footprints written once as a file the app serves (``static/cache/<hash>.json``): the map's
-    script then stays small, so a rerun does not send megabytes of buildings again (the browser
-    fetches them once). ``None`` (embedded) when the file cannot be written."""
-    import hashlib
+    """The footprints written once as a file the app serves: the map's script then stays small, so a
+    rerun does not send megabytes of buildings again (the browser fetches them once)."""
     import json
 
     from gridplan import webmap
-    from gridplan._atomic import atomic_path
     text = json.dumps(webmap.footprints(fds, lang=lang, tiles_crs=tiles_crs, building_counts=counts), ensure_ascii=False,
                       separators=(",", ":"))
-    name = hashlib.sha1(text.encode("utf-8")).hexdigest()[:20] + ".json"
+    return _served_file(text, ".json")
+
+
+def _served_file(text: str, suffix: str) -> str | None:
+    """``text`` written once as ``static/cache/<hash><suffix>`` (Streamlit serves it at
+    ``/app/static/cache/``); its URL, or ``None`` (the caller embeds it) when it cannot be written.
+    Files of other datasets a week old are removed."""
+    import hashlib
+
+    from gridplan._atomic import atomic_path
+    name = hashlib.sha1(text.encode("utf-8")).hexdigest()[:20] + suffix
     folder = c.ROOT / "static" / "cache"
     try:
         path = folder / name
         if not path.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.glob("*.json"):            # files of other datasets, a week old
+            for old in (*folder.glob("*.json"), *folder.glob("*.js")):
                 if time.time() - old.stat().st_mtime > 7 * 86400:
                     old.unlink(missing_ok=True)
             with atomic_path(path) as tmp:
                 tmp.write_text(text, encoding="utf-8")
     except OSError as e:
-        c.log.warning("footprints embedded in the map (%s)", e)
+        c.log.warning("%s embedded in the map (%s)", suffix, e)
         return None
     return f"/app/static/cache/{name}"
 
@@ -207,7 +215,8 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
                          center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None, editable))
     fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
     out = _component()(
-        key=f"{key}_leaflet", data=dict(base=base.hash_key, script=base.script, header=base.header, html=base.html,
+        key=f"{key}_leaflet", data=dict(base=base.hash_key, script_url=base.script_url,
+                                        script=None if base.script_url else base.script, header=base.header, html=base.html,
                                         css_links=base.css_links, js_links=base.js_links, feature_group=fg,
                                         layer_control=lc, height=c.MAP_HEIGHT, zoom=r.get("map_zoom"),
                                         center=r.get("map_center"), first_paint=first_paint),

@@ -74,10 +74,20 @@ def map_args(at: AppTest) -> dict:
     return json.loads(comps[-1].proto.json_args)
 
 
+def served(url: str) -> str:
+    """A file the app serves from static/cache/."""
+    return (ROOT / url.replace("/app/", "", 1)).read_text(encoding="utf-8")
+
+
+def map_script(args: dict) -> str:
+    """The base map's script: a file the app serves (its URL in the data), or inline."""
+    return served(args["script_url"]) if args.get("script_url") else args["script"]
+
+
 def footprints(args: dict) -> dict:
     """The footprint file the map script fetches (served from static/cache/)."""
-    url = re.search(r'fetch\("(/app/static/cache/[0-9a-f]+\.json)"\)', args["script"]).group(1)
-    return json.loads((ROOT / url.replace("/app/", "", 1)).read_text(encoding="utf-8"))
+    url = re.search(r'fetch\("(/app/static/cache/[0-9a-f]+\.json)"\)', map_script(args)).group(1)
+    return json.loads(served(url))
 
 
 def _new_code(at: AppTest, building_id: str) -> str:
@@ -116,7 +126,7 @@ def test_the_first_run_with_a_plan_draws_the_map_alone_then_the_page():
     again = map_args(at)
     assert again["first_paint"] is False
     assert [m.label for m in at.metric][:4] == ["网格", "合规", "连续", "户数"] and at.dataframe
-    assert again["base"] == first["base"] and again["script"] == first["script"]    # the same map, kept
+    assert again["base"] == first["base"] and map_script(again) == map_script(first)   # the same map, kept
     at.run(timeout=TIMEOUT)
     assert map_args(at)["first_paint"] is False                          # once per session
 
@@ -128,16 +138,18 @@ def test_opens_on_the_sample_in_chinese_with_a_local_map():
     args = map_args(at)
     links = args["js_links"] + args["css_links"]
     assert links and all(u.startswith("/app/static/vendor/") for u in links), links
-    everything = "".join(str(args.get(k) or "") for k in ("script", "feature_group", "header", "html", "layer_control"))
+    assert args["script_url"].startswith("/app/static/cache/") and not args["script"]   # not resent on every rerun
+    everything = map_script(args) + "".join(str(args.get(k) or "") for k in ("feature_group", "header", "html",
+                                                                             "layer_control"))
     assert not re.findall(r"https?://", everything), "the map must not reference outside hosts"
     # the footprints are a file the map fetches once from the app's own static folder; the plan travels
     # as feature groups swapped in place on edits: a small state that restyles them, grids and labels
     fc = footprints(args)
     assert fc["features"] and fc["features"][0]["properties"]["layer"] == "building"
-    assert '"layer": "community"' in args["script"] and '"layer": "building"' not in args["script"]
+    assert '"layer": "community"' in map_script(args) and '"layer": "building"' not in map_script(args)
     assert '"layer": "building"' not in args["feature_group"]
     assert "window.__gp = s" in args["feature_group"] and '"layer": "grid"' in args["feature_group"]
-    assert "L.Control.Draw" in args["script"] or "Draw" in args["script"]
+    assert "L.Control.Draw" in map_script(args) or "Draw" in map_script(args)
     # the app's own map component (drawn in the page), not streamlit-folium's iframe
     assert at.get("bidi_component") and not at.get("component_instance")
 
