@@ -26,7 +26,7 @@ import shapely
 from pyproj import Transformer
 
 from ._errors import PlanError
-from .model import Dataset, Plan, dataset_cache
+from .model import Dataset, Plan, dataset_cache, plan_value
 
 log = logging.getLogger(__name__)
 
@@ -435,13 +435,15 @@ def grid_changes(a: Plan, b: Plan) -> pd.DataFrame:
 def fingerprint(plan: Plan) -> str:
     """A short content hash of a plan (assignment, rule, locked grids): equal plans, equal keys.
 
-    Used as a cache key for figures derived from ``(dataset, plan)``.
+    Used as a cache key for figures derived from ``(dataset, plan)``; computed once per plan.
     """
-    a = plan.assignment.sort_index()
-    h = hashlib.sha1(pd.util.hash_pandas_object(a, index=True).to_numpy().tobytes())
-    h.update(json.dumps(plan.rule.as_dict(), sort_keys=True).encode())
-    h.update("|".join(sorted(plan.locked)).encode())
-    return h.hexdigest()[:16]
+    def compute():
+        a = plan.assignment.sort_index()
+        h = hashlib.sha1(pd.util.hash_pandas_object(a, index=True).to_numpy().tobytes())
+        h.update(json.dumps(plan.rule.as_dict(), sort_keys=True).encode())
+        h.update("|".join(sorted(plan.locked)).encode())
+        return h.hexdigest()[:16]
+    return plan_value(plan, "fingerprint", compute)
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:

@@ -1072,7 +1072,9 @@ def plan_to_json(plan, **meta) -> str:
     import json
     return json.dumps({"format": "gridplan-plan", "version": 1, **meta, "label": plan.label,
                        "rule": plan.rule.as_dict(), "locked": sorted(plan.locked),
-                       "assignment": plan.assignment.to_dict()}, ensure_ascii=False)
+                       # the same mapping as .to_dict(), an order of magnitude faster on string indexes
+                       "assignment": dict(zip(plan.assignment.index.tolist(), plan.assignment.tolist()))},
+                      ensure_ascii=False)
 
 
 def plan_from_json(text: str):

@@ -229,6 +229,16 @@ def derived(dataset: Dataset, plan: Plan, key: str, compute: Callable[[], Any]) 
     return value
 
 
+def plan_value(plan: Plan, key: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per plan: a value of the plan alone (its fingerprint …), kept beside the
+    values :func:`derived` keeps for it (a plan is immutable)."""
+    store = plan._derived
+    k = (0, key)                        # 0: no dataset's id
+    if k not in store:
+        store[k] = compute()
+    return store[k]
+
+
 def _clean_assignment(values) -> pd.Series:
     s = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
     if s.index.has_duplicates:

@@ -1,6 +1,7 @@
 """Editing: edits as library calls on immutable plans, the check report, selections, undo/redo."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import shapely
 from pyproj import Transformer
@@ -235,6 +236,22 @@ def test_moving_buildings_into_their_own_grid_is_a_no_op(tiny, plan):
     moved = apply(tiny, plan, Edit.move(ids + [other], g))
     assert moved is not plan and moved.grid_of(other) == g
     assert len(h.push(moved)) == 2
+
+
+def test_a_plans_fingerprint_is_its_content_and_computed_once(tiny, plan, monkeypatch):
+    from gridplan.edit import fingerprint
+    from gridplan.model import Plan
+    fp = fingerprint(plan)
+    same = Plan(plan.assignment, rule=plan.rule, locked=plan.locked, label="another label")
+    assert fingerprint(same) == fp                                         # equal plans, equal keys
+    g = plan.grid_ids[0]
+    assert fingerprint(Plan(plan.assignment, rule=plan.rule, locked=[g])) != fp
+    moved = Plan(plan.assignment.replace({g: plan.grid_ids[1]}), rule=plan.rule)
+    assert fingerprint(moved) != fp
+    calls = []
+    real = pd.util.hash_pandas_object
+    monkeypatch.setattr(pd.util, "hash_pandas_object", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert fingerprint(plan) == fp and fingerprint(moved) != fp and calls == []   # kept with each plan
 
 
 def test_dataset_fingerprint_follows_the_content(tmp_path):

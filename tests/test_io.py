@@ -724,6 +724,10 @@ def test_plan_json_round_trip(tmp_path):
     assert sorted(q.name for q in path.parent.iterdir()) == ["x.draft.json"]   # written atomically, no leftovers
     with pytest.raises(ValueError):
         plan_from_json('{"hello": 1}')
+    import json
+
+    from gridplan.io import plan_to_json
+    assert json.loads(plan_to_json(plan))["assignment"] == plan.assignment.to_dict() == {"B1": "G1", "B2": "G2"}
 
 
 def test_read_uploaded_refuses_what_it_cannot_read_and_leaves_nothing(tmp_path):
