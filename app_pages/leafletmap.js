@@ -47,10 +47,9 @@ function fetchText(url) {
 function run(code) {
   if (code) (0, eval)(code);      // global scope: the plan's layers refer to the base's layers by name
 }
+// the plan's layers are each evaluated in a scope of their own (new Function): again on every change,
+// `let`s and all
 
-function runLocal(code) {
-  if (code) new Function(code)();  // its own scope: evaluated again on every change (its `let`s too)
-}
 
 // folium's header: its styles (not the whole-page `html, body` and `#map` rules, written for a page of
 // its own) and its inline scripts
@@ -81,6 +80,9 @@ export default function (component) {
   const host = parentElement.querySelector(".gp-map-host");
   if (!host) return;
   host.style.height = (d.height || 600) + "px";
+  // the map's thousands of paths are laid out and painted apart from the page around them (an iframe
+  // was that boundary): a change in the page does not lay out the map again, nor the map the page
+  host.style.contain = "strict";
 
   // what Python last heard from the map (a click is sent once; the next one only when it differs)
   const state = host.__gpState || (host.__gpState = {last_clicked: null, last_active_drawing: null,
@@ -120,6 +122,7 @@ export default function (component) {
       host.__gpMap = map;
       host.__gpBase = d.base;
       host.__gpPlan = null;
+      host.__gpGroups = [];
       host.__gpView = null;
       const drawn = () => ((window.drawnItems && window.drawnItems.toGeoJSON) ?
                            window.drawnItems.toGeoJSON().features : []);
@@ -133,14 +136,33 @@ export default function (component) {
         send();
       });
     }
-    // the plan's layers, swapped in place
-    const plan = (d.feature_group || "") + "\n" + (d.layer_control || "");
+    // the plan's layers, swapped in place: only the groups that changed are evaluated again; a group
+    // after a redone one is taken off and put back (it stays above it), unless the redone one draws
+    // nothing (the plan state)
+    const groups = d.feature_groups || [];
+    const plan = JSON.stringify(groups) + "\n" + (d.layer_control || "");
     if (host.__gpPlan !== plan) {
-      (window.feature_group || []).forEach((l) => map.removeLayer(l));
-      window.feature_group = [];
+      const prev = host.__gpGroups || [];
+      const next = [];
+      let after = false;
+      groups.forEach(([code, orderFree], i) => {
+        const old = prev[i];
+        if (old && old.code === code) {
+          if (after) { map.removeLayer(old.layer); map.addLayer(old.layer); }
+          next.push(old);
+          return;
+        }
+        if (old) map.removeLayer(old.layer);
+        if (!orderFree) after = true;
+        next.push({code, layer: new Function(code + "\nreturn feature_group_feature_group_" + i + ";")()});
+      });
+      prev.slice(groups.length).forEach((g) => map.removeLayer(g.layer));
+      host.__gpGroups = next;
+      window.feature_group = next.map((g) => g.layer);
       if (window.layer_control) map.removeControl(window.layer_control);
       window.layer_control = null;
-      runLocal(plan);
+      const names = next.map((_, i) => "feature_group_feature_group_" + i);
+      if (d.layer_control) new Function(...names, d.layer_control)(...window.feature_group);
       host.__gpPlan = plan;
     }
     // a view asked for by the page (e.g. "show this building"), applied once

@@ -149,15 +149,17 @@ def _served_file(text: str, suffix: str) -> str | None:
     return f"/app/static/cache/{name}"
 
 
-def _plan_strings(sf, base: Base, layers, control) -> tuple[str, str]:
-    """The plan's layers and the layer control as the scripts the component evaluates."""
+def _plan_strings(sf, base: Base, layers, control) -> tuple[list, str]:
+    """The plan's layers (``[script, order_free]`` per FeatureGroup; the component redoes only those
+    that changed) and the layer control, as the scripts the component evaluates."""
     with base.lock:
         m = base.folium_map
         root = m.get_root()
         sections = [root.header, root.html, root.script]
         before = [set(sec._children) for sec in sections]
         try:
-            fg = "".join(sf._get_feature_group_string(layer, map=m, idx=i) for i, layer in enumerate(layers))
+            fg = [[sf._get_feature_group_string(layer, map=m, idx=i), bool(getattr(layer, "gp_order_free", False))]
+                  for i, layer in enumerate(layers)]
             lc = sf._get_layer_control_string(control, m)
         finally:   # the cached base keeps only its own layers (rendering added theirs to its page)
             for el in [*layers, control]:
@@ -217,7 +219,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
     out = _component()(
         key=f"{key}_leaflet", data=dict(base=base.hash_key, script_url=base.script_url,
                                         script=None if base.script_url else base.script, header=base.header, html=base.html,
-                                        css_links=base.css_links, js_links=base.js_links, feature_group=fg,
+                                        css_links=base.css_links, js_links=base.js_links, feature_groups=fg,
                                         layer_control=lc, height=c.MAP_HEIGHT, zoom=r.get("map_zoom"),
                                         center=r.get("map_center"), first_paint=first_paint),
         on_event_change=_on_event(key, editable), on_drawn_change=_drawn)

@@ -1371,6 +1371,8 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
 
     if state is not None:
         dynamic(state)               # before the footprints on a one-piece map: they are styled from it
+        if parts:                    # a script that draws nothing: redone alone, it leaves the order of the others
+            layers[-1].gp_order_free = True
     if len(b) and with_base:
         _building_layer(ctx, b, assignment).add_to(m)
     for el in plan_els:

@@ -67,8 +67,12 @@ def map_args(at: AppTest) -> dict:
     """What the page hands its map: the app's own component (``bidi_component``, its data), or
     streamlit-folium's (``component_instance``, its arguments) when the page falls back to st_folium."""
     own = at.get("bidi_component")
-    if own:
-        return json.loads(own[-1].proto.json)
+    if own:           # the same keys as streamlit-folium's: the script read from its file, the groups joined
+        d = json.loads(own[-1].proto.json)
+        d["script_inline"] = d.get("script")
+        d["script"] = map_script(d)
+        d["feature_group"] = "".join(code for code, _ in d["feature_groups"])
+        return d
     comps = at.get("component_instance")
     assert comps, "no map component on the page"
     return json.loads(comps[-1].proto.json_args)
@@ -138,7 +142,7 @@ def test_opens_on_the_sample_in_chinese_with_a_local_map():
     args = map_args(at)
     links = args["js_links"] + args["css_links"]
     assert links and all(u.startswith("/app/static/vendor/") for u in links), links
-    assert args["script_url"].startswith("/app/static/cache/") and not args["script"]   # not resent on every rerun
+    assert args["script_url"].startswith("/app/static/cache/") and not args["script_inline"]  # not resent each rerun
     everything = map_script(args) + "".join(str(args.get(k) or "") for k in ("feature_group", "header", "html",
                                                                              "layer_control"))
     assert not re.findall(r"https?://", everything), "the map must not reference outside hosts"
