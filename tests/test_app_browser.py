@@ -286,11 +286,20 @@ def test_add_a_station_by_clicking_changes_coverage(app_server, browser_context)
     page.get_by_text("添加驿站").click()
     page.get_by_test_id("stRadio").filter(has_text="地图点击").locator("input:checked").wait_for()
     time.sleep(0.5)
+    # the plan's layers on the map now: a new station redoes the stations and the plan state (the
+    # coverage), not the grid outlines and labels before them
+    page.evaluate("() => window.feature_group.forEach(function (l, i) { l.__gp_was = i; })")
+    cov0 = page.evaluate("() => window.__gp.cov")
     box = page.locator(MAP).last.bounding_box()
     # a click on the map (anywhere: a new red station goes where the planner clicks)
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
     page.get_by_text(re.compile(r"已在点击处添加站点 new\d+")).first.wait_for(timeout=60_000)
     _wait_until(lambda: _metric(page, "15分钟覆盖户数") != before)
+    _wait_until(lambda: page.evaluate("() => window.__gp.cov") != cov0)
+    kept = page.evaluate("() => window.feature_group.map(function (l) { return l.__gp_was === undefined ? null : l.__gp_was; })")
+    assert kept[0] is None, "the plan state was not redone"                  # the coverage is in it
+    assert kept[1:3] == [1, 2], kept                                         # grid outlines and labels kept
+    assert None in kept[3:], kept                                            # the stations redone
     _assert_offline(browser_context)
 
 
