@@ -17,7 +17,11 @@ function loadScript(src) {
       s.src = src;
       s.async = false;            // fetched in parallel, run in order (leaflet.draw needs Leaflet)
       s.onload = resolve;
-      s.onerror = () => reject(new Error("gridplan map: cannot load " + src));
+      s.onerror = () => {             // the next call tries again
+        delete loading[src];
+        s.remove();
+        reject(new Error("gridplan map: cannot load " + src));
+      };
       document.head.appendChild(s);
     });
   }
@@ -39,6 +43,9 @@ function fetchText(url) {
     loading[url] = fetch(url).then((r) => {
       if (!r.ok) throw new Error("gridplan map: cannot load " + url + " (" + r.status + ")");
       return r.text();
+    }).catch((err) => {
+      delete loading[url];            // the next call tries again
+      throw err;
     });
   }
   return loading[url];
@@ -87,13 +94,14 @@ export default function (component) {
   // what Python last heard from the map (a click is sent once; the next one only when it differs)
   const state = host.__gpState || (host.__gpState = {last_clicked: null, last_active_drawing: null,
                                                      all_drawings: null, sent: null});
-  const send = () => {
+  const send = host.__gpSend = () => {     // the handlers below call the latest (a rerun's own trigger)
     const ev = {last_clicked: state.last_clicked, last_active_drawing: state.last_active_drawing,
                 all_drawings: state.all_drawings};
     if (sameJSON(ev, state.sent)) return;
     state.sent = ev;
     setTriggerValue("event", ev);
   };
+  const gen = host.__gpGen = (host.__gpGen || 0) + 1;   // an older call finishing later does nothing
   window.__gpReport = (latlng, drawing) => {
     if (drawing) state.last_active_drawing = drawing;
     if (latlng) state.last_clicked = {lat: latlng.lat, lng: latlng.lng};
@@ -104,7 +112,9 @@ export default function (component) {
   // the base's script is a file the app serves (fetched once, beside Leaflet), or sent inline
   const script = d.script_url ? fetchText(d.script_url) : Promise.resolve(d.script);
   Promise.all([script, ...(d.js_links || []).map(loadScript)]).then(([baseScript]) => {
-    if (!host.isConnected) return;
+    if (!host.isConnected || gen !== host.__gpGen) return;
+    const old = host.querySelector(".gp-map-error");
+    if (old) old.remove();
     let map = host.__gpMap;
     if (!map || host.__gpBase !== d.base || map !== window.map) {
       if (map) map.remove();
@@ -121,7 +131,7 @@ export default function (component) {
       window.map = map;
       host.__gpMap = map;
       host.__gpBase = d.base;
-      host.__gpPlan = null;
+      host.__gpControl = null;
       host.__gpGroups = [];
       host.__gpView = null;
       const drawn = () => ((window.drawnItems && window.drawnItems.toGeoJSON) ?
@@ -129,26 +139,27 @@ export default function (component) {
       map.on("draw:created", (e) => {
         state.all_drawings = drawn();
         state.last_active_drawing = e.layer.toGeoJSON();
-        send();
+        host.__gpSend();
       });
       map.on("draw:deleted draw:edited", () => {
         state.all_drawings = drawn();
-        send();
+        host.__gpSend();
       });
     }
     // the plan's layers, swapped in place: only the groups that changed are evaluated again; a group
     // after a redone one is taken off and put back (it stays above it), unless the redone one draws
     // nothing (the plan state)
     const groups = d.feature_groups || [];
-    const plan = JSON.stringify(groups) + "\n" + (d.layer_control || "");
-    if (host.__gpPlan !== plan) {
-      const prev = host.__gpGroups || [];
+    const prev = host.__gpGroups || [];
+    const changed = host.__gpControl !== (d.layer_control || "") || prev.length !== groups.length ||
+                    groups.some(([code], i) => prev[i].code !== code);
+    if (changed) {
       const next = [];
       let after = false;
       groups.forEach(([code, orderFree], i) => {
         const old = prev[i];
         if (old && old.code === code) {
-          if (after) { map.removeLayer(old.layer); map.addLayer(old.layer); }
+          if (after && map.hasLayer(old.layer)) { map.removeLayer(old.layer); map.addLayer(old.layer); }
           next.push(old);
           return;
         }
@@ -163,7 +174,7 @@ export default function (component) {
       window.layer_control = null;
       const names = next.map((_, i) => "feature_group_feature_group_" + i);
       if (d.layer_control) new Function(...names, d.layer_control)(...window.feature_group);
-      host.__gpPlan = plan;
+      host.__gpControl = d.layer_control || "";
     }
     // a view asked for by the page (e.g. "show this building"), applied once
     const view = d.center && d.zoom ? [d.center, d.zoom] : null;
@@ -172,12 +183,23 @@ export default function (component) {
       map.setView(c, view[1]);
     }
     host.__gpView = view;
-    if (d.first_paint && !host.__gpDrawn) {       // the page's first run drew the map alone: now the rest
-      host.__gpDrawn = true;
-      requestAnimationFrame(() => setTriggerValue("drawn", true));
+    if (d.first_paint && !host.__gpDrawn) {       // the page's first run drew the map alone: once its
+      host.__gpDrawn = true;                        // buildings are on it, the rest
+      Promise.resolve(window.__gpFootprints).then(() => requestAnimationFrame(() => setTriggerValue("drawn", true)));
     }
   }).catch((err) => {
-    host.textContent = String(err && err.message ? err.message : err);
-    if (d.first_paint) setTriggerValue("drawn", false);       // the rest of the page all the same
+    if (gen !== host.__gpGen) return;
+    if (host.__gpMap) host.__gpMap.remove();
+    host.__gpMap = null;
+    host.__gpBase = null;
+    host.innerHTML = "";
+    const box = document.createElement("div");
+    box.className = "gp-map-error";
+    box.textContent = String(err && err.message ? err.message : err);
+    host.appendChild(box);
+    if (d.first_paint && !host.__gpDrawn) {         // the rest of the page all the same
+      host.__gpDrawn = true;
+      setTriggerValue("drawn", false);
+    }
   });
 }

@@ -13,6 +13,7 @@ streamlit-folium's helpers are not the ones this was written for, ``st_folium`` 
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -125,10 +126,13 @@ def _footprints_file(fds, lang: str, tiles_crs: str, counts: bool = True) -> str
     return _served_file(text, ".json")
 
 
+_SERVED: set[str] = set()      # the files this server handed out (its cached maps point at them)
+
+
 def _served_file(text: str, suffix: str) -> str | None:
     """``text`` written once as ``static/cache/<hash><suffix>`` (Streamlit serves it at
     ``/app/static/cache/``); its URL, or ``None`` (the caller embeds it) when it cannot be written.
-    Files of other datasets a week old are removed."""
+    Files a week old that this server has not handed out are removed."""
     import hashlib
 
     from gridplan._atomic import atomic_path
@@ -136,13 +140,16 @@ def _served_file(text: str, suffix: str) -> str | None:
     folder = c.ROOT / "static" / "cache"
     try:
         path = folder / name
-        if not path.exists():
+        if path.exists():
+            os.utime(path)                  # in use again: not "a week old"
+        else:
             folder.mkdir(parents=True, exist_ok=True)
             for old in (*folder.glob("*.json"), *folder.glob("*.js")):
-                if time.time() - old.stat().st_mtime > 7 * 86400:
+                if old.name not in _SERVED and time.time() - old.stat().st_mtime > 7 * 86400:
                     old.unlink(missing_ok=True)
             with atomic_path(path) as tmp:
                 tmp.write_text(text, encoding="utf-8")
+        _SERVED.add(name)
     except OSError as e:
         c.log.warning("%s embedded in the map (%s)", suffix, e)
         return None

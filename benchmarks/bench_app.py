@@ -47,7 +47,9 @@ FIRST_JS = """(() => {
     var docs = [document], fr = document.querySelectorAll('iframe');
     for (var i = 0; i < fr.length; i++) { try { if (fr[i].contentDocument) docs.push(fr[i].contentDocument); } catch (e) {} }
     for (var j = 0; j < docs.length; j++) {
-      if (!window.__bench_first && docs[j].querySelector('path.leaflet-interactive')) window.__bench_first = performance.now();
+      // the buildings' layer holds footprints (not only the community outlines drawn before them)
+      var w = docs[j].defaultView, b = w && w.__gpB;
+      if (!window.__bench_first && b && b.getLayers && b.getLayers().length) window.__bench_first = performance.now();
       if (!window.__bench_grids && docs[j].querySelector('.gp-grid-label')) window.__bench_grids = performance.now();
     }
     if (!window.__bench_grids) requestAnimationFrame(look);

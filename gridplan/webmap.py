@@ -1042,10 +1042,13 @@ def _building_layer(ctx: _Ctx, b: gpd.GeoDataFrame, assignment: pd.Series | None
             {% macro script(this, kwargs) %}
             window.__gpB = {{ this._parent.get_name() }};
             {% if this.url_js %}
-            fetch({{ this.url_js }}).then(function (r) { return r.json(); }).then(function (fc) {
+            window.__gpFootprints = fetch({{ this.url_js }}).then(function (r) {
+              if (!r.ok) throw new Error('footprints: HTTP ' + r.status);
+              return r.json();
+            }).then(function (fc) {
               {{ this._parent.get_name() }}.addData(fc);
               if (window.__gpApply) window.__gpApply();
-            });
+            }).catch(function (e) { console.error('gridplan map: the buildings did not load', e); });
             {% endif %}
             {% endmacro %}
         """)

@@ -1190,8 +1190,8 @@ def test_chain_page_on_a_folder_with_hostile_names_and_its_own_staff_list(tmp_pa
 
 
 def test_the_chain_page_map_does_not_edit_on_a_click():
-    """The chain page draws the map with ``editable=False``: a paint click there moves nothing; the
-    same handler on the map page does."""
+    """The chain page draws the map with ``editable=False``: a paint click there (the map component's
+    ``event``) moves nothing; the same handler on the map page does."""
     from gridplan.demo import load_sample
     ds = load_sample()
     bid = str(ds.buildings.index[0])
@@ -1206,12 +1206,12 @@ c.init_state()
 h = plans.history(wait=True)
 st.session_state["tool"], st.session_state["unit"] = "paint", "building"
 st.session_state["target"] = [g for g in h.current.grid_ids if g != h.current.assignment[{bid!r}]][0]
-st.session_state["map"] = _json.loads({json.dumps(ev)!r})
+st.session_state["map_leaflet"] = {{"event": _json.loads({json.dumps(ev)!r})}}     # the component's trigger
 if "done" not in st.session_state:
     st.session_state["done"] = True
-    mapview._on_change("map", None, False)()
+    mapview._on_event("map", False)()
     st.session_state["steps_chain"] = len(st.session_state["history"])
-    mapview._on_change("map", None, True)()
+    mapview._on_event("map", True)()
     st.session_state["steps_map"] = len(st.session_state["history"])
 """
     at = AppTest.from_string(code, default_timeout=TIMEOUT)

@@ -125,7 +125,7 @@ def test_map_renders_with_outside_requests_blocked(app_server, browser_context):
 FIRST_PAINT_JS = """(() => {
   function look() {
     var host = document.querySelector('#map_div');
-    if (host && window.map && document.querySelector('path.leaflet-interactive')) {
+    if (host && window.map && window.__gpB && window.__gpB.getLayers().length) {     // the footprints are on it
       window.__gp_first = {metrics: document.querySelectorAll('[data-testid="stMetric"]').length,
                            table: document.querySelectorAll('[data-testid="stDataFrame"]').length,
                            top: host.getBoundingClientRect().top};
