@@ -52,7 +52,7 @@ FIRST_JS = """(() => {
       if (!window.__bench_first && b && b.getLayers && b.getLayers().length) window.__bench_first = performance.now();
       if (!window.__bench_grids && docs[j].querySelector('.gp-grid-label')) window.__bench_grids = performance.now();
     }
-    if (!window.__bench_grids) requestAnimationFrame(look);
+    if (!window.__bench_grids || !window.__bench_first) requestAnimationFrame(look);   // either may come first
   }
   requestAnimationFrame(look);
 })();"""
