@@ -68,8 +68,8 @@ def _register_map_component() -> None:
     import streamlit_folium
     from streamlit.runtime import exists, get_instance
 
-    from app_pages import mapview
-    mapview._component()
+    from app_pages import leafletmap
+    leafletmap.component()
     if exists():
         get_instance().component_registry.register_component(streamlit_folium._component_func)
 

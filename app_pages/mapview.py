@@ -5,7 +5,7 @@ plan's layers swapped in place on every rerun.
 the plan's layers are FeatureGroups (first a small plan state that restyles the footprints). The
 base is rendered once and cached (shared by every session); each rerun renders only the plan's
 layers. Both go, as the scripts streamlit-folium's helpers write, to the app's own component
-(``leafletmap.js``, Streamlit components v2): it is drawn in the page itself, with no iframe and no
+(:mod:`app_pages.leafletmap`, Streamlit components v2): it is drawn in the page itself, with no iframe and no
 React bundle of its own to load, builds the base once per base key, and swaps the plan's layers in
 place, so Leaflet keeps its map and the planner's view, and the map never goes blank. When
 streamlit-folium's helpers are not the ones this was written for, ``st_folium`` itself is used
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app_pages import common as c
-from app_pages import plans, whatif
+from app_pages import leafletmap, plans, whatif
 
 RETURNED = ["last_active_drawing", "all_drawings", "last_clicked"]
 
@@ -223,7 +223,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
                          feature_group_to_add=parts.layers, layer_control=parts.control,
                          center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None, editable))
     fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
-    out = _component()(
+    out = leafletmap.component()(
         key=f"{key}_leaflet", data=dict(base=base.hash_key, script_url=base.script_url,
                                         script=None if base.script_url else base.script, header=base.header, html=base.html,
                                         css_links=base.css_links, js_links=base.js_links, feature_groups=fg,
@@ -232,20 +232,6 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
         on_event_change=_on_event(key, editable), on_drawn_change=_drawn)
     c.mark("map_total", t0)
     return out
-
-
-_COMPONENT = None
-
-
-def _component():
-    """The map's own Streamlit component (components v2: drawn in the page, no iframe to load)."""
-    global _COMPONENT
-    if _COMPONENT is None:
-        from pathlib import Path
-        js = (Path(__file__).with_name("leafletmap.js")).read_text(encoding="utf-8")
-        _COMPONENT = st.components.v2.component("gridplan_map", html='<div class="gp-map-host"></div>', js=js,
-                                                isolate_styles=False)
-    return _COMPONENT
 
 
 def _drawn():

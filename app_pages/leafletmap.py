@@ -1,13 +1,25 @@
-// gridplan's map component (Streamlit components v2: in the page itself, no iframe).
-//
-// The Python side (app_pages/mapview.py) sends folium's rendered pieces: the base map's script (as
-// the URL of a file the app serves, so reruns do not resend it), its header styles, the scripts and
-// stylesheets it needs, and the plan's layers (feature groups and a layer control). The base is built once per `base` key and kept across reruns, so Leaflet keeps its
-// map and the planner's view; on every rerun only the plan's layers are swapped in place.
-//
-// Clicks and drawn shapes go back to Python as one trigger value `event`, shaped the way the
-// app's map handler reads it: {last_clicked, last_active_drawing, all_drawings}.
+"""gridplan's map component: Streamlit components v2, drawn in the page itself (no iframe, no React
+bundle of its own to load). gridplan's own code, kept here as the JavaScript string Streamlit
+registers (the third-party parts it loads, Leaflet and leaflet.draw, come from ``static/vendor``,
+installed by the setup: see :mod:`gridplan.assets`).
 
+:func:`app_pages.mapview.render_map` sends folium's rendered pieces: the base map's script (as the URL
+of a file the app serves, so reruns do not resend it), its header styles, the scripts and stylesheets
+it needs, and the plan's layers (feature groups and a layer control). The base is built once per
+``base`` key and kept across reruns, so Leaflet keeps its map and the planner's view; on every rerun
+only the plan's layers that changed are evaluated again.
+
+Clicks and drawn shapes go back to Python as one trigger value ``event``, shaped the way the app's map
+handler reads it (``{last_clicked, last_active_drawing, all_drawings}``); with ``first_paint`` in the
+data the map also triggers ``drawn`` once its buildings are on it.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+HTML = '<div class="gp-map-host"></div>'
+
+JS = r"""
 const loading = {};   // url → Promise (each script and stylesheet once per page)
 
 function loadScript(src) {
@@ -203,3 +215,14 @@ export default function (component) {
     }
   });
 }
+"""
+
+_COMPONENT = None
+
+
+def component():
+    """The registered component's mount function (registered once per process)."""
+    global _COMPONENT
+    if _COMPONENT is None:
+        _COMPONENT = st.components.v2.component("gridplan_map", html=HTML, js=JS, isolate_styles=False)
+    return _COMPONENT
