@@ -35,10 +35,8 @@ class Base:
     script: str
     header: str
     html: str
-    map_id: str
     css_links: list
     js_links: list
-    defaults: dict
     lock: threading.Lock
     hash_key: str = ""
     script_url: str | None = None       # the script as a file the app serves (not resent on every rerun)
@@ -94,7 +92,7 @@ def _base(_ds, dkey: str, focus: str, lang: str, bkey: tuple, height: int, count
         folium.FitBounds(bounds).add_to(m)
     sf = _fast_path()
     if sf is None:
-        return Base(m, "", "", "", "", [], [], {}, threading.Lock())
+        return Base(m, "", "", "", [], [], threading.Lock())
     m.get_root().render()
     m.render()
     html, header = sf._get_html(m), sf._get_header(m)
@@ -110,9 +108,8 @@ def _base(_ds, dkey: str, focus: str, lang: str, bkey: tuple, height: int, count
     if not popups:      # only folium's popups use jQuery: the map loads one script less, one after another
         from gridplan import assets
         js = [src for src in js if not src.endswith("/" + assets.FILES["jquery"])]
-    defaults = {"last_clicked": None, "all_drawings": None, "last_active_drawing": None}
-    return Base(m, script, header, html, sf.get_full_id(m), list(dict.fromkeys(css)), list(dict.fromkeys(js)),
-                defaults, threading.Lock(), sf.generate_js_hash(script, "map", False), _served_file(script, ".js"))
+    return Base(m, script, header, html, list(dict.fromkeys(css)), list(dict.fromkeys(js)), threading.Lock(),
+                sf.generate_js_hash(script, "map", False), _served_file(script, ".js"))
 
 
 def _footprints_file(fds, lang: str, tiles_crs: str, counts: bool = True) -> str | None:
@@ -221,7 +218,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
         from streamlit_folium import st_folium
         return st_folium(parts.base, key=key, height=c.MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
                          feature_group_to_add=parts.layers, layer_control=parts.control,
-                         center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_change(key, None, editable))
+                         center=r.get("map_center"), zoom=r.get("map_zoom"), on_change=_on_map(key, editable))
     fg, lc = _plan_strings(sf, base, parts.layers, parts.control)
     out = leafletmap.component()(
         key=f"{key}_leaflet", data=dict(base=base.hash_key, script_url=base.script_url,
@@ -229,7 +226,7 @@ def render_map(ds, p, *, key: str = "map", layers: dict | None = None, editable:
                                         css_links=base.css_links, js_links=base.js_links, feature_groups=fg,
                                         layer_control=lc, height=c.MAP_HEIGHT, zoom=r.get("map_zoom"),
                                         center=r.get("map_center"), first_paint=first_paint),
-        on_event_change=_on_event(key, editable), on_drawn_change=_drawn)
+        on_event_change=_on_map(key, editable, f"{key}_leaflet"), on_drawn_change=_drawn)
     c.mark("map_total", t0)
     return out
 
@@ -238,20 +235,14 @@ def _drawn():
     """The map is drawn (first paint): the rerun this triggers draws the rest of the page."""
 
 
-def _on_event(key: str, editable: bool):
+def _on_map(key: str, editable: bool, component_key: str | None = None):
+    """The map's callback: the event goes to ``st.session_state[key]`` (st_folium puts its value there
+    itself; the app's component has it as ``event`` under ``component_key``), then to the map page's
+    handler unless the map is not ``editable``."""
     def run():
         from app_pages.callbacks import cb_map
-        st.session_state[key] = (st.session_state.get(f"{key}_leaflet") or {}).get("event") or {}
-        if editable:
-            cb_map()
-    return run
-
-
-def _on_change(key: str, hash_key: str | None, editable: bool = True):
-    def run():
-        from app_pages.callbacks import cb_map
-        if hash_key is not None:
-            st.session_state[key] = st.session_state.get(hash_key, {})
+        if component_key is not None:
+            st.session_state[key] = (st.session_state.get(component_key) or {}).get("event") or {}
         if editable:
             cb_map()
     return run

@@ -936,8 +936,9 @@ _BUILDING_JS = """
               }
               return h + '</table>';
             };
-            // st_folium reports a click 250 ms later (debounced); report it now, with exactly the value it
-            // would send, so the later report finds nothing new. No-op outside streamlit-folium.
+            // in the app's map component: report the click to it (window.__gpReport); in st_folium, which
+            // reports a click 250 ms later (debounced): report it now, with exactly the value it would
+            // send, so the later report finds nothing new. No-op elsewhere.
             window.__gpSend = function (e, layer) {
               if (window.__gpReport) {     // the app's own map component
                 if (e && e.latlng) window.__gpReport(e.latlng, (layer && layer.toGeoJSON) ? layer.toGeoJSON() : null);

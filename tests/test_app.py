@@ -1209,9 +1209,9 @@ st.session_state["target"] = [g for g in h.current.grid_ids if g != h.current.as
 st.session_state["map_leaflet"] = {{"event": _json.loads({json.dumps(ev)!r})}}     # the component's trigger
 if "done" not in st.session_state:
     st.session_state["done"] = True
-    mapview._on_event("map", False)()
+    mapview._on_map("map", False, "map_leaflet")()
     st.session_state["steps_chain"] = len(st.session_state["history"])
-    mapview._on_event("map", True)()
+    mapview._on_map("map", True, "map_leaflet")()
     st.session_state["steps_map"] = len(st.session_state["history"])
 """
     at = AppTest.from_string(code, default_timeout=TIMEOUT)
