@@ -166,10 +166,9 @@ def grid_colors(ds, p) -> dict:
     unlike its neighbours (kept in the session)."""
     from gridplan import metrics, webmap
     r = st.session_state
-    fp = ed.fingerprint(p)
-    if r.get("_colors_for") != fp:
+    if r.get("_colors_for") is not p:       # (an edit colours only the grids that have none yet: cheap)
         r["colors"] = {**r.get("colors", {}), **webmap.grid_colors(metrics.grids(ds, p), keep=r.get("colors"))}
-        r["_colors_for"] = fp
+        r["_colors_for"] = p
     return r["colors"]
 
 

@@ -18,7 +18,7 @@ from .adjacency import building_adjacency, grid_components
 from .engine import _context, community_codes, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
-from .tessellate import grid_polygons
+from .tessellate import grid_polygons, majority
 
 __all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",
            "INFEASIBLE_REASONS", "COLUMNS"]
@@ -88,15 +88,7 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     # community of each grid (the one holding most of its buildings; a tie: the first by id) and
     # whether it spans several
     cf, cu = community_codes(dataset)
-    nc = max(len(cu), 1)
-    pair, n = np.unique(codes.astype(np.int64) * nc + cf, return_counts=True)
-    pg, pc = pair // nc, pair % nc
-    ncomm = np.bincount(pg, minlength=ng)
-    first = np.lexsort((pc, -n, pg))                           # per grid: most buildings, then id
-    if len(first):
-        first = first[np.r_[True, pg[first][1:] != pg[first][:-1]]]
-    main_c = np.zeros(ng, dtype=np.int64)
-    main_c[pg[first]] = pc[first]
+    main_c, ncomm = majority(codes, ng, cf, len(cu))           # per grid: most buildings, then id
     community = np.asarray(cu, dtype=object)[main_c]
     # compounds (per community piece) whole or split
     comp = ctx.compound
@@ -125,7 +117,7 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     single = ncomm <= 1
     compliant = meets & contiguous & single
     rule_met = np.where(h_ok & p_ok, "both", np.where(h_ok, "households", np.where(p_ok, "persons", "")))
-    reason = _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, community)
+    reason = _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, main_c)
     df = pd.DataFrame({
         "community_id": community,
         "households": H.round().astype(np.int64),
@@ -146,24 +138,32 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     return df[COLUMNS]
 
 
-def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, community) -> np.ndarray:
+def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, main_c) -> np.ndarray:
+    """The reason code of every grid (``''`` when compliant); ``main_c``: each grid's community code."""
     rule = plan.rule
-    ctx = _context(dataset)
     out = np.full(ng, "", dtype=object)
     bad = np.flatnonzero(~compliant)
     if len(bad) == 0:
         return out
+    cf, cu = community_codes(dataset)
     over = over_bound_buildings(dataset, rule)
     has_over = np.bincount(codes[over], minlength=ng) > 0
     feas, comp, comp_ok = _community_feasibility(dataset, rule)
     rules = community_rules(dataset, rule)
-    # a grid that holds a whole infeasible community (minus over-bound buildings) / a whole component
-    non_over = ~over
-    comm_n = pd.Series(ctx.comm[non_over]).value_counts()
-    comp_sizes = np.bincount(comp[non_over]) if non_over.any() else np.zeros(0, int)
-    in_bad = non_over & np.isin(codes, bad)          # the counts per grid: of the failing grids only
-    grid_comm_n = pd.DataFrame({"g": codes[in_bad], "c": ctx.comm[in_bad]}).value_counts()
-    gc = pd.DataFrame({"g": codes[in_bad], "k": comp[in_bad]}).value_counts()
+    # buildings that are not over the bound: per community, per grid and per component (island)
+    keep = ~over
+    comm_n = np.bincount(cf[keep], minlength=len(cu))
+    grid_n = np.bincount(codes[keep], minlength=ng)
+    comp_sizes = np.bincount(comp[keep]) if keep.any() else np.zeros(0, int)
+    # per failing grid: its one component and how many of its buildings are there (-1: several)
+    in_bad = keep & ~compliant[codes]
+    nk = max(len(comp_sizes), 1)
+    pair, cnt = np.unique(codes[in_bad].astype(np.int64) * nk + comp[in_bad], return_counts=True)
+    pg = pair // nk
+    one = np.bincount(pg, minlength=ng)[pg] == 1
+    only = np.full(ng, -1, dtype=np.int64)
+    only_n = np.zeros(ng, dtype=np.int64)
+    only[pg[one]], only_n[pg[one]] = pair[one] % nk, cnt[one]
     for g in bad.tolist():
         if not single[g]:
             out[g] = "spans_communities"
@@ -172,20 +172,14 @@ def _reasons(dataset, plan, codes, ng, H, P, compliant, contiguous, single, comm
         elif has_over[g]:
             out[g] = "building_over_bound"
         else:
-            cid = community[g]
+            # one community: the grid holds all of its (not over-bound) buildings, or all of a component
+            cid = cu[main_c[g]]
             H_c, P_c, ok_c = feas.get(cid, (0, 0, True))
-            n_here = int(grid_comm_n.get((g, cid), 0))
-            whole_comm = n_here > 0 and n_here == int(comm_n.get(cid, 0))
+            whole_comm = 0 < grid_n[g] == comm_n[main_c[g]]
+            kk = int(only[g])
             if not ok_c and whole_comm:
-                out[g] = "community_too_small" if rules[cid].too_small(H_c, P_c) else "community_in_gap"
-                continue
-            # a whole infeasible component (island) of the community
-            ks = gc.loc[g] if g in gc.index.get_level_values(0) else None
-            island = False
-            if ks is not None and len(ks) == 1:
-                kk = int(ks.index[0])
-                island = int(ks.iloc[0]) == int(comp_sizes[kk]) and not comp_ok[kk]
-            if island:
+                out[g] = "community_too_small" if rules[str(cid)].too_small(H_c, P_c) else "community_in_gap"
+            elif kk >= 0 and only_n[g] == comp_sizes[kk] and not comp_ok[kk]:
                 out[g] = "island_too_small"
             else:
                 out[g] = rule.size_reason(H[g], P[g])

@@ -33,7 +33,7 @@ import shapely
 from .model import Dataset, Plan, dataset_cache
 
 __all__ = ["building_cells", "grid_polygons", "building_points", "community_labels", "community_regions",
-           "glued_cells"]
+           "glued_cells", "majority"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,20 @@ def community_labels(dataset: Dataset) -> np.ndarray:
         out = np.where(c.isna().to_numpy(), "", c.astype(str).to_numpy())
         return out.astype(object)
     return dataset_cache(dataset, "community_labels", compute)
+
+
+def majority(codes: np.ndarray, ng: int, cat: np.ndarray, ncat: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group (``codes``: 0…ng−1 per item), the category (``cat``: 0…ncat−1 per item) most of its
+    items are in (a tie: the lowest code; an empty group: 0), and how many categories it spans."""
+    nc = max(int(ncat), 1)
+    pair, n = np.unique(codes.astype(np.int64) * nc + cat, return_counts=True)
+    pg, pc = pair // nc, pair % nc
+    first = np.lexsort((pc, -n, pg))                           # per group: most items, then the lowest code
+    if len(first):
+        first = first[np.r_[True, pg[first][1:] != pg[first][:-1]]]
+    main = np.zeros(ng, dtype=np.int64)
+    main[pg[first]] = pc[first]
+    return main, np.bincount(pg, minlength=ng)
 
 
 def building_points(dataset: Dataset) -> np.ndarray:
@@ -307,22 +321,44 @@ def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, la
         return geoms
     geoms = geoms.copy()
     regions = community_regions(dataset)
+    pieces: dict = dataset_cache(dataset, "footprint_pieces", dict)     # of the dataset alone: once
+    # a claim's result, by the outlines it was made from (the objects themselves, so their ids stay
+    # theirs): after an edit, the claims away from it are looked up, and give the same outline objects
+    steps: dict = dataset_cache(dataset, "footprint_claims", dict)
     tree = shapely.STRtree(geoms)
     for b in cand.tolist():
         g = int(codes[b])
-        piece = _polygonal(shapely.intersection(shapely.make_valid(fp[b]), regions[labels[b]]))
+        piece = pieces.get(b)
+        if piece is None:
+            piece = pieces[b] = _polygonal(shapely.intersection(shapely.make_valid(fp[b]), regions[labels[b]]))
         if shapely.is_empty(piece):
             continue
         others = tree.query(piece, predicate="intersects")
-        others = others[others != g]
-        new = {int(h): _polygonal(shapely.difference(geoms[h], piece)) for h in others}
-        if any(shapely.get_num_geometries(geoms[h]) == 1 and shapely.get_num_geometries(v) > 1
-               for h, v in new.items()):
-            continue
-        for h, v in new.items():
-            geoms[h] = _single(v)
-        geoms[g] = _single(_polygonal(shapely.union(geoms[g], piece)))
+        others = [int(h) for h in others if h != g]
+        inputs = (geoms[g], *(geoms[h] for h in others))
+        key = (b, *map(id, inputs))
+        hit = steps.get(key)
+        if hit is not None and all(x is y for x, y in zip(hit[0], inputs)):
+            out = hit[1]
+        else:
+            out = _claim(geoms[g], [geoms[h] for h in others], piece)
+            if len(steps) > 20_000:
+                steps.clear()
+            steps[key] = (inputs, out)
+        if out is not None:
+            geoms[g] = out[0]
+            for h, v in zip(others, out[1:]):
+                geoms[h] = v
     return geoms
+
+
+def _claim(own, others: list, piece) -> tuple | None:
+    """``own`` grown by ``piece`` and the ``others`` without it; ``None`` when that would break one
+    of the others into pieces."""
+    new = [_polygonal(shapely.difference(h, piece)) for h in others]
+    if any(shapely.get_num_geometries(h) == 1 and shapely.get_num_geometries(v) > 1 for h, v in zip(others, new)):
+        return None
+    return (_single(_polygonal(shapely.union(own, piece))), *(_single(v) for v in new))
 
 
 def _single(g):
@@ -362,7 +398,9 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     geoms = np.empty(len(uniques), dtype=object)
-    comm = np.empty(len(uniques), dtype=object)
+    lab_codes, lab_ids = dataset_cache(dataset, "community_label_codes", lambda: pd.factorize(labels, sort=True))
+    main, _ = majority(codes, len(uniques), lab_codes, len(lab_ids))    # most buildings, then the lowest id
+    comm = np.asarray(lab_ids, dtype=object)[main]
     fp = b.geometry.to_numpy()
     poking = []
     for gi in range(len(uniques)):
@@ -377,8 +415,6 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
             poly_cache[k] = hit
         geoms[gi] = hit[0]
         poking.append(hit[1])
-        vals, cnt = np.unique(labels[members].astype(str), return_counts=True)
-        comm[gi] = vals[int(np.argmax(cnt))]
     if len(geoms):
         geoms = _claim_footprints(dataset, geoms, codes, labels, np.sort(np.concatenate(poking)))
     idx = pd.Index([str(u) for u in uniques], name="grid_id")

@@ -147,13 +147,25 @@ def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | Non
     neighbours' where the palette allows.
     """
     palette = list(palette)
-    ids, pairs = _grid_adjacency(grids, dataset, assignment)
+    index = {c: k for k, c in enumerate(palette)}
+    out: dict[str, int] = {}
+    if grids is not None and len(grids) and keep:
+        # the grids that keep their colour need no neighbours: only the others' are looked up (an
+        # edit colours one or two grids of a city's hundreds)
+        ids = [str(i) for i in grids.index]
+        out = {g: index[keep[g]] for g in ids if keep.get(g) in index}
+        if len(out) == len(ids):
+            return {g: palette[c] for g, c in out.items()}
+        todo = np.array([k for k, g in enumerate(ids) if g not in out])
+        geoms = grids.geometry.to_numpy()
+        left, right = shapely.STRtree(geoms).query(geoms[todo], predicate="dwithin", distance=1.0)
+        pairs = {(ids[i], ids[j]) for i, j in zip(todo[left].tolist(), right.tolist()) if i != j}
+    else:
+        ids, pairs = _grid_adjacency(grids, dataset, assignment)
     nbrs: dict[str, set[str]] = {g: set() for g in ids}
     for a, b in pairs:
         nbrs[a].add(b)
         nbrs[b].add(a)
-    index = {c: k for k, c in enumerate(palette)}
-    out: dict[str, int] = {}
     for g in ids:
         colour = (keep or {}).get(g)
         if colour in index:
@@ -220,14 +232,52 @@ def _geojson_geoms(geoms) -> list:
     raise ValueError(f"unexpected geometry type {gtype}")
 
 
-def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
-    from .crs import transform_geoms
-    g = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    if simplify_m and g.crs is not None and g.crs.is_projected:
-        g = g.set_geometry(g.geometry.simplify(simplify_m, preserve_topology=True))
-    if g.crs is None or g.crs.equals(4326):
-        return g
-    return g.set_geometry(transform_geoms(g.geometry.to_numpy(), g.crs, 4326), crs=4326)
+def _each_once(memo: dict | None, geoms: np.ndarray, fn) -> np.ndarray:
+    """``fn(geoms)`` (vectorised, one result per geometry), computed once per geometry object when a
+    ``memo`` is given: a plan's grids that an edit left alone are the same objects edit after edit
+    (:mod:`gridplan.tessellate` caches them per member set), so only the changed ones are done again."""
+    if memo is None:
+        return np.asarray(fn(geoms), dtype=object)
+    out = np.empty(len(geoms), dtype=object)
+    hits = [memo.get(id(x)) for x in geoms]
+    todo = []
+    for i, (h, x) in enumerate(zip(hits, geoms)):
+        if h is not None and h[0] is x:
+            out[i] = h[1]
+        else:
+            todo.append(i)
+    if todo:
+        new = np.asarray(fn(geoms[todo]), dtype=object)
+        out[todo] = new
+        if len(memo) > 50_000:
+            memo.clear()
+        for i, x in zip(todo, new):     # the source object is kept with its result: its id stays its own
+            memo[id(geoms[i])] = (geoms[i], x)
+    return out
+
+
+def _in_display(geoms: np.ndarray, crs, simplify_m: float = 0.0, tiles_crs: str = "wgs84") -> np.ndarray:
+    """Geometries of ``crs`` simplified by ``simplify_m`` metres (a projected ``crs`` only), in WGS 84
+    lon/lat, or GCJ-02 for ``tiles_crs="gcj02"`` (no CRS: taken as lon/lat)."""
+    from .crs import from_wgs84, transform_geoms
+    if simplify_m and crs is not None and crs.is_projected:
+        geoms = shapely.simplify(geoms, simplify_m, preserve_topology=True)
+    if not (crs is None or crs.equals(4326)):
+        geoms = transform_geoms(geoms, crs, 4326)
+    return from_wgs84(geoms, "gcj02") if tiles_crs == "gcj02" else geoms
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0, tiles_crs: str = "wgs84",
+              memo: dict | None = None) -> gpd.GeoDataFrame:
+    """The drawable rows of a layer (geometry not missing or empty) as :func:`_in_display` gives
+    them; with a ``memo``, each geometry once (:func:`_each_once`)."""
+    arr = np.asarray(gdf.geometry.array, dtype=object)
+    keep = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    g = gdf if keep.all() else gdf[keep]
+    if (g.crs is None or g.crs.equals(4326)) and tiles_crs != "gcj02":
+        return g                    # lon/lat already (nothing to simplify in metres)
+    out = _each_once(memo, arr[keep], lambda geoms: _in_display(geoms, g.crs, simplify_m, tiles_crs))
+    return g.set_geometry(gpd.GeoSeries(out, index=g.index, crs=4326), crs=4326)
 
 
 def _py(v):
@@ -349,9 +399,11 @@ def _compliant(grids: pd.DataFrame) -> np.ndarray:
     return np.array([True if _py(v) is None else not _is_false(v) for v in grids["compliant"]], dtype=bool)
 
 
-def _feature_collection(gdf4326: gpd.GeoDataFrame, props: dict[str, list]) -> dict:
-    """A FeatureCollection from geometries and JSON-native property columns."""
-    geoms = _geojson_geoms(gdf4326.geometry.to_numpy())
+def _feature_collection(gdf4326, props: dict[str, list]) -> dict:
+    """A FeatureCollection from geometries (a layer in lon/lat, or its geometries) and JSON-native
+    property columns."""
+    geoms = _geojson_geoms(gdf4326.geometry.to_numpy() if isinstance(gdf4326, (gpd.GeoDataFrame, gpd.GeoSeries))
+                           else gdf4326)
     keys = list(props)
     feats = [{"type": "Feature", "geometry": geom, "properties": dict(zip(keys, row))}
              for geom, row in zip(geoms, zip(*(props[k] for k in keys)))]
@@ -792,13 +844,24 @@ class _Ctx:
         self.comm_name = {} if comm is None else dict(zip(comm.index.astype(str), _escape_all(_col(comm, "name"))))
         self.comp_name = {} if comp is None else dict(zip(comp.index.astype(str), _escape_all(_col(comp, "name"))))
 
+    def _memo(self, what: str, crs) -> dict:
+        """Per geometry object, a result kept for the dataset's life (see :func:`_each_once`)."""
+        return self.dataset.cache(f"webmap.{what}:{'' if crs is None else crs.to_string()}:{self.opts.tiles_crs}", dict)
+
     def display(self, gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
-        """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles."""
-        g = _to_wgs84(gdf, simplify_m)
-        if self.opts.tiles_crs == "gcj02" and len(g):
-            from .crs import from_wgs84
-            g = g.set_geometry(from_wgs84(g.geometry.to_numpy(), "gcj02"), crs=g.crs)
-        return g
+        """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles (each geometry
+        done once per dataset)."""
+        return _to_wgs84(gdf, simplify_m, self.opts.tiles_crs, self._memo(f"display:{simplify_m}", gdf.crs))
+
+    def label_points(self, gdf: gpd.GeoDataFrame) -> np.ndarray:
+        """A point inside each geometry (its representative point) in the map's coordinates, row for
+        row (``None`` for a missing or empty geometry); each geometry once per dataset."""
+        geoms = np.asarray(gdf.geometry.array, dtype=object)
+        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        out = np.full(len(geoms), None, dtype=object)
+        out[keep] = _each_once(self._memo("label_points", gdf.crs), geoms[keep], lambda gs: _in_display(
+            shapely.point_on_surface(gs), gdf.crs, tiles_crs=self.opts.tiles_crs))
+        return out
 
     def lonlat(self, points: gpd.GeoSeries) -> gpd.GeoSeries:
         return self.display(gpd.GeoDataFrame(geometry=points)).geometry
@@ -1184,7 +1247,7 @@ def _isochrone_layer(ctx: _Ctx, isochrones):
 
 def _grid_label_layer(ctx: _Ctx, grids):
     """Grid code and households at a point inside each grid (largest grids keep their labels)."""
-    pts = ctx.lonlat(gpd.GeoSeries(grids.geometry.representative_point(), crs=grids.crs))
+    pts = ctx.label_points(grids)
     ok = _compliant(grids)
     data = []
     order = np.argsort(-grids.geometry.area.to_numpy(), kind="stable")
@@ -1222,18 +1285,24 @@ def _station_layers(ctx: _Ctx, st) -> list:
     T = ctx.T
     out = []
     g = ctx.display(st)
-    g = g[g.geom_type == "Point"]
+    geoms = np.asarray(g.geometry.array, dtype=object)
+    point = shapely.get_type_id(geoms) == 0
+    if not point.all():
+        g, geoms = g[point], geoms[point]
     kinds = _point_kinds(g)
+    all_ids = np.asarray(g.index.astype(str), dtype=object)
+    all_names = np.asarray(_escape_all(_col(g, "name")), dtype=object)
     for kind in sorted(set(kinds.tolist()), key=_kind_order):
-        sg = g[kinds == kind]
+        rows = np.flatnonzero(kinds == kind)          # (arrays, not a frame per kind: this runs on every rerun)
+        n = len(rows)
         sty = STATION_STYLE.get(kind, OTHER_STATION)
         label = station_kind_label(kind, ctx.opts.lang)
-        ids = sg.index.astype(str).tolist()
-        names = _escape_all(_col(sg, "name"))
-        props = {"layer": ["station"] * len(sg), "station_id": ids, "kind": [kind] * len(sg),
-                 "t": _tips([n if n != "—" else _safe(i) for n, i in zip(names, ids)],
-                            [[_safe(label)] * len(sg), [_safe(i) for i in ids]])}
-        out.append(_geojson(_feature_collection(sg, props), name=f"{T['station']}: {label}",
+        ids = all_ids[rows].tolist()
+        names = all_names[rows].tolist()
+        props = {"layer": ["station"] * n, "station_id": ids, "kind": [kind] * n,
+                 "t": _tips([nm if nm != "—" else _safe(i) for nm, i in zip(names, ids)],
+                            [[_safe(label)] * n, [_safe(i) for i in ids]])}
+        out.append(_geojson(_feature_collection(geoms[rows], props), name=f"{T['station']}: {label}",
                             marker=folium.CircleMarker(radius=sty["radius"]),
                             tip_js=_tip_js("station", [T["kind"], T["id"]]),
                             style_js=("function(f){return {color:'" + sty["color"] + "', weight:2, fill:true, "
