@@ -18,7 +18,7 @@ from .adjacency import building_adjacency, grid_components
 from .engine import _context, community_codes, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
-from .tessellate import grid_polygons, majority
+from .tessellate import grid_codes, grid_polygons, majority
 
 __all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",
            "INFEASIBLE_REASONS", "COLUMNS"]
@@ -73,10 +73,7 @@ def _community_feasibility(dataset: Dataset, rule) -> tuple[dict, np.ndarray, np
 def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     ctx = _context(dataset)
     rule = plan.rule
-    a = plan.assignment.reindex(ctx.ids)
-    if a.isna().any():
-        plan.check_against(ctx.ids)
-    codes, uniques = pd.factorize(a.to_numpy(), sort=True)
+    codes, uniques = grid_codes(dataset, plan)
     ng = len(uniques)
     b = dataset.buildings
     pm = (pd.to_numeric(b["party_members"], errors="coerce").fillna(0).to_numpy(dtype=float)
@@ -102,7 +99,8 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
         whole = np.bincount(gg[nparts == 1], minlength=ng)
         split = np.bincount(gg[nparts > 1], minlength=ng)
     # contiguity on the adjacency graph
-    pieces = grid_components(building_adjacency(dataset), codes) if len(codes) else np.zeros(0, int)
+    coo = dataset_cache(dataset, "building_adjacency_coo", lambda: building_adjacency(dataset).tocoo())
+    pieces = grid_components(coo, codes) if len(codes) else np.zeros(0, int)
     contiguous = pieces <= 1
     # compactness
     polygons = plan_polygons(dataset, plan)
@@ -134,7 +132,7 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
         "rule_met": rule_met,
         "reason": reason,
     }, index=pd.Index([str(u) for u in uniques], name="grid_id"))
-    df["reason_text"] = df["reason"].map(REASONS).fillna("")
+    df["reason_text"] = [REASONS.get(r, "") for r in reason]
     return df[COLUMNS]
 
 

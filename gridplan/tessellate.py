@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .model import Dataset, Plan, dataset_cache
+from .model import Dataset, Plan, dataset_cache, derived
 
-__all__ = ["building_cells", "grid_polygons", "building_points", "community_labels", "community_regions",
+__all__ = ["building_cells", "grid_codes", "grid_polygons", "building_points", "community_labels", "community_regions",
            "glued_cells", "majority"]
 
 log = logging.getLogger(__name__)
@@ -367,6 +367,25 @@ def _single(g):
     return g
 
 
+def grid_codes(dataset: Dataset, plan: Plan | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each building's grid (in the order of ``dataset.buildings``) as a code, and the grid ids in
+    code order (sorted); once per (dataset, plan) for a :class:`~gridplan.model.Plan`. A building
+    without a grid raises :class:`~gridplan._errors.PlanError`."""
+    def compute():
+        from ._errors import PlanError
+        ids = dataset.buildings.index.astype(str)
+        a = plan._assignment if isinstance(plan, Plan) else plan
+        if not a.index.equals(ids):         # (a plan of this dataset has its buildings in its order)
+            a = a.reindex(ids)
+        if a.isna().any():
+            if isinstance(plan, Plan):
+                plan.check_against(ids)
+            raise PlanError(f"{int(a.isna().sum())} building(s) of the dataset have no grid in the plan")
+        codes, uniques = pd.factorize(a.to_numpy(), sort=True)
+        return codes, np.asarray(uniques, dtype=object)
+    return derived(dataset, plan, "grid_codes", compute) if isinstance(plan, Plan) else compute()
+
+
 def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     """The outline of every grid: the union of its buildings' cells.
 
@@ -385,13 +404,8 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
         connected is a single Polygon. Footprints that reach over a cell edge into another grid
         are given to their own grid, so outlines do not cut through buildings.
     """
-    assignment = plan.assignment if isinstance(plan, Plan) else plan
     b = dataset.buildings
-    a = assignment.reindex(b.index.astype(str))
-    if a.isna().any():
-        from ._errors import PlanError
-        raise PlanError(f"{int(a.isna().sum())} building(s) of the dataset have no grid in the plan")
-    codes, uniques = pd.factorize(a.to_numpy(), sort=True)
+    codes, uniques = grid_codes(dataset, plan)
     cells = building_cells(dataset).to_numpy()
     labels = community_labels(dataset)
     poly_cache: dict = dataset_cache(dataset, "grid_polygon_cache", dict)

@@ -280,6 +280,17 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0, tiles_crs: str = "
     return g.set_geometry(gpd.GeoSeries(out, index=g.index, crs=4326), crs=4326)
 
 
+def _text(values) -> pd.Series:
+    """A Series with text values and a text index: ``values`` itself when it is one already (a plan's
+    assignment is: converting 10⁵ values to pandas' string type and back costs milliseconds a rerun)."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    v = s.to_numpy()
+    if (v.dtype == object and pd.api.types.infer_dtype(v, skipna=False) == "string"
+            and pd.api.types.infer_dtype(s.index, skipna=False) == "string"):
+        return s
+    return pd.Series(s.astype(str).to_numpy(), index=s.index.astype(str))
+
+
 def _py(v):
     """A JSON-native scalar (NaN/NA → None, numpy → Python)."""
     if v is None:
@@ -846,7 +857,7 @@ class _Ctx:
 
     def _memo(self, what: str, crs) -> dict:
         """Per geometry object, a result kept for the dataset's life (see :func:`_each_once`)."""
-        return self.dataset.cache(f"webmap.{what}:{'' if crs is None else crs.to_string()}:{self.opts.tiles_crs}", dict)
+        return self.dataset.cache(f"webmap.{what}:{'' if crs is None else crs.srs}:{self.opts.tiles_crs}", dict)
 
     def display(self, gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
         """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles (each geometry
@@ -1132,8 +1143,7 @@ def _plan_state(ctx: _Ctx, b: gpd.GeoDataFrame, data: PlanLayers, colors: Mappin
 
     bid = b.index.astype(str)
     if data.assignment is not None:
-        a = pd.Series(data.assignment)
-        a = pd.Series(a.astype(str).to_numpy(), index=a.index.astype(str))
+        a = _text(data.assignment)
         where = a.index.get_indexer(bid)
         vals = np.where(where >= 0, a.to_numpy(dtype=object)[np.maximum(where, 0)], None)
         codes, grid_ids = pd.factorize(vals, sort=True)
@@ -1397,8 +1407,7 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
     b = dataset.buildings
     assignment = data.assignment
     if assignment is not None:
-        assignment = pd.Series(assignment)
-        assignment = pd.Series(assignment.astype(str).to_numpy(), index=assignment.index.astype(str))
+        assignment = _text(assignment)
     grids = data.grids
     colors = data.colors
     if colors is None and (grids is not None or assignment is not None):
