@@ -13,17 +13,26 @@ PERCENT = ("pct_households", "pct_persons", "pct_covered", "coverage_pct")
 
 
 def grid_frame(ds, p, res=None) -> pd.DataFrame:
-    """The grid table of a plan as shown (localised headers, status and reason)."""
+    """The grid table of a plan as shown (localised headers, status and reason); once per plan,
+    coverage result and language (every rerun of the map page shows it)."""
+    from gridplan.model import derived
+    L = c.lang()
+    kept = derived(ds, p, f"app.grid_frame:{L}:{id(res)}", lambda: (res, _grid_frame(ds, p, res, L)))
+    return kept[1].copy(deep=False) if kept[0] is res else _grid_frame(ds, p, res, L)   # (an id taken by another result)
+
+
+def _grid_frame(ds, p, res, L: str) -> pd.DataFrame:
     from gridplan import edit as ed
     from gridplan import metrics
     tb = metrics.grid_table(ds, p)
-    L = c.lang()
     cname = ds.communities["name"].to_dict() if ds.communities is not None and "name" in ds.communities.columns else {}
+    ok, bad, locked = "🟢 " + T("ok"), "🔴 " + T("not_ok"), T("locked")
+    reasons: dict = {}
     df = pd.DataFrame({
         T("col_grid"): tb.index.astype(str),
         T("col_community"): [cname.get(x, x) for x in tb["community_id"]],
         # a coloured mark, not a styled table (a pandas Styler costs a tenth of a second on every edit)
-        T("col_status"): [("🟢 " + T("ok")) if ok else ("🔴 " + T("not_ok")) for ok in tb["compliant"]],
+        T("col_status"): [ok if x else bad for x in tb["compliant"]],
         T("col_households"): tb["households"].astype(int).to_numpy(),
         T("col_deviation"): tb["balance"].astype(int).to_numpy(),
         T("col_persons"): tb["persons"].astype(int).to_numpy(),
@@ -32,8 +41,9 @@ def grid_frame(ds, p, res=None) -> pd.DataFrame:
         T("col_contiguous"): tb["contiguous"].astype(bool).to_numpy(),
         T("col_compounds_split"): tb["compounds_split"].astype(int).to_numpy(),
         T("col_pp"): tb["polsby_popper"].round(2).to_numpy(),
-        T("col_locked"): [T("locked") if g in p.locked else "" for g in tb.index],
-        T("col_reason"): [i18n.reason(str(x), L) for x in tb["reason"]],
+        T("col_locked"): [locked if g in p.locked else "" for g in tb.index],
+        T("col_reason"): [reasons[x] if x in reasons else reasons.setdefault(x, i18n.reason(str(x), L))
+                          for x in tb["reason"]],
     })
     if res is not None:
         gc = ed.grid_coverage(p, res.buildings)

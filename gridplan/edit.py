@@ -470,12 +470,19 @@ def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
 
     Returns ``households``, ``covered_households`` and ``pct_covered`` (0–100) indexed by grid_id.
     """
-    b = buildings[["households", "covered"]].copy()
-    b.index = b.index.astype(str)
-    g = plan.assignment.reindex(b.index)
-    b["grid_id"] = g.to_numpy()
-    b["covered_households"] = b["households"].where(b["covered"].astype(bool), 0)
-    t = b.groupby("grid_id")[["households", "covered_households"]].sum()
+    ids = buildings.index.astype(str)
+    a = plan._assignment
+    g = (a if a.index.equals(ids) else a.reindex(ids)).to_numpy()
+    codes, grid_ids = pd.factorize(g, sort=True)          # a building in no grid of the plan: -1, left out
+    known = codes >= 0
+    hh = buildings["households"]
+    h = hh.to_numpy(dtype=float)[known]
+    covered = buildings["covered"].astype(bool).to_numpy()[known]
+    t = pd.DataFrame({"households": np.bincount(codes[known], h, minlength=len(grid_ids)),
+                      "covered_households": np.bincount(codes[known], np.where(covered, h, 0.0), minlength=len(grid_ids))},
+                     index=pd.Index(np.asarray(grid_ids, dtype=object), name="grid_id"))
+    if pd.api.types.is_integer_dtype(hh):
+        t = t.round().astype(np.int64)
     t["pct_covered"] = np.where(t["households"] > 0, 100.0 * t["covered_households"] / t["households"].clip(lower=1),
                                 np.nan)
     return t

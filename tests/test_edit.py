@@ -280,3 +280,25 @@ def test_view_of_fits_the_bounds_at_the_largest_zoom():
     assert view_of(None) is None
     # a tall box is limited by the height
     assert view_of([[31.0, 104.0], [31.4, 104.001]], width_px=800, height_px=640)[1] < z
+
+
+def test_grid_coverage_sums_the_covered_households_of_each_grid(tiny, plan):
+    """Per grid: the households, those covered and their share, from a per-building table; a building
+    the plan does not know is left out, and fractional households stay fractional."""
+    from gridplan.edit import grid_coverage
+    b = tiny.buildings
+    cov = pd.DataFrame({"households": b["households"].astype(int),
+                        "covered": [i % 3 != 0 for i in range(len(b))]}, index=b.index)
+    t = grid_coverage(plan, cov)
+    grid = plan.assignment.reindex(b.index.astype(str)).to_numpy()
+    for g in plan.grid_ids:
+        here = grid == g
+        hh = int(cov["households"][here].sum())
+        covered = int(cov["households"][here & cov["covered"].to_numpy()].sum())
+        assert (t.at[g, "households"], t.at[g, "covered_households"]) == (hh, covered)
+        assert t.at[g, "pct_covered"] == pytest.approx(100.0 * covered / hh)
+    assert t.index.tolist() == sorted(plan.grid_ids) and t["households"].dtype.kind == "i"
+    extra = pd.concat([cov, pd.DataFrame({"households": [999], "covered": [True]}, index=["not-in-plan"])])
+    assert grid_coverage(plan, extra).equals(t)
+    half = grid_coverage(plan, cov.assign(households=cov["households"] / 2))
+    assert half["covered_households"].to_numpy() == pytest.approx(t["covered_households"].to_numpy() / 2)
