@@ -463,10 +463,29 @@ def _raw_render(self, **kwargs):
     if script is not None:
         figure.script.add_child(_Raw(script(self, kwargs)), name=self.get_name())
     for child in list(self._children.values()):
-        child.render(**kwargs)
+        if type(child) is ElementAddToElement:      # (folium's own would be compiled as a template too)
+            figure.script.add_child(_Raw(child._template.module.script(child, kwargs)), name=child.get_name())
+        else:
+            child.render(**kwargs)
 
 
 _FastGeoJson = None
+_FastFeatureGroup = None
+
+
+def _fast_feature_group(**kwargs):
+    """A folium FeatureGroup rendered without a second Jinja pass (the app renders the plan's groups
+    on every rerun)."""
+    global _FastFeatureGroup
+    if _FastFeatureGroup is None:
+        import folium
+
+        class FastFeatureGroup(folium.FeatureGroup):
+            def render(self, **kw):
+                _raw_render(self, **kw)
+
+        _FastFeatureGroup = FastFeatureGroup
+    return _FastFeatureGroup(**kwargs)
 
 
 def _fast_geojson_class():
@@ -1399,7 +1418,7 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
         if not parts:
             el.add_to(m)
             return
-        fg = folium.FeatureGroup(name=getattr(el, "layer_name", None) or "plan", show=getattr(el, "show", True),
+        fg = _fast_feature_group(name=getattr(el, "layer_name", None) or "plan", show=getattr(el, "show", True),
                                  control=getattr(el, "control", True))
         fg.add_child(el)
         layers.append(fg)
