@@ -69,6 +69,19 @@ def _header(p, tb, res):
                   disabled=p is None or not auth.may_edit())
 
 
+def _table(p, tb, res, focus):
+    """The grid table (of the community in view), under the map."""
+    st.markdown(f"#### {T('grid_table')}")
+    frame = tables.grid_frame(ds, p, res)
+    if focus != c.ALL:
+        frame = frame[(tb["community_id"].astype(str) == focus).to_numpy()]
+    r["_grid_table_ids"] = frame[T("col_grid")].tolist()
+    st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
+                 selection_mode="single-row", hide_index=True, width="stretch", height=360,
+                 column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
+                                T("col_pp"): st.column_config.NumberColumn(format="%.2f")})
+
+
 def _work(status_here: bool = False):
     """The map, the tool panel, the figures and the grid table: on a plan, a fragment (an edit reruns
     this part only), with the plan's status and undo/redo at the top of the tool panel
@@ -98,8 +111,19 @@ def _work(status_here: bool = False):
         return T("grid_option", grid=k, hh=hh) + (f" · {T('locked')}" if k in p.locked else "")
 
 
-    # --- tool panel (right)
+    # what a planner looks at after a click comes first: the map (above), then the grid table and the
+    # history line; the tools and the figures follow in their places, filled in after them
     with right:
+        tools, history_line = st.container(), st.container()
+    focus = c.current_focus(ds)
+    if p is not None:
+        _table(p, tb, res, focus)
+        with history_line, st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
+            # one element for the whole history (an element per step made every rerun slower as it grew)
+            st.caption("  \n".join(("▶ " if i == h.index else "\u2003") + c.step(lab) for i, lab in enumerate(h.labels())))
+
+    # --- tool panel (right)
+    with tools:
         if status_here:
             plans.status(ds)
         box = c.show_flash()
@@ -111,7 +135,6 @@ def _work(status_here: bool = False):
                 b1, b2 = box.columns(2)
                 b1.button(T("draft_restore"), on_click=cb.cb_restore_draft, type="primary", key="draft_restore_btn")
                 b2.button(T("draft_discard"), on_click=cb.cb_discard_draft, key="draft_discard_btn")
-        focus = c.current_focus(ds)
         comm_ids = [] if ds.communities is None else [str(x) for x in ds.communities.index]
         names = {} if ds.communities is None else ds.communities["name"].astype(str).to_dict()
         r["_focus"] = focus
@@ -202,23 +225,8 @@ def _work(status_here: bool = False):
             st.toggle(T("show_isochrones"), key="_show_isochrones", on_change=cb.cb_copy,
                       args=("_show_isochrones", "show_isochrones"))
 
-        with st.expander(T("history") + f" ({h.index + 1}/{len(h)})"):
-            # one element for the whole history (an element per step made every rerun slower as it grew)
-            st.caption("  \n".join(("▶ " if i == h.index else "\u2003") + c.step(lab) for i, lab in enumerate(h.labels())))
-
     with head:
         _header(p, tb, res)
-
-    # --- the grid table
-    st.markdown(f"#### {T('grid_table')}")
-    frame = tables.grid_frame(ds, p, res)
-    if focus != c.ALL:
-        frame = frame[(tb["community_id"].astype(str) == focus).to_numpy()]
-    r["_grid_table_ids"] = frame[T("col_grid")].tolist()
-    st.dataframe(frame, key="grid_table", on_select=cb.cb_select_grid_row,
-                 selection_mode="single-row", hide_index=True, width="stretch", height=360,
-                 column_config={T("col_coverage"): st.column_config.NumberColumn(format="%.1f"),
-                                T("col_pp"): st.column_config.NumberColumn(format="%.2f")})
     plans.warm(ds)      # once per dataset and server (in the background): the whole city and the coverage, then kept
 
 

@@ -1050,7 +1050,13 @@ _BUILDING_JS = """
             {{ this._parent.get_name() }}.on('click', function (e) { window.__gpSend(e, null); });
             window.__gpApply = function () {
               var b = window.__gpB;
-              if (b) b.eachLayer(function (l) { if (l.setStyle) l.setStyle(window.__gpStyle(l.feature.properties)); });
+              // only the footprints whose style changed are restyled (an edit changes a few of thousands;
+              // setting the same style again still costs the browser a repaint of the map)
+              if (b) b.eachLayer(function (l) {
+                if (!l.setStyle) return;
+                var st = window.__gpStyle(l.feature.properties), k = st.fillColor + '|' + st.color + '|' + st.weight;
+                if (l._gpStyleKey !== k) { l._gpStyleKey = k; l.setStyle(st); }
+              });
               var slot = document.querySelector('.gp-legend-plan');
               if (slot && window.__gp) slot.innerHTML = window.__gp.legend || '';
             };
