@@ -389,11 +389,16 @@ def community_of_grid(dataset: Dataset, plan: Plan, grid_id: str) -> str | None:
 
 def grids_of_community(dataset: Dataset, plan: Plan, community_id: str) -> list[str]:
     """The grids holding buildings of a community (move targets that keep the nesting)."""
+    from .tessellate import community_labels, grid_codes
     b = dataset.buildings
     if "community_id" not in b.columns:
         return plan.grid_ids
-    ids = b.index[b["community_id"].astype(str).to_numpy() == str(community_id)].astype(str)
-    return sorted(plan.assignment.reindex(ids).dropna().unique().tolist())
+    try:
+        codes, grid_ids = grid_codes(dataset, plan)     # once per plan (the app asks on every rerun)
+    except PlanError:                                   # a plan of some of the buildings only
+        ids = b.index[b["community_id"].astype(str).to_numpy() == str(community_id)].astype(str)
+        return sorted(plan.assignment.reindex(ids).dropna().unique().tolist())
+    return sorted(grid_ids[np.unique(codes[community_labels(dataset) == str(community_id)])].tolist())
 
 
 def new_grid_id(dataset: Dataset, plan: Plan, community_id: str) -> str:

@@ -336,8 +336,8 @@ class Plan:
     # ------------------------------------------------------------------ queries
     @property
     def grid_ids(self) -> list[str]:
-        """The grid ids, sorted."""
-        return sorted(self._assignment.unique().tolist())
+        """The grid ids, sorted (a new list; computed once per plan)."""
+        return list(plan_value(self, "grid_ids", lambda: sorted(self._assignment.unique().tolist())))
 
     def __len__(self) -> int:
         return len(self._assignment)
