@@ -176,10 +176,9 @@ def _factors(dataset: Dataset, i: np.ndarray, j: np.ndarray, xy: np.ndarray) -> 
     return f
 
 
-def grid_components(adjacency: sp.spmatrix, codes: np.ndarray) -> np.ndarray:
-    """Number of connected pieces of every grid (``codes``: grid index per building); ``adjacency``
-    in COO form is used as it is (a caller checking every edit keeps it so)."""
-    A = adjacency if sp.isspmatrix_coo(adjacency) else adjacency.tocoo()
+def grid_components(adjacency: sp.csr_matrix, codes: np.ndarray) -> np.ndarray:
+    """Number of connected pieces of every grid (``codes``: grid index per building)."""
+    A = adjacency.tocoo()
     keep = codes[A.row] == codes[A.col]
     n = adjacency.shape[0]
     sub = sp.coo_matrix((np.ones(int(keep.sum())), (A.row[keep], A.col[keep])), shape=(n, n))

@@ -481,7 +481,7 @@ def grid_coverage(plan: Plan, buildings: pd.DataFrame) -> pd.DataFrame:
     codes, grid_ids = pd.factorize(g, sort=True)          # a building in no grid of the plan: -1, left out
     known = codes >= 0
     hh = buildings["households"]
-    h = hh.to_numpy(dtype=float)[known]
+    h = pd.to_numeric(hh, errors="coerce").fillna(0).to_numpy(dtype=float)[known]     # (as a sum skips a gap)
     covered = buildings["covered"].astype(bool).to_numpy()[known]
     t = pd.DataFrame({"households": np.bincount(codes[known], h, minlength=len(grid_ids)),
                       "covered_households": np.bincount(codes[known], np.where(covered, h, 0.0), minlength=len(grid_ids))},

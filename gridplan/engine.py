@@ -98,7 +98,7 @@ from ._search import Search as _Search  # noqa: F401  (tests patch the search th
 from .adjacency import building_adjacency, shared_lengths
 from .codes import apply_codes, next_codes, number_grids, reading_order
 from .model import Dataset, Plan, Rule, dataset_cache
-from .tessellate import building_cells, building_points, community_labels
+from .tessellate import building_cells, building_points, community_codes, community_labels
 
 log = logging.getLogger(__name__)
 
@@ -211,13 +211,6 @@ def _community_rule(ctx: _Ctx, rule: Rule, community_id: str) -> Rule:
     """The rule a community is judged by (:meth:`Rule.effective` of its totals)."""
     m = ctx.comm == community_id
     return rule.effective(float(ctx.h[m].sum()), float(ctx.p[m].sum()))
-
-
-def community_codes(dataset: Dataset) -> tuple[np.ndarray, pd.Index]:
-    """Each building's community as a code, and the community ids in code order (sorted); once per
-    dataset."""
-    return dataset_cache(dataset, "community_codes",
-                         lambda: pd.factorize(pd.Series(_context(dataset).comm, dtype=object), sort=True))
 
 
 def community_rules(dataset: Dataset, rule: Rule) -> dict[str, Rule]:

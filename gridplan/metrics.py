@@ -15,10 +15,10 @@ import pandas as pd
 import shapely
 
 from .adjacency import building_adjacency, grid_components
-from .engine import _context, community_codes, community_rules, necessary_splits, over_bound_buildings
+from .engine import _context, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
-from .tessellate import grid_codes, grid_polygons, majority
+from .tessellate import community_codes, grid_codes, grid_polygons, majority
 
 __all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",
            "INFEASIBLE_REASONS", "COLUMNS"]

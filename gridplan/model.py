@@ -277,9 +277,12 @@ class Plan:
 
     def __init__(self, assignment, rule: Rule | None = None, locked: Iterable[str] = frozenset(),
                  label: str = ""):
+        self._set(_clean_assignment(assignment), rule or Rule(), locked, label)
+
+    def _set(self, assignment: pd.Series, rule: Rule, locked: Iterable[str], label: str) -> None:
         sa = object.__setattr__
-        sa(self, "_assignment", _clean_assignment(assignment))
-        sa(self, "rule", rule or Rule())
+        sa(self, "_assignment", assignment)
+        sa(self, "rule", rule)
         sa(self, "locked", frozenset(str(g) for g in locked))
         sa(self, "label", label)
         sa(self, "_derived", {})
@@ -312,20 +315,15 @@ class Plan:
         s = mapping if isinstance(mapping, pd.Series) else pd.Series(dict(mapping), dtype=object)
         return cls(s, rule=rule or Rule(), locked=frozenset(locked), label=label)
 
-    def _derive(self, assignment: pd.Series, label: str, **changes) -> Plan:
+    def _derive(self, assignment: pd.Series, label: str, *, clean: bool = False, **changes) -> Plan:
+        """A new plan; ``clean``: ``assignment`` is this plan's own, made by :meth:`_with_grids` (text grid
+        ids on this plan's index), and is not checked again (an edit need not check 10⁵ ids)."""
         rule, locked = changes.get("rule", self.rule), changes.get("locked", self.locked)
-        if (assignment.index is self._assignment.index
-                and pd.api.types.infer_dtype(assignment.to_numpy(), skipna=False) == "string"):
-            # this plan's buildings and text grid ids: clean already (an edit need not check 10⁵ ids again)
-            new = object.__new__(Plan)
-            sa = object.__setattr__
-            sa(new, "_assignment", assignment if assignment.name == "grid_id" else assignment.rename("grid_id"))
-            sa(new, "rule", rule)
-            sa(new, "locked", frozenset(str(g) for g in locked))
-            sa(new, "label", label)
-            sa(new, "_derived", {})
-            return new
-        return Plan(assignment, rule=rule, locked=locked, label=label)
+        if not clean:
+            return Plan(assignment, rule=rule, locked=locked, label=label)
+        new = object.__new__(Plan)
+        new._set(assignment, rule, locked, label)
+        return new
 
     def _with_grids(self, positions, grid_id: str) -> pd.Series:
         """The assignment with the buildings at ``positions`` in ``grid_id`` (on this plan's index)."""
@@ -364,7 +362,7 @@ class Plan:
         if a.index.equals(b.index):         # the same buildings (an edit): no alignment
             x, y = a.to_numpy(), b.to_numpy()
             ne = x != y
-            return pd.DataFrame({"from_grid": x[ne], "to_grid": y[ne]},
+            return pd.DataFrame({"from_grid": x[ne], "to_grid": y[ne]}, dtype=object,
                                 index=pd.Index(a.index[ne], name="building_id"))
         j = pd.concat([a.rename("from_grid"), b.rename("to_grid")], axis=1)
         moved = j[j["from_grid"].fillna("∅") != j["to_grid"].fillna("∅")]
@@ -399,7 +397,8 @@ class Plan:
         to_grid = str(to_grid)
         pos = self._assignment.index.get_indexer(ids)
         self._require_unlocked(set(self._assignment.to_numpy()[pos].tolist()) | {to_grid})
-        return self._derive(self._with_grids(pos, to_grid), label or f"move {len(ids)} building(s) to {to_grid}")
+        return self._derive(self._with_grids(pos, to_grid), label or f"move {len(ids)} building(s) to {to_grid}",
+                            clean=True)
 
     def merge(self, keep: str, absorb: str, *, label: str | None = None) -> Plan:
         """Merge grid ``absorb`` into grid ``keep``."""
@@ -411,7 +410,7 @@ class Plan:
             raise PlanError("cannot merge a grid with itself")
         self._require_unlocked([keep, absorb])
         return self._derive(self._with_grids(self._assignment.to_numpy() == absorb, keep),
-                            label or f"merge {absorb} into {keep}")
+                            label or f"merge {absorb} into {keep}", clean=True)
 
     def relabel(self, mapping: Mapping[str, str], *, label: str = "renumber") -> Plan:
         """Rename grids (e.g. after renumbering); locked ids follow their grids."""
@@ -427,16 +426,16 @@ class Plan:
     def lock(self, grid_ids: Iterable[str]) -> Plan:
         """A plan with these grids locked as well."""
         g = frozenset(str(x) for x in grid_ids)
-        return self._derive(self._assignment, f"lock {', '.join(sorted(g))}", locked=self.locked | g)
+        return self._derive(self._assignment, f"lock {', '.join(sorted(g))}", locked=self.locked | g, clean=True)
 
     def unlock(self, grid_ids: Iterable[str]) -> Plan:
         """A plan with these grids no longer locked."""
         g = frozenset(str(x) for x in grid_ids)
-        return self._derive(self._assignment, f"unlock {', '.join(sorted(g))}", locked=self.locked - g)
+        return self._derive(self._assignment, f"unlock {', '.join(sorted(g))}", locked=self.locked - g, clean=True)
 
     def with_rule(self, rule: Rule) -> Plan:
         """The same assignment under another size rule."""
-        return self._derive(self._assignment, "change rule", rule=rule)
+        return self._derive(self._assignment, "change rule", rule=rule, clean=True)
 
     def __repr__(self) -> str:
         return f"Plan({len(self._assignment)} buildings, {self._assignment.nunique()} grids, label={self.label!r})"

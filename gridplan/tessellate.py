@@ -32,8 +32,8 @@ import shapely
 
 from .model import Dataset, Plan, dataset_cache, derived
 
-__all__ = ["building_cells", "grid_codes", "grid_polygons", "building_points", "community_labels", "community_regions",
-           "glued_cells", "majority"]
+__all__ = ["building_cells", "community_codes", "grid_codes", "grid_polygons", "building_points", "community_labels",
+           "community_regions", "glued_cells", "majority"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ def community_labels(dataset: Dataset) -> np.ndarray:
         out = np.where(c.isna().to_numpy(), "", c.astype(str).to_numpy())
         return out.astype(object)
     return dataset_cache(dataset, "community_labels", compute)
+
+
+def community_codes(dataset: Dataset) -> tuple[np.ndarray, pd.Index]:
+    """Each building's community (:func:`community_labels`) as a code, and the community ids in code
+    order (sorted); once per dataset."""
+    return dataset_cache(dataset, "community_codes",
+                         lambda: pd.factorize(pd.Series(community_labels(dataset), dtype=object), sort=True))
 
 
 def majority(codes: np.ndarray, ng: int, cat: np.ndarray, ncat: int) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +349,7 @@ def _claim_footprints(dataset: Dataset, geoms: np.ndarray, codes: np.ndarray, la
             out = hit[1]
         else:
             out = _claim(geoms[g], [geoms[h] for h in others], piece)
-            if len(steps) > 20_000:
+            if len(steps) > 5_000:
                 steps.clear()
             steps[key] = (inputs, out)
         if out is not None:
@@ -382,7 +389,9 @@ def grid_codes(dataset: Dataset, plan: Plan | pd.Series) -> tuple[np.ndarray, np
                 plan.check_against(ids)
             raise PlanError(f"{int(a.isna().sum())} building(s) of the dataset have no grid in the plan")
         codes, uniques = pd.factorize(a.to_numpy(), sort=True)
-        return codes, np.asarray(uniques, dtype=object)
+        uniques = np.asarray(uniques, dtype=object)
+        codes.flags.writeable = uniques.flags.writeable = False      # shared by every caller
+        return codes, uniques
     return derived(dataset, plan, "grid_codes", compute) if isinstance(plan, Plan) else compute()
 
 
@@ -412,7 +421,7 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     geoms = np.empty(len(uniques), dtype=object)
-    lab_codes, lab_ids = dataset_cache(dataset, "community_label_codes", lambda: pd.factorize(labels, sort=True))
+    lab_codes, lab_ids = community_codes(dataset)
     main, _ = majority(codes, len(uniques), lab_codes, len(lab_ids))    # most buildings, then the lowest id
     comm = np.asarray(lab_ids, dtype=object)[main]
     fp = b.geometry.to_numpy()

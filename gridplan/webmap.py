@@ -249,7 +249,7 @@ def _each_once(memo: dict | None, geoms: np.ndarray, fn) -> np.ndarray:
     if todo:
         new = np.asarray(fn(geoms[todo]), dtype=object)
         out[todo] = new
-        if len(memo) > 50_000:
+        if len(memo) > 20_000:
             memo.clear()
         for i, x in zip(todo, new):     # the source object is kept with its result: its id stays its own
             memo[id(geoms[i])] = (geoms[i], x)
@@ -284,8 +284,7 @@ def _text(values) -> pd.Series:
     """A Series with text values and a text index: ``values`` itself when it is one already (a plan's
     assignment is: converting 10⁵ values to pandas' string type and back costs milliseconds a rerun)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
-    v = s.to_numpy()
-    if (v.dtype == object and pd.api.types.infer_dtype(v, skipna=False) == "string"
+    if (s.dtype == object and pd.api.types.infer_dtype(s.to_numpy(), skipna=False) == "string"
             and pd.api.types.infer_dtype(s.index, skipna=False) == "string"):
         return s
     return pd.Series(s.astype(str).to_numpy(), index=s.index.astype(str))
@@ -878,10 +877,12 @@ class _Ctx:
         """Per geometry object, a result kept for the dataset's life (see :func:`_each_once`)."""
         return self.dataset.cache(f"webmap.{what}:{'' if crs is None else crs.srs}:{self.opts.tiles_crs}", dict)
 
-    def display(self, gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
-        """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles (each geometry
-        done once per dataset)."""
-        return _to_wgs84(gdf, simplify_m, self.opts.tiles_crs, self._memo(f"display:{simplify_m}", gdf.crs))
+    def display(self, gdf: gpd.GeoDataFrame, simplify_m: float = 0.0, *, keep: bool = True) -> gpd.GeoDataFrame:
+        """A layer in the map's coordinates: WGS 84 lon/lat, or GCJ-02 for GCJ-02 tiles; each geometry
+        done once per dataset, unless ``keep`` is false (geometries made for one map: road label points,
+        the frame fitted to)."""
+        memo = self._memo(f"display:{simplify_m}", gdf.crs) if keep else None
+        return _to_wgs84(gdf, simplify_m, self.opts.tiles_crs, memo)
 
     def label_points(self, gdf: gpd.GeoDataFrame) -> np.ndarray:
         """A point inside each geometry (its representative point) in the map's coordinates, row for
@@ -894,7 +895,7 @@ class _Ctx:
         return out
 
     def lonlat(self, points: gpd.GeoSeries) -> gpd.GeoSeries:
-        return self.display(gpd.GeoDataFrame(geometry=points)).geometry
+        return self.display(gpd.GeoDataFrame(geometry=points), keep=False).geometry
 
 
 def _panes(m) -> None:
@@ -1399,7 +1400,7 @@ def _fit(ctx: _Ctx, m, b, grids, selected_grid) -> None:
     frame = b
     if selected_grid is not None and grids is not None and selected_grid in set(grids.index.astype(str)):
         frame = grids.loc[grids.index.astype(str) == selected_grid]
-    x0, y0, x1, y1 = ctx.display(frame).total_bounds
+    x0, y0, x1, y1 = ctx.display(frame, keep=False).total_bounds
     if np.all(np.isfinite([x0, y0, x1, y1])):
         m.fit_bounds([[float(y0), float(x0)], [float(y1), float(x1)]])
 
