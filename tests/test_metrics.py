@@ -111,3 +111,50 @@ def test_edit_round_trip_is_fast():
     edited = plan.move(plan.buildings_of(g[1])[:3], g[0])
     grid_table(ds, edited)
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_an_edited_plans_figures_are_those_of_a_fresh_computation():
+    """The grid outlines, footprint claims, grid codes and map geometries are kept from plan to plan (by
+    member set and by the objects they were made from): after a chain of edits — moves into a new grid,
+    across communities, a merge, a lock — the table, outlines and map layers equal those computed for
+    the same plan on a dataset with nothing cached."""
+    import json
+
+    import numpy as np
+    from gridplan import edit as ed
+    from gridplan import webmap
+    from gridplan.demo import load_sample
+    from gridplan.metrics import plan_polygons
+    from gridplan.model import Plan
+
+    def layers(d, focus, p):
+        g = grids(d, p)
+        parts = webmap.make_map_parts(focus, with_base=False, grids=g[g["community_id"] == c0],
+                                      assignment=p.assignment, colors=webmap.grid_colors(g), tiles_crs="gcj02")
+        return [json.dumps(getattr(el, "data", None) or getattr(el, "points_js", None) or getattr(el, "state_js", None),
+                           sort_keys=True, default=str) for fg in parts.layers for el in fg._children.values()]
+
+    ds = load_sample()
+    plan = partition(ds, seed=0)
+    c0 = next(c for c in ds.communities.index.astype(str) if len(ed.grids_of_community(ds, plan, c)) > 2)
+    focus = ds.for_communities(c0)             # one per session in the app: its geometries are kept
+    rng = np.random.default_rng(3)
+    ids = np.asarray(ds.buildings.index.astype(str))
+    comm = ds.buildings["community_id"].astype(str)
+    for k in range(12):
+        b = str(rng.choice(ids[comm.to_numpy() == c0])) if k % 2 else str(rng.choice(ids))
+        c = comm[b]
+        to = ed.new_grid_id(ds, plan, c) if k % 3 == 0 else rng.choice(plan.grid_ids if k % 3 == 1
+                                                                        else ed.grids_of_community(ds, plan, c))
+        plan = plan.move([b], str(to))
+        grid_table(ds, plan)                   # every step computed and drawn, as the app does
+        layers(ds, focus, plan)
+    kept = ed.grids_of_community(ds, plan, c0)
+    plan = plan.merge(kept[0], kept[1]).lock([kept[0]])
+    fresh = load_sample()
+    again = Plan(plan.assignment, rule=plan.rule, locked=plan.locked)
+    assert grid_table(ds, plan).equals(grid_table(fresh, again))
+    a, b = plan_polygons(ds, plan), plan_polygons(fresh, again)
+    assert a.index.equals(b.index) and all(x.equals_exact(y, 0) for x, y in zip(a.geometry, b.geometry))
+    assert ed.grids_of_community(ds, plan, c0) == ed.grids_of_community(fresh, again, c0)
+    assert layers(ds, focus, plan) == layers(fresh, fresh.for_communities(c0), again)
