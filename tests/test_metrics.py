@@ -121,6 +121,7 @@ def test_an_edited_plans_figures_are_those_of_a_fresh_computation():
     import json
 
     import numpy as np
+
     from gridplan import edit as ed
     from gridplan import webmap
     from gridplan.demo import load_sample
