@@ -380,11 +380,12 @@ def selection_summary(dataset: Dataset, plan: Plan, building_ids: Iterable[str])
 
 
 def community_of_grid(dataset: Dataset, plan: Plan, grid_id: str) -> str | None:
-    """The community most buildings of a grid belong to."""
-    ids = plan.buildings_of(grid_id)
-    if len(ids) == 0 or "community_id" not in dataset.buildings.columns:
+    """The community most buildings of a grid belong to (a tie: the lowest id; the grid table's
+    ``community_id``)."""
+    from .tessellate import grid_community
+    if "community_id" not in dataset.buildings.columns:
         return None
-    return str(dataset.buildings.loc[ids, "community_id"].astype(str).mode().iloc[0])
+    return grid_community(dataset, plan, grid_id)
 
 
 def grids_of_community(dataset: Dataset, plan: Plan, community_id: str) -> list[str]:
@@ -393,11 +394,7 @@ def grids_of_community(dataset: Dataset, plan: Plan, community_id: str) -> list[
     b = dataset.buildings
     if "community_id" not in b.columns:
         return plan.grid_ids
-    try:
-        codes, grid_ids = grid_codes(dataset, plan)     # once per plan (the app asks on every rerun)
-    except PlanError:                                   # a plan of some of the buildings only
-        ids = b.index[b["community_id"].astype(str).to_numpy() == str(community_id)].astype(str)
-        return sorted(plan.assignment.reindex(ids).dropna().unique().tolist())
+    codes, grid_ids = grid_codes(dataset, plan)         # once per plan (the app asks on every rerun)
     return sorted(grid_ids[np.unique(codes[community_labels(dataset) == str(community_id)])].tolist())
 
 

@@ -18,7 +18,7 @@ from .adjacency import building_adjacency, grid_components
 from .engine import _context, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
-from .tessellate import community_codes, grid_codes, grid_polygons, majority
+from .tessellate import community_codes, grid_codes, grid_communities, grid_polygons
 
 __all__ = ["grid_table", "grids", "plan_polygons", "plan_summary", "compound_summary", "REASONS",
            "INFEASIBLE_REASONS", "COLUMNS"]
@@ -84,9 +84,8 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
     NB = np.bincount(codes, minlength=ng)
     # community of each grid (the one holding most of its buildings; a tie: the first by id) and
     # whether it spans several
-    cf, cu = community_codes(dataset)
-    main_c, ncomm = majority(codes, ng, cf, len(cu))           # per grid: most buildings, then id
-    community = np.asarray(cu, dtype=object)[main_c]
+    main_c, ncomm = grid_communities(dataset, plan)            # per grid: most buildings, then id
+    community = np.asarray(community_codes(dataset)[1], dtype=object)[main_c]
     # compounds (per community piece) whole or split
     comp = ctx.compound
     has = comp >= 0

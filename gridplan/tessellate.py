@@ -32,8 +32,8 @@ import shapely
 
 from .model import Dataset, Plan, dataset_cache, derived
 
-__all__ = ["building_cells", "community_codes", "grid_codes", "grid_polygons", "building_points", "community_labels",
-           "community_regions", "glued_cells", "majority"]
+__all__ = ["building_cells", "building_points", "community_codes", "community_labels", "community_regions",
+           "glued_cells", "grid_codes", "grid_communities", "grid_community", "grid_polygons", "majority"]
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +395,26 @@ def grid_codes(dataset: Dataset, plan: Plan | pd.Series) -> tuple[np.ndarray, np
     return derived(dataset, plan, "grid_codes", compute) if isinstance(plan, Plan) else compute()
 
 
+def grid_communities(dataset: Dataset, plan: Plan | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid (in :func:`grid_codes` order): the code (:func:`community_codes`) of the community most
+    of its buildings are in — a tie goes to the lowest id — and how many communities it spans; once
+    per (dataset, plan) for a :class:`~gridplan.model.Plan`."""
+    def compute():
+        codes, grid_ids = grid_codes(dataset, plan)
+        cc, cids = community_codes(dataset)
+        return majority(codes, len(grid_ids), cc, len(cids))
+    return derived(dataset, plan, "grid_communities", compute) if isinstance(plan, Plan) else compute()
+
+
+def grid_community(dataset: Dataset, plan: Plan, grid_id: str) -> str | None:
+    """The community most buildings of a grid are in (``None`` for a grid the plan does not have)."""
+    _, grid_ids = grid_codes(dataset, plan)
+    k = int(np.searchsorted(grid_ids, str(grid_id)))
+    if k == len(grid_ids) or grid_ids[k] != str(grid_id):
+        return None
+    return str(community_codes(dataset)[1][grid_communities(dataset, plan)[0][k]])
+
+
 def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     """The outline of every grid: the union of its buildings' cells.
 
@@ -421,9 +441,7 @@ def grid_polygons(dataset: Dataset, plan: Plan | pd.Series) -> gpd.GeoDataFrame:
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     geoms = np.empty(len(uniques), dtype=object)
-    lab_codes, lab_ids = community_codes(dataset)
-    main, _ = majority(codes, len(uniques), lab_codes, len(lab_ids))    # most buildings, then the lowest id
-    comm = np.asarray(lab_ids, dtype=object)[main]
+    comm = np.asarray(community_codes(dataset)[1], dtype=object)[grid_communities(dataset, plan)[0]]
     fp = b.geometry.to_numpy()
     poking = []
     for gi in range(len(uniques)):
