@@ -110,13 +110,16 @@ def station_kind_label(kind: str, lang: str = "zh") -> str:
 
 # --------------------------------------------------------------------------- colours
 def _grid_adjacency(grids: gpd.GeoDataFrame | None, dataset: Dataset | None, assignment: pd.Series | None,
-                    gap_m: float = 1.0) -> tuple[list[str], set[tuple[str, str]]]:
-    """Grid ids and pairs of grids that touch (or, without polygons, whose buildings are near)."""
+                    gap_m: float = 1.0, only: np.ndarray | None = None) -> tuple[list[str], set[tuple[str, str]]]:
+    """Grid ids and pairs of grids that touch (or, without polygons, whose buildings are near); with
+    ``only`` (positions of some of the grids), the pairs of those grids only."""
     if grids is not None and len(grids):
         ids = [str(i) for i in grids.index]
         geoms = grids.geometry.to_numpy()
         tree = shapely.STRtree(geoms)
-        left, right = tree.query(geoms, predicate="dwithin", distance=gap_m)
+        at = np.arange(len(geoms)) if only is None else np.asarray(only, dtype=np.int64)
+        left, right = tree.query(geoms[at], predicate="dwithin", distance=gap_m)
+        left = at[left]
     elif assignment is not None and dataset is not None:
         b = dataset.buildings
         a = assignment.reindex(b.index.astype(str))
@@ -149,19 +152,16 @@ def grid_colors(grids: gpd.GeoDataFrame | None = None, *, dataset: Dataset | Non
     palette = list(palette)
     index = {c: k for k, c in enumerate(palette)}
     out: dict[str, int] = {}
+    only = None
     if grids is not None and len(grids) and keep:
         # the grids that keep their colour need no neighbours: only the others' are looked up (an
         # edit colours one or two grids of a city's hundreds)
-        ids = [str(i) for i in grids.index]
-        out = {g: index[keep[g]] for g in ids if keep.get(g) in index}
-        if len(out) == len(ids):
+        gids = [str(i) for i in grids.index]
+        out = {g: index[keep[g]] for g in gids if keep.get(g) in index}
+        if len(out) == len(gids):
             return {g: palette[c] for g, c in out.items()}
-        todo = np.array([k for k, g in enumerate(ids) if g not in out])
-        geoms = grids.geometry.to_numpy()
-        left, right = shapely.STRtree(geoms).query(geoms[todo], predicate="dwithin", distance=1.0)
-        pairs = {(ids[i], ids[j]) for i, j in zip(todo[left].tolist(), right.tolist()) if i != j}
-    else:
-        ids, pairs = _grid_adjacency(grids, dataset, assignment)
+        only = np.array([k for k, g in enumerate(gids) if g not in out])
+    ids, pairs = _grid_adjacency(grids, dataset, assignment, only=only)
     nbrs: dict[str, set[str]] = {g: set() for g in ids}
     for a, b in pairs:
         nbrs[a].add(b)
@@ -468,40 +468,24 @@ def _raw_render(self, **kwargs):
             child.render(**kwargs)
 
 
-_FastGeoJson = None
-_FastFeatureGroup = None
+_RAW_CLASSES: dict = {}
 
 
-def _fast_feature_group(**kwargs):
-    """A folium FeatureGroup rendered without a second Jinja pass (the app renders the plan's groups
-    on every rerun)."""
-    global _FastFeatureGroup
-    if _FastFeatureGroup is None:
-        import folium
-
-        class FastFeatureGroup(folium.FeatureGroup):
-            def render(self, **kw):
-                _raw_render(self, **kw)
-
-        _FastFeatureGroup = FastFeatureGroup
-    return _FastFeatureGroup(**kwargs)
-
-
-def _fast_geojson_class():
-    global _FastGeoJson
-    if _FastGeoJson is None:
+def _raw_class(name: str):
+    """folium's ``GeoJson`` or ``FeatureGroup`` rendered by :func:`_raw_render` (no second Jinja pass:
+    the app renders the plan's layers on every rerun); a GeoJson also finds its map first, as
+    folium's own render does."""
+    cls = _RAW_CLASSES.get(name)
+    if cls is None:
         import folium
         from folium.features import get_obj_in_upper_tree
 
-        class FastGeoJson(folium.GeoJson):
-            """GeoJson styled in JavaScript and rendered without a second Jinja pass."""
-
-            def render(self, **kwargs):
+        def render(self, **kwargs):
+            if isinstance(self, folium.GeoJson):
                 self.parent_map = get_obj_in_upper_tree(self, folium.Map)
-                _raw_render(self, **kwargs)
-
-        _FastGeoJson = FastGeoJson
-    return _FastGeoJson
+            _raw_render(self, **kwargs)
+        cls = _RAW_CLASSES[name] = type("Fast" + name, (getattr(folium, name),), {"render": render})
+    return cls
 
 
 def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: str | None = None,
@@ -528,7 +512,7 @@ def _geojson(fc: dict, *, name: str, style_js: str, show: bool = True, tip_js: s
         kw["interactive"] = False
     if pane:
         kw["pane"] = pane
-    cls = _fast_geojson_class()
+    cls = _raw_class("GeoJson")
     return cls(fc, name=_safe(name), show=show, on_each_feature=on_each, marker=marker, **kw)
 
 
@@ -1425,7 +1409,7 @@ def _build(dataset: Dataset, data: PlanLayers, opts: MapOptions, *, parts: bool,
         if not parts:
             el.add_to(m)
             return
-        fg = _fast_feature_group(name=getattr(el, "layer_name", None) or "plan", show=getattr(el, "show", True),
+        fg = _raw_class("FeatureGroup")(name=getattr(el, "layer_name", None) or "plan", show=getattr(el, "show", True),
                                  control=getattr(el, "control", True))
         fg.add_child(el)
         layers.append(fg)
