@@ -27,7 +27,7 @@ def _grid_frame(ds, p, res, L: str) -> pd.DataFrame:
     tb = metrics.grid_table(ds, p)
     cname = ds.communities["name"].to_dict() if ds.communities is not None and "name" in ds.communities.columns else {}
     ok, bad, locked = "🟢 " + T("ok"), "🔴 " + T("not_ok"), T("locked")
-    reasons: dict = {}
+    reasons = {x: i18n.reason(str(x), L) for x in set(tb["reason"])}      # a few codes, each looked up once
     df = pd.DataFrame({
         T("col_grid"): tb.index.astype(str),
         T("col_community"): [cname.get(x, x) for x in tb["community_id"]],
@@ -42,8 +42,7 @@ def _grid_frame(ds, p, res, L: str) -> pd.DataFrame:
         T("col_compounds_split"): tb["compounds_split"].astype(int).to_numpy(),
         T("col_pp"): tb["polsby_popper"].round(2).to_numpy(),
         T("col_locked"): [locked if g in p.locked else "" for g in tb.index],
-        T("col_reason"): [reasons[x] if x in reasons else reasons.setdefault(x, i18n.reason(str(x), L))
-                          for x in tb["reason"]],
+        T("col_reason"): [reasons[x] for x in tb["reason"]],
     })
     if res is not None:
         gc = ed.grid_coverage(p, res.buildings)

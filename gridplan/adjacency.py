@@ -27,7 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from .model import Dataset, dataset_cache
 from .tessellate import building_cells, building_points, community_labels, glued_cells
 
-__all__ = ["building_adjacency", "shared_lengths", "grid_components"]
+__all__ = ["building_adjacency", "building_adjacency_coo", "shared_lengths", "grid_components"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ def building_adjacency(dataset: Dataset) -> sp.csr_matrix:
         (shared boundary in metres, weighted for compounds and roads). Cached per dataset.
     """
     return dataset_cache(dataset, "building_adjacency", lambda: _compute(dataset))[0]
+
+
+def building_adjacency_coo(dataset: Dataset) -> sp.coo_matrix:
+    """:func:`building_adjacency` in COO form, kept per dataset (:func:`grid_components` takes it as it is:
+    the grid table checks contiguity after every edit)."""
+    return dataset_cache(dataset, "building_adjacency_coo", lambda: building_adjacency(dataset).tocoo())
 
 
 def shared_lengths(dataset: Dataset) -> sp.csr_matrix:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .adjacency import building_adjacency, grid_components
+from .adjacency import building_adjacency_coo, grid_components
 from .engine import _context, community_rules, necessary_splits, over_bound_buildings
 from .i18n import reason as reason_text
 from .model import Dataset, Plan, dataset_cache, derived
@@ -98,8 +98,7 @@ def _table(dataset: Dataset, plan: Plan) -> pd.DataFrame:
         whole = np.bincount(gg[nparts == 1], minlength=ng)
         split = np.bincount(gg[nparts > 1], minlength=ng)
     # contiguity on the adjacency graph
-    coo = dataset_cache(dataset, "building_adjacency_coo", lambda: building_adjacency(dataset).tocoo())
-    pieces = grid_components(coo, codes) if len(codes) else np.zeros(0, int)
+    pieces = grid_components(building_adjacency_coo(dataset), codes) if len(codes) else np.zeros(0, int)
     contiguous = pieces <= 1
     # compactness
     polygons = plan_polygons(dataset, plan)
